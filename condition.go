@@ -1,0 +1,283 @@
+package aiflow
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/aiflow-go/aiflow/internal/engine"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Condition decides whether a rule is met by an event. It declares the event
+// keys it expects and is evaluated only on events with those keys.
+//
+// IsMet runs inside the unit of work that applies the event: it must be quick,
+// do no I/O and depend only on the event and the context. State written
+// through the context commits with the decision. An error or a panic rolls the
+// unit back; it is retried, and after a few attempts the event is skipped for
+// that execution and an "aiflow.poison_event" event records why.
+type Condition interface {
+	// ExpectedKeys lists the event keys the condition reacts to.
+	ExpectedKeys() []string
+	// IsMet reports whether the condition holds after event ev.
+	IsMet(cc *ConditionContext, ev *Event) (bool, error)
+}
+
+// ConditionContext is what a condition sees: the workflow execution (or, for
+// workflow triggers, the workflow), the statuses of its tasks and named
+// state. State is per workflow execution for task rules and per workflow for
+// triggers.
+type ConditionContext struct {
+	env engine.Env
+}
+
+// Namespace is the workflow's namespace.
+func (cc *ConditionContext) Namespace() string { return cc.env.Namespace() }
+
+// Workflow is the workflow's name.
+func (cc *ConditionContext) Workflow() string { return cc.env.Workflow() }
+
+// ExecutionID is the workflow execution's id; 0 for workflow triggers.
+func (cc *ConditionContext) ExecutionID() int64 { return cc.env.ExecutionID() }
+
+// TaskStatus returns the status of the latest execution of task in this
+// workflow execution; ok is false if the task never ran (always for
+// triggers).
+func (cc *ConditionContext) TaskStatus(task string) (status TaskStatus, ok bool) {
+	return cc.env.TaskStatus(task)
+}
+
+// RawState returns the JSON of the named state; ok is false if it is unset.
+func (cc *ConditionContext) RawState(name string) (data []byte, ok bool) {
+	return cc.env.State(name)
+}
+
+// SetRawState sets the named state to a JSON document.
+func (cc *ConditionContext) SetRawState(name string, data []byte) { cc.env.SetState(name, data) }
+
+// ClearState removes the named state.
+func (cc *ConditionContext) ClearState(name string) { cc.env.DeleteState(name) }
+
+// State is typed, named state of a condition, stored as JSON. Get one with
+// [ValueState].
+type State[T any] struct {
+	cc   *ConditionContext
+	name string
+}
+
+// ValueState returns the named state of cc as a T. Names are shared by every
+// rule of the workflow execution (or, for triggers, of the workflow).
+func ValueState[T any](cc *ConditionContext, name string) State[T] {
+	return State[T]{cc: cc, name: name}
+}
+
+// Value returns the state's value; ok is false (and v the zero T) if unset.
+func (s State[T]) Value() (v T, ok bool, err error) {
+	data, ok := s.cc.env.State(s.name)
+	if !ok {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, true, fmt.Errorf("aiflow: state %q: decoding %s: %w", s.name, data, err)
+	}
+	return v, true, nil
+}
+
+// Update sets the state's value.
+func (s State[T]) Update(v T) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("aiflow: state %q: encoding %T: %w", s.name, v, err)
+	}
+	s.cc.env.SetState(s.name, data)
+	return nil
+}
+
+// Clear removes the state.
+func (s State[T]) Clear() { s.cc.env.DeleteState(s.name) }
+
+// NewCondition builds a Condition from the keys it expects and a function.
+func NewCondition(keys []string, isMet func(cc *ConditionContext, ev *Event) (bool, error)) Condition {
+	return funcCondition{keys: slices.Clone(keys), fn: isMet}
+}
+
+type funcCondition struct {
+	keys []string
+	fn   func(*ConditionContext, *Event) (bool, error)
+}
+
+func (c funcCondition) ExpectedKeys() []string { return c.keys }
+func (c funcCondition) IsMet(cc *ConditionContext, ev *Event) (bool, error) {
+	if c.fn == nil {
+		return false, nil
+	}
+	return c.fn(cc, ev)
+}
+
+// EventCondition is met by every event with key.
+func EventCondition(key string) Condition { return eventCondition{key: key} }
+
+type eventCondition struct{ key string }
+
+func (c eventCondition) ExpectedKeys() []string              { return []string{c.key} }
+func (c eventCondition) IsMet(*ConditionContext, *Event) (bool, error) { return true, nil }
+
+// AnyOf is met when the event's key is expected by one of conds and that
+// condition is met. It keeps no state of its own.
+func AnyOf(conds ...Condition) Condition { return anyOf{conds: conds} }
+
+type anyOf struct{ conds []Condition }
+
+func (c anyOf) ExpectedKeys() []string { return unionKeys(c.conds) }
+func (c anyOf) IsMet(cc *ConditionContext, ev *Event) (bool, error) {
+	for _, sub := range c.conds {
+		if !slices.Contains(sub.ExpectedKeys(), ev.Key) {
+			continue
+		}
+		met, err := sub.IsMet(cc, ev)
+		if err != nil || met {
+			return met, err
+		}
+	}
+	return false, nil
+}
+
+// AllOf is met once each of conds has been met by an event it expects; it
+// remembers which were met in state of its own, and each condition's flag
+// follows its latest evaluation (it can go back to false). Once all are met it
+// is met on every further expected event while they stay met.
+func AllOf(conds ...Condition) Condition { return allOf{conds: conds} }
+
+type allOf struct {
+	conds []Condition
+	// state names the flags; assigned at registration from the rule's
+	// place (workflow, task, rule, position in the condition).
+	state string
+}
+
+func (c allOf) ExpectedKeys() []string { return unionKeys(c.conds) }
+func (c allOf) IsMet(cc *ConditionContext, ev *Event) (bool, error) {
+	st := ValueState[[]bool](cc, c.state)
+	flags, _, err := st.Value()
+	if err != nil {
+		return false, err
+	}
+	if len(flags) != len(c.conds) {
+		flags = make([]bool, len(c.conds))
+	}
+	changed := false
+	for i, sub := range c.conds {
+		if !slices.Contains(sub.ExpectedKeys(), ev.Key) {
+			continue
+		}
+		met, err := sub.IsMet(cc, ev)
+		if err != nil {
+			return false, err
+		}
+		if flags[i] != met {
+			flags[i] = met
+			changed = true
+		}
+	}
+	if changed {
+		if err := st.Update(flags); err != nil {
+			return false, err
+		}
+	}
+	return !slices.Contains(flags, false), nil
+}
+
+// TaskStatusCondition is met when the latest executions of the given tasks
+// all have the given statuses. It expects the status events of those tasks
+// and reads the statuses from the workflow execution (not from the event),
+// so it sees the latest run of each task.
+func TaskStatusCondition(statuses map[*Task]TaskStatus) Condition {
+	m := make(map[*Task]TaskStatus, len(statuses))
+	for k, v := range statuses {
+		m[k] = v
+	}
+	return taskStatusCondition{want: m}
+}
+
+type taskStatusCondition struct{ want map[*Task]TaskStatus }
+
+func (c taskStatusCondition) ExpectedKeys() []string {
+	keys := make([]string, 0, len(c.want))
+	for t := range c.want {
+		if t == nil || t.wf == nil {
+			continue
+		}
+		keys = append(keys, store.StatusKey(t.wf.name, t.name))
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (c taskStatusCondition) IsMet(cc *ConditionContext, _ *Event) (bool, error) {
+	for t, want := range c.want {
+		got, ok := cc.TaskStatus(t.name)
+		if !ok || got != want {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func unionKeys(conds []Condition) []string {
+	var out []string
+	for _, c := range conds {
+		if c == nil {
+			continue
+		}
+		for _, k := range c.ExpectedKeys() {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// assignStateNames returns a copy of c in which every built-in stateful
+// condition has a state name derived from prefix and its position.
+func assignStateNames(c Condition, prefix string) Condition {
+	switch v := c.(type) {
+	case allOf:
+		subs := make([]Condition, len(v.conds))
+		for i, s := range v.conds {
+			subs[i] = assignStateNames(s, fmt.Sprintf("%s.%d", prefix, i))
+		}
+		return allOf{conds: subs, state: "aiflow.all_of." + prefix}
+	case anyOf:
+		subs := make([]Condition, len(v.conds))
+		for i, s := range v.conds {
+			subs[i] = assignStateNames(s, fmt.Sprintf("%s.%d", prefix, i))
+		}
+		return anyOf{conds: subs}
+	}
+	return c
+}
+
+// subConditions returns the conditions nested in a built-in condition.
+func subConditions(c Condition) []Condition {
+	switch v := c.(type) {
+	case allOf:
+		return v.conds
+	case anyOf:
+		return v.conds
+	}
+	return nil
+}
+
+// compileCondition turns a Condition into the engine's CondFunc.
+func compileCondition(c Condition) engine.CondFunc {
+	if _, ok := c.(eventCondition); ok {
+		return nil // always met
+	}
+	return func(ev *store.Event, env engine.Env) (bool, error) {
+		cc := ConditionContext{env: env}
+		pub := eventFromStore(ev)
+		return c.IsMet(&cc, &pub)
+	}
+}

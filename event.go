@@ -1,0 +1,241 @@
+package aiflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Position is the place of an event in the log. Events are read in Position
+// order; list and listen calls take a Position to continue from and never miss
+// or repeat an event after it. Its text form ("XID-ID") is what
+// ParsePosition reads and the command line prints.
+type Position = store.Position
+
+// ParsePosition parses a Position from its text form.
+func ParsePosition(s string) (Position, error) { return store.ParsePosition(s) }
+
+// MaxEventValueBytes is the largest event value accepted (64 KiB). A larger
+// value is refused with ErrEventTooLarge; send a reference instead.
+const MaxEventValueBytes = store.MaxEventValueBytes
+
+// Event is one entry of the event log.
+type Event struct {
+	// ID identifies the event.
+	ID int64
+	// Position is the event's place in the log.
+	Position Position
+	// Time is when the event was appended.
+	Time      time.Time
+	Namespace string
+	Key       string
+	Value     string
+	Sender    string
+
+	// Workflow and ExecutionID are set for events sent from inside a
+	// workflow execution, and for the library's events about one.
+	Workflow    string
+	ExecutionID int64
+	// TaskName, TaskExecutionID and SeqNum are set for events sent by a
+	// task, and for status changes.
+	TaskName        string
+	TaskExecutionID int64
+	SeqNum          int
+	// Broadcast marks an event sent from a task to its whole namespace.
+	Broadcast bool
+	// Internal is true for the library's own events: task status changes
+	// (key "aiflow.task_status.<workflow>.<task>", value the status) and
+	// control requests (keys starting with "aiflow.").
+	Internal bool
+}
+
+// IsStatusChange reports whether ev is a task status change; its Value is then
+// the new TaskStatus.
+func (ev *Event) IsStatusChange() bool { return ev.Internal && store.IsStatusKey(ev.Key) }
+
+// IsWorkflowStatusChange reports whether ev is a workflow execution's status
+// change (it started running or finished); its Value is then the new
+// WorkflowStatus and ExecutionID the execution.
+func (ev *Event) IsWorkflowStatusChange() bool { return ev.Internal && store.IsWorkflowStatusKey(ev.Key) }
+
+// LastPosition returns the position of the latest event: listening after it
+// sees every event appended from now on.
+func (c *Client) LastPosition(ctx context.Context) (Position, error) {
+	p, err := c.store.LastPosition(ctx)
+	return p, opError("last position", err)
+}
+
+func eventFromStore(ev *store.Event) Event {
+	return Event{
+		ID: ev.ID, Position: ev.Position, Time: ev.Time, Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value,
+		Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, TaskName: ev.TaskName,
+		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Kind != store.KindUser,
+	}
+}
+
+// SendEventOpts are the options of Client.SendEvent. A nil *SendEventOpts
+// means the defaults.
+type SendEventOpts struct {
+	// Namespace of the event; "default" when empty.
+	Namespace string
+	// Sender names the sender; "aiflow.client" when empty.
+	Sender string
+	// ExecutionID, when set, sends the event to that workflow execution only
+	// (as if sent from inside it) instead of to every running execution of
+	// the namespace.
+	ExecutionID int64
+}
+
+// SendEvent appends a user event. Without an ExecutionID it reaches every
+// running execution of the namespace whose rules expect the key, and the
+// namespace's workflow triggers.
+func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEventOpts) (*Event, error) {
+	if opts == nil {
+		opts = &SendEventOpts{}
+	}
+	ev := store.Event{
+		Kind: store.KindUser, Namespace: orDefault(opts.Namespace), Key: key, Value: value,
+		Sender: opts.Sender, ExecutionID: opts.ExecutionID,
+	}
+	if ev.Sender == "" {
+		ev.Sender = store.SenderClient
+	}
+	if opts.ExecutionID != 0 {
+		x, err := c.store.GetExecution(ctx, opts.ExecutionID)
+		if err != nil {
+			return nil, opError("send event", err)
+		}
+		if x.Namespace != ev.Namespace {
+			return nil, opError("send event", fmt.Errorf("%w: workflow execution %d is in namespace %q, not %q", ErrInvalid, x.ID, x.Namespace, ev.Namespace))
+		}
+		ev.Workflow = x.Workflow
+	}
+	return c.append(ctx, "send event", ev)
+}
+
+func (c *Client) append(ctx context.Context, op string, ev store.Event) (*Event, error) {
+	if err := store.ValidateEvent(&ev); err != nil {
+		return nil, opError(op, err)
+	}
+	out, err := c.store.AppendEvents(ctx, []store.Event{ev})
+	if err != nil {
+		return nil, opError(op, err)
+	}
+	pub := eventFromStore(&out[0])
+	return &pub, nil
+}
+
+// EventFilter selects events. Zero fields select everything.
+type EventFilter struct {
+	// Namespace selects one namespace; every namespace when empty.
+	Namespace string
+	// Keys selects events with one of these keys.
+	Keys []string
+	// Sender selects events from one sender.
+	Sender string
+	// ExecutionID selects the events of one workflow execution.
+	ExecutionID int64
+	// After selects events after this position (exclusive).
+	After Position
+	// Since selects events appended at or after this time.
+	Since time.Time
+	// UserOnly leaves out the library's own events.
+	UserOnly bool
+	// Limit bounds the number of events a list returns; 1000 when zero.
+	Limit int
+}
+
+func (f *EventFilter) toStore() store.EventFilter {
+	sf := store.EventFilter{
+		Namespace: f.Namespace, Keys: f.Keys, Sender: f.Sender, ExecutionID: f.ExecutionID,
+		After: f.After, Since: f.Since, Limit: f.Limit,
+	}
+	if f.UserOnly {
+		sf.Kinds = []store.EventKind{store.KindUser}
+	}
+	return sf
+}
+
+// ListEvents lists events in log order and returns the position to continue
+// from (pass it as After to get the next page).
+func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
+	if filter == nil {
+		filter = &EventFilter{}
+	}
+	evs, next, err := c.store.ListEvents(ctx, filter.toStore())
+	if err != nil {
+		return nil, filter.After, opError("list events", err)
+	}
+	out := make([]Event, len(evs))
+	for i := range evs {
+		out[i] = eventFromStore(&evs[i])
+	}
+	return out, next, nil
+}
+
+// ListenEvents calls fn with every event that matches filter, in log order,
+// until ctx ends (it then returns ctx's error) or fn returns an error (which
+// it returns). It starts after filter.After; when After and Since are both
+// zero it starts with the events appended after the call. It never misses or
+// repeats an event.
+func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(Event) error) error {
+	var f EventFilter
+	if filter != nil {
+		f = *filter
+	}
+	if f.After.IsZero() && f.Since.IsZero() {
+		last, err := c.store.LastPosition(ctx)
+		if err != nil {
+			return opError("listen events", err)
+		}
+		f.After = last
+	}
+	return listen(ctx, c.store, c.cfg.PollInterval, c.clock, f.toStore(), func(ev *store.Event) error {
+		return fn(eventFromStore(ev))
+	})
+}
+
+// listen pages through the log from f.After, waking on notifications and
+// polling.
+func listen(ctx context.Context, st store.Store, poll time.Duration, clock interface {
+	After(time.Duration) <-chan time.Time
+}, f store.EventFilter, fn func(*store.Event) error) error {
+	wake, unsubscribe := st.Subscribe()
+	defer unsubscribe()
+	for {
+		for {
+			evs, next, err := st.ListEvents(ctx, f)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return err
+			}
+			for i := range evs {
+				if err := fn(&evs[i]); err != nil {
+					return err
+				}
+			}
+			moved := next != f.After
+			f.After = next
+			if !moved {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-clock.After(poll):
+		}
+	}
+}
+
+func orDefault(ns string) string {
+	if ns == "" {
+		return store.DefaultNamespace
+	}
+	return ns
+}

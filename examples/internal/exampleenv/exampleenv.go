@@ -1,0 +1,64 @@
+// Package exampleenv holds what the examples share: opening the store they
+// run on (memory, or Postgres when AIFLOW_DATABASE_URL is set) and printing an
+// execution's status changes.
+package exampleenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/memory"
+)
+
+// DatabaseURLEnv names the environment variable that selects Postgres.
+const DatabaseURLEnv = "AIFLOW_DATABASE_URL"
+
+// OpenStore returns the memory store, or the Postgres store when
+// AIFLOW_DATABASE_URL is set, and a function that closes it.
+func OpenStore(ctx context.Context) (store.Store, func(), error) {
+	if url := os.Getenv(DatabaseURLEnv); url != "" {
+		return openPostgres(ctx, url)
+	}
+	st := memory.New(nil)
+	return st, func() { _ = st.Close() }, nil
+}
+
+var errDone = errors.New("execution finished")
+
+// RunAndPrint starts an execution of workflow, prints every task status change
+// and user event of the execution to out as it happens, and returns the
+// execution once it has finished.
+func RunAndPrint(ctx context.Context, c *aiflow.Client, workflow string, out io.Writer) (*aiflow.WorkflowExecution, error) {
+	from, err := c.LastPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.StartWorkflowExecution(ctx, workflow, nil)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "started workflow execution %d of %s\n", id, workflow)
+	err = c.ListenEvents(ctx, &aiflow.EventFilter{After: from, ExecutionID: id}, func(ev aiflow.Event) error {
+		switch {
+		case ev.IsStatusChange():
+			fmt.Fprintf(out, "task %s #%d: %s\n", ev.TaskName, ev.SeqNum, ev.Value)
+		case ev.IsWorkflowStatusChange():
+			fmt.Fprintf(out, "workflow execution %d: %s\n", ev.ExecutionID, ev.Value)
+			if aiflow.WorkflowStatus(ev.Value).Finished() {
+				return errDone
+			}
+		case !ev.Internal:
+			fmt.Fprintf(out, "event %q = %q from %s\n", ev.Key, ev.Value, ev.Sender)
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		return nil, err
+	}
+	return c.GetWorkflowExecution(ctx, id)
+}

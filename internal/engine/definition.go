@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Action is what a met rule does to its task.
+type Action uint8
+
+// The actions.
+const (
+	ActionStart Action = iota + 1
+	ActionStop
+	ActionRestart
+)
+
+// String returns "START", "STOP" or "RESTART".
+func (a Action) String() string {
+	switch a {
+	case ActionStart:
+		return "START"
+	case ActionStop:
+		return "STOP"
+	case ActionRestart:
+		return "RESTART"
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// Env is what a condition sees while it is evaluated.
+type Env interface {
+	Namespace() string
+	Workflow() string
+	// ExecutionID is 0 for workflow triggers.
+	ExecutionID() int64
+	// TaskStatus is the status of the latest execution of task in this
+	// workflow execution; ok is false if it never ran (always for
+	// triggers).
+	TaskStatus(task string) (status store.TaskStatus, ok bool)
+	// State reads named state: per execution for task rules, per workflow
+	// for triggers.
+	State(name string) (data []byte, ok bool)
+	SetState(name string, data []byte)
+	DeleteState(name string)
+}
+
+// CondFunc decides whether a rule is met by an event. A nil CondFunc is always
+// met.
+type CondFunc func(ev *store.Event, env Env) (bool, error)
+
+// Rule is a compiled task rule.
+type Rule struct {
+	Action Action
+	Keys   []string
+	Cond   CondFunc
+	// external is true when some key is not a task status key.
+	external bool
+}
+
+// RetryPolicy bounds and spaces the attempts of a task execution.
+type RetryPolicy struct {
+	// MaxAttempts is the number of attempts, 1 (no retries) when zero.
+	MaxAttempts int
+	// Backoff is the delay before the attempt after failures failed ones;
+	// nil means no delay.
+	Backoff func(failures int) time.Duration
+}
+
+// Task is a compiled task.
+type Task struct {
+	Name      string
+	Rules     []Rule
+	Retry     RetryPolicy
+	Timeout   time.Duration
+	Streaming bool
+	// Periodic tasks keep their execution running until it is stopped.
+	Periodic bool
+
+	hasStart      bool // has a START rule
+	waitsExternal bool // has a START or RESTART rule expecting a non-status key
+}
+
+// Definition is a compiled workflow definition. It is immutable once
+// compiled.
+type Definition struct {
+	Namespace string
+	Name      string
+	Version   string
+	Tasks     []*Task
+
+	index    map[string]int
+	keyTasks map[string][]int // event key -> tasks with a rule expecting it, in order
+	initial  []int            // tasks with no START rule
+	userKeys []string         // expected keys that are not status keys
+}
+
+// Compile checks internal invariants and builds the indexes. The public API
+// validates user input before it gets here; an error means a bug.
+func Compile(d *Definition) error {
+	d.index = make(map[string]int, len(d.Tasks))
+	d.keyTasks = make(map[string][]int)
+	d.initial = d.initial[:0]
+	seenUser := map[string]bool{}
+	for i, t := range d.Tasks {
+		if t == nil || t.Name == "" {
+			return fmt.Errorf("engine: workflow %q: task %d has no name", d.Name, i)
+		}
+		if _, dup := d.index[t.Name]; dup {
+			return fmt.Errorf("engine: workflow %q: duplicate task %q", d.Name, t.Name)
+		}
+		d.index[t.Name] = i
+		t.hasStart, t.waitsExternal = false, false
+		taskKeys := map[string]bool{}
+		for ri := range t.Rules {
+			r := &t.Rules[ri]
+			r.external = false
+			for _, k := range r.Keys {
+				if !store.IsStatusKey(k) {
+					r.external = true
+					if !seenUser[k] {
+						seenUser[k] = true
+						d.userKeys = append(d.userKeys, k)
+					}
+				}
+				if !taskKeys[k] {
+					taskKeys[k] = true
+					d.keyTasks[k] = append(d.keyTasks[k], i)
+				}
+			}
+			if r.Action == ActionStart {
+				t.hasStart = true
+			}
+			if (r.Action == ActionStart || r.Action == ActionRestart) && r.external {
+				t.waitsExternal = true
+			}
+		}
+		if !t.hasStart {
+			d.initial = append(d.initial, i)
+		}
+	}
+	return nil
+}
+
+// Task returns the task named name.
+func (d *Definition) Task(name string) (*Task, bool) {
+	i, ok := d.index[name]
+	if !ok {
+		return nil, false
+	}
+	return d.Tasks[i], true
+}
+
+// WaitsExternal reports whether the named task has a START or RESTART rule
+// that expects an event from outside.
+func (t *Task) WaitsExternal() bool { return t.waitsExternal }
+
+// wfKey identifies a workflow.
+type wfKey struct{ ns, name string }
+
+type registered struct {
+	latest   *Definition
+	versions map[string]*Definition
+}
+
+// Registry holds the definitions registered in this process. It is safe for
+// concurrent use.
+type Registry struct {
+	mu   sync.RWMutex
+	defs map[wfKey]*registered
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{defs: map[wfKey]*registered{}} }
+
+// Add registers a compiled definition as the latest version of its workflow.
+func (r *Registry) Add(d *Definition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := wfKey{d.Namespace, d.Name}
+	e := r.defs[k]
+	if e == nil {
+		e = &registered{versions: map[string]*Definition{}}
+		r.defs[k] = e
+	}
+	e.latest = d
+	e.versions[d.Version] = d
+}
+
+// Latest returns the latest registered definition of a workflow.
+func (r *Registry) Latest(ns, name string) (*Definition, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.defs[wfKey{ns, name}]
+	if e == nil {
+		return nil, false
+	}
+	return e.latest, true
+}
+
+// Version returns the definition of a workflow at version, or the latest one
+// (exact false) when this process does not have that version.
+func (r *Registry) Version(ns, name, version string) (d *Definition, exact bool, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e := r.defs[wfKey{ns, name}]
+	if e == nil {
+		return nil, false, false
+	}
+	if d := e.versions[version]; d != nil {
+		return d, true, true
+	}
+	return e.latest, false, true
+}
+
+// All returns the latest definition of every registered workflow.
+func (r *Registry) All() []*Definition {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Definition, 0, len(r.defs))
+	for _, e := range r.defs {
+		out = append(out, e.latest)
+	}
+	return out
+}

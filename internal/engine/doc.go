@@ -1,0 +1,44 @@
+// Package engine is the decision core of AIFlow for Go: a deterministic state
+// machine that folds the events of one partition, in log order, into decisions
+// (create executions and task executions, dispatch attempts, stop task
+// executions, append status events, finish executions) written to a
+// [store.Effects].
+//
+// Import rule: this package imports only the standard library and store. It
+// does no I/O; ids come from an [IDSource] and time from the events
+// themselves, so the same events applied to the same state always give the
+// same decisions. That is what lets a test replay the event log and check
+// every decision the running system made.
+//
+// # Concurrency
+//
+// An [Engine] serves one partition and is not safe for concurrent use: the
+// runtime calls it from the partition's consuming goroutine only. Definitions
+// ([Registry]) are shared and safe for concurrent use.
+//
+// # Task execution lifecycle (engine view)
+//
+//	         dispatch            RUNNING event          SUCCESS/FAILED event
+//	INIT ───────────> QUEUED ─────────────────> RUNNING ─────────────────────> finished
+//	  │                  │  stop request            │ RETRYING event (failure, attempts left)
+//	  │ stop             └──────────────┐           v
+//	  v                                 v        RETRYING ──dispatch(attempt+1, backoff)──> RUNNING ...
+//	STOPPED (never ran)             STOPPING ───STOPPED event───> STOPPED
+//
+// The engine only ever moves a task execution to QUEUED (dispatch) and to
+// STOPPING (stop request) by itself; every other status arrives as a status
+// event written by a worker or by the backend, and is applied in log order.
+// A finished status is final: later reports are ignored. A RUNNING report on
+// a STOPPING task execution keeps it STOPPING.
+//
+// # When an execution finishes
+//
+// After every change the engine checks whether the execution is settled:
+// no task execution alive, no periodic task, and no task that never ran while
+// one of its START or RESTART rules expects an event from outside (a key that
+// is not a task status key). Tasks whose start rules depend only on task
+// statuses cannot start any more once nothing is alive, so they do not keep
+// the execution running. A settled execution is FAILED if the latest
+// execution of some task FAILED, else SUCCESS. The check looks at every task
+// and does not depend on declaration order.
+package engine

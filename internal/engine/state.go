@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// TE is the engine's view of one task execution.
+type TE struct {
+	ID       int64            `json:"id"`
+	Seq      int              `json:"seq"`
+	Status   store.TaskStatus `json:"status"`
+	Attempt  int              `json:"attempt"`
+	Failures int              `json:"failures,omitempty"`
+}
+
+// TaskState is the engine's view of one task in one execution.
+type TaskState struct {
+	// Latest is the task execution with the highest sequence number.
+	Latest *TE `json:"latest,omitempty"`
+	// Stopping holds earlier task executions still stopping after a
+	// RESTART. While it is not empty a new run waits in INIT: two runs of
+	// one task never overlap in an execution.
+	Stopping []*TE `json:"stopping,omitempty"`
+}
+
+// alive reports whether any run of the task is alive.
+func (ts *TaskState) alive() bool {
+	if ts.Latest != nil && ts.Latest.Status.Alive() {
+		return true
+	}
+	for _, te := range ts.Stopping {
+		if te.Status.Alive() {
+			return true
+		}
+	}
+	return false
+}
+
+// Execution is the engine's state of one workflow execution. It is persisted
+// as a snapshot after every unit of work that changed it.
+type Execution struct {
+	ID        int64                      `json:"id"`
+	Namespace string                     `json:"ns"`
+	Workflow  string                     `json:"wf"`
+	Version   string                     `json:"version"`
+	Status    store.WorkflowStatus       `json:"status"`
+	RunType   store.RunType              `json:"run_type"`
+	Tasks     map[string]*TaskState      `json:"tasks"`
+	State     map[string]json.RawMessage `json:"state,omitempty"`
+	CreatedAt time.Time                  `json:"created_at"`
+
+	def *Definition
+}
+
+func (x *Execution) task(name string) *TaskState {
+	ts := x.Tasks[name]
+	if ts == nil {
+		ts = &TaskState{}
+		x.Tasks[name] = ts
+	}
+	return ts
+}
+
+// WorkflowState is the partition's state of one workflow.
+type WorkflowState struct {
+	Namespace string `json:"ns"`
+	Name      string `json:"name"`
+	Disabled  bool   `json:"disabled,omitempty"`
+	// Running counts the workflow's executions that are not finished.
+	Running int `json:"running,omitempty"`
+}
+
+const (
+	snapExecPrefix = "x/"
+	snapWfPrefix   = "w/"
+)
+
+func execSnapKey(id int64) string { return snapExecPrefix + strconv.FormatInt(id, 10) }
+func wfSnapKey(ns, name string) string {
+	return snapWfPrefix + ns + "\x00" + name
+}
+
+// decodeSnapshot restores one snapshot into the engine.
+func (e *Engine) decodeSnapshot(s store.Snapshot) error {
+	switch {
+	case strings.HasPrefix(s.Key, snapExecPrefix):
+		var x Execution
+		if err := json.Unmarshal(s.Data, &x); err != nil {
+			return err
+		}
+		if x.Tasks == nil {
+			x.Tasks = map[string]*TaskState{}
+		}
+		e.bindDefinition(&x)
+		e.execs[x.ID] = &x
+		if x.Status == store.WorkflowRunning {
+			e.route(&x)
+		}
+	case strings.HasPrefix(s.Key, snapWfPrefix):
+		var w WorkflowState
+		if err := json.Unmarshal(s.Data, &w); err != nil {
+			return err
+		}
+		e.workflows[wfKey{w.Namespace, w.Name}] = &w
+	}
+	return nil
+}

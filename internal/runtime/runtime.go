@@ -1,0 +1,363 @@
+// Package runtime runs the engine against a store: it claims partitions, and
+// for each partition it owns it runs one consuming loop that applies batches
+// of events through the engine in the store's unit of work.
+//
+// Import rule: runtime imports store, internal/engine and the standard
+// library (plus clockwork for time). It does not know operators or the public
+// API; the root package hands it a [store.TaskHandler].
+//
+// # The consuming loop
+//
+// Each owned partition has one goroutine and one engine. The engine's state
+// is a cache of the partition's snapshots: it is used as long as the
+// partition's version (the number of commits) is the one the loop saw after
+// its own last commit, and reloaded from the snapshots otherwise (another
+// client committed meanwhile, or a unit of work failed). A loop wakes on the
+// store's notifications, on its poll interval, and right away while a batch
+// was full.
+//
+// A failing unit of work is rolled back and retried with exponential backoff.
+// When the failure is a condition that errors or panics on one event and one
+// execution, the loop counts the attempts; after PoisonAttempts it asks the
+// engine to skip that application and to record it as a poison_event event,
+// so one bad condition cannot stall its partition.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/aiflow-go/aiflow/internal/engine"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Defaults.
+const (
+	PollIntervalDefault   = time.Second
+	LeaseTTLDefault       = 15 * time.Second
+	MaxBatchDefault       = 500
+	PoisonAttemptsDefault = 3
+	RetryBackoffMin       = 20 * time.Millisecond
+	RetryBackoffMax       = 5 * time.Second
+)
+
+// Config configures a Runtime.
+type Config struct {
+	Store    store.Store
+	Registry *engine.Registry
+	// Owner identifies this client in partition leases.
+	Owner  string
+	Logger *slog.Logger
+	Clock  clockwork.Clock
+	// PollInterval is how often an idle partition loop looks for events
+	// without a notification.
+	PollInterval time.Duration
+	// LeaseTTL is the validity of a partition lease; leases are renewed
+	// every third of it.
+	LeaseTTL time.Duration
+	// MaxBatch bounds the events of one unit of work.
+	MaxBatch int
+	// PoisonAttempts is the number of failed attempts at applying one event
+	// to one execution before it is skipped.
+	PoisonAttempts int
+	// OnCommit, if set, is called after every committed unit of work with
+	// the number of events it applied. For tests and metrics.
+	OnCommit func(partition, events int)
+}
+
+// Runtime consumes the partitions a client owns.
+type Runtime struct {
+	cfg    Config
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	loops map[int]*loop
+}
+
+type loop struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a runtime; Start runs it.
+func New(cfg Config) *Runtime {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = PollIntervalDefault
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = LeaseTTLDefault
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = MaxBatchDefault
+	}
+	if cfg.PoisonAttempts <= 0 {
+		cfg.PoisonAttempts = PoisonAttemptsDefault
+	}
+	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}}
+}
+
+// Start claims partitions and runs their loops until Stop.
+func (r *Runtime) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	if err := r.claim(ctx); err != nil {
+		cancel()
+		return err
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.claimLoop(ctx)
+	}()
+	return nil
+}
+
+// Stop stops every loop, waits for them and releases the leases.
+func (r *Runtime) Stop(ctx context.Context) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.wg.Wait()
+	r.mu.Lock()
+	loops := r.loops
+	r.loops = map[int]*loop{}
+	r.mu.Unlock()
+	for _, l := range loops {
+		l.cancel()
+		<-l.done
+	}
+	return r.cfg.Store.ReleasePartitions(ctx, r.cfg.Owner)
+}
+
+// Owned returns the partitions this runtime consumes now.
+func (r *Runtime) Owned() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]int, 0, len(r.loops))
+	for p := range r.loops {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r *Runtime) claimLoop(ctx context.Context) {
+	interval := r.cfg.LeaseTTL / 3
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.cfg.Clock.After(interval):
+		}
+		if err := r.claim(ctx); err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "claiming partitions", slog.Any("error", err))
+		}
+	}
+}
+
+func (r *Runtime) claim(ctx context.Context) error {
+	owned, err := r.cfg.Store.ClaimPartitions(ctx, r.cfg.Owner, r.cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	want := map[int]bool{}
+	for _, p := range owned {
+		want[p] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, l := range r.loops {
+		select {
+		case <-l.done:
+			delete(r.loops, p) // ended (lost lease); restart below if owned again
+		default:
+			if !want[p] {
+				l.cancel()
+				delete(r.loops, p)
+			}
+		}
+	}
+	for _, p := range owned {
+		if _, ok := r.loops[p]; ok {
+			continue
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		l := &loop{cancel: cancel, done: make(chan struct{})}
+		r.loops[p] = l
+		go func() {
+			defer close(l.done)
+			r.runPartition(lctx, p)
+		}()
+	}
+	return nil
+}
+
+type poisonCount struct {
+	attempts int
+	err      string
+}
+
+func (r *Runtime) runPartition(ctx context.Context, part int) {
+	log := r.log.With(slog.Int("partition", part))
+	eng := engine.New(r.cfg.Registry, part)
+	ids := &idPool{store: r.cfg.Store}
+	wake, unsubscribe := r.cfg.Store.Subscribe()
+	defer unsubscribe()
+
+	cached := int64(-1)
+	failures := map[engine.PoisonKey]*poisonCount{}
+	backoff := time.Duration(0)
+	params := store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch}
+
+	for {
+		applied := 0
+		res, err := r.cfg.Store.Consume(ctx, params, func(ctx context.Context, b store.Batch) (*store.Effects, error) {
+			if b.Version() != cached {
+				snaps, err := b.Snapshots(ctx)
+				if err != nil {
+					return nil, err
+				}
+				if err := eng.Load(snaps); err != nil {
+					return nil, err
+				}
+				cached = b.Version()
+			}
+			evs := b.Events()
+			if len(evs) == 0 {
+				return nil, nil
+			}
+			var skip map[engine.PoisonKey]string
+			for k, f := range failures {
+				if f.attempts >= r.cfg.PoisonAttempts {
+					if skip == nil {
+						skip = map[engine.PoisonKey]string{}
+					}
+					skip[k] = f.err
+				}
+			}
+			ids.ctx = ctx
+			eng.Begin(ids, skip)
+			if err := eng.ApplyBatch(evs); err != nil {
+				eng.End()
+				return nil, err
+			}
+			fx := eng.End()
+			fx.Position = evs[len(evs)-1].Position
+			applied = len(evs)
+			return fx, nil
+		})
+		switch {
+		case err == nil:
+			if applied > 0 {
+				cached = res.Version
+				clear(failures)
+				if r.cfg.OnCommit != nil {
+					r.cfg.OnCommit(part, applied)
+				}
+			}
+			backoff = 0
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, store.ErrNotOwner):
+			log.InfoContext(ctx, "partition lease lost; stopping its loop")
+			return
+		default:
+			cached = -1
+			if ee, ok := engine.IsEvalError(err); ok {
+				f := failures[ee.Key]
+				if f == nil {
+					f = &poisonCount{}
+					failures[ee.Key] = f
+				}
+				f.attempts++
+				f.err = ee.Err.Error()
+				log.WarnContext(ctx, "condition failed; the batch is rolled back and retried",
+					slog.Int64("event_id", ee.Key.EventID), slog.String("target", ee.Key.Target),
+					slog.Int("attempt", f.attempts), slog.Any("error", ee.Err))
+			} else {
+				log.WarnContext(ctx, "unit of work failed; retrying", slog.Any("error", err))
+			}
+			backoff = nextBackoff(backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.cfg.Clock.After(backoff):
+			}
+			continue
+		}
+		if res.More {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-r.cfg.Clock.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		d = RetryBackoffMin
+	} else {
+		d *= 2
+	}
+	if d > RetryBackoffMax {
+		d = RetryBackoffMax
+	}
+	// ±20 % jitter so that replicas do not retry in lock step.
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+// idPool prefetches ids from the store.
+type idPool struct {
+	store store.Store
+	ctx   context.Context
+	execs []int64
+	tasks []int64
+}
+
+const idPrefetch = 64
+
+func (p *idPool) NextExecutionID() (int64, error) {
+	if len(p.execs) == 0 {
+		ids, err := p.store.AllocateExecutionIDs(p.ctx, 8)
+		if err != nil {
+			return 0, err
+		}
+		p.execs = ids
+	}
+	id := p.execs[0]
+	p.execs = p.execs[1:]
+	return id, nil
+}
+
+func (p *idPool) NextTaskExecutionID() (int64, error) {
+	if len(p.tasks) == 0 {
+		ids, err := p.store.AllocateTaskExecutionIDs(p.ctx, idPrefetch)
+		if err != nil {
+			return 0, err
+		}
+		p.tasks = ids
+	}
+	id := p.tasks[0]
+	p.tasks = p.tasks[1:]
+	return id, nil
+}

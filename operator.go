@@ -1,0 +1,253 @@
+package aiflow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Operator is what a task runs. Run starts the work and returns when it ends:
+// a nil error is SUCCESS, an error (or a panic) is FAILED (or RETRYING when the
+// task has attempts left). Run's context is cancelled when the task is
+// stopped (STOP, RESTART, a stopped execution), when its timeout expires and
+// when the client shuts down; Run must then return promptly.
+//
+// Operators should embed OperatorDefaults so that optional methods added to
+// this package later have defaults.
+type Operator interface {
+	Run(ctx context.Context, tc *TaskContext) error
+}
+
+// Stopper is implemented by operators that need to act to stop their work
+// (cancel a remote job, take a savepoint). When a running task is asked to
+// stop, the client cancels Run's context and calls Stop with a context bounded
+// by Config.StopGracePeriod, then waits for Run to return.
+type Stopper interface {
+	Stop(ctx context.Context, tc *TaskContext) error
+}
+
+// Describer is implemented by operators that can describe their
+// configuration (a command line, a job name). The description is part of the
+// workflow's definition: changing it makes a new workflow version.
+type Describer interface {
+	Describe() string
+}
+
+// StreamingOperator is implemented by operators that know whether their work
+// ends by itself; a streaming operator makes its task a streaming task (see
+// Streaming).
+type StreamingOperator interface {
+	Streaming() bool
+}
+
+// OperatorDefaults gives an operator the default optional behaviour. Embed it.
+type OperatorDefaults struct{}
+
+// Stop does nothing: cancelling Run's context is enough.
+func (OperatorDefaults) Stop(context.Context, *TaskContext) error { return nil }
+
+// OperatorFunc adapts a function to the Operator interface.
+type OperatorFunc func(ctx context.Context, tc *TaskContext) error
+
+// Run calls f.
+func (f OperatorFunc) Run(ctx context.Context, tc *TaskContext) error { return f(ctx, tc) }
+
+func describeOperator(op Operator) string {
+	if d, ok := op.(Describer); ok {
+		return fmt.Sprintf("%T: %s", op, d.Describe())
+	}
+	return fmt.Sprintf("%T", op)
+}
+
+func operatorStreams(op Operator) bool {
+	s, ok := op.(StreamingOperator)
+	return ok && s.Streaming()
+}
+
+// Environment variables every task process receives (see TaskContext.Environ).
+const (
+	EnvNamespace           = "AIFLOW_NAMESPACE"
+	EnvWorkflow            = "AIFLOW_WORKFLOW"
+	EnvWorkflowExecutionID = "AIFLOW_WORKFLOW_EXECUTION_ID"
+	EnvTask                = "AIFLOW_TASK"
+	EnvTaskExecutionID     = "AIFLOW_TASK_EXECUTION_ID"
+	EnvSeqNum              = "AIFLOW_SEQ_NUM"
+	EnvAttempt             = "AIFLOW_ATTEMPT"
+)
+
+// TaskContext is what an operator knows about the task execution it runs, and
+// how it talks back: the task log, events, progress.
+type TaskContext struct {
+	Namespace       string
+	Workflow        string
+	ExecutionID     int64
+	Task            string
+	TaskExecutionID int64
+	SeqNum          int
+	// Attempt is 1 for the first attempt, 2 for the first retry, ...
+	Attempt int
+	// Log is the task execution's log. Operators write their output here;
+	// Client.ReadTaskLog reads it back.
+	Log io.Writer
+	// Logger logs to the client's logger with the task's attributes.
+	Logger *slog.Logger
+	// Env holds the environment variables added by WithEnv.
+	Env map[string]string
+	// WorkDir is the working directory set by WithWorkDir (empty: the
+	// operator's choice).
+	WorkDir string
+
+	client *Client
+}
+
+// Environ returns the environment for a process started by the task: the
+// client process's environment, the task's context variables (AIFLOW_*) and
+// the variables added with WithEnv, in that order of precedence (later wins).
+func (tc *TaskContext) Environ() []string {
+	env := os.Environ()
+	ctxVars := map[string]string{
+		EnvNamespace:           tc.Namespace,
+		EnvWorkflow:            tc.Workflow,
+		EnvWorkflowExecutionID: strconv.FormatInt(tc.ExecutionID, 10),
+		EnvTask:                tc.Task,
+		EnvTaskExecutionID:     strconv.FormatInt(tc.TaskExecutionID, 10),
+		EnvSeqNum:              strconv.Itoa(tc.SeqNum),
+		EnvAttempt:             strconv.Itoa(tc.Attempt),
+	}
+	for _, k := range slices.Sorted(maps.Keys(ctxVars)) {
+		env = append(env, k+"="+ctxVars[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(tc.Env)) {
+		env = append(env, k+"="+tc.Env[k])
+	}
+	return env
+}
+
+// SendOption modifies TaskContext.SendEvent.
+type SendOption func(*store.Event)
+
+// ToNamespace sends the event to the task's whole namespace: every running
+// execution whose rules expect the key (this one included), instead of only
+// the task's own execution.
+func ToNamespace() SendOption { return func(ev *store.Event) { ev.Broadcast = true } }
+
+// SendEvent sends a user event from this task. By default it reaches only the
+// task's own workflow execution (and the namespace's workflow triggers); pass
+// ToNamespace to reach every execution in the namespace.
+func (tc *TaskContext) SendEvent(ctx context.Context, key, value string, opts ...SendOption) (*Event, error) {
+	ev := store.Event{
+		Kind: store.KindUser, Namespace: tc.Namespace, Key: key, Value: value,
+		Sender: tc.sender(), Workflow: tc.Workflow, ExecutionID: tc.ExecutionID,
+		TaskName: tc.Task, TaskExecutionID: tc.TaskExecutionID, SeqNum: tc.SeqNum,
+	}
+	for _, o := range opts {
+		o(&ev)
+	}
+	return tc.client.append(ctx, "send event", ev)
+}
+
+// sender names a task execution as an event sender: "<execution>_<task>_<seq>".
+func (tc *TaskContext) sender() string {
+	return strconv.FormatInt(tc.ExecutionID, 10) + "_" + tc.Task + "_" + strconv.Itoa(tc.SeqNum)
+}
+
+// ListenEvents calls fn with every event of the task's namespace with one of
+// keys (any key when empty) appended after the call, until ctx ends or fn
+// returns an error. A streaming task uses it to react to events, as the
+// seed's predicting task reloads its model on "model_deployed".
+func (tc *TaskContext) ListenEvents(ctx context.Context, keys []string, fn func(Event) error) error {
+	return tc.client.ListenEvents(ctx, &EventFilter{Namespace: tc.Namespace, Keys: keys, UserOnly: true}, fn)
+}
+
+// ReportStatus records a short status message that GetTaskExecution shows.
+func (tc *TaskContext) ReportStatus(ctx context.Context, msg string) error {
+	return tc.client.store.ReportProgress(ctx, tc.TaskExecutionID, tc.Attempt, store.Report{StatusMessage: msg})
+}
+
+// ReportMetrics records metrics that GetTaskExecution shows; keys are merged.
+func (tc *TaskContext) ReportMetrics(ctx context.Context, metrics map[string]float64) error {
+	return tc.client.store.ReportProgress(ctx, tc.TaskExecutionID, tc.Attempt, store.Report{Metrics: metrics})
+}
+
+// logWriter buffers task output and appends it to the store's task log in
+// the background. Writes after Close go to the store directly.
+type logWriter struct {
+	st     store.Store
+	id     int64
+	mu     sync.Mutex
+	closed bool
+	ch     chan []byte
+	done   chan struct{}
+}
+
+const logFlushInterval = 200 * time.Millisecond
+
+func newLogWriter(st store.Store, id int64) *logWriter {
+	w := &logWriter{st: st, id: id, ch: make(chan []byte, 64), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		if err := w.st.AppendTaskLog(context.Background(), w.id, slices.Clone(p)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	w.ch <- slices.Clone(p)
+	return len(p), nil
+}
+
+func (w *logWriter) loop() {
+	defer close(w.done)
+	t := time.NewTicker(logFlushInterval)
+	defer t.Stop()
+	var buf []byte
+	flush := func() {
+		if len(buf) > 0 {
+			_ = w.st.AppendTaskLog(context.Background(), w.id, buf)
+			buf = nil
+		}
+	}
+	for {
+		select {
+		case p, ok := <-w.ch:
+			if !ok {
+				flush()
+				return
+			}
+			buf = append(buf, p...)
+			if len(buf) >= 64<<10 {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
+}
+
+// Close flushes what is buffered and stops the background writer.
+func (w *logWriter) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.ch)
+	w.mu.Unlock()
+	<-w.done
+	return nil
+}

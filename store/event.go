@@ -1,0 +1,267 @@
+package store
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits on what an event may carry. Backends enforce them on append with
+// [ErrEventTooLarge] and [ErrInvalid].
+const (
+	// MaxEventValueBytes is the largest event value accepted: 64 KiB.
+	MaxEventValueBytes = 64 << 10
+	// MaxKeyBytes is the longest event key, sender or name accepted: 512 bytes.
+	MaxKeyBytes = 512
+)
+
+// Position is the place of an event in the log. Events are read in Position
+// order. In the Postgres store XID is the appending transaction's id and ID the
+// row id, so that a transaction that commits late is never skipped by a reader
+// that resumes after a position; the memory store sets XID equal to ID.
+//
+// The zero Position is before every event.
+type Position struct {
+	XID uint64
+	ID  int64
+}
+
+// Less reports whether p comes before q in the log.
+func (p Position) Less(q Position) bool {
+	if p.XID != q.XID {
+		return p.XID < q.XID
+	}
+	return p.ID < q.ID
+}
+
+// IsZero reports whether p is the zero Position (before every event).
+func (p Position) IsZero() bool { return p.XID == 0 && p.ID == 0 }
+
+// String formats p as "XID-ID", the form [ParsePosition] reads.
+func (p Position) String() string {
+	return strconv.FormatUint(p.XID, 10) + "-" + strconv.FormatInt(p.ID, 10)
+}
+
+// ParsePosition parses the "XID-ID" form written by [Position.String]. The
+// empty string is the zero Position.
+func ParsePosition(s string) (Position, error) {
+	if s == "" {
+		return Position{}, nil
+	}
+	xs, is, ok := strings.Cut(s, "-")
+	if !ok {
+		return Position{}, fmt.Errorf("%w: position %q: expected the form XID-ID, for example 812-45", ErrInvalid, s)
+	}
+	x, err1 := strconv.ParseUint(xs, 10, 64)
+	i, err2 := strconv.ParseInt(is, 10, 64)
+	if err1 != nil || err2 != nil || i < 0 {
+		return Position{}, fmt.Errorf("%w: position %q: expected the form XID-ID with two non-negative integers, for example 812-45", ErrInvalid, s)
+	}
+	return Position{XID: x, ID: i}, nil
+}
+
+// EventKind tells user events from the library's own events.
+type EventKind uint8
+
+// The event kinds.
+const (
+	// KindUser is an event sent by a user, a task or an outside system.
+	// User events belong to no partition: every partition reads them.
+	KindUser EventKind = iota
+	// KindStatus is a task status change. It belongs to its workflow's
+	// partition.
+	KindStatus
+	// KindControl is a request to the engine (start or stop an execution or
+	// a task, enable or disable a workflow, ...). It belongs to its
+	// workflow's partition.
+	KindControl
+)
+
+// String returns "user", "status" or "control".
+func (k EventKind) String() string {
+	switch k {
+	case KindUser:
+		return "user"
+	case KindStatus:
+		return "status"
+	case KindControl:
+		return "control"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// ParseEventKind parses the form written by [EventKind.String].
+func ParseEventKind(s string) (EventKind, error) {
+	switch s {
+	case "user":
+		return KindUser, nil
+	case "status":
+		return KindStatus, nil
+	case "control":
+		return KindControl, nil
+	}
+	return 0, fmt.Errorf("%w: event kind %q: expected user, status or control", ErrInvalid, s)
+}
+
+// Event is one entry of the event log.
+type Event struct {
+	// ID is assigned by the store on append; unique and increasing in
+	// append order (not in commit order: use Position for reading).
+	ID int64
+	// Position is assigned by the store on append.
+	Position Position
+	// Time is assigned by the store on append.
+	Time time.Time
+
+	Kind      EventKind
+	Namespace string
+	Key       string
+	Value     string
+	Sender    string
+
+	// Context. Workflow and ExecutionID are set for events about, or sent
+	// from inside, a workflow execution; TaskName, TaskExecutionID and
+	// SeqNum when they come from (or are about) a task execution.
+	Workflow        string
+	ExecutionID     int64
+	TaskName        string
+	TaskExecutionID int64
+	SeqNum          int
+
+	// Broadcast marks an event sent from inside a task to its whole
+	// namespace rather than to its own execution.
+	Broadcast bool
+
+	// Data carries the JSON payload of status and control events.
+	Data []byte
+
+	// Partition is computed by the store on append: the workflow's partition
+	// for status and control events, -1 for user events.
+	Partition int
+}
+
+// Keys of the library's own events. User keys may not start with
+// [ReservedKeyPrefix].
+const (
+	ReservedKeyPrefix = "aiflow."
+
+	KeyStartExecution  = "aiflow.start_execution"
+	KeyStopExecution   = "aiflow.stop_execution"
+	KeyStartTask       = "aiflow.start_task"
+	KeyStopTask        = "aiflow.stop_task"
+	KeyRestartTask     = "aiflow.restart_task"
+	KeyEnableWorkflow  = "aiflow.enable_workflow"
+	KeyDisableWorkflow = "aiflow.disable_workflow"
+	KeyPoisonEvent     = "aiflow.poison_event"
+
+	statusKeyPrefix         = "aiflow.task_status."
+	workflowStatusKeyPrefix = "aiflow.workflow_status."
+)
+
+// WorkflowStatusKey is the key of the status events of workflow's
+// executions: "aiflow.workflow_status.<workflow>". The engine appends one when
+// an execution starts running and one when it finishes; Value is the status.
+func WorkflowStatusKey(workflow string) string { return workflowStatusKeyPrefix + workflow }
+
+// IsWorkflowStatusKey reports whether key is the key of a workflow status
+// event.
+func IsWorkflowStatusKey(key string) bool { return strings.HasPrefix(key, workflowStatusKeyPrefix) }
+
+// StatusKey is the key of the status events of task in workflow:
+// "aiflow.task_status.<workflow>.<task>". Task status conditions expect it.
+func StatusKey(workflow, task string) string {
+	return statusKeyPrefix + workflow + "." + task
+}
+
+// IsStatusKey reports whether key is the key of a status event.
+func IsStatusKey(key string) bool { return strings.HasPrefix(key, statusKeyPrefix) }
+
+// PartitionOf returns the partition of workflow name in namespace among n
+// partitions. It never changes for a given n.
+func PartitionOf(namespace, workflow string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(namespace))
+	h.Write([]byte{0})
+	h.Write([]byte(workflow))
+	return int(h.Sum32() % uint32(n))
+}
+
+// EventFilter selects events to list. Zero fields select everything.
+type EventFilter struct {
+	Namespace   string
+	Keys        []string
+	Sender      string
+	ExecutionID int64
+	Kinds       []EventKind
+	// After selects events strictly after this position.
+	After Position
+	// Since selects events appended at or after this time.
+	Since time.Time
+	// Limit bounds the number of events returned; 0 means 1000.
+	Limit int
+}
+
+// DefaultListLimit is the number of records a List call returns when its
+// filter sets no limit.
+const DefaultListLimit = 1000
+
+// ValidateEvent checks what every backend checks before appending an event:
+// a namespace and a key, names within [MaxKeyBytes], a value within
+// [MaxEventValueBytes], and no reserved key on a user event. It does not check
+// that the namespace exists.
+func ValidateEvent(ev *Event) error {
+	switch {
+	case ev.Namespace == "":
+		return fmt.Errorf("%w: event namespace is empty: expected the name of an existing namespace, such as %q", ErrInvalid, DefaultNamespace)
+	case ev.Key == "":
+		return fmt.Errorf("%w: event key is empty in namespace %q: expected a non-empty key", ErrInvalid, ev.Namespace)
+	case len(ev.Key) > MaxKeyBytes:
+		return fmt.Errorf("%w: event key %.40q... is %d bytes: expected at most %d", ErrInvalid, ev.Key, len(ev.Key), MaxKeyBytes)
+	case len(ev.Sender) > MaxKeyBytes:
+		return fmt.Errorf("%w: event sender is %d bytes: expected at most %d", ErrInvalid, len(ev.Sender), MaxKeyBytes)
+	case len(ev.Value) > MaxEventValueBytes:
+		return fmt.Errorf("%w: event %q: value is %d bytes: expected at most %d (64 KiB); store large payloads elsewhere and send a reference",
+			ErrEventTooLarge, ev.Key, len(ev.Value), MaxEventValueBytes)
+	case ev.Kind == KindUser && strings.HasPrefix(ev.Key, ReservedKeyPrefix):
+		return fmt.Errorf("%w: event key %q: keys starting with %q are reserved for the library", ErrInvalid, ev.Key, ReservedKeyPrefix)
+	}
+	return nil
+}
+
+// EventPartition is the partition an appended event belongs to: its
+// workflow's for status and control events, -1 (every partition) otherwise.
+func EventPartition(ev *Event, partitions int) int {
+	if ev.Kind != KindUser && ev.Workflow != "" {
+		return PartitionOf(ev.Namespace, ev.Workflow, partitions)
+	}
+	return -1
+}
+
+// Matches reports whether ev passes filter (ignoring After and Limit).
+func (f *EventFilter) Matches(ev *Event) bool {
+	if f.Namespace != "" && ev.Namespace != f.Namespace {
+		return false
+	}
+	if len(f.Keys) > 0 && !slices.Contains(f.Keys, ev.Key) {
+		return false
+	}
+	if f.Sender != "" && ev.Sender != f.Sender {
+		return false
+	}
+	if f.ExecutionID != 0 && ev.ExecutionID != f.ExecutionID {
+		return false
+	}
+	if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, ev.Kind) {
+		return false
+	}
+	if !f.Since.IsZero() && ev.Time.Before(f.Since) {
+		return false
+	}
+	return true
+}

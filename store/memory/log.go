@@ -1,0 +1,375 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// ---- appending and reading ----
+
+// AppendEvents appends events atomically.
+func (s *Store) AppendEvents(_ context.Context, events []store.Event) ([]store.Event, error) {
+	s.mu.Lock()
+	out, err := s.appendLocked(events)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s.notify()
+	return out, nil
+}
+
+func (s *Store) appendLocked(events []store.Event) ([]store.Event, error) {
+	for i := range events {
+		if err := store.ValidateEvent(&events[i]); err != nil {
+			return nil, err
+		}
+		if err := s.requireNamespace(events[i].Namespace); err != nil {
+			return nil, err
+		}
+	}
+	now := s.clock.Now()
+	out := make([]store.Event, len(events))
+	for i, ev := range events {
+		s.nextEventID++
+		ev.ID = s.nextEventID
+		ev.Position = store.Position{XID: uint64(ev.ID), ID: ev.ID}
+		ev.Time = now
+		ev.Partition = store.EventPartition(&ev, s.nPart)
+		ev.Data = slices.Clone(ev.Data)
+		s.events = append(s.events, ev)
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// after returns the index of the first event after pos.
+func (s *Store) after(pos store.Position) int {
+	return sort.Search(len(s.events), func(i int) bool { return pos.Less(s.events[i].Position) })
+}
+
+// ListEvents lists events in position order.
+func (s *Store) ListEvents(_ context.Context, f store.EventFilter) ([]store.Event, store.Position, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := f.Limit
+	if n <= 0 {
+		n = store.DefaultListLimit
+	}
+	next := f.After
+	var out []store.Event
+	for i := s.after(f.After); i < len(s.events) && len(out) < n; i++ {
+		ev := &s.events[i]
+		next = ev.Position
+		if f.Matches(ev) {
+			c := *ev
+			c.Data = slices.Clone(ev.Data)
+			out = append(out, c)
+		}
+	}
+	return out, next, nil
+}
+
+// LastPosition returns the position of the last event.
+func (s *Store) LastPosition(context.Context) (store.Position, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.events) == 0 {
+		return store.Position{}, nil
+	}
+	return s.events[len(s.events)-1].Position, nil
+}
+
+// Subscribe returns a coalescing wake-up channel.
+func (s *Store) Subscribe() (<-chan struct{}, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = ch
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.subs, id)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ---- partitions ----
+
+// Partitions returns the number of partitions.
+func (s *Store) Partitions() int { return s.nPart }
+
+// ClaimPartitions renews and balances owner's leases.
+func (s *Store) ClaimPartitions(_ context.Context, owner string, ttl time.Duration) ([]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	s.owners[owner] = now
+	live := 0
+	for o, seen := range s.owners {
+		if now.Sub(seen) <= ttl {
+			live++
+		} else {
+			delete(s.owners, o)
+		}
+	}
+	share := (s.nPart + live - 1) / live
+	var mine []int
+	for i, p := range s.parts {
+		if p.owner == owner && now.Before(p.leaseUntil) {
+			mine = append(mine, i)
+		}
+	}
+	// Give back partitions above the share, highest first.
+	for len(mine) > share {
+		last := mine[len(mine)-1]
+		s.parts[last].owner = ""
+		mine = mine[:len(mine)-1]
+	}
+	for i, p := range s.parts {
+		if len(mine) >= share {
+			break
+		}
+		if p.owner == "" || !now.Before(p.leaseUntil) {
+			p.owner = owner
+			mine = append(mine, i)
+		}
+	}
+	for _, i := range mine {
+		s.parts[i].leaseUntil = now.Add(ttl)
+	}
+	sort.Ints(mine)
+	return mine, nil
+}
+
+// ReleasePartitions gives up owner's leases.
+func (s *Store) ReleasePartitions(_ context.Context, owner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.parts {
+		if p.owner == owner {
+			p.owner = ""
+		}
+	}
+	delete(s.owners, owner)
+	return nil
+}
+
+type batch struct {
+	s       *Store
+	part    int
+	pos     store.Position
+	version int64
+	events  []store.Event
+}
+
+func (b *batch) Partition() int          { return b.part }
+func (b *batch) Position() store.Position { return b.pos }
+func (b *batch) Version() int64          { return b.version }
+func (b *batch) Events() []store.Event   { return b.events }
+
+func (b *batch) Snapshots(context.Context) ([]store.Snapshot, error) {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	p := b.s.parts[b.part]
+	keys := make([]string, 0, len(p.snaps))
+	for k := range p.snaps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]store.Snapshot, len(keys))
+	for i, k := range keys {
+		out[i] = store.Snapshot{Key: k, Data: slices.Clone(p.snaps[k])}
+	}
+	return out, nil
+}
+
+// Consume runs one unit of work on a partition.
+func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn store.BatchFunc) (store.ConsumeResult, error) {
+	if params.Partition < 0 || params.Partition >= s.nPart {
+		return store.ConsumeResult{}, fmt.Errorf("%w: partition %d: expected 0 to %d", store.ErrInvalid, params.Partition, s.nPart-1)
+	}
+	max := params.MaxEvents
+	if max <= 0 {
+		max = 500
+	}
+	p := s.parts[params.Partition]
+	p.consuming.Lock()
+	defer p.consuming.Unlock()
+
+	s.mu.Lock()
+	if err := s.checkOwner(p, params); err != nil {
+		s.mu.Unlock()
+		return store.ConsumeResult{}, err
+	}
+	b := &batch{s: s, part: params.Partition, pos: p.pos, version: p.version}
+	more := false
+	for i := s.after(p.pos); i < len(s.events); i++ {
+		ev := &s.events[i]
+		if ev.Partition != -1 && ev.Partition != params.Partition {
+			continue
+		}
+		if len(b.events) == max {
+			more = true
+			break
+		}
+		c := *ev
+		c.Data = slices.Clone(ev.Data)
+		b.events = append(b.events, c)
+	}
+	s.mu.Unlock()
+
+	res := store.ConsumeResult{Events: len(b.events), More: more, Version: b.version}
+	fx, err := fn(ctx, b)
+	if err != nil {
+		return res, err
+	}
+	if fx == nil {
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	s.mu.Lock()
+	if err := s.checkOwner(p, params); err != nil {
+		s.mu.Unlock()
+		return res, err
+	}
+	appended, err := s.applyEffects(p, fx)
+	if err != nil {
+		s.mu.Unlock()
+		return res, err
+	}
+	p.pos = fx.Position
+	p.version++
+	res.Version = p.version
+	s.mu.Unlock()
+	if appended {
+		s.notify()
+	}
+	s.workers.kick()
+	return res, nil
+}
+
+func (s *Store) checkOwner(p *partition, params store.ConsumeParams) error {
+	if p.owner != params.Owner || !s.clock.Now().Before(p.leaseUntil) {
+		return fmt.Errorf("%w: partition %d is held by %q, not %q", store.ErrNotOwner, params.Partition, p.owner, params.Owner)
+	}
+	return nil
+}
+
+// applyEffects writes a unit of work's effects. It validates first, so a
+// failure changes nothing.
+func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, err error) {
+	for i := range fx.Events {
+		if err := store.ValidateEvent(&fx.Events[i]); err != nil {
+			return false, err
+		}
+		if err := s.requireNamespace(fx.Events[i].Namespace); err != nil {
+			return false, err
+		}
+	}
+	for _, x := range fx.NewExecutions {
+		if cur, dup := s.execs[x.ID]; dup && cur.Status != store.WorkflowInit {
+			return false, fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, x.ID)
+		}
+	}
+	for _, te := range fx.NewTaskExecutions {
+		if _, dup := s.tes[te.ID]; dup {
+			return false, fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, te.ID)
+		}
+	}
+	now := s.clock.Now()
+	for _, x := range fx.NewExecutions {
+		c := x
+		if cur := s.execs[x.ID]; cur != nil {
+			c.CreatedAt = cur.CreatedAt
+		}
+		s.execs[x.ID] = &c
+	}
+	for _, u := range fx.ExecutionUpdates {
+		if x := s.execs[u.ID]; x != nil {
+			x.Status, x.UpdatedAt = u.Status, now
+			if u.Note != "" {
+				x.Note = u.Note
+			}
+			if !u.EndedAt.IsZero() {
+				x.EndedAt = u.EndedAt
+			}
+		}
+	}
+	for _, te := range fx.NewTaskExecutions {
+		c := te
+		s.tes[te.ID] = &c
+	}
+	for _, n := range fx.TaskNotes {
+		if te := s.tes[n.TaskExecutionID]; te != nil {
+			te.Note, te.UpdatedAt = n.Note, now
+		}
+	}
+	var out []store.Event
+	for _, d := range fx.Dispatches {
+		te := s.tes[d.TaskExecutionID]
+		k := dispatchKey{d.TaskExecutionID, d.Attempt}
+		if te == nil || s.dispatched[k] {
+			continue
+		}
+		switch {
+		case te.Status == store.TaskInit && d.Attempt == 1:
+			te.Status = store.TaskQueued
+		case te.Status == store.TaskRetrying && d.Attempt > te.Attempt:
+		default:
+			continue // stopped or finished meanwhile
+		}
+		s.dispatched[k] = true
+		te.Attempt, te.UpdatedAt = d.Attempt, now
+		s.workers.enqueue(job{te: te.ID, attempt: d.Attempt, notBefore: d.NotBefore})
+	}
+	for _, st := range fx.Stops {
+		te := s.tes[st.TaskExecutionID]
+		if te == nil {
+			continue
+		}
+		switch te.Status {
+		case store.TaskInit, store.TaskQueued, store.TaskRetrying:
+			te.Status, te.Attempt, te.EndedAt, te.UpdatedAt = store.TaskStopped, te.Attempt+1, now, now
+			out = append(out, store.NewStatusEvent(te, store.TaskStopped, store.StatusData{Reason: st.Reason}, store.SenderEngine))
+		case store.TaskRunning:
+			te.Status, te.UpdatedAt = store.TaskStopping, now
+			out = append(out, store.NewStatusEvent(te, store.TaskStopping, store.StatusData{Reason: st.Reason}, store.SenderEngine))
+			s.workers.cancelRunning(te.ID)
+		}
+	}
+	for _, sn := range fx.Snapshots {
+		if sn.Delete {
+			delete(p.snaps, sn.Key)
+		} else {
+			p.snaps[sn.Key] = slices.Clone(sn.Data)
+		}
+	}
+	all := append(slices.Clone(fx.Events), out...)
+	if len(all) > 0 {
+		if _, err := s.appendLocked(all); err != nil {
+			return false, err
+		}
+		appended = true
+	}
+	return appended, nil
+}

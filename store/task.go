@@ -1,0 +1,118 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// StatusData is the JSON payload of a status event.
+type StatusData struct {
+	Attempt  int `json:"attempt"`
+	Failures int `json:"failures,omitempty"`
+	// Error is the failed attempt's error.
+	Error string `json:"error,omitempty"`
+	// Interrupted marks an attempt cancelled by a shutdown, not by a failure.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Reason says why the status changed when a user may wonder (a stop
+	// request, a lost heartbeat).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Senders of the library's own events.
+const (
+	SenderEngine = "aiflow.engine"
+	SenderWorker = "aiflow.worker"
+	SenderReaper = "aiflow.reaper"
+	SenderClient = "aiflow.client"
+)
+
+// NewStatusEvent builds the status event of te entering status. Every backend
+// and the engine build status events with it, so they look the same
+// everywhere.
+func NewStatusEvent(te *TaskExecutionRecord, status TaskStatus, data StatusData, sender string) Event {
+	if data.Attempt == 0 {
+		data.Attempt = te.Attempt
+	}
+	payload, _ := json.Marshal(data)
+	return Event{
+		Kind:            KindStatus,
+		Namespace:       te.Namespace,
+		Key:             StatusKey(te.Workflow, te.Task),
+		Value:           string(status),
+		Sender:          sender,
+		Workflow:        te.Workflow,
+		ExecutionID:     te.ExecutionID,
+		TaskName:        te.Task,
+		TaskExecutionID: te.ID,
+		SeqNum:          te.SeqNum,
+		Data:            payload,
+	}
+}
+
+// DecodeStatusData decodes the payload of a status event; a malformed or
+// empty payload gives the zero StatusData.
+func DecodeStatusData(ev *Event) StatusData {
+	var d StatusData
+	if len(ev.Data) > 0 {
+		_ = json.Unmarshal(ev.Data, &d)
+	}
+	return d
+}
+
+// FinalStatus decides how an attempt ends. cur is the task execution as stored
+// when the attempt returns; runErr is what the handler returned; interrupted
+// is true when the attempt was cancelled because the workers were stopping.
+//
+//   - a task execution that is STOPPING ends STOPPED, whatever the attempt did;
+//   - a nil error is SUCCESS;
+//   - an interrupted attempt is RETRYING without counting as a failure;
+//   - a failure is RETRYING while failures stay below MaxAttempts, else FAILED.
+func FinalStatus(cur *TaskExecutionRecord, runErr error, interrupted bool) (TaskStatus, StatusData) {
+	data := StatusData{Attempt: cur.Attempt, Failures: cur.Failures}
+	switch {
+	case cur.Status == TaskStopping:
+		return TaskStopped, data
+	case runErr == nil:
+		return TaskSuccess, data
+	case interrupted:
+		data.Interrupted = true
+		data.Error = runErr.Error()
+		return TaskRetrying, data
+	}
+	data.Failures++
+	data.Error = runErr.Error()
+	max := cur.MaxAttempts
+	if max < 1 {
+		max = 1
+	}
+	if data.Failures < max {
+		return TaskRetrying, data
+	}
+	return TaskFailed, data
+}
+
+// StartExecutionData is the JSON payload of a start_execution control event.
+// The execution id is allocated by the requester and carried in the event's
+// ExecutionID.
+type StartExecutionData struct {
+	RunType    RunType `json:"run_type"`
+	ScheduleID int64   `json:"schedule_id,omitempty"`
+	TriggerID  int64   `json:"trigger_id,omitempty"`
+	// FireTime is the nominal time of the schedule tick that started it.
+	FireTime time.Time `json:"fire_time,omitzero"`
+}
+
+// ControlData is the JSON payload of the other control events.
+type ControlData struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// PoisonData is the JSON payload of a poison_event event: the engine could not
+// apply an event to an execution after repeated attempts and skipped it.
+type PoisonData struct {
+	EventID       int64  `json:"event_id"`
+	EventPosition string `json:"event_position"`
+	EventKey      string `json:"event_key"`
+	Error         string `json:"error"`
+	Target        string `json:"target"`
+}
