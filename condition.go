@@ -120,7 +120,7 @@ func EventCondition(key string) Condition { return eventCondition{key: key} }
 
 type eventCondition struct{ key string }
 
-func (c eventCondition) ExpectedKeys() []string              { return []string{c.key} }
+func (c eventCondition) ExpectedKeys() []string                        { return []string{c.key} }
 func (c eventCondition) IsMet(*ConditionContext, *Event) (bool, error) { return true, nil }
 
 // AnyOf is met when the event's key is expected by one of conds and that

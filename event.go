@@ -58,7 +58,9 @@ func (ev *Event) IsStatusChange() bool { return ev.Internal && store.IsStatusKey
 // IsWorkflowStatusChange reports whether ev is a workflow execution's status
 // change (it started running or finished); its Value is then the new
 // WorkflowStatus and ExecutionID the execution.
-func (ev *Event) IsWorkflowStatusChange() bool { return ev.Internal && store.IsWorkflowStatusKey(ev.Key) }
+func (ev *Event) IsWorkflowStatusChange() bool {
+	return ev.Internal && store.IsWorkflowStatusKey(ev.Key)
+}
 
 // LastPosition returns the position of the latest event: listening after it
 // sees every event appended from now on.

@@ -180,10 +180,10 @@ type batch struct {
 	events  []store.Event
 }
 
-func (b *batch) Partition() int          { return b.part }
+func (b *batch) Partition() int           { return b.part }
 func (b *batch) Position() store.Position { return b.pos }
-func (b *batch) Version() int64          { return b.version }
-func (b *batch) Events() []store.Event   { return b.events }
+func (b *batch) Version() int64           { return b.version }
+func (b *batch) Events() []store.Event    { return b.events }
 
 func (b *batch) Snapshots(context.Context) ([]store.Snapshot, error) {
 	b.s.mu.Lock()
