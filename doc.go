@@ -1,0 +1,115 @@
+// Package aiflow orchestrates workflows that mix streaming tasks (they run for
+// days: a Flink job, a stream consumer, a model server) with batch tasks (they
+// end: a training run, a Spark job, a shell command). Tasks are started,
+// stopped and restarted by rules over events, and every event is applied
+// exactly once, even when the processes embedding the library are killed at
+// any instant.
+//
+// It is a library, not a server: an application declares workflows in Go,
+// registers them with a Client and starts it. Postgres (store/postgres) is both
+// the event log and the job queue, so that a decision, the task executions it
+// creates and the jobs that run them commit in one transaction; the in-memory
+// store (store/memory) gives the same semantics for tests and examples.
+//
+// # Quick start
+//
+//	wf := aiflow.NewWorkflow("quickstart_workflow")
+//	task1 := wf.Task("task1", operators.Bash("echo I am the 1st task."))
+//	task2 := wf.Task("task2", operators.Bash("echo I am the 2nd task."))
+//	task3 := wf.Task("task3", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+//		_, err := tc.SendEvent(ctx, "key", "This is a custom message.")
+//		return err
+//	}))
+//	task4 := wf.Task("task4", operators.Bash("echo I am the 4th task."))
+//	task3.StartAfter(task1, task2)
+//	task4.OnEvent("key", aiflow.ActionStart)
+//
+//	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
+//	err = client.Register(ctx, wf)
+//	err = client.Start(ctx)
+//	id, err := client.StartWorkflowExecution(ctx, "quickstart_workflow", nil)
+//	x, err := client.WaitWorkflowExecution(ctx, id)
+//
+// Or, in a service, let [Run] start the client and stop it gracefully when the
+// context ends (for example from signal.NotifyContext).
+//
+// # Concepts
+//
+// A namespace isolates workflows and events; "default" always exists. A
+// workflow is a set of named tasks plus rules; a task is an [Operator] (a
+// shell command, a Go function, a Flink job ...) inside a workflow. A workflow
+// execution is one run of a workflow; a task execution is one run of a task in
+// an execution, numbered 1, 2, 3 ... per task (SeqNum). An event has a
+// namespace, a key, a string value and a sender.
+//
+// # Rules
+//
+// Task rules start, stop or restart their task ([ActionStart], [ActionStop],
+// [ActionRestart]) when their condition is met:
+//
+//   - [Task.StartAfter]: when the latest executions of the upstream tasks are
+//     all SUCCESS, evaluated on every status change of any of them;
+//   - [Task.OnTaskStatus]: the same with any statuses and any action;
+//   - [Task.OnEvent]: on every event with a key that reaches the execution;
+//   - [Task.OnCondition]: when a [Condition] is met; it is evaluated only on
+//     the event keys it expects, and may keep state ([ValueState]).
+//
+// Rules of a task are evaluated in declaration order and the first one that is
+// met decides; the others are not evaluated for that event. Tasks without a
+// START rule start with the execution. A START while the task is alive is
+// ignored (the task execution's Note says why). A RESTART stops the alive run
+// and dispatches the new one only once the old one has stopped: two runs of a
+// task never overlap. A STOP on a task that is not alive does nothing.
+//
+// # Which executions an event reaches
+//
+// Status changes, and events sent from inside a task ([TaskContext.SendEvent]),
+// reach only their own execution. Events sent without an execution
+// ([Client.SendEvent], the command line, the SQL function, other systems)
+// reach every RUNNING execution, in the event's namespace, of every enabled
+// workflow with a rule expecting the key. A task can send to its whole
+// namespace with [ToNamespace]. Events never cross namespaces.
+//
+// # Task and execution status
+//
+// A task execution goes INIT → QUEUED → RUNNING → SUCCESS or FAILED, through
+// STOPPING to STOPPED when stopped, and through RETRYING between attempts
+// when it has a [RetryPolicy]. STOPPING counts as alive. A finished status is
+// final.
+//
+// An execution is RUNNING until it settles: no task execution is alive, no
+// periodic task, and no task that never ran waits for an event from outside
+// (a START or RESTART rule expecting a key that is not a task status). It is
+// then FAILED if the latest execution of some task failed, else SUCCESS; this
+// does not depend on declaration order, and an execution never hangs because a
+// downstream task can no longer start. [Client.StopWorkflowExecution] makes it
+// STOPPED and stops its alive tasks. A finished execution ignores events.
+//
+// # Exactly once
+//
+// Events are consumed per partition (a workflow belongs to one) in one
+// transaction per batch: the engine's decisions, the condition state, the task
+// executions, the jobs that run them and the consumer's position commit
+// together, so a crash at any instant neither loses nor repeats a decision.
+// A task's body can run again only as a new, visible attempt (after its worker
+// died or the client shut down), fenced so that a stale worker cannot record
+// anything.
+//
+// # Shutdown
+//
+// [Client.Stop] stops consuming events, lets running tasks finish until
+// Config.StopTimeout, then cancels the rest; they end RETRYING so another
+// client (or this one, restarted) runs them again.
+//
+// # Errors
+//
+// Calls return errors that errors.Is matches against the sentinels of this
+// package (see [ErrNotFound] and the table next to it); their messages name the
+// offending value and what was expected. [Client.Register] returns every
+// problem of a declaration at once, each a [*DeclarationError].
+//
+// # Testing
+//
+// Unit tests run workflows on store/memory with operators.Func tasks, exactly
+// as production runs them on Postgres. The examples in this package do so.
+package aiflow
