@@ -1,0 +1,234 @@
+package aiflow_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store/memory"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func noop() aiflow.Operator {
+	return operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })
+}
+
+func TestRegisterValidation(t *testing.T) {
+	t.Parallel()
+	other := aiflow.NewWorkflow("other")
+	foreign := other.Task("foreign", noop())
+
+	cases := []struct {
+		name  string
+		build func() *aiflow.Workflow
+		want  []string // every problem, in any order
+	}{
+		{"empty workflow name", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("")
+			w.Task("a", noop())
+			return w
+		}, []string{`workflow name is empty`}},
+		{"bad namespace name", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w", aiflow.WithNamespace("has space"))
+			w.Task("a", noop())
+			return w
+		}, []string{`namespace name "has space": character ' ' at 3`}},
+		{"no tasks", func() *aiflow.Workflow { return aiflow.NewWorkflow("w") },
+			[]string{`workflow "w": it has no tasks`}},
+		{"empty and duplicate task names, nil operator", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("", noop())
+			w.Task("a", noop())
+			w.Task("a", nil)
+			return w
+		}, []string{`workflow "w": task name is empty`, `task "a": duplicate task name`, `task "a": operator is nil`}},
+		{"upstream of another workflow", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).StartAfter(foreign)
+			return w
+		}, []string{`task "a": rule 1 (start_after): upstream task "foreign" belongs to workflow "other"`}},
+		{"nil upstream and no upstream", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).StartAfter(nil)
+			w.Task("b", noop()).StartAfter()
+			return w
+		}, []string{`task "a": rule 1 (start_after): upstream task is nil`, `task "b": rule 1 (start_after): no upstream task`}},
+		{"bad event keys", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).OnEvent("", aiflow.ActionStart).OnEvent("aiflow.mine", aiflow.ActionStop)
+			return w
+		}, []string{`task "a": rule 1 (on_event): event key is empty`, `task "a": rule 2 (on_event): event key "aiflow.mine": keys starting with "aiflow." are reserved`}},
+		{"bad conditions", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).OnCondition(aiflow.ActionStart, nil).
+				OnCondition(aiflow.ActionStart, aiflow.NewCondition(nil, nil)).
+				OnCondition(aiflow.ActionStart, aiflow.AnyOf(aiflow.EventCondition("x"), nil))
+			return w
+		}, []string{`rule 1 (on_condition): condition is nil`, `rule 2 (on_condition): condition aiflow.funcCondition expects no event keys`, `rule 3 (on_condition): a nested condition is nil`}},
+		{"bad action and status", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a := w.Task("a", noop())
+			w.Task("b", noop()).OnEvent("k", aiflow.Action(9)).
+				OnTaskStatus(aiflow.ActionStart, map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"})
+			return w
+		}, []string{`rule 1 (on_event): action 9: expected ActionStart, ActionStop or ActionRestart`, `rule 2 (on_task_status): status "DONE": expected one of INIT, QUEUED`}},
+		{"bad task options", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop(), aiflow.WithRetry(aiflow.RetryPolicy{MaxAttempts: -1}), aiflow.WithTimeout(-time.Second))
+			return w
+		}, []string{`WithRetry: MaxAttempts is -1`, `WithTimeout: -1s: expected a positive duration`}},
+		{"StartAfter cycle", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a, b, c := w.Task("a", noop()), w.Task("b", noop()), w.Task("c", noop())
+			a.StartAfter(c)
+			b.StartAfter(a)
+			c.StartAfter(b)
+			w.Task("d", noop()).StartAfter(a)
+			return w
+		}, []string{
+			`task "a": it can never start: its start rules wait on "c"`,
+			`task "b": it can never start: its start rules wait on "a"`,
+			`task "c": it can never start: its start rules wait on "b"`,
+			`task "d": it can never start: its start rules wait on "a"`,
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
+			require.NoError(t, err)
+			err = client.Register(context.Background(), tc.build())
+			require.Error(t, err)
+			require.ErrorIs(t, err, aiflow.ErrInvalidWorkflow)
+			require.ErrorIs(t, err, aiflow.ErrInvalid)
+			var de *aiflow.DeclarationError
+			require.ErrorAs(t, err, &de)
+			msg := err.Error()
+			for _, want := range tc.want {
+				require.Contains(t, msg, want)
+			}
+			require.Len(t, strings.Split(msg, "\n"), len(tc.want), "one line per problem:\n%s", msg)
+		})
+	}
+}
+
+func TestRegisterAcceptsCyclesThatCanStart(t *testing.T) {
+	t.Parallel()
+	// a and b wait on each other, but a can also start on an event: valid.
+	w := aiflow.NewWorkflow("w")
+	a, b := w.Task("a", noop()), w.Task("b", noop())
+	a.StartAfter(b).OnEvent("go", aiflow.ActionStart)
+	b.StartAfter(a)
+	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
+	require.NoError(t, err)
+	require.NoError(t, client.Register(context.Background(), w))
+}
+
+func TestRegisterTwiceInOneCallAndNil(t *testing.T) {
+	t.Parallel()
+	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
+	require.NoError(t, err)
+	w1 := aiflow.NewWorkflow("w")
+	w1.Task("a", noop())
+	w2 := aiflow.NewWorkflow("w")
+	w2.Task("a", noop())
+	err = client.Register(context.Background(), w1, w2, nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalidWorkflow)
+	require.Contains(t, err.Error(), `workflow "w": registered twice in one call`)
+	require.Contains(t, err.Error(), `workflow is nil`)
+}
+
+func TestNewRequiresStore(t *testing.T) {
+	t.Parallel()
+	_, err := aiflow.New(&aiflow.Config{})
+	require.ErrorContains(t, err, "Config.Store is nil")
+	_, err = aiflow.New(nil)
+	require.Error(t, err)
+}
+
+func TestBadCalls(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := aiflow.NewWorkflow("w")
+	w.Task("a", operators.Func(func(ctx context.Context, _ *aiflow.TaskContext) error { <-ctx.Done(); return nil }))
+	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil), PollInterval: 10 * time.Millisecond, StopTimeout: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, client.Register(ctx, w))
+	require.NoError(t, client.Start(ctx))
+	defer client.Stop(ctx)
+	require.Error(t, client.Start(ctx), "a second Start")
+
+	_, err = client.StartWorkflowExecution(ctx, "nope", nil)
+	require.ErrorIs(t, err, aiflow.ErrWorkflowNotFound)
+	require.ErrorIs(t, err, aiflow.ErrNotFound)
+	require.ErrorContains(t, err, `"nope" in namespace "default"`)
+
+	_, err = client.StartWorkflowExecution(ctx, "w", &aiflow.StartWorkflowOpts{Namespace: "missing"})
+	require.ErrorIs(t, err, aiflow.ErrNamespaceNotFound)
+	require.ErrorContains(t, err, `"missing"`)
+
+	_, err = client.StartWorkflowExecution(ctx, "bad name!", nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, `workflow name "bad name!"`)
+
+	_, err = client.GetWorkflowExecution(ctx, 12345)
+	require.ErrorIs(t, err, aiflow.ErrExecutionNotFound)
+	require.ErrorContains(t, err, "id 12345")
+
+	_, err = client.GetTaskExecution(ctx, 777)
+	require.ErrorIs(t, err, aiflow.ErrTaskExecutionNotFound)
+
+	_, err = client.SendEvent(ctx, "k", "v", &aiflow.SendEventOpts{Namespace: "missing"})
+	require.ErrorIs(t, err, aiflow.ErrNamespaceNotFound)
+
+	_, err = client.SendEvent(ctx, "", "v", nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "event key is empty")
+
+	_, err = client.SendEvent(ctx, "aiflow.start_execution", "v", nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "reserved")
+
+	_, err = client.SendEvent(ctx, "big", strings.Repeat("x", aiflow.MaxEventValueBytes+1), nil)
+	require.ErrorIs(t, err, aiflow.ErrEventTooLarge)
+	require.ErrorContains(t, err, "65537 bytes: expected at most 65536")
+	_, err = client.SendEvent(ctx, "big", strings.Repeat("x", aiflow.MaxEventValueBytes), nil)
+	require.NoError(t, err, "exactly the limit is accepted")
+
+	id, err := client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	err = client.StartTaskExecution(ctx, id, "zzz")
+	require.ErrorIs(t, err, aiflow.ErrTaskNotFound)
+	require.ErrorContains(t, err, `"zzz" is not a task of workflow "w"`)
+
+	require.NoError(t, client.StopWorkflowExecution(ctx, id))
+	x, err := client.WaitWorkflowExecution(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowStopped, x.Status)
+	err = client.StopWorkflowExecution(ctx, id)
+	require.ErrorIs(t, err, aiflow.ErrExecutionFinished)
+	require.ErrorIs(t, err, aiflow.ErrConflict)
+
+	require.NoError(t, client.DisableWorkflow(ctx, "", "w"))
+	_, err = client.StartWorkflowExecution(ctx, "w", nil)
+	require.ErrorIs(t, err, aiflow.ErrWorkflowDisabled)
+	require.NoError(t, client.EnableWorkflow(ctx, "", "w"))
+	_, err = client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+
+	err = client.DeleteNamespace(ctx, aiflow.DefaultNamespace)
+	require.ErrorIs(t, err, aiflow.ErrConflict)
+	require.NoError(t, client.AddNamespace(ctx, "team"))
+	require.ErrorIs(t, client.AddNamespace(ctx, "team"), aiflow.ErrAlreadyExists)
+	require.ErrorIs(t, client.AddNamespace(ctx, ""), aiflow.ErrInvalid)
+	require.NoError(t, client.DeleteNamespace(ctx, "team"))
+	require.ErrorIs(t, client.DeleteNamespace(ctx, "team"), aiflow.ErrNamespaceNotFound)
+}
