@@ -53,8 +53,15 @@ func (cc *ConditionContext) RawState(name string) (data []byte, ok bool) {
 	return cc.env.State(name)
 }
 
-// SetRawState sets the named state to a JSON document.
-func (cc *ConditionContext) SetRawState(name string, data []byte) { cc.env.SetState(name, data) }
+// SetRawState sets the named state to a JSON document. It returns ErrInvalid
+// (and changes nothing) if data is not valid JSON.
+func (cc *ConditionContext) SetRawState(name string, data []byte) error {
+	if !json.Valid(data) {
+		return fmt.Errorf("%w: state %q: %.40q is not a JSON document", ErrInvalid, name, data)
+	}
+	cc.env.SetState(name, data)
+	return nil
+}
 
 // ClearState removes the named state.
 func (cc *ConditionContext) ClearState(name string) { cc.env.DeleteState(name) }

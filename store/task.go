@@ -33,7 +33,7 @@ func NewStatusEvent(te *TaskExecutionRecord, status TaskStatus, data StatusData,
 	if data.Attempt == 0 {
 		data.Attempt = te.Attempt
 	}
-	payload, _ := json.Marshal(data)
+	payload := data.appendJSON(make([]byte, 0, 32))
 	return Event{
 		Kind:            KindStatus,
 		Namespace:       te.Namespace,
@@ -52,6 +52,9 @@ func NewStatusEvent(te *TaskExecutionRecord, status TaskStatus, data StatusData,
 // DecodeStatusData decodes the payload of a status event; a malformed or
 // empty payload gives the zero StatusData.
 func DecodeStatusData(ev *Event) StatusData {
+	if d, ok := decodeStatusFast(ev.Data); ok {
+		return d
+	}
 	var d StatusData
 	if len(ev.Data) > 0 {
 		_ = json.Unmarshal(ev.Data, &d)

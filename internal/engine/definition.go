@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,6 +97,8 @@ type Definition struct {
 	keyTasks map[string][]int // event key -> tasks with a rule expecting it, in order
 	initial  []int            // tasks with no START rule
 	userKeys []string         // expected keys that are not status keys
+	// sortedNames lists the task names in sorted order (snapshot encoding).
+	sortedNames []string
 }
 
 // Compile checks internal invariants and builds the indexes. The public API
@@ -141,7 +144,9 @@ func Compile(d *Definition) error {
 		if !t.hasStart {
 			d.initial = append(d.initial, i)
 		}
+		d.sortedNames = append(d.sortedNames, t.Name)
 	}
+	slices.Sort(d.sortedNames)
 	return nil
 }
 

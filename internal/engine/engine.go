@@ -125,8 +125,7 @@ func (e *Engine) End() *store.Effects {
 			delete(e.execs, id)
 			continue
 		}
-		data, _ := json.Marshal(x)
-		fx.Snapshots = append(fx.Snapshots, store.Snapshot{Key: execSnapKey(id), Data: data})
+		fx.Snapshots = append(fx.Snapshots, store.Snapshot{Key: execSnapKey(id), Data: appendExecution(make([]byte, 0, 512), x)})
 	}
 	wks := make([]wfKey, 0, len(e.dirtyWf))
 	for k := range e.dirtyWf {
@@ -293,7 +292,7 @@ func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
 					return &EvalError{Key: key, Err: fmt.Errorf("workflow %q task %q rule %d: %w", x.Workflow, t.Name, ri+1, err)}
 				}
 				if met {
-					e.act(x, t, r.Action, ev, fmt.Sprintf("rule %d of task %q on event %d (%s)", ri+1, t.Name, ev.ID, ev.Key))
+					e.act(x, t, r.Action, ev, cause{rule: ri + 1, task: t.Name, ev: ev})
 					break
 				}
 			}
@@ -338,7 +337,22 @@ func (e *Engine) note(te *TE, msg string) {
 	e.fx.TaskNotes = append(e.fx.TaskNotes, store.TaskNote{TaskExecutionID: te.ID, Note: msg})
 }
 
-func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why string) {
+// cause says what asked for an action, for notes and stop reasons; it is
+// formatted only when one is written.
+type cause struct {
+	rule int // 0 for a request (start/stop/restart task event)
+	task string
+	ev   *store.Event
+}
+
+func (c cause) String() string {
+	if c.rule == 0 {
+		return fmt.Sprintf("request (event %d)", c.ev.ID)
+	}
+	return fmt.Sprintf("rule %d of task %q on event %d (%s)", c.rule, c.task, c.ev.ID, c.ev.Key)
+}
+
+func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause) {
 	ts := x.task(t.Name)
 	cur := ts.Latest
 	alive := cur != nil && cur.Status.Alive()
@@ -351,7 +365,7 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why strin
 		e.startNew(x, t, ts, ev.Time)
 	case ActionStop:
 		if alive {
-			e.requestStop(x, cur, "STOP by "+why)
+			e.requestStop(x, cur, "STOP by "+why.String())
 		}
 	case ActionRestart:
 		if !alive {
@@ -362,7 +376,7 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why strin
 			e.note(cur, fmt.Sprintf("RESTART by %s ignored: a restart is already waiting for the previous run to stop", why))
 			return
 		}
-		e.requestStop(x, cur, "RESTART by "+why)
+		e.requestStop(x, cur, "RESTART by "+why.String())
 		ts.Stopping = append(ts.Stopping, cur)
 		e.startNew(x, t, ts, ev.Time)
 	}
@@ -547,7 +561,7 @@ func (e *Engine) applyControl(ev *store.Event) error {
 			return nil
 		}
 		a := map[string]Action{store.KeyStartTask: ActionStart, store.KeyStopTask: ActionStop, store.KeyRestartTask: ActionRestart}[ev.Key]
-		e.act(x, t, a, ev, fmt.Sprintf("request (event %d)", ev.ID))
+		e.act(x, t, a, ev, cause{ev: ev})
 		e.settle(x, ev.Time)
 	case store.KeyEnableWorkflow, store.KeyDisableWorkflow:
 		w := e.workflow(ev.Namespace, ev.Workflow)
