@@ -17,6 +17,7 @@ import (
 
 	"github.com/aiflow-go/aiflow/internal/engine"
 	"github.com/aiflow-go/aiflow/internal/runtime"
+	"github.com/aiflow-go/aiflow/internal/timer"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -65,6 +66,18 @@ type Config struct {
 	// may fail (a condition errors or panics) before it is skipped and
 	// recorded as an "aiflow.poison_event" event. Defaults to 3.
 	PoisonAttempts int
+	// Test holds knobs for tests only.
+	Test TestConfig
+}
+
+// TestConfig holds knobs for tests only; production code leaves it zero.
+type TestConfig struct {
+	// OnTimerArmed is called each time this client, while it leads, arms a
+	// timer for its next tick: "schedule:<id>" for a workflow schedule,
+	// "periodic:<execution>:<task>" for a periodic task; and with a zero
+	// time when it drops a timer (paused, deleted, execution finished). With
+	// a fake Clock, a test waits for it before advancing the clock.
+	OnTimerArmed func(timer string, at time.Time)
 }
 
 // Client declares, runs and inspects workflows on a store. Create it with New,
@@ -81,6 +94,7 @@ type Client struct {
 	mu        sync.Mutex
 	workflows map[workflowKey]*compiled
 	rt        *runtime.Runtime
+	timers    *timer.Service
 	started   bool
 	stopped   bool
 }
@@ -222,8 +236,16 @@ func (c *Client) Start(ctx context.Context) error {
 		_ = c.store.StopWorkers(context.Background())
 		return opError("start", err)
 	}
+	timers := timer.New(timer.Config{
+		Store: c.store, Registry: c.reg, Owner: c.cfg.ClientID, Clock: c.clock, Logger: c.log, OnArm: c.cfg.Test.OnTimerArmed,
+	})
+	if err := timers.Start(ctx); err != nil {
+		_ = rt.Stop(context.Background())
+		_ = c.store.StopWorkers(context.Background())
+		return opError("start", err)
+	}
 	c.mu.Lock()
-	c.rt, c.started = rt, true
+	c.rt, c.timers, c.started = rt, timers, true
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
 	return nil
@@ -241,8 +263,9 @@ func (c *Client) Stop(ctx context.Context) error {
 		return nil
 	}
 	c.stopped = true
-	rt := c.rt
+	rt, timers := c.rt, c.timers
 	c.mu.Unlock()
+	timers.Stop()
 	errRT := rt.Stop(context.WithoutCancel(ctx))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)
 	defer cancel()

@@ -120,6 +120,9 @@ type Task struct {
 	env       map[string]string
 	workDir   string
 	optErrs   []string
+	// periodic is the schedule expression of a periodic task.
+	periodic   string
+	periodicTZ string
 }
 
 // Name returns the task's name.
@@ -298,14 +301,22 @@ func (w *Workflow) validate() []error {
 }
 
 func checkKey(add func(string, string, ...any), task, where, key string) {
+	if p := keyProblem(key); p != "" {
+		add(task, "%s: %s", where, p)
+	}
+}
+
+// keyProblem says what is wrong with an expected event key, or "".
+func keyProblem(key string) string {
 	switch {
 	case key == "":
-		add(task, "%s: event key is empty: expected a non-empty key", where)
+		return "event key is empty: expected a non-empty key"
 	case len(key) > store.MaxKeyBytes:
-		add(task, "%s: event key is %d bytes: expected at most %d", where, len(key), store.MaxKeyBytes)
+		return fmt.Sprintf("event key is %d bytes: expected at most %d", len(key), store.MaxKeyBytes)
 	case strings.HasPrefix(key, store.ReservedKeyPrefix):
-		add(task, "%s: event key %q: keys starting with %q are reserved for the library", where, key, store.ReservedKeyPrefix)
+		return fmt.Sprintf("event key %q: keys starting with %q are reserved for the library", key, store.ReservedKeyPrefix)
 	}
+	return ""
 }
 
 func checkNested(add func(string, string, ...any), task, where string, c Condition) {
@@ -426,6 +437,7 @@ func (w *Workflow) compile() (*compiled, error) {
 		tasks[t.name] = t
 		et := &engine.Task{
 			Name: t.name, Timeout: t.timeout, Streaming: t.streaming || operatorStreams(t.op),
+			Periodic: t.periodic != "", PeriodicExpr: t.periodic, PeriodicTZ: t.periodicTZ,
 			Retry: engine.RetryPolicy{MaxAttempts: t.retry.MaxAttempts, Backoff: t.retry.backoff},
 		}
 		var ruleDescs []any
@@ -443,6 +455,12 @@ func (w *Workflow) compile() (*compiled, error) {
 		}
 		if t.retry.InitialBackoff > 0 {
 			td["backoff"] = t.retry.InitialBackoff.String() + ".." + t.retry.MaxBackoff.String()
+		}
+		if t.periodic != "" {
+			td["periodic"] = t.periodic
+			if t.periodicTZ != "" {
+				td["periodic_tz"] = t.periodicTZ
+			}
 		}
 		if len(t.env) > 0 {
 			td["env"] = t.env

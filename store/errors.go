@@ -32,6 +32,8 @@ var (
 	ErrExecutionNotFound     error = &kindError{"workflow execution not found", ErrNotFound}
 	ErrTaskNotFound          error = &kindError{"task not found", ErrNotFound}
 	ErrTaskExecutionNotFound error = &kindError{"task execution not found", ErrNotFound}
+	ErrScheduleNotFound      error = &kindError{"workflow schedule not found", ErrNotFound}
+	ErrTriggerNotFound       error = &kindError{"workflow trigger not found", ErrNotFound}
 	ErrNamespaceNotEmpty     error = &kindError{"namespace not empty", ErrConflict}
 	ErrWorkflowDisabled      error = &kindError{"workflow disabled", ErrConflict}
 	ErrExecutionFinished     error = &kindError{"workflow execution finished", ErrConflict}

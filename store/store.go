@@ -359,6 +359,9 @@ type Store interface {
 	Consumer
 	Workers
 	TaskLogs
+	Schedules
+	Triggers
+	Elector
 	// Close releases the store's resources. It does not close a pool the
 	// caller passed in.
 	Close() error

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -78,8 +79,12 @@ type Task struct {
 	Retry     RetryPolicy
 	Timeout   time.Duration
 	Streaming bool
-	// Periodic tasks keep their execution running until it is stopped.
-	Periodic bool
+	// Periodic tasks keep their execution running until it is stopped; the
+	// timers restart them on every tick of PeriodicExpr (in the IANA time
+	// zone PeriodicTZ, UTC when empty).
+	Periodic     bool
+	PeriodicExpr string
+	PeriodicTZ   string
 
 	hasStart      bool // has a START rule
 	waitsExternal bool // has a START or RESTART rule expecting a non-status key
@@ -171,15 +176,62 @@ type registered struct {
 	versions map[string]*Definition
 }
 
-// Registry holds the definitions registered in this process. It is safe for
-// concurrent use.
+// Trigger is a compiled workflow trigger: a condition that starts an
+// execution of its workflow when met.
+type Trigger struct {
+	Namespace string
+	Workflow  string
+	Name      string
+	Keys      []string
+	Cond      CondFunc
+}
+
+// Registry holds the definitions and triggers registered in this process. It
+// is safe for concurrent use.
 type Registry struct {
-	mu   sync.RWMutex
-	defs map[wfKey]*registered
+	mu       sync.RWMutex
+	defs     map[wfKey]*registered
+	triggers map[wfKey]map[string]*Trigger
+	gen      atomic.Int64 // bumped on every change
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{defs: map[wfKey]*registered{}} }
+func NewRegistry() *Registry {
+	return &Registry{defs: map[wfKey]*registered{}, triggers: map[wfKey]map[string]*Trigger{}}
+}
+
+// AddTrigger registers (or replaces) a trigger's condition.
+func (r *Registry) AddTrigger(t *Trigger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := wfKey{t.Namespace, t.Workflow}
+	if r.triggers[k] == nil {
+		r.triggers[k] = map[string]*Trigger{}
+	}
+	r.triggers[k][t.Name] = t
+	r.gen.Add(1)
+}
+
+// Trigger returns a registered trigger.
+func (r *Registry) Trigger(ns, wf, name string) (*Trigger, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.triggers[wfKey{ns, wf}][name]
+	return t, ok
+}
+
+// allTriggers lists every registered trigger.
+func (r *Registry) allTriggers() []*Trigger {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*Trigger
+	for _, m := range r.triggers {
+		for _, t := range m {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // Add registers a compiled definition as the latest version of its workflow.
 func (r *Registry) Add(d *Definition) {
@@ -193,6 +245,7 @@ func (r *Registry) Add(d *Definition) {
 	}
 	e.latest = d
 	e.versions[d.Version] = d
+	r.gen.Add(1)
 }
 
 // Latest returns the latest registered definition of a workflow.

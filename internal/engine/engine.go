@@ -55,13 +55,19 @@ type Engine struct {
 	dirty   map[int64]struct{}
 	dirtyWf map[wfKey]struct{}
 	env     execEnv
+
+	partitions int
+	trig       triggerIndex
 }
 
 type routeKey struct{ ns, key string }
 
 // New returns an engine for one partition with empty state.
-func New(reg *Registry, partition int) *Engine {
-	e := &Engine{reg: reg, partition: partition}
+func New(reg *Registry, partition int, opts ...Option) *Engine {
+	e := &Engine{reg: reg, partition: partition, partitions: 1}
+	for _, o := range opts {
+		o(e)
+	}
 	e.Reset()
 	return e
 }
@@ -241,6 +247,9 @@ func (e *Engine) unroute(x *Execution) {
 // ---- user events ----
 
 func (e *Engine) applyUser(ev *store.Event) error {
+	if err := e.applyTriggers(ev); err != nil {
+		return err
+	}
 	if ev.ExecutionID != 0 && !ev.Broadcast {
 		x := e.execs[ev.ExecutionID]
 		if x == nil || x.Status != store.WorkflowRunning || x.def == nil || x.Namespace != ev.Namespace {
@@ -340,12 +349,16 @@ func (e *Engine) note(te *TE, msg string) {
 // cause says what asked for an action, for notes and stop reasons; it is
 // formatted only when one is written.
 type cause struct {
-	rule int // 0 for a request (start/stop/restart task event)
-	task string
-	ev   *store.Event
+	rule  int // 0 for a request (start/stop/restart task event)
+	task  string
+	ev    *store.Event
+	label string // overrides the description ("periodic tick")
 }
 
 func (c cause) String() string {
+	if c.label != "" {
+		return fmt.Sprintf("%s (event %d)", c.label, c.ev.ID)
+	}
 	if c.rule == 0 {
 		return fmt.Sprintf("request (event %d)", c.ev.ID)
 	}
@@ -563,6 +576,12 @@ func (e *Engine) applyControl(ev *store.Event) error {
 		a := map[string]Action{store.KeyStartTask: ActionStart, store.KeyStopTask: ActionStop, store.KeyRestartTask: ActionRestart}[ev.Key]
 		e.act(x, t, a, ev, cause{ev: ev})
 		e.settle(x, ev.Time)
+	case store.KeyScheduleTick:
+		e.applyScheduleTick(ev)
+	case store.KeyPeriodicTick:
+		e.applyPeriodicTick(ev)
+	case store.KeyTriggerAdded, store.KeyTriggerPaused, store.KeyTriggerResumed, store.KeyTriggerDeleted:
+		e.applyTriggerControl(ev)
 	case store.KeyEnableWorkflow, store.KeyDisableWorkflow:
 		w := e.workflow(ev.Namespace, ev.Workflow)
 		w.Disabled = ev.Key == store.KeyDisableWorkflow

@@ -73,6 +73,17 @@ type WorkflowState struct {
 	Disabled  bool   `json:"disabled,omitempty"`
 	// Running counts the workflow's executions that are not finished.
 	Running int `json:"running,omitempty"`
+	// Triggers are the workflow's triggers recorded in the store (by
+	// name), as the control events told.
+	Triggers map[string]*TriggerState `json:"triggers,omitempty"`
+	// State is the named state of the workflow's trigger conditions.
+	State map[string]json.RawMessage `json:"state,omitempty"`
+}
+
+// TriggerState is the partition's view of one workflow trigger.
+type TriggerState struct {
+	ID     int64 `json:"id"`
+	Paused bool  `json:"paused,omitempty"`
 }
 
 const (

@@ -215,7 +215,7 @@ type poisonCount struct {
 
 func (r *Runtime) runPartition(ctx context.Context, part int) {
 	log := r.log.With(slog.Int("partition", part))
-	eng := engine.New(r.cfg.Registry, part)
+	eng := engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions()))
 	ids := &idPool{store: r.cfg.Store}
 	wake, unsubscribe := r.cfg.Store.Subscribe()
 	defer unsubscribe()

@@ -57,6 +57,7 @@ type Store struct {
 	dispatched  map[dispatchKey]bool
 
 	workers *workers
+	tm      *timerState
 }
 
 type wfKey struct{ ns, name string }

@@ -1,0 +1,407 @@
+// Package timer fires the ticks of workflow schedules and periodic tasks. It
+// runs on the elected leader only (store.Elector): each client campaigns, and
+// the one that leads arms gocron one-time jobs at the nominal fire times.
+//
+// A tick fires through store.Schedules.FireTimer, which records (timer key,
+// nominal time) and appends the tick's control event in one transaction, once:
+// a tick fires exactly once however many leaders there are over time (a
+// leader change, or two clients that both believe they lead).
+//
+// Timers follow the store: on becoming leader, and whenever the log shows a
+// schedule change or a workflow execution starting or finishing (for periodic
+// tasks), and every ResyncInterval as a fallback, the leader lists the
+// schedules and the running executions and arms, re-arms or drops timers.
+// When a schedule is armed, ticks missed while nobody led (after its last
+// firing) are fired if its CatchUp allows (the most recent CatchUp of them),
+// else skipped. Periodic tasks skip missed ticks.
+//
+// Import rule: store, internal/engine (definitions), internal/schedule,
+// gocron and clockwork.
+package timer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/aiflow-go/aiflow/internal/engine"
+	"github.com/aiflow-go/aiflow/internal/schedule"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// ResyncIntervalDefault is how often the leader re-reads schedules and
+// running executions without being told to.
+const ResyncIntervalDefault = 30 * time.Second
+
+// Config configures a Service.
+type Config struct {
+	Store    store.Store
+	Registry *engine.Registry
+	Owner    string
+	Clock    clockwork.Clock
+	Logger   *slog.Logger
+	// ResyncInterval: ResyncIntervalDefault when zero.
+	ResyncInterval time.Duration
+	// OnArm, if set, is called each time a timer is armed for its next
+	// tick, and with a zero time when a timer is dropped (tests use it to
+	// know when to advance a fake clock).
+	OnArm func(timer string, at time.Time)
+}
+
+// Service campaigns for leadership and runs the timers while it leads.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a service; Start runs it.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ResyncInterval <= 0 {
+		cfg.ResyncInterval = ResyncIntervalDefault
+	}
+	return &Service{cfg: cfg, log: cfg.Logger.With(slog.String("service", "timer"))}
+}
+
+// Start campaigns for leadership; the timers run while this client leads.
+func (s *Service) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ch, err := s.cfg.Store.Elect(ctx, s.cfg.Owner)
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		var term *term
+		defer func() { term.end() }()
+		for leading := range ch {
+			if leading && term == nil {
+				s.log.InfoContext(ctx, "leading: timers start")
+				term = s.startTerm(ctx)
+			} else if !leading && term != nil {
+				s.log.InfoContext(ctx, "not leading: timers stop")
+				term.end()
+				term = nil
+			}
+		}
+	}()
+	return nil
+}
+
+// term is one term of leadership.
+type term struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *Service) startTerm(ctx context.Context) *term {
+	lctx, cancel := context.WithCancel(ctx)
+	t := &term{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		s.lead(lctx)
+	}()
+	return t
+}
+
+// end stops the term's timers and waits for them; nil-safe.
+func (t *term) end() {
+	if t == nil {
+		return
+	}
+	t.cancel()
+	<-t.done
+}
+
+// Stop stops the timers and the campaign.
+func (s *Service) Stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+}
+
+// spec is one timer.
+type spec struct {
+	key        string
+	sched      *schedule.Schedule
+	anchor     time.Time
+	scheduleID int64
+	ns, wf     string
+	execID     int64
+	task       string
+	overlap    string
+	catchUp    int
+	lastFire   time.Time
+	// ident changes when the timer must be re-armed.
+	ident string
+}
+
+type armed struct {
+	spec spec
+	job  uuid.UUID
+	at   time.Time
+}
+
+// leader holds the timers of one term of leadership.
+type leader struct {
+	s    *Service
+	ctx  context.Context
+	gs   gocron.Scheduler
+	mu   sync.Mutex
+	jobs map[string]*armed
+}
+
+func (s *Service) lead(ctx context.Context) {
+	gs, err := gocron.NewScheduler(gocron.WithClock(s.cfg.Clock), gocron.WithLocation(time.UTC), gocron.WithLogger(s.log))
+	if err != nil {
+		s.log.ErrorContext(ctx, "starting gocron", slog.Any("error", err))
+		return
+	}
+	gs.Start()
+	defer func() { _ = gs.Shutdown() }()
+	l := &leader{s: s, ctx: ctx, gs: gs, jobs: map[string]*armed{}}
+
+	from, err := s.cfg.Store.LastPosition(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.WarnContext(ctx, "reading the log position", slog.Any("error", err))
+	}
+	wake, unsubscribe := s.cfg.Store.Subscribe()
+	defer unsubscribe()
+	l.sync()
+	resync := s.cfg.Clock.NewTicker(s.cfg.ResyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			var changed bool
+			from, changed = l.changes(from)
+			if changed {
+				l.sync()
+			}
+		case <-resync.Chan():
+			l.sync()
+		}
+	}
+}
+
+// changes reads the log after from and reports whether it holds an event that
+// may change the timers.
+func (l *leader) changes(from store.Position) (store.Position, bool) {
+	changed := false
+	for {
+		evs, next, err := l.s.cfg.Store.ListEvents(l.ctx, store.EventFilter{
+			After: from, Kinds: []store.EventKind{store.KindStatus, store.KindControl},
+		})
+		if err != nil {
+			if l.ctx.Err() == nil {
+				l.s.log.WarnContext(l.ctx, "reading the log", slog.Any("error", err))
+			}
+			return from, true
+		}
+		for i := range evs {
+			if evs[i].Key == store.KeyScheduleChanged || store.IsWorkflowStatusKey(evs[i].Key) {
+				changed = true
+			}
+		}
+		if next == from {
+			return from, changed
+		}
+		from = next
+	}
+}
+
+// sync arms, re-arms and drops timers to match the store.
+func (l *leader) sync() {
+	want, err := l.desired()
+	if err != nil {
+		if l.ctx.Err() == nil {
+			l.s.log.WarnContext(l.ctx, "listing timers", slog.Any("error", err))
+		}
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for key, a := range l.jobs {
+		if w, ok := want[key]; !ok || w.ident != a.spec.ident {
+			_ = l.gs.RemoveJob(a.job)
+			delete(l.jobs, key)
+			if l.s.cfg.OnArm != nil {
+				l.s.cfg.OnArm(key, time.Time{})
+			}
+		}
+	}
+	for key, sp := range want {
+		if _, ok := l.jobs[key]; ok {
+			continue
+		}
+		l.arm(sp, true)
+	}
+}
+
+// desired lists the timers the store calls for.
+func (l *leader) desired() (map[string]spec, error) {
+	st := l.s.cfg.Store
+	want := map[string]spec{}
+	scheds, err := st.ListSchedules(l.ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range scheds {
+		if r.Paused {
+			continue
+		}
+		loc, err := time.LoadLocation(r.TimeZone)
+		if err != nil {
+			loc = time.UTC
+		}
+		sc, err := schedule.Parse(r.Expression, loc)
+		if err != nil {
+			l.s.log.WarnContext(l.ctx, "bad schedule in the store", slog.Int64("schedule_id", r.ID), slog.Any("error", err))
+			continue
+		}
+		key := "schedule:" + strconv.FormatInt(r.ID, 10)
+		want[key] = spec{
+			key: key, sched: sc, anchor: r.CreatedAt.UTC().Truncate(time.Second), scheduleID: r.ID,
+			ns: r.Namespace, wf: r.Workflow, overlap: r.Overlap, catchUp: r.CatchUp, lastFire: r.LastFireAt,
+			ident: r.Expression + "|" + r.TimeZone + "|" + r.Overlap,
+		}
+	}
+	xs, err := st.ListExecutions(l.ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range xs {
+		def, _, ok := l.s.cfg.Registry.Version(x.Namespace, x.Workflow, x.Version)
+		if !ok {
+			continue
+		}
+		for _, t := range def.Tasks {
+			if !t.Periodic {
+				continue
+			}
+			loc := time.UTC
+			if t.PeriodicTZ != "" {
+				if l2, err := time.LoadLocation(t.PeriodicTZ); err == nil {
+					loc = l2
+				}
+			}
+			sc, err := schedule.Parse(t.PeriodicExpr, loc)
+			if err != nil {
+				continue
+			}
+			key := "periodic:" + strconv.FormatInt(x.ID, 10) + ":" + t.Name
+			want[key] = spec{
+				key: key, sched: sc, anchor: x.CreatedAt.UTC().Truncate(time.Second), ns: x.Namespace, wf: x.Workflow,
+				execID: x.ID, task: t.Name, ident: t.PeriodicExpr + "|" + t.PeriodicTZ,
+			}
+		}
+	}
+	return want, nil
+}
+
+// arm fires the missed ticks the spec allows (first arming only) and sets a
+// one-time job at the next tick. l.mu is held.
+func (l *leader) arm(sp spec, first bool) {
+	now := l.s.cfg.Clock.Now().UTC()
+	from := sp.lastFire
+	if from.IsZero() || from.Before(sp.anchor) {
+		from = sp.anchor
+	}
+	if first && sp.catchUp > 0 {
+		for _, t := range sp.sched.Ticks(sp.anchor, from, now, sp.catchUp) {
+			l.fire(sp, t)
+			from = t
+		}
+	}
+	after := now
+	if from.After(after) {
+		after = from
+	}
+	next := sp.sched.Next(sp.anchor, after)
+	if next.IsZero() {
+		return // a crontab that never matches
+	}
+	job, err := l.gs.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartDateTime(next)),
+		gocron.NewTask(func() { l.ring(sp.key, next) }), gocron.WithName(sp.key))
+	if err != nil {
+		if l.ctx.Err() == nil {
+			l.s.log.WarnContext(l.ctx, "arming a timer", slog.String("timer", sp.key), slog.Any("error", err))
+		}
+		return
+	}
+	l.jobs[sp.key] = &armed{spec: sp, job: job.ID(), at: next}
+	if l.s.cfg.OnArm != nil {
+		l.s.cfg.OnArm(sp.key, next)
+	}
+}
+
+// ring is a job's task: fire the tick, then arm the next one.
+func (l *leader) ring(key string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.jobs[key]
+	if a == nil || !a.at.Equal(at) || l.ctx.Err() != nil {
+		return
+	}
+	delete(l.jobs, key)
+	_ = l.gs.RemoveJob(a.job)
+	sp := a.spec
+	l.fire(sp, at)
+	sp.lastFire = at
+	l.arm(sp, false)
+}
+
+// fire records one tick, retrying until it is recorded or the term ends.
+func (l *leader) fire(sp spec, at time.Time) {
+	data, _ := json.Marshal(store.TickData{ScheduleID: sp.scheduleID, FireTime: at, Overlap: sp.overlap})
+	f := store.Firing{Key: sp.key, At: at, ScheduleID: sp.scheduleID}
+	if sp.execID != 0 {
+		f.Event = store.Event{Kind: store.KindControl, Namespace: sp.ns, Key: store.KeyPeriodicTick, Sender: store.SenderEngine,
+			Workflow: sp.wf, ExecutionID: sp.execID, TaskName: sp.task, Data: data}
+	} else {
+		f.Event = store.Event{Kind: store.KindControl, Namespace: sp.ns, Key: store.KeyScheduleTick, Sender: store.SenderEngine,
+			Workflow: sp.wf, Data: data}
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		fired, err := l.s.cfg.Store.FireTimer(l.ctx, f)
+		if err == nil {
+			l.s.log.DebugContext(l.ctx, "tick", slog.String("timer", sp.key), slog.Time("at", at), slog.Bool("fired", fired))
+			return
+		}
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.s.log.WarnContext(l.ctx, "firing a tick; retrying", slog.String("timer", sp.key), slog.Time("at", at), slog.Any("error", err))
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-l.s.cfg.Clock.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// String describes an armed timer, for logs and tests.
+func (a *armed) String() string { return fmt.Sprintf("%s at %s", a.spec.key, a.at) }

@@ -1,0 +1,575 @@
+package aiflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/memory"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// timerBed is a client on a memory store with a fake clock, reporting armed
+// timers.
+type timerBed struct {
+	t      *testing.T
+	ctx    context.Context
+	clock  *clockwork.FakeClock
+	st     *memory.Store
+	client *aiflow.Client
+
+	mu    sync.Mutex
+	armed map[string]time.Time
+	cond  chan struct{}
+}
+
+func newTimerBed(t *testing.T, st *memory.Store, clock *clockwork.FakeClock, workflows ...*aiflow.Workflow) *timerBed {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	if clock == nil {
+		clock = clockwork.NewFakeClockAt(t0)
+	}
+	if st == nil {
+		st = memory.New(&memory.Config{Clock: clock})
+	}
+	b := &timerBed{t: t, ctx: ctx, clock: clock, st: st, armed: map[string]time.Time{}, cond: make(chan struct{}, 1)}
+	client, err := aiflow.New(&aiflow.Config{
+		Store: st, Clock: clock, PollInterval: time.Hour, StopTimeout: time.Second, StopGracePeriod: time.Second,
+		Test: aiflow.TestConfig{OnTimerArmed: b.onArmed},
+	})
+	require.NoError(t, err)
+	require.NoError(t, client.Register(ctx, workflows...))
+	require.NoError(t, client.Start(ctx))
+	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	b.client = client
+	return b
+}
+
+func (b *timerBed) onArmed(timer string, at time.Time) {
+	b.mu.Lock()
+	b.armed[timer] = at
+	b.mu.Unlock()
+	select {
+	case b.cond <- struct{}{}:
+	default:
+	}
+}
+
+// waitArmed waits until timer is armed at a time after after (or, with a
+// zero after, dropped) and returns that time.
+func (b *timerBed) waitArmed(timer string, after time.Time, dropped bool) time.Time {
+	b.t.Helper()
+	for {
+		b.mu.Lock()
+		at, ok := b.armed[timer]
+		b.mu.Unlock()
+		if ok && ((dropped && at.IsZero()) || (!dropped && at.After(after))) {
+			return at
+		}
+		select {
+		case <-b.cond:
+		case <-b.ctx.Done():
+			b.t.Fatalf("timer %s not armed after %s (dropped=%v): last %v", timer, after, dropped, at)
+		}
+	}
+}
+
+// advanceTo moves the fake clock to at.
+func (b *timerBed) advanceTo(at time.Time) {
+	if d := at.Sub(b.clock.Now()); d > 0 {
+		b.clock.Advance(d)
+	}
+}
+
+// waitFor waits until ok holds, re-checking whenever the store changes.
+func (b *timerBed) waitFor(what string, ok func() bool) {
+	b.t.Helper()
+	wake, unsubscribe := b.st.Subscribe()
+	defer unsubscribe()
+	for !ok() {
+		select {
+		case <-wake:
+		case <-time.After(20 * time.Millisecond): // a worker may update a row without an event
+		case <-b.ctx.Done():
+			b.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (b *timerBed) executions(wf string) []aiflow.WorkflowExecution {
+	xs, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: wf})
+	require.NoError(b.t, err)
+	// oldest first
+	for i, j := 0, len(xs)-1; i < j; i, j = i+1, j-1 {
+		xs[i], xs[j] = xs[j], xs[i]
+	}
+	return xs
+}
+
+func (b *timerBed) waitExecutions(wf string, n int) []aiflow.WorkflowExecution {
+	b.t.Helper()
+	var xs []aiflow.WorkflowExecution
+	b.waitFor(fmt.Sprintf("%d executions of %s", n, wf), func() bool {
+		xs = b.executions(wf)
+		return len(xs) >= n
+	})
+	require.Len(b.t, xs, n)
+	return xs
+}
+
+func (b *timerBed) events(key string) []aiflow.Event {
+	evs, _, err := b.client.ListEvents(b.ctx, &aiflow.EventFilter{Keys: []string{key}})
+	require.NoError(b.t, err)
+	return evs
+}
+
+func quickWorkflow(name string) *aiflow.Workflow {
+	wf := aiflow.NewWorkflow(name)
+	wf.Task("t", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }))
+	return wf
+}
+
+func TestScheduleIntervalTicks(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", nil)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.OverlapAllow, s.Overlap)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+
+	at := b.waitArmed(key, time.Time{}, false)
+	require.Equal(t, t0.Add(10*time.Second), at, "ticks are anchored at the schedule's creation")
+	b.advanceTo(at)
+	xs := b.waitExecutions("w", 1)
+	require.Equal(t, aiflow.RunPeriodic, xs[0].RunType)
+	require.Equal(t, s.ID, xs[0].ScheduleID)
+
+	at2 := b.waitArmed(key, at, false)
+	require.Equal(t, t0.Add(20*time.Second), at2)
+	b.advanceTo(at2)
+	b.waitExecutions("w", 2)
+
+	got, err := b.client.GetWorkflowSchedule(b.ctx, s.ID)
+	require.NoError(t, err)
+	require.Equal(t, at2, got.LastFireAt)
+}
+
+func TestScheduleCronTicks(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "cron@*/5 * * * *", nil)
+	require.NoError(t, err)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+	at := b.waitArmed(key, time.Time{}, false)
+	require.Equal(t, t0.Add(5*time.Minute), at)
+	b.advanceTo(at)
+	b.waitExecutions("w", 1)
+	require.Equal(t, t0.Add(10*time.Minute), b.waitArmed(key, at, false))
+}
+
+func TestScheduleTimeZone(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "cron@0 9 * * *", &aiflow.ScheduleOpts{TimeZone: "Asia/Tokyo"})
+	require.NoError(t, err)
+	at := b.waitArmed("schedule:"+strconv.FormatInt(s.ID, 10), time.Time{}, false)
+	// The clock starts at midnight UTC, which is 09:00 in Tokyo: the next
+	// tick is the next day's, strictly after now.
+	require.Equal(t, time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), at.UTC())
+}
+
+func TestScheduleBadExpressions(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	for _, expr := range []string{"cron@* * *", "interval@0 0 0 0", "interval@-1 0 0 0", "every 5 minutes"} {
+		_, err := b.client.AddWorkflowSchedule(b.ctx, "w", expr, nil)
+		require.ErrorIs(t, err, aiflow.ErrInvalid, expr)
+		require.ErrorContains(t, err, strconv.Quote(expr))
+		require.ErrorContains(t, err, "interval@<days> <hours> <minutes> <seconds>")
+	}
+	_, err := b.client.AddWorkflowSchedule(b.ctx, "w", "cron@0 0 * * *", &aiflow.ScheduleOpts{TimeZone: "Mars/Olympus"})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, `time zone "Mars/Olympus"`)
+	_, err = b.client.AddWorkflowSchedule(b.ctx, "w", "cron@0 0 * * *", &aiflow.ScheduleOpts{Overlap: "queue"})
+	require.ErrorContains(t, err, `overlap policy "queue"`)
+	_, err = b.client.AddWorkflowSchedule(b.ctx, "w", "cron@0 0 * * *", &aiflow.ScheduleOpts{CatchUp: -1})
+	require.ErrorContains(t, err, "CatchUp -1")
+	_, err = b.client.AddWorkflowSchedule(b.ctx, "nope", "cron@0 0 * * *", nil)
+	require.ErrorIs(t, err, aiflow.ErrWorkflowNotFound)
+
+	wf := aiflow.NewWorkflow("p")
+	wf.Task("t", operators.Bash("true"), aiflow.Periodic("cron@61 * * * *"))
+	err = b.client.Register(b.ctx, wf)
+	require.ErrorIs(t, err, aiflow.ErrInvalidWorkflow)
+	require.ErrorContains(t, err, `task "t": Periodic: invalid schedule expression "cron@61 * * * *"`)
+}
+
+func TestSchedulePauseResumeDelete(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", nil)
+	require.NoError(t, err)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+	b.waitArmed(key, time.Time{}, false)
+
+	require.NoError(t, b.client.PauseWorkflowSchedule(b.ctx, s.ID))
+	b.waitArmed(key, time.Time{}, true)
+	got, _ := b.client.GetWorkflowSchedule(b.ctx, s.ID)
+	require.True(t, got.Paused)
+	b.advanceTo(t0.Add(35 * time.Second)) // three ticks pass while paused
+	require.Empty(t, b.executions("w"), "a paused schedule does not fire")
+
+	require.NoError(t, b.client.ResumeWorkflowSchedule(b.ctx, s.ID))
+	at := b.waitArmed(key, time.Time{}, false)
+	require.Equal(t, t0.Add(40*time.Second), at, "ticks missed while paused are not fired")
+	b.advanceTo(at)
+	b.waitExecutions("w", 1)
+
+	list, err := b.client.ListWorkflowSchedules(b.ctx, "", "w")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.NoError(t, b.client.DeleteWorkflowSchedule(b.ctx, s.ID))
+	b.waitArmed(key, time.Time{}, true)
+	_, err = b.client.GetWorkflowSchedule(b.ctx, s.ID)
+	require.ErrorIs(t, err, aiflow.ErrNotFound)
+	b.advanceTo(t0.Add(80 * time.Second))
+	require.Len(t, b.executions("w"), 1, "a deleted schedule does not fire")
+
+	// Several schedules per workflow; delete them all.
+	for _, e := range []string{"interval@0 0 1 0", "cron@0 * * * *"} {
+		_, err := b.client.AddWorkflowSchedule(b.ctx, "w", e, nil)
+		require.NoError(t, err)
+	}
+	n, err := b.client.DeleteWorkflowSchedules(b.ctx, "", "w")
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	list, _ = b.client.ListWorkflowSchedules(b.ctx, "", "w")
+	require.Empty(t, list)
+}
+
+// blockingWorkflow has one task that runs until released or stopped.
+func blockingWorkflow(name string, release <-chan struct{}) *aiflow.Workflow {
+	wf := aiflow.NewWorkflow(name)
+	wf.Task("t", operators.Func(func(ctx context.Context, _ *aiflow.TaskContext) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}))
+	return wf
+}
+
+func TestScheduleOverlapPolicies(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	b := newTimerBed(t, nil, nil, blockingWorkflow("skip", release), blockingWorkflow("allow", release))
+	skip, err := b.client.AddWorkflowSchedule(b.ctx, "skip", "interval@0 0 0 10", &aiflow.ScheduleOpts{Overlap: aiflow.OverlapSkip})
+	require.NoError(t, err)
+	allow, err := b.client.AddWorkflowSchedule(b.ctx, "allow", "interval@0 0 0 10", nil)
+	require.NoError(t, err)
+	for tick := 1; tick <= 2; tick++ {
+		at := t0.Add(time.Duration(tick) * 10 * time.Second)
+		b.waitArmed("schedule:"+strconv.FormatInt(skip.ID, 10), at.Add(-time.Second), false)
+		b.waitArmed("schedule:"+strconv.FormatInt(allow.ID, 10), at.Add(-time.Second), false)
+		b.advanceTo(at)
+		b.waitExecutions("allow", tick)
+		if tick == 1 {
+			b.waitExecutions("skip", 1)
+		}
+	}
+	b.waitFor("the skipped tick", func() bool { return len(b.events("aiflow.schedule_skipped")) == 1 })
+	ev := b.events("aiflow.schedule_skipped")[0]
+	require.Equal(t, "skip", ev.Workflow)
+	require.Contains(t, ev.Value, "overlap policy is skip")
+	require.Len(t, b.executions("skip"), 1, "the second tick was skipped while the first execution runs")
+	close(release)
+}
+
+func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		catchUp int
+		want    []time.Time // nominal fire times of the executions
+	}{
+		{"skip", 0, []time.Time{t0.Add(70 * time.Second)}},
+		{"catch up 3", 3, []time.Time{t0.Add(40 * time.Second), t0.Add(50 * time.Second), t0.Add(60 * time.Second), t0.Add(70 * time.Second)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := clockwork.NewFakeClockAt(t0)
+			st := memory.New(&memory.Config{Clock: clock})
+			first := newTimerBed(t, st, clock, quickWorkflow("w"))
+			s, err := first.client.AddWorkflowSchedule(first.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: tc.catchUp})
+			require.NoError(t, err)
+			first.waitArmed("schedule:"+strconv.FormatInt(s.ID, 10), time.Time{}, false)
+			require.NoError(t, first.client.Stop(first.ctx)) // no leader from now on
+			clock.Advance(65 * time.Second)                     // six ticks pass with no client running
+
+			second := newTimerBed(t, st, clock, quickWorkflow("w"))
+			key := "schedule:" + strconv.FormatInt(s.ID, 10)
+			at := second.waitArmed(key, time.Time{}, false)
+			require.Equal(t, t0.Add(70*time.Second), at)
+			second.advanceTo(at)
+			xs := second.waitExecutions("w", len(tc.want))
+			var fired []time.Time
+			for _, ev := range second.events("aiflow.schedule_tick") {
+				var d store.TickData
+				require.NoError(t, json.Unmarshal([]byte(mustData(t, second, ev.ID)), &d))
+				fired = append(fired, d.FireTime)
+			}
+			require.Equal(t, tc.want, fired)
+			for _, x := range xs {
+				require.Equal(t, aiflow.RunPeriodic, x.RunType)
+			}
+		})
+	}
+}
+
+// mustData returns the JSON payload of an event, read from the store.
+func mustData(t *testing.T, b *timerBed, id int64) string {
+	t.Helper()
+	evs, _, err := b.st.ListEvents(b.ctx, store.EventFilter{})
+	require.NoError(t, err)
+	for _, ev := range evs {
+		if ev.ID == id {
+			return string(ev.Data)
+		}
+	}
+	t.Fatalf("event %d not found", id)
+	return ""
+}
+
+func TestPeriodicTaskWithDownstream(t *testing.T) {
+	t.Parallel()
+	wf := aiflow.NewWorkflow("p")
+	ok := func(context.Context, *aiflow.TaskContext) error { return nil }
+	tick := wf.Task("tick", operators.Func(ok), aiflow.Periodic("interval@0 0 0 30"))
+	wf.Task("after", operators.Func(ok)).StartAfter(tick)
+	b := newTimerBed(t, nil, nil, wf)
+
+	id, err := b.client.StartWorkflowExecution(b.ctx, "p", nil)
+	require.NoError(t, err)
+	key := fmt.Sprintf("periodic:%d:tick", id)
+	runs := func(task string) []aiflow.TaskExecution {
+		tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: task})
+		require.NoError(t, err)
+		return tes
+	}
+	settled := func(n int) func() bool {
+		return func() bool {
+			r := runs("after")
+			return len(r) == n && r[n-1].Status == aiflow.TaskSuccess
+		}
+	}
+	b.waitFor("the first runs", settled(1))
+	at := b.waitArmed(key, time.Time{}, false)
+	require.Equal(t, t0.Add(30*time.Second), at)
+	for i := 2; i <= 3; i++ {
+		b.advanceTo(at)
+		b.waitFor(fmt.Sprintf("run %d of tick and after", i), settled(i))
+		at = b.waitArmed(key, at, false)
+	}
+	require.Len(t, runs("tick"), 3)
+	x, err := b.client.GetWorkflowExecution(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowRunning, x.Status, "a periodic task keeps its execution running")
+
+	require.NoError(t, b.client.StopWorkflowExecution(b.ctx, id))
+	b.waitArmed(key, time.Time{}, true)
+	b.advanceTo(at.Add(time.Minute))
+	require.Len(t, runs("tick"), 3, "the timer went away with the execution")
+	x, _ = b.client.GetWorkflowExecution(b.ctx, id)
+	require.Equal(t, aiflow.WorkflowStopped, x.Status)
+}
+
+func TestPeriodicTaskRestartsARunningOne(t *testing.T) {
+	t.Parallel()
+	wf := aiflow.NewWorkflow("p")
+	wf.Task("stream", operators.Func(func(ctx context.Context, _ *aiflow.TaskContext) error {
+		<-ctx.Done()
+		return nil
+	}), aiflow.Periodic("interval@0 0 1 0"))
+	b := newTimerBed(t, nil, nil, wf)
+	id, err := b.client.StartWorkflowExecution(b.ctx, "p", nil)
+	require.NoError(t, err)
+	at := b.waitArmed(fmt.Sprintf("periodic:%d:stream", id), time.Time{}, false)
+	runs := func() []aiflow.TaskExecution {
+		tes, _ := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: id})
+		return tes
+	}
+	b.waitFor("run 1 running", func() bool { r := runs(); return len(r) == 1 && r[0].Status == aiflow.TaskRunning })
+	b.advanceTo(at)
+	b.waitFor("run 1 stopped and run 2 running", func() bool {
+		r := runs()
+		return len(r) == 2 && r[0].Status == aiflow.TaskStopped && r[1].Status == aiflow.TaskRunning
+	})
+}
+
+// countEvery is met by every second event it sees, counting in per-workflow
+// state.
+type countEvery struct{ key string }
+
+func (c countEvery) ExpectedKeys() []string { return []string{c.key} }
+func (c countEvery) IsMet(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+	st := aiflow.ValueState[int](cc, "count")
+	n, _, err := st.Value()
+	if err != nil {
+		return false, err
+	}
+	n++
+	return n%2 == 0, st.Update(n)
+}
+
+func TestTriggers(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("target"))
+	tr, err := b.client.AddWorkflowTrigger(b.ctx, "target", "every-second", countEvery{"ping"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ping"}, tr.Keys)
+	// A witness trigger: when its execution exists, every earlier event has
+	// been applied to the workflow's triggers.
+	witness, err := b.client.AddWorkflowTrigger(b.ctx, "target", "witness", aiflow.EventCondition("witness"), nil)
+	require.NoError(t, err)
+	sync := func(n int) []aiflow.WorkflowExecution {
+		t.Helper()
+		_, err := b.client.SendEvent(b.ctx, "witness", "", nil)
+		require.NoError(t, err)
+		var xs []aiflow.WorkflowExecution
+		b.waitFor("the witness execution", func() bool {
+			xs = b.executions("target")
+			w := 0
+			for _, x := range xs {
+				if x.TriggerID == witness.ID {
+					w++
+				}
+			}
+			return w == n
+		})
+		var out []aiflow.WorkflowExecution
+		for _, x := range xs {
+			if x.TriggerID == tr.ID {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	ping := func(n int) {
+		for i := 0; i < n; i++ {
+			_, err := b.client.SendEvent(b.ctx, "ping", "", nil)
+			require.NoError(t, err)
+		}
+	}
+
+	ping(4)
+	xs := sync(1)
+	require.Len(t, xs, 2, "every second event starts an execution; the count is shared across executions")
+	for _, x := range xs {
+		require.Equal(t, aiflow.RunEvent, x.RunType)
+	}
+
+	require.NoError(t, b.client.PauseWorkflowTrigger(b.ctx, tr.ID))
+	ping(3)
+	require.Len(t, sync(2), 2, "a paused trigger is not evaluated")
+	require.NoError(t, b.client.ResumeWorkflowTrigger(b.ctx, tr.ID))
+	ping(1)
+	require.Len(t, sync(3), 2, "paused events did not count: 5 counted so far")
+	ping(1)
+	require.Len(t, sync(4), 3)
+
+	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "target"))
+	ping(2)
+	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
+	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "target"))
+
+	list, err := b.client.ListWorkflowTriggers(b.ctx, "", "target")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.NoError(t, b.client.DeleteWorkflowTrigger(b.ctx, tr.ID))
+	ping(2)
+	require.Len(t, sync(5), 3, "a deleted trigger is not evaluated")
+	n, err := b.client.DeleteWorkflowTriggers(b.ctx, "", "target")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = b.client.GetWorkflowTrigger(b.ctx, witness.ID)
+	require.ErrorIs(t, err, aiflow.ErrNotFound)
+}
+
+func TestTriggerSeesEventsFromOtherWorkflowsExecutions(t *testing.T) {
+	t.Parallel()
+	source := aiflow.NewWorkflow("source")
+	source.Task("send", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		_, err := tc.SendEvent(ctx, "trigger_workflow", "go") // scoped to source's own execution
+		return err
+	}))
+	b := newTimerBed(t, nil, nil, source, quickWorkflow("target"))
+	_, err := b.client.AddWorkflowTrigger(b.ctx, "target", "on-trigger", aiflow.EventCondition("trigger_workflow"), nil)
+	require.NoError(t, err)
+	_, err = b.client.StartWorkflowExecution(b.ctx, "source", nil)
+	require.NoError(t, err)
+	xs := b.waitExecutions("target", 1)
+	require.Equal(t, aiflow.RunEvent, xs[0].RunType)
+}
+
+func TestTriggerValidation(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("target"))
+	_, err := b.client.AddWorkflowTrigger(b.ctx, "target", "", aiflow.EventCondition("x"), nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	_, err = b.client.AddWorkflowTrigger(b.ctx, "target", "t", nil, nil)
+	require.ErrorContains(t, err, "condition is nil")
+	_, err = b.client.AddWorkflowTrigger(b.ctx, "target", "t", aiflow.EventCondition("aiflow.x"), nil)
+	require.ErrorContains(t, err, "reserved")
+	_, err = b.client.AddWorkflowTrigger(b.ctx, "nope", "t", aiflow.EventCondition("x"), nil)
+	require.ErrorIs(t, err, aiflow.ErrWorkflowNotFound)
+	first, err := b.client.AddWorkflowTrigger(b.ctx, "target", "t", aiflow.EventCondition("x"), nil)
+	require.NoError(t, err)
+	again, err := b.client.AddWorkflowTrigger(b.ctx, "target", "t", aiflow.EventCondition("x"), nil)
+	require.NoError(t, err)
+	require.Equal(t, first.ID, again.ID, "adding an existing trigger returns it")
+}
+
+func TestDisabledWorkflowIsStartedByNothing(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	b := newTimerBed(t, nil, nil, blockingWorkflow("w", release))
+	running, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
+	require.NoError(t, err)
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", nil)
+	require.NoError(t, err)
+	_, err = b.client.AddWorkflowTrigger(b.ctx, "w", "tr", aiflow.EventCondition("go"), nil)
+	require.NoError(t, err)
+	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "w"))
+
+	_, err = b.client.StartWorkflowExecution(b.ctx, "w", nil)
+	require.ErrorIs(t, err, aiflow.ErrWorkflowDisabled)
+	at := b.waitArmed("schedule:"+strconv.FormatInt(s.ID, 10), time.Time{}, false)
+	b.advanceTo(at)
+	b.waitFor("the skipped tick", func() bool { return len(b.events("aiflow.schedule_skipped")) == 1 })
+	_, err = b.client.SendEvent(b.ctx, "go", "", nil)
+	require.NoError(t, err)
+	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
+	require.Len(t, b.executions("w"), 1, "only the execution started before disabling")
+
+	close(release) // the running execution goes on and finishes
+	x, err := b.client.WaitWorkflowExecution(b.ctx, running)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowSuccess, x.Status)
+
+	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "w"))
+	_, err = b.client.StartWorkflowExecution(b.ctx, "w", nil)
+	require.NoError(t, err)
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Overlap policies of workflow schedules.
+const (
+	// OverlapAllow starts an execution on every tick (the default, as in
+	// AIFlow).
+	OverlapAllow = "allow"
+	// OverlapSkip skips a tick while an execution of the workflow is running.
+	OverlapSkip = "skip"
+)
+
+// ScheduleRecord is a workflow schedule: a timer that starts an execution
+// (run type PERIODIC) on every tick of its expression.
+type ScheduleRecord struct {
+	ID         int64
+	Namespace  string
+	Workflow   string
+	Expression string
+	// TimeZone is the IANA name of the time zone of cron expressions
+	// ("UTC" by default).
+	TimeZone string
+	Paused   bool
+	// Overlap is OverlapAllow or OverlapSkip.
+	Overlap string
+	// CatchUp is how many ticks missed while no client ran are fired when a
+	// leader finds them (the most recent ones); 0 skips them.
+	CatchUp   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// LastFireAt is the nominal time of the last tick that fired.
+	LastFireAt time.Time
+}
+
+// TriggerRecord is a workflow trigger: a condition over the events of the
+// workflow's namespace that starts an execution (run type EVENT) when met.
+// The condition itself is Go code registered in each client; the store keeps
+// its identity, the keys it expects and whether it is paused.
+type TriggerRecord struct {
+	ID        int64
+	Namespace string
+	Workflow  string
+	Name      string
+	Keys      []string
+	Paused    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Firing is one tick of a timer: a workflow schedule (ScheduleID set) or a
+// periodic task. Key and At identify the tick: a backend records each
+// (Key, At) once, so a tick fires once whatever the number of leaders.
+type Firing struct {
+	Key string
+	At  time.Time
+	// ScheduleID, when set, makes the firing conditional: it happens only
+	// if the schedule exists and is not paused, and it sets the schedule's
+	// LastFireAt.
+	ScheduleID int64
+	// Event is appended when the tick fires.
+	Event Event
+}
+
+// Keys of schedule, timer and trigger control events.
+const (
+	KeyScheduleTick     = "aiflow.schedule_tick"
+	KeyScheduleSkipped  = "aiflow.schedule_skipped"
+	KeyScheduleChanged  = "aiflow.schedule_changed"
+	KeyPeriodicTick     = "aiflow.periodic_tick"
+	KeyTriggerAdded     = "aiflow.trigger_added"
+	KeyTriggerPaused    = "aiflow.trigger_paused"
+	KeyTriggerResumed   = "aiflow.trigger_resumed"
+	KeyTriggerDeleted   = "aiflow.trigger_deleted"
+	KeyTriggerSkipped   = "aiflow.trigger_skipped"
+	KeyTriggerUnhandled = "aiflow.trigger_unhandled"
+)
+
+// TickData is the payload of schedule_tick and periodic_tick events.
+type TickData struct {
+	ScheduleID int64     `json:"schedule_id,omitempty"`
+	FireTime   time.Time `json:"fire_time"`
+	Overlap    string    `json:"overlap,omitempty"`
+}
+
+// TriggerData is the payload of trigger control events.
+type TriggerData struct {
+	TriggerID int64  `json:"trigger_id"`
+	Name      string `json:"name"`
+}
+
+// Schedules stores workflow schedules and timer firings. Every change appends
+// its control event (ev) in the same transaction, so that the engine and the
+// timers see changes in log order.
+type Schedules interface {
+	AddSchedule(ctx context.Context, rec ScheduleRecord, ev Event) (ScheduleRecord, error)
+	GetSchedule(ctx context.Context, id int64) (ScheduleRecord, error)
+	// ListSchedules lists schedules by id; empty namespace or workflow
+	// select all.
+	ListSchedules(ctx context.Context, namespace, workflow string) ([]ScheduleRecord, error)
+	SetSchedulePaused(ctx context.Context, id int64, paused bool, ev Event) error
+	DeleteSchedule(ctx context.Context, id int64, ev Event) error
+	// FireTimer records a tick and appends its event, once per (Key, At).
+	// It returns false when the tick had fired already (or the schedule is
+	// paused or gone).
+	FireTimer(ctx context.Context, f Firing) (bool, error)
+}
+
+// Triggers stores workflow triggers.
+type Triggers interface {
+	// UpsertTrigger records a trigger by (namespace, workflow, name): a new
+	// one is created (and ev appended, with the id set in its payload by the
+	// caller's builder function) and an existing one returned unchanged
+	// (created false).
+	UpsertTrigger(ctx context.Context, rec TriggerRecord, ev func(TriggerRecord) Event) (TriggerRecord, bool, error)
+	GetTrigger(ctx context.Context, id int64) (TriggerRecord, error)
+	ListTriggers(ctx context.Context, namespace, workflow string) ([]TriggerRecord, error)
+	SetTriggerPaused(ctx context.Context, id int64, paused bool, ev Event) error
+	DeleteTrigger(ctx context.Context, id int64, ev Event) error
+}
+
+// Elector elects one leader among the clients sharing a store; timers and
+// maintenance run on the leader only.
+type Elector interface {
+	// Elect campaigns for owner until ctx ends. The channel receives true
+	// when owner becomes leader and false when it stops being leader, in
+	// order, and is closed (after a final false if it was leading) when ctx
+	// ends.
+	Elect(ctx context.Context, owner string) (<-chan bool, error)
+}
