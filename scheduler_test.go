@@ -317,7 +317,7 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 			require.NoError(t, err)
 			first.waitArmed("schedule:"+strconv.FormatInt(s.ID, 10), time.Time{}, false)
 			require.NoError(t, first.client.Stop(first.ctx)) // no leader from now on
-			clock.Advance(65 * time.Second)                     // six ticks pass with no client running
+			clock.Advance(65 * time.Second)                  // six ticks pass with no client running
 
 			second := newTimerBed(t, st, clock, quickWorkflow("w"))
 			key := "schedule:" + strconv.FormatInt(s.ID, 10)

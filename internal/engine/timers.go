@@ -60,7 +60,9 @@ func cmpStr(a, b string) int {
 	return 0
 }
 
-func triggerTarget(t *Trigger) string { return "trigger:" + t.Namespace + "/" + t.Workflow + "/" + t.Name }
+func triggerTarget(t *Trigger) string {
+	return "trigger:" + t.Namespace + "/" + t.Workflow + "/" + t.Name
+}
 
 // applyTriggers evaluates the triggers that expect a user event's key. Per
 // workflow, triggers are evaluated in creation order and the first one met
