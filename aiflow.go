@@ -251,10 +251,11 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the client down gracefully: it stops consuming events, lets
-// running tasks finish until ctx ends or StopTimeout passes, then cancels the
-// tasks still running (they end RETRYING, so another client runs them again)
-// and waits for them. It returns ctx's error if the drain was cut short. Stop
+// Stop shuts the client down gracefully: it stops consuming events,
+// interrupts streaming tasks right away (they never end by themselves), lets
+// the other running tasks finish until ctx ends or StopTimeout passes, then
+// cancels those still running. Interrupted tasks end RETRYING, so another
+// client (or this one, restarted) runs them again. It returns ctx's error if the drain was cut short. Stop
 // on a client that is not started does nothing.
 func (c *Client) Stop(ctx context.Context) error {
 	c.mu.Lock()

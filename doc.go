@@ -97,9 +97,10 @@
 //
 // # Shutdown
 //
-// [Client.Stop] stops consuming events, lets running tasks finish until
-// Config.StopTimeout, then cancels the rest; they end RETRYING so another
-// client (or this one, restarted) runs them again.
+// [Client.Stop] stops consuming events, interrupts streaming tasks, lets the
+// other running tasks finish until Config.StopTimeout, then cancels the rest.
+// Interrupted tasks end RETRYING so another client (or this one, restarted)
+// runs them again.
 //
 // # Errors
 //

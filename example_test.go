@@ -182,8 +182,9 @@ func ExampleClient_Register() {
 }
 
 // Run blocks until its context ends, then shuts the client down gracefully:
-// it stops consuming, lets running tasks finish within StopTimeout, and
-// cancels the rest, which end RETRYING so that another client runs them again.
+// it stops consuming, interrupts streaming tasks, lets other running tasks
+// finish within StopTimeout and cancels the rest. Interrupted tasks end
+// RETRYING so that another client runs them again.
 func ExampleRun() {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := memory.New(nil)
@@ -195,7 +196,7 @@ func ExampleRun() {
 
 	done := make(chan error)
 	go func() {
-		done <- aiflow.Run(ctx, &aiflow.Config{Store: st, StopTimeout: 50 * time.Millisecond}, wf)
+		done <- aiflow.Run(ctx, &aiflow.Config{Store: st}, wf)
 	}()
 
 	// Another client on the same store (as a command-line tool would be)

@@ -333,10 +333,11 @@ type WorkersParams struct {
 // [FinalStatus] and its status event in one transaction.
 type Workers interface {
 	StartWorkers(ctx context.Context, params WorkersParams) error
-	// StopWorkers stops taking work, waits for running attempts until ctx
-	// ends, then cancels those still running and waits for them to return.
-	// Attempts cancelled this way end RETRYING (interrupted), so another
-	// client runs them again.
+	// StopWorkers stops taking work, cancels streaming attempts right away
+	// (they never end by themselves), waits for the other running attempts
+	// until ctx ends, then cancels those still running and waits for them to
+	// return. Attempts cancelled this way end RETRYING (interrupted), so
+	// another client runs them again.
 	StopWorkers(ctx context.Context) error
 	// ReportProgress records an operator's progress on a running task
 	// execution.

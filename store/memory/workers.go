@@ -36,6 +36,7 @@ type attempt struct {
 	attempt     int
 	cancel      context.CancelCauseFunc
 	interrupted bool
+	streaming   bool
 }
 
 type timer struct{ stop func() bool }
@@ -79,6 +80,12 @@ func (w *workers) stop(ctx context.Context) error {
 		t.stop()
 	}
 	clear(w.timers)
+	for _, a := range w.running {
+		if a.streaming {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
+		}
+	}
 	w.mu.Unlock()
 
 	done := make(chan struct{})
@@ -207,6 +214,13 @@ func (w *workers) run(ctx context.Context, j job, a *attempt, handler store.Task
 	}
 	s.notify()
 
+	w.mu.Lock()
+	a.streaming = run.Streaming
+	if a.streaming && w.stopping {
+		a.interrupted = true
+		a.cancel(store.ErrStopped)
+	}
+	w.mu.Unlock()
 	runErr := callHandler(ctx, handler, run)
 
 	w.mu.Lock()
