@@ -81,6 +81,8 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	loops map[int]*loop
+	// reclaim asks the claim loop to claim now (a loop lost its lease).
+	reclaim chan struct{}
 }
 
 type loop struct {
@@ -108,7 +110,7 @@ func New(cfg Config) *Runtime {
 	if cfg.PoisonAttempts <= 0 {
 		cfg.PoisonAttempts = PoisonAttemptsDefault
 	}
-	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}}
+	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}, reclaim: make(chan struct{}, 1)}
 }
 
 // Start claims partitions and runs their loops until Stop.
@@ -164,6 +166,7 @@ func (r *Runtime) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.cfg.Clock.After(interval):
+		case <-r.reclaim:
 		}
 		if err := r.claim(ctx); err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "claiming partitions", slog.Any("error", err))
@@ -276,6 +279,10 @@ func (r *Runtime) runPartition(ctx context.Context, part int) {
 			return
 		case errors.Is(err, store.ErrNotOwner):
 			log.InfoContext(ctx, "partition lease lost; stopping its loop")
+			select { // claim again now: the lease may have expired while we were busy
+			case r.reclaim <- struct{}{}:
+			default:
+			}
 			return
 		default:
 			cached = -1
