@@ -204,8 +204,14 @@ func (r *Runtime) claim(ctx context.Context) error {
 		l := &loop{cancel: cancel, done: make(chan struct{})}
 		r.loops[p] = l
 		go func() {
-			defer close(l.done)
-			r.runPartition(lctx, p)
+			lost := r.runPartition(lctx, p)
+			close(l.done)
+			if lost { // claim again now: the lease may have expired while we were busy
+				select {
+				case r.reclaim <- struct{}{}:
+				default:
+				}
+			}
 		}()
 	}
 	return nil
@@ -216,7 +222,9 @@ type poisonCount struct {
 	err      string
 }
 
-func (r *Runtime) runPartition(ctx context.Context, part int) {
+// runPartition consumes a partition until ctx ends (it returns false) or the
+// lease is lost (it returns true).
+func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	log := r.log.With(slog.Int("partition", part))
 	eng := engine.New(r.cfg.Registry, part)
 	ids := &idPool{store: r.cfg.Store}
@@ -279,11 +287,7 @@ func (r *Runtime) runPartition(ctx context.Context, part int) {
 			return
 		case errors.Is(err, store.ErrNotOwner):
 			log.InfoContext(ctx, "partition lease lost; stopping its loop")
-			select { // claim again now: the lease may have expired while we were busy
-			case r.reclaim <- struct{}{}:
-			default:
-			}
-			return
+			return true
 		default:
 			cached = -1
 			if ee, ok := engine.IsEvalError(err); ok {
