@@ -171,7 +171,10 @@ type leader struct {
 }
 
 func (s *Service) lead(ctx context.Context) {
-	gs, err := gocron.NewScheduler(gocron.WithClock(s.cfg.Clock), gocron.WithLocation(time.UTC), gocron.WithLogger(s.log))
+	// gocron's own info and debug logs are noise for users (and it logs after
+	// Shutdown returns); keep its warnings and errors.
+	gocronLog := slog.New(minLevel{s.log.Handler(), slog.LevelWarn})
+	gs, err := gocron.NewScheduler(gocron.WithClock(s.cfg.Clock), gocron.WithLocation(time.UTC), gocron.WithLogger(gocronLog))
 	if err != nil {
 		s.log.ErrorContext(ctx, "starting gocron", slog.Any("error", err))
 		return
@@ -402,6 +405,19 @@ func (l *leader) fire(sp spec, at time.Time) {
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler { return minLevel{h.Handler.WithAttrs(as), h.min} }
+func (h minLevel) WithGroup(n string) slog.Handler        { return minLevel{h.Handler.WithGroup(n), h.min} }
 
 // String describes an armed timer, for logs and tests.
 func (a *armed) String() string { return fmt.Sprintf("%s at %s", a.spec.key, a.at) }
