@@ -22,7 +22,10 @@ import (
 
 type tlog struct{ t *testing.T }
 
-func (w *tlog) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w *tlog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -53,7 +56,7 @@ func newTimerBed(t *testing.T, st *memory.Store, clock *clockwork.FakeClock, wor
 	b := &timerBed{t: t, ctx: ctx, clock: clock, st: st, armed: map[string]time.Time{}, cond: make(chan struct{}, 1)}
 	client, err := aiflow.New(&aiflow.Config{
 		Logger: slog.New(slog.NewTextHandler(&tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Store: st, Clock: clock, PollInterval: time.Hour, StopTimeout: time.Second, StopGracePeriod: time.Second,
+		Store:  st, Clock: clock, PollInterval: time.Hour, StopTimeout: time.Second, StopGracePeriod: time.Second,
 		Test: aiflow.TestConfig{OnTimerArmed: b.onArmed},
 	})
 	require.NoError(t, err)

@@ -416,8 +416,10 @@ func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler { return minLevel{h.Handler.WithAttrs(as), h.min} }
-func (h minLevel) WithGroup(n string) slog.Handler        { return minLevel{h.Handler.WithGroup(n), h.min} }
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
 
 // String describes an armed timer, for logs and tests.
 func (a *armed) String() string { return fmt.Sprintf("%s at %s", a.spec.key, a.at) }
