@@ -307,9 +307,9 @@ func (c *control) waitRun(t *testing.T, exec int64, task string, seq, attempt in
 	}
 }
 
-func (r *run) succeed()        { r.result <- nil }
-func (r *run) fail(err error)  { r.result <- err }
-func (r *run) allowStop()      { close(r.holdStop) }
+func (r *run) succeed()       { r.result <- nil }
+func (r *run) fail(err error) { r.result <- err }
+func (r *run) allowStop()     { close(r.holdStop) }
 func (r *run) waitCancelled(t *testing.T) {
 	t.Helper()
 	select {
