@@ -1,0 +1,547 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/aiflow-go/aiflow/internal/leader"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// taskArgs are the arguments of the River job of one attempt.
+type taskArgs struct {
+	TaskExecutionID int64 `json:"te"`
+	Attempt         int   `json:"attempt"`
+}
+
+// Kind is the River job kind of task attempts.
+func (taskArgs) Kind() string { return "aiflow_task" }
+
+// taskWorker is the River worker of task attempts.
+type taskWorker struct {
+	river.WorkerDefaults[taskArgs]
+	s *Store
+}
+
+// Timeout is -1: attempts are bounded by the store's own lease, never by
+// River (whose rescuer would run a healthy long job twice).
+func (*taskWorker) Timeout(*river.Job[taskArgs]) time.Duration { return -1 }
+
+func (w *taskWorker) Work(ctx context.Context, job *river.Job[taskArgs]) error {
+	return w.s.workers.work(ctx, job)
+}
+
+func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
+	ws := river.NewWorkers()
+	if err := river.AddWorkerSafely(ws, &taskWorker{s: s}); err != nil {
+		return nil, err
+	}
+	c, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
+		FetchCooldown:     s.cfg.FetchCooldown,
+		FetchPollInterval: s.cfg.FetchPollInterval,
+		JobTimeout:        -1,
+		Logger:            s.cfg.Logger,
+		MaxAttempts:       1,
+		PollOnly:          s.cfg.PollOnly,
+		Queues: map[string]river.QueueConfig{
+			QueueBatch:     {MaxWorkers: s.cfg.MaxWorkers},
+			QueueStreaming: {MaxWorkers: s.cfg.StreamingMaxWorkers},
+		},
+		Schema:   s.cfg.Schema,
+		TestOnly: s.cfg.riverTestOnly,
+		Workers:  ws,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: River client: %w", err)
+	}
+	return c, nil
+}
+
+// Errors that end attempts.
+var (
+	errLeaseLost     = errors.New("aiflow: the attempt's lease was lost (heartbeats failed or the attempt was reaped)")
+	errHeartbeatLost = errors.New("heartbeat lost: the worker stopped renewing the attempt's lease")
+	errNeverStarted  = errors.New("the worker was lost before the attempt started")
+)
+
+// workers runs task attempts through River.
+type workers struct {
+	s *Store
+
+	mu       sync.Mutex
+	handler  store.TaskHandler
+	owner    string
+	started  bool
+	stopping bool
+	running  map[int64]*attempt // by task execution id
+	cancel   context.CancelFunc // background services
+	wg       sync.WaitGroup
+	elector  *leader.Elector
+}
+
+type attempt struct {
+	te          int64
+	attempt     int
+	streaming   bool
+	cancel      context.CancelCauseFunc
+	interrupted bool
+}
+
+func newWorkers(s *Store) *workers {
+	return &workers{s: s, running: map[int64]*attempt{}}
+}
+
+// StartWorkers starts running dispatched attempts with the handler: the River
+// client (fetching from the batch and streaming queues), the heartbeats of
+// running attempts, and the leader election and reaper.
+func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) error {
+	if params.Handler == nil {
+		return fmt.Errorf("%w: WorkersParams.Handler is nil", store.ErrInvalid)
+	}
+	if params.Owner == "" {
+		return fmt.Errorf("%w: WorkersParams.Owner is empty: expected the client's id", store.ErrInvalid)
+	}
+	w := s.workers
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return fmt.Errorf("%w: workers already started", store.ErrConflict)
+	}
+	el, err := leader.New(leader.Config{
+		Pool: s.pool, Table: s.schema + ".aiflow_leader", Name: "aiflow", ID: params.Owner, TTL: s.cfg.LeaderTTL, Logger: s.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	w.handler, w.owner, w.stopping = params.Handler, params.Owner, false
+	if err := s.river.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("postgres: starting River: %w", err)
+	}
+	if err := el.Start(ctx); err != nil {
+		_ = s.river.Stop(context.WithoutCancel(ctx))
+		return err
+	}
+	w.elector = el
+	bctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.started = true
+	w.wg.Add(2)
+	go func() {
+		defer w.wg.Done()
+		w.heartbeatLoop(bctx)
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.reapLoop(bctx)
+	}()
+	return nil
+}
+
+// StopWorkers stops fetching jobs, interrupts streaming attempts at once,
+// waits for the other running attempts until ctx ends, then cancels those
+// still running and waits for them to return. Interrupted attempts end
+// RETRYING without counting as a failure, so another client runs them again.
+func (s *Store) StopWorkers(ctx context.Context) error {
+	w := s.workers
+	w.mu.Lock()
+	if !w.started {
+		w.mu.Unlock()
+		return nil
+	}
+	w.stopping = true
+	for _, a := range w.running {
+		if a.streaming {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
+		}
+	}
+	w.mu.Unlock()
+
+	err := s.river.Stop(ctx)
+	if err != nil {
+		w.mu.Lock()
+		for _, a := range w.running {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
+		}
+		w.mu.Unlock()
+		if serr := s.river.Stop(context.Background()); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	w.mu.Lock()
+	cancel, el := w.cancel, w.elector
+	w.mu.Unlock()
+	cancel()
+	w.wg.Wait()
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if rerr := el.Stop(rctx); rerr != nil {
+		s.log.Warn("resigning the leader lease failed", slog.Any("error", rerr))
+	}
+	rcancel()
+	w.mu.Lock()
+	w.started, w.handler, w.elector = false, nil, nil
+	w.mu.Unlock()
+	return err
+}
+
+// IsLeader reports whether this store's workers hold the leader lease.
+func (s *Store) IsLeader() bool {
+	w := s.workers
+	w.mu.Lock()
+	el := w.elector
+	w.mu.Unlock()
+	return el != nil && el.IsLeader()
+}
+
+// work runs one attempt: RUNNING (fenced), the handler, the final status.
+func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
+	s := w.s
+	args := job.Args
+	run, err := s.markRunning(ctx, job)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted before it started: River makes the job available
+			// again (it was cancelled by a shutdown).
+			return ctx.Err()
+		}
+		s.log.WarnContext(ctx, "recording RUNNING failed; the reaper will retry the attempt",
+			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
+		return err
+	}
+	if run == nil {
+		return nil // fenced: the attempt was stopped or superseded
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &attempt{te: run.ID, attempt: run.Attempt, streaming: run.Streaming, cancel: cancel}
+	w.mu.Lock()
+	handler := w.handler
+	w.running[run.ID] = a
+	if a.streaming && w.stopping {
+		a.interrupted = true
+		a.cancel(store.ErrStopped)
+	}
+	w.mu.Unlock()
+
+	runErr := callHandler(hctx, handler, run)
+
+	w.mu.Lock()
+	interrupted := a.interrupted
+	if w.running[run.ID] == a {
+		delete(w.running, run.ID)
+	}
+	w.mu.Unlock()
+	if err := s.finish(context.WithoutCancel(ctx), job, runErr, interrupted); err != nil {
+		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
+			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
+	}
+	return nil
+}
+
+// callHandler runs the handler and turns a panic into an error.
+func callHandler(ctx context.Context, h store.TaskHandler, run *store.TaskRun) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("task panicked: %v", r)
+		}
+	}()
+	return h(ctx, run)
+}
+
+// retry runs fn until it succeeds, ctx ends or the budget is spent, with
+// backoff between tries.
+func retry(ctx context.Context, budget time.Duration, fn func(ctx context.Context) error) error {
+	deadline := time.Now().Add(budget)
+	delay := 50 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || isStoreSentinel(err) || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+// markRunning records RUNNING and its status event, and takes the attempt's
+// lease, in one transaction fenced by the attempt: the task execution must
+// still be at this attempt, QUEUED or RETRYING, and its dispatch pending.
+// Otherwise it only completes the job (in the same transaction) and returns
+// nil.
+func (s *Store) markRunning(ctx context.Context, job *river.Job[taskArgs]) (*store.TaskRun, error) {
+	var run *store.TaskRun
+	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
+		run = nil
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, '')
+				FROM {s}.aiflow_task_execution t
+				LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = t.id AND d.attempt = $2
+				WHERE t.id = $1 FOR UPDATE OF t`), job.Args.TaskExecutionID, job.Args.Attempt)
+			if err != nil {
+				return err
+			}
+			var te store.TaskExecutionRecord
+			var dstate string
+			found := false
+			for rows.Next() {
+				if te, err = scanTE(rows, &dstate); err != nil {
+					rows.Close()
+					return err
+				}
+				found = true
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if !found || te.Attempt != job.Args.Attempt || dstate != dispatchPending ||
+				(te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
+				_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+				if errors.Is(err, river.ErrNotFound) {
+					err = nil
+				}
+				return err
+			}
+			te.Status, te.Error = store.TaskRunning, ""
+			ev := store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker)
+			a, err := s.eventArgs([]store.Event{ev})
+			if err != nil {
+				return err
+			}
+			b := &pgx.Batch{}
+			b.Queue(s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
+				updated_at = clock_timestamp() WHERE id = $1 RETURNING started_at, updated_at`), te.ID)
+			b.Queue(s.q(`UPDATE {s}.aiflow_dispatch SET state = 'running' WHERE task_execution_id = $1 AND attempt = $2`), te.ID, te.Attempt)
+			b.Queue(s.q(`INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
+				VALUES ($1, $2, $3, now() + $4::interval)
+				ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
+				te.ID, te.Attempt, s.workers.ownerID(), s.cfg.TaskLeaseTTL)
+			a.queue(b, s.q(insertEventsSQL))
+			br := tx.SendBatch(ctx, b)
+			defer br.Close()
+			if err := br.QueryRow().Scan(&te.StartedAt, &te.UpdatedAt); err != nil {
+				return err
+			}
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			evRows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			if _, ok, err := s.readInserted([]store.Event{ev}, a, evRows); err != nil || !ok {
+				if err == nil {
+					err = namespaceNotFound(te.Namespace)
+				}
+				return err
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
+			run = &store.TaskRun{TaskExecutionRecord: te}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if run != nil {
+		s.hub.appended()
+	}
+	return run, nil
+}
+
+func (w *workers) ownerID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.owner
+}
+
+// finish records the final status of an attempt with its status event,
+// releases the lease and completes the River job, in one transaction fenced
+// by the attempt and its lease (a reaped attempt writes nothing but the
+// job's completion).
+func (s *Store) finish(ctx context.Context, job *river.Job[taskArgs], runErr error, interrupted bool) error {
+	appended := false
+	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
+		appended = false
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
+				FROM {s}.aiflow_task_execution t
+				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = $2
+				WHERE t.id = $1 FOR UPDATE OF t`), job.Args.TaskExecutionID, job.Args.Attempt)
+			if err != nil {
+				return err
+			}
+			var te store.TaskExecutionRecord
+			var leased, found bool
+			for rows.Next() {
+				if te, err = scanTE(rows, &leased); err != nil {
+					rows.Close()
+					return err
+				}
+				found = true
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			complete := func() error {
+				_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+				if errors.Is(err, river.ErrNotFound) {
+					return nil // finalized meanwhile (cancelled by a stop and rescued)
+				}
+				return err
+			}
+			if !found || !leased || te.Attempt != job.Args.Attempt ||
+				(te.Status != store.TaskRunning && te.Status != store.TaskStopping) {
+				return complete() // fenced: someone else decided this attempt's fate
+			}
+			status, data := store.FinalStatus(&te, runErr, interrupted)
+			ev := store.NewStatusEvent(&te, status, data, store.SenderWorker)
+			a, err := s.eventArgs([]store.Event{ev})
+			if err != nil {
+				return err
+			}
+			b := &pgx.Batch{}
+			b.Queue(s.q(`UPDATE {s}.aiflow_task_execution SET status = $2, failures = $3,
+					error = CASE WHEN $4 <> '' THEN $4 ELSE error END, updated_at = clock_timestamp(),
+					ended_at = CASE WHEN $5 THEN clock_timestamp() ELSE ended_at END
+				WHERE id = $1`), te.ID, string(status), data.Failures, data.Error, status.Finished())
+			b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = $1"), te.ID)
+			b.Queue(s.q("UPDATE {s}.aiflow_dispatch SET state = 'done' WHERE task_execution_id = $1 AND attempt = $2"), te.ID, te.Attempt)
+			a.queue(b, s.q(insertEventsSQL))
+			br := tx.SendBatch(ctx, b)
+			for range 3 {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return err
+				}
+			}
+			evRows, err := br.Query()
+			if err == nil {
+				var ok bool
+				_, ok, err = s.readInserted([]store.Event{ev}, a, evRows)
+				if err == nil && !ok {
+					err = namespaceNotFound(te.Namespace)
+				}
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			appended = true
+			return complete()
+		})
+	})
+	if appended && err == nil {
+		s.hub.appended()
+	}
+	return err
+}
+
+// heartbeatLoop renews the leases of this process's running attempts every
+// TaskHeartbeat, in one query, and cancels the attempts whose lease is gone
+// (reaped) or could not be renewed for TaskLeaseTTL.
+func (w *workers) heartbeatLoop(ctx context.Context) {
+	s := w.s
+	lastOK := time.Now()
+	t := time.NewTicker(s.cfg.TaskHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		owner := w.owner
+		list := make([]*attempt, 0, len(w.running))
+		for _, a := range w.running {
+			list = append(list, a)
+		}
+		w.mu.Unlock()
+		if len(list) == 0 {
+			lastOK = time.Now()
+			continue
+		}
+		sent := time.Now()
+		tes, atts := make([]int64, len(list)), make([]int32, len(list))
+		for i, a := range list {
+			tes[i], atts[i] = a.te, int32(a.attempt)
+		}
+		qctx, cancel := context.WithTimeout(ctx, s.cfg.TaskHeartbeat)
+		rows, err := s.pool.Query(qctx, s.q(`UPDATE {s}.aiflow_task_lease AS l SET expires_at = now() + $4::interval
+			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
+			WHERE l.task_execution_id = u.te AND l.attempt = u.attempt AND l.owner = $3
+			RETURNING l.task_execution_id`), tes, atts, owner, s.cfg.TaskLeaseTTL)
+		var renewed []int64
+		if err == nil {
+			renewed, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		}
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.WarnContext(ctx, "renewing task leases failed", slog.Any("error", err), slog.Int("attempts", len(list)))
+			if time.Since(lastOK) > s.cfg.TaskLeaseTTL {
+				// The leases may have expired and been reaped: stop the
+				// attempts rather than let a second attempt run beside them.
+				for _, a := range list {
+					a.cancel(errLeaseLost)
+				}
+			}
+			continue
+		}
+		lastOK = sent
+		ok := make(map[int64]bool, len(renewed))
+		for _, id := range renewed {
+			ok[id] = true
+		}
+		w.mu.Lock()
+		for _, a := range list {
+			if !ok[a.te] && w.running[a.te] == a {
+				s.log.WarnContext(ctx, "task lease lost; cancelling the attempt", slog.Int64("task_execution_id", a.te), slog.Int("attempt", a.attempt))
+				a.cancel(errLeaseLost)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// ReportProgress records an operator's progress on a running attempt.
+func (s *Store) ReportProgress(ctx context.Context, id int64, attemptNo int, r store.Report) error {
+	tag, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_execution SET
+			status_message = CASE WHEN $3 <> '' THEN $3 ELSE status_message END,
+			metrics = CASE WHEN $4::jsonb IS NULL THEN metrics ELSE coalesce(metrics, '{}'::jsonb) || $4::jsonb END,
+			updated_at = clock_timestamp()
+		WHERE id = $1 AND attempt = $2 AND status = 'RUNNING'`), id, attemptNo, r.StatusMessage, r.Metrics)
+	if err != nil {
+		return opErr("report progress", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	if _, err := s.GetTaskExecution(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: task execution %d attempt %d is not running", store.ErrConflict, id, attemptNo)
+}
