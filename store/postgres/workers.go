@@ -375,8 +375,8 @@ func (w *workers) ownerID() string {
 
 // finish records the final status of an attempt with its status event,
 // releases the lease and completes the River job, in one transaction fenced
-// by the attempt and its lease (a reaped attempt writes nothing but the
-// job's completion).
+// by the attempt and its lease, which must still be this process's (a reaped
+// attempt writes nothing but the job's completion).
 func (s *Store) finish(ctx context.Context, job *river.Job[taskArgs], runErr error, interrupted bool) error {
 	appended := false
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
@@ -384,8 +384,8 @@ func (s *Store) finish(ctx context.Context, job *river.Job[taskArgs], runErr err
 		return s.inTx(ctx, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
 				FROM {s}.aiflow_task_execution t
-				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = $2
-				WHERE t.id = $1 FOR UPDATE OF t`), job.Args.TaskExecutionID, job.Args.Attempt)
+				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = $2 AND l.owner = $3
+				WHERE t.id = $1 FOR UPDATE OF t`), job.Args.TaskExecutionID, job.Args.Attempt, s.workers.ownerID())
 			if err != nil {
 				return err
 			}
