@@ -81,6 +81,8 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	loops map[int]*loop
+	// reclaim asks the claim loop to claim now (a loop lost its lease).
+	reclaim chan struct{}
 }
 
 type loop struct {
@@ -108,7 +110,7 @@ func New(cfg Config) *Runtime {
 	if cfg.PoisonAttempts <= 0 {
 		cfg.PoisonAttempts = PoisonAttemptsDefault
 	}
-	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}}
+	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}, reclaim: make(chan struct{}, 1)}
 }
 
 // Start claims partitions and runs their loops until Stop.
@@ -164,6 +166,7 @@ func (r *Runtime) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.cfg.Clock.After(interval):
+		case <-r.reclaim:
 		}
 		if err := r.claim(ctx); err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "claiming partitions", slog.Any("error", err))
@@ -201,8 +204,14 @@ func (r *Runtime) claim(ctx context.Context) error {
 		l := &loop{cancel: cancel, done: make(chan struct{})}
 		r.loops[p] = l
 		go func() {
-			defer close(l.done)
-			r.runPartition(lctx, p)
+			lost := r.runPartition(lctx, p)
+			close(l.done)
+			if lost { // claim again now: the lease may have expired while we were busy
+				select {
+				case r.reclaim <- struct{}{}:
+				default:
+				}
+			}
 		}()
 	}
 	return nil
@@ -213,7 +222,9 @@ type poisonCount struct {
 	err      string
 }
 
-func (r *Runtime) runPartition(ctx context.Context, part int) {
+// runPartition consumes a partition until ctx ends (it returns false) or the
+// lease is lost (it returns true).
+func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	log := r.log.With(slog.Int("partition", part))
 	eng := engine.New(r.cfg.Registry, part)
 	ids := &idPool{store: r.cfg.Store}
@@ -276,7 +287,7 @@ func (r *Runtime) runPartition(ctx context.Context, part int) {
 			return
 		case errors.Is(err, store.ErrNotOwner):
 			log.InfoContext(ctx, "partition lease lost; stopping its loop")
-			return
+			return true
 		default:
 			cached = -1
 			if ee, ok := engine.IsEvalError(err); ok {

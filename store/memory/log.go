@@ -264,7 +264,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	if appended {
 		s.notify()
 	}
-	s.workers.kick()
+	s.disp.kick()
 	return res, nil
 }
 
@@ -340,7 +340,7 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 		}
 		s.dispatched[k] = true
 		te.Attempt, te.UpdatedAt = d.Attempt, now
-		s.workers.enqueue(job{te: te.ID, attempt: d.Attempt, notBefore: d.NotBefore})
+		s.disp.enqueue(job{te: te.ID, attempt: d.Attempt, notBefore: d.NotBefore})
 	}
 	for _, st := range fx.Stops {
 		te := s.tes[st.TaskExecutionID]
@@ -354,7 +354,7 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 		case store.TaskRunning:
 			te.Status, te.UpdatedAt = store.TaskStopping, now
 			out = append(out, store.NewStatusEvent(te, store.TaskStopping, store.StatusData{Reason: st.Reason}, store.SenderEngine))
-			s.workers.cancelRunning(te.ID)
+			s.disp.cancelRunning(te.ID)
 		}
 	}
 	for _, sn := range fx.Snapshots {

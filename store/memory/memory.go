@@ -34,10 +34,19 @@ type Config struct {
 	MaxWorkers int
 }
 
-// Store is the in-memory store. Create it with New.
+// Store is the in-memory store. Create it with New; Replica gives another
+// client's view of the same data.
 type Store struct {
+	*state
+	// workers runs the task attempts of the client using this view.
+	workers *workers
+}
+
+// state is what the replicas of a memory store share.
+type state struct {
 	clock clockwork.Clock
 	nPart int
+	disp  *dispatcher
 
 	mu          sync.Mutex
 	namespaces  map[string]store.NamespaceRecord
@@ -55,8 +64,6 @@ type Store struct {
 	nextSub     int
 	logs        map[int64][]byte
 	dispatched  map[dispatchKey]bool
-
-	workers *workers
 }
 
 type wfKey struct{ ns, name string }
@@ -90,7 +97,7 @@ func New(cfg *Config) *Store {
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
-	s := &Store{
+	s := &state{
 		clock:      clock,
 		nPart:      n,
 		namespaces: map[string]store.NamespaceRecord{},
@@ -107,11 +114,23 @@ func New(cfg *Config) *Store {
 		s.parts = append(s.parts, &partition{snaps: map[string][]byte{}})
 	}
 	s.namespaces[store.DefaultNamespace] = store.NamespaceRecord{Name: store.DefaultNamespace, CreatedAt: clock.Now()}
-	s.workers = newWorkers(s, cfg.MaxWorkers)
-	return s
+	s.disp = &dispatcher{clock: clock}
+	st := &Store{state: s}
+	st.workers = newWorkers(st, cfg.MaxWorkers)
+	return st
 }
 
-// Close stops the workers if they run. The store stays readable.
+// Replica returns another client's view of the same store, as a second
+// process sharing a Postgres database would have: every record, the log and
+// the partitions are shared, and it has task workers of its own. Dispatched
+// attempts go to the started workers of all replicas in turn.
+func (s *Store) Replica() *Store {
+	r := &Store{state: s.state}
+	r.workers = newWorkers(r, s.workers.max)
+	return r
+}
+
+// Close stops this view's workers if they run. The store stays readable.
 func (s *Store) Close() error {
 	return s.workers.stop(context.Background())
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -16,20 +18,136 @@ type job struct {
 	notBefore time.Time
 }
 
-// workers runs dispatched attempts in goroutines.
+// dispatcher holds the dispatched attempts that no worker runs yet and hands
+// them to the started worker pools of the store's replicas in turn. Lock
+// order: state.mu, then dispatcher.mu, then workers.mu.
+type dispatcher struct {
+	clock   clockwork.Clock
+	mu      sync.Mutex
+	pending []job
+	pools   []*workers // started pools
+	next    int        // round robin
+	timers  map[*timer]struct{}
+}
+
+type timer struct {
+	job  job
+	stop func() bool
+}
+
+// enqueue is called with the store's mutex held.
+func (d *dispatcher) enqueue(j job) {
+	d.mu.Lock()
+	d.pending = append(d.pending, j)
+	d.mu.Unlock()
+}
+
+// cancelRunning is called with the store's mutex held when a RUNNING task
+// execution is asked to stop.
+func (d *dispatcher) cancelRunning(te int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.pools {
+		w.mu.Lock()
+		if a := w.running[te]; a != nil {
+			a.cancel(errStopRequested)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// kick starts the pending attempts that are due on the pools with room.
+func (d *dispatcher) kick() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.pools) == 0 {
+		return
+	}
+	now := d.clock.Now()
+	list := d.pending
+	d.pending = nil
+	var keep []job
+	for _, j := range list {
+		if j.notBefore.After(now) {
+			d.schedule(j, j.notBefore.Sub(now))
+			continue
+		}
+		started := false
+		for range d.pools {
+			w := d.pools[d.next%len(d.pools)]
+			d.next++
+			if w.tryStart(j) {
+				started = true
+				break
+			}
+		}
+		if !started {
+			keep = append(keep, j)
+		}
+	}
+	d.pending = append(keep, d.pending...)
+}
+
+// schedule puts a delayed attempt back in the queue when it is due; d.mu is
+// held.
+func (d *dispatcher) schedule(j job, after time.Duration) {
+	if d.timers == nil {
+		d.timers = map[*timer]struct{}{}
+	}
+	t := &timer{job: j}
+	tm := d.clock.AfterFunc(after, func() {
+		d.mu.Lock()
+		delete(d.timers, t)
+		j.notBefore = time.Time{}
+		d.pending = append(d.pending, j)
+		d.mu.Unlock()
+		d.kick()
+	})
+	t.stop = tm.Stop
+	d.timers[t] = struct{}{}
+}
+
+func (d *dispatcher) addPool(w *workers) {
+	d.mu.Lock()
+	d.pools = append(d.pools, w)
+	d.mu.Unlock()
+	d.kick()
+}
+
+// removePool stops handing attempts to w; when no pool is left, delayed
+// attempts go back to the queue (their timers are stopped; a pool that
+// starts later schedules them again).
+func (d *dispatcher) removePool(w *workers) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, p := range d.pools {
+		if p == w {
+			d.pools = append(d.pools[:i], d.pools[i+1:]...)
+			break
+		}
+	}
+	if len(d.pools) == 0 {
+		for t := range d.timers {
+			if t.stop() {
+				d.pending = append(d.pending, t.job)
+			}
+		}
+		clear(d.timers)
+	}
+}
+
+// workers is one replica's pool of goroutines running attempts.
 type workers struct {
 	s   *Store
 	max int
 
 	mu       sync.Mutex
-	pending  []job // dispatched, not started (no workers yet, or at the bound)
 	handler  store.TaskHandler
 	ctx      context.Context // cancelled by stop after the drain
 	cancel   context.CancelFunc
 	stopping bool
 	running  map[int64]*attempt // by task execution id
 	wg       sync.WaitGroup
-	timers   map[*timer]struct{}
 }
 
 type attempt struct {
@@ -39,12 +157,10 @@ type attempt struct {
 	streaming   bool
 }
 
-type timer struct{ stop func() bool }
-
 var errStopRequested = errors.New("aiflow: task execution stopped")
 
 func newWorkers(s *Store, max int) *workers {
-	return &workers{s: s, max: max, running: map[int64]*attempt{}, timers: map[*timer]struct{}{}}
+	return &workers{s: s, max: max, running: map[int64]*attempt{}}
 }
 
 // StartWorkers starts running dispatched attempts with the handler.
@@ -56,30 +172,30 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	w.mu.Lock()
 	if w.handler != nil {
 		w.mu.Unlock()
-		return fmt.Errorf("%w: workers already started", store.ErrConflict)
+		return fmt.Errorf("%w: workers already started on this store (use Replica for another client)", store.ErrConflict)
 	}
 	w.handler = params.Handler
 	w.ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	w.stopping = false
 	w.mu.Unlock()
-	w.kick()
+	s.disp.addPool(w)
 	return nil
 }
 
-// StopWorkers stops taking work, drains until ctx ends, then cancels.
+// StopWorkers stops taking work, interrupts streaming attempts, drains the
+// others until ctx ends, then cancels them.
 func (s *Store) StopWorkers(ctx context.Context) error { return s.workers.stop(ctx) }
 
 func (w *workers) stop(ctx context.Context) error {
 	w.mu.Lock()
-	if w.handler == nil {
+	if w.handler == nil || w.stopping {
 		w.mu.Unlock()
 		return nil
 	}
 	w.stopping = true
-	for t := range w.timers {
-		t.stop()
-	}
-	clear(w.timers)
+	w.mu.Unlock()
+	w.s.disp.removePool(w)
+	w.mu.Lock()
 	for _, a := range w.running {
 		if a.streaming {
 			a.interrupted = true
@@ -106,79 +222,24 @@ func (w *workers) stop(ctx context.Context) error {
 	w.mu.Lock()
 	w.cancel()
 	w.handler = nil
+	w.stopping = false
 	w.mu.Unlock()
 	return err
 }
 
-// enqueue is called with the store's mutex held.
-func (w *workers) enqueue(j job) {
-	w.mu.Lock()
-	w.pending = append(w.pending, j)
-	w.mu.Unlock()
-}
-
-// cancelRunning is called with the store's mutex held when a RUNNING task
-// execution is asked to stop.
-func (w *workers) cancelRunning(te int64) {
+// tryStart runs one attempt if the pool has room; the dispatcher's mutex is
+// held.
+func (w *workers) tryStart(j job) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if a := w.running[te]; a != nil {
-		a.cancel(errStopRequested)
+	if w.handler == nil || w.stopping || (w.max > 0 && len(w.running) >= w.max) {
+		return false
 	}
-}
-
-// kick starts pending attempts that are due.
-func (w *workers) kick() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.handler == nil || w.stopping {
-		return
+	if _, busy := w.running[j.te]; busy {
+		return false // the previous attempt has not returned yet
 	}
-	now := w.s.clock.Now()
-	list := w.pending
-	w.pending = nil
-	var keep []job
-	for _, j := range list {
-		switch {
-		case w.max > 0 && len(w.running) >= w.max:
-			keep = append(keep, j)
-		case j.notBefore.After(now):
-			w.schedule(j, j.notBefore.Sub(now))
-		default:
-			w.start(j)
-		}
-	}
-	w.pending = append(keep, w.pending...)
-}
-
-func (w *workers) schedule(j job, d time.Duration) {
-	t := &timer{}
-	tm := w.s.clock.AfterFunc(d, func() {
-		w.mu.Lock()
-		delete(w.timers, t)
-		if w.stopping || w.handler == nil {
-			w.mu.Unlock()
-			return
-		}
-		j.notBefore = time.Time{}
-		w.pending = append(w.pending, j)
-		w.mu.Unlock()
-		w.kick()
-	})
-	t.stop = tm.Stop
-	w.timers[t] = struct{}{}
-}
-
-// start runs one attempt; w.mu is held.
-func (w *workers) start(j job) {
 	ctx, cancel := context.WithCancelCause(w.ctx)
 	a := &attempt{attempt: j.attempt, cancel: cancel}
-	if _, busy := w.running[j.te]; busy {
-		// The previous attempt has not returned yet; try again later.
-		w.pending = append(w.pending, j)
-		cancel(nil)
-		return
-	}
 	w.running[j.te] = a
 	handler := w.handler
 	w.wg.Add(1)
@@ -191,8 +252,9 @@ func (w *workers) start(j job) {
 			delete(w.running, j.te)
 		}
 		w.mu.Unlock()
-		w.kick()
+		w.s.disp.kick()
 	}()
+	return true
 }
 
 func (w *workers) run(ctx context.Context, j job, a *attempt, handler store.TaskHandler) {
