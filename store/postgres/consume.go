@@ -124,7 +124,6 @@ func (s *Store) ReleasePartitions(ctx context.Context, owner string) error {
 // batch is the store.Batch of one unit of work.
 type batch struct {
 	s       *Store
-	tx      pgx.Tx
 	part    int
 	pos     store.Position
 	version int64
@@ -136,9 +135,11 @@ func (b *batch) Position() store.Position { return b.pos }
 func (b *batch) Version() int64           { return b.version }
 func (b *batch) Events() []store.Event    { return b.events }
 
-// Snapshots reads the partition's snapshots inside the unit's transaction.
+// Snapshots reads the partition's snapshots as committed. The unit's write
+// checks that the partition's version did not move since the batch was read,
+// so snapshots newer than the batch can never be committed upon.
 func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
-	rows, err := b.tx.Query(ctx, b.s.q("SELECT key, data FROM {s}.aiflow_snapshot WHERE partition = $1 ORDER BY key"), b.part)
+	rows, err := b.s.pool.Query(ctx, b.s.q("SELECT key, data FROM {s}.aiflow_snapshot WHERE partition = $1 ORDER BY key"), b.part)
 	if err != nil {
 		return nil, opErr("read snapshots", err)
 	}
@@ -152,26 +153,37 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 	return out, opErr("read snapshots", err)
 }
 
-// consumeEventsSQL reads the partition's next events below the horizon: its
-// own (status and control events of its workflows) merged with the user
-// events (partition -1), each side read in (xid, id) order from the
-// (partition, xid, id) index.
-const consumeEventsSQL = `WITH p AS MATERIALIZED (SELECT pos_xid, pos_id FROM {s}.aiflow_partition WHERE partition = $1),
+// consumeReadSQL reads, in one statement (one snapshot), the partition's row
+// and its next events below the horizon: its own (status and control events
+// of its workflows) merged with the user events (partition -1), each side
+// read in (xid, id) order from the (partition, xid, id) index. The row comes
+// back on every event row, or alone (with NULL event columns) when there is
+// no event.
+const consumeReadSQL = `WITH p AS MATERIALIZED (
+	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid FROM {s}.aiflow_partition WHERE partition = $1),
 h AS MATERIALIZED (SELECT ` + horizon + ` AS x)
-SELECT ` + eventCols + ` FROM (
-	(SELECT ` + eventCols + ` FROM {s}.aiflow_event
-		WHERE partition = -1 AND (xid, id) > ((SELECT pos_xid FROM p), (SELECT pos_id FROM p)) AND xid < (SELECT x FROM h)
-		ORDER BY xid, id LIMIT $2)
-	UNION ALL
-	(SELECT ` + eventCols + ` FROM {s}.aiflow_event
-		WHERE partition = $1 AND (xid, id) > ((SELECT pos_xid FROM p), (SELECT pos_id FROM p)) AND xid < (SELECT x FROM h)
-		ORDER BY xid, id LIMIT $2)
-) e ORDER BY xid, id LIMIT $2`
+SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, e.* FROM p LEFT JOIN LATERAL (
+	SELECT ` + eventCols + ` FROM (
+		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
+			WHERE partition = -1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
+			ORDER BY xid, id LIMIT $2)
+		UNION ALL
+		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
+			WHERE partition = $1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
+			ORDER BY xid, id LIMIT $2)
+	) u ORDER BY xid, id LIMIT $2
+) e ON true`
 
-// Consume runs one unit of work on a partition, in one transaction: it takes
-// the partition's lock, checks that owner holds its lease (else
-// store.ErrNotOwner), reads the next events below the horizon, calls fn and
-// writes everything fn returned together with the new position and version.
+// Consume runs one unit of work on a partition. It reads the partition's
+// position, version and lease with the next events below the horizon (one
+// query, no transaction held while fn runs), checks that owner holds the
+// lease (else store.ErrNotOwner), calls fn, and writes everything fn returned
+// with the new position in one transaction that bumps the version only if it
+// is still the version read: a unit computed on a state that another unit
+// has changed meanwhile (after a lease takeover) commits nothing and fails
+// with store.ErrNotOwner or store.ErrConflict. A unit that only moves the
+// position is one pipelined statement that does not wait for the WAL flush
+// (losing it in a crash loses nothing: its events decide nothing again).
 func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn store.BatchFunc) (store.ConsumeResult, error) {
 	if params.Partition < 0 || params.Partition >= s.nPart {
 		return store.ConsumeResult{}, fmt.Errorf("%w: partition %d: expected 0 to %d", store.ErrInvalid, params.Partition, s.nPart-1)
@@ -180,40 +192,37 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	if maxEvents <= 0 {
 		maxEvents = 500
 	}
-	tx, err := s.pool.Begin(ctx)
+	bt := &batch{s: s, part: params.Partition}
+	var owner string
+	var valid bool
+	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1)
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-
-	// The advisory lock serialises the units of one partition without
-	// giving this transaction an xid, so reading does not hold back the
-	// horizon of other readers. Each statement of the batch takes its own
-	// snapshot, so the cursor is read after the lock is held.
-	b := &pgx.Batch{}
-	b.Queue("SELECT pg_advisory_xact_lock($1, $2)", lockKey(s.cfg.Schema), int32(params.Partition))
-	b.Queue(s.q(`SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp()
-		FROM {s}.aiflow_partition WHERE partition = $1`), params.Partition)
-	b.Queue(s.q(consumeEventsSQL), params.Partition, maxEvents+1)
-	br := tx.SendBatch(ctx, b)
-	bt := &batch{s: s, tx: tx, part: params.Partition}
-	var owner string
-	var valid bool
-	_, err = br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid)
+	for rows.Next() {
+		var id *int64
+		var ev store.Event
+		var kind *int16
+		var xid *uint64
+		var part, seq *int32
+		var t *time.Time
+		var ns, key, value, sender, wf, task *string
+		var exec, te *int64
+		var bc *bool
+		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid,
+			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data); err != nil {
+			rows.Close()
+			return store.ConsumeResult{}, opErr("consume", err)
+		}
+		if id == nil {
+			continue // no event: the partition row alone
+		}
+		ev.ID, ev.Position, ev.Time, ev.Partition, ev.Kind = *id, store.Position{XID: *xid, ID: *id}, *t, int(*part), store.EventKind(*kind)
+		ev.Namespace, ev.Key, ev.Value, ev.Sender, ev.Workflow = *ns, *key, *value, *sender, *wf
+		ev.ExecutionID, ev.TaskName, ev.TaskExecutionID, ev.SeqNum, ev.Broadcast = *exec, *task, *te, int(*seq), *bc
+		bt.events = append(bt.events, ev)
 	}
-	var rows pgx.Rows
-	if err == nil {
-		rows, err = br.Query()
-	}
-	if err == nil {
-		bt.events, err = pgx.CollectRows(rows, scanEvent)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := rows.Err(); err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
 	}
 	if owner != params.Owner || !valid {
@@ -234,23 +243,80 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	out, err := s.applyEffects(ctx, tx, params, fx)
+	var out effectsResult
+	if fx.Empty() {
+		out.version, err = s.movePosition(ctx, params, bt.version, fx.Position)
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			out, err = s.applyEffects(ctx, tx, params, bt.version, fx)
+			return err
+		})
+	}
 	if err != nil {
 		return res, opErr("consume", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, opErr("consume: commit", err)
-	}
 	res.Version = out.version
 	if out.appended {
-		s.hub.appended()
+		s.hub.appended(out.parts)
+	}
+	if len(out.queues) > 0 {
+		s.hub.jobsInserted(out.queues)
 	}
 	return res, nil
 }
 
+const movePositionSQL = `UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1
+	WHERE partition = $1 AND version = $4 AND owner = $5 AND lease_until > clock_timestamp() RETURNING version`
+
+// movePosition commits a unit that only moves the position: one pipelined
+// implicit transaction that does not wait for the WAL flush.
+func (s *Store) movePosition(ctx context.Context, params store.ConsumeParams, version int64, pos store.Position) (int64, error) {
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('synchronous_commit', 'off', true)")
+	b.Queue(s.q(movePositionSQL), params.Partition, pos.XID, pos.ID, version, params.Owner)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return 0, err
+	}
+	var v int64
+	err := br.QueryRow().Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		br.Close()
+		return 0, s.unitConflict(ctx, params, version)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return v, br.Close()
+}
+
+// unitConflict explains why a unit's version-checked write found no row.
+func (s *Store) unitConflict(ctx context.Context, params store.ConsumeParams, version int64) error {
+	var owner string
+	var valid bool
+	var cur int64
+	err := s.pool.QueryRow(ctx, s.q(`SELECT owner, lease_until > clock_timestamp(), version FROM {s}.aiflow_partition WHERE partition = $1`),
+		params.Partition).Scan(&owner, &valid, &cur)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: partition %d: the unit of work was not committed (%v)", store.ErrConflict, params.Partition, err)
+	case owner != params.Owner || !valid:
+		return fmt.Errorf("%w: partition %d is no longer held by %q (now %q)", store.ErrNotOwner, params.Partition, params.Owner, owner)
+	}
+	return fmt.Errorf("%w: partition %d moved from version %d to %d while the unit of work ran; it was not committed",
+		store.ErrConflict, params.Partition, version, cur)
+}
+
+// errVersionMoved: the version-checked write found no row.
+var errVersionMoved = errors.New("partition version moved")
+
 type effectsResult struct {
 	version  int64
 	appended bool
+	parts    []int32  // of the appended events
+	queues   []string // of the River jobs inserted that are available now
 }
 
 type dispatchKey struct {
@@ -279,11 +345,69 @@ type newDispatch struct {
 	dropped   bool // stopped in the same unit: recorded, no job
 }
 
-// applyEffects writes a unit of work's effects in tx. Reads and writes are
-// batched: one round trip to write the records and read the task executions
-// that dispatches and stops change, one to insert River's jobs, one per
-// cancelled job, one for the rest and the events.
-func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.ConsumeParams, fx *store.Effects) (effectsResult, error) {
+// stmt is one statement of a pipelined batch and what to do with its result.
+type stmt struct {
+	sql    string
+	args   []any
+	handle func(br pgx.BatchResults) error // nil: Exec
+}
+
+// sendBatch sends stmts in one round trip and hands each result to its
+// handler.
+func sendBatch(ctx context.Context, tx pgx.Tx, stmts []stmt) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	for _, st := range stmts {
+		var err error
+		if st.handle != nil {
+			err = st.handle(br)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// expectIDs returns a handler that checks that a RETURNING id statement
+// returned every id of want, else reports the first missing one with notFound.
+func expectIDs(want []int64, missing func(id int64) error) func(br pgx.BatchResults) error {
+	return func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if len(ids) != len(want) {
+			for _, id := range want {
+				if !slices.Contains(ids, id) {
+					return missing(id)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// applyEffects writes a unit of work's effects in tx, with the new position,
+// if the partition is still at version. Statements are pipelined: the records
+// (and, when dispatches or stops concern task executions that existed before
+// this unit, the reads they need) in one round trip, River's insert, one
+// round trip per cancelled job, and everything else in a last round trip;
+// without such reads the records ride in the last round trip too.
+func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.ConsumeParams, version int64, fx *store.Effects) (effectsResult, error) {
 	var res effectsResult
 	for i := range fx.Events {
 		if err := store.ValidateEvent(&fx.Events[i]); err != nil {
@@ -291,14 +415,25 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		}
 	}
 
-	// ---- round trip 1: position, records, reads ----
-	b := &pgx.Batch{}
-	b.Queue(s.q(`UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1
-		WHERE partition = $1 AND owner = $4 AND lease_until > clock_timestamp() RETURNING version`),
-		params.Partition, fx.Position.XID, fx.Position.ID, params.Owner)
-	if n := len(fx.NewExecutions); n > 0 {
-		a := execArrays(fx.NewExecutions)
-		b.Queue(s.q(`INSERT INTO {s}.aiflow_workflow_execution AS x
+	// ---- the position and the records ----
+	records := []stmt{{
+		sql:  s.q(movePositionSQL),
+		args: []any{params.Partition, fx.Position.XID, fx.Position.ID, version, params.Owner},
+		handle: func(br pgx.BatchResults) error {
+			err := br.QueryRow().Scan(&res.version)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errVersionMoved
+			}
+			return err
+		},
+	}}
+	if len(fx.NewExecutions) > 0 {
+		ids := make([]int64, len(fx.NewExecutions))
+		for i, x := range fx.NewExecutions {
+			ids[i] = x.ID
+		}
+		records = append(records, stmt{
+			sql: s.q(`INSERT INTO {s}.aiflow_workflow_execution AS x
 			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
@@ -307,137 +442,118 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 				schedule_id = EXCLUDED.schedule_id, trigger_id = EXCLUDED.trigger_id, updated_at = EXCLUDED.updated_at,
 				ended_at = EXCLUDED.ended_at
 			WHERE x.status = 'INIT'
-			RETURNING id`), a...)
+			RETURNING id`),
+			args: execArrays(fx.NewExecutions),
+			handle: expectIDs(ids, func(id int64) error {
+				return fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, id)
+			}),
+		})
 	}
 	if ups := foldExecutionUpdates(fx.ExecutionUpdates); len(ups) > 0 {
 		ids, statuses, notes, ended := make([]int64, len(ups)), make([]string, len(ups)), make([]string, len(ups)), make([]pgtype.Timestamptz, len(ups))
 		for i, u := range ups {
 			ids[i], statuses[i], notes[i], ended[i] = u.ID, string(u.Status), u.Note, tsOrNil(u.EndedAt)
 		}
-		b.Queue(s.q(`UPDATE {s}.aiflow_workflow_execution AS x SET status = u.status, updated_at = clock_timestamp(),
+		records = append(records, stmt{sql: s.q(`UPDATE {s}.aiflow_workflow_execution AS x SET status = u.status, updated_at = clock_timestamp(),
 				note = CASE WHEN u.note <> '' THEN u.note ELSE x.note END, ended_at = coalesce(u.ended_at, x.ended_at)
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, status, note, ended_at)
-			WHERE x.id = u.id`), ids, statuses, notes, ended)
+			WHERE x.id = u.id`), args: []any{ids, statuses, notes, ended}})
 	}
-	if n := len(fx.NewTaskExecutions); n > 0 {
-		b.Queue(s.q(`INSERT INTO {s}.aiflow_task_execution
+	// The task executions created by this unit are known: dispatches and
+	// stops about them need no read.
+	tes := map[int64]*store.TaskExecutionRecord{}
+	if len(fx.NewTaskExecutions) > 0 {
+		ids := make([]int64, len(fx.NewTaskExecutions))
+		for i := range fx.NewTaskExecutions {
+			te := fx.NewTaskExecutions[i]
+			ids[i] = te.ID
+			tes[te.ID] = &te
+		}
+		records = append(records, stmt{
+			sql: s.q(`INSERT INTO {s}.aiflow_task_execution
 			(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
 				$8::integer[], $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::boolean[],
 				$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])
-			ON CONFLICT (id) DO NOTHING RETURNING id`), teArrays(fx.NewTaskExecutions)...)
+			ON CONFLICT (id) DO NOTHING RETURNING id`),
+			args: teArrays(fx.NewTaskExecutions),
+			handle: expectIDs(ids, func(id int64) error {
+				return fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, id)
+			}),
+		})
 	}
-	if notes := foldNotes(fx.TaskNotes); len(notes) > 0 {
+	notes := foldNotes(fx.TaskNotes)
+	if len(notes) > 0 {
 		ids, texts := make([]int64, 0, len(notes)), make([]string, 0, len(notes))
 		for id, n := range notes {
 			ids, texts = append(ids, id), append(texts, n)
+			if te := tes[id]; te != nil {
+				te.Note = n
+			}
 		}
-		b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET note = u.note, updated_at = clock_timestamp()
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, note) WHERE t.id = u.id`), ids, texts)
+		records = append(records, stmt{sql: s.q(`UPDATE {s}.aiflow_task_execution AS t SET note = u.note, updated_at = clock_timestamp()
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, note) WHERE t.id = u.id`), args: []any{ids, texts}})
 	}
+
+	// ---- reads for dispatches and stops of earlier task executions ----
 	var touched []int64
 	for _, d := range fx.Dispatches {
-		touched = append(touched, d.TaskExecutionID)
+		if tes[d.TaskExecutionID] == nil {
+			touched = append(touched, d.TaskExecutionID)
+		}
 	}
 	for _, st := range fx.Stops {
-		touched = append(touched, st.TaskExecutionID)
+		if tes[st.TaskExecutionID] == nil {
+			touched = append(touched, st.TaskExecutionID)
+		}
 	}
 	slices.Sort(touched)
 	touched = slices.Compact(touched)
-	if len(touched) > 0 {
-		b.Queue(s.q("SELECT "+teCols+" FROM {s}.aiflow_task_execution WHERE id = ANY($1) ORDER BY id FOR UPDATE"), touched)
-		b.Queue(s.q("SELECT task_execution_id, attempt, coalesce(job_id, 0), state FROM {s}.aiflow_dispatch WHERE task_execution_id = ANY($1)"), touched)
-	}
-	br := tx.SendBatch(ctx, b)
-	tes := map[int64]*store.TaskExecutionRecord{}
 	dispatched := map[dispatchKey]dispatchRow{}
-	err := func() error {
-		defer br.Close()
-		if err := br.QueryRow().Scan(&res.version); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("%w: partition %d is no longer held by %q", store.ErrNotOwner, params.Partition, params.Owner)
-			}
-			return err
-		}
-		if len(fx.NewExecutions) > 0 {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return err
-			}
-			if len(ids) != len(fx.NewExecutions) {
-				for _, x := range fx.NewExecutions {
-					if !slices.Contains(ids, x.ID) {
-						return fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, x.ID)
-					}
-				}
-			}
-		}
-		if len(foldExecutionUpdates(fx.ExecutionUpdates)) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		if len(fx.NewTaskExecutions) > 0 {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return err
-			}
-			if len(ids) != len(fx.NewTaskExecutions) {
-				for _, te := range fx.NewTaskExecutions {
-					if !slices.Contains(ids, te.ID) {
-						return fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, te.ID)
-					}
-				}
-			}
-		}
-		if len(fx.TaskNotes) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		if len(touched) > 0 {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				te, err := scanTE(rows)
+	if len(touched) > 0 {
+		reads := append(records, stmt{
+			sql:  s.q("SELECT " + teCols + " FROM {s}.aiflow_task_execution WHERE id = ANY($1) ORDER BY id FOR UPDATE"),
+			args: []any{touched},
+			handle: func(br pgx.BatchResults) error {
+				rows, err := br.Query()
 				if err != nil {
-					rows.Close()
 					return err
 				}
-				tes[te.ID] = &te
-			}
-			if err := rows.Err(); err != nil {
+				defer rows.Close()
+				for rows.Next() {
+					te, err := scanTE(rows)
+					if err != nil {
+						return err
+					}
+					tes[te.ID] = &te
+				}
+				return rows.Err()
+			},
+		}, stmt{
+			sql:  s.q("SELECT task_execution_id, attempt, coalesce(job_id, 0), state FROM {s}.aiflow_dispatch WHERE task_execution_id = ANY($1)"),
+			args: []any{touched},
+			handle: func(br pgx.BatchResults) error {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				var k dispatchKey
+				var d dispatchRow
+				_, err = pgx.ForEachRow(rows, []any{&k.te, &k.attempt, &d.jobID, &d.state}, func() error {
+					dispatched[k] = d
+					return nil
+				})
 				return err
+			},
+		})
+		if err := sendBatch(ctx, tx, reads); err != nil {
+			if errors.Is(err, errVersionMoved) {
+				return res, s.unitConflict(ctx, params, version)
 			}
-			rows, err = br.Query()
-			if err != nil {
-				return err
-			}
-			var k dispatchKey
-			var d dispatchRow
-			_, err = pgx.ForEachRow(rows, []any{&k.te, &k.attempt, &d.jobID, &d.state}, func() error {
-				dispatched[k] = d
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+			return res, err
 		}
-		return br.Close()
-	}()
-	if err != nil {
-		return res, err
+		records = nil
 	}
 
 	// ---- decide dispatches and stops, as the memory store does ----
@@ -524,6 +640,8 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		}
 		if d.notBefore.After(now) {
 			opts.ScheduledAt = d.notBefore
+		} else if !slices.Contains(res.queues, opts.Queue) {
+			res.queues = append(res.queues, opts.Queue)
 		}
 		jobParams = append(jobParams, river.InsertManyParams{Args: taskArgs{TaskExecutionID: d.key.te, Attempt: d.key.attempt}, InsertOpts: opts})
 		jobOf = append(jobOf, i)
@@ -544,8 +662,9 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		}
 	}
 
-	// ---- round trip: task executions, dispatch rows, events, snapshots ----
-	b = &pgx.Batch{}
+	// ---- last round trip: records (if not sent), task executions,
+	// dispatch rows, events, snapshots ----
+	final := records
 	if len(changed) > 0 {
 		ids := make([]int64, 0, len(changed))
 		statuses, attempts, endeds := []string{}, []int32{}, []bool{}
@@ -554,39 +673,56 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 			ids, statuses = append(ids, id), append(statuses, string(te.Status))
 			attempts, endeds = append(attempts, int32(te.Attempt)), append(endeds, ended[id])
 		}
-		b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, attempt = u.attempt,
+		final = append(final, stmt{sql: s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, attempt = u.attempt,
 				updated_at = clock_timestamp(), ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
 			FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::boolean[]) AS u(id, status, attempt, ended)
-			WHERE t.id = u.id`), ids, statuses, attempts, endeds)
+			WHERE t.id = u.id`), args: []any{ids, statuses, attempts, endeds}})
 	}
 	if len(fresh) > 0 {
-		tes, atts, jobs, states := make([]int64, len(fresh)), make([]int32, len(fresh)), make([]pgtype.Int8, len(fresh)), make([]string, len(fresh))
+		teIDs, atts, jobs, states := make([]int64, len(fresh)), make([]int32, len(fresh)), make([]pgtype.Int8, len(fresh)), make([]string, len(fresh))
 		for i, d := range fresh {
-			tes[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), dispatchPending
+			teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), dispatchPending
 			if d.dropped {
 				states[i] = dispatchCancelled
 			} else {
 				jobs[i] = pgtype.Int8{Int64: jobIDs[i], Valid: true}
 			}
 		}
-		b.Queue(s.q(`INSERT INTO {s}.aiflow_dispatch (task_execution_id, attempt, job_id, state)
-			SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING`), tes, atts, jobs, states)
+		final = append(final, stmt{sql: s.q(`INSERT INTO {s}.aiflow_dispatch (task_execution_id, attempt, job_id, state)
+			SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING`),
+			args: []any{teIDs, atts, jobs, states}})
 	}
 	if len(cancelled) > 0 {
-		tes, atts := make([]int64, len(cancelled)), make([]int32, len(cancelled))
+		teIDs, atts := make([]int64, len(cancelled)), make([]int32, len(cancelled))
 		for i, k := range cancelled {
-			tes[i], atts[i] = k.te, int32(k.attempt)
+			teIDs[i], atts[i] = k.te, int32(k.attempt)
 		}
-		b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'cancelled'
-			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt) WHERE d.task_execution_id = u.te AND d.attempt = u.attempt`), tes, atts)
+		final = append(final, stmt{sql: s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'cancelled'
+			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt) WHERE d.task_execution_id = u.te AND d.attempt = u.attempt`),
+			args: []any{teIDs, atts}})
 	}
 	var ea *eventArgs
+	missing := false
 	if len(events) > 0 {
 		var err error
 		if ea, err = s.eventArgs(events); err != nil {
 			return res, err
 		}
-		ea.queue(b, s.q(insertEventsSQL))
+		final = append(final, stmt{
+			sql: s.q(insertEventsSQL),
+			args: []any{ea.partition, ea.kind, ea.namespace, ea.key, ea.value, ea.sender, ea.workflow, ea.execID, ea.taskName,
+				ea.teID, ea.seqNum, ea.broadcast, ea.data},
+			handle: func(br pgx.BatchResults) error {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				_, ok, err := s.readInserted(events, ea, rows)
+				missing = !ok
+				res.appended, res.parts = ok, ea.partition
+				return err
+			},
+		})
 	}
 	puts, dels := foldSnapshots(fx.Snapshots)
 	if len(puts) > 0 {
@@ -597,52 +733,21 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 				data[i] = []byte{}
 			}
 		}
-		b.Queue(s.q(`INSERT INTO {s}.aiflow_snapshot (partition, key, data) SELECT $1, k, d FROM unnest($2::bytea[], $3::bytea[]) AS u(k, d)
-			ON CONFLICT (partition, key) DO UPDATE SET data = EXCLUDED.data`), params.Partition, keys, data)
+		final = append(final, stmt{sql: s.q(`INSERT INTO {s}.aiflow_snapshot (partition, key, data) SELECT $1, k, d FROM unnest($2::bytea[], $3::bytea[]) AS u(k, d)
+			ON CONFLICT (partition, key) DO UPDATE SET data = EXCLUDED.data`), args: []any{params.Partition, keys, data}})
 	}
 	if len(dels) > 0 {
 		keys := make([][]byte, len(dels))
 		for i, k := range dels {
 			keys[i] = []byte(k)
 		}
-		b.Queue(s.q("DELETE FROM {s}.aiflow_snapshot WHERE partition = $1 AND key = ANY($2::bytea[])"), params.Partition, keys)
+		final = append(final, stmt{sql: s.q("DELETE FROM {s}.aiflow_snapshot WHERE partition = $1 AND key = ANY($2::bytea[])"),
+			args: []any{params.Partition, keys}})
 	}
-	if b.Len() == 0 {
-		return res, nil
+	err := sendBatch(ctx, tx, final)
+	if errors.Is(err, errVersionMoved) {
+		return res, s.unitConflict(ctx, params, version)
 	}
-	evIdx := -1
-	if ea != nil {
-		evIdx = 0
-		for _, before := range []bool{len(changed) > 0, len(fresh) > 0, len(cancelled) > 0} {
-			if before {
-				evIdx++
-			}
-		}
-	}
-	missing := false
-	br = tx.SendBatch(ctx, b)
-	err = func() error {
-		defer br.Close()
-		for i := range b.Len() {
-			if i != evIdx {
-				if _, err := br.Exec(); err != nil {
-					return err
-				}
-				continue
-			}
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			_, ok, err := s.readInserted(events, ea, rows)
-			if err != nil {
-				return err
-			}
-			missing = !ok
-			res.appended = ok
-		}
-		return br.Close()
-	}()
 	if err == nil && missing {
 		err = s.missingNamespace(ctx, tx, ea.namespace)
 	}

@@ -172,16 +172,13 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 	if len(events) == 0 {
 		return nil, nil
 	}
-	var out []store.Event
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = s.appendEventsNotify(ctx, tx, events)
-		return err
-	})
+	// One pipelined implicit transaction: the insert and the NOTIFY commit
+	// together, in one round trip.
+	out, err := s.appendEventsNotify(ctx, s.pool, events)
 	if err != nil {
 		return nil, opErr("append events", err)
 	}
-	s.hub.wake()
+	s.hub.wakeParts(partsOf(out))
 	return out, nil
 }
 
@@ -222,7 +219,7 @@ func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []stor
 	b := &pgx.Batch{}
 	a.queue(b, s.q(insertEventsSQL))
 	if !s.cfg.PollOnly {
-		b.Queue("SELECT pg_notify($1, '')", s.channel)
+		b.Queue("SELECT pg_notify($1, $2)", s.channel, notifyPayload(a.partition))
 	}
 	br := q.SendBatch(ctx, b)
 	rows, err := br.Query()
@@ -337,4 +334,13 @@ func (s *Store) LastPosition(ctx context.Context) (store.Position, error) {
 		return store.Position{}, nil
 	}
 	return p, opErr("last position", err)
+}
+
+// partsOf lists the partitions of events (-1 for user events).
+func partsOf(events []store.Event) []int32 {
+	out := make([]int32, len(events))
+	for i, ev := range events {
+		out[i] = int32(ev.Partition)
+	}
+	return out
 }

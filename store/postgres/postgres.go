@@ -320,7 +320,7 @@ func (s *Store) ListWorkflowVersions(ctx context.Context, ns, name string) ([]st
 // SetWorkflowEnabled sets the flag and appends the control event in one
 // transaction.
 func (s *Store) SetWorkflowEnabled(ctx context.Context, ns, name string, enabled bool, ev store.Event) error {
-	var appended bool
+	var appended []store.Event
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, s.q("UPDATE {s}.aiflow_workflow SET enabled = $3, updated_at = clock_timestamp() WHERE namespace = $1 AND name = $2"), ns, name, enabled)
 		if err != nil {
@@ -329,12 +329,11 @@ func (s *Store) SetWorkflowEnabled(ctx context.Context, ns, name string, enabled
 		if tag.RowsAffected() == 0 {
 			return workflowNotFound(ns, name)
 		}
-		_, err = s.insertEvents(ctx, tx, []store.Event{ev})
-		appended = err == nil
+		appended, err = s.insertEvents(ctx, tx, []store.Event{ev})
 		return err
 	})
-	if err == nil && appended {
-		s.hub.appended()
+	if err == nil {
+		s.hub.appended(partsOf(appended))
 	}
 	return opErr("set workflow enabled", err)
 }
@@ -415,7 +414,7 @@ func (s *Store) CreateExecution(ctx context.Context, rec store.WorkflowExecution
 	if err != nil {
 		return store.Event{}, opErr("create execution", err)
 	}
-	s.hub.appended()
+	s.hub.appended(partsOf(out))
 	return out[0], nil
 }
 

@@ -98,8 +98,9 @@ func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 
 func (s *Store) reapWith(ctx context.Context, query string, args []any, cause error, reason string) (int, error) {
 	var list []reaped
+	var appended []store.Event
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		list = nil
+		list, appended = nil, nil
 		rows, err := tx.Query(ctx, s.q(query), args...)
 		if err != nil {
 			return err
@@ -146,7 +147,7 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if _, err := s.insertEvents(ctx, tx, events); err != nil {
+		if appended, err = s.insertEvents(ctx, tx, events); err != nil {
 			return err
 		}
 		for _, r := range list {
@@ -170,8 +171,8 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 				slog.String("reason", reason))
 		}
 	}
-	if n > 0 {
-		s.hub.appended()
+	if len(appended) > 0 {
+		s.hub.appended(partsOf(appended))
 	}
 	return len(list), nil
 }

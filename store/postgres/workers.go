@@ -278,92 +278,106 @@ func retry(ctx context.Context, budget time.Duration, fn func(ctx context.Contex
 	}
 }
 
+// markRunningSQL records RUNNING, fenced by the attempt: the task execution
+// must still be at this attempt, QUEUED or RETRYING, with its dispatch
+// pending. In the same statement it marks the dispatch running, takes the
+// attempt's lease and appends the status event ($5.. are insertEventsSQL's
+// arrays). It returns no row when fenced out.
+const markRunningSQL = `WITH up AS (
+	UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(), updated_at = clock_timestamp()
+	WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RETRYING')
+		AND EXISTS (SELECT 1 FROM {s}.aiflow_dispatch WHERE task_execution_id = $1 AND attempt = $2 AND state = 'pending')
+	RETURNING started_at, updated_at),
+d AS (
+	UPDATE {s}.aiflow_dispatch SET state = 'running'
+	WHERE task_execution_id = $1 AND attempt = $2 AND EXISTS (SELECT 1 FROM up)),
+l AS (
+	INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
+	SELECT $1, $2, $3, now() + $4::interval FROM up
+	ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at),
+ev AS (
+	INSERT INTO {s}.aiflow_event
+		(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data)
+	SELECT * FROM unnest($5::integer[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
+		$13::text[], $14::bigint[], $15::integer[], $16::boolean[], $17::bytea[])
+	WHERE EXISTS (SELECT 1 FROM up)
+	RETURNING id, xid, time)
+SELECT up.started_at, up.updated_at, ev.id, ev.xid, ev.time FROM up, ev`
+
 // markRunning records RUNNING and its status event, and takes the attempt's
-// lease, in one transaction fenced by the attempt: the task execution must
-// still be at this attempt, QUEUED or RETRYING, and its dispatch pending.
-// Otherwise it only completes the job (in the same transaction) and returns
-// nil.
+// lease, fenced by the attempt (see markRunningSQL): a read of the task
+// execution, then one statement that commits on its own. A fenced-out
+// attempt only completes its job and returns nil.
 func (s *Store) markRunning(ctx context.Context, job *river.Job[taskArgs]) (*store.TaskRun, error) {
 	var run *store.TaskRun
+	fenced := false
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
-		run = nil
-		return s.inTx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, '')
-				FROM {s}.aiflow_task_execution t
-				LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = t.id AND d.attempt = $2
-				WHERE t.id = $1 FOR UPDATE OF t`), job.Args.TaskExecutionID, job.Args.Attempt)
-			if err != nil {
+		run, fenced = nil, false
+		rows, err := s.pool.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, '')
+			FROM {s}.aiflow_task_execution t
+			LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = t.id AND d.attempt = $2
+			WHERE t.id = $1`), job.Args.TaskExecutionID, job.Args.Attempt)
+		if err != nil {
+			return err
+		}
+		var te store.TaskExecutionRecord
+		var dstate string
+		found := false
+		for rows.Next() {
+			if te, err = scanTE(rows, &dstate); err != nil {
+				rows.Close()
 				return err
 			}
-			var te store.TaskExecutionRecord
-			var dstate string
-			found := false
-			for rows.Next() {
-				if te, err = scanTE(rows, &dstate); err != nil {
-					rows.Close()
-					return err
-				}
-				found = true
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !found || te.Attempt != job.Args.Attempt || dstate != dispatchPending ||
-				(te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
+			found = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !found || te.Attempt != job.Args.Attempt || dstate != dispatchPending ||
+			(te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
+			fenced = true // final: an attempt never becomes startable again
+			return nil
+		}
+		// The event's fields never change after the task execution is
+		// created; the statement below re-checks what does.
+		te.Status, te.Error = store.TaskRunning, ""
+		ev := store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker)
+		a, err := s.eventArgs([]store.Event{ev})
+		if err != nil {
+			return err
+		}
+		var evID int64
+		var evXID uint64
+		var evTime time.Time
+		err = s.pool.QueryRow(ctx, s.q(markRunningSQL), te.ID, te.Attempt, s.workers.ownerID(), s.cfg.TaskLeaseTTL,
+			a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName, a.teID, a.seqNum,
+			a.broadcast, a.data).Scan(&te.StartedAt, &te.UpdatedAt, &evID, &evXID, &evTime)
+		if errors.Is(err, pgx.ErrNoRows) {
+			fenced = true // stopped or superseded since the read
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		run = &store.TaskRun{TaskExecutionRecord: te}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fenced {
+		err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
+			return s.inTx(ctx, func(tx pgx.Tx) error {
 				_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
 				if errors.Is(err, river.ErrNotFound) {
 					err = nil
 				}
 				return err
-			}
-			te.Status, te.Error = store.TaskRunning, ""
-			ev := store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker)
-			a, err := s.eventArgs([]store.Event{ev})
-			if err != nil {
-				return err
-			}
-			b := &pgx.Batch{}
-			b.Queue(s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
-				updated_at = clock_timestamp() WHERE id = $1 RETURNING started_at, updated_at`), te.ID)
-			b.Queue(s.q(`UPDATE {s}.aiflow_dispatch SET state = 'running' WHERE task_execution_id = $1 AND attempt = $2`), te.ID, te.Attempt)
-			b.Queue(s.q(`INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
-				VALUES ($1, $2, $3, now() + $4::interval)
-				ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
-				te.ID, te.Attempt, s.workers.ownerID(), s.cfg.TaskLeaseTTL)
-			a.queue(b, s.q(insertEventsSQL))
-			br := tx.SendBatch(ctx, b)
-			defer br.Close()
-			if err := br.QueryRow().Scan(&te.StartedAt, &te.UpdatedAt); err != nil {
-				return err
-			}
-			for range 2 {
-				if _, err := br.Exec(); err != nil {
-					return err
-				}
-			}
-			evRows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			if _, ok, err := s.readInserted([]store.Event{ev}, a, evRows); err != nil || !ok {
-				if err == nil {
-					err = namespaceNotFound(te.Namespace)
-				}
-				return err
-			}
-			if err := br.Close(); err != nil {
-				return err
-			}
-			run = &store.TaskRun{TaskExecutionRecord: te}
-			return nil
+			})
 		})
-	})
-	if err != nil {
 		return nil, err
 	}
-	if run != nil {
-		s.hub.appended()
-	}
+	s.hub.appended([]int32{int32(store.EventPartition(&store.Event{Kind: store.KindStatus, Namespace: run.Namespace, Workflow: run.Workflow}, s.nPart))})
 	return run, nil
 }
 
@@ -378,9 +392,9 @@ func (w *workers) ownerID() string {
 // by the attempt and its lease, which must still be this process's (a reaped
 // attempt writes nothing but the job's completion).
 func (s *Store) finish(ctx context.Context, job *river.Job[taskArgs], runErr error, interrupted bool) error {
-	appended := false
+	var appended []int32 // partitions of the appended event
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
-		appended = false
+		appended = nil
 		return s.inTx(ctx, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
 				FROM {s}.aiflow_task_execution t
@@ -447,12 +461,12 @@ func (s *Store) finish(ctx context.Context, job *river.Job[taskArgs], runErr err
 			if err != nil {
 				return err
 			}
-			appended = true
+			appended = a.partition
 			return complete()
 		})
 	})
-	if appended && err == nil {
-		s.hub.appended()
+	if appended != nil && err == nil {
+		s.hub.appended(appended)
 	}
 	return err
 }

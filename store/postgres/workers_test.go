@@ -302,3 +302,22 @@ func TestReportProgressAndTaskLog(t *testing.T) {
 	_, _, err = s.ReadTaskLog(ctx, 999999, 0, 0)
 	require.ErrorIs(t, err, store.ErrTaskExecutionNotFound)
 }
+
+func TestJobCommittedRightAfterAnotherIsNotStranded(t *testing.T) {
+	t.Parallel()
+	// River sends its insert notification at most once per FetchCooldown;
+	// without the store's own notification the second job would wait for
+	// River's next poll (an hour here).
+	s, _ := newTestStore(t, func(c *Config) {
+		c.FetchCooldown = 300 * time.Millisecond
+		c.FetchPollInterval = time.Hour
+	})
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })
+	startWorkers(t, s, h)
+	for range 4 {
+		te := newTE(t, s, 1, "t")
+		dispatch(t, s, te)
+		require.Equal(t, te.ID, h.waitStarted(t).ID)
+	}
+}
