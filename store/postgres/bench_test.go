@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,19 +27,6 @@ import (
 func benchStore(b *testing.B, cfg *postgres.Config) (*postgres.Store, *pgxpool.Pool) {
 	b.Helper()
 	pool := pgtest.Pool(b, 20)
-	if os.Getenv("SCRATCH_LOG") != "" {
-		pc := pool.Config()
-		pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, "SET log_min_duration_statement = 0")
-			return err
-		}
-		var err error
-		pool, err = pgxpool.NewWithConfig(context.Background(), pc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(pool.Close)
-	}
 	if cfg == nil {
 		cfg = &postgres.Config{}
 	}
@@ -69,7 +58,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 //
 //	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 500x ./store/postgres
 func BenchmarkEventToFuncStart(b *testing.B) {
-	for _, parts := range []int{1, 4, 16} {
+	for _, parts := range []int{1, 4, 8, 16} {
 		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
 			benchEventToFuncStart(b, &postgres.Config{Partitions: parts})
 		})
@@ -235,4 +224,87 @@ func BenchmarkAppendEvents(b *testing.B) {
 	}
 }
 
-var _ = pgx.Identifier{}
+// BenchmarkIdleCPU measures the CPU an idle client uses (its Go process and
+// its Postgres backends, in % of one core) while one execution waits for an
+// event that never comes: the cost of polls, heartbeats, leases and
+// elections. Each iteration is one second. Linux only (reads /proc).
+//
+//	go test -run '^$' -bench BenchmarkIdleCPU -benchtime 10x ./store/postgres
+func BenchmarkIdleCPU(b *testing.B) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("needs /proc")
+	}
+	ctx := context.Background()
+	app := "aiflow_idle_" + strconv.Itoa(os.Getpid())
+	pool := pgtest.Pool(b, 20)
+	pc := pool.Config()
+	pc.ConnConfig.RuntimeParams["application_name"] = app
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	cfg := &postgres.Config{Schema: pgtest.SchemaName(b, pool), Logger: slog.New(slog.DiscardHandler)}
+	if _, err := postgres.Migrate(ctx, pool, cfg); err != nil {
+		b.Fatal(err)
+	}
+	st, err := postgres.New(pool, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	wf := aiflow.NewWorkflow("idle")
+	wf.Task("wait", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).OnEvent("never", aiflow.ActionStart)
+	client, err := aiflow.New(&aiflow.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Register(ctx, wf); err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Stop(ctx) //nolint:errcheck
+	if _, err := client.StartWorkflowExecution(ctx, "idle", nil); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // settle: the measurement is of the idle state
+
+	backends := func() float64 {
+		rows, err := pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		total := 0.0
+		for _, pid := range pids {
+			total += procCPU(strconv.Itoa(int(pid)))
+		}
+		return total
+	}
+	self0, pg0, t0 := procCPU("self"), backends(), time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		time.Sleep(time.Second)
+	}
+	b.StopTimer()
+	wall := time.Since(t0).Seconds()
+	b.ReportMetric(100*(procCPU("self")-self0)/wall, "process-%core")
+	b.ReportMetric(100*(backends()-pg0)/wall, "backends-%core")
+}
+
+// procCPU returns the user+system CPU seconds of /proc/<pid>.
+func procCPU(pid string) float64 {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // USER_HZ
+}

@@ -18,7 +18,7 @@ const (
 	SchemaDefault = "aiflow"
 	// PartitionsDefault is the number of partitions created by the first
 	// migration of a schema.
-	PartitionsDefault = 16
+	PartitionsDefault = 4
 	// PartitionsMax bounds Config.Partitions.
 	PartitionsMax = 4096
 

@@ -473,9 +473,13 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 			sql: s.q(`INSERT INTO {s}.aiflow_task_execution
 			(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
+			SELECT id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
+				status_message, nullif(metrics, 'null'::jsonb), streaming, timeout_us, created_at, updated_at, started_at, ended_at
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
 				$8::integer[], $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::boolean[],
 				$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])
+				AS u(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
+					status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at)
 			ON CONFLICT (id) DO NOTHING RETURNING id`),
 			args: teArrays(fx.NewTaskExecutions),
 			handle: expectIDs(ids, func(id int64) error {

@@ -37,9 +37,9 @@ func TestMigrate(t *testing.T) {
 	// The number of partitions is fixed by the first migration.
 	cfg.Partitions = 3
 	_, err = Migrate(ctx, pool, cfg)
-	require.ErrorContains(t, err, "created with 16 partitions")
+	require.ErrorContains(t, err, "created with 4 partitions")
 	_, err = New(pool, cfg)
-	require.ErrorContains(t, err, "created with 16 partitions")
+	require.ErrorContains(t, err, "created with 4 partitions")
 	cfg.Partitions = 0
 	s, err := New(pool, cfg)
 	require.NoError(t, err)

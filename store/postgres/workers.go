@@ -545,9 +545,10 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 func (s *Store) ReportProgress(ctx context.Context, id int64, attemptNo int, r store.Report) error {
 	tag, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_execution SET
 			status_message = CASE WHEN $3 <> '' THEN $3 ELSE status_message END,
-			metrics = CASE WHEN $4::jsonb IS NULL THEN metrics ELSE coalesce(metrics, '{}'::jsonb) || $4::jsonb END,
+			metrics = CASE WHEN $4::jsonb IS NULL THEN metrics
+				WHEN jsonb_typeof(metrics) = 'object' THEN metrics || $4::jsonb ELSE $4::jsonb END,
 			updated_at = clock_timestamp()
-		WHERE id = $1 AND attempt = $2 AND status = 'RUNNING'`), id, attemptNo, r.StatusMessage, r.Metrics)
+		WHERE id = $1 AND attempt = $2 AND status = 'RUNNING'`), id, attemptNo, r.StatusMessage, metricsArg(r.Metrics))
 	if err != nil {
 		return opErr("report progress", err)
 	}
@@ -558,4 +559,12 @@ func (s *Store) ReportProgress(ctx context.Context, id int64, attemptNo int, r s
 		return err
 	}
 	return fmt.Errorf("%w: task execution %d attempt %d is not running", store.ErrConflict, id, attemptNo)
+}
+
+// metricsArg is the jsonb argument of metrics: SQL NULL when there are none.
+func metricsArg(m map[string]float64) any {
+	if m == nil {
+		return nil
+	}
+	return m
 }

@@ -262,6 +262,9 @@ func TestReportProgressAndTaskLog(t *testing.T) {
 	s, _ := newTestStore(t, nil)
 	claimAll(t, s, testOwner)
 	h := newTestHandler(func(ctx context.Context, run *store.TaskRun) error {
+		if err := s.ReportProgress(ctx, run.ID, run.Attempt, store.Report{StatusMessage: "started"}); err != nil {
+			return err
+		}
 		if err := s.ReportProgress(ctx, run.ID, run.Attempt, store.Report{StatusMessage: "half", Metrics: map[string]float64{"a": 1}}); err != nil {
 			return err
 		}
