@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,7 @@ func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
 		FetchCooldown:     s.cfg.FetchCooldown,
 		FetchPollInterval: s.cfg.FetchPollInterval,
 		JobTimeout:        -1,
-		Logger:            s.cfg.Logger,
+		Logger:            slog.New(quietRiver{s.cfg.Logger.Handler()}),
 		MaxAttempts:       1,
 		PollOnly:          s.cfg.PollOnly,
 		Queues: map[string]river.QueueConfig{
@@ -568,3 +569,23 @@ func metricsArg(m map[string]float64) any {
 	}
 	return m
 }
+
+// quietRiver lowers to Info River's log of a remotely cancelled job: for the
+// store that is how every STOP reaches its worker, not a warning.
+type quietRiver struct{ slog.Handler }
+
+func (h quietRiver) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.HasSuffix(r.Message, ": job cancelled remotely") {
+		r.Level = slog.LevelInfo
+		if !h.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietRiver) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietRiver{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietRiver) WithGroup(name string) slog.Handler { return quietRiver{h.Handler.WithGroup(name)} }
