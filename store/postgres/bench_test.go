@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -307,4 +308,59 @@ func procCPU(pid string) float64 {
 	u, _ := strconv.ParseFloat(f[11], 64)
 	s, _ := strconv.ParseFloat(f[12], 64)
 	return (u + s) / 100 // USER_HZ
+}
+
+// BenchmarkTaskStartsBurst measures task starts per second: 1,000 running
+// executions each start a Func task on the same event; each iteration sends
+// the event and waits until every task has run (and succeeded).
+//
+//	go test -run '^$' -bench BenchmarkTaskStartsBurst -benchtime 3x ./store/postgres
+func BenchmarkTaskStartsBurst(b *testing.B) {
+	ctx := context.Background()
+	st, _ := benchStore(b, &postgres.Config{MaxWorkers: 200})
+	const executions = 1000
+	var started atomic.Int64
+	wf := aiflow.NewWorkflow("burst")
+	wf.Task("work", operators.Func(func(context.Context, *aiflow.TaskContext) error {
+		started.Add(1)
+		return nil
+	})).OnEvent("go", aiflow.ActionStart)
+	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnEvent("never", aiflow.ActionStart)
+	client, err := aiflow.New(&aiflow.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Register(ctx, wf); err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Stop(ctx) //nolint:errcheck
+	for range executions {
+		if _, err := client.StartWorkflowExecution(ctx, "burst", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wait(b, st, func() bool {
+		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: executions})
+		return err == nil && len(xs) == executions
+	})
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		target := started.Load() + executions
+		if _, err := client.SendEvent(ctx, "go", "", nil); err != nil {
+			b.Fatal(err)
+		}
+		wait(b, st, func() bool { return started.Load() >= target })
+		wait(b, st, func() bool {
+			tes, err := st.ListTaskExecutions(ctx, store.TaskExecutionFilter{Task: "work",
+				Statuses: []store.TaskStatus{store.TaskInit, store.TaskQueued, store.TaskRunning}, Limit: 1})
+			return err == nil && len(tes) == 0
+		})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*executions)/time.Since(t0).Seconds(), "starts/s")
 }
