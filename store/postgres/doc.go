@@ -157,8 +157,9 @@
 //     status event and "heartbeat lost" as the reason; its job is cancelled so
 //     that a worker that still runs it stops. A dispatched attempt whose
 //     worker died before recording RUNNING (its job finished, gone, or
-//     running for longer than TaskLeaseTTL without RUNNING) is ended the
-//     same way, so nothing stays QUEUED forever.
+//     running for longer than TaskLeaseTTL without RUNNING) ends RETRYING as
+//     an interruption (its code never ran: not a failure), so nothing stays
+//     QUEUED forever.
 //
 // StopWorkers stops fetching, interrupts streaming attempts at once, lets the
 // others finish until its context ends and then cancels them; interrupted

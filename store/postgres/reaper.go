@@ -50,7 +50,9 @@ type reaped struct {
 //     STOPPED if it was stopping;
 //   - a dispatched attempt that never recorded RUNNING although its job is
 //     finished, gone, or running for longer than TaskLeaseTTL (its worker
-//     died before the attempt started): the same, as a failure.
+//     died before the attempt started): RETRYING as an interruption, not a
+//     failure (the task's code never ran), so that the engine dispatches the
+//     next attempt at once.
 //
 // Each is ended with its status event, in transactions fenced row by row
 // (SKIP LOCKED, attempt and lease checks), so it is safe even when two
@@ -81,7 +83,7 @@ func (s *Store) reapExpiredLeases(ctx context.Context) (int, error) {
 		LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = l.task_execution_id AND d.attempt = l.attempt
 		WHERE l.expires_at < now()
 		ORDER BY l.expires_at LIMIT $1
-		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch}, errHeartbeatLost, "heartbeat lost")
+		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch}, errHeartbeatLost, false, "heartbeat lost")
 }
 
 func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
@@ -93,10 +95,10 @@ func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 			AND (j.id IS NULL OR j.state::text IN ('completed', 'cancelled', 'discarded')
 				OR (j.state::text = 'running' AND j.attempted_at < now() - $2::interval))
 		ORDER BY d.created_at LIMIT $1
-		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, errNeverStarted, "worker lost before the attempt started")
+		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, errNeverStarted, true, "worker lost before the attempt started")
 }
 
-func (s *Store) reapWith(ctx context.Context, query string, args []any, cause error, reason string) (int, error) {
+func (s *Store) reapWith(ctx context.Context, query string, args []any, cause error, interrupted bool, reason string) (int, error) {
 	var list []reaped
 	var appended []store.Event
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -127,7 +129,7 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 			if !r.valid {
 				continue // a stale lease: just drop it
 			}
-			status, data := store.FinalStatus(&r.te, cause, false)
+			status, data := store.FinalStatus(&r.te, cause, interrupted)
 			data.Reason = reason
 			events = append(events, store.NewStatusEvent(&r.te, status, data, store.SenderReaper))
 			ids, statuses, failures = append(ids, r.te.ID), append(statuses, string(status)), append(failures, int32(data.Failures))

@@ -37,13 +37,15 @@ func TestReaperEndsAttemptsWhoseWorkerDiedBeforeRunning(t *testing.T) {
 	require.Equal(t, 2, n)
 	for _, id := range []int64{fetched.ID, discarded.ID} {
 		te := getTE(t, s, id)
-		require.Equal(t, store.TaskRetrying, te.Status, "a lost start counts as a failure; one attempt is left")
-		require.Equal(t, 1, te.Failures)
+		require.Equal(t, store.TaskRetrying, te.Status, "a lost start is retried")
+		require.Zero(t, te.Failures, "the task's code never ran: not a failure")
 		require.Equal(t, dispatchReaped, dispatchState(t, s, id, 1))
 		evs := statusEvents(t, s, id)
 		require.Equal(t, []string{"RETRYING"}, statuses(evs))
 		require.Equal(t, store.SenderReaper, evs[0].Sender)
-		require.Equal(t, "worker lost before the attempt started", store.DecodeStatusData(&evs[0]).Reason)
+		d := store.DecodeStatusData(&evs[0])
+		require.Equal(t, "worker lost before the attempt started", d.Reason)
+		require.True(t, d.Interrupted)
 	}
 	require.Equal(t, store.TaskQueued, getTE(t, s, recent.ID).Status)
 	require.Equal(t, store.TaskQueued, getTE(t, s, waiting.ID).Status)
