@@ -701,7 +701,7 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		for i, k := range cancelled {
 			teIDs[i], atts[i] = k.te, int32(k.attempt)
 		}
-		final = append(final, stmt{sql: s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'cancelled'
+		final = append(final, stmt{sql: s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'cancelled', updated_at = clock_timestamp()
 			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt) WHERE d.task_execution_id = u.te AND d.attempt = u.attempt`),
 			args: []any{teIDs, atts}})
 	}

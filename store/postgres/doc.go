@@ -130,6 +130,10 @@
 //
 // # Running tasks
 //
+// Recording RUNNING and recording final statuses are batched per process:
+// an idle process writes each attempt on its own, a busy one writes the
+// attempts that arrive while a statement runs together in the next one.
+//
 // Attempts are River jobs (kind "aiflow_task") in two queues: QueueBatch and
 // QueueStreaming, so that never-ending tasks, which hold a worker slot for
 // their whole life, cannot starve batch tasks. River is configured for low
@@ -147,9 +151,12 @@
 //   - Run: the store's TaskHandler runs; the process renews the leases of all
 //     its running attempts in one query every Config.TaskHeartbeat, and
 //     cancels an attempt whose lease is gone.
-//   - Finish: the final status (store.FinalStatus), its status event, the
-//     release of the lease and River's JobCompleteTx commit together, fenced
-//     by the attempt and the lease.
+//   - Finish: the final status (store.FinalStatus), its status event and
+//     the release of the lease commit together, fenced by the attempt and
+//     the lease; River's batch completer then completes the job. With
+//     Config.AtomicJobCompletion, River's JobCompleteTx commits in the same
+//     transaction instead, at about half the task throughput (River's
+//     completion query is as costly as the rest of a task's writes).
 //   - Reaper: on the elected leader (internal/leader), every
 //     Config.ReapInterval, an attempt whose lease expired (its worker stopped
 //     heartbeating for Config.TaskLeaseTTL) ends FAILED, or RETRYING while its
@@ -159,7 +166,9 @@
 //     worker died before recording RUNNING (its job finished, gone, or
 //     running for longer than TaskLeaseTTL without RUNNING) ends RETRYING as
 //     an interruption (its code never ran: not a failure), so nothing stays
-//     QUEUED forever.
+//     QUEUED forever. A job River still shows running long after its attempt
+//     ended (its process died before River completed it) is cancelled, which
+//     River's rescuer then finalizes.
 //
 // StopWorkers stops fetching, interrupts streaming attempts at once, lets the
 // others finish until its context ends and then cancels them; interrupted

@@ -60,7 +60,7 @@ type reaped struct {
 // runs it is told to stop.
 func (s *Store) reap(ctx context.Context) (int, error) {
 	total := 0
-	for _, pass := range []func(ctx context.Context) (int, error){s.reapExpiredLeases, s.reapDeadDispatches} {
+	for _, pass := range []func(ctx context.Context) (int, error){s.reapExpiredLeases, s.reapDeadDispatches, s.reapZombieJobs} {
 		for {
 			n, err := pass(ctx)
 			total += n
@@ -96,6 +96,36 @@ func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 				OR (j.state::text = 'running' AND j.attempted_at < now() - $2::interval))
 		ORDER BY d.created_at LIMIT $1
 		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, errNeverStarted, true, "worker lost before the attempt started")
+}
+
+// reapZombieJobs asks River to cancel the jobs it still sees running
+// although their attempts ended long ago (their process died after
+// recording the final status and before River completed the job): River's
+// rescuer then finalizes them. Only River's view changes; it returns how
+// many jobs it asked to cancel.
+func (s *Store) reapZombieJobs(ctx context.Context) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, s.q(`SELECT j.id FROM {s}.aiflow_dispatch d JOIN {s}.river_job j ON j.id = d.job_id
+			WHERE d.state IN ('done', 'cancelled') AND d.updated_at < now() - $1::interval
+				AND j.state::text = 'running' AND NOT (j.metadata ? 'cancel_attempted_at')
+			LIMIT $2`), s.cfg.TaskLeaseTTL, reapBatch)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := s.river.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, rivertype.ErrNotFound) {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, opErr("reap", err)
 }
 
 func (s *Store) reapWith(ctx context.Context, query string, args []any, cause error, interrupted bool, reason string) (int, error) {
@@ -144,7 +174,7 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 				ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
 			FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::boolean[]) AS u(id, status, failures, error, ended)
 			WHERE t.id = u.id`), ids, statuses, failures, errs, endeds)
-		b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'reaped'
+		b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'reaped', updated_at = clock_timestamp()
 			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt) WHERE d.task_execution_id = u.te AND d.attempt = u.attempt`), dispTEs, dispAtts)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

@@ -106,3 +106,31 @@ func TestStoppingAttemptWithLostWorkerEndsStopped(t *testing.T) {
 	require.Equal(t, store.TaskStopped, got.Status)
 	require.Zero(t, got.Failures)
 }
+
+func TestReaperCancelsJobsLeftRunningAfterTheirAttemptEnded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	te := newTE(t, s, 1, "t")
+	dispatch(t, s, te)
+	// The attempt ended long ago, but its process died before River
+	// completed the job.
+	_, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_execution SET status = 'SUCCESS' WHERE id = $1;`), te.ID)
+	require.NoError(t, err)
+	_, err = s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_dispatch SET state = 'done', updated_at = now() - interval '1 hour' WHERE task_execution_id = $1`), te.ID)
+	require.NoError(t, err)
+	_, err = s.pool.Exec(ctx, s.q(`UPDATE {s}.river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 hour'
+		WHERE id = (SELECT job_id FROM {s}.aiflow_dispatch WHERE task_execution_id = $1)`), te.ID)
+	require.NoError(t, err)
+	n, err := s.reap(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	state, cancelAttempted := riverJob(t, s, te.ID, 1)
+	require.Equal(t, "running", state)
+	require.True(t, cancelAttempted, "River's rescuer finalizes it")
+	require.Equal(t, store.TaskSuccess, getTE(t, s, te.ID).Status, "the store's records are untouched")
+	n, err = s.reap(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

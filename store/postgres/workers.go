@@ -86,6 +86,8 @@ type workers struct {
 	cancel   context.CancelFunc // background services
 	wg       sync.WaitGroup
 	elector  *leader.Elector
+	starter  *batcher[*river.Job[taskArgs], *store.TaskRun]
+	finisher *batcher[finishReq, struct{}]
 }
 
 type attempt struct {
@@ -97,7 +99,7 @@ type attempt struct {
 }
 
 func newWorkers(s *Store) *workers {
-	return &workers{s: s, running: map[int64]*attempt{}}
+	return &workers{s: s, running: map[int64]*attempt{}, starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
 }
 
 // StartWorkers starts running dispatched attempts with the handler: the River
@@ -131,6 +133,8 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 		return err
 	}
 	w.elector = el
+	w.starter.start()
+	w.finisher.start()
 	bctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	w.started = true
@@ -178,6 +182,9 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 			err = errors.Join(err, serr)
 		}
 	}
+	// River has stopped: no attempt is starting or finishing any more.
+	w.starter.stop()
+	w.finisher.stop()
 	w.mu.Lock()
 	cancel, el := w.cancel, w.elector
 	w.mu.Unlock()
@@ -207,7 +214,10 @@ func (s *Store) IsLeader() bool {
 func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 	s := w.s
 	args := job.Args
-	run, err := s.markRunning(ctx, job)
+	run, err := w.starter.do(job)
+	if err == nil && run == nil {
+		return nil // fenced out (stopped or superseded): River completes the job
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Interrupted before it started: River makes the job available
@@ -217,9 +227,6 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 		s.log.WarnContext(ctx, "recording RUNNING failed; the reaper will retry the attempt",
 			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
 		return err
-	}
-	if run == nil {
-		return nil // fenced: the attempt was stopped or superseded
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -241,7 +248,7 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 		delete(w.running, run.ID)
 	}
 	w.mu.Unlock()
-	if err := s.finish(context.WithoutCancel(ctx), job, runErr, interrupted); err != nil {
+	if _, err := w.finisher.do(finishReq{ctx: context.WithoutCancel(ctx), job: job, runErr: runErr, interrupted: interrupted}); err != nil {
 		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
 			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
 	}
@@ -279,197 +286,135 @@ func retry(ctx context.Context, budget time.Duration, fn func(ctx context.Contex
 	}
 }
 
-// markRunningSQL records RUNNING, fenced by the attempt: the task execution
-// must still be at this attempt, QUEUED or RETRYING, with its dispatch
-// pending. In the same statement it marks the dispatch running, takes the
-// attempt's lease and appends the status event ($5.. are insertEventsSQL's
-// arrays). It returns no row when fenced out.
-const markRunningSQL = `WITH up AS (
-	UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(), updated_at = clock_timestamp()
-	WHERE id = $1 AND attempt = $2 AND status IN ('QUEUED', 'RETRYING')
-		AND EXISTS (SELECT 1 FROM {s}.aiflow_dispatch WHERE task_execution_id = $1 AND attempt = $2 AND state = 'pending')
-	RETURNING started_at, updated_at),
-d AS (
-	UPDATE {s}.aiflow_dispatch SET state = 'running'
-	WHERE task_execution_id = $1 AND attempt = $2 AND EXISTS (SELECT 1 FROM up)),
-l AS (
-	INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
-	SELECT $1, $2, $3, now() + $4::interval FROM up
-	ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at),
-ev AS (
-	INSERT INTO {s}.aiflow_event
-		(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data)
-	SELECT * FROM unnest($5::integer[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
-		$13::text[], $14::bigint[], $15::integer[], $16::boolean[], $17::bytea[])
-	WHERE EXISTS (SELECT 1 FROM up)
-	RETURNING id, xid, time)
-SELECT up.started_at, up.updated_at, ev.id, ev.xid, ev.time FROM up, ev`
-
-// markRunning records RUNNING and its status event, and takes the attempt's
-// lease, fenced by the attempt (see markRunningSQL): a read of the task
-// execution, then one statement that commits on its own. A fenced-out
-// attempt only completes its job and returns nil.
-func (s *Store) markRunning(ctx context.Context, job *river.Job[taskArgs]) (*store.TaskRun, error) {
-	var run *store.TaskRun
-	fenced := false
-	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
-		run, fenced = nil, false
-		rows, err := s.pool.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, '')
-			FROM {s}.aiflow_task_execution t
-			LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = t.id AND d.attempt = $2
-			WHERE t.id = $1`), job.Args.TaskExecutionID, job.Args.Attempt)
-		if err != nil {
-			return err
-		}
-		var te store.TaskExecutionRecord
-		var dstate string
-		found := false
-		for rows.Next() {
-			if te, err = scanTE(rows, &dstate); err != nil {
-				rows.Close()
-				return err
-			}
-			found = true
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if !found || te.Attempt != job.Args.Attempt || dstate != dispatchPending ||
-			(te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
-			fenced = true // final: an attempt never becomes startable again
-			return nil
-		}
-		// The event's fields never change after the task execution is
-		// created; the statement below re-checks what does.
-		te.Status, te.Error = store.TaskRunning, ""
-		ev := store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker)
-		a, err := s.eventArgs([]store.Event{ev})
-		if err != nil {
-			return err
-		}
-		var evID int64
-		var evXID uint64
-		var evTime time.Time
-		err = s.pool.QueryRow(ctx, s.q(markRunningSQL), te.ID, te.Attempt, s.workers.ownerID(), s.cfg.TaskLeaseTTL,
-			a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName, a.teID, a.seqNum,
-			a.broadcast, a.data).Scan(&te.StartedAt, &te.UpdatedAt, &evID, &evXID, &evTime)
-		if errors.Is(err, pgx.ErrNoRows) {
-			fenced = true // stopped or superseded since the read
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		run = &store.TaskRun{TaskExecutionRecord: te}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if fenced {
-		err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
-			return s.inTx(ctx, func(tx pgx.Tx) error {
-				_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-				if errors.Is(err, river.ErrNotFound) {
-					err = nil
-				}
-				return err
-			})
-		})
-		return nil, err
-	}
-	s.hub.appended([]int32{int32(store.EventPartition(&store.Event{Kind: store.KindStatus, Namespace: run.Namespace, Workflow: run.Workflow}, s.nPart))})
-	return run, nil
-}
-
 func (w *workers) ownerID() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.owner
 }
 
-// finish records the final status of an attempt with its status event,
-// releases the lease and completes the River job, in one transaction fenced
-// by the attempt and its lease, which must still be this process's (a reaped
-// attempt writes nothing but the job's completion).
-func (s *Store) finish(ctx context.Context, job *river.Job[taskArgs], runErr error, interrupted bool) error {
-	var appended []int32 // partitions of the appended event
+// finishBatchMax bounds the attempts one finishing transaction records.
+const finishBatchMax = 200
+
+// finishReq is an attempt that returned.
+type finishReq struct {
+	ctx         context.Context // the job's (uncancelled): JobCompleteTx needs River's client from it
+	job         *river.Job[taskArgs]
+	runErr      error
+	interrupted bool
+}
+
+// finishBatch records the final status of attempts (store.FinalStatus) with
+// their status events, releases their leases and completes their River jobs,
+// in one transaction fenced by each attempt and its lease, which must still
+// be this process's (a reaped attempt writes nothing). Under load the
+// attempts that return together share the transaction. With
+// AtomicJobCompletion the River jobs are completed in the same transaction;
+// otherwise River completes them when the workers return.
+func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TaskLeaseTTL+10*time.Second)
+	defer cancel()
+	var appended []int32 // partitions of the appended events
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
 		appended = nil
 		return s.inTx(ctx, func(tx pgx.Tx) error {
+			tes, atts := make([]int64, len(calls)), make([]int32, len(calls))
+			for i, c := range calls {
+				tes[i], atts[i] = c.req.job.Args.TaskExecutionID, int32(c.req.job.Args.Attempt)
+			}
 			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
 				FROM {s}.aiflow_task_execution t
-				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = $2 AND l.owner = $3
-				WHERE t.id = $1 FOR UPDATE OF t`), job.Args.TaskExecutionID, job.Args.Attempt, s.workers.ownerID())
+				JOIN unnest($1::bigint[], $2::integer[]) AS r(te, attempt) ON r.te = t.id
+				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = r.attempt AND l.owner = $3
+				ORDER BY t.id FOR UPDATE OF t`), tes, atts, s.workers.ownerID())
 			if err != nil {
 				return err
 			}
-			var te store.TaskExecutionRecord
-			var leased, found bool
+			byID := map[int64]store.TaskExecutionRecord{}
+			leased := map[int64]bool{}
 			for rows.Next() {
-				if te, err = scanTE(rows, &leased); err != nil {
+				var l bool
+				te, err := scanTE(rows, &l)
+				if err != nil {
 					rows.Close()
 					return err
 				}
-				found = true
+				byID[te.ID], leased[te.ID] = te, l
 			}
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			complete := func() error {
-				_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-				if errors.Is(err, river.ErrNotFound) {
-					return nil // finalized meanwhile (cancelled by a stop and rescued)
+			var ids []int64
+			var statuses, errs []string
+			var failures []int32
+			var endeds []bool
+			var events []store.Event
+			for _, c := range calls {
+				te, ok := byID[c.req.job.Args.TaskExecutionID]
+				if !ok || !leased[te.ID] || te.Attempt != c.req.job.Args.Attempt ||
+					(te.Status != store.TaskRunning && te.Status != store.TaskStopping) {
+					continue // fenced: someone else decided this attempt's fate
 				}
-				return err
+				status, data := store.FinalStatus(&te, c.req.runErr, c.req.interrupted)
+				events = append(events, store.NewStatusEvent(&te, status, data, store.SenderWorker))
+				ids, statuses, failures = append(ids, te.ID), append(statuses, string(status)), append(failures, int32(data.Failures))
+				errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
 			}
-			if !found || !leased || te.Attempt != job.Args.Attempt ||
-				(te.Status != store.TaskRunning && te.Status != store.TaskStopping) {
-				return complete() // fenced: someone else decided this attempt's fate
-			}
-			status, data := store.FinalStatus(&te, runErr, interrupted)
-			ev := store.NewStatusEvent(&te, status, data, store.SenderWorker)
-			a, err := s.eventArgs([]store.Event{ev})
-			if err != nil {
-				return err
-			}
-			b := &pgx.Batch{}
-			b.Queue(s.q(`UPDATE {s}.aiflow_task_execution SET status = $2, failures = $3,
-					error = CASE WHEN $4 <> '' THEN $4 ELSE error END, updated_at = clock_timestamp(),
-					ended_at = CASE WHEN $5 THEN clock_timestamp() ELSE ended_at END
-				WHERE id = $1`), te.ID, string(status), data.Failures, data.Error, status.Finished())
-			b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = $1"), te.ID)
-			b.Queue(s.q("UPDATE {s}.aiflow_dispatch SET state = 'done' WHERE task_execution_id = $1 AND attempt = $2"), te.ID, te.Attempt)
-			a.queue(b, s.q(insertEventsSQL))
-			br := tx.SendBatch(ctx, b)
-			for range 3 {
-				if _, err := br.Exec(); err != nil {
-					br.Close()
+			if len(ids) > 0 {
+				a, err := s.eventArgs(events)
+				if err != nil {
 					return err
 				}
-			}
-			evRows, err := br.Query()
-			if err == nil {
-				var ok bool
-				_, ok, err = s.readInserted([]store.Event{ev}, a, evRows)
+				b := &pgx.Batch{}
+				b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, failures = u.failures,
+						error = CASE WHEN u.error <> '' THEN u.error ELSE t.error END, updated_at = clock_timestamp(),
+						ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
+					FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::boolean[]) AS u(id, status, failures, error, ended)
+					WHERE t.id = u.id`), ids, statuses, failures, errs, endeds)
+				b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY($1)"), ids)
+				b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'done', updated_at = clock_timestamp() FROM {s}.aiflow_task_execution t
+					WHERE t.id = ANY($1) AND d.task_execution_id = t.id AND d.attempt = t.attempt`), ids)
+				a.queue(b, s.q(insertEventsSQL))
+				br := tx.SendBatch(ctx, b)
+				for range 3 {
+					if _, err := br.Exec(); err != nil {
+						br.Close()
+						return err
+					}
+				}
+				evRows, err := br.Query()
+				ok := true
+				if err == nil {
+					_, ok, err = s.readInserted(events, a, evRows)
+				}
+				if cerr := br.Close(); err == nil {
+					err = cerr
+				}
 				if err == nil && !ok {
-					err = namespaceNotFound(te.Namespace)
+					err = s.missingNamespace(ctx, tx, a.namespace)
+				}
+				if err != nil {
+					return err
+				}
+				appended = a.partition
+			}
+			if !s.cfg.AtomicJobCompletion {
+				return nil // River completes the jobs when their workers return
+			}
+			for _, c := range calls {
+				if _, err := river.JobCompleteTx[*riverpgxv5.Driver](c.req.ctx, tx, c.req.job); err != nil && !errors.Is(err, river.ErrNotFound) {
+					return err // ErrNotFound: finalized meanwhile (cancelled by a stop and rescued)
 				}
 			}
-			if cerr := br.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			appended = a.partition
-			return complete()
+			return nil
 		})
 	})
 	if appended != nil && err == nil {
 		s.hub.appended(appended)
 	}
-	return err
+	for _, c := range calls {
+		c.err = err
+		close(c.done)
+	}
 }
 
 // heartbeatLoop renews the leases of this process's running attempts every

@@ -324,3 +324,27 @@ func TestJobCommittedRightAfterAnotherIsNotStranded(t *testing.T) {
 		require.Equal(t, te.ID, h.waitStarted(t).ID)
 	}
 }
+
+func TestAtomicJobCompletion(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, func(c *Config) { c.AtomicJobCompletion = true })
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(_ context.Context, run *store.TaskRun) error {
+		if run.Task == "fails" {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	startWorkers(t, s, h)
+	ok, fails := newTE(t, s, 1, "ok"), newTE(t, s, 1, "fails")
+	fails.MaxAttempts = 1
+	dispatch(t, s, ok)
+	dispatch(t, s, fails)
+	waitStatus(t, s, ok.ID, store.TaskSuccess)
+	waitStatus(t, s, fails.ID, store.TaskFailed)
+	for _, id := range []int64{ok.ID, fails.ID} {
+		// Completed in the transaction that recorded the final status.
+		state, _ := riverJob(t, s, id, 1)
+		require.Equal(t, "completed", state)
+	}
+}

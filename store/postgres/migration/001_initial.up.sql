@@ -143,9 +143,11 @@ CREATE TABLE {schema}.aiflow_dispatch (
     job_id            bigint,
     state             text        NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (task_execution_id, attempt)
 );
 CREATE INDEX aiflow_dispatch_pending ON {schema}.aiflow_dispatch (created_at) WHERE state = 'pending';
+CREATE INDEX aiflow_dispatch_job ON {schema}.aiflow_dispatch (job_id);
 
 -- The lease of a running attempt, renewed by its worker's heartbeats.
 CREATE TABLE {schema}.aiflow_task_lease (
