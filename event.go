@@ -161,7 +161,11 @@ func (f *EventFilter) toStore() store.EventFilter {
 }
 
 // ListEvents lists events in log order and returns the position to continue
-// from (pass it as After to get the next page).
+// from (pass it as After to get the next page). An event is listed once no
+// transaction that might precede it in the log can still commit: on the
+// Postgres store, an event may show up shortly after SendEvent returned, while
+// older transactions of the database finish. Paging from a returned position
+// never misses or repeats an event.
 func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
 	if filter == nil {
 		filter = &EventFilter{}

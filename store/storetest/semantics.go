@@ -893,7 +893,10 @@ func testEventSizeLimit(t *testing.T, b *bed) {
 	require.ErrorIs(t, err, aiflow.ErrEventTooLarge)
 	_, err = b.client.SendEvent(b.ctx, "big", strings.Repeat("x", aiflow.MaxEventValueBytes), nil)
 	require.NoError(t, err)
-	require.Len(t, b.events("big"), 1, "nothing refused was stored")
+	// Listing shows an event once no earlier transaction can still commit
+	// (the Postgres store's horizon): wait for it.
+	b.waitFor("the accepted event", func() bool { return len(b.events("big")) == 1 })
+	require.Len(t, b.events("big")[0].Value, aiflow.MaxEventValueBytes, "only the accepted event was stored")
 }
 
 // ---- shutdown ----

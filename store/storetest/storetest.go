@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -55,7 +56,7 @@ func newBed(t *testing.T, newStore Factory, adjust func(*aiflow.Config)) *bed {
 	st := newStore(t)
 	cfg := &aiflow.Config{
 		Store: st, PollInterval: 20 * time.Millisecond, StopTimeout: 2 * time.Second, StopGracePeriod: 2 * time.Second,
-		LeaseTTL: 2 * time.Second,
+		LeaseTTL: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if adjust != nil {
 		adjust(cfg)
@@ -182,6 +183,14 @@ func (b *bed) events(key string) []aiflow.Event {
 		}
 		f.After = next
 	}
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // ---- controllable tasks ----
