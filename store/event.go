@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits on what an event may carry. Backends enforce them on append with
@@ -213,9 +214,19 @@ const DefaultListLimit = 1000
 
 // ValidateEvent checks what every backend checks before appending an event:
 // a namespace and a key, names within [MaxKeyBytes], a value within
-// [MaxEventValueBytes], and no reserved key on a user event. It does not check
-// that the namespace exists.
+// [MaxEventValueBytes], key, value and sender in valid UTF-8 without NUL
+// bytes (Postgres text cannot hold them), and no reserved key on a user
+// event. It does not check that the namespace exists.
 func ValidateEvent(ev *Event) error {
+	if err := checkText("key", ev.Key); err != nil {
+		return err
+	}
+	if err := checkText("value", ev.Value); err != nil {
+		return fmt.Errorf("%w (event %.40q)", err, ev.Key)
+	}
+	if err := checkText("sender", ev.Sender); err != nil {
+		return fmt.Errorf("%w (event %.40q)", err, ev.Key)
+	}
 	switch {
 	case ev.Namespace == "":
 		return fmt.Errorf("%w: event namespace is empty: expected the name of an existing namespace, such as %q", ErrInvalid, DefaultNamespace)
@@ -230,6 +241,17 @@ func ValidateEvent(ev *Event) error {
 			ErrEventTooLarge, ev.Key, len(ev.Value), MaxEventValueBytes)
 	case ev.Kind == KindUser && strings.HasPrefix(ev.Key, ReservedKeyPrefix):
 		return fmt.Errorf("%w: event key %q: keys starting with %q are reserved for the library", ErrInvalid, ev.Key, ReservedKeyPrefix)
+	}
+	return nil
+}
+
+// checkText rejects strings that are not valid UTF-8 or contain NUL bytes.
+func checkText(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: event %s %.40q is not valid UTF-8: expected text (encode binary data, for example in base64)", ErrInvalid, what, s)
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fmt.Errorf("%w: event %s %.40q has a NUL byte at %d: expected text without NUL bytes", ErrInvalid, what, s, i)
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ type Triggers interface {
 type Elector interface {
 	// Elect campaigns for owner until ctx ends. The channel receives true
 	// when owner becomes leader and false when it stops being leader, in
-	// order, and is closed (after a final false if it was leading) when ctx
-	// ends.
+	// order, and is closed when ctx ends; a closed channel means not
+	// leading.
 	Elect(ctx context.Context, owner string) (<-chan bool, error)
 }

@@ -246,6 +246,16 @@ type Consumer interface {
 	Subscribe() (<-chan struct{}, func())
 }
 
+// PartitionSubscriber is an optional capability of a Consumer: a wake-up
+// channel for the consumer of one partition, which appends of status and
+// control events of other partitions do not wake (user events, which every
+// partition reads, wake it). Consumers of many partitions use it to avoid
+// waking every partition for every status change. Like Subscribe, it is a
+// hint: readers must also poll.
+type PartitionSubscriber interface {
+	SubscribePartition(partition int) (<-chan struct{}, func())
+}
+
 // EventLog is the appending and reading side of the event log.
 type EventLog interface {
 	// AppendEvents appends events atomically and returns them with ID,

@@ -228,7 +228,13 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	log := r.log.With(slog.Int("partition", part))
 	eng := engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions()))
 	ids := &idPool{store: r.cfg.Store}
-	wake, unsubscribe := r.cfg.Store.Subscribe()
+	var wake <-chan struct{}
+	var unsubscribe func()
+	if ps, ok := r.cfg.Store.(store.PartitionSubscriber); ok {
+		wake, unsubscribe = ps.SubscribePartition(part)
+	} else {
+		wake, unsubscribe = r.cfg.Store.Subscribe()
+	}
 	defer unsubscribe()
 
 	cached := int64(-1)

@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Defaults of Config.
+const (
+	// SchemaDefault is the schema of the store's tables (and River's).
+	SchemaDefault = "aiflow"
+	// PartitionsDefault is the number of partitions created by the first
+	// migration of a schema.
+	PartitionsDefault = 4
+	// PartitionsMax bounds Config.Partitions.
+	PartitionsMax = 4096
+
+	FetchCooldownDefault       = 2 * time.Millisecond
+	FetchPollIntervalDefault   = time.Second
+	MaxWorkersDefault          = 100
+	StreamingMaxWorkersDefault = 1000
+	EventPollIntervalDefault   = time.Second
+	TaskHeartbeatDefault       = 5 * time.Second
+	TaskLeaseTTLDefault        = 30 * time.Second
+	ReapIntervalDefault        = 5 * time.Second
+	LeaderTTLDefault           = 15 * time.Second
+	ListenerReconnectDefault   = 200 * time.Millisecond
+
+	// QueueBatch and QueueStreaming are the River queues of task attempts:
+	// streaming tasks hold a worker slot for their whole life, so they have a
+	// queue of their own and cannot starve batch tasks.
+	QueueBatch     = "aiflow_batch"
+	QueueStreaming = "aiflow_streaming"
+)
+
+// Config configures a Postgres store. A nil *Config means the defaults. The
+// same Schema (and Partitions) must be passed to Migrate and New.
+type Config struct {
+	// Schema holds the store's tables and River's: letters, digits and '_',
+	// starting with a letter or '_', at most 63 bytes. It is created by
+	// Migrate. Tests use one schema per test. Defaults to "aiflow".
+	Schema string
+
+	// Partitions is the number of partitions events are consumed in. It is
+	// fixed by the first migration of a schema and stored there; New reads
+	// it back, and fails if this field is set to another value. Defaults to
+	// 16.
+	Partitions int
+
+	// Logger receives the store's logs and River's. Defaults to text on
+	// stderr at level Warn.
+	Logger *slog.Logger
+
+	// FetchCooldown is the shortest time between two fetches of River jobs
+	// by one queue of this process; it bounds throughput, and also how often
+	// inserts send River's wake-up notification. River's default of 100 ms is
+	// far too slow for starting tasks; defaults to 2 ms.
+	FetchCooldown time.Duration
+
+	// FetchPollInterval is how often an idle River queue looks for jobs
+	// without a notification (the fallback when a notification is lost, and
+	// the only way in PollOnly mode). Defaults to 1 s; consider 50 ms in
+	// PollOnly mode.
+	FetchPollInterval time.Duration
+
+	// MaxWorkers bounds the batch task attempts this process runs at once.
+	// Defaults to 100.
+	MaxWorkers int
+
+	// StreamingMaxWorkers bounds the streaming task attempts this process
+	// runs at once (each holds a slot for its whole life). Defaults to 1000.
+	StreamingMaxWorkers int
+
+	// EventPollInterval is how often the store checks for new events without
+	// a notification, to wake Subscribe channels: the fallback for lost
+	// notifications, and the only wake-up for events from other processes in
+	// PollOnly mode. One cheap query per interval per process. Defaults to
+	// 1 s; consider 50 ms in PollOnly mode.
+	EventPollInterval time.Duration
+
+	// PollOnly disables LISTEN/NOTIFY (here and in River): the store then
+	// works behind PgBouncer in transaction mode, waking on polls only
+	// (EventPollInterval, FetchPollInterval). Events appended by this process
+	// still wake its own consumers at once. Defaults to false.
+	PollOnly bool
+
+	// TaskHeartbeat is how often this process renews the leases of the task
+	// attempts it runs (one query for all of them). Defaults to 5 s.
+	TaskHeartbeat time.Duration
+
+	// TaskLeaseTTL is how long a running attempt's lease lasts without a
+	// heartbeat. After it expires the reaper ends the attempt (FAILED, or
+	// RETRYING while the retry policy allows), and the worker, if it still
+	// runs, is fenced out and cancelled. It is also the grace period after
+	// which a job whose worker died before recording RUNNING is reaped the
+	// same way. Must exceed TaskHeartbeat; defaults to 30 s.
+	TaskLeaseTTL time.Duration
+
+	// ReapInterval is how often the elected leader looks for expired task
+	// leases and dead dispatches. Defaults to 5 s.
+	ReapInterval time.Duration
+
+	// LeaderTTL is the validity of the leader lease (the reaper, and later
+	// the timers, run on the leader only). The leader renews it every third
+	// of it; a crashed leader is replaced after at most about LeaderTTL.
+	// Defaults to 15 s.
+	LeaderTTL time.Duration
+
+	// ListenerReconnect is the delay before the LISTEN connection is
+	// re-established after it failed (doubling up to 5 s while it keeps
+	// failing). Consumers catch up after every reconnect. Defaults to
+	// 200 ms.
+	ListenerReconnect time.Duration
+
+	// AtomicJobCompletion completes an attempt's River job in the
+	// transaction that records its final status (River's JobCompleteTx). By
+	// default River's batch completer completes it right after (within a
+	// quarter of a second), which halves the database work of a task: River's
+	// completion query costs about as much as everything else a task start
+	// and end write. The store's own records are the truth either way; the
+	// difference is River's view: if the process dies between the two
+	// commits, River's job is left running, and the reaper asks River to
+	// cancel it (River's rescuer then finalizes it). Defaults to false.
+	AtomicJobCompletion bool
+
+	// riverTestOnly sets River's TestOnly (no jittered start-up sleeps); for
+	// this package's tests.
+	riverTestOnly bool
+}
+
+var schemaRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// withDefaults returns a copy of cfg with defaults filled in, or an error
+// naming the first invalid field.
+func (cfg *Config) withDefaults() (*Config, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Schema == "" {
+		c.Schema = SchemaDefault
+	}
+	if len(c.Schema) > 63 || !schemaRE.MatchString(c.Schema) {
+		return nil, fmt.Errorf("postgres: Config.Schema %q: expected 1 to 63 letters, digits or '_', starting with a letter or '_'", c.Schema)
+	}
+	if c.Partitions < 0 || c.Partitions > PartitionsMax {
+		return nil, fmt.Errorf("postgres: Config.Partitions %d: expected 1 to %d (0 for the default, %d)", c.Partitions, PartitionsMax, PartitionsDefault)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"FetchCooldown", &c.FetchCooldown, FetchCooldownDefault},
+		{"FetchPollInterval", &c.FetchPollInterval, FetchPollIntervalDefault},
+		{"EventPollInterval", &c.EventPollInterval, EventPollIntervalDefault},
+		{"TaskHeartbeat", &c.TaskHeartbeat, TaskHeartbeatDefault},
+		{"TaskLeaseTTL", &c.TaskLeaseTTL, TaskLeaseTTLDefault},
+		{"ReapInterval", &c.ReapInterval, ReapIntervalDefault},
+		{"LeaderTTL", &c.LeaderTTL, LeaderTTLDefault},
+		{"ListenerReconnect", &c.ListenerReconnect, ListenerReconnectDefault},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("postgres: Config.%s %s: expected a positive duration (0 for the default, %s)", d.name, *d.v, d.def)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.FetchCooldown < time.Millisecond {
+		return nil, fmt.Errorf("postgres: Config.FetchCooldown %s: expected at least 1ms", c.FetchCooldown)
+	}
+	if c.FetchPollInterval < time.Millisecond {
+		return nil, fmt.Errorf("postgres: Config.FetchPollInterval %s: expected at least 1ms", c.FetchPollInterval)
+	}
+	if c.TaskLeaseTTL <= c.TaskHeartbeat {
+		return nil, fmt.Errorf("postgres: Config.TaskLeaseTTL %s: expected more than TaskHeartbeat (%s), ideally three times as much", c.TaskLeaseTTL, c.TaskHeartbeat)
+	}
+	workers := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxWorkers", &c.MaxWorkers, MaxWorkersDefault},
+		{"StreamingMaxWorkers", &c.StreamingMaxWorkers, StreamingMaxWorkersDefault},
+	}
+	for _, w := range workers {
+		if *w.v < 0 || *w.v > 10_000 {
+			return nil, fmt.Errorf("postgres: Config.%s %d: expected 1 to 10000 (0 for the default, %d)", w.name, *w.v, w.def)
+		}
+		if *w.v == 0 {
+			*w.v = w.def
+		}
+	}
+	return &c, nil
+}
+
+// channelName is the LISTEN channel of a schema's events: "<schema>.aiflow_event",
+// shortened with a hash of the schema when that would exceed Postgres's 63
+// byte limit on identifiers.
+func channelName(schema string) string {
+	const suffix = ".aiflow_event"
+	if len(schema)+len(suffix) <= 63 {
+		return schema + suffix
+	}
+	h := fnv.New32a()
+	h.Write([]byte(schema))
+	tag := "." + strconv.FormatUint(uint64(h.Sum32()), 16)
+	return schema[:63-len(suffix)-len(tag)] + tag + suffix
+}
+
+// lockKey is the first key of the store's advisory locks in schema: the same
+// for every process, different (with high probability) across schemas.
+func lockKey(schema string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte("aiflow:" + schema))
+	return int32(h.Sum32())
+}
+
+// Second keys of the advisory locks; partitions use their number (>= 0).
+const (
+	lockMigrate int32 = -1
+)
+
+func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }

@@ -1,0 +1,179 @@
+// Package postgres is the production store of AIFlow for Go: Postgres is the
+// event log (an append-only table, LISTEN/NOTIFY as a wake-up hint) and, with
+// River, the durable job queue, so that applying events and dispatching the
+// tasks they start commit together, exactly once.
+//
+// Import rule: this package imports store, internal/leader, pgx and River. It
+// never imports the engine or the root package; those hand it callbacks.
+//
+// # Setting up
+//
+// The store works on the caller's *pgxpool.Pool, which it never closes. Apply
+// the migrations (River's and the store's, into Config.Schema) once per
+// deployment or at every start, then open the store:
+//
+//	pool, err := pgxpool.New(ctx, databaseURL)
+//	...
+//	cfg := &postgres.Config{Schema: "aiflow"}
+//	if _, err := postgres.Migrate(ctx, pool, cfg); err != nil { ... }
+//	st, err := postgres.New(pool, cfg)
+//	...
+//	client, err := aiflow.New(&aiflow.Config{Store: st})
+//
+// Migrate is safe to run from several processes at once (they take turns on
+// an advisory lock) and reports the version reached. The first migration of a
+// schema fixes its number of partitions (Config.Partitions, 4 by default).
+//
+// Connections: besides the connections of its transactions, a started store
+// holds one connection for its LISTEN (hijacked from the pool, so no longer
+// counted by it) and River holds one for its own LISTEN. A unit of work never
+// needs two connections at once. A pool of at least 8 connections is
+// recommended; pgxpool's default is the number of CPUs, at least 4.
+//
+// # Tables
+//
+// All in Config.Schema, next to River's river_* tables:
+//
+//	aiflow_event              the event log, read by (xid, id)
+//	aiflow_partition          per partition: the cursor, the version (commit count), the lease
+//	aiflow_snapshot           engine state per partition
+//	aiflow_client             live clients, for the fair share of partitions
+//	aiflow_namespace, aiflow_workflow, aiflow_workflow_version
+//	aiflow_workflow_execution, aiflow_task_execution
+//	aiflow_dispatch           one row per dispatched attempt: dedupe key and fencing token
+//	aiflow_task_lease         the lease of each running attempt, renewed by heartbeats
+//	aiflow_task_log, aiflow_task_log_size
+//	aiflow_leader             leader leases (internal/leader)
+//	aiflow_meta, aiflow_migration
+//
+// # The event log and its horizon
+//
+// Event ids are taken at insert but rows appear at commit, so a reader that
+// resumed after "the last id it saw" would skip a transaction that commits
+// late with a lower id. Every event row therefore carries the id of its
+// transaction (xid8), and readers take only the rows below the horizon
+//
+//	xid < pg_snapshot_xmin(pg_current_snapshot())
+//
+// (every transaction below it has committed or aborted), in (xid, id) order,
+// resuming after a (xid, id) cursor: store.Position{XID, ID}. ListEvents and
+// LastPosition return only what is below the horizon, so paging from a
+// returned position never misses or repeats an event, however late a writer
+// commits.
+//
+// The price: a transaction that holds an xid holds back every reader until it
+// ends, and xids are shared by the whole Postgres cluster, so a long write
+// transaction in any database of the server (or a prepared transaction, or a
+// session idle in transaction) delays every consumer. Keep transactions that
+// call AppendEventsTx short, and consider idle_in_transaction_session_timeout.
+// A logical dump and restore does not carry the xid counter: restore into a
+// fresh cluster only with an empty event log.
+//
+// Events are appended by AppendEvents (one pipelined implicit transaction),
+// by AppendEventsTx and SendEventTx inside the caller's pgx transaction (the
+// events exist if and only if the caller commits), and by the store itself in
+// the transactions below. Values are limited to store.MaxEventValueBytes
+// (64 KiB) and must be UTF-8 text; store.ValidateEvent states every rule.
+//
+// # Wake-ups
+//
+// A NOTIFY on the channel "<schema>.aiflow_event" (shortened with a hash when
+// the schema name is long) wakes consumers; its payload names the partitions
+// concerned ("3,7") or "*". AppendEvents and AppendEventsTx send it in their
+// transaction; the store's own transactions wake the local consumers at once
+// and send it right after committing (coalesced). Notifications are only
+// hints: they are lost while a listener reconnects, so the LISTEN connection
+// is re-established within Config.ListenerReconnect and every reconnect wakes
+// all consumers to catch up, and the store also checks every
+// Config.EventPollInterval whether the last readable event moved.
+//
+// With Config.PollOnly the store (and River) never LISTEN: this works behind
+// PgBouncer in transaction mode, where wake-ups from other processes come
+// from polling only (lower EventPollInterval and FetchPollInterval then).
+// Behind PgBouncer also configure the pool for it (pgx.QueryExecModeExec, or
+// PgBouncer 1.21+ with prepared statement support).
+//
+// # Consuming: the unit of work
+//
+// Events are consumed per partition (store.PartitionOf of the workflow): user
+// events are read by every partition, status and control events only by
+// their workflow's. Each partition has one row holding its cursor, a version
+// counting its commits, and the lease of the client consuming it
+// (ClaimPartitions gives each live client its fair share). One Consume:
+//
+//  1. reads the partition's row and its next events below the horizon in one
+//     statement, and checks the caller's lease (else store.ErrNotOwner);
+//  2. calls the engine's batch function (no transaction is held meanwhile;
+//     snapshots are read as committed);
+//  3. writes everything it returned in one transaction, first of all the new
+//     cursor with version = version + 1 where version is still the one read
+//     and the lease still the caller's: a unit computed on a state another
+//     client changed meanwhile commits nothing (store.ErrNotOwner or
+//     store.ErrConflict). The writes: executions (replacing a record created
+//     in INIT by CreateExecution), task executions and notes, dispatch rows
+//     (keyed by task execution and attempt: a second dispatch of an attempt
+//     is ignored) with their River jobs inserted by InsertManyTx, stop
+//     outcomes, events and snapshots, pipelined in a few round trips.
+//
+// A crash before the commit leaves nothing; after it everything is durable.
+// A unit that only moves the cursor commits without waiting for the WAL
+// flush: losing it in a crash loses nothing, its events are read again and
+// decide nothing again.
+//
+// Stops, in the same transaction: a task execution that no worker runs
+// (INIT, QUEUED, RETRYING) becomes STOPPED, its attempt is bumped so that a
+// late worker is fenced out, and its job is cancelled (JobCancelTx); a
+// RUNNING one becomes STOPPING and its job is cancelled, which River delivers
+// to the worker as the cancellation of its context (context.Cause is
+// river.ErrJobCancelledRemotely); the worker then records STOPPED. Each
+// change appends its status event (store.NewStatusEvent).
+//
+// # Running tasks
+//
+// Recording RUNNING and recording final statuses are batched per process:
+// an idle process writes each attempt on its own, a busy one writes the
+// attempts that arrive while a statement runs together in the next one.
+//
+// Attempts are River jobs (kind "aiflow_task") in two queues: QueueBatch and
+// QueueStreaming, so that never-ending tasks, which hold a worker slot for
+// their whole life, cannot starve batch tasks. River is configured for low
+// latency (Config.FetchCooldown 2 ms instead of River's 100 ms) and, since a
+// job committed right after another may get no notification from River, the
+// store sends River's insert notification itself after committing jobs.
+//
+// Every job has River's timeout -1 and one attempt: River neither times
+// attempts out nor rescues or retries them; the store's own lease does:
+//
+//   - Start: one statement records RUNNING, its status event and the
+//     attempt's lease, fenced by the attempt (the task execution is still at
+//     this attempt, QUEUED or RETRYING, its dispatch pending). A fenced-out
+//     worker writes nothing and completes its job.
+//   - Run: the store's TaskHandler runs; the process renews the leases of all
+//     its running attempts in one query every Config.TaskHeartbeat, and
+//     cancels an attempt whose lease is gone.
+//   - Finish: the final status (store.FinalStatus), its status event and
+//     the release of the lease commit together, fenced by the attempt and
+//     the lease; River's batch completer then completes the job. With
+//     Config.AtomicJobCompletion, River's JobCompleteTx commits in the same
+//     transaction instead, at about half the task throughput (River's
+//     completion query is as costly as the rest of a task's writes).
+//   - Reaper: on the elected leader (internal/leader), every
+//     Config.ReapInterval, an attempt whose lease expired (its worker stopped
+//     heartbeating for Config.TaskLeaseTTL) ends FAILED, or RETRYING while its
+//     retry policy allows (a failure), or STOPPED if it was stopping, with its
+//     status event and "heartbeat lost" as the reason; its job is cancelled so
+//     that a worker that still runs it stops. A dispatched attempt whose
+//     worker died before recording RUNNING (its job finished, gone, or
+//     running for longer than TaskLeaseTTL without RUNNING) ends RETRYING as
+//     an interruption (its code never ran: not a failure), so nothing stays
+//     QUEUED forever. A job River still shows running long after its attempt
+//     ended (its process died before River completed it) is cancelled, which
+//     River's rescuer then finalizes.
+//
+// StopWorkers stops fetching, interrupts streaming attempts at once, lets the
+// others finish until its context ends and then cancels them; interrupted
+// attempts end RETRYING without counting as a failure, so another client runs
+// them again. Retries are dispatched by the engine as new jobs; a retry's
+// backoff (a job scheduled in the future) is rounded up to River's scheduler
+// period, about 5 s.
+package postgres

@@ -1,0 +1,346 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+const eventCols = "id, xid, time, partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data"
+
+func scanEvent(r pgx.CollectableRow) (store.Event, error) {
+	var ev store.Event
+	var kind int16
+	err := r.Scan(&ev.ID, &ev.Position.XID, &ev.Time, &ev.Partition, &kind, &ev.Namespace, &ev.Key, &ev.Value, &ev.Sender,
+		&ev.Workflow, &ev.ExecutionID, &ev.TaskName, &ev.TaskExecutionID, &ev.SeqNum, &ev.Broadcast, &ev.Data)
+	ev.Kind = store.EventKind(kind)
+	ev.Position.ID = ev.ID
+	return ev, err
+}
+
+// insertEventsSQL inserts a batch of events in order, or none when one of
+// their namespaces does not exist.
+const insertEventsSQL = `INSERT INTO {s}.aiflow_event
+	(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data)
+SELECT u.partition, u.kind, u.namespace, u.key, u.value, u.sender, u.workflow, u.execution_id, u.task_name, u.task_execution_id,
+	u.seq_num, u.broadcast, u.data
+FROM unnest($1::integer[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[],
+	$10::bigint[], $11::integer[], $12::boolean[], $13::bytea[])
+	WITH ORDINALITY AS u(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id,
+		seq_num, broadcast, data, ord)
+WHERE NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS n(name)
+	WHERE NOT EXISTS (SELECT 1 FROM {s}.aiflow_namespace ns WHERE ns.name = n.name))
+ORDER BY u.ord
+RETURNING id, xid, time`
+
+// eventArgs validates events and lays them out as the arrays of
+// insertEventsSQL.
+type eventArgs struct {
+	partition []int32
+	kind      []int16
+	namespace []string
+	key       []string
+	value     []string
+	sender    []string
+	workflow  []string
+	execID    []int64
+	taskName  []string
+	teID      []int64
+	seqNum    []int32
+	broadcast []bool
+	data      [][]byte
+}
+
+func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
+	n := len(events)
+	a := &eventArgs{
+		partition: make([]int32, n), kind: make([]int16, n), namespace: make([]string, n), key: make([]string, n),
+		value: make([]string, n), sender: make([]string, n), workflow: make([]string, n), execID: make([]int64, n),
+		taskName: make([]string, n), teID: make([]int64, n), seqNum: make([]int32, n), broadcast: make([]bool, n),
+		data: make([][]byte, n),
+	}
+	for i := range events {
+		ev := &events[i]
+		if err := store.ValidateEvent(ev); err != nil {
+			return nil, err
+		}
+		a.partition[i] = int32(store.EventPartition(ev, s.nPart))
+		a.kind[i] = int16(ev.Kind)
+		a.namespace[i], a.key[i], a.value[i], a.sender[i] = ev.Namespace, ev.Key, ev.Value, ev.Sender
+		a.workflow[i], a.execID[i], a.taskName[i], a.teID[i] = ev.Workflow, ev.ExecutionID, ev.TaskName, ev.TaskExecutionID
+		a.seqNum[i], a.broadcast[i], a.data[i] = int32(ev.SeqNum), ev.Broadcast, ev.Data
+	}
+	return a, nil
+}
+
+func (a *eventArgs) queue(b *pgx.Batch, sql string) *pgx.QueuedQuery {
+	return b.Queue(sql, a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName,
+		a.teID, a.seqNum, a.broadcast, a.data)
+}
+
+// readInserted reads insertEventsSQL's result and returns the events with
+// their ids, positions, times and partitions; ok is false when nothing was
+// inserted because a namespace does not exist (see missingNamespace).
+func (s *Store) readInserted(events []store.Event, a *eventArgs, rows pgx.Rows) (out []store.Event, ok bool, err error) {
+	type ins struct {
+		id   int64
+		xid  uint64
+		time time.Time
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ins, error) {
+		var x ins
+		err := r.Scan(&x.id, &x.xid, &x.time)
+		return x, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if len(got) != len(events) {
+		return nil, false, nil
+	}
+	slices.SortFunc(got, func(x, y ins) int {
+		switch {
+		case x.id < y.id:
+			return -1
+		case x.id > y.id:
+			return 1
+		}
+		return 0
+	})
+	out = make([]store.Event, len(events))
+	for i, ev := range events {
+		ev.ID = got[i].id
+		ev.Position = store.Position{XID: got[i].xid, ID: got[i].id}
+		ev.Time = got[i].time
+		ev.Partition = int(a.partition[i])
+		ev.Data = slices.Clone(ev.Data)
+		out[i] = ev
+	}
+	return out, true, nil
+}
+
+func (s *Store) missingNamespace(ctx context.Context, q querier, names []string) error {
+	var name string
+	err := q.QueryRow(ctx, s.q(`SELECT n.name FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
+		WHERE NOT EXISTS (SELECT 1 FROM {s}.aiflow_namespace ns WHERE ns.name = n.name) ORDER BY ord LIMIT 1`), names).Scan(&name)
+	if err != nil {
+		return fmt.Errorf("postgres: events were not inserted, and looking for a missing namespace failed: %w", err)
+	}
+	return namespaceNotFound(name)
+}
+
+// insertEvents appends events in q's transaction, without a notification.
+func (s *Store) insertEvents(ctx context.Context, q querier, events []store.Event) ([]store.Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	a, err := s.eventArgs(events)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	a.queue(b, s.q(insertEventsSQL))
+	br := q.SendBatch(ctx, b)
+	rows, err := br.Query()
+	var out []store.Event
+	ok := true
+	if err == nil {
+		out, ok, err = s.readInserted(events, a, rows)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !ok {
+		err = s.missingNamespace(ctx, q, a.namespace)
+	}
+	return out, err
+}
+
+// AppendEvents appends events atomically and returns them with ID, Position,
+// Time and Partition set. Every event must pass store.ValidateEvent and name
+// an existing namespace. The transaction also sends the NOTIFY that wakes
+// consumers in other processes.
+func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store.Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	// One pipelined implicit transaction: the insert and the NOTIFY commit
+	// together, in one round trip.
+	out, err := s.appendEventsNotify(ctx, s.pool, events)
+	if err != nil {
+		return nil, opErr("append events", err)
+	}
+	s.hub.wakeParts(partsOf(out))
+	return out, nil
+}
+
+// AppendEventsTx appends events inside the caller's transaction: they exist
+// if and only if the caller commits it, and consumers see them (and are
+// woken by a NOTIFY sent by the same transaction) once it has committed.
+// Positions are final when the call returns; a reader resuming after a
+// position never skips these events, however late the transaction commits.
+// Validation and namespace errors leave the transaction untouched and
+// usable. Keep such transactions short: until it commits, the transaction
+// holds back every consumer of the store (see the package documentation).
+func (s *Store) AppendEventsTx(ctx context.Context, tx pgx.Tx, events []store.Event) ([]store.Event, error) {
+	if tx == nil {
+		return nil, errors.New("postgres: append events: tx is nil: expected the caller's pgx.Tx")
+	}
+	if len(events) == 0 {
+		return nil, nil
+	}
+	out, err := s.appendEventsNotify(ctx, tx, events)
+	return out, opErr("append events", err)
+}
+
+// SendEventTx appends one user event (key and value in namespace, from
+// sender) inside the caller's transaction, as AppendEventsTx does.
+func (s *Store) SendEventTx(ctx context.Context, tx pgx.Tx, namespace, key, value, sender string) (store.Event, error) {
+	out, err := s.AppendEventsTx(ctx, tx, []store.Event{{Kind: store.KindUser, Namespace: namespace, Key: key, Value: value, Sender: sender}})
+	if err != nil {
+		return store.Event{}, err
+	}
+	return out[0], nil
+}
+
+func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []store.Event) ([]store.Event, error) {
+	a, err := s.eventArgs(events)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	a.queue(b, s.q(insertEventsSQL))
+	if !s.cfg.PollOnly {
+		b.Queue("SELECT pg_notify($1, $2)", s.channel, notifyPayload(a.partition))
+	}
+	br := q.SendBatch(ctx, b)
+	rows, err := br.Query()
+	var out []store.Event
+	ok := true
+	if err == nil {
+		out, ok, err = s.readInserted(events, a, rows)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !ok {
+		err = s.missingNamespace(ctx, q, a.namespace)
+	}
+	return out, err
+}
+
+// horizon is the read horizon of the event log: every transaction with a
+// smaller id has committed or aborted, so no event can appear below it any
+// more.
+const horizon = "pg_snapshot_xmin(pg_current_snapshot())"
+
+// ListEvents returns events matching filter in position order, and the
+// position to continue from. Only events below the horizon are returned, so
+// paging from a returned position never misses or repeats an event.
+func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, store.Position, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	args := []any{f.After.XID, f.After.ID}
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	where := []string{"(xid, id) > ($1::xid8, $2::bigint)", "xid < (SELECT x FROM h)"}
+	if f.Namespace != "" {
+		where = append(where, "namespace = "+arg(f.Namespace))
+	}
+	if len(f.Keys) > 0 {
+		where = append(where, "key = ANY("+arg(f.Keys)+"::text[])")
+	}
+	if f.Sender != "" {
+		where = append(where, "sender = "+arg(f.Sender))
+	}
+	if f.ExecutionID != 0 {
+		where = append(where, "execution_id = "+arg(f.ExecutionID))
+	}
+	if len(f.Kinds) > 0 {
+		kinds := make([]int16, len(f.Kinds))
+		for i, k := range f.Kinds {
+			kinds[i] = int16(k)
+		}
+		where = append(where, "kind = ANY("+arg(kinds)+"::smallint[])")
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= "+arg(f.Since))
+	}
+	lim := arg(limit)
+	// One statement, so the page and the tail see the same horizon. The
+	// tail row (kind -1) is the last event below the horizon: when the page
+	// is not full, everything up to it has been examined.
+	sql := `WITH h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
+page AS (SELECT ` + eventCols + ` FROM {s}.aiflow_event WHERE ` + strings.Join(where, " AND ") + ` ORDER BY xid, id LIMIT ` + lim + `)
+SELECT * FROM page
+UNION ALL
+(SELECT id, xid, time, 0, -1::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
+	WHERE xid < (SELECT x FROM h) ORDER BY xid DESC, id DESC LIMIT 1)`
+	rows, err := s.pool.Query(ctx, s.q(sql), args...)
+	if err != nil {
+		return nil, f.After, opErr("list events", err)
+	}
+	all, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, f.After, opErr("list events", err)
+	}
+	var out []store.Event
+	var tail *store.Event
+	const tailKind = store.EventKind(0xff) // -1 as a smallint
+	for i := range all {
+		if all[i].Kind == tailKind {
+			tail = &all[i]
+			continue
+		}
+		out = append(out, all[i])
+	}
+	slices.SortFunc(out, func(a, b store.Event) int {
+		switch {
+		case a.Position.Less(b.Position):
+			return -1
+		case b.Position.Less(a.Position):
+			return 1
+		}
+		return 0
+	})
+	next := f.After
+	switch {
+	case len(out) == limit:
+		next = out[len(out)-1].Position
+	case tail != nil && f.After.Less(tail.Position):
+		next = tail.Position
+	case len(out) > 0:
+		next = out[len(out)-1].Position
+	}
+	return out, next, nil
+}
+
+// LastPosition is the position of the last event below the horizon: a reader
+// listening from it sees every event that commits later.
+func (s *Store) LastPosition(ctx context.Context) (store.Position, error) {
+	var p store.Position
+	err := s.pool.QueryRow(ctx, s.q(`SELECT xid, id FROM {s}.aiflow_event WHERE xid < `+horizon+`
+		ORDER BY xid DESC, id DESC LIMIT 1`)).Scan(&p.XID, &p.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Position{}, nil
+	}
+	return p, opErr("last position", err)
+}
+
+// partsOf lists the partitions of events (-1 for user events).
+func partsOf(events []store.Event) []int32 {
+	out := make([]int32, len(events))
+	for i, ev := range events {
+		out[i] = int32(ev.Partition)
+	}
+	return out
+}

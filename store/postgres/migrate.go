@@ -1,0 +1,186 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+//go:embed migration/*.up.sql
+var migrationFS embed.FS
+
+// migration is one embedded schema migration: migration/NNN_name.up.sql.
+type migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// migrations lists the embedded migrations by version. Later issues add files
+// (schedules and triggers, the send_event SQL function); versions are dense.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migration")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, rest, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(rest, ".up.sql") {
+			return nil, fmt.Errorf("postgres: migration file %q: expected NNN_name.up.sql", name)
+		}
+		data, err := migrationFS.ReadFile(path.Join("migration", name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{Version: v, Name: strings.TrimSuffix(rest, ".up.sql"), SQL: string(data)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.Version - b.Version })
+	for i, m := range out {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("postgres: migration %d (%s): expected version %d: versions must be dense", m.Version, m.Name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// LatestVersion is the schema version the embedded migrations reach.
+func LatestVersion() int {
+	ms, err := migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].Version
+}
+
+// MigrateResult reports what Migrate did.
+type MigrateResult struct {
+	// Version is the store's schema version reached (LatestVersion).
+	Version int
+	// Applied lists the store's migrations applied by this call.
+	Applied []int
+	// RiverVersion is River's schema version reached.
+	RiverVersion int
+	// Partitions is the schema's number of partitions.
+	Partitions int
+}
+
+// Migrate creates cfg.Schema if needed and applies River's migrations and the
+// store's embedded migrations to it. It is safe to run from several processes
+// at once: they take turns on an advisory lock, and the later ones find
+// nothing to do. The first migration fixes the number of partitions
+// (cfg.Partitions). The pool must allow at least two connections (River's
+// migrator uses its own while the lock is held on another).
+func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResult, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if pool == nil {
+		return nil, errors.New("postgres: Migrate: pool is nil: expected a *pgxpool.Pool")
+	}
+	if max := pool.Config().MaxConns; max < 2 {
+		return nil, fmt.Errorf("postgres: Migrate: the pool allows %d connection(s): expected at least 2", max)
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: %w", err)
+	}
+	defer conn.Release()
+	key := lockKey(c.Schema)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", key, lockMigrate); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: taking the migration lock: %w", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1, $2)", key, lockMigrate); err != nil {
+			// The lock dies with the session; make sure the session dies.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+
+	schema := quoteIdent(c.Schema)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: creating schema %s: %w", c.Schema, err)
+	}
+
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: c.Schema, Logger: c.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: River migrator: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: River's migrations: %w", err)
+	}
+	res := &MigrateResult{}
+	if vs, err := migrator.ExistingVersions(ctx); err == nil && len(vs) > 0 {
+		res.RiverVersion = vs[len(vs)-1].Version
+	}
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.aiflow_migration (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: %w", err)
+	}
+	rows, err := conn.Query(ctx, "SELECT version FROM "+schema+".aiflow_migration")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: %w", err)
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: %w", err)
+	}
+	partitions := c.Partitions
+	if partitions == 0 {
+		partitions = PartitionsDefault
+	}
+	for _, m := range ms {
+		if slices.Contains(applied, int32(m.Version)) {
+			continue
+		}
+		sql := strings.NewReplacer("{schema}", schema, "{partitions}", strconv.Itoa(partitions)).Replace(m.SQL)
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO "+schema+".aiflow_migration (version, name) VALUES ($1, $2)", m.Version, m.Name)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: Migrate: migration %d (%s) in schema %s: %w", m.Version, m.Name, c.Schema, err)
+		}
+		res.Applied = append(res.Applied, m.Version)
+		c.Logger.InfoContext(ctx, "postgres: applied migration", slog.String("schema", c.Schema), slog.Int("version", m.Version), slog.String("name", m.Name))
+	}
+	res.Version = ms[len(ms)-1].Version
+	var stored string
+	if err := conn.QueryRow(ctx, "SELECT value FROM "+schema+".aiflow_meta WHERE key = 'partitions'").Scan(&stored); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: reading the number of partitions: %w", err)
+	}
+	res.Partitions, _ = strconv.Atoi(stored)
+	if c.Partitions != 0 && c.Partitions != res.Partitions {
+		return res, fmt.Errorf("postgres: Migrate: Config.Partitions is %d but schema %s was created with %d partitions: the number is fixed at the first migration; leave it 0 or set %d",
+			c.Partitions, c.Schema, res.Partitions, res.Partitions)
+	}
+	return res, nil
+}

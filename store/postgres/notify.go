@@ -1,0 +1,398 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// hub wakes the store's subscribers. Wake-ups come from three sources:
+//
+//   - this process's own commits that appended events (at once, in process);
+//   - the LISTEN connection, woken by the NOTIFY of other processes (and of
+//     the caller's transactions in AppendEventsTx), and once after every
+//     (re)connect, since notifications sent while it was away are lost;
+//   - a poller that checks every EventPollInterval whether the last event
+//     below the horizon moved (the fallback, and the only source from other
+//     processes in PollOnly mode).
+//
+// After this process's own commits it also sends a NOTIFY (outside the
+// committed transaction, coalesced) so that other processes wake up.
+//
+// Wake-ups name partitions: a subscriber of one partition (SubscribePartition)
+// is woken by user events (which every partition reads) and by events of its
+// own partition only. A NOTIFY's payload lists the partitions ("3,7"), or is
+// "*" (or empty) for all of them.
+type hub struct {
+	s *Store
+
+	mu      sync.Mutex
+	subs    map[int]*subscriber
+	nextSub int
+	started bool
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	remoteStarted bool
+	remote        chan struct{} // cap 1: a NOTIFY is due
+	pendingEvents bool          // an event NOTIFY is due
+	pendingAll    bool          // ... for every partition
+	pendingParts  map[int32]struct{}
+	pendingQueues map[string]struct{} // River insert notifications due
+
+	// connects counts successful LISTEN (re)connections; for tests.
+	connects atomic.Int64
+	// listenConn is the current LISTEN connection's backend pid; for tests.
+	listenPID atomic.Uint32
+}
+
+type subscriber struct {
+	ch   chan struct{}
+	part int // -1: every partition
+}
+
+func newHub(s *Store) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &hub{s: s, subs: map[int]*subscriber{}, ctx: ctx, cancel: cancel, remote: make(chan struct{}, 1),
+		pendingParts: map[int32]struct{}{}, pendingQueues: map[string]struct{}{}}
+}
+
+// Subscribe returns a channel that receives a value (coalesced) whenever
+// events may have been appended, and a function to unsubscribe. The first
+// call starts the LISTEN connection (unless PollOnly) and the poller; they
+// run until Close.
+func (s *Store) Subscribe() (<-chan struct{}, func()) { return s.hub.subscribe(-1) }
+
+// SubscribePartition is Subscribe for the consumer of one partition: appends
+// that concern only other partitions do not wake it (see
+// store.PartitionSubscriber).
+func (s *Store) SubscribePartition(partition int) (<-chan struct{}, func()) {
+	return s.hub.subscribe(partition)
+}
+
+func (h *hub) subscribe(part int) (<-chan struct{}, func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	id := h.nextSub
+	h.nextSub++
+	h.subs[id] = &subscriber{ch: ch, part: part}
+	if !h.started && !h.closed {
+		h.started = true
+		if !h.s.cfg.PollOnly {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				h.listen(h.ctx)
+			}()
+		}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.poll(h.ctx)
+		}()
+	}
+	return ch, func() {
+		h.mu.Lock()
+		delete(h.subs, id)
+		h.mu.Unlock()
+	}
+}
+
+// wake wakes every subscriber of this process.
+func (h *hub) wake() { h.wakeParts(nil) }
+
+// wakeParts wakes the subscribers of the partitions listed (-1, or an empty
+// list, means every partition) and those of every partition.
+func (h *hub) wakeParts(parts []int32) {
+	all := len(parts) == 0 || slices.Contains(parts, -1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, sub := range h.subs {
+		if all || sub.part < 0 || slices.Contains(parts, int32(sub.part)) {
+			select {
+			case sub.ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// notifyPayload is the NOTIFY payload naming the partitions of parts.
+func notifyPayload(parts []int32) string {
+	if len(parts) == 0 || slices.Contains(parts, -1) {
+		return "*"
+	}
+	ps := slices.Clone(parts)
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(int(p)))
+		if b.Len() > 7000 { // NOTIFY payloads must stay under 8000 bytes
+			return "*"
+		}
+	}
+	return b.String()
+}
+
+// parsePayload reads a NOTIFY payload; nil means every partition.
+func parsePayload(p string) []int32 {
+	if p == "" || p == "*" {
+		return nil
+	}
+	var out []int32
+	for _, f := range strings.Split(p, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil
+		}
+		out = append(out, int32(n))
+	}
+	return out
+}
+
+// appended is called after this process committed a transaction that
+// appended events of the partitions listed (-1 for user events): it wakes
+// the local subscribers and has a NOTIFY sent for the other processes.
+func (h *hub) appended(parts []int32) {
+	h.wakeParts(parts)
+	h.remoteNotify(func() {
+		if len(parts) == 0 || slices.Contains(parts, -1) {
+			h.pendingAll = true
+		} else if !h.pendingAll {
+			for _, p := range parts {
+				h.pendingParts[p] = struct{}{}
+			}
+		}
+		h.pendingEvents = true
+	})
+}
+
+// jobsInserted is called after this process committed River jobs that are
+// available now: it has River's insert notification sent for their queues.
+// River sends one in the inserting transaction too, but at most once per
+// FetchCooldown per queue and process, so a job committed right after
+// another could otherwise wait for River's next poll (FetchPollInterval).
+// The channel ("<schema>.river_insert") and payload ({"queue": ...}) are
+// River's cross-client insert notification.
+func (h *hub) jobsInserted(queues []string) {
+	h.remoteNotify(func() {
+		for _, q := range queues {
+			h.pendingQueues[q] = struct{}{}
+		}
+	})
+}
+
+// remoteNotify records what the next NOTIFY must say (under h.mu) and wakes
+// the sender, starting it if needed. It does nothing in PollOnly mode.
+func (h *hub) remoteNotify(record func()) {
+	if h.s.cfg.PollOnly {
+		return
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	if !h.remoteStarted {
+		h.remoteStarted = true
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.sendNotifications(h.ctx)
+		}()
+	}
+	record()
+	h.mu.Unlock()
+	select {
+	case h.remote <- struct{}{}:
+	default:
+	}
+}
+
+// takePending returns the due notifications (channel and payload pairs) and
+// resets them.
+func (h *hub) takePending() [][2]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out [][2]string
+	if h.pendingEvents {
+		var parts []int32
+		if !h.pendingAll {
+			for p := range h.pendingParts {
+				parts = append(parts, p)
+			}
+		}
+		out = append(out, [2]string{h.s.channel, notifyPayload(parts)})
+	}
+	for q := range h.pendingQueues {
+		payload, _ := json.Marshal(map[string]string{"queue": q})
+		out = append(out, [2]string{h.s.cfg.Schema + ".river_insert", string(payload)})
+	}
+	h.pendingEvents, h.pendingAll = false, false
+	clear(h.pendingParts)
+	clear(h.pendingQueues)
+	return out
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.cancel()
+	h.wg.Wait()
+}
+
+func (h *hub) subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// sendNotifications sends one NOTIFY per signal; signals that arrive while
+// one is being sent are coalesced into the next.
+func (h *hub) sendNotifications(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.remote:
+		}
+		due := h.takePending()
+		if len(due) == 0 {
+			continue
+		}
+		b := &pgx.Batch{}
+		for _, n := range due {
+			b.Queue("SELECT pg_notify($1, $2)", n[0], n[1])
+		}
+		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := h.s.pool.SendBatch(nctx, b).Close()
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			// Only a hint: other processes poll.
+			h.s.log.DebugContext(ctx, "sending the event notification failed", slog.Any("error", err))
+		}
+	}
+}
+
+// listen keeps a LISTEN connection open (a connection hijacked from the pool),
+// reconnecting after failures, and wakes the subscribers on every
+// notification and after every (re)connect.
+func (h *hub) listen(ctx context.Context) {
+	base := h.s.cfg.ListenerReconnect
+	delay := base
+	for {
+		connected, err := h.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			delay = base
+		}
+		h.s.log.WarnContext(ctx, "event listener connection lost; reconnecting", slog.Any("error", err), slog.Duration("delay", delay))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// listenIdle is how long the listener waits for a notification before it
+// checks that its connection is alive.
+const listenIdle = 30 * time.Second
+
+func (h *hub) listenOnce(ctx context.Context) (connected bool, err error) {
+	pc, err := h.s.pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	conn := pc.Hijack()
+	defer func() {
+		h.listenPID.Store(0)
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = conn.Close(cctx)
+		cancel()
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{h.s.channel}.Sanitize()); err != nil {
+		return false, err
+	}
+	h.listenPID.Store(conn.PgConn().PID())
+	h.connects.Add(1)
+	// Notifications sent while we were not listening are lost: catch up.
+	h.wake()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenIdle)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			h.wakeParts(parsePayload(n.Payload))
+		case ctx.Err() != nil:
+			return true, ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded) || pgconnTimeout(err):
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			perr := conn.Ping(pctx)
+			cancel()
+			if perr != nil {
+				return true, perr
+			}
+		default:
+			return true, err
+		}
+	}
+}
+
+func pgconnTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// poll wakes the subscribers when the last event below the horizon moved
+// since the previous check.
+func (h *hub) poll(ctx context.Context) {
+	var last store.Position
+	first := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.s.cfg.EventPollInterval):
+		}
+		if h.subscribers() == 0 {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pos, err := h.s.LastPosition(qctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				h.s.log.DebugContext(ctx, "polling for events failed", slog.Any("error", err))
+			}
+			continue
+		}
+		if first || pos != last {
+			h.wake()
+		}
+		first, last = false, pos
+	}
+}

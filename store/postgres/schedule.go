@@ -1,0 +1,307 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aiflow-go/aiflow/internal/leader"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// ---- workflow schedules ----
+
+const scheduleCols = "id, namespace, workflow, expression, time_zone, paused, overlap, catch_up, created_at, updated_at, last_fire_at"
+
+func scanSchedule(row pgx.Row) (store.ScheduleRecord, error) {
+	var r store.ScheduleRecord
+	var last *time.Time
+	err := row.Scan(&r.ID, &r.Namespace, &r.Workflow, &r.Expression, &r.TimeZone, &r.Paused, &r.Overlap, &r.CatchUp,
+		&r.CreatedAt, &r.UpdatedAt, &last)
+	if last != nil {
+		r.LastFireAt = *last
+	}
+	return r, err
+}
+
+func scheduleNotFound(id int64) error { return fmt.Errorf("%w: id %d", store.ErrScheduleNotFound, id) }
+
+// isForeignKey reports whether err is a foreign key violation.
+func isForeignKey(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
+// AddSchedule records a workflow schedule and appends ev (the
+// schedule_changed event) in one transaction. The schedule's creation time,
+// which anchors interval ticks, is the database's time truncated to the
+// second.
+func (s *Store) AddSchedule(ctx context.Context, rec store.ScheduleRecord, ev store.Event) (store.ScheduleRecord, error) {
+	var out store.ScheduleRecord
+	var appended []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanSchedule(tx.QueryRow(ctx, s.q(`INSERT INTO {s}.aiflow_schedule (namespace, workflow, expression, time_zone, overlap, catch_up)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+scheduleCols),
+			rec.Namespace, rec.Workflow, rec.Expression, rec.TimeZone, rec.Overlap, rec.CatchUp))
+		if isForeignKey(err) {
+			return workflowNotFound(rec.Namespace, rec.Workflow)
+		}
+		if err != nil {
+			return err
+		}
+		ev.Data = fmt.Appendf(nil, `{"schedule_id":%d}`, out.ID)
+		appended, err = s.insertEvents(ctx, tx, []store.Event{ev})
+		return err
+	})
+	if err != nil {
+		return store.ScheduleRecord{}, opErr("add schedule", err)
+	}
+	s.hub.appended(partsOf(appended))
+	return out, nil
+}
+
+// GetSchedule returns a schedule.
+func (s *Store) GetSchedule(ctx context.Context, id int64) (store.ScheduleRecord, error) {
+	r, err := scanSchedule(s.pool.QueryRow(ctx, s.q("SELECT "+scheduleCols+" FROM {s}.aiflow_schedule WHERE id = $1"), id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, scheduleNotFound(id)
+	}
+	return r, opErr("get schedule", err)
+}
+
+// ListSchedules lists schedules by id.
+func (s *Store) ListSchedules(ctx context.Context, ns, wf string) ([]store.ScheduleRecord, error) {
+	rows, err := s.pool.Query(ctx, s.q("SELECT "+scheduleCols+` FROM {s}.aiflow_schedule
+		WHERE ($1 = '' OR namespace = $1) AND ($2 = '' OR workflow = $2) ORDER BY id`), ns, wf)
+	if err != nil {
+		return nil, opErr("list schedules", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ScheduleRecord, error) { return scanSchedule(r) })
+	return out, opErr("list schedules", err)
+}
+
+// changeSchedule runs stmt (which must affect the schedule $1) and appends ev
+// in one transaction.
+func (s *Store) changeSchedule(ctx context.Context, op string, id int64, ev store.Event, stmt string, args ...any) error {
+	var appended []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, s.q(stmt), append([]any{id}, args...)...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return scheduleNotFound(id)
+		}
+		ev.Data = fmt.Appendf(nil, `{"schedule_id":%d}`, id)
+		appended, err = s.insertEvents(ctx, tx, []store.Event{ev})
+		return err
+	})
+	if err == nil {
+		s.hub.appended(partsOf(appended))
+	}
+	return opErr(op, err)
+}
+
+// SetSchedulePaused pauses or resumes a schedule.
+func (s *Store) SetSchedulePaused(ctx context.Context, id int64, paused bool, ev store.Event) error {
+	return s.changeSchedule(ctx, "set schedule paused", id, ev,
+		"UPDATE {s}.aiflow_schedule SET paused = $2, updated_at = clock_timestamp() WHERE id = $1", paused)
+}
+
+// DeleteSchedule deletes a schedule.
+func (s *Store) DeleteSchedule(ctx context.Context, id int64, ev store.Event) error {
+	return s.changeSchedule(ctx, "delete schedule", id, ev, "DELETE FROM {s}.aiflow_schedule WHERE id = $1")
+}
+
+// FireTimer records a tick and appends its event in one transaction, once per
+// (key, nominal time). A schedule's tick fires only while the schedule exists
+// and is not paused (checked under a row lock, so it cannot race a pause),
+// and moves the schedule's last firing time forward.
+func (s *Store) FireTimer(ctx context.Context, f store.Firing) (bool, error) {
+	fired := false
+	var appended []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if f.ScheduleID != 0 {
+			var paused bool
+			err := tx.QueryRow(ctx, s.q("SELECT paused FROM {s}.aiflow_schedule WHERE id = $1 FOR UPDATE"), f.ScheduleID).Scan(&paused)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && paused) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, s.q("INSERT INTO {s}.aiflow_timer_fire (key, at) VALUES ($1, $2) ON CONFLICT DO NOTHING"), f.Key, f.At)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		if f.ScheduleID != 0 {
+			if _, err := tx.Exec(ctx, s.q(`UPDATE {s}.aiflow_schedule SET last_fire_at = $2
+				WHERE id = $1 AND (last_fire_at IS NULL OR last_fire_at < $2)`), f.ScheduleID, f.At); err != nil {
+				return err
+			}
+		}
+		appended, err = s.insertEvents(ctx, tx, []store.Event{f.Event})
+		fired = err == nil
+		return err
+	})
+	if err != nil {
+		return false, opErr("fire timer", err)
+	}
+	if fired {
+		s.hub.appended(partsOf(appended))
+	}
+	return fired, nil
+}
+
+// ---- workflow triggers ----
+
+const triggerCols = "id, namespace, workflow, name, keys, paused, created_at, updated_at"
+
+func scanTrigger(row pgx.Row) (store.TriggerRecord, error) {
+	var r store.TriggerRecord
+	err := row.Scan(&r.ID, &r.Namespace, &r.Workflow, &r.Name, &r.Keys, &r.Paused, &r.CreatedAt, &r.UpdatedAt)
+	return r, err
+}
+
+func triggerNotFound(id int64) error { return fmt.Errorf("%w: id %d", store.ErrTriggerNotFound, id) }
+
+// UpsertTrigger records a trigger by (namespace, workflow, name); a new one
+// is created with its trigger_added event in one transaction, an existing
+// one returned unchanged.
+func (s *Store) UpsertTrigger(ctx context.Context, rec store.TriggerRecord, ev func(store.TriggerRecord) store.Event) (store.TriggerRecord, bool, error) {
+	var out store.TriggerRecord
+	created := false
+	var appended []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanTrigger(tx.QueryRow(ctx, s.q(`INSERT INTO {s}.aiflow_trigger (namespace, workflow, name, keys)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, workflow, name) DO NOTHING RETURNING `+triggerCols),
+			rec.Namespace, rec.Workflow, rec.Name, rec.Keys))
+		switch {
+		case isForeignKey(err):
+			return workflowNotFound(rec.Namespace, rec.Workflow)
+		case errors.Is(err, pgx.ErrNoRows): // it exists
+			out, err = scanTrigger(tx.QueryRow(ctx, s.q("SELECT "+triggerCols+` FROM {s}.aiflow_trigger
+				WHERE namespace = $1 AND workflow = $2 AND name = $3`), rec.Namespace, rec.Workflow, rec.Name))
+			return err
+		case err != nil:
+			return err
+		}
+		created = true
+		appended, err = s.insertEvents(ctx, tx, []store.Event{ev(out)})
+		return err
+	})
+	if err != nil {
+		return store.TriggerRecord{}, false, opErr("upsert trigger", err)
+	}
+	s.hub.appended(partsOf(appended))
+	return out, created, nil
+}
+
+// GetTrigger returns a trigger.
+func (s *Store) GetTrigger(ctx context.Context, id int64) (store.TriggerRecord, error) {
+	r, err := scanTrigger(s.pool.QueryRow(ctx, s.q("SELECT "+triggerCols+" FROM {s}.aiflow_trigger WHERE id = $1"), id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, triggerNotFound(id)
+	}
+	return r, opErr("get trigger", err)
+}
+
+// ListTriggers lists triggers by id.
+func (s *Store) ListTriggers(ctx context.Context, ns, wf string) ([]store.TriggerRecord, error) {
+	rows, err := s.pool.Query(ctx, s.q("SELECT "+triggerCols+` FROM {s}.aiflow_trigger
+		WHERE ($1 = '' OR namespace = $1) AND ($2 = '' OR workflow = $2) ORDER BY id`), ns, wf)
+	if err != nil {
+		return nil, opErr("list triggers", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.TriggerRecord, error) { return scanTrigger(r) })
+	return out, opErr("list triggers", err)
+}
+
+func (s *Store) changeTrigger(ctx context.Context, op string, id int64, ev store.Event, stmt string, args ...any) error {
+	var appended []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, s.q(stmt), append([]any{id}, args...)...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return triggerNotFound(id)
+		}
+		appended, err = s.insertEvents(ctx, tx, []store.Event{ev})
+		return err
+	})
+	if err == nil {
+		s.hub.appended(partsOf(appended))
+	}
+	return opErr(op, err)
+}
+
+// SetTriggerPaused pauses or resumes a trigger.
+func (s *Store) SetTriggerPaused(ctx context.Context, id int64, paused bool, ev store.Event) error {
+	return s.changeTrigger(ctx, "set trigger paused", id, ev,
+		"UPDATE {s}.aiflow_trigger SET paused = $2, updated_at = clock_timestamp() WHERE id = $1", paused)
+}
+
+// DeleteTrigger deletes a trigger.
+func (s *Store) DeleteTrigger(ctx context.Context, id int64, ev store.Event) error {
+	return s.changeTrigger(ctx, "delete trigger", id, ev, "DELETE FROM {s}.aiflow_trigger WHERE id = $1")
+}
+
+// ---- leadership ----
+
+// Elect campaigns for owner in the "timers" role (a lease of its own,
+// separate from the reaper's) until ctx ends; see internal/leader for the
+// lease and its trust window. The channel gets true on election and false on
+// losing it, and is closed once ctx ends and the lease has been given up
+// (closing means not leading; a final false is sent when there is room).
+func (s *Store) Elect(ctx context.Context, owner string) (<-chan bool, error) {
+	el, err := leader.New(leader.Config{
+		Pool: s.pool, Table: s.schema + ".aiflow_leader", Name: "timers", ID: owner, TTL: s.cfg.LeaderTTL, Logger: s.cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	transitions, unsubscribe := el.Subscribe()
+	if err := el.Start(ctx); err != nil {
+		unsubscribe()
+		return nil, err
+	}
+	out := make(chan bool, 1)
+	go func() {
+		defer close(out)
+		defer unsubscribe()
+		leading := false
+		for {
+			select {
+			case <-ctx.Done():
+				stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = el.Stop(stopCtx) // resigns, so another client leads at once
+				cancel()
+				if leading { // best effort: the close says it too
+					select {
+					case out <- false:
+					default:
+					}
+				}
+				return
+			case tr := <-transitions:
+				if tr.Leader == leading {
+					continue
+				}
+				leading = tr.Leader
+				select {
+				case out <- leading:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,536 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/aiflow-go/aiflow/internal/leader"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// taskArgs are the arguments of the River job of one attempt.
+type taskArgs struct {
+	TaskExecutionID int64 `json:"te"`
+	Attempt         int   `json:"attempt"`
+}
+
+// Kind is the River job kind of task attempts.
+func (taskArgs) Kind() string { return "aiflow_task" }
+
+// taskWorker is the River worker of task attempts.
+type taskWorker struct {
+	river.WorkerDefaults[taskArgs]
+	s *Store
+}
+
+// Timeout is -1: attempts are bounded by the store's own lease, never by
+// River (whose rescuer would run a healthy long job twice).
+func (*taskWorker) Timeout(*river.Job[taskArgs]) time.Duration { return -1 }
+
+func (w *taskWorker) Work(ctx context.Context, job *river.Job[taskArgs]) error {
+	return w.s.workers.work(ctx, job)
+}
+
+func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
+	ws := river.NewWorkers()
+	if err := river.AddWorkerSafely(ws, &taskWorker{s: s}); err != nil {
+		return nil, err
+	}
+	c, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
+		FetchCooldown:     s.cfg.FetchCooldown,
+		FetchPollInterval: s.cfg.FetchPollInterval,
+		JobTimeout:        -1,
+		Logger:            slog.New(quietRiver{s.cfg.Logger.Handler()}),
+		MaxAttempts:       1,
+		PollOnly:          s.cfg.PollOnly,
+		Queues: map[string]river.QueueConfig{
+			QueueBatch:     {MaxWorkers: s.cfg.MaxWorkers},
+			QueueStreaming: {MaxWorkers: s.cfg.StreamingMaxWorkers},
+		},
+		Schema:   s.cfg.Schema,
+		TestOnly: s.cfg.riverTestOnly,
+		Workers:  ws,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: River client: %w", err)
+	}
+	return c, nil
+}
+
+// Errors that end attempts.
+var (
+	errLeaseLost     = errors.New("aiflow: the attempt's lease was lost (heartbeats failed or the attempt was reaped)")
+	errHeartbeatLost = errors.New("heartbeat lost: the worker stopped renewing the attempt's lease")
+	errNeverStarted  = errors.New("the worker was lost before the attempt started")
+)
+
+// workers runs task attempts through River.
+type workers struct {
+	s *Store
+
+	mu       sync.Mutex
+	handler  store.TaskHandler
+	owner    string
+	started  bool
+	stopping bool
+	running  map[int64]*attempt // by task execution id
+	cancel   context.CancelFunc // background services
+	wg       sync.WaitGroup
+	elector  *leader.Elector
+	starter  *batcher[*river.Job[taskArgs], *store.TaskRun]
+	finisher *batcher[finishReq, struct{}]
+}
+
+type attempt struct {
+	te          int64
+	attempt     int
+	streaming   bool
+	cancel      context.CancelCauseFunc
+	interrupted bool
+}
+
+func newWorkers(s *Store) *workers {
+	return &workers{s: s, running: map[int64]*attempt{}, starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
+}
+
+// StartWorkers starts running dispatched attempts with the handler: the River
+// client (fetching from the batch and streaming queues), the heartbeats of
+// running attempts, and the leader election and reaper.
+func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) error {
+	if params.Handler == nil {
+		return fmt.Errorf("%w: WorkersParams.Handler is nil", store.ErrInvalid)
+	}
+	if params.Owner == "" {
+		return fmt.Errorf("%w: WorkersParams.Owner is empty: expected the client's id", store.ErrInvalid)
+	}
+	w := s.workers
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return fmt.Errorf("%w: workers already started", store.ErrConflict)
+	}
+	el, err := leader.New(leader.Config{
+		Pool: s.pool, Table: s.schema + ".aiflow_leader", Name: "aiflow", ID: params.Owner, TTL: s.cfg.LeaderTTL, Logger: s.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	w.handler, w.owner, w.stopping = params.Handler, params.Owner, false
+	if err := s.river.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("postgres: starting River: %w", err)
+	}
+	if err := el.Start(ctx); err != nil {
+		_ = s.river.Stop(context.WithoutCancel(ctx))
+		return err
+	}
+	w.elector = el
+	w.starter.start()
+	w.finisher.start()
+	bctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.started = true
+	w.wg.Add(2)
+	go func() {
+		defer w.wg.Done()
+		w.heartbeatLoop(bctx)
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.reapLoop(bctx)
+	}()
+	return nil
+}
+
+// StopWorkers stops fetching jobs, interrupts streaming attempts at once,
+// waits for the other running attempts until ctx ends, then cancels those
+// still running and waits for them to return. Interrupted attempts end
+// RETRYING without counting as a failure, so another client runs them again.
+func (s *Store) StopWorkers(ctx context.Context) error {
+	w := s.workers
+	w.mu.Lock()
+	if !w.started {
+		w.mu.Unlock()
+		return nil
+	}
+	w.stopping = true
+	for _, a := range w.running {
+		if a.streaming {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
+		}
+	}
+	w.mu.Unlock()
+
+	err := s.river.Stop(ctx)
+	if err != nil {
+		w.mu.Lock()
+		for _, a := range w.running {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
+		}
+		w.mu.Unlock()
+		if serr := s.river.Stop(context.Background()); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	// River has stopped: no attempt is starting or finishing any more.
+	w.starter.stop()
+	w.finisher.stop()
+	w.mu.Lock()
+	cancel, el := w.cancel, w.elector
+	w.mu.Unlock()
+	cancel()
+	w.wg.Wait()
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if rerr := el.Stop(rctx); rerr != nil {
+		s.log.Warn("resigning the leader lease failed", slog.Any("error", rerr))
+	}
+	rcancel()
+	w.mu.Lock()
+	w.started, w.handler, w.elector = false, nil, nil
+	w.mu.Unlock()
+	return err
+}
+
+// IsLeader reports whether this store's workers hold the leader lease.
+func (s *Store) IsLeader() bool {
+	w := s.workers
+	w.mu.Lock()
+	el := w.elector
+	w.mu.Unlock()
+	return el != nil && el.IsLeader()
+}
+
+// work runs one attempt: RUNNING (fenced), the handler, the final status.
+func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
+	s := w.s
+	args := job.Args
+	run, err := w.starter.do(job)
+	if err == nil && run == nil {
+		return nil // fenced out (stopped or superseded): River completes the job
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted before it started: River makes the job available
+			// again (it was cancelled by a shutdown).
+			return ctx.Err()
+		}
+		s.log.WarnContext(ctx, "recording RUNNING failed; the reaper will retry the attempt",
+			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
+		return err
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &attempt{te: run.ID, attempt: run.Attempt, streaming: run.Streaming, cancel: cancel}
+	w.mu.Lock()
+	handler := w.handler
+	w.running[run.ID] = a
+	if a.streaming && w.stopping {
+		a.interrupted = true
+		a.cancel(store.ErrStopped)
+	}
+	w.mu.Unlock()
+
+	runErr := callHandler(hctx, handler, run)
+
+	w.mu.Lock()
+	interrupted := a.interrupted
+	if w.running[run.ID] == a {
+		delete(w.running, run.ID)
+	}
+	w.mu.Unlock()
+	if _, err := w.finisher.do(finishReq{ctx: context.WithoutCancel(ctx), job: job, runErr: runErr, interrupted: interrupted}); err != nil {
+		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
+			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
+	}
+	return nil
+}
+
+// callHandler runs the handler and turns a panic into an error.
+func callHandler(ctx context.Context, h store.TaskHandler, run *store.TaskRun) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("task panicked: %v", r)
+		}
+	}()
+	return h(ctx, run)
+}
+
+// retry runs fn until it succeeds, ctx ends or the budget is spent, with
+// backoff between tries.
+func retry(ctx context.Context, budget time.Duration, fn func(ctx context.Context) error) error {
+	deadline := time.Now().Add(budget)
+	delay := 50 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || isStoreSentinel(err) || ctx.Err() != nil || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+func (w *workers) ownerID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.owner
+}
+
+// finishBatchMax bounds the attempts one finishing transaction records.
+const finishBatchMax = 200
+
+// finishReq is an attempt that returned.
+type finishReq struct {
+	ctx         context.Context // the job's (uncancelled): JobCompleteTx needs River's client from it
+	job         *river.Job[taskArgs]
+	runErr      error
+	interrupted bool
+}
+
+// finishBatch records the final status of attempts (store.FinalStatus) with
+// their status events, releases their leases and completes their River jobs,
+// in one transaction fenced by each attempt and its lease, which must still
+// be this process's (a reaped attempt writes nothing). Under load the
+// attempts that return together share the transaction. With
+// AtomicJobCompletion the River jobs are completed in the same transaction;
+// otherwise River completes them when the workers return.
+func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TaskLeaseTTL+10*time.Second)
+	defer cancel()
+	var appended []int32 // partitions of the appended events
+	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
+		appended = nil
+		return s.inTx(ctx, func(tx pgx.Tx) error {
+			tes, atts := make([]int64, len(calls)), make([]int32, len(calls))
+			for i, c := range calls {
+				tes[i], atts[i] = c.req.job.Args.TaskExecutionID, int32(c.req.job.Args.Attempt)
+			}
+			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
+				FROM {s}.aiflow_task_execution t
+				JOIN unnest($1::bigint[], $2::integer[]) AS r(te, attempt) ON r.te = t.id
+				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = r.attempt AND l.owner = $3
+				ORDER BY t.id FOR UPDATE OF t`), tes, atts, s.workers.ownerID())
+			if err != nil {
+				return err
+			}
+			byID := map[int64]store.TaskExecutionRecord{}
+			leased := map[int64]bool{}
+			for rows.Next() {
+				var l bool
+				te, err := scanTE(rows, &l)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				byID[te.ID], leased[te.ID] = te, l
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			var ids []int64
+			var statuses, errs []string
+			var failures []int32
+			var endeds []bool
+			var events []store.Event
+			for _, c := range calls {
+				te, ok := byID[c.req.job.Args.TaskExecutionID]
+				if !ok || !leased[te.ID] || te.Attempt != c.req.job.Args.Attempt ||
+					(te.Status != store.TaskRunning && te.Status != store.TaskStopping) {
+					continue // fenced: someone else decided this attempt's fate
+				}
+				status, data := store.FinalStatus(&te, c.req.runErr, c.req.interrupted)
+				events = append(events, store.NewStatusEvent(&te, status, data, store.SenderWorker))
+				ids, statuses, failures = append(ids, te.ID), append(statuses, string(status)), append(failures, int32(data.Failures))
+				errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
+			}
+			if len(ids) > 0 {
+				a, err := s.eventArgs(events)
+				if err != nil {
+					return err
+				}
+				b := &pgx.Batch{}
+				b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, failures = u.failures,
+						error = CASE WHEN u.error <> '' THEN u.error ELSE t.error END, updated_at = clock_timestamp(),
+						ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
+					FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::boolean[]) AS u(id, status, failures, error, ended)
+					WHERE t.id = u.id`), ids, statuses, failures, errs, endeds)
+				b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY($1)"), ids)
+				b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'done', updated_at = clock_timestamp() FROM {s}.aiflow_task_execution t
+					WHERE t.id = ANY($1) AND d.task_execution_id = t.id AND d.attempt = t.attempt`), ids)
+				a.queue(b, s.q(insertEventsSQL))
+				br := tx.SendBatch(ctx, b)
+				for range 3 {
+					if _, err := br.Exec(); err != nil {
+						br.Close()
+						return err
+					}
+				}
+				evRows, err := br.Query()
+				ok := true
+				if err == nil {
+					_, ok, err = s.readInserted(events, a, evRows)
+				}
+				if cerr := br.Close(); err == nil {
+					err = cerr
+				}
+				if err == nil && !ok {
+					err = s.missingNamespace(ctx, tx, a.namespace)
+				}
+				if err != nil {
+					return err
+				}
+				appended = a.partition
+			}
+			if !s.cfg.AtomicJobCompletion {
+				return nil // River completes the jobs when their workers return
+			}
+			for _, c := range calls {
+				if _, err := river.JobCompleteTx[*riverpgxv5.Driver](c.req.ctx, tx, c.req.job); err != nil && !errors.Is(err, river.ErrNotFound) {
+					return err // ErrNotFound: finalized meanwhile (cancelled by a stop and rescued)
+				}
+			}
+			return nil
+		})
+	})
+	if appended != nil && err == nil {
+		s.hub.appended(appended)
+	}
+	for _, c := range calls {
+		c.err = err
+		close(c.done)
+	}
+}
+
+// heartbeatLoop renews the leases of this process's running attempts every
+// TaskHeartbeat, in one query, and cancels the attempts whose lease is gone
+// (reaped) or could not be renewed for TaskLeaseTTL.
+func (w *workers) heartbeatLoop(ctx context.Context) {
+	s := w.s
+	lastOK := time.Now()
+	t := time.NewTicker(s.cfg.TaskHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		owner := w.owner
+		list := make([]*attempt, 0, len(w.running))
+		for _, a := range w.running {
+			list = append(list, a)
+		}
+		w.mu.Unlock()
+		if len(list) == 0 {
+			lastOK = time.Now()
+			continue
+		}
+		sent := time.Now()
+		tes, atts := make([]int64, len(list)), make([]int32, len(list))
+		for i, a := range list {
+			tes[i], atts[i] = a.te, int32(a.attempt)
+		}
+		qctx, cancel := context.WithTimeout(ctx, s.cfg.TaskHeartbeat)
+		rows, err := s.pool.Query(qctx, s.q(`UPDATE {s}.aiflow_task_lease AS l SET expires_at = now() + $4::interval
+			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
+			WHERE l.task_execution_id = u.te AND l.attempt = u.attempt AND l.owner = $3
+			RETURNING l.task_execution_id`), tes, atts, owner, s.cfg.TaskLeaseTTL)
+		var renewed []int64
+		if err == nil {
+			renewed, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		}
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.WarnContext(ctx, "renewing task leases failed", slog.Any("error", err), slog.Int("attempts", len(list)))
+			if time.Since(lastOK) > s.cfg.TaskLeaseTTL {
+				// The leases may have expired and been reaped: stop the
+				// attempts rather than let a second attempt run beside them.
+				for _, a := range list {
+					a.cancel(errLeaseLost)
+				}
+			}
+			continue
+		}
+		lastOK = sent
+		ok := make(map[int64]bool, len(renewed))
+		for _, id := range renewed {
+			ok[id] = true
+		}
+		w.mu.Lock()
+		for _, a := range list {
+			if !ok[a.te] && w.running[a.te] == a {
+				s.log.WarnContext(ctx, "task lease lost; cancelling the attempt", slog.Int64("task_execution_id", a.te), slog.Int("attempt", a.attempt))
+				a.cancel(errLeaseLost)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// ReportProgress records an operator's progress on a running attempt.
+func (s *Store) ReportProgress(ctx context.Context, id int64, attemptNo int, r store.Report) error {
+	tag, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_execution SET
+			status_message = CASE WHEN $3 <> '' THEN $3 ELSE status_message END,
+			metrics = CASE WHEN $4::jsonb IS NULL THEN metrics
+				WHEN jsonb_typeof(metrics) = 'object' THEN metrics || $4::jsonb ELSE $4::jsonb END,
+			updated_at = clock_timestamp()
+		WHERE id = $1 AND attempt = $2 AND status = 'RUNNING'`), id, attemptNo, r.StatusMessage, metricsArg(r.Metrics))
+	if err != nil {
+		return opErr("report progress", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	if _, err := s.GetTaskExecution(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: task execution %d attempt %d is not running", store.ErrConflict, id, attemptNo)
+}
+
+// metricsArg is the jsonb argument of metrics: SQL NULL when there are none.
+func metricsArg(m map[string]float64) any {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+// quietRiver lowers to Info River's log of a remotely cancelled job: for the
+// store that is how every STOP reaches its worker, not a warning.
+type quietRiver struct{ slog.Handler }
+
+func (h quietRiver) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.HasSuffix(r.Message, ": job cancelled remotely") {
+		r.Level = slog.LevelInfo
+		if !h.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietRiver) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietRiver{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietRiver) WithGroup(name string) slog.Handler { return quietRiver{h.Handler.WithGroup(name)} }

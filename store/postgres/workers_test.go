@@ -1,0 +1,350 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// handlerFunc lets a test decide per task what an attempt does.
+type testHandler struct {
+	mu      sync.Mutex
+	started chan *store.TaskRun
+	do      func(ctx context.Context, run *store.TaskRun) error
+	causes  map[int64]error
+}
+
+func newTestHandler(do func(ctx context.Context, run *store.TaskRun) error) *testHandler {
+	return &testHandler{started: make(chan *store.TaskRun, 100), do: do, causes: map[int64]error{}}
+}
+
+func (h *testHandler) handle(ctx context.Context, run *store.TaskRun) error {
+	h.started <- run
+	err := h.do(ctx, run)
+	h.mu.Lock()
+	h.causes[run.ID] = context.Cause(ctx)
+	h.mu.Unlock()
+	return err
+}
+
+func (h *testHandler) cause(id int64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.causes[id]
+}
+
+func (h *testHandler) waitStarted(t *testing.T) *store.TaskRun {
+	t.Helper()
+	select {
+	case run := <-h.started:
+		return run
+	case <-time.After(20 * time.Second):
+		t.Fatal("no attempt started")
+		return nil
+	}
+}
+
+func startWorkers(t *testing.T, s *Store, h *testHandler) {
+	t.Helper()
+	require.NoError(t, s.StartWorkers(context.Background(), store.WorkersParams{Handler: h.handle, Owner: testOwner}))
+	t.Cleanup(func() { stopWorkersNow(t, s) })
+}
+
+// stopWorkersNow stops the workers, interrupting the running attempts.
+func stopWorkersNow(t *testing.T, s *Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.StopWorkers(ctx)
+	if err != nil {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+}
+
+func waitStatus(t *testing.T, s *Store, id int64, want store.TaskStatus) store.TaskExecutionRecord {
+	t.Helper()
+	var te store.TaskExecutionRecord
+	eventually(t, func() bool {
+		te = getTE(t, s, id)
+		return te.Status == want
+	}, "task execution reaches "+string(want))
+	return te
+}
+
+func TestWorkersRunAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(_ context.Context, run *store.TaskRun) error {
+		switch run.Task {
+		case "fails":
+			return errors.New("boom")
+		case "panics":
+			panic("oops")
+		}
+		return nil
+	})
+	startWorkers(t, s, h)
+
+	ok := newTE(t, s, 1, "ok")
+	dispatch(t, s, ok)
+	run := h.waitStarted(t)
+	require.Equal(t, ok.ID, run.ID)
+	require.Equal(t, 1, run.Attempt)
+	te := waitStatus(t, s, ok.ID, store.TaskSuccess)
+	require.False(t, te.StartedAt.IsZero())
+	require.False(t, te.EndedAt.IsZero())
+	evs := statusEvents(t, s, ok.ID)
+	require.Equal(t, []string{"RUNNING", "SUCCESS"}, statuses(evs))
+	require.Equal(t, store.SenderWorker, evs[0].Sender)
+	require.Equal(t, dispatchDone, dispatchState(t, s, ok.ID, 1))
+	eventually(t, func() bool {
+		state, _ := riverJob(t, s, ok.ID, 1)
+		return state == "completed"
+	}, "the job completes")
+	var leases int
+	require.NoError(t, s.pool.QueryRow(ctx, s.q("SELECT count(*) FROM {s}.aiflow_task_lease")).Scan(&leases))
+	require.Zero(t, leases)
+
+	// A failure with attempts left is RETRYING; the next attempt (as the
+	// engine dispatches it) fails for good.
+	fails := newTE(t, s, 1, "fails")
+	dispatch(t, s, fails)
+	te = waitStatus(t, s, fails.ID, store.TaskRetrying)
+	require.Equal(t, 1, te.Failures)
+	require.Equal(t, "boom", te.Error)
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{Dispatches: []store.Dispatch{{TaskExecutionID: fails.ID, Attempt: 2}}}
+	})
+	te = waitStatus(t, s, fails.ID, store.TaskFailed)
+	require.Equal(t, 2, te.Failures)
+	require.Equal(t, 2, te.Attempt)
+	evs = statusEvents(t, s, fails.ID)
+	require.Equal(t, []string{"RUNNING", "RETRYING", "RUNNING", "FAILED"}, statuses(evs))
+	require.Equal(t, 2, store.DecodeStatusData(&evs[3]).Failures)
+
+	panics := newTE(t, s, 1, "panics")
+	panics.MaxAttempts = 1
+	dispatch(t, s, panics)
+	te = waitStatus(t, s, panics.ID, store.TaskFailed)
+	require.Contains(t, te.Error, "task panicked: oops")
+}
+
+func TestStopRunningAttemptCancelsItsContext(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	startWorkers(t, s, h)
+	te := newTE(t, s, 1, "long")
+	dispatch(t, s, te)
+	h.waitStarted(t)
+	waitStatus(t, s, te.ID, store.TaskRunning)
+
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{Stops: []store.StopRequest{{TaskExecutionID: te.ID, Reason: "STOP rule"}}}
+	})
+	got := waitStatus(t, s, te.ID, store.TaskStopped)
+	require.Zero(t, got.Failures)
+	require.ErrorIs(t, h.cause(te.ID), river.ErrJobCancelledRemotely)
+	require.Equal(t, []string{"RUNNING", "STOPPING", "STOPPED"}, statuses(statusEvents(t, s, te.ID)))
+}
+
+func TestStopWorkersInterruptsAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	release := make(chan struct{})
+	h := newTestHandler(func(ctx context.Context, run *store.TaskRun) error {
+		if run.Task == "drains" {
+			<-release
+			return nil
+		}
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	require.NoError(t, s.StartWorkers(ctx, store.WorkersParams{Handler: h.handle, Owner: testOwner}))
+
+	streaming := newTE(t, s, 1, "streaming")
+	streaming.Streaming = true
+	batchTE := newTE(t, s, 1, "batch")
+	drains := newTE(t, s, 1, "drains")
+	for _, te := range []store.TaskExecutionRecord{streaming, batchTE, drains} {
+		dispatch(t, s, te)
+		h.waitStarted(t)
+		waitStatus(t, s, te.ID, store.TaskRunning)
+	}
+
+	// The drain is cut short by ctx; the attempt that finishes within it
+	// ends normally, the others are interrupted.
+	stopCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.StopWorkers(stopCtx) }()
+	// Streaming attempts are interrupted at once, without waiting for ctx.
+	got := waitStatus(t, s, streaming.ID, store.TaskRetrying)
+	require.Zero(t, got.Failures)
+	close(release)
+	waitStatus(t, s, drains.ID, store.TaskSuccess)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	got = waitStatus(t, s, batchTE.ID, store.TaskRetrying)
+	require.Zero(t, got.Failures, "an interruption is not a failure")
+	evs := statusEvents(t, s, batchTE.ID)
+	require.Equal(t, []string{"RUNNING", "RETRYING"}, statuses(evs))
+	require.True(t, store.DecodeStatusData(&evs[1]).Interrupted)
+
+	// The workers can be started again, and run the next attempt.
+	require.NoError(t, s.StartWorkers(ctx, store.WorkersParams{Handler: h.handle, Owner: testOwner}))
+	t.Cleanup(func() { stopWorkersNow(t, s) })
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{Dispatches: []store.Dispatch{{TaskExecutionID: batchTE.ID, Attempt: 2}}}
+	})
+	run := h.waitStarted(t)
+	require.Equal(t, batchTE.ID, run.ID)
+	require.Equal(t, 2, run.Attempt)
+}
+
+func TestFencedAttemptWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, func(c *Config) { c.ReapInterval = time.Hour }) // the test reaps by hand
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
+		<-ctx.Done()
+		return errors.New("cancelled")
+	})
+	startWorkers(t, s, h)
+	te := newTE(t, s, 1, "t")
+	dispatch(t, s, te)
+	h.waitStarted(t)
+	waitStatus(t, s, te.ID, store.TaskRunning)
+
+	// The worker loses its lease (as if it had stopped heartbeating and
+	// another process's reaper took over).
+	_, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_lease SET owner = 'ghost', expires_at = now() - interval '1 second'
+		WHERE task_execution_id = $1`), te.ID)
+	require.NoError(t, err)
+	n, err := s.reap(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	got := getTE(t, s, te.ID)
+	require.Equal(t, store.TaskRetrying, got.Status)
+	require.Equal(t, 1, got.Failures)
+
+	// The stale worker is told to stop, and its final write is fenced out.
+	eventually(t, func() bool { return h.cause(te.ID) != nil }, "the stale attempt's context ends")
+	eventually(t, func() bool {
+		state, _ := riverJob(t, s, te.ID, 1)
+		return state != "running" || dispatchState(t, s, te.ID, 1) == dispatchReaped
+	}, "the stale worker returns")
+	evs := statusEvents(t, s, te.ID)
+	require.Equal(t, []string{"RUNNING", "RETRYING"}, statuses(evs))
+	require.Equal(t, store.SenderReaper, evs[1].Sender)
+	d := store.DecodeStatusData(&evs[1])
+	require.Equal(t, "heartbeat lost", d.Reason)
+	require.Equal(t, 1, d.Failures)
+}
+
+func TestReportProgressAndTaskLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(ctx context.Context, run *store.TaskRun) error {
+		if err := s.ReportProgress(ctx, run.ID, run.Attempt, store.Report{StatusMessage: "started"}); err != nil {
+			return err
+		}
+		if err := s.ReportProgress(ctx, run.ID, run.Attempt, store.Report{StatusMessage: "half", Metrics: map[string]float64{"a": 1}}); err != nil {
+			return err
+		}
+		if err := s.ReportProgress(ctx, run.ID, run.Attempt, store.Report{Metrics: map[string]float64{"b": 2}}); err != nil {
+			return err
+		}
+		if err := s.ReportProgress(ctx, run.ID, run.Attempt+1, store.Report{StatusMessage: "stale"}); !errors.Is(err, store.ErrConflict) {
+			return errors.New("a stale attempt's report was accepted")
+		}
+		if err := s.AppendTaskLog(ctx, run.ID, []byte("hello ")); err != nil {
+			return err
+		}
+		return s.AppendTaskLog(ctx, run.ID, []byte("world\n"))
+	})
+	startWorkers(t, s, h)
+	te := newTE(t, s, 1, "t")
+	dispatch(t, s, te)
+	got := waitStatus(t, s, te.ID, store.TaskSuccess)
+	require.Equal(t, "half", got.StatusMessage)
+	require.Equal(t, map[string]float64{"a": 1, "b": 2}, got.Metrics)
+	err := s.ReportProgress(ctx, te.ID, 1, store.Report{StatusMessage: "late"})
+	require.ErrorIs(t, err, store.ErrConflict)
+	err = s.ReportProgress(ctx, 999999, 1, store.Report{})
+	require.ErrorIs(t, err, store.ErrTaskExecutionNotFound)
+
+	data, next, err := s.ReadTaskLog(ctx, te.ID, 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, "hello world\n", string(data))
+	require.Equal(t, int64(12), next)
+	data, next, err = s.ReadTaskLog(ctx, te.ID, 3, 5)
+	require.NoError(t, err)
+	require.Equal(t, "lo wo", string(data))
+	require.Equal(t, int64(8), next)
+	data, next, err = s.ReadTaskLog(ctx, te.ID, 100, 0)
+	require.NoError(t, err)
+	require.Empty(t, data)
+	require.Equal(t, int64(12), next)
+	_, _, err = s.ReadTaskLog(ctx, 999999, 0, 0)
+	require.ErrorIs(t, err, store.ErrTaskExecutionNotFound)
+}
+
+func TestJobCommittedRightAfterAnotherIsNotStranded(t *testing.T) {
+	t.Parallel()
+	// River sends its insert notification at most once per FetchCooldown;
+	// without the store's own notification the second job would wait for
+	// River's next poll (an hour here).
+	s, _ := newTestStore(t, func(c *Config) {
+		c.FetchCooldown = 300 * time.Millisecond
+		c.FetchPollInterval = time.Hour
+	})
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })
+	startWorkers(t, s, h)
+	for range 4 {
+		te := newTE(t, s, 1, "t")
+		dispatch(t, s, te)
+		require.Equal(t, te.ID, h.waitStarted(t).ID)
+	}
+}
+
+func TestAtomicJobCompletion(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, func(c *Config) { c.AtomicJobCompletion = true })
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(_ context.Context, run *store.TaskRun) error {
+		if run.Task == "fails" {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	startWorkers(t, s, h)
+	ok, fails := newTE(t, s, 1, "ok"), newTE(t, s, 1, "fails")
+	fails.MaxAttempts = 1
+	dispatch(t, s, ok)
+	dispatch(t, s, fails)
+	waitStatus(t, s, ok.ID, store.TaskSuccess)
+	waitStatus(t, s, fails.ID, store.TaskFailed)
+	for _, id := range []int64{ok.ID, fails.ID} {
+		// Completed in the transaction that recorded the final status.
+		state, _ := riverJob(t, s, id, 1)
+		require.Equal(t, "completed", state)
+	}
+}
