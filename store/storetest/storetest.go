@@ -203,6 +203,10 @@ type control struct {
 	runs    map[runKey]*run
 	auto    map[string]error // task -> result of automatic runs
 	counter map[string]int   // task -> number of runs started
+	// done is closed when the test ends: every run, waiting or to come,
+	// ends then.
+	done     chan struct{}
+	doneOnce sync.Once
 }
 
 type runKey struct {
@@ -227,27 +231,13 @@ type run struct {
 }
 
 func newControl() *control {
-	c := &control{runs: map[runKey]*run{}, auto: map[string]error{}, counter: map[string]int{}}
+	c := &control{runs: map[runKey]*run{}, auto: map[string]error{}, counter: map[string]int{}, done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
 
-// releaseAll ends every waiting run (cleanup).
-func (c *control) releaseAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, r := range c.runs {
-		select {
-		case r.result <- nil:
-		default:
-		}
-		select {
-		case <-r.holdStop:
-		default:
-			close(r.holdStop)
-		}
-	}
-}
+// releaseAll ends every waiting run and every run to come (cleanup).
+func (c *control) releaseAll() { c.doneOnce.Do(func() { close(c.done) }) }
 
 // op returns the operator of a controlled task.
 func (c *control) op() aiflow.Operator {
@@ -266,9 +256,14 @@ func (c *control) op() aiflow.Operator {
 		select {
 		case err := <-r.result:
 			return err
+		case <-c.done:
+			return nil
 		case <-ctx.Done():
 			close(r.cancelled)
-			<-r.holdStop
+			select {
+			case <-r.holdStop:
+			case <-c.done:
+			}
 			return ctx.Err()
 		}
 	})
