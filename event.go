@@ -161,7 +161,11 @@ func (f *EventFilter) toStore() store.EventFilter {
 }
 
 // ListEvents lists events in log order and returns the position to continue
-// from (pass it as After to get the next page).
+// from (pass it as After to get the next page). An event is listed once no
+// transaction that might precede it in the log can still commit: on the
+// Postgres store, an event may show up shortly after SendEvent returned, while
+// older transactions of the database finish. Paging from a returned position
+// never misses or repeats an event.
 func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
 	if filter == nil {
 		filter = &EventFilter{}
@@ -179,20 +183,13 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 
 // ListenEvents calls fn with every event that matches filter, in log order,
 // until ctx ends (it then returns ctx's error) or fn returns an error (which
-// it returns). It starts after filter.After; when After and Since are both
-// zero it starts with the events appended after the call. It never misses or
-// repeats an event.
+// it returns). It starts after filter.After; a zero After starts at the
+// beginning of the log: to listen from now on, pass LastPosition. It never
+// misses or repeats an event.
 func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(Event) error) error {
 	var f EventFilter
 	if filter != nil {
 		f = *filter
-	}
-	if f.After.IsZero() && f.Since.IsZero() {
-		last, err := c.store.LastPosition(ctx)
-		if err != nil {
-			return opError("listen events", err)
-		}
-		f.After = last
 	}
 	return listen(ctx, c.store, c.cfg.PollInterval, c.clock, f.toStore(), func(ev *store.Event) error {
 		return fn(eventFromStore(ev))

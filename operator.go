@@ -165,7 +165,11 @@ func (tc *TaskContext) sender() string {
 // returns an error. A streaming task uses it to react to events, as the
 // seed's predicting task reloads its model on "model_deployed".
 func (tc *TaskContext) ListenEvents(ctx context.Context, keys []string, fn func(Event) error) error {
-	return tc.client.ListenEvents(ctx, &EventFilter{Namespace: tc.Namespace, Keys: keys, UserOnly: true}, fn)
+	from, err := tc.client.store.LastPosition(ctx)
+	if err != nil {
+		return opError("listen events", err)
+	}
+	return tc.client.ListenEvents(ctx, &EventFilter{Namespace: tc.Namespace, Keys: keys, UserOnly: true, After: from}, fn)
 }
 
 // ReportStatus records a short status message that GetTaskExecution shows.
