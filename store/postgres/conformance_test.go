@@ -1,4 +1,4 @@
-package postgres_test
+package postgres
 
 import (
 	"context"
@@ -9,26 +9,22 @@ import (
 
 	"github.com/aiflow-go/aiflow/internal/pgtest"
 	"github.com/aiflow-go/aiflow/store"
-	"github.com/aiflow-go/aiflow/store/postgres"
 	"github.com/aiflow-go/aiflow/store/storetest"
 )
 
-// TestConformance runs the conformance suite on the Postgres store, a fresh
-// schema per test.
+// TestConformance runs the conformance suite on the Postgres store, each test
+// on a schema of its own (the suite closes the store).
 func TestConformance(t *testing.T) {
-	t.Parallel()
+	pgtest.Require(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		pool := pgtest.Pool(t, 10)
-		cfg := clientConfig(t)
-		cfg.Schema = pgtest.SchemaName(t, pool)
-		cfg.EventPollInterval = 50 * time.Millisecond
-		cfg.FetchPollInterval = 50 * time.Millisecond
+		cfg := testConfig(t, pool)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, err := postgres.Migrate(ctx, pool, cfg)
+		_, err := Migrate(ctx, pool, cfg)
 		require.NoError(t, err)
-		st, err := postgres.New(pool, cfg)
+		s, err := New(pool, cfg)
 		require.NoError(t, err)
-		return st
+		return s
 	})
 }
