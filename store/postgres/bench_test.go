@@ -364,3 +364,61 @@ func BenchmarkTaskStartsBurst(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*executions)/time.Since(t0).Seconds(), "starts/s")
 }
+
+// BenchmarkEventsApplied measures how many user events per second the
+// consumers of an idle client apply (read by every partition, matched
+// against 1,000 running executions, none of whose rules they meet), sending
+// them in batches of 100.
+//
+//	go test -run '^$' -bench BenchmarkEventsApplied -benchtime 20000x ./store/postgres
+func BenchmarkEventsApplied(b *testing.B) {
+	ctx := context.Background()
+	st, pool := benchStore(b, nil)
+	const executions = 1000
+	wf := aiflow.NewWorkflow("applied")
+	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnEvent("never", aiflow.ActionStart)
+	client, err := aiflow.New(&aiflow.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Register(ctx, wf); err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Stop(ctx) //nolint:errcheck
+	for range executions {
+		if _, err := client.StartWorkflowExecution(ctx, "applied", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wait(b, st, func() bool {
+		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: executions})
+		return err == nil && len(xs) == executions
+	})
+	evs := make([]store.Event, 100)
+	for i := range evs {
+		evs[i] = store.Event{Namespace: "default", Key: "noise", Value: "v"}
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	var last store.Position
+	for sent := 0; sent < b.N; sent += len(evs) {
+		out, err := st.AppendEvents(ctx, evs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = out[len(out)-1].Position
+	}
+	// Every partition has consumed past the last event.
+	wait(b, st, func() bool {
+		var behind int
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
+			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint)", last.XID, last.ID).Scan(&behind)
+		return err == nil && behind == 0
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "events/s")
+}

@@ -115,3 +115,45 @@ func TestChannelName(t *testing.T) {
 	require.LessOrEqual(t, len(ch), 63)
 	require.NotEqual(t, ch, channelName(long[:62]+"3"), "distinct schemas get distinct channels")
 }
+
+func TestSubscribePartitionWakesOnlyForItsPartition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, func(c *Config) { c.EventPollInterval = time.Hour })
+	// Two workflows in different partitions.
+	var wfP, wfQ string
+	for i := 0; wfQ == ""; i++ {
+		name := "wf" + strings.Repeat("x", i)
+		switch {
+		case wfP == "":
+			wfP = name
+		case store.PartitionOf("default", name, s.Partitions()) != store.PartitionOf("default", wfP, s.Partitions()):
+			wfQ = name
+		}
+	}
+	p, q := store.PartitionOf("default", wfP, s.Partitions()), store.PartitionOf("default", wfQ, s.Partitions())
+	wakeP, unsubP := s.SubscribePartition(p)
+	defer unsubP()
+	wakeQ, unsubQ := s.SubscribePartition(q)
+	defer unsubQ()
+	eventually(t, func() bool { return s.hub.connects.Load() == 1 }, "the listener connects")
+	waitWake(t, wakeP, "the catch-up after connecting")
+	waitWake(t, wakeQ, "the catch-up after connecting")
+
+	status := func(wf string) store.Event {
+		return store.Event{Kind: store.KindStatus, Namespace: "default", Key: store.StatusKey(wf, "t"), Value: "RUNNING", Workflow: wf}
+	}
+	// A local append wakes the local subscribers before it returns.
+	_, err := s.AppendEvents(ctx, []store.Event{status(wfP)})
+	require.NoError(t, err)
+	waitWake(t, wakeP, "a status event of its partition")
+	select {
+	case <-wakeQ:
+		t.Fatal("woken by a status event of another partition")
+	default:
+	}
+	// User events wake every partition.
+	_, err = s.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "user"}})
+	require.NoError(t, err)
+	waitWake(t, wakeQ, "a user event")
+}

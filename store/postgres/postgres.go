@@ -75,8 +75,11 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: New: reading the schema version of %s: %w", c.Schema, err)
 	}
-	if latest := LatestVersion(); version != latest {
+	switch latest := LatestVersion(); {
+	case version < latest:
 		return nil, fmt.Errorf("postgres: New: schema %s is at version %d, expected %d: run postgres.Migrate first", c.Schema, version, latest)
+	case version > latest:
+		return nil, fmt.Errorf("postgres: New: schema %s is at version %d, newer than this build's %d: run a newer build of the application", c.Schema, version, latest)
 	}
 	var parts string
 	if err := pool.QueryRow(ctx, s.q("SELECT value FROM {s}.aiflow_meta WHERE key = 'partitions'")).Scan(&parts); err != nil {
