@@ -79,18 +79,13 @@ func run(ctx context.Context, out io.Writer, ticks int) error {
 	}
 	defer client.Stop(context.WithoutCancel(ctx))
 
-	// Add the schedules once (a second run of the example on Postgres finds
-	// them already there).
+	// The schedules live in the store: on Postgres they would outlive this
+	// program, so it deletes them when it is done.
 	for wf, expr := range map[string]string{"interval_workflow": "interval@0 0 0 2", "cron_workflow": "cron@*/1 * * * *"} {
-		existing, err := client.ListWorkflowSchedules(ctx, aiflow.DefaultNamespace, wf)
-		if err != nil {
+		if _, err := client.AddWorkflowSchedule(ctx, wf, expr, nil); err != nil {
 			return err
 		}
-		if len(existing) == 0 {
-			if _, err := client.AddWorkflowSchedule(ctx, wf, expr, nil); err != nil {
-				return err
-			}
-		}
+		defer client.DeleteWorkflowSchedules(context.WithoutCancel(ctx), aiflow.DefaultNamespace, wf)
 	}
 	from, err := client.LastPosition(ctx)
 	if err != nil {
