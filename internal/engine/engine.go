@@ -596,6 +596,9 @@ const (
 	noteDisabled      = "the workflow was disabled when the start request was handled"
 )
 
+// startExecution handles a start request. Execution ids are allocated by the
+// store and never reused, so a request for an id this engine holds is a
+// replay and is ignored.
 func (e *Engine) startExecution(ev *store.Event) error {
 	if ev.ExecutionID == 0 {
 		return nil
@@ -652,8 +655,9 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 }
 
 func (e *Engine) stopExecution(x *Execution, reason string, at time.Time) {
-	for _, ts := range x.Tasks {
-		if ts.Latest != nil && ts.Latest.Status.Alive() {
+	// In a fixed order: decisions must not depend on map iteration.
+	for _, name := range sortedKeys(x.Tasks, x.def) {
+		if ts := x.Tasks[name]; ts.Latest != nil && ts.Latest.Status.Alive() {
 			e.requestStop(x, ts.Latest, reason)
 		}
 	}
