@@ -195,4 +195,3 @@ func FuzzEngine(f *testing.F) {
 		}
 	})
 }
-
