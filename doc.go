@@ -85,6 +85,29 @@
 // downstream task can no longer start. [Client.StopWorkflowExecution] makes it
 // STOPPED and stops its alive tasks. A finished execution ignores events.
 //
+// # Schedules and triggers
+//
+// Schedule expressions are "cron@<5-field crontab>" (in UTC unless a time
+// zone is given) and "interval@<days> <hours> <minutes> <seconds>" (see
+// [ScheduleForms]); a bad one is rejected where it is declared.
+//
+//   - A periodic task ([Periodic]) is restarted on every tick within its
+//     execution, which stays RUNNING until it is stopped; downstream
+//     StartAfter tasks run after each successful tick.
+//   - A workflow schedule ([Client.AddWorkflowSchedule]) starts an execution
+//     (run type PERIODIC) on every tick, with an overlap policy (allow, or
+//     skip while one runs) and a catch-up policy for ticks missed while no
+//     client ran (skip, or fire the most recent N).
+//   - A workflow trigger ([Client.AddWorkflowTrigger]) starts an execution
+//     (run type EVENT) when its condition is met by a user event of the
+//     namespace; its state is per workflow. Paused triggers are not
+//     evaluated.
+//
+// Timers run on the one client elected leader among those sharing a store,
+// and every tick is recorded with the event it appends, in one transaction,
+// so each tick fires exactly once whatever the number of clients and leader
+// changes. A disabled workflow is started by nothing ([Client.DisableWorkflow]).
+//
 // # Exactly once
 //
 // Events are consumed per partition (a workflow belongs to one) in one
