@@ -1,0 +1,20 @@
+// Package faulttest holds the fault tests of exactly-once on the Postgres
+// store; it has no code of its own besides its tests.
+//
+// The tests run testdata/chaosapp, a small program that embeds the library,
+// as separate processes, stream events through its workflows (event rules, a
+// status rule and a stateful condition) from the test process, and break
+// things while the events flow: kill -9 of the program at random instants
+// (restarted each time), several replicas with one of them killed, a restart
+// of the Postgres server (a private cluster, never the shared server).
+//
+// After the stream ends and everything has settled, an oracle replays the
+// event log with the semantics of SEMANTICS.md and checks every decision: the
+// task executions of every execution (none missing, none twice), the state of
+// the condition, the final statuses, and that no body ran twice for one
+// attempt and no task is left alive without a live worker.
+//
+// Environment: AIFLOW_FAULT_KILLS sets the number of kills of the kill test
+// (20 by default, the CI setting; raise it for a long run), AIFLOW_FAULT_SEED
+// fixes the random seed (logged by every test).
+package faulttest

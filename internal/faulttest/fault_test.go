@@ -1,0 +1,149 @@
+package faulttest
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow/internal/pgtest"
+)
+
+// TestKill9 kills the program embedding the library with SIGKILL at random
+// instants while events flow (AIFLOW_FAULT_KILLS times, 20 by default),
+// restarting it each time under a new client id, then checks every decision
+// against the oracle.
+func TestKill9(t *testing.T) {
+	pgtest.Require(t)
+	kills := envInt(t, "AIFLOW_FAULT_KILLS", 20)
+	b := setup(t, pgtest.URL(), "chaos1", "chaos2")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+
+	cur := b.startApp()
+	b.startExecutions(ctx, 2)
+	p := b.produce(4*time.Millisecond, b.rng.Uint64())
+	for range kills {
+		// A third of the kills come soon after a start (recovery paths),
+		// the others while the program is well into its work.
+		d := time.Duration(b.rng.IntN(1200)) * time.Millisecond
+		if b.rng.IntN(3) == 0 {
+			d = time.Duration(b.rng.IntN(150)) * time.Millisecond
+		}
+		pause(d)
+		b.kill(cur)
+		cur = b.startApp()
+	}
+	pause(500 * time.Millisecond) // events keep flowing into the last process
+	p.stop()
+
+	b.settle(ctx)
+	b.verify(ctx, true)
+	b.stopExecutions(ctx)
+	b.summary(ctx, p, kills)
+	b.stopApps()
+}
+
+// TestReplicasOneKilled runs two and three replicas on one database while
+// events flow, kills the replica that holds the most (partitions and running
+// streams), and checks that the survivors took over its partitions and
+// leases and that no decision was lost or repeated.
+func TestReplicasOneKilled(t *testing.T) {
+	pgtest.Require(t)
+	for _, n := range []int{2, 3} {
+		t.Run(map[int]string{2: "replicas=2", 3: "replicas=3"}[n], func(t *testing.T) {
+			b := setup(t, pgtest.URL(), "chaos1", "chaos2", "chaos3")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			for range n {
+				b.startApp()
+			}
+			b.startExecutions(ctx, 1)
+			p := b.produce(4*time.Millisecond, b.rng.Uint64())
+			// Let the replicas share the partitions and run streams.
+			require.Eventually(t, func() bool { return len(b.holdings(ctx)) == n }, time.Minute, 20*time.Millisecond,
+				"every replica holds a partition or a stream")
+			pause(time.Duration(500+b.rng.IntN(1000)) * time.Millisecond)
+			holdings := b.holdings(ctx)
+			victim := ""
+			for id, held := range holdings {
+				if victim == "" || held > holdings[victim] || (held == holdings[victim] && id < victim) {
+					victim = id
+				}
+			}
+			t.Logf("killing %s, which holds %d (of %v)", victim, holdings[victim], holdings)
+			b.kill(victim)
+			pause(time.Duration(1500+b.rng.IntN(1000)) * time.Millisecond)
+			p.stop()
+
+			b.settle(ctx)
+			b.verify(ctx, true)
+			after := b.holdings(ctx)
+			require.NotContains(t, after, victim, "the killed replica holds nothing")
+			var parts int
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+b.schema+`.aiflow_partition
+				WHERE owner = ANY($1) AND lease_until > clock_timestamp()`, b.alive()).Scan(&parts))
+			var total int
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+b.schema+`.aiflow_partition`).Scan(&total))
+			require.Equal(t, total, parts, "the survivors hold every partition")
+			b.stopExecutions(ctx)
+			b.summary(ctx, p, 1)
+			b.stopApps()
+		})
+	}
+}
+
+// holdings counts, per live client, the partitions it holds and the stream
+// leases it has.
+func (b *bundle) holdings(ctx context.Context) map[string]int {
+	b.t.Helper()
+	rows, err := b.pool.Query(ctx, `SELECT owner FROM `+b.schema+`.aiflow_partition WHERE lease_until > clock_timestamp()
+		UNION ALL SELECT owner FROM `+b.schema+`.aiflow_task_lease WHERE expires_at > clock_timestamp()`)
+	require.NoError(b.t, err)
+	defer rows.Close()
+	live := b.alive()
+	out := map[string]int{}
+	for rows.Next() {
+		var owner string
+		require.NoError(b.t, rows.Scan(&owner))
+		if slices.Contains(live, owner) {
+			out[owner]++
+		}
+	}
+	require.NoError(b.t, rows.Err())
+	return out
+}
+
+// TestPostgresRestart restarts a private Postgres server twice while events
+// flow (once "fast", once "immediate", as a crash does) under two client
+// processes: they reconnect on their own and no decision is lost or
+// repeated.
+func TestPostgresRestart(t *testing.T) {
+	pgtest.Require(t)
+	cluster := pgtest.StartCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cluster.WaitReady(ctx)
+	b := setup(t, cluster.URL(), "chaos1", "chaos2")
+	b.startApp()
+	b.startApp()
+	b.startExecutions(ctx, 2)
+	p := b.produce(4*time.Millisecond, b.rng.Uint64())
+	for _, mode := range []string{"fast", "immediate"} {
+		pause(time.Duration(1000+b.rng.IntN(1000)) * time.Millisecond)
+		t.Logf("restarting Postgres (%s)", mode)
+		cluster.Restart(mode)
+		cluster.WaitReady(ctx)
+	}
+	pause(time.Duration(1000+b.rng.IntN(1000)) * time.Millisecond)
+	p.stop()
+
+	b.settle(ctx)
+	require.Len(t, b.alive(), 2, "both clients survived the restarts")
+	b.verify(ctx, true)
+	b.stopExecutions(ctx)
+	b.summary(ctx, p, 0)
+	b.stopApps()
+}

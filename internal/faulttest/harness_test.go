@@ -1,0 +1,564 @@
+package faulttest
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/internal/pgtest"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if appDir != "" {
+		_ = os.RemoveAll(appDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(pgtest.LeakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	appOnce sync.Once
+	appDir  string
+	appBin  string
+	appErr  error
+)
+
+// chaosApp builds testdata/chaosapp once per test binary.
+func chaosApp(t *testing.T) string {
+	t.Helper()
+	appOnce.Do(func() {
+		appDir, appErr = os.MkdirTemp("", "aiflow-chaosapp-")
+		if appErr != nil {
+			return
+		}
+		appBin = filepath.Join(appDir, "chaosapp")
+		out, err := exec.Command("go", "build", "-o", appBin, "./testdata/chaosapp").CombinedOutput()
+		if err != nil {
+			appErr = fmt.Errorf("building chaosapp: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, appErr)
+	return appBin
+}
+
+// seed returns the test's random seed (AIFLOW_FAULT_SEED, else random) and
+// logs it so that a failing run can be repeated.
+func seed(t *testing.T) uint64 {
+	t.Helper()
+	s := uint64(time.Now().UnixNano())
+	if v := os.Getenv("AIFLOW_FAULT_SEED"); v != "" {
+		var err error
+		s, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "AIFLOW_FAULT_SEED")
+	}
+	t.Logf("seed %d (rerun with AIFLOW_FAULT_SEED=%d)", s, s)
+	return s
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, name)
+	return n
+}
+
+// bundle is one fault test's world: a schema, the test's own store and
+// client (never started: it only sends events, starts and stops executions),
+// the chaosapp processes and the oracle's inputs.
+type bundle struct {
+	t         *testing.T
+	url       string
+	schema    string
+	pool      *pgxpool.Pool
+	st        *postgres.Store
+	client    *aiflow.Client
+	workflows []string
+	rng       *mrand.Rand
+	logPath   string
+
+	mu    sync.Mutex
+	procs map[string]*exec.Cmd
+	seq   int
+	execs []int64
+}
+
+// setup migrates a fresh schema on the server at url and opens the test's
+// store on it.
+func setup(t *testing.T, url string, workflows ...string) *bundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pcfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	pcfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	require.NoError(t, err)
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	b := &bundle{
+		t: t, url: url, schema: "aiflowfault_" + hex.EncodeToString(rb[:]), pool: pool, workflows: workflows,
+		rng: mrand.New(mrand.NewPCG(seed(t), 1)), procs: map[string]*exec.Cmd{},
+		logPath: filepath.Join(t.TempDir(), "chaosapp.log"),
+	}
+	t.Cleanup(func() {
+		b.killAll()
+		if t.Failed() {
+			b.dumpLog()
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer dcancel()
+		if _, err := pool.Exec(dctx, "DROP SCHEMA IF EXISTS "+b.schema+" CASCADE"); err != nil {
+			t.Logf("dropping schema %s: %v", b.schema, err)
+		}
+		pool.Close()
+	})
+	cfg := &postgres.Config{Schema: b.schema, Logger: quietLogger()}
+	_, err = postgres.Migrate(ctx, pool, cfg)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `CREATE TABLE `+b.schema+`.chaos_run (
+		task_execution_id bigint NOT NULL, attempt integer NOT NULL, client text NOT NULL,
+		runs integer NOT NULL DEFAULT 1, PRIMARY KEY (task_execution_id, attempt))`)
+	require.NoError(t, err)
+	b.st, err = postgres.New(pool, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.st.Close() })
+	b.client, err = aiflow.New(&aiflow.Config{Store: b.st, Logger: quietLogger()})
+	require.NoError(t, err)
+	return b
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startApp starts one chaosapp process and waits until its client runs.
+func (b *bundle) startApp() string {
+	b.t.Helper()
+	b.mu.Lock()
+	b.seq++
+	id := "c" + strconv.Itoa(b.seq)
+	b.mu.Unlock()
+	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	require.NoError(b.t, err)
+	defer logf.Close()
+	cmd := exec.Command(chaosApp(b.t), "-url", b.url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ","))
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(b.t, err)
+	require.NoError(b.t, cmd.Start())
+	b.mu.Lock()
+	b.procs[id] = cmd
+	b.mu.Unlock()
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ready <- sc.Scan() && strings.HasPrefix(sc.Text(), "ready")
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case ok := <-ready:
+		require.True(b.t, ok, "chaosapp %s exited before it was ready (log: %s)", id, b.logPath)
+	case <-time.After(2 * time.Minute):
+		b.t.Fatalf("chaosapp %s not ready within 2 minutes", id)
+	}
+	return id
+}
+
+// kill kills a process with SIGKILL.
+func (b *bundle) kill(id string) {
+	b.t.Helper()
+	b.mu.Lock()
+	cmd := b.procs[id]
+	delete(b.procs, id)
+	b.mu.Unlock()
+	require.NotNil(b.t, cmd, "no process %s", id)
+	require.NoError(b.t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+}
+
+// stopApps stops every process with SIGTERM and requires a clean exit.
+func (b *bundle) stopApps() {
+	b.t.Helper()
+	b.mu.Lock()
+	procs := b.procs
+	b.procs = map[string]*exec.Cmd{}
+	b.mu.Unlock()
+	for id, cmd := range procs {
+		require.NoError(b.t, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(b.t, cmd.Wait(), "chaosapp %s did not exit cleanly on SIGTERM", id)
+	}
+}
+
+// alive lists the processes running, by id.
+func (b *bundle) alive() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ids []string
+	for id, cmd := range b.procs {
+		if cmd.ProcessState == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (b *bundle) killAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, cmd := range b.procs {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		delete(b.procs, id)
+	}
+}
+
+func (b *bundle) dumpLog() {
+	data, err := os.ReadFile(b.logPath)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) > 200 {
+		lines = lines[len(lines)-200:]
+	}
+	b.t.Logf("last lines of the chaosapp logs:\n%s", strings.Join(lines, "\n"))
+}
+
+// startExecutions starts perWorkflow executions of each workflow and waits
+// until they run.
+func (b *bundle) startExecutions(ctx context.Context, perWorkflow int) {
+	b.t.Helper()
+	for _, wf := range b.workflows {
+		for range perWorkflow {
+			var id int64
+			require.Eventually(b.t, func() bool {
+				var err error
+				id, err = b.client.StartWorkflowExecution(ctx, wf, nil)
+				return err == nil // the app may not have registered it yet
+			}, time.Minute, 20*time.Millisecond, "start an execution of %s", wf)
+			b.execs = append(b.execs, id)
+		}
+	}
+	for _, id := range b.execs {
+		require.Eventually(b.t, func() bool {
+			x, err := b.client.GetWorkflowExecution(ctx, id)
+			return err == nil && x.Status == aiflow.WorkflowRunning
+		}, time.Minute, 10*time.Millisecond, "execution %d running", id)
+	}
+}
+
+// producer streams "ping" and "num" events to the namespace every interval
+// until stop is called; sends that fail (while the server restarts) are
+// retried. It reports what it sent.
+type producer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	sent   int
+	failed int
+}
+
+func (b *bundle) produce(interval time.Duration, seed uint64) *producer {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &producer{cancel: cancel, done: make(chan struct{})}
+	rng := mrand.New(mrand.NewPCG(seed, 2))
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			key, value := "ping", ""
+			if rng.IntN(2) == 0 {
+				key, value = "num", strconv.Itoa(1+rng.IntN(9))
+			}
+			for {
+				_, err := b.client.SendEvent(ctx, key, value, nil)
+				if err == nil {
+					p.sent++
+					break
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				p.failed++
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
+func (p *producer) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// pause waits d: the schedule of a fault, not a synchronisation.
+func pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	<-t.C
+}
+
+// settle waits until nothing is left to do: in one snapshot of the database,
+// every partition of the workflows has consumed the last event it reads, no
+// batch task is alive and every execution's stream runs with a lease held by
+// a live process.
+func (b *bundle) settle(ctx context.Context) {
+	b.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	var why string
+	for time.Now().Before(deadline) {
+		var err error
+		why, err = b.unsettled(ctx)
+		if err == nil && why == "" {
+			return
+		}
+		if err != nil {
+			why = err.Error()
+		}
+		pause(50 * time.Millisecond)
+	}
+	b.t.Fatalf("not settled after 3 minutes: %s", why)
+}
+
+func (b *bundle) unsettled(ctx context.Context) (string, error) {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	s := b.schema
+	var busy int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_task_execution
+		WHERE workflow = ANY($1) AND task <> 'stream' AND status NOT IN ('SUCCESS', 'FAILED', 'STOPPED')`, b.workflows).Scan(&busy); err != nil {
+		return "", err
+	}
+	if busy > 0 {
+		return fmt.Sprintf("%d batch task executions alive", busy), nil
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (te.execution_id) te.execution_id, te.status, coalesce(l.owner, '')
+		FROM `+s+`.aiflow_task_execution te LEFT JOIN `+s+`.aiflow_task_lease l ON l.task_execution_id = te.id
+		WHERE te.workflow = ANY($1) AND te.task = 'stream' ORDER BY te.execution_id, te.seq_num DESC`, b.workflows)
+	if err != nil {
+		return "", err
+	}
+	type stream struct {
+		exec          int64
+		status, owner string
+	}
+	streams, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stream, error) {
+		var st stream
+		return st, r.Scan(&st.exec, &st.status, &st.owner)
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(streams) != len(b.execs) {
+		return fmt.Sprintf("%d streams for %d executions", len(streams), len(b.execs)), nil
+	}
+	live := b.alive()
+	for _, st := range streams {
+		if st.status != "RUNNING" || !slices.Contains(live, st.owner) {
+			return fmt.Sprintf("execution %d: stream %s, lease held by %q (live: %v)", st.exec, st.status, st.owner, live), nil
+		}
+	}
+	var lagging int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_partition p
+		WHERE p.partition IN (SELECT partition FROM `+s+`.aiflow_workflow WHERE name = ANY($1))
+		AND EXISTS (SELECT 1 FROM `+s+`.aiflow_event e WHERE e.partition IN (-1, p.partition) AND (e.xid, e.id) > (p.pos_xid, p.pos_id))`,
+		b.workflows).Scan(&lagging); err != nil {
+		return "", err
+	}
+	if lagging > 0 {
+		return fmt.Sprintf("%d partitions have events to consume", lagging), nil
+	}
+	return "", nil
+}
+
+// events reads the whole log in position order.
+func (b *bundle) events(ctx context.Context) []store.Event {
+	b.t.Helper()
+	var all []store.Event
+	var after store.Position
+	for {
+		evs, next, err := b.st.ListEvents(ctx, store.EventFilter{After: after, Limit: 10000})
+		require.NoError(b.t, err)
+		all = append(all, evs...)
+		if len(evs) == 0 {
+			return all
+		}
+		after = next
+	}
+}
+
+type dbTE struct {
+	id     int64
+	task   string
+	seq    int
+	status string
+}
+
+// verify checks the database against the oracle's replay of the log. With
+// state, it also checks the condition state of the running executions.
+func (b *bundle) verify(ctx context.Context, state bool) map[int64]*oracleExec {
+	b.t.Helper()
+	events := b.events(ctx)
+	want, err := runOracle(events, b.workflows)
+	require.NoError(b.t, err)
+	require.Len(b.t, want, len(b.execs), "the oracle sees every execution")
+	s := b.schema
+	for _, id := range b.execs {
+		x := want[id]
+		require.NotNil(b.t, x, "execution %d in the log", id)
+		rows, err := b.pool.Query(ctx, `SELECT id, task, seq_num, status FROM `+s+`.aiflow_task_execution
+			WHERE execution_id = $1 ORDER BY task, seq_num`, id)
+		require.NoError(b.t, err)
+		tes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dbTE, error) {
+			var te dbTE
+			return te, r.Scan(&te.id, &te.task, &te.seq, &te.status)
+		})
+		require.NoError(b.t, err)
+		got := map[string][]dbTE{}
+		for _, te := range tes {
+			got[te.task] = append(got[te.task], te)
+		}
+		for _, task := range []string{"stream", "a", "b", "c"} {
+			n := 0
+			if t := x.tasks[task]; t != nil {
+				n = t.seq
+			}
+			require.Len(b.t, got[task], n, "execution %d task %s: task executions decided by the log (none missing, none twice)", id, task)
+			for i, te := range got[task] {
+				require.Equal(b.t, i+1, te.seq, "execution %d task %s: dense sequence numbers", id, task)
+				require.Equal(b.t, string(x.last[task][te.seq]), te.status,
+					"execution %d task %s #%d: the stored status is the last one in the log", id, task, te.seq)
+			}
+		}
+		delete(got, "stream")
+		delete(got, "a")
+		delete(got, "b")
+		delete(got, "c")
+		require.Empty(b.t, got, "execution %d: no other task executions", id)
+		if state {
+			require.Equal(b.t, x.sum, b.sumState(ctx, id), "execution %d: the condition's state", id)
+		}
+	}
+	var twice int
+	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+s+`.chaos_run WHERE runs > 1`).Scan(&twice))
+	require.Zero(b.t, twice, "a task body ran twice for one attempt")
+	return want
+}
+
+// sumState reads the sum kept by the condition of task c from the engine's
+// snapshot of a running execution.
+func (b *bundle) sumState(ctx context.Context, id int64) int {
+	b.t.Helper()
+	var data []byte
+	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT data FROM `+b.schema+`.aiflow_snapshot WHERE key = $1::bytea`,
+		[]byte("x/"+strconv.FormatInt(id, 10))).Scan(&data))
+	var snap struct {
+		State map[string]json.RawMessage `json:"state"`
+	}
+	require.NoError(b.t, json.Unmarshal(data, &snap))
+	require.Len(b.t, snap.State, 1, "execution %d: one named state (the sum)", id)
+	for _, raw := range snap.State {
+		var v int
+		require.NoError(b.t, json.Unmarshal(raw, &v))
+		return v
+	}
+	return 0
+}
+
+// stopExecutions stops every execution, waits until each is STOPPED with
+// every task execution finished, and verifies the log again.
+func (b *bundle) stopExecutions(ctx context.Context) {
+	b.t.Helper()
+	for _, id := range b.execs {
+		require.NoError(b.t, b.client.StopWorkflowExecution(ctx, id))
+	}
+	require.Eventually(b.t, func() bool {
+		var alive int
+		err := b.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+b.schema+`.aiflow_task_execution
+			WHERE workflow = ANY($1) AND status NOT IN ('SUCCESS', 'FAILED', 'STOPPED'))
+			+ (SELECT count(*) FROM `+b.schema+`.aiflow_workflow_execution WHERE workflow = ANY($1) AND status <> 'STOPPED')`,
+			b.workflows).Scan(&alive)
+		return err == nil && alive == 0
+	}, 2*time.Minute, 20*time.Millisecond, "every execution STOPPED with every task finished")
+	// The last status events are below the horizon once the writers are done.
+	b.settleLog(ctx)
+	want := b.verify(ctx, false)
+	for _, id := range b.execs {
+		x := want[id]
+		require.False(b.t, x.running, "execution %d stopped in the log", id)
+		require.Equal(b.t, store.TaskStopped, x.last["stream"][x.tasks["stream"].seq], "execution %d: the stream ends STOPPED", id)
+	}
+}
+
+// settleLog waits until every status in the database is also the last one in
+// the log (the log may lag behind the horizon for a moment).
+func (b *bundle) settleLog(ctx context.Context) {
+	b.t.Helper()
+	require.Eventually(b.t, func() bool {
+		last, err := b.st.LastPosition(ctx)
+		if err != nil {
+			return false
+		}
+		var pending bool
+		err = b.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+b.schema+`.aiflow_event WHERE (xid, id) > ($1::text::xid8, $2))`,
+			strconv.FormatUint(last.XID, 10), last.ID).Scan(&pending)
+		return err == nil && !pending
+	}, time.Minute, 20*time.Millisecond, "every event readable")
+}
+
+// summary logs what a run did.
+func (b *bundle) summary(ctx context.Context, p *producer, kills int) {
+	b.t.Helper()
+	var tes, attempts int
+	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(attempt), 0) FROM `+b.schema+`.aiflow_task_execution`).Scan(&tes, &attempts))
+	b.t.Logf("%d events sent (%d sends failed and were retried), %d kills, %d task executions, %d attempts, %d executions",
+		p.sent, p.failed, kills, tes, attempts, len(b.execs))
+}

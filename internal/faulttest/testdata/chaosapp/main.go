@@ -1,0 +1,147 @@
+// Command chaosapp is the program the fault tests kill: it embeds the library
+// on the Postgres schema given and runs the chaos workflows until it is killed
+// or receives SIGTERM.
+//
+// Every workflow (chaos1, chaos2, ...) has the same tasks:
+//
+//	stream  a streaming task started with the execution, running until stopped
+//	a       OnEvent("ping", START)
+//	b       StartAfter(a)
+//	c       OnCondition(START, sum of "num" values reaches 10; the sum keeps the rest)
+//
+// Each body of a, b, c and stream records (task execution, attempt) in the
+// table chaos_run of the schema, so that the test can tell whether a body ran
+// twice for one attempt.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+func main() {
+	url := flag.String("url", "", "database URL")
+	schema := flag.String("schema", "", "schema")
+	id := flag.String("id", "", "client id")
+	workflows := flag.String("workflows", "chaos1", "comma-separated workflow names")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "chaosapp:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, url, schema, id string, names []string) error {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = 12
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("client", id)
+	st, err := postgres.New(pool, &postgres.Config{
+		Schema: schema, Logger: log, LeaderTTL: time.Second, TaskHeartbeat: 200 * time.Millisecond,
+		TaskLeaseTTL: time.Second, ReapInterval: 200 * time.Millisecond, EventPollInterval: 100 * time.Millisecond,
+		FetchPollInterval: 100 * time.Millisecond, ListenerReconnect: 50 * time.Millisecond,
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	record := func(ctx context.Context, tc *aiflow.TaskContext) error {
+		_, err := pool.Exec(ctx, `INSERT INTO `+schema+`.chaos_run (task_execution_id, attempt, client) VALUES ($1, $2, $3)
+			ON CONFLICT (task_execution_id, attempt) DO UPDATE SET runs = chaos_run.runs + 1`, tc.TaskExecutionID, tc.Attempt, id)
+		return err
+	}
+	// A batch body: record the run, then work for a few milliseconds so
+	// that events arrive while it is alive.
+	batch := operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if err := record(ctx, tc); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(rand.IntN(20)) * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	stream := operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if err := record(ctx, tc); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	retry := aiflow.WithRetry(aiflow.RetryPolicy{MaxAttempts: 1000})
+	var wfs []*aiflow.Workflow
+	for _, name := range names {
+		wf := aiflow.NewWorkflow(name)
+		wf.Task("stream", stream, aiflow.Streaming(), retry)
+		a := wf.Task("a", batch, retry)
+		a.OnEvent("ping", aiflow.ActionStart)
+		wf.Task("b", batch, retry).StartAfter(a)
+		wf.Task("c", batch, retry).OnCondition(aiflow.ActionStart, sumReaches(10))
+		wfs = append(wfs, wf)
+	}
+	c, err := aiflow.New(&aiflow.Config{
+		Store: st, Logger: log, ClientID: id, LeaseTTL: time.Second, PollInterval: 100 * time.Millisecond,
+		StopTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Register(ctx, wfs...); err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Println("ready", id)
+	<-ctx.Done()
+	return c.Stop(context.Background())
+}
+
+// sumReaches is met each time the sum of the "num" values it has seen reaches
+// limit; it keeps the rest for the next time.
+func sumReaches(limit int) aiflow.Condition {
+	return aiflow.NewCondition([]string{"num"}, func(cc *aiflow.ConditionContext, ev *aiflow.Event) (bool, error) {
+		n, err := strconv.Atoi(ev.Value)
+		if err != nil {
+			return false, nil
+		}
+		sum := aiflow.ValueState[int](cc, "sum")
+		v, _, err := sum.Value()
+		if err != nil {
+			return false, err
+		}
+		v += n
+		met := v >= limit
+		if met {
+			v -= limit
+		}
+		return met, sum.Update(v)
+	})
+}
