@@ -1,0 +1,471 @@
+// Package bench holds the measurements of the Postgres store: the
+// go test benchmarks of store/postgres and the aiflow-bench command run the
+// same code. Each measurement works in a fresh schema of its own, dropped
+// afterwards, on the pool it is given.
+//
+// Import rule: bench imports the root package, operators, store,
+// store/postgres, pgx and River; nothing imports it but benchmarks and
+// cmd/aiflow-bench.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// waitTimeout bounds every wait of a measurement.
+const waitTimeout = 60 * time.Second
+
+var discard = slog.New(slog.DiscardHandler)
+
+// Latency is a distribution of latencies, sorted.
+type Latency []time.Duration
+
+// Quantile returns the q-quantile (0.5 for the median).
+func (l Latency) Quantile(q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(l)))
+	if i >= len(l) {
+		i = len(l) - 1
+	}
+	return l[i]
+}
+
+func sorted(l []time.Duration) Latency {
+	slices.Sort(l)
+	return l
+}
+
+// Schema creates a fresh schema name and returns it with a function that
+// drops the schema.
+func Schema(pool *pgxpool.Pool) (string, func()) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "aiflowbench_" + hex.EncodeToString(b[:])
+	return name, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
+	}
+}
+
+// openStore migrates a fresh schema with cfg (Schema and Logger are set here)
+// and opens a store on it; closing it drops the schema.
+func openStore(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config) (*postgres.Store, func(), error) {
+	if cfg == nil {
+		cfg = &postgres.Config{}
+	}
+	c := *cfg
+	schema, drop := Schema(pool)
+	c.Schema, c.Logger = schema, discard
+	if _, err := postgres.Migrate(ctx, pool, &c); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	st, err := postgres.New(pool, &c)
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return st, func() { _ = st.Close(); drop() }, nil
+}
+
+// runClient registers wf on a new client of st and starts it; stop stops it.
+func runClient(ctx context.Context, st store.Store, wf *aiflow.Workflow) (*aiflow.Client, func(), error) {
+	client, err := aiflow.New(&aiflow.Config{Store: st, Logger: discard})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := client.Register(ctx, wf); err != nil {
+		return nil, nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return client, func() { _ = client.Stop(context.Background()) }, nil
+}
+
+// waitUntil waits until done holds, re-checking on every wake-up of st and
+// at least every 20 ms (wake-ups are hints).
+func waitUntil(ctx context.Context, st store.Store, what string, done func() (bool, error)) error {
+	wake, unsubscribe := st.Subscribe()
+	defer unsubscribe()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		ok, err := done()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline.C:
+			return fmt.Errorf("timed out after %s waiting for %s", waitTimeout, what)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// keepRunning is a task that waits for an event that never comes, so that
+// the executions of a measurement stay RUNNING.
+func keepRunning(wf *aiflow.Workflow) {
+	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnEvent("never", aiflow.ActionStart)
+}
+
+// startExecutions starts n executions of workflow and waits until they run.
+func startExecutions(ctx context.Context, st store.Store, client *aiflow.Client, workflow string, n int) error {
+	for range n {
+		if _, err := client.StartWorkflowExecution(ctx, workflow, nil); err != nil {
+			return err
+		}
+	}
+	return waitUntil(ctx, st, fmt.Sprintf("%d executions running", n), func() (bool, error) {
+		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: n})
+		return len(xs) == n, err
+	})
+}
+
+// EventToStart measures, n times, the time from SendEvent to the start of
+// the Func task whose OnEvent rule the event meets, one event at a time on an
+// otherwise idle client: consume, River insert, River fetch, RUNNING recorded,
+// operator called.
+func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config, n int) (Latency, error) {
+	st, closeStore, err := openStore(ctx, pool, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	type started struct {
+		at time.Time
+		te int64
+	}
+	starts := make(chan started, 1)
+	wf := aiflow.NewWorkflow("latency")
+	wf.Task("work", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		starts <- started{at: time.Now(), te: tc.TaskExecutionID}
+		return nil
+	})).OnEvent("go", aiflow.ActionStart)
+	keepRunning(wf)
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	if err := startExecutions(ctx, st, client, "latency", 1); err != nil {
+		return nil, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		sent := time.Now()
+		if _, err := client.SendEvent(ctx, "go", "", nil); err != nil {
+			return nil, err
+		}
+		var s started
+		select {
+		case s = <-starts:
+		case <-time.After(waitTimeout):
+			return nil, errors.New("the task did not start")
+		}
+		lat = append(lat, s.at.Sub(sent))
+		// The next START is applied after this run's SUCCESS: wait for it.
+		if err := waitUntil(ctx, st, "the run's success", func() (bool, error) {
+			te, err := st.GetTaskExecution(ctx, s.te)
+			return te.Status == aiflow.TaskSuccess, err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return sorted(lat), nil
+}
+
+type noopArgs struct{}
+
+func (noopArgs) Kind() string { return "bench_noop" }
+
+type noopWorker struct {
+	river.WorkerDefaults[noopArgs]
+	started chan time.Time
+}
+
+func (w *noopWorker) Work(context.Context, *river.Job[noopArgs]) error {
+	w.started <- time.Now()
+	return nil
+}
+
+// RiverInsertToWork measures River's own latency from Insert to the start of
+// Work, n jobs one at a time, with the store's default River settings (fetch
+// cooldown, poll interval, workers): the floor EventToStart is compared with.
+func RiverInsertToWork(ctx context.Context, pool *pgxpool.Pool, n int) (Latency, error) {
+	schema, drop := Schema(pool)
+	defer drop()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return nil, err
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, err
+	}
+	w := &noopWorker{started: make(chan time.Time, 1)}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, w)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Schema: schema, Logger: discard, Workers: workers,
+		FetchCooldown: postgres.FetchCooldownDefault, FetchPollInterval: postgres.FetchPollIntervalDefault,
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: postgres.MaxWorkersDefault}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, err
+	}
+	defer client.Stop(context.Background()) //nolint:errcheck
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		sent := time.Now()
+		if _, err := client.Insert(ctx, noopArgs{}, nil); err != nil {
+			return nil, err
+		}
+		select {
+		case at := <-w.started:
+			lat = append(lat, at.Sub(sent))
+		case <-time.After(waitTimeout):
+			return nil, errors.New("the River job did not start")
+		}
+	}
+	return sorted(lat), nil
+}
+
+// AppendEvents appends user events for about d from goroutines callers, each
+// call with batch events in one transaction (NOTIFY included), and returns
+// the events appended per second.
+func AppendEvents(ctx context.Context, pool *pgxpool.Pool, batch, callers int, d time.Duration) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	evs := make([]store.Event, batch)
+	for i := range evs {
+		evs[i] = store.Event{Namespace: "default", Key: "k", Value: "value", Sender: "bench"}
+	}
+	var appended atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	t0 := time.Now()
+	end := t0.Add(d)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				if _, err := st.AppendEvents(ctx, evs); err != nil {
+					errs <- err
+					return
+				}
+				appended.Add(int64(batch))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(appended.Load()) / time.Since(t0).Seconds(), nil
+}
+
+// IdleCPU measures the CPU an idle client uses (this process and the
+// client's Postgres backends, in % of one core) over d while one execution
+// waits for an event that never comes: the cost of polls, heartbeats, leases
+// and elections. Linux only (it reads /proc); the process figure includes
+// whatever else the calling process does meanwhile.
+func IdleCPU(ctx context.Context, pool *pgxpool.Pool, d time.Duration) (process, backends float64, err error) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return 0, 0, errors.New("idle CPU needs /proc")
+	}
+	app := "aiflow_idle_" + strconv.Itoa(os.Getpid())
+	pc := pool.Config()
+	pc.ConnConfig.RuntimeParams["application_name"] = app
+	own, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer own.Close()
+	st, closeStore, err := openStore(ctx, own, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer closeStore()
+	wf := aiflow.NewWorkflow("idle")
+	keepRunning(wf)
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stop()
+	if err := startExecutions(ctx, st, client, "idle", 1); err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(2 * time.Second) // the measurement is of the idle state
+	pgCPU := func() (float64, error) {
+		rows, err := pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)
+		if err != nil {
+			return 0, err
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		total := 0.0
+		for _, pid := range pids {
+			total += procCPU(strconv.Itoa(int(pid)))
+		}
+		return total, err
+	}
+	self0 := procCPU("self")
+	pg0, err := pgCPU()
+	if err != nil {
+		return 0, 0, err
+	}
+	t0 := time.Now()
+	time.Sleep(d)
+	pg1, err := pgCPU()
+	if err != nil {
+		return 0, 0, err
+	}
+	wall := time.Since(t0).Seconds()
+	return 100 * (procCPU("self") - self0) / wall, 100 * (pg1 - pg0) / wall, nil
+}
+
+// procCPU returns the user+system CPU seconds of /proc/<pid>.
+func procCPU(pid string) float64 {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // USER_HZ
+}
+
+// TaskStarts measures task starts per second sustained over rounds: in each
+// round one event starts a Func task in each of executions running
+// executions, and the round ends when every task has run and succeeded.
+func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, &postgres.Config{MaxWorkers: 200})
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	var started atomic.Int64
+	wf := aiflow.NewWorkflow("burst")
+	wf.Task("work", operators.Func(func(context.Context, *aiflow.TaskContext) error {
+		started.Add(1)
+		return nil
+	})).OnEvent("go", aiflow.ActionStart)
+	keepRunning(wf)
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	if err := startExecutions(ctx, st, client, "burst", executions); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for range rounds {
+		target := started.Load() + int64(executions)
+		if _, err := client.SendEvent(ctx, "go", "", nil); err != nil {
+			return 0, err
+		}
+		if err := waitUntil(ctx, st, "every task started", func() (bool, error) { return started.Load() >= target, nil }); err != nil {
+			return 0, err
+		}
+		if err := waitUntil(ctx, st, "every task finished", func() (bool, error) {
+			tes, err := st.ListTaskExecutions(ctx, store.TaskExecutionFilter{Task: "work",
+				Statuses: []store.TaskStatus{store.TaskInit, store.TaskQueued, store.TaskRunning}, Limit: 1})
+			return len(tes) == 0, err
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return float64(rounds*executions) / time.Since(t0).Seconds(), nil
+}
+
+// EventsApplied measures how many user events per second the consumers of an
+// idle client apply: n events, appended in batches of 100, read by every
+// partition and matched against executions running executions, none of whose
+// rules they meet.
+func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	wf := aiflow.NewWorkflow("applied")
+	keepRunning(wf)
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	if err := startExecutions(ctx, st, client, "applied", executions); err != nil {
+		return 0, err
+	}
+	evs := make([]store.Event, 100)
+	for i := range evs {
+		evs[i] = store.Event{Namespace: "default", Key: "noise", Value: "v"}
+	}
+	t0 := time.Now()
+	var last store.Position
+	for sent := 0; sent < n; sent += len(evs) {
+		out, err := st.AppendEvents(ctx, evs)
+		if err != nil {
+			return 0, err
+		}
+		last = out[len(out)-1].Position
+	}
+	// Every partition has consumed past the last event.
+	err = waitUntil(ctx, st, "every partition past the last event", func() (bool, error) {
+		var behind int
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
+			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint)", last.XID, last.ID).Scan(&behind)
+		return behind == 0, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return float64((n+99)/100*100) / time.Since(t0).Seconds(), nil
+}
