@@ -13,8 +13,9 @@ import (
 
 // TestKill9 kills the program embedding the library with SIGKILL at random
 // instants while events flow (AIFLOW_FAULT_KILLS times, 20 by default),
-// restarting it each time under a new client id, then checks every decision
-// against the oracle.
+// restarting it each time under a new client id, while a second producer
+// commits its events late (holding its transaction open while later events
+// commit), then checks every decision against the oracle.
 func TestKill9(t *testing.T) {
 	pgtest.Require(t)
 	kills := envInt(t, "AIFLOW_FAULT_KILLS", 20)
@@ -25,6 +26,7 @@ func TestKill9(t *testing.T) {
 	cur := b.startApp()
 	b.startExecutions(ctx, 2)
 	p := b.produce(4*time.Millisecond, b.rng.Uint64())
+	late := b.produceLate(300*time.Millisecond, b.rng.Uint64())
 	for range kills {
 		// A third of the kills come soon after a start (recovery paths),
 		// the others while the program is well into its work.
@@ -38,6 +40,8 @@ func TestKill9(t *testing.T) {
 	}
 	pause(500 * time.Millisecond) // events keep flowing into the last process
 	p.stop()
+	late.stop()
+	t.Logf("%d late commits", late.sent)
 
 	b.settle(ctx)
 	b.verify(ctx, true)

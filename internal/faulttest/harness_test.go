@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -330,6 +331,50 @@ func (b *bundle) produce(interval time.Duration, seed uint64) *producer {
 	}()
 	return p
 }
+
+// produceLate is a second producer of late commits: it appends an event
+// inside its own transaction (SendEventTx) and holds the transaction open for
+// up to hold while the producer's later events commit, then commits it (or,
+// one time in four, rolls it back: that event never exists). Consumers must
+// apply every committed one, however late.
+func (b *bundle) produceLate(hold time.Duration, seed uint64) *producer {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &producer{cancel: cancel, done: make(chan struct{})}
+	rng := mrand.New(mrand.NewPCG(seed, 3))
+	go func() {
+		defer close(p.done)
+		for ctx.Err() == nil {
+			key, value := "ping", ""
+			if rng.IntN(2) == 0 {
+				key, value = "num", strconv.Itoa(1+rng.IntN(9))
+			}
+			commit := rng.IntN(4) != 0
+			err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+				if _, err := b.st.SendEventTx(ctx, tx, "default", key, value, "late-writer"); err != nil {
+					return err
+				}
+				pause(time.Duration(rng.Int64N(int64(hold))))
+				if !commit {
+					return errRollback
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				p.sent++
+			case errors.Is(err, errRollback):
+			default:
+				p.failed++
+				if ctx.Err() == nil {
+					pause(20 * time.Millisecond)
+				}
+			}
+		}
+	}()
+	return p
+}
+
+var errRollback = errors.New("rolled back on purpose")
 
 func (p *producer) stop() {
 	p.cancel()
