@@ -553,6 +553,52 @@ func (c *Client) StopWorkflowExecution(ctx context.Context, id int64) error {
 	return err
 }
 
+// StopWorkflowExecutions stops every alive execution of a workflow (as
+// StopWorkflowExecution does for each) and returns their ids, oldest first.
+// Executions that finish meanwhile are skipped.
+func (c *Client) StopWorkflowExecutions(ctx context.Context, namespace, workflow string) ([]int64, error) {
+	op := "stop workflow executions"
+	ns := orDefault(namespace)
+	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
+		return nil, opError(op, err)
+	}
+	var stopped []int64
+	for {
+		xs, err := c.store.ListExecutions(ctx, store.ExecutionFilter{
+			Namespace: ns, Workflow: workflow, Statuses: []store.WorkflowStatus{store.WorkflowInit, store.WorkflowRunning},
+		})
+		if err != nil {
+			return stopped, opError(op, err)
+		}
+		n := 0
+		for i := len(xs) - 1; i >= 0; i-- {
+			x := xs[i]
+			if slices.Contains(stopped, x.ID) {
+				continue
+			}
+			ev := store.Event{Kind: store.KindControl, Namespace: x.Namespace, Key: store.KeyStopExecution, Sender: store.SenderClient,
+				Workflow: x.Workflow, ExecutionID: x.ID}
+			if _, err := c.append(ctx, op, ev); err != nil {
+				return stopped, err
+			}
+			stopped = append(stopped, x.ID)
+			n++
+		}
+		// A list is bounded (store.DefaultListLimit): look again until a
+		// list holds nothing new.
+		if n == 0 || len(xs) < store.DefaultListLimit {
+			return stopped, nil
+		}
+	}
+}
+
+// DeleteWorkflowExecution deletes a finished workflow execution, its task
+// executions and their logs from the store; its events stay in the log. It
+// fails with ErrConflict while the execution or one of its tasks is alive.
+func (c *Client) DeleteWorkflowExecution(ctx context.Context, id int64) error {
+	return opError("delete workflow execution", c.store.DeleteExecution(ctx, id))
+}
+
 func (c *Client) aliveExecution(ctx context.Context, id int64) (store.WorkflowExecutionRecord, error) {
 	x, err := c.store.GetExecution(ctx, id)
 	if err != nil {

@@ -118,6 +118,18 @@
 // died or the client shut down), fenced so that a stale worker cannot record
 // anything.
 //
+// # From outside Go
+//
+// Programs in other languages and operators reach the same log and
+// workflows through the aiflow command (package cli, installed with go
+// install github.com/aiflow-go/aiflow/cmd/aiflow@latest), the SQL function
+// <schema>.send_event created by the Postgres store's migrations (usable in
+// any client's own transaction), and an HTTP handler the application mounts
+// (package aiflowhttp). A task's process receives its context in the
+// environment (EnvTaskExecutionID and the other Env* variables), so that
+// "aiflow event send", the SQL function's task_execution_id argument or
+// SendEventOpts.TaskExecutionID send as the task itself would.
+//
 // # Shutdown
 //
 // [Client.Stop] stops consuming events, interrupts streaming tasks, lets the

@@ -88,6 +88,17 @@ type SendEventOpts struct {
 	// (as if sent from inside it) instead of to every running execution of
 	// the namespace.
 	ExecutionID int64
+	// TaskExecutionID, when set, sends the event as that task execution's
+	// task would (TaskContext.SendEvent): with its workflow, execution, task
+	// and sequence number, and, unless Sender is set, its sender name
+	// "<execution>_<task>_<seq>". ExecutionID may then be left zero; if set
+	// it must be the task execution's. Programs started by a task find the
+	// id in the environment variable EnvTaskExecutionID.
+	TaskExecutionID int64
+	// ToNamespace, with ExecutionID or TaskExecutionID, reaches every running
+	// execution of the namespace whose rules expect the key instead of only
+	// that execution, as the option ToNamespace does for a task.
+	ToNamespace bool
 }
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
@@ -101,9 +112,28 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 		Kind: store.KindUser, Namespace: orDefault(opts.Namespace), Key: key, Value: value,
 		Sender: opts.Sender, ExecutionID: opts.ExecutionID,
 	}
+	if opts.TaskExecutionID != 0 {
+		te, err := c.store.GetTaskExecution(ctx, opts.TaskExecutionID)
+		if err != nil {
+			return nil, opError("send event", err)
+		}
+		switch {
+		case te.Namespace != ev.Namespace:
+			return nil, opError("send event", fmt.Errorf("%w: task execution %d is in namespace %q, not %q", ErrInvalid, te.ID, te.Namespace, ev.Namespace))
+		case opts.ExecutionID != 0 && opts.ExecutionID != te.ExecutionID:
+			return nil, opError("send event", fmt.Errorf("%w: task execution %d belongs to workflow execution %d, not %d", ErrInvalid, te.ID, te.ExecutionID, opts.ExecutionID))
+		}
+		ev.Workflow, ev.ExecutionID, ev.TaskName, ev.TaskExecutionID, ev.SeqNum = te.Workflow, te.ExecutionID, te.Task, te.ID, te.SeqNum
+		if ev.Sender == "" {
+			ev.Sender = taskSender(te.ExecutionID, te.Task, te.SeqNum)
+		}
+		ev.Broadcast = opts.ToNamespace
+		return c.append(ctx, "send event", ev)
+	}
 	if ev.Sender == "" {
 		ev.Sender = store.SenderClient
 	}
+	ev.Broadcast = opts.ToNamespace && opts.ExecutionID != 0
 	if opts.ExecutionID != 0 {
 		x, err := c.store.GetExecution(ctx, opts.ExecutionID)
 		if err != nil {
@@ -179,6 +209,30 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 		out[i] = eventFromStore(&evs[i])
 	}
 	return out, next, nil
+}
+
+// CountEvents counts the events that ListEvents would list with filter
+// (ignoring its Limit), paging through them: it reads every matching event,
+// so bound large logs with After or Since.
+func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, error) {
+	var f EventFilter
+	if filter != nil {
+		f = *filter
+	}
+	f.Limit = store.DefaultListLimit
+	sf := f.toStore()
+	n := 0
+	for {
+		evs, next, err := c.store.ListEvents(ctx, sf)
+		if err != nil {
+			return n, opError("count events", err)
+		}
+		n += len(evs)
+		if len(evs) < sf.Limit || next == sf.After {
+			return n, nil
+		}
+		sf.After = next
+	}
 }
 
 // ListenEvents calls fn with every event that matches filter, in log order,

@@ -156,8 +156,10 @@ func (tc *TaskContext) SendEvent(ctx context.Context, key, value string, opts ..
 }
 
 // sender names a task execution as an event sender: "<execution>_<task>_<seq>".
-func (tc *TaskContext) sender() string {
-	return strconv.FormatInt(tc.ExecutionID, 10) + "_" + tc.Task + "_" + strconv.Itoa(tc.SeqNum)
+func (tc *TaskContext) sender() string { return taskSender(tc.ExecutionID, tc.Task, tc.SeqNum) }
+
+func taskSender(executionID int64, task string, seq int) string {
+	return strconv.FormatInt(executionID, 10) + "_" + task + "_" + strconv.Itoa(seq)
 }
 
 // ListenEvents calls fn with every event of the task's namespace with one of

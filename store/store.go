@@ -307,6 +307,11 @@ type Metadata interface {
 	AllocateTaskExecutionIDs(ctx context.Context, n int) ([]int64, error)
 
 	GetExecution(ctx context.Context, id int64) (WorkflowExecutionRecord, error)
+	// DeleteExecution removes a finished workflow execution, its task
+	// executions and their logs (its events stay in the log). It fails with
+	// ErrConflict while the execution or one of its task executions is
+	// alive.
+	DeleteExecution(ctx context.Context, id int64) error
 	ListExecutions(ctx context.Context, filter ExecutionFilter) ([]WorkflowExecutionRecord, error)
 	GetTaskExecution(ctx context.Context, id int64) (TaskExecutionRecord, error)
 	ListTaskExecutions(ctx context.Context, filter TaskExecutionFilter) ([]TaskExecutionRecord, error)

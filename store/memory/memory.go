@@ -313,6 +313,34 @@ func (s *Store) DeleteWorkflow(_ context.Context, ns, name string) error {
 
 // ---- executions ----
 
+// DeleteExecution removes a finished execution, its task executions and
+// their logs.
+func (s *Store) DeleteExecution(_ context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.execs[id]
+	if x == nil {
+		return fmt.Errorf("%w: id %d", store.ErrExecutionNotFound, id)
+	}
+	if !x.Status.Finished() {
+		return fmt.Errorf("%w: workflow execution %d is %s: stop it first", store.ErrConflict, id, x.Status)
+	}
+	for _, te := range s.tes {
+		if te.ExecutionID == id && !te.Status.Finished() {
+			return fmt.Errorf("%w: workflow execution %d: task execution %d (%s #%d) is %s: wait for it to finish",
+				store.ErrConflict, id, te.ID, te.Task, te.SeqNum, te.Status)
+		}
+	}
+	for teID, te := range s.tes {
+		if te.ExecutionID == id {
+			delete(s.tes, teID)
+			delete(s.logs, teID)
+		}
+	}
+	delete(s.execs, id)
+	return nil
+}
+
 // CreateExecution inserts an INIT execution and its start event.
 func (s *Store) CreateExecution(_ context.Context, rec store.WorkflowExecutionRecord, ev store.Event) (store.Event, error) {
 	s.mu.Lock()

@@ -71,9 +71,33 @@
 //
 // Events are appended by AppendEvents (one pipelined implicit transaction),
 // by AppendEventsTx and SendEventTx inside the caller's pgx transaction (the
-// events exist if and only if the caller commits), and by the store itself in
-// the transactions below. Values are limited to store.MaxEventValueBytes
+// events exist if and only if the caller commits), by the SQL function below,
+// and by the store itself in the transactions below. Values are limited to store.MaxEventValueBytes
 // (64 KiB) and must be UTF-8 text; store.ValidateEvent states every rule.
+//
+// # Sending events from any Postgres client
+//
+// Migration 3 creates the function <schema>.send_event, so that a program in
+// any language (a Flink sink, a Python job, psql) appends a user event inside
+// its own transaction, exactly as AppendEvents would: same row, same checks,
+// same NOTIFY, all effective if and only if the caller commits. It returns the
+// event's position as "XID-ID":
+//
+//	SELECT aiflow.send_event('default', 'model_trained', 's3://bucket/model-42');
+//	SELECT aiflow.send_event(namespace => 'default', key => 'hour_done', value => '2024-05-01T10',
+//	                         sender => 'flink-watermark');
+//
+// Optional arguments: sender ("aiflow.sql" by default), execution_id (reach
+// only that workflow execution), task_execution_id (send as that task
+// execution's task would, as TaskContext.SendEvent does: a task's process
+// finds its id in AIFLOW_TASK_EXECUTION_ID) and to_namespace (with an
+// execution, reach the whole namespace instead). Malformed arguments raise
+// SQLSTATE 22023, a value over 64 KiB 54000, an unknown namespace, execution
+// or task execution P0002; each message starts with "aiflow: send_event:".
+// The caller needs INSERT on <schema>.aiflow_event and SELECT on the
+// namespace, execution and task execution tables (the function runs with the
+// caller's rights). The horizon caveat above applies to the caller's
+// transaction: keep it short.
 //
 // # Wake-ups
 //

@@ -29,8 +29,9 @@ type migration struct {
 	SQL     string
 }
 
-// migrations lists the embedded migrations by version. Later issues add files
-// (schedules and triggers, the send_event SQL function); versions are dense.
+// migrations lists the embedded migrations by version; versions are dense.
+// Migrate expands "{schema}" (the quoted schema), "{partitions}" and
+// "{channel}" (the quoted literal of the NOTIFY channel) in their text.
 func migrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFS, "migration")
 	if err != nil {
@@ -158,7 +159,8 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResu
 		if slices.Contains(applied, int32(m.Version)) {
 			continue
 		}
-		sql := strings.NewReplacer("{schema}", schema, "{partitions}", strconv.Itoa(partitions)).Replace(m.SQL)
+		sql := strings.NewReplacer("{schema}", schema, "{partitions}", strconv.Itoa(partitions),
+			"{channel}", quoteLiteral(channelName(c.Schema))).Replace(m.SQL)
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, sql); err != nil {
 				return err
@@ -183,4 +185,84 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResu
 			c.Partitions, c.Schema, res.Partitions, res.Partitions)
 	}
 	return res, nil
+}
+
+// AppliedMigration is one migration recorded in a schema.
+type AppliedMigration struct {
+	Version   int
+	Name      string
+	AppliedAt time.Time
+}
+
+// MigrationStatus is the state of a schema's migrations.
+type MigrationStatus struct {
+	// Schema is the schema read.
+	Schema string
+	// Version is the schema's version: the highest migration applied, 0
+	// when the schema (or its migration table) does not exist.
+	Version int
+	// Latest is LatestVersion, the version this build expects.
+	Latest int
+	// Applied lists the migrations applied, by version.
+	Applied []AppliedMigration
+	// Pending lists the versions of this build's migrations not applied.
+	Pending []int
+	// Partitions is the schema's number of partitions (0 before the first
+	// migration).
+	Partitions int
+}
+
+// ReadMigrationStatus reports the migrations applied to cfg.Schema and those
+// of this build still pending, changing nothing.
+func ReadMigrationStatus(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrationStatus, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if pool == nil {
+		return nil, errors.New("postgres: ReadMigrationStatus: pool is nil: expected a *pgxpool.Pool")
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	st := &MigrationStatus{Schema: c.Schema, Latest: LatestVersion()}
+	schema := quoteIdent(c.Schema)
+	var table *string
+	if err := pool.QueryRow(ctx, "SELECT to_regclass($1)::text", schema+".aiflow_migration").Scan(&table); err != nil {
+		return nil, fmt.Errorf("postgres: ReadMigrationStatus: %w", err)
+	}
+	if table != nil {
+		rows, err := pool.Query(ctx, "SELECT version, name, applied_at FROM "+schema+".aiflow_migration ORDER BY version")
+		if err != nil {
+			return nil, fmt.Errorf("postgres: ReadMigrationStatus: %w", err)
+		}
+		st.Applied, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AppliedMigration, error) {
+			var m AppliedMigration
+			err := r.Scan(&m.Version, &m.Name, &m.AppliedAt)
+			return m, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: ReadMigrationStatus: %w", err)
+		}
+	}
+	if len(st.Applied) > 0 {
+		var parts *string
+		err := pool.QueryRow(ctx, "SELECT value FROM "+schema+".aiflow_meta WHERE key = 'partitions'").Scan(&parts)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("postgres: ReadMigrationStatus: reading the number of partitions: %w", err)
+		}
+		if parts != nil {
+			st.Partitions, _ = strconv.Atoi(*parts)
+		}
+	}
+	for _, m := range st.Applied {
+		st.Version = max(st.Version, m.Version)
+	}
+	for _, m := range ms {
+		if !slices.ContainsFunc(st.Applied, func(a AppliedMigration) bool { return a.Version == m.Version }) {
+			st.Pending = append(st.Pending, m.Version)
+		}
+	}
+	return st, nil
 }

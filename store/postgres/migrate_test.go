@@ -20,15 +20,25 @@ func TestMigrate(t *testing.T) {
 
 	_, err := New(pool, cfg)
 	require.ErrorContains(t, err, "run postgres.Migrate first")
-
-	res, err := Migrate(ctx, pool, cfg)
-	require.NoError(t, err)
-	require.Equal(t, LatestVersion(), res.Version)
 	var all []int
 	for v := 1; v <= LatestVersion(); v++ {
 		all = append(all, v)
 	}
+	st, err := ReadMigrationStatus(ctx, pool, cfg)
+	require.NoError(t, err)
+	require.Equal(t, &MigrationStatus{Schema: cfg.Schema, Latest: LatestVersion(), Pending: all}, st)
+
+	res, err := Migrate(ctx, pool, cfg)
+	require.NoError(t, err)
+	require.Equal(t, LatestVersion(), res.Version)
 	require.Equal(t, all, res.Applied, "every migration is applied in order")
+	st, err = ReadMigrationStatus(ctx, pool, cfg)
+	require.NoError(t, err)
+	require.Equal(t, LatestVersion(), st.Version)
+	require.Empty(t, st.Pending)
+	require.Len(t, st.Applied, LatestVersion())
+	require.Equal(t, "send_event", st.Applied[2].Name)
+	require.Equal(t, PartitionsDefault, st.Partitions)
 	require.Equal(t, PartitionsDefault, res.Partitions)
 	require.Positive(t, res.RiverVersion)
 

@@ -456,6 +456,43 @@ func (s *Store) GetExecution(ctx context.Context, id int64) (store.WorkflowExecu
 	return x, opErr("get execution", err)
 }
 
+// DeleteExecution removes a finished workflow execution, its task
+// executions, their logs, dispatch rows and leases (its events stay).
+func (s *Store) DeleteExecution(ctx context.Context, id int64) error {
+	return opErr("delete execution", s.inTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, s.q("SELECT status FROM {s}.aiflow_workflow_execution WHERE id = $1 FOR UPDATE"), id).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: id %d", store.ErrExecutionNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if !store.WorkflowStatus(status).Finished() {
+			return fmt.Errorf("%w: workflow execution %d is %s: stop it first", store.ErrConflict, id, status)
+		}
+		var teID int64
+		var task, teStatus string
+		var seq int
+		err = tx.QueryRow(ctx, s.q(`SELECT id, task, seq_num, status FROM {s}.aiflow_task_execution
+			WHERE execution_id = $1 AND status NOT IN ('SUCCESS', 'FAILED', 'STOPPED') ORDER BY id LIMIT 1`), id).Scan(&teID, &task, &seq, &teStatus)
+		if err == nil {
+			return fmt.Errorf("%w: workflow execution %d: task execution %d (%s #%d) is %s: wait for it to finish",
+				store.ErrConflict, id, teID, task, seq, teStatus)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.q(`WITH te AS (DELETE FROM {s}.aiflow_task_execution WHERE execution_id = $1 RETURNING id),
+			l AS (DELETE FROM {s}.aiflow_task_log WHERE task_execution_id IN (SELECT id FROM te)),
+			ls AS (DELETE FROM {s}.aiflow_task_log_size WHERE task_execution_id IN (SELECT id FROM te)),
+			d AS (DELETE FROM {s}.aiflow_dispatch WHERE task_execution_id IN (SELECT id FROM te)),
+			le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id IN (SELECT id FROM te))
+			DELETE FROM {s}.aiflow_workflow_execution WHERE id = $1`), id)
+		return err
+	}))
+}
+
 // ListExecutions lists workflow executions, newest first.
 func (s *Store) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.WorkflowExecutionRecord, error) {
 	var where []string

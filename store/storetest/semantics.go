@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Namespaces/AddListDeleteAndIsolation", fn: testNamespaces},
 		{name: "Events/ListAndListenFromAPositionNeverMissOrRepeat", fn: testListenFromPosition},
 		{name: "Events/ValueSizeLimit", fn: testEventSizeLimit},
+		{name: "Events/SendAsATaskExecutionAndCount", fn: testSendAsTaskExecution},
+		{name: "Executions/StopAllAndDelete", fn: testStopAllAndDeleteExecutions},
 		{name: "Shutdown/GracefulStopDrainsAndInterrupts", fn: testGracefulStop},
 		{name: "Schedules/TicksStartPeriodicExecutions", fn: testScheduleStartsPeriodicExecutions},
 		{name: "Schedules/SkipOverlapAndDisabledWorkflows", fn: testScheduleSkipsOverlapAndDisabled},

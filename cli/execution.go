@@ -1,0 +1,362 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/internal/view"
+)
+
+func executionTable(vs []view.Execution) writerTo {
+	t := &table{header: []string{"ID", "NAMESPACE", "WORKFLOW", "STATUS", "RUN TYPE", "VERSION", "CREATED AT", "ENDED AT", "NOTE"}}
+	for _, x := range vs {
+		t.add(x.ID, x.Namespace, x.Workflow, x.Status, x.RunType, x.Version, x.CreatedAt, x.EndedAt, x.Note)
+	}
+	return t
+}
+
+func executionFields(x view.Execution) writerTo {
+	var f fields
+	f.add("ID", x.ID)
+	f.add("NAMESPACE", x.Namespace)
+	f.add("WORKFLOW", x.Workflow)
+	f.add("VERSION", x.Version)
+	f.add("STATUS", x.Status)
+	f.add("RUN TYPE", x.RunType)
+	f.add("NOTE", x.Note)
+	if x.ScheduleID != 0 {
+		f.add("SCHEDULE ID", x.ScheduleID)
+	}
+	if x.TriggerID != 0 {
+		f.add("TRIGGER ID", x.TriggerID)
+	}
+	f.add("CREATED AT", x.CreatedAt)
+	f.add("UPDATED AT", x.UpdatedAt)
+	f.add("ENDED AT", x.EndedAt)
+	return f
+}
+
+func (e *env) executionCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "workflow-execution",
+		Short: "Start, stop, list, show and delete workflow executions",
+		Long: `Start, stop, list, show and delete workflow executions. A start or stop is
+an event in the log: the running application handles it exactly once.`,
+	}
+	var all, yes bool
+	var statuses []string
+	var limit int
+	start := &cobra.Command{
+		Use:   "start WORKFLOW",
+		Short: "Start an execution of a workflow and print its id",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace})
+			if err != nil {
+				return err
+			}
+			return e.done(map[string]any{"id": id, "namespace": e.namespace, "workflow": a[0]}, "%d", id)
+		}),
+	}
+	stop := &cobra.Command{
+		Use:   "stop EXECUTION_ID",
+		Short: "Stop a workflow execution: it becomes STOPPED and its alive tasks are stopped",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			id, err := parseID("workflow execution id", a[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := c.StopWorkflowExecution(cmd.Context(), id); err != nil {
+				return err
+			}
+			return e.done(map[string]any{"stopping": id}, "stopping workflow execution %d", id)
+		}),
+	}
+	stopAll := &cobra.Command{
+		Use:   "stop-all WORKFLOW",
+		Short: "Stop every alive execution of a workflow",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ids, err := c.StopWorkflowExecutions(cmd.Context(), e.namespace, a[0])
+			if err != nil {
+				return err
+			}
+			if ids == nil {
+				ids = []int64{}
+			}
+			return e.done(map[string]any{"stopping": ids}, "stopping %d workflow execution(s) of %s: %v", len(ids), a[0], ids)
+		}),
+	}
+	list := &cobra.Command{
+		Use:   "list [WORKFLOW]",
+		Short: "List the executions of a workflow (of every workflow of the namespace without one), newest first",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			f := &aiflow.ExecutionFilter{Namespace: e.namespace, Limit: limit}
+			if all {
+				f.Namespace = ""
+			}
+			if len(a) == 1 {
+				if _, err := c.GetWorkflow(cmd.Context(), e.namespace, a[0]); err != nil {
+					return err
+				}
+				f.Workflow = a[0]
+			}
+			for _, s := range statuses {
+				st := aiflow.WorkflowStatus(strings.ToUpper(s))
+				switch st {
+				case aiflow.WorkflowInit, aiflow.WorkflowRunning, aiflow.WorkflowSuccess, aiflow.WorkflowFailed, aiflow.WorkflowStopped:
+				default:
+					return usagef("--status %q: expected INIT, RUNNING, SUCCESS, FAILED or STOPPED", s)
+				}
+				f.Statuses = append(f.Statuses, st)
+			}
+			xs, err := c.ListWorkflowExecutions(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			vs := view.Map(xs, view.NewExecution)
+			return e.print(vs, func() writerTo { return executionTable(vs) })
+		}),
+	}
+	list.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the executions of every namespace")
+	list.Flags().StringSliceVar(&statuses, "status", nil, "only executions in these statuses (INIT, RUNNING, SUCCESS, FAILED, STOPPED)")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many executions (0: 1000)")
+	show := &cobra.Command{
+		Use:   "show EXECUTION_ID",
+		Short: "Show a workflow execution",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			id, err := parseID("workflow execution id", a[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			x, err := c.GetWorkflowExecution(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			v := view.NewExecution(*x)
+			return e.print(v, func() writerTo { return executionFields(v) })
+		}),
+	}
+	del := &cobra.Command{
+		Use:   "delete EXECUTION_ID",
+		Short: "Delete a finished workflow execution with its task executions and logs",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			id, err := parseID("workflow execution id", a[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := c.GetWorkflowExecution(cmd.Context(), id); err != nil {
+				return err
+			}
+			if err := e.confirm(yes, fmt.Sprintf("delete workflow execution %d", id)); err != nil {
+				return err
+			}
+			if err := c.DeleteWorkflowExecution(cmd.Context(), id); err != nil {
+				return err
+			}
+			return e.done(map[string]any{"deleted": id}, "deleted workflow execution %d", id)
+		}),
+	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.AddCommand(start, stop, stopAll, list, show, del)
+	return cmd
+}
+
+// ---- task executions ----
+
+func (e *env) taskExecutionCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "task-execution",
+		Short: "List, show, start, stop and read the logs of task executions",
+	}
+	var task string
+	list := &cobra.Command{
+		Use:   "list EXECUTION_ID",
+		Short: "List the task executions of a workflow execution",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			id, err := parseID("workflow execution id", a[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := c.GetWorkflowExecution(cmd.Context(), id); err != nil {
+				return err
+			}
+			tes, err := c.ListTaskExecutions(cmd.Context(), &aiflow.TaskExecutionFilter{ExecutionID: id, Task: task})
+			if err != nil {
+				return err
+			}
+			vs := view.Map(tes, view.NewTaskExecution)
+			return e.print(vs, func() writerTo {
+				t := &table{header: []string{"ID", "TASK", "SEQ", "STATUS", "ATTEMPT", "STARTED AT", "ENDED AT", "ERROR", "NOTE"}}
+				for _, te := range vs {
+					t.add(te.ID, te.Task, te.SeqNum, te.Status, te.Attempt, te.StartedAt, te.EndedAt, te.Error, te.Note)
+				}
+				return t
+			})
+		}),
+	}
+	list.Flags().StringVar(&task, "task", "", "only the executions of this task")
+	show := &cobra.Command{
+		Use:   "show TASK_EXECUTION_ID",
+		Short: "Show a task execution",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			id, err := parseID("task execution id", a[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			te, err := c.GetTaskExecution(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			v := view.NewTaskExecution(*te)
+			return e.print(v, func() writerTo {
+				var f fields
+				f.add("ID", v.ID)
+				f.add("EXECUTION ID", v.ExecutionID)
+				f.add("NAMESPACE", v.Namespace)
+				f.add("WORKFLOW", v.Workflow)
+				f.add("TASK", v.Task)
+				f.add("SEQ", v.SeqNum)
+				f.add("STATUS", v.Status)
+				f.add("ATTEMPT", fmt.Sprintf("%d of %d (%d failed)", v.Attempt, v.MaxAttempts, v.Failures))
+				f.add("STREAMING", v.Streaming)
+				f.add("TIMEOUT", v.Timeout)
+				f.add("ERROR", v.Error)
+				f.add("NOTE", v.Note)
+				f.add("STATUS MESSAGE", v.StatusMessage)
+				if len(v.Metrics) > 0 {
+					f.add("METRICS", fmt.Sprint(v.Metrics))
+				}
+				f.add("CREATED AT", v.CreatedAt)
+				f.add("STARTED AT", v.StartedAt)
+				f.add("ENDED AT", v.EndedAt)
+				return f
+			})
+		}),
+	}
+	action := func(use, short string, do func(c *aiflow.Client, cmd *cobra.Command, id int64, task string) error, past string) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " EXECUTION_ID TASK",
+			Short: short,
+			Args:  args(cobra.ExactArgs(2)),
+			RunE: e.run(func(cmd *cobra.Command, a []string) error {
+				id, err := parseID("workflow execution id", a[0])
+				if err != nil {
+					return err
+				}
+				c, err := e.getClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := do(c, cmd, id, a[1]); err != nil {
+					return err
+				}
+				return e.done(map[string]any{"execution_id": id, "task": a[1], "requested": use}, "%s task %s of workflow execution %d", past, a[1], id)
+			}),
+		}
+	}
+	var follow bool
+	var offset int64
+	logs := &cobra.Command{
+		Use:   "logs TASK_EXECUTION_ID",
+		Short: "Print the log of a task execution (with -f, until it has finished)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			id, err := parseID("task execution id", a[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.getClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if _, err := c.GetTaskExecution(ctx, id); err != nil {
+				return err
+			}
+			for {
+				// Read the status first: once finished, a last read gets
+				// everything.
+				te, err := c.GetTaskExecution(ctx, id)
+				if err != nil {
+					return err
+				}
+				data, next, err := c.ReadTaskLog(ctx, id, offset, 0)
+				if err != nil {
+					return err
+				}
+				if _, err := e.opts.Stdout.Write(data); err != nil {
+					return err
+				}
+				offset = next
+				if !follow || te.Status.Finished() {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}),
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the task execution has finished")
+	logs.Flags().Int64Var(&offset, "offset", 0, "start at this byte offset")
+	cmd.AddCommand(list, show,
+		action("start", "Start a task in a running workflow execution (ignored while the task is alive)",
+			func(c *aiflow.Client, cmd *cobra.Command, id int64, task string) error {
+				return c.StartTaskExecution(cmd.Context(), id, task)
+			}, "starting"),
+		action("stop", "Stop the alive execution of a task (a no-op when none is alive)",
+			func(c *aiflow.Client, cmd *cobra.Command, id int64, task string) error {
+				return c.StopTaskExecution(cmd.Context(), id, task)
+			}, "stopping"),
+		action("restart", "Restart a task: stop its alive execution and start a new one",
+			func(c *aiflow.Client, cmd *cobra.Command, id int64, task string) error {
+				return c.RestartTaskExecution(cmd.Context(), id, task)
+			}, "restarting"),
+		logs)
+	return cmd
+}

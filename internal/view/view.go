@@ -1,0 +1,206 @@
+// Package view holds the JSON (and YAML) shapes of the library's records as
+// the command line prints them and the HTTP handler serves them, so that both
+// speak the same language. Field names are snake_case; times are RFC 3339
+// with nanoseconds in UTC, left out when unset.
+//
+// Import rule: view imports the root package and the standard library only.
+package view
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/aiflow-go/aiflow"
+)
+
+// Time formats t (empty when zero).
+func Time(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Namespace is a namespace.
+type Namespace struct {
+	Name      string `json:"name" yaml:"name"`
+	CreatedAt string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+}
+
+// NewNamespace converts a namespace.
+func NewNamespace(n aiflow.NamespaceInfo) Namespace {
+	return Namespace{Name: n.Name, CreatedAt: Time(n.CreatedAt)}
+}
+
+// Workflow is a registered workflow; Definition and Versions are set by show
+// only.
+type Workflow struct {
+	Namespace  string            `json:"namespace" yaml:"namespace"`
+	Name       string            `json:"name" yaml:"name"`
+	Version    string            `json:"version" yaml:"version"`
+	Enabled    bool              `json:"enabled" yaml:"enabled"`
+	CreatedAt  string            `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt  string            `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	Definition any               `json:"definition,omitempty" yaml:"definition,omitempty"`
+	Versions   []WorkflowVersion `json:"versions,omitempty" yaml:"versions,omitempty"`
+}
+
+// WorkflowVersion is one recorded version of a workflow.
+type WorkflowVersion struct {
+	Version   string `json:"version" yaml:"version"`
+	CreatedAt string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+}
+
+// NewWorkflow converts a workflow, without its definition.
+func NewWorkflow(w aiflow.WorkflowInfo) Workflow {
+	return Workflow{Namespace: w.Namespace, Name: w.Name, Version: w.Version, Enabled: w.Enabled,
+		CreatedAt: Time(w.CreatedAt), UpdatedAt: Time(w.UpdatedAt)}
+}
+
+// NewWorkflowDetail converts a workflow with its definition (decoded JSON)
+// and versions.
+func NewWorkflowDetail(w aiflow.WorkflowInfo, versions []aiflow.WorkflowVersion) Workflow {
+	out := NewWorkflow(w)
+	var def any
+	if len(w.Definition) > 0 && json.Unmarshal(w.Definition, &def) == nil {
+		out.Definition = def
+	}
+	out.Versions = make([]WorkflowVersion, len(versions))
+	for i, v := range versions {
+		out.Versions[i] = WorkflowVersion{Version: v.Version, CreatedAt: Time(v.CreatedAt)}
+	}
+	return out
+}
+
+// Execution is a workflow execution.
+type Execution struct {
+	ID         int64  `json:"id" yaml:"id"`
+	Namespace  string `json:"namespace" yaml:"namespace"`
+	Workflow   string `json:"workflow" yaml:"workflow"`
+	Version    string `json:"version" yaml:"version"`
+	Status     string `json:"status" yaml:"status"`
+	RunType    string `json:"run_type" yaml:"run_type"`
+	Note       string `json:"note,omitempty" yaml:"note,omitempty"`
+	ScheduleID int64  `json:"schedule_id,omitempty" yaml:"schedule_id,omitempty"`
+	TriggerID  int64  `json:"trigger_id,omitempty" yaml:"trigger_id,omitempty"`
+	CreatedAt  string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt  string `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	EndedAt    string `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
+}
+
+// NewExecution converts a workflow execution.
+func NewExecution(x aiflow.WorkflowExecution) Execution {
+	return Execution{ID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Version: x.Version, Status: string(x.Status),
+		RunType: string(x.RunType), Note: x.Note, ScheduleID: x.ScheduleID, TriggerID: x.TriggerID,
+		CreatedAt: Time(x.CreatedAt), UpdatedAt: Time(x.UpdatedAt), EndedAt: Time(x.EndedAt)}
+}
+
+// TaskExecution is a task execution.
+type TaskExecution struct {
+	ID            int64              `json:"id" yaml:"id"`
+	ExecutionID   int64              `json:"execution_id" yaml:"execution_id"`
+	Namespace     string             `json:"namespace" yaml:"namespace"`
+	Workflow      string             `json:"workflow" yaml:"workflow"`
+	Task          string             `json:"task" yaml:"task"`
+	SeqNum        int                `json:"seq_num" yaml:"seq_num"`
+	Status        string             `json:"status" yaml:"status"`
+	Attempt       int                `json:"attempt" yaml:"attempt"`
+	Failures      int                `json:"failures" yaml:"failures"`
+	MaxAttempts   int                `json:"max_attempts" yaml:"max_attempts"`
+	Streaming     bool               `json:"streaming" yaml:"streaming"`
+	Timeout       string             `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Error         string             `json:"error,omitempty" yaml:"error,omitempty"`
+	Note          string             `json:"note,omitempty" yaml:"note,omitempty"`
+	StatusMessage string             `json:"status_message,omitempty" yaml:"status_message,omitempty"`
+	Metrics       map[string]float64 `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	CreatedAt     string             `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt     string             `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	StartedAt     string             `json:"started_at,omitempty" yaml:"started_at,omitempty"`
+	EndedAt       string             `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
+}
+
+// NewTaskExecution converts a task execution.
+func NewTaskExecution(te aiflow.TaskExecution) TaskExecution {
+	out := TaskExecution{ID: te.ID, ExecutionID: te.ExecutionID, Namespace: te.Namespace, Workflow: te.Workflow, Task: te.Task,
+		SeqNum: te.SeqNum, Status: string(te.Status), Attempt: te.Attempt, Failures: te.Failures, MaxAttempts: te.MaxAttempts,
+		Streaming: te.Streaming, Error: te.Error, Note: te.Note, StatusMessage: te.StatusMessage, Metrics: te.Metrics,
+		CreatedAt: Time(te.CreatedAt), UpdatedAt: Time(te.UpdatedAt), StartedAt: Time(te.StartedAt), EndedAt: Time(te.EndedAt)}
+	if te.Timeout > 0 {
+		out.Timeout = te.Timeout.String()
+	}
+	return out
+}
+
+// Schedule is a workflow schedule.
+type Schedule struct {
+	ID         int64  `json:"id" yaml:"id"`
+	Namespace  string `json:"namespace" yaml:"namespace"`
+	Workflow   string `json:"workflow" yaml:"workflow"`
+	Expression string `json:"expression" yaml:"expression"`
+	TimeZone   string `json:"time_zone" yaml:"time_zone"`
+	Paused     bool   `json:"paused" yaml:"paused"`
+	Overlap    string `json:"overlap" yaml:"overlap"`
+	CatchUp    int    `json:"catch_up" yaml:"catch_up"`
+	CreatedAt  string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt  string `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	LastFireAt string `json:"last_fire_at,omitempty" yaml:"last_fire_at,omitempty"`
+}
+
+// NewSchedule converts a workflow schedule.
+func NewSchedule(s aiflow.WorkflowSchedule) Schedule {
+	return Schedule{ID: s.ID, Namespace: s.Namespace, Workflow: s.Workflow, Expression: s.Expression, TimeZone: s.TimeZone,
+		Paused: s.Paused, Overlap: s.Overlap, CatchUp: s.CatchUp, CreatedAt: Time(s.CreatedAt), UpdatedAt: Time(s.UpdatedAt),
+		LastFireAt: Time(s.LastFireAt)}
+}
+
+// Trigger is a workflow trigger.
+type Trigger struct {
+	ID        int64    `json:"id" yaml:"id"`
+	Namespace string   `json:"namespace" yaml:"namespace"`
+	Workflow  string   `json:"workflow" yaml:"workflow"`
+	Name      string   `json:"name" yaml:"name"`
+	Keys      []string `json:"keys" yaml:"keys"`
+	Paused    bool     `json:"paused" yaml:"paused"`
+	CreatedAt string   `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt string   `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+}
+
+// NewTrigger converts a workflow trigger.
+func NewTrigger(t aiflow.WorkflowTrigger) Trigger {
+	return Trigger{ID: t.ID, Namespace: t.Namespace, Workflow: t.Workflow, Name: t.Name, Keys: t.Keys, Paused: t.Paused,
+		CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt)}
+}
+
+// Event is an event of the log.
+type Event struct {
+	ID              int64  `json:"id" yaml:"id"`
+	Position        string `json:"position" yaml:"position"`
+	Time            string `json:"time" yaml:"time"`
+	Namespace       string `json:"namespace" yaml:"namespace"`
+	Key             string `json:"key" yaml:"key"`
+	Value           string `json:"value" yaml:"value"`
+	Sender          string `json:"sender" yaml:"sender"`
+	Workflow        string `json:"workflow,omitempty" yaml:"workflow,omitempty"`
+	ExecutionID     int64  `json:"execution_id,omitempty" yaml:"execution_id,omitempty"`
+	Task            string `json:"task,omitempty" yaml:"task,omitempty"`
+	TaskExecutionID int64  `json:"task_execution_id,omitempty" yaml:"task_execution_id,omitempty"`
+	SeqNum          int    `json:"seq_num,omitempty" yaml:"seq_num,omitempty"`
+	Broadcast       bool   `json:"broadcast,omitempty" yaml:"broadcast,omitempty"`
+	Internal        bool   `json:"internal,omitempty" yaml:"internal,omitempty"`
+}
+
+// NewEvent converts an event.
+func NewEvent(ev aiflow.Event) Event {
+	return Event{ID: ev.ID, Position: ev.Position.String(), Time: Time(ev.Time), Namespace: ev.Namespace, Key: ev.Key,
+		Value: ev.Value, Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, Task: ev.TaskName,
+		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Internal}
+}
+
+// Map applies f to every element of xs.
+func Map[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
