@@ -350,7 +350,9 @@ type Workers interface {
 	// another client runs them again.
 	StopWorkers(ctx context.Context) error
 	// ReportProgress records an operator's progress on a running task
-	// execution.
+	// execution, or a stopping one (an operator stopping its work may report
+	// how, such as the savepoint it took). It fails with ErrConflict when the
+	// attempt is not the task execution's current one or has finished.
 	ReportProgress(ctx context.Context, taskExecutionID int64, attempt int, report Report) error
 }
 
