@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -75,3 +76,9 @@ func bin(t *testing.T, name string) string {
 }
 
 func newMemoryStore() *memory.Store { return memory.New(nil) }
+
+// Bounds of require.Eventually in these tests.
+const (
+	waitFor = 30 * time.Second
+	tick    = 5 * time.Millisecond
+)
