@@ -214,8 +214,8 @@ func (tc *TaskContext) ReportMetrics(ctx context.Context, metrics map[string]flo
 // logWriter buffers task output and appends it to the store's task log in
 // the background. Writes after Close go to the store directly.
 type logWriter struct {
-	st     store.Store
-	id     int64
+	logs   taskLogs
+	te     *store.TaskExecutionRecord
 	mu     sync.Mutex
 	closed bool
 	ch     chan []byte
@@ -224,8 +224,8 @@ type logWriter struct {
 
 const logFlushInterval = 200 * time.Millisecond
 
-func newLogWriter(st store.Store, id int64) *logWriter {
-	w := &logWriter{st: st, id: id, ch: make(chan []byte, 64), done: make(chan struct{})}
+func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord) *logWriter {
+	w := &logWriter{logs: logs, te: te, ch: make(chan []byte, 64), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -234,7 +234,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		if err := w.st.AppendTaskLog(context.Background(), w.id, slices.Clone(p)); err != nil {
+		if err := w.logs.append(context.Background(), w.te, slices.Clone(p)); err != nil {
 			return 0, err
 		}
 		return len(p), nil
@@ -250,7 +250,7 @@ func (w *logWriter) loop() {
 	var buf []byte
 	flush := func() {
 		if len(buf) > 0 {
-			_ = w.st.AppendTaskLog(context.Background(), w.id, buf)
+			_ = w.logs.append(context.Background(), w.te, buf)
 			buf = nil
 		}
 	}

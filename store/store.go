@@ -361,8 +361,12 @@ type TaskLogs interface {
 	// AppendTaskLog appends output to a task execution's log.
 	AppendTaskLog(ctx context.Context, taskExecutionID int64, data []byte) error
 	// ReadTaskLog reads from offset; it returns the bytes read and the
-	// offset to continue from.
+	// offset to continue from. A pruned log reads as empty.
 	ReadTaskLog(ctx context.Context, taskExecutionID int64, offset int64, limit int) ([]byte, int64, error)
+	// PruneTaskLogs deletes the logs of task executions that finished
+	// before endedBefore, and the logs of task executions that no longer
+	// exist, and returns how many logs it deleted.
+	PruneTaskLogs(ctx context.Context, endedBefore time.Time) (int, error)
 }
 
 // Store is a complete backend.
