@@ -92,7 +92,7 @@ func simulatedJob(opts Options, validated <-chan string) func(ctx context.Contex
 			// The next record: event time moves on by up to 4 minutes, and
 			// arrives up to lateness late.
 			maxSeen = maxSeen.Add(time.Duration(rng.IntN(240)) * time.Second)
-			r := record{At: maxSeen.Add(-time.Duration(rng.IntN(int(lateness / time.Second))) * time.Second), Value: rng.NormFloat64()*2 + 10}
+			r := record{At: maxSeen.Add(-time.Duration(rng.IntN(int(lateness/time.Second))) * time.Second), Value: rng.NormFloat64()*2 + 10}
 			if r.At.Before(watermark) {
 				continue // too late: dropped, as Flink drops late records
 			}
