@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -62,6 +63,18 @@ type Config struct {
 	// MaxBatch bounds the events applied in one unit of work. Defaults to
 	// 500.
 	MaxBatch int
+	// TaskLogDir, when set, keeps task logs in files under this directory,
+	// <dir>/<namespace>/<workflow>/<execution id>/<task>/<seq>.log (see
+	// TaskLogPath), instead of in the store. Client.ReadTaskLog reads the
+	// files, so a client that reads the log of a task another client ran
+	// must see that client's directory (a shared volume). Defaults to empty:
+	// logs are kept in the store, where every client can read them.
+	TaskLogDir string
+	// TaskLogRetention, when positive, is how long task logs are kept after
+	// their task execution finished: a started client deletes older logs
+	// about every tenth of it (at least every hour). Defaults to 0: logs
+	// are kept as long as their task executions.
+	TaskLogRetention time.Duration
 	// PoisonAttempts is how many times applying one event to one execution
 	// may fail (a condition errors or panics) before it is skipped and
 	// recorded as an "aiflow.poison_event" event. Defaults to 3.
@@ -95,6 +108,9 @@ type Client struct {
 	workflows map[workflowKey]*compiled
 	rt        *runtime.Runtime
 	timers    *timer.Service
+	logs      taskLogs
+	stopPrune context.CancelFunc
+	pruned    chan struct{}
 	started   bool
 	stopped   bool
 }
@@ -135,9 +151,16 @@ func New(cfg *Config) (*Client, error) {
 	if c.PoisonAttempts <= 0 {
 		c.PoisonAttempts = PoisonAttemptsDefault
 	}
+	if c.TaskLogRetention < 0 {
+		return nil, fmt.Errorf("aiflow: New: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", c.TaskLogRetention)
+	}
+	var logs taskLogs = storeLogs{c.Store}
+	if c.TaskLogDir != "" {
+		logs = dirLogs{dir: filepath.Clean(c.TaskLogDir), st: c.Store}
+	}
 	return &Client{
 		cfg: c, store: c.Store, log: c.Logger, clock: c.Clock, reg: engine.NewRegistry(),
-		workflows: map[workflowKey]*compiled{},
+		workflows: map[workflowKey]*compiled{}, logs: logs,
 	}, nil
 }
 
@@ -246,6 +269,11 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.rt, c.timers, c.started = rt, timers, true
+	if c.cfg.TaskLogRetention > 0 {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c.stopPrune, c.pruned = cancel, make(chan struct{})
+		go c.pruneLoop(pctx, c.pruned)
+	}
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
 	return nil
@@ -264,8 +292,12 @@ func (c *Client) Stop(ctx context.Context) error {
 		return nil
 	}
 	c.stopped = true
-	rt, timers := c.rt, c.timers
+	rt, timers, stopPrune, pruned := c.rt, c.timers, c.stopPrune, c.pruned
 	c.mu.Unlock()
+	if stopPrune != nil {
+		stopPrune()
+		<-pruned
+	}
 	timers.Stop()
 	errRT := rt.Stop(context.WithoutCancel(ctx))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)
@@ -330,7 +362,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	if t == nil {
 		return fmt.Errorf("task %q is not in workflow %q as registered in client %q", run.Task, run.Workflow, c.cfg.ClientID)
 	}
-	lw := newLogWriter(c.store, run.ID)
+	lw := newLogWriter(c.logs, &run.TaskExecutionRecord)
 	defer lw.Close()
 	tc := &TaskContext{
 		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
@@ -727,11 +759,4 @@ func (c *Client) ListTaskExecutions(ctx context.Context, filter *TaskExecutionFi
 	}
 	tes, err := c.store.ListTaskExecutions(ctx, *filter)
 	return tes, opError("list task executions", err)
-}
-
-// ReadTaskLog reads a task execution's log from offset (up to limit bytes;
-// everything when limit is 0) and returns the offset to continue from.
-func (c *Client) ReadTaskLog(ctx context.Context, taskExecutionID, offset int64, limit int) ([]byte, int64, error) {
-	data, next, err := c.store.ReadTaskLog(ctx, taskExecutionID, offset, limit)
-	return data, next, opError("read task log", err)
 }

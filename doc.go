@@ -85,6 +85,24 @@
 // downstream task can no longer start. [Client.StopWorkflowExecution] makes it
 // STOPPED and stops its alive tasks. A finished execution ignores events.
 //
+// # Running tasks
+//
+// Every task can have a [RetryPolicy] ([WithRetry]), a timeout for each attempt
+// ([WithTimeout]; a timed-out attempt fails and may be retried), environment
+// variables ([WithEnv]) and a working directory ([WithWorkDir]); the processes
+// its operator starts get the task's context in AIFLOW_* variables
+// ([TaskContext.Environ]). An operator reports a status message and metrics
+// ([TaskContext.ReportStatus], [TaskContext.ReportMetrics]) that
+// [Client.GetTaskExecution] shows. On Postgres, every running attempt holds a
+// lease that its client renews; an attempt whose lease expires is ended by the
+// leader (FAILED, or RETRYING under its policy) with its status event.
+//
+// Each task execution has one log, which its attempts append to through
+// [TaskContext.Log] and [Client.ReadTaskLog] reads. It is kept in the store,
+// or in files under Config.TaskLogDir ([TaskLogPath]); with
+// Config.TaskLogRetention, the logs of task executions that finished longer
+// ago are deleted.
+//
 // # Schedules and triggers
 //
 // Schedule expressions are "cron@<5-field crontab>" (in UTC unless a time

@@ -2,6 +2,7 @@ package aiflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,26 @@ type Describer interface {
 // Streaming).
 type StreamingOperator interface {
 	Streaming() bool
+}
+
+// Validator is implemented by operators that can check their configuration.
+// Client.Register calls Validate for every task and reports an error as a
+// problem of the task's declaration (a *DeclarationError), so a misconfigured
+// operator is refused when the workflow is registered rather than failing
+// when it runs.
+type Validator interface {
+	Validate() error
+}
+
+// Interrupted reports whether ctx, an operator's Run context, ended because
+// the client is shutting down rather than because the task was asked to
+// stop, timed out or lost its lease. An interrupted attempt ends RETRYING
+// without counting as a failure and runs again, in this client once it is
+// started again or in another one; operators that manage work outside the
+// process (a Kubernetes pod) leave it running then so that the next attempt
+// can adopt it.
+func Interrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && errors.Is(context.Cause(ctx), store.ErrStopped)
 }
 
 // OperatorDefaults gives an operator the default optional behaviour. Embed it.
@@ -113,7 +134,14 @@ type TaskContext struct {
 // client process's environment, the task's context variables (AIFLOW_*) and
 // the variables added with WithEnv, in that order of precedence (later wins).
 func (tc *TaskContext) Environ() []string {
-	env := os.Environ()
+	return append(os.Environ(), tc.TaskEnviron()...)
+}
+
+// TaskEnviron returns the task's own environment, without the client
+// process's: the context variables (AIFLOW_*), sorted, then the variables
+// added with WithEnv, sorted (later wins). Operators that start work
+// elsewhere (a Kubernetes pod) give it these.
+func (tc *TaskContext) TaskEnviron() []string {
 	ctxVars := map[string]string{
 		EnvNamespace:           tc.Namespace,
 		EnvWorkflow:            tc.Workflow,
@@ -123,6 +151,7 @@ func (tc *TaskContext) Environ() []string {
 		EnvSeqNum:              strconv.Itoa(tc.SeqNum),
 		EnvAttempt:             strconv.Itoa(tc.Attempt),
 	}
+	env := make([]string, 0, len(ctxVars)+len(tc.Env))
 	for _, k := range slices.Sorted(maps.Keys(ctxVars)) {
 		env = append(env, k+"="+ctxVars[k])
 	}
@@ -187,8 +216,8 @@ func (tc *TaskContext) ReportMetrics(ctx context.Context, metrics map[string]flo
 // logWriter buffers task output and appends it to the store's task log in
 // the background. Writes after Close go to the store directly.
 type logWriter struct {
-	st     store.Store
-	id     int64
+	logs   taskLogs
+	te     *store.TaskExecutionRecord
 	mu     sync.Mutex
 	closed bool
 	ch     chan []byte
@@ -197,8 +226,8 @@ type logWriter struct {
 
 const logFlushInterval = 200 * time.Millisecond
 
-func newLogWriter(st store.Store, id int64) *logWriter {
-	w := &logWriter{st: st, id: id, ch: make(chan []byte, 64), done: make(chan struct{})}
+func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord) *logWriter {
+	w := &logWriter{logs: logs, te: te, ch: make(chan []byte, 64), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -207,7 +236,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		if err := w.st.AppendTaskLog(context.Background(), w.id, slices.Clone(p)); err != nil {
+		if err := w.logs.append(context.Background(), w.te, slices.Clone(p)); err != nil {
 			return 0, err
 		}
 		return len(p), nil
@@ -223,7 +252,7 @@ func (w *logWriter) loop() {
 	var buf []byte
 	flush := func() {
 		if len(buf) > 0 {
-			_ = w.st.AppendTaskLog(context.Background(), w.id, buf)
+			_ = w.logs.append(context.Background(), w.te, buf)
 			buf = nil
 		}
 	}

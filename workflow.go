@@ -243,6 +243,10 @@ func (w *Workflow) validate() []error {
 		seen[t.name] = true
 		if t.op == nil {
 			add(t.name, "operator is nil: expected an Operator such as operators.Bash(...) or operators.Func(...)")
+		} else if v, ok := t.op.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				add(t.name, "operator: %v", err)
+			}
 		}
 		for _, msg := range t.optErrs {
 			add(t.name, "%s", msg)

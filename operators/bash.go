@@ -4,10 +4,6 @@ package operators
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/aiflow-go/aiflow"
@@ -56,48 +52,6 @@ func (b *BashOperator) Describe() string { return b.command }
 
 // Run runs the command until it exits or ctx ends.
 func (b *BashOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
-	cmd := exec.Command(b.shell, "-c", b.command)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = tc.Environ()
-	cmd.Dir = tc.WorkDir
-	cmd.Stdout = tc.Log
-	cmd.Stderr = tc.Log
-	// Output copying ends at most this long after the process group is gone,
-	// even if a stray process kept the pipes open.
-	cmd.WaitDelay = b.killGrace + time.Second
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("bash: starting %q: %w", b.command, err)
-	}
-	pgid := cmd.Process.Pid
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return exitError(b.command, err)
-	case <-ctx.Done():
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(b.killGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-done
-	}
-	return fmt.Errorf("bash: %q stopped: %w", b.command, context.Cause(ctx))
-}
-
-func exitError(command string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Errorf("bash: %q was killed by signal %s", command, ws.Signal())
-		}
-		return fmt.Errorf("bash: %q exited with status %d", command, ee.ExitCode())
-	}
-	return fmt.Errorf("bash: %q: %w", command, err)
+	p := &process{name: "bash", argv: []string{b.shell, "-c", b.command}, killGrace: b.killGrace}
+	return p.run(ctx, tc)
 }

@@ -1,5 +1,11 @@
 // Package operators holds the built-in operators of AIFlow for Go, one file
-// each: Func runs a Go function, Bash a shell command in its own process group.
+// each: Func runs a Go function; Bash a shell command and Python a script or
+// module, each in its own process group; Flink submits a Flink job with the
+// flink command line and follows it; SparkSubmit and SparkSQL run
+// spark-submit and spark-sql; KubernetesPod runs a task as a pod with
+// client-go. Operators with many parameters take a Config struct whose
+// zero fields mean the documented defaults; a misconfigured operator is
+// refused when its workflow is registered (aiflow.Validator).
 //
 // Every operator implements aiflow.Operator and embeds
 // aiflow.OperatorDefaults. Operators that start processes give them the task's
@@ -9,5 +15,6 @@
 // execution's log.
 //
 // Import rule: operators import the root package aiflow (for Operator and
-// TaskContext) and the standard library; the root never imports operators.
+// TaskContext), the standard library and, for KubernetesPod, client-go; the
+// root never imports operators.
 package operators

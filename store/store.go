@@ -355,7 +355,9 @@ type Workers interface {
 	// another client runs them again.
 	StopWorkers(ctx context.Context) error
 	// ReportProgress records an operator's progress on a running task
-	// execution.
+	// execution, or a stopping one (an operator stopping its work may report
+	// how, such as the savepoint it took). It fails with ErrConflict when the
+	// attempt is not the task execution's current one or has finished.
 	ReportProgress(ctx context.Context, taskExecutionID int64, attempt int, report Report) error
 }
 
@@ -364,8 +366,12 @@ type TaskLogs interface {
 	// AppendTaskLog appends output to a task execution's log.
 	AppendTaskLog(ctx context.Context, taskExecutionID int64, data []byte) error
 	// ReadTaskLog reads from offset; it returns the bytes read and the
-	// offset to continue from.
+	// offset to continue from. A pruned log reads as empty.
 	ReadTaskLog(ctx context.Context, taskExecutionID int64, offset int64, limit int) ([]byte, int64, error)
+	// PruneTaskLogs deletes the logs of task executions that finished
+	// before endedBefore, and the logs of task executions that no longer
+	// exist, and returns how many logs it deleted.
+	PruneTaskLogs(ctx context.Context, endedBefore time.Time) (int, error)
 }
 
 // Store is a complete backend.

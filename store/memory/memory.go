@@ -473,6 +473,21 @@ func (s *Store) AppendTaskLog(_ context.Context, id int64, data []byte) error {
 	return nil
 }
 
+// PruneTaskLogs deletes the logs of task executions that finished before
+// endedBefore or no longer exist.
+func (s *Store) PruneTaskLogs(_ context.Context, endedBefore time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id := range s.logs {
+		if te := s.tes[id]; te == nil || (te.Status.Finished() && te.EndedAt.Before(endedBefore)) {
+			delete(s.logs, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ReadTaskLog reads a task execution's log from offset.
 func (s *Store) ReadTaskLog(_ context.Context, id int64, offset int64, n int) ([]byte, int64, error) {
 	s.mu.Lock()

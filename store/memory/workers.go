@@ -328,7 +328,7 @@ func (s *Store) ReportProgress(_ context.Context, id int64, attemptNo int, r sto
 	if te == nil {
 		return fmt.Errorf("%w: id %d", store.ErrTaskExecutionNotFound, id)
 	}
-	if te.Attempt != attemptNo || te.Status != store.TaskRunning {
+	if te.Attempt != attemptNo || (te.Status != store.TaskRunning && te.Status != store.TaskStopping) {
 		return fmt.Errorf("%w: task execution %d attempt %d is not running", store.ErrConflict, id, attemptNo)
 	}
 	if r.StatusMessage != "" {

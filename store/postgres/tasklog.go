@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -67,4 +68,34 @@ func (s *Store) ReadTaskLog(ctx context.Context, id int64, offset int64, limit i
 		return nil, offset, opErr("read task log", err)
 	}
 	return out, end, nil
+}
+
+// pruneBatch bounds the logs one pruning transaction deletes.
+const pruneBatch = 1000
+
+// PruneTaskLogs deletes the logs of task executions that finished before
+// endedBefore, and of task executions that no longer exist, a batch per
+// transaction, and returns how many it deleted.
+func (s *Store) PruneTaskLogs(ctx context.Context, endedBefore time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, s.q(`WITH gone AS (
+					SELECT z.task_execution_id AS id FROM {s}.aiflow_task_log_size z
+					LEFT JOIN {s}.aiflow_task_execution t ON t.id = z.task_execution_id
+					WHERE t.id IS NULL OR (t.status IN ('SUCCESS', 'FAILED', 'STOPPED') AND t.ended_at < $1)
+					ORDER BY z.task_execution_id LIMIT $2 FOR UPDATE OF z SKIP LOCKED),
+				chunks AS (DELETE FROM {s}.aiflow_task_log l USING gone WHERE l.task_execution_id = gone.id),
+				sizes AS (DELETE FROM {s}.aiflow_task_log_size z USING gone WHERE z.task_execution_id = gone.id RETURNING 1)
+				SELECT count(*) FROM sizes`), endedBefore, pruneBatch).Scan(&n)
+		})
+		total += n
+		if err != nil {
+			return total, opErr("prune task logs", err)
+		}
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }

@@ -494,7 +494,7 @@ func (s *Store) ReportProgress(ctx context.Context, id int64, attemptNo int, r s
 			metrics = CASE WHEN $4::jsonb IS NULL THEN metrics
 				WHEN jsonb_typeof(metrics) = 'object' THEN metrics || $4::jsonb ELSE $4::jsonb END,
 			updated_at = clock_timestamp()
-		WHERE id = $1 AND attempt = $2 AND status = 'RUNNING'`), id, attemptNo, r.StatusMessage, metricsArg(r.Metrics))
+		WHERE id = $1 AND attempt = $2 AND status IN ('RUNNING', 'STOPPING')`), id, attemptNo, r.StatusMessage, metricsArg(r.Metrics))
 	if err != nil {
 		return opErr("report progress", err)
 	}

@@ -18,7 +18,7 @@ import (
 
 type conformanceTest struct {
 	name   string
-	adjust func(*aiflow.Config)
+	adjust func(t *testing.T, c *aiflow.Config)
 	fn     func(t *testing.T, b *bed)
 }
 
@@ -54,8 +54,14 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Tasks/ErrorsAndPanicsFail", fn: testErrorsAndPanics},
 		{name: "Tasks/SequenceNumbersAreDense", fn: testDenseSequenceNumbers},
 		{name: "Tasks/LogsAndProgressAreReadable", fn: testLogsAndProgress},
+		{name: "Tasks/ProgressReportedWhileStoppingIsKept", fn: testProgressWhileStopping},
+		{name: "Tasks/TimedOutAttemptsAreRetriedAndShareOneLog", fn: testTimeoutRetriesShareTheLog},
+		{name: "Logs/RetentionPrunesTheLogsOfFinishedTasks", fn: testLogRetention,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.TaskLogRetention = logRetention }},
+		{name: "Logs/KeptInADirectory", fn: testLogDir,
+			adjust: func(t *testing.T, c *aiflow.Config) { c.TaskLogDir = t.TempDir() }},
 		{name: "Conditions/PoisonConditionIsSkippedAndRecorded", fn: testPoisonCondition,
-			adjust: func(c *aiflow.Config) { c.PoisonAttempts = 2 }},
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.PoisonAttempts = 2 }},
 		{name: "Namespaces/AddListDeleteAndIsolation", fn: testNamespaces},
 		{name: "Events/ListAndListenFromAPositionNeverMissOrRepeat", fn: testListenFromPosition},
 		{name: "Events/ValueSizeLimit", fn: testEventSizeLimit},

@@ -47,9 +47,10 @@ type bed struct {
 	st     store.Store
 	client *aiflow.Client
 	ctl    *control
+	cfg    *aiflow.Config
 }
 
-func newBed(t *testing.T, newStore Factory, adjust func(*aiflow.Config)) *bed {
+func newBed(t *testing.T, newStore Factory, adjust func(*testing.T, *aiflow.Config)) *bed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*waitTimeout)
 	t.Cleanup(cancel)
@@ -59,12 +60,12 @@ func newBed(t *testing.T, newStore Factory, adjust func(*aiflow.Config)) *bed {
 		LeaseTTL: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if adjust != nil {
-		adjust(cfg)
+		adjust(t, cfg)
 	}
 	client, err := aiflow.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, client.Start(ctx))
-	b := &bed{t: t, ctx: ctx, st: st, client: client, ctl: newControl()}
+	b := &bed{t: t, ctx: ctx, st: st, client: client, ctl: newControl(), cfg: cfg}
 	t.Cleanup(func() {
 		b.ctl.releaseAll()
 		_ = client.Stop(context.Background())
@@ -358,4 +359,12 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// log reads a task execution's whole log.
+func (b *bed) log(id int64) string {
+	b.t.Helper()
+	data, _, err := b.client.ReadTaskLog(b.ctx, id, 0, 0)
+	require.NoError(b.t, err)
+	return string(data)
 }

@@ -34,6 +34,13 @@ var errDone = errors.New("execution finished")
 // and user event of the execution to out as it happens, and returns the
 // execution once it has finished.
 func RunAndPrint(ctx context.Context, c *aiflow.Client, workflow string, out io.Writer) (*aiflow.WorkflowExecution, error) {
+	return RunAndPrintUntil(ctx, c, workflow, out, nil)
+}
+
+// RunAndPrintUntil is RunAndPrint for executions that run until they are
+// stopped (streaming tasks): once until returns true for a printed event, it
+// stops the execution and goes on printing until it has finished.
+func RunAndPrintUntil(ctx context.Context, c *aiflow.Client, workflow string, out io.Writer, until func(aiflow.Event) bool) (*aiflow.WorkflowExecution, error) {
 	from, err := c.LastPosition(ctx)
 	if err != nil {
 		return nil, err
@@ -43,7 +50,17 @@ func RunAndPrint(ctx context.Context, c *aiflow.Client, workflow string, out io.
 		return nil, err
 	}
 	fmt.Fprintf(out, "started workflow execution %d of %s\n", id, workflow)
+	stopping := false
 	err = c.ListenEvents(ctx, &aiflow.EventFilter{After: from, ExecutionID: id}, func(ev aiflow.Event) error {
+		defer func() {
+			if until != nil && !stopping && until(ev) {
+				stopping = true
+				fmt.Fprintf(out, "stopping workflow execution %d\n", id)
+				if err := c.StopWorkflowExecution(ctx, id); err != nil {
+					fmt.Fprintf(out, "stopping workflow execution %d failed: %v\n", id, err)
+				}
+			}
+		}()
 		switch {
 		case ev.IsStatusChange():
 			fmt.Fprintf(out, "task %s #%d: %s\n", ev.TaskName, ev.SeqNum, ev.Value)

@@ -1,0 +1,205 @@
+//go:build unix
+
+package operators_test
+
+import (
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+)
+
+var jobIDRe = regexp.MustCompile(`JobID ([0-9a-f]{32})`)
+
+func jobID(t *testing.T, log string) string {
+	t.Helper()
+	m := jobIDRe.FindStringSubmatch(log)
+	require.NotNil(t, m, "no job id in the log:\n%s", log)
+	return m[1]
+}
+
+func TestFlinkBatchJobEndsTheTask(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("wordcount", operators.Flink(operators.FlinkConfig{
+		Application:     "wordcount.jar",
+		ApplicationArgs: []string{"--input", "in.txt", "--output", "out"},
+		Executable:      bin(t, "flink"),
+		Target:          "yarn-per-job",
+		CommandOptions:  []string{"-p", "4", "-c", "org.example.WordCount"},
+		ClusterOptions:  []string{"-Dyarn.application.queue=batch"},
+		PollInterval:    10 * time.Millisecond,
+	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "2")))
+	b := newBed(t, wf)
+	_, te := b.run("w", "wordcount", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	log := b.log(te.ID, "is FINISHED")
+	id := jobID(t, log)
+	require.Contains(t, log, "aiflow: Flink job "+id+" is RUNNING")
+
+	runs := fk.callsOf("flink", "run")
+	require.Len(t, runs, 1)
+	require.Equal(t, []string{"run", "--detached", "--target", "yarn-per-job", "-Dyarn.application.queue=batch",
+		"-p", "4", "-c", "org.example.WordCount", "wordcount.jar", "--input", "in.txt", "--output", "out"}, runs[0])
+	lists := fk.callsOf("flink", "list")
+	require.GreaterOrEqual(t, len(lists), 3, "RUNNING twice, then FINISHED")
+	require.Equal(t, []string{"list", "-a", "--target", "yarn-per-job", "-Dyarn.application.id=application_1700000000000_0042",
+		"-Dyarn.application.queue=batch"}, lists[0], "the YARN application id from the submission's output")
+	require.Empty(t, fk.callsOf("flink", "cancel"))
+	require.Equal(t, "flink job "+id+": FINISHED", te.StatusMessage)
+}
+
+func TestFlinkStreamingJobStopsWithASavepoint(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	savepoints := t.TempDir()
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("stream", operators.Flink(operators.FlinkConfig{
+		Application:         "topspeed.jar",
+		Executable:          bin(t, "flink"),
+		Target:              "kubernetes-session",
+		KubernetesClusterID: "session-1",
+		PollInterval:        10 * time.Millisecond,
+		Streaming:           true,
+		StopWithSavepoint:   true,
+		SavepointDir:        savepoints,
+	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "stream", aiflow.TaskRunning)
+	require.True(t, te.Streaming, "a streaming Flink job makes a streaming task")
+	log := b.log(te.ID, "is RUNNING")
+	id := jobID(t, log)
+	// Several polls, the task is still RUNNING.
+	require.Eventually(t, func() bool { return len(fk.callsOf("flink", "list")) >= 3 }, 30*time.Second, 5*time.Millisecond)
+	require.Equal(t, aiflow.TaskRunning, b.wait(x, "stream", aiflow.TaskRunning).Status)
+
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
+	te = b.wait(x, "stream", aiflow.TaskStopped)
+	log = b.log(te.ID, "stopped with a savepoint")
+	path := "file:" + savepoints + "/savepoint-" + id[:6] + "-0123456789ab"
+	require.Contains(t, log, "aiflow: Flink job "+id+" stopped with a savepoint at "+path)
+	require.Equal(t, "flink job "+id+": stopped with a savepoint at "+path, te.StatusMessage)
+	require.Equal(t, []string{"run", "--detached", "--target", "kubernetes-session", "-Dkubernetes.cluster-id=session-1", "topspeed.jar"},
+		fk.callsOf("flink", "run")[0])
+	require.Equal(t, []string{"list", "-a", "--target", "kubernetes-session", "-Dkubernetes.cluster-id=session-1"}, fk.callsOf("flink", "list")[0])
+	require.Equal(t, [][]string{{"stop", "--savepointPath", savepoints, "--target", "kubernetes-session", "-Dkubernetes.cluster-id=session-1", id}},
+		fk.callsOf("flink", "stop"))
+	require.Empty(t, fk.callsOf("flink", "cancel"))
+}
+
+func TestFlinkStreamingJobIsCancelledOnStopAndOnTimeout(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	fk2 := newFake(t)
+	op := operators.FlinkConfig{
+		Application:    "job.jar",
+		Executable:     bin(t, "flink"),
+		ClusterOptions: []string{"-m", "jobmanager:8081"},
+		PollInterval:   10 * time.Millisecond,
+		Streaming:      true,
+	}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("stopped", operators.Flink(op), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
+	wf.Task("timed_out", operators.Flink(op), aiflow.WithEnv(fk2.env("FAKE_FLINK_MODE", "streaming")),
+		aiflow.WithTimeout(300*time.Millisecond))
+	b := newBed(t, wf)
+	x, te := b.run("w", "stopped", aiflow.TaskRunning)
+	id := jobID(t, b.log(te.ID, "is RUNNING"))
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stopped"))
+	te = b.wait(x, "stopped", aiflow.TaskStopped)
+	require.Equal(t, [][]string{{"cancel", "-m", "jobmanager:8081", id}}, fk.callsOf("flink", "cancel"))
+	require.Equal(t, "flink job "+id+": cancelled", te.StatusMessage)
+	require.Equal(t, []string{"run", "--detached", "-m", "jobmanager:8081", "job.jar"}, fk.callsOf("flink", "run")[0])
+
+	te = b.wait(x, "timed_out", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "timed out")
+	id2 := jobID(t, b.log(te.ID, "Cancelled job"))
+	require.Equal(t, [][]string{{"cancel", "-m", "jobmanager:8081", id2}}, fk2.callsOf("flink", "cancel"))
+}
+
+func TestFlinkFailedJobFailsTheTask(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	rejected := newFake(t)
+	op := operators.FlinkConfig{Application: "job.jar", Executable: bin(t, "flink"), PollInterval: 10 * time.Millisecond}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("fails", operators.Flink(op), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "fail", "FAKE_FLINK_POLLS", "1")))
+	wf.Task("rejected", operators.Flink(op), aiflow.WithEnv(rejected.env("FAKE_FLINK_MODE", "reject")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "fails", aiflow.TaskFailed)
+	log := b.log(te.ID, `\(FAILED\)`)
+	id := jobID(t, log)
+	require.Contains(t, te.Error, "flink: job "+id+" FAILED")
+	require.Contains(t, log, "aiflow: 01.01.2024 00:00:00 : "+id+" : Fake Job (FAILED)", "the reason is in the log")
+
+	te = b.wait(x, "rejected", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "exited with status 1")
+	b.log(te.ID, "ProgramInvocationException: The main method caused an error")
+	require.Empty(t, rejected.callsOf("flink", "list"))
+}
+
+func TestFlinkApplicationModeOnKubernetes(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("app", operators.Flink(operators.FlinkConfig{
+		Application:         "local:///opt/flink/usrlib/job.jar",
+		ApplicationArgs:     []string{"--day", "2024-01-01"},
+		Executable:          bin(t, "flink"),
+		Kubectl:             bin(t, "kubectl"),
+		Target:              "kubernetes-application",
+		ApplicationMode:     true,
+		KubernetesClusterID: "app-1",
+		CommandOptions:      []string{"-Dkubernetes.container.image=job:1"},
+		PollInterval:        10 * time.Millisecond,
+	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "2")))
+	b := newBed(t, wf)
+	_, te := b.run("w", "app", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	require.Equal(t, [][]string{{"run-application", "--target", "kubernetes-application", "-Dexecution.shutdown-on-application-finish=false",
+		"-Dkubernetes.cluster-id=app-1", "-Dkubernetes.container.image=job:1", "local:///opt/flink/usrlib/job.jar", "--day", "2024-01-01"}},
+		fk.callsOf("flink", "run-application"))
+	// The job id came from flink list, not from the output of run-application.
+	require.Regexp(t, `^flink job [0-9a-f]{32}: FINISHED$`, te.StatusMessage)
+	require.Equal(t, [][]string{{"delete", "deployment/app-1"}}, fk.calls("kubectl"), "the application cluster is deleted")
+}
+
+func TestFlinkLocalJobRunsInTheProcess(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("local", operators.Flink(operators.FlinkConfig{Application: "job.jar", Executable: bin(t, "flink"), Target: "local", Streaming: true}),
+		aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "local", aiflow.TaskRunning)
+	b.log(te.ID, "JobID")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "local"))
+	te = b.wait(x, "local", aiflow.TaskStopped)
+	b.log(te.ID, "local job [0-9a-f]+ killed")
+	require.Equal(t, [][]string{{"run", "--target", "local", "job.jar"}}, fk.calls("flink"), "attached: no list, no cancel")
+}
+
+func TestFlinkConfigurationIsValidatedAtRegistration(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []operators.FlinkConfig{
+		{},
+		{Application: "a.jar", Target: "yarn"},
+		{Application: "a.jar", Target: "kubernetes-session"},
+		{Application: "a.jar", Target: "yarn-per-job", ApplicationMode: true},
+		{Application: "a.jar", Target: "local", StopWithSavepoint: true},
+	} {
+		wf := aiflow.NewWorkflow("w")
+		wf.Task("t", operators.Flink(cfg))
+		c, err := aiflow.New(&aiflow.Config{Store: newMemoryStore()})
+		require.NoError(t, err)
+		err = c.Register(t.Context(), wf)
+		require.Error(t, err, "%+v", cfg)
+		require.True(t, errors.Is(err, aiflow.ErrInvalidWorkflow), err)
+	}
+}

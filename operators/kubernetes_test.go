@@ -1,0 +1,217 @@
+//go:build unix
+
+package operators_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store/memory"
+)
+
+func podTemplate() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"team": "ml"}, Annotations: map[string]string{"owner": "alice"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "main", Image: "trainer:1", Command: []string{"python", "train.py"},
+			Env: []corev1.EnvVar{{Name: "KEEP", Value: "1"}, {Name: "MINE", Value: "from the template"}},
+		}}},
+	}
+}
+
+// onlyPod waits until the namespace holds exactly one pod and returns it.
+func onlyPod(t *testing.T, cs *k8sfake.Clientset, ns string) corev1.Pod {
+	t.Helper()
+	var pod corev1.Pod
+	require.Eventually(t, func() bool {
+		list, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		require.NoError(t, err)
+		if len(list.Items) != 1 {
+			return false
+		}
+		pod = list.Items[0]
+		return true
+	}, waitFor, tick)
+	return pod
+}
+
+func setPhase(t *testing.T, cs *k8sfake.Clientset, pod corev1.Pod, phase corev1.PodPhase, statuses ...corev1.ContainerStatus) {
+	t.Helper()
+	p, err := cs.CoreV1().Pods(pod.Namespace).Get(context.Background(), pod.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	p.Status.Phase = phase
+	p.Status.ContainerStatuses = statuses
+	_, err = cs.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+	require.NoError(t, err)
+}
+
+func creates(cs *k8sfake.Clientset) int {
+	n := 0
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "pods" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestKubernetesPodRunsFollowsAndLogs(t *testing.T) {
+	t.Parallel()
+	cs := k8sfake.NewClientset()
+	wf := aiflow.NewWorkflow("Train_Flow")
+	wf.Task("train", operators.KubernetesPod(operators.KubernetesPodConfig{
+		Client: cs, Pod: podTemplate(), Namespace: "ml", PollInterval: 10 * time.Millisecond,
+	}), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
+	b := newBed(t, wf)
+	x, err := b.client.StartWorkflowExecution(b.ctx, "Train_Flow", nil)
+	require.NoError(t, err)
+	pod := onlyPod(t, cs, "ml")
+	te := b.wait(x, "train", aiflow.TaskRunning)
+	id := strconv.FormatInt(te.ID, 10)
+
+	require.Equal(t, "train-flow-train-"+id+"-1", pod.Name)
+	require.Equal(t, map[string]string{"team": "ml", operators.LabelNamespace: "default", operators.LabelWorkflow: "Train_Flow",
+		operators.LabelExecutionID: strconv.FormatInt(x, 10), operators.LabelTask: "train", operators.LabelSeqNum: "1",
+		operators.LabelTaskExecutionID: id, operators.LabelAttempt: "1"}, pod.Labels)
+	require.Equal(t, "alice", pod.Annotations["owner"])
+	require.Equal(t, "Train_Flow", pod.Annotations[operators.LabelWorkflow])
+	require.Equal(t, corev1.RestartPolicyNever, pod.Spec.RestartPolicy)
+	env := map[string]string{}
+	for _, e := range pod.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	require.Equal(t, "1", env["KEEP"])
+	require.Equal(t, "yes", env["MINE"], "WithEnv wins over the template")
+	require.Equal(t, id, env[aiflow.EnvTaskExecutionID])
+	require.Equal(t, "Train_Flow", env[aiflow.EnvWorkflow])
+	require.Len(t, pod.Spec.Containers[0].Env, 9)
+
+	b.log(te.ID, "pod ml/"+pod.Name+" is Pending")
+	setPhase(t, cs, pod, corev1.PodRunning)
+	b.log(te.ID, "is Running(.|\n)*fake logs")
+	require.Eventually(t, func() bool {
+		te, err := b.client.GetTaskExecution(b.ctx, te.ID)
+		require.NoError(t, err)
+		return te.StatusMessage == "pod "+pod.Name+": Running"
+	}, waitFor, tick)
+	setPhase(t, cs, pod, corev1.PodSucceeded)
+	te = b.wait(x, "train", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	require.Equal(t, 1, creates(cs))
+	_, err = cs.CoreV1().Pods("ml").Get(b.ctx, pod.Name, metav1.GetOptions{})
+	require.NoError(t, err, "an ended pod is left for inspection")
+}
+
+func TestKubernetesPodFailureAndStop(t *testing.T) {
+	t.Parallel()
+	failing, stopped := k8sfake.NewClientset(), k8sfake.NewClientset()
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("fails", operators.KubernetesPod(operators.KubernetesPodConfig{Client: failing, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}))
+	wf.Task("serve", operators.KubernetesPod(operators.KubernetesPodConfig{Client: stopped, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
+	b := newBed(t, wf)
+	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
+	require.NoError(t, err)
+
+	pod := onlyPod(t, failing, "default")
+	setPhase(t, failing, pod, corev1.PodFailed, corev1.ContainerStatus{Name: "main",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}})
+	te := b.wait(x, "fails", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "container main exited with code 137 OOMKilled")
+
+	pod = onlyPod(t, stopped, "default")
+	setPhase(t, stopped, pod, corev1.PodRunning)
+	te = b.wait(x, "serve", aiflow.TaskRunning)
+	require.True(t, te.Streaming)
+	b.log(te.ID, "fake logs")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "serve"))
+	te = b.wait(x, "serve", aiflow.TaskStopped)
+	b.log(te.ID, "deleted pod default/"+pod.Name)
+	_, err = stopped.CoreV1().Pods("default").Get(b.ctx, pod.Name, metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "STOP deletes the pod: %v", err)
+}
+
+// A client that shuts down leaves the pod running; the next attempt, in a
+// client started again on the same store, adopts it instead of creating a
+// second one.
+func TestKubernetesPodIsAdoptedAfterARestart(t *testing.T) {
+	t.Parallel()
+	cs := k8sfake.NewClientset()
+	st := memory.New(nil)
+	t.Cleanup(func() { _ = st.Close() })
+	newWorkflow := func() *aiflow.Workflow {
+		wf := aiflow.NewWorkflow("w")
+		wf.Task("serve", operators.KubernetesPod(operators.KubernetesPodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
+		return wf
+	}
+	ctx := t.Context()
+	start := func() *aiflow.Client {
+		c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second,
+			Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, c.Register(ctx, newWorkflow()))
+		require.NoError(t, c.Start(ctx))
+		return c
+	}
+	first := start()
+	x, err := first.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	pod := onlyPod(t, cs, "default")
+	setPhase(t, cs, pod, corev1.PodRunning)
+	b := &bed{t: t, ctx: ctx, client: first}
+	te := b.wait(x, "serve", aiflow.TaskRunning)
+	b.log(te.ID, "fake logs")
+	require.NoError(t, first.Stop(ctx))
+	te = b.wait(x, "serve", aiflow.TaskRetrying)
+	b.log(te.ID, "keeps running for the next attempt")
+	_, err = cs.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+	require.NoError(t, err, "the pod survives the shutdown")
+
+	second := start()
+	t.Cleanup(func() { _ = second.Stop(context.Background()) })
+	b.client = second
+	b.log(te.ID, "adopting pod default/"+pod.Name+" \\(created by attempt 1, Running\\)")
+	te = b.wait(x, "serve", aiflow.TaskRunning)
+	require.Equal(t, 2, te.Attempt)
+	setPhase(t, cs, pod, corev1.PodSucceeded)
+	te = b.wait(x, "serve", aiflow.TaskSuccess)
+	require.Equal(t, 1, creates(cs), "one pod for the task execution, whatever the attempts")
+}
+
+func TestKubernetesPodValidationAndNames(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []operators.KubernetesPodConfig{
+		{Pod: podTemplate()},
+		{Client: k8sfake.NewClientset(), Pod: &corev1.Pod{}},
+		{Client: k8sfake.NewClientset()},
+	} {
+		wf := aiflow.NewWorkflow("w")
+		wf.Task("t", operators.KubernetesPod(cfg))
+		c, err := aiflow.New(&aiflow.Config{Store: newMemoryStore()})
+		require.NoError(t, err)
+		require.ErrorIs(t, c.Register(t.Context(), wf), aiflow.ErrInvalidWorkflow)
+	}
+	// A creation that fails fails the task.
+	cs := k8sfake.NewClientset()
+	cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "x", errors.New("quota exceeded"))
+	})
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("t", operators.KubernetesPod(operators.KubernetesPodConfig{Client: cs, Pod: podTemplate()}))
+	b := newBed(t, wf)
+	_, te := b.run("w", "t", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "quota exceeded")
+}

@@ -1,0 +1,163 @@
+//go:build unix
+
+package operators_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+)
+
+func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	streaming := newFake(t)
+	cfg := operators.SparkSubmitConfig{
+		Application:     "spark-examples.jar",
+		ApplicationArgs: []string{"100"},
+		Executable:      bin(t, "spark-submit"),
+		Yarn:            bin(t, "yarn"),
+		DeployMode:      "cluster",
+		SubmitOptions:   []string{"--class", "org.apache.spark.examples.SparkPi", "--conf", "spark.executor.memory=2g"},
+		EnvVars:         map[string]string{"MODEL_DIR": "/models", "A": "1"},
+	}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("pi", operators.SparkSubmit(cfg), aiflow.WithEnv(fk.env("FAKE_SPARK_ENV", "MODEL_DIR")))
+	cfg.Name, cfg.Streaming = "stream", true
+	wf.Task("stream", operators.SparkSubmit(cfg), aiflow.WithEnv(streaming.env("FAKE_SPARK_MODE", "streaming")))
+	b := newBed(t, wf)
+
+	x, te := b.run("w", "pi", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	log := b.log(te.ID, "Pi is roughly")
+	require.Contains(t, log, "env MODEL_DIR=/models\n", "EnvVars reach the spark-submit process")
+	require.Equal(t, [][]string{{"--master", "yarn", "--deploy-mode", "cluster", "--name", "spark_submit_task_pi",
+		"--conf", "spark.yarn.appMasterEnv.A=1", "--conf", "spark.yarn.appMasterEnv.MODEL_DIR=/models",
+		"--class", "org.apache.spark.examples.SparkPi", "--conf", "spark.executor.memory=2g", "spark-examples.jar", "100"}},
+		fk.calls("spark-submit"))
+
+	// Stopping kills the client process and, in cluster mode, the application.
+	te = b.wait(x, "stream", aiflow.TaskRunning)
+	require.True(t, te.Streaming)
+	b.log(te.ID, "streaming query started")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
+	te = b.wait(x, "stream", aiflow.TaskStopped)
+	b.log(te.ID, "spark-submit got TERM(.|\n)*Killed application application_1700000000000_0007")
+	require.Equal(t, [][]string{{"application", "-kill", "application_1700000000000_0007"}}, streaming.calls("yarn"))
+	require.Equal(t, "stream", streaming.calls("spark-submit")[0][5], "the name given")
+}
+
+func TestSparkSubmitOnKubernetes(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	failing := newFake(t)
+	cfg := operators.SparkSubmitConfig{
+		Application:         "local:///opt/spark/examples/pi.py",
+		Executable:          bin(t, "spark-submit"),
+		Master:              "k8s://https://k8s.example:6443",
+		DeployMode:          "cluster",
+		KubernetesNamespace: "spark",
+		EnvVars:             map[string]string{"MODE": "fast"},
+		Streaming:           true,
+	}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("stream", operators.SparkSubmit(cfg), aiflow.WithEnv(fk.env("FAKE_SPARK_MODE", "streaming")))
+	cfg.Streaming = false
+	wf.Task("driver_fails", operators.SparkSubmit(cfg), aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "driverfail")))
+	b := newBed(t, wf)
+
+	x, te := b.run("w", "driver_fails", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "the driver spark-pi-1a2b-driver exited with code 1")
+	require.Equal(t, [][]string{{"--master", "k8s://https://k8s.example:6443", "--deploy-mode", "cluster", "--name", "spark_submit_task_driver_fails",
+		"--conf", "spark.kubernetes.driverEnv.MODE=fast", "--conf", "spark.kubernetes.namespace=spark", "local:///opt/spark/examples/pi.py"}},
+		failing.calls("spark-submit"))
+
+	te = b.wait(x, "stream", aiflow.TaskRunning)
+	b.log(te.ID, "streaming query started")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
+	te = b.wait(x, "stream", aiflow.TaskStopped)
+	b.log(te.ID, "Killing submission spark:spark-pi-1a2b-driver")
+	calls := fk.calls("spark-submit")
+	require.Len(t, calls, 2)
+	require.Equal(t, []string{"--master", "k8s://https://k8s.example:6443", "--kill", "spark:spark-pi-1a2b-driver"}, calls[1])
+}
+
+func TestSparkSubmitInClientMode(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	failing := newFake(t)
+	cfg := operators.SparkSubmitConfig{Application: "app.py", Executable: bin(t, "spark-submit"), Yarn: bin(t, "yarn"), Master: "local[2]"}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("stream", operators.SparkSubmit(cfg), aiflow.WithEnv(fk.env("FAKE_SPARK_MODE", "streaming")))
+	wf.Task("fails", operators.SparkSubmit(cfg), aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "fail")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "fails", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "exited with status 1")
+	b.log(te.ID, "SparkException: Application failed")
+
+	te = b.wait(x, "stream", aiflow.TaskRunning)
+	b.log(te.ID, "streaming query started")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
+	te = b.wait(x, "stream", aiflow.TaskStopped)
+	b.log(te.ID, "spark-submit got TERM")
+	require.Len(t, fk.calls("spark-submit"), 1, "in client mode the driver is the process: nothing else to kill")
+	require.Empty(t, fk.calls("yarn"))
+}
+
+func TestSparkSQL(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	failing := newFake(t)
+	stopped := newFake(t)
+	exe := bin(t, "spark-sql")
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("query", operators.SparkSQL(operators.SparkSQLConfig{SQL: "SELECT count(*) FROM events", Master: "local[4]", Executable: exe,
+		Options: []string{"--conf", "spark.sql.shuffle.partitions=8"}}), aiflow.WithEnv(fk.env()))
+	wf.Task("file", operators.SparkSQL(operators.SparkSQLConfig{SQL: "reports/daily.sql", Name: "daily", Executable: exe}),
+		aiflow.WithEnv(fk.env()))
+	wf.Task("fails", operators.SparkSQL(operators.SparkSQLConfig{SQL: "SELECT * FROM missing", Executable: exe}),
+		aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "fail")))
+	wf.Task("long", operators.SparkSQL(operators.SparkSQLConfig{SQL: "INSERT INTO t SELECT * FROM s", Executable: exe}),
+		aiflow.WithEnv(stopped.env("FAKE_SPARK_MODE", "streaming")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "query", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	b.log(te.ID, "Fetched 1 row")
+	b.wait(x, "file", aiflow.TaskSuccess)
+	require.ElementsMatch(t, [][]string{
+		{"--master", "local[4]", "--name", "spark_sql_task_query", "--conf", "spark.sql.shuffle.partitions=8", "-e", "SELECT count(*) FROM events"},
+		{"--master", "yarn", "--name", "daily", "-f", "reports/daily.sql"},
+	}, fk.calls("spark-sql"), "the master reaches the command line")
+
+	te = b.wait(x, "fails", aiflow.TaskFailed)
+	require.Contains(t, te.Error, "exited with status 1")
+	b.log(te.ID, "Table or view not found")
+
+	b.wait(x, "long", aiflow.TaskRunning)
+	require.Eventually(t, func() bool { return len(stopped.calls("spark-sql")) == 1 }, waitFor, tick)
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "long"))
+	te = b.wait(x, "long", aiflow.TaskStopped)
+	b.log(te.ID, "spark-sql got TERM")
+}
+
+func TestSparkConfigurationIsValidatedAtRegistration(t *testing.T) {
+	t.Parallel()
+	for _, op := range []aiflow.Operator{
+		operators.SparkSubmit(operators.SparkSubmitConfig{}),
+		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar", DeployMode: "remote"}),
+		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar", Master: "spark://m:7077", DeployMode: "cluster"}),
+		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar", Master: "k8s://https://k:6443"}),
+		operators.SparkSQL(operators.SparkSQLConfig{SQL: " "}),
+	} {
+		wf := aiflow.NewWorkflow("w")
+		wf.Task("t", op)
+		c, err := aiflow.New(&aiflow.Config{Store: newMemoryStore()})
+		require.NoError(t, err)
+		require.ErrorIs(t, c.Register(t.Context(), wf), aiflow.ErrInvalidWorkflow, "%T", op)
+	}
+	require.Equal(t, "spark-submit --master yarn --deploy-mode client --name spark_submit_task_<task> a.jar",
+		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar"}).Describe())
+}

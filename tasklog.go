@@ -1,0 +1,199 @@
+package aiflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Task logs: one per task execution (its attempts append to it), written by
+// the operators through TaskContext.Log and read with Client.ReadTaskLog.
+// They are kept in the store, or in files under Config.TaskLogDir, and
+// pruned after Config.TaskLogRetention.
+
+// taskLogs is where a client keeps task logs.
+type taskLogs interface {
+	append(ctx context.Context, te *store.TaskExecutionRecord, data []byte) error
+	read(ctx context.Context, te *store.TaskExecutionRecord, offset int64, limit int) ([]byte, int64, error)
+	prune(ctx context.Context, endedBefore time.Time) (int, error)
+}
+
+// storeLogs keeps task logs in the store.
+type storeLogs struct{ st store.Store }
+
+func (l storeLogs) append(ctx context.Context, te *store.TaskExecutionRecord, data []byte) error {
+	return l.st.AppendTaskLog(ctx, te.ID, data)
+}
+
+func (l storeLogs) read(ctx context.Context, te *store.TaskExecutionRecord, offset int64, limit int) ([]byte, int64, error) {
+	return l.st.ReadTaskLog(ctx, te.ID, offset, limit)
+}
+
+func (l storeLogs) prune(ctx context.Context, endedBefore time.Time) (int, error) {
+	return l.st.PruneTaskLogs(ctx, endedBefore)
+}
+
+// dirLogs keeps task logs in files: <dir>/<namespace>/<workflow>/<execution
+// id>/<task>/<seq>.log.
+type dirLogs struct {
+	dir string
+	st  store.Store
+}
+
+// TaskLogPath returns the file that holds a task execution's log under a
+// Config.TaskLogDir: <dir>/<namespace>/<workflow>/<execution id>/<task>/<seq>.log.
+func TaskLogPath(dir string, te *TaskExecution) string {
+	return filepath.Join(dir, te.Namespace, te.Workflow, strconv.FormatInt(te.ExecutionID, 10), te.Task, strconv.Itoa(te.SeqNum)+".log")
+}
+
+func (l dirLogs) append(_ context.Context, te *store.TaskExecutionRecord, data []byte) error {
+	path := TaskLogPath(l.dir, te)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
+}
+
+func (l dirLogs) read(_ context.Context, te *store.TaskExecutionRecord, offset int64, limit int) ([]byte, int64, error) {
+	f, err := os.Open(TaskLogPath(l.dir, te))
+	if errors.Is(err, fs.ErrNotExist) {
+		return []byte{}, 0, nil
+	}
+	if err != nil {
+		return nil, offset, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, offset, err
+	}
+	size := info.Size()
+	if offset < 0 || offset > size {
+		offset = size
+	}
+	end := size
+	if limit > 0 && offset+int64(limit) < end {
+		end = offset + int64(limit)
+	}
+	buf := make([]byte, end-offset)
+	n, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, offset, err
+	}
+	return buf[:n], offset + int64(n), nil
+}
+
+// prune removes the files not written since endedBefore whose task
+// execution finished before it or no longer exists.
+func (l dirLogs) prune(ctx context.Context, endedBefore time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(l.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".log") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || !info.ModTime().Before(endedBefore) {
+			return nil
+		}
+		rel, err := filepath.Rel(l.dir, path)
+		if err != nil {
+			return nil
+		}
+		parts := strings.Split(rel, string(filepath.Separator))
+		if len(parts) != 5 {
+			return nil // not a task log
+		}
+		execID, err1 := strconv.ParseInt(parts[2], 10, 64)
+		seq, err2 := strconv.Atoi(strings.TrimSuffix(parts[4], ".log"))
+		if err1 != nil || err2 != nil {
+			return nil
+		}
+		tes, err := l.st.ListTaskExecutions(ctx, store.TaskExecutionFilter{ExecutionID: execID, Task: parts[3]})
+		if err != nil {
+			return err
+		}
+		for _, te := range tes {
+			if te.SeqNum == seq && (!te.Status.Finished() || !te.EndedAt.Before(endedBefore)) {
+				return nil // still running, or finished too recently
+			}
+		}
+		if err := os.Remove(path); err == nil {
+			n++
+			// Remove the directories left empty, up to the log directory.
+			for dir := filepath.Dir(path); dir != l.dir && os.Remove(dir) == nil; dir = filepath.Dir(dir) {
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// pruneInterval is how often logs are pruned for a retention: a tenth of
+// it, at least every hour.
+func pruneInterval(retention time.Duration) time.Duration {
+	return min(max(retention/10, 10*time.Millisecond), time.Hour)
+}
+
+// pruneLoop deletes the logs older than the retention until ctx ends.
+func (c *Client) pruneLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := c.clock.NewTicker(pruneInterval(c.cfg.TaskLogRetention))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+		}
+		n, err := c.logs.prune(ctx, c.clock.Now().Add(-c.cfg.TaskLogRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.WarnContext(ctx, "pruning task logs failed", slog.Any("error", err))
+		case n > 0:
+			c.log.InfoContext(ctx, "pruned task logs", slog.Int("logs", n), slog.Duration("retention", c.cfg.TaskLogRetention))
+		}
+	}
+}
+
+// ReadTaskLog reads a task execution's log from offset (up to limit bytes;
+// everything when limit is 0) and returns the offset to continue from. A
+// log pruned after Config.TaskLogRetention reads as empty.
+func (c *Client) ReadTaskLog(ctx context.Context, taskExecutionID, offset int64, limit int) ([]byte, int64, error) {
+	if _, ok := c.logs.(storeLogs); ok {
+		data, next, err := c.store.ReadTaskLog(ctx, taskExecutionID, offset, limit)
+		return data, next, opError("read task log", err)
+	}
+	te, err := c.store.GetTaskExecution(ctx, taskExecutionID)
+	if err != nil {
+		return nil, offset, opError("read task log", err)
+	}
+	data, next, err := c.logs.read(ctx, &te, offset, limit)
+	if err != nil {
+		return nil, offset, opError("read task log", fmt.Errorf("task execution %d: %w", taskExecutionID, err))
+	}
+	return data, next, nil
+}
