@@ -106,8 +106,11 @@ func TestFlinkStreamingJobIsCancelledOnStopAndOnTimeout(t *testing.T) {
 	}
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("stopped", operators.Flink(op), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
+	// The timeout must leave the fake flink time to submit (start bash,
+	// print the job id) on a loaded machine under -race: 300 ms did not,
+	// and then the interrupted submission has no job to cancel.
 	wf.Task("timed_out", operators.Flink(op), aiflow.WithEnv(fk2.env("FAKE_FLINK_MODE", "streaming")),
-		aiflow.WithTimeout(300*time.Millisecond))
+		aiflow.WithTimeout(3*time.Second))
 	b := newBed(t, wf)
 	x, te := b.run("w", "stopped", aiflow.TaskRunning)
 	id := jobID(t, b.log(te.ID, "is RUNNING"))
