@@ -479,8 +479,12 @@ func (c *Client) getWorkflow(ctx context.Context, ns, name string) (store.Workfl
 }
 
 // ListWorkflows lists the registered workflows of a namespace (every
-// namespace when empty).
+// namespace when empty). It fails with ErrNamespaceNotFound for a namespace
+// that does not exist.
 func (c *Client) ListWorkflows(ctx context.Context, namespace string) ([]WorkflowInfo, error) {
+	if err := c.requireNamespace(ctx, namespace); err != nil {
+		return nil, opError("list workflows", err)
+	}
 	ws, err := c.store.ListWorkflows(ctx, namespace)
 	return ws, opError("list workflows", err)
 }
@@ -651,10 +655,14 @@ func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowE
 	return &x, nil
 }
 
-// ListWorkflowExecutions lists workflow executions, newest first.
+// ListWorkflowExecutions lists workflow executions, newest first. It fails
+// with ErrNamespaceNotFound when filter.Namespace does not exist.
 func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFilter) ([]WorkflowExecution, error) {
 	if filter == nil {
 		filter = &ExecutionFilter{}
+	}
+	if err := c.requireNamespace(ctx, filter.Namespace); err != nil {
+		return nil, opError("list workflow executions", err)
 	}
 	xs, err := c.store.ListExecutions(ctx, *filter)
 	return xs, opError("list workflow executions", err)

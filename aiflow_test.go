@@ -2,6 +2,7 @@ package aiflow_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -232,3 +233,66 @@ func TestBadCalls(t *testing.T) {
 	require.NoError(t, client.DeleteNamespace(ctx, "team"))
 	require.ErrorIs(t, client.DeleteNamespace(ctx, "team"), aiflow.ErrNamespaceNotFound)
 }
+
+// TestListingInAnUnknownNamespace: every list, count and listen call fails
+// with ErrNamespaceNotFound, naming the namespace and how to add it, instead
+// of answering nothing; "" (every namespace), "default" and an added
+// namespace are listed.
+func TestListingInAnUnknownNamespace(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
+	require.NoError(t, err)
+	require.NoError(t, client.AddNamespace(ctx, "team"))
+	_, err = client.SendEvent(ctx, "k", "in team", &aiflow.SendEventOpts{Namespace: "team"})
+	require.NoError(t, err)
+	_, err = client.SendEvent(ctx, "k", "in default", nil)
+	require.NoError(t, err)
+
+	calls := map[string]func(ns string) error{
+		"ListWorkflows": func(ns string) error { _, err := client.ListWorkflows(ctx, ns); return err },
+		"ListWorkflowExecutions": func(ns string) error {
+			_, err := client.ListWorkflowExecutions(ctx, &aiflow.ExecutionFilter{Namespace: ns})
+			return err
+		},
+		"ListWorkflowSchedules": func(ns string) error { _, err := client.ListWorkflowSchedules(ctx, ns, ""); return err },
+		"ListWorkflowTriggers":  func(ns string) error { _, err := client.ListWorkflowTriggers(ctx, ns, ""); return err },
+		"ListEvents": func(ns string) error {
+			_, _, err := client.ListEvents(ctx, &aiflow.EventFilter{Namespace: ns})
+			return err
+		},
+		"CountEvents": func(ns string) error {
+			_, err := client.CountEvents(ctx, &aiflow.EventFilter{Namespace: ns})
+			return err
+		},
+		"ListenEvents": func(ns string) error {
+			// Stops at the first event; with no namespace check it would
+			// wait for one in "ghost" until the test's deadline.
+			return client.ListenEvents(ctx, &aiflow.EventFilter{Namespace: ns}, func(aiflow.Event) error { return errEnough })
+		},
+	}
+	for name, call := range calls {
+		err := call("ghost")
+		require.ErrorIs(t, err, aiflow.ErrNamespaceNotFound, name)
+		require.ErrorIs(t, err, aiflow.ErrNotFound, name)
+		require.ErrorContains(t, err, `namespace not found: "ghost": add it with Client.AddNamespace or "aiflow namespace add ghost"`, name)
+		for _, ns := range []string{"", aiflow.DefaultNamespace, "team"} {
+			err := call(ns)
+			if name == "ListenEvents" {
+				require.ErrorIs(t, err, errEnough, "%s(%q)", name, ns)
+			} else {
+				require.NoError(t, err, "%s(%q)", name, ns)
+			}
+		}
+	}
+	evs, _, err := client.ListEvents(ctx, &aiflow.EventFilter{Namespace: "team"})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, "in team", evs[0].Value)
+	n, err := client.CountEvents(ctx, &aiflow.EventFilter{Namespace: "team"})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+}
+
+var errEnough = errors.New("enough")

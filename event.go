@@ -3,6 +3,7 @@ package aiflow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -190,8 +191,28 @@ func (f *EventFilter) toStore() store.EventFilter {
 	return sf
 }
 
+// requireNamespace fails with ErrNamespaceNotFound when ns is not a
+// namespace, so that listing in a misspelt namespace is an error rather than
+// an empty answer. An empty ns (every namespace) and "default" pass without a
+// query.
+func (c *Client) requireNamespace(ctx context.Context, ns string) error {
+	if ns == "" || ns == store.DefaultNamespace {
+		return nil
+	}
+	nss, err := c.store.ListNamespaces(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(nss, func(n store.NamespaceRecord) bool { return n.Name == ns }) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q: add it with Client.AddNamespace or \"aiflow namespace add %s\"", store.ErrNamespaceNotFound, ns, ns)
+}
+
 // ListEvents lists events in log order and returns the position to continue
-// from (pass it as After to get the next page). An event is listed once no
+// from (pass it as After to get the next page). It fails with
+// ErrNamespaceNotFound when filter.Namespace is set and does not exist. An
+// event is listed once no
 // transaction that might precede it in the log can still commit: on the
 // Postgres store, an event may show up shortly after SendEvent returned, while
 // older transactions of the database finish. Paging from a returned position
@@ -199,6 +220,9 @@ func (f *EventFilter) toStore() store.EventFilter {
 func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
 	if filter == nil {
 		filter = &EventFilter{}
+	}
+	if err := c.requireNamespace(ctx, filter.Namespace); err != nil {
+		return nil, filter.After, opError("list events", err)
 	}
 	evs, next, err := c.store.ListEvents(ctx, filter.toStore())
 	if err != nil {
@@ -213,11 +237,15 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 
 // CountEvents counts the events that ListEvents would list with filter
 // (ignoring its Limit), paging through them: it reads every matching event,
-// so bound large logs with After or Since.
+// so bound large logs with After or Since. Like ListEvents, it fails with
+// ErrNamespaceNotFound for a namespace that does not exist.
 func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, error) {
 	var f EventFilter
 	if filter != nil {
 		f = *filter
+	}
+	if err := c.requireNamespace(ctx, f.Namespace); err != nil {
+		return 0, opError("count events", err)
 	}
 	f.Limit = store.DefaultListLimit
 	sf := f.toStore()
@@ -239,11 +267,16 @@ func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, err
 // until ctx ends (it then returns ctx's error) or fn returns an error (which
 // it returns). It starts after filter.After; a zero After starts at the
 // beginning of the log: to listen from now on, pass LastPosition. It never
-// misses or repeats an event.
+// misses or repeats an event. Like ListEvents, it fails with
+// ErrNamespaceNotFound, before listening, for a namespace that does not
+// exist.
 func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(Event) error) error {
 	var f EventFilter
 	if filter != nil {
 		f = *filter
+	}
+	if err := c.requireNamespace(ctx, f.Namespace); err != nil {
+		return opError("listen events", err)
 	}
 	return listen(ctx, c.store, c.cfg.PollInterval, c.clock, f.toStore(), func(ev *store.Event) error {
 		return fn(eventFromStore(ev))

@@ -156,8 +156,12 @@ func (c *Client) GetWorkflowSchedule(ctx context.Context, id int64) (*WorkflowSc
 
 // ListWorkflowSchedules lists the schedules of a workflow (of every workflow
 // of the namespace when workflow is empty; of every namespace when namespace
-// is empty too).
+// is empty too). It fails with ErrNamespaceNotFound for a namespace that does
+// not exist.
 func (c *Client) ListWorkflowSchedules(ctx context.Context, namespace, workflow string) ([]WorkflowSchedule, error) {
+	if err := c.requireNamespace(ctx, namespace); err != nil {
+		return nil, opError("list workflow schedules", err)
+	}
 	recs, err := c.store.ListSchedules(ctx, namespace, workflow)
 	return recs, opError("list workflow schedules", err)
 }
@@ -289,8 +293,12 @@ func (c *Client) GetWorkflowTrigger(ctx context.Context, id int64) (*WorkflowTri
 
 // ListWorkflowTriggers lists the triggers of a workflow (of every workflow of
 // the namespace when workflow is empty; of every namespace when namespace is
-// empty too).
+// empty too). It fails with ErrNamespaceNotFound for a namespace that does
+// not exist.
 func (c *Client) ListWorkflowTriggers(ctx context.Context, namespace, workflow string) ([]WorkflowTrigger, error) {
+	if err := c.requireNamespace(ctx, namespace); err != nil {
+		return nil, opError("list workflow triggers", err)
+	}
 	recs, err := c.store.ListTriggers(ctx, namespace, workflow)
 	return recs, opError("list workflow triggers", err)
 }

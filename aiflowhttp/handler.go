@@ -25,9 +25,11 @@
 // A 2xx answer is given only once what was asked is committed in the store:
 // an event is in the log, a start or stop request is an event in the log that
 // the running clients handle exactly once. Errors are JSON objects
-// {"error": "...", "code": "..."} with a 4xx status that says what was wrong
-// (400 malformed, 401 unauthenticated, 404 unknown name or id, 409 conflict
-// with the current state, 413 too large, 415 not JSON) or 500.
+// {"error": "...", "code": "..."} with a status that says what was wrong:
+// 400 malformed, 401 unauthenticated, 404 unknown name, id or path, 405 a
+// method the path is not served with, 409 conflict with the current state,
+// 413 too large, 415 not JSON, 500 the store failed (logged), 503 the request
+// was cancelled. openapi.yaml lists those of each operation.
 //
 // Import rule: aiflowhttp imports the root package, internal/view and the
 // standard library.
@@ -364,19 +366,8 @@ func (h *handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
-	ns := r.PathValue("namespace")
-	nss, err := h.c.ListNamespaces(r.Context())
-	if err != nil {
-		return err
-	}
-	found := false
-	for _, n := range nss {
-		found = found || n.Name == ns
-	}
-	if !found {
-		return fmt.Errorf("%w: %q", aiflow.ErrNamespaceNotFound, ns)
-	}
-	ws, err := h.c.ListWorkflows(r.Context(), ns)
+	// ListWorkflows fails with ErrNamespaceNotFound for an unknown namespace.
+	ws, err := h.c.ListWorkflows(r.Context(), r.PathValue("namespace"))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -60,6 +61,8 @@ type bed struct {
 	ctx    context.Context
 	client *aiflow.Client
 	srv    *httptest.Server
+	schema string
+	logger *slog.Logger
 }
 
 type testWriter struct{ t *testing.T }
@@ -101,7 +104,7 @@ func newBed(t *testing.T) *bed {
 		_ = c.Stop(sctx)
 		_ = st.Close()
 	})
-	return &bed{t: t, ctx: ctx, client: c, srv: srv}
+	return &bed{t: t, ctx: ctx, client: c, srv: srv, schema: cfg.Schema, logger: logger}
 }
 
 type response struct {
@@ -358,6 +361,17 @@ func TestEndpoints(t *testing.T) {
 	r = b.do("GET", "/v1/events?key=go&since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "")
 	r.json(t, &el)
 	require.Empty(t, el.Events)
+	// since: the events at or after a recorded time, none before it.
+	r = b.do("GET", "/v1/events?key=go&user_only=true", "")
+	r.json(t, &el)
+	require.Len(t, el.Events, 3)
+	since := el.Events[1].Time
+	r = b.do("GET", "/v1/events?key=go&user_only=true&since="+url.QueryEscape(since), "")
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var later eventList
+	r.json(t, &later)
+	require.Equal(t, el.Events[1:], later.Events, "since %s: the second and third events, not the first (%s)", since, el.Events[0].Time)
+	b.fails(b.do("GET", "/v1/events?namespace=ghost", ""), http.StatusNotFound, "not_found", `namespace not found: "ghost"`)
 	b.fails(b.do("GET", "/v1/events?after=12", ""), http.StatusBadRequest, "invalid", "expected the form XID-ID")
 	b.fails(b.do("GET", "/v1/events?since=yesterday", ""), http.StatusBadRequest, "invalid", "RFC 3339")
 	b.fails(b.do("GET", "/v1/events?user_only=yes", ""), http.StatusBadRequest, "invalid", "true or false")
@@ -378,6 +392,7 @@ func TestEndpoints(t *testing.T) {
 	require.Len(t, tl.TaskExecutions, 1)
 	require.Equal(t, quick.ID, tl.TaskExecutions[0].ID)
 	b.fails(b.do("GET", "/v1/executions/424242/tasks", ""), http.StatusNotFound, "not_found", "workflow execution not found")
+	b.fails(b.do("GET", "/v1/executions/x1/tasks", ""), http.StatusBadRequest, "invalid", `id "x1": expected a positive integer`)
 	r = b.do("GET", fmt.Sprintf("/v1/task-executions/%d", quick.ID), "")
 	require.Equal(t, http.StatusOK, r.status)
 	require.Contains(t, string(r.body), `"status": "SUCCESS"`)
@@ -391,6 +406,7 @@ func TestEndpoints(t *testing.T) {
 	r.json(t, &lg)
 	require.Equal(t, taskLog{Data: "ll", Offset: 2, NextOffset: 4, Finished: true}, lg)
 	b.fails(b.do("GET", "/v1/task-executions/424242/log", ""), http.StatusNotFound, "not_found", "task execution not found")
+	b.fails(b.do("GET", "/v1/task-executions/x1/log", ""), http.StatusBadRequest, "invalid", `id "x1": expected a positive integer`)
 	b.fails(b.do("GET", fmt.Sprintf("/v1/task-executions/%d/log?offset=-1", quick.ID), ""), http.StatusBadRequest, "invalid", "offset")
 
 	// Start and stop tasks.
@@ -398,6 +414,17 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
 	b.waitRun(x.ID, "manual", 3, aiflow.TaskSuccess)
 	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/nope/start", x.ID), ""), http.StatusNotFound, "not_found", `"nope" is not a task of workflow "w"`)
+	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/nope/stop", x.ID), ""), http.StatusNotFound, "not_found", `"nope" is not a task of workflow "w"`)
+	// Oversized bodies on the endpoints whose body is optional: refused
+	// before anything is asked of the store.
+	for _, path := range []string{"/v1/namespaces/default/workflows/w/executions", fmt.Sprintf("/v1/executions/%d/stop", x.ID),
+		fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x.ID), fmt.Sprintf("/v1/executions/%d/tasks/stream/stop", x.ID)} {
+		b.fails(b.do("POST", path, `{"pad":"`+huge+`"}`), http.StatusRequestEntityTooLarge, "body_too_large", "over 524288 bytes")
+	}
+	xl.Executions = nil
+	r = b.do("GET", "/v1/namespaces/default/workflows/w/executions", "")
+	r.json(t, &xl)
+	require.Len(t, xl.Executions, 2, "the oversized start did not start an execution")
 	r = b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/stream/stop", x2.ID), "")
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
 	b.waitRun(x2.ID, "stream", 1, aiflow.TaskStopped)

@@ -130,8 +130,9 @@ Exit codes:
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.url, "database-url", "", "Postgres connection URL (default $"+EnvDatabaseURL+")")
-	pf.StringVar(&e.schema, "schema", defSchema, "schema of the AIFlow tables (default $"+EnvSchema+", else \"aiflow\")")
-	pf.StringVarP(&e.namespace, "namespace", "n", defNS, "namespace (default $"+aiflow.EnvNamespace+", else \"default\")")
+	// cobra appends "(default ...)": $VAR when set, else the fixed default.
+	pf.StringVar(&e.schema, "schema", defSchema, "schema of the AIFlow tables, or $"+EnvSchema+" if set")
+	pf.StringVarP(&e.namespace, "namespace", "n", defNS, "namespace to work in, or $"+aiflow.EnvNamespace+" if set")
 	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml")
 
 	root.AddCommand(

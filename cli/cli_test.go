@@ -202,6 +202,13 @@ func nop() aiflow.Operator {
 	return operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })
 }
 
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	tm, err := time.Parse(time.RFC3339Nano, s)
+	require.NoError(t, err)
+	return tm
+}
+
 func parseInt(t *testing.T, s string) int64 {
 	t.Helper()
 	id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -212,6 +219,7 @@ func parseInt(t *testing.T, s string) int64 {
 type eventJSON struct {
 	ID              int64  `json:"id"`
 	Position        string `json:"position"`
+	Time            string `json:"time"`
 	Namespace       string `json:"namespace"`
 	Key             string `json:"key"`
 	Value           string `json:"value"`
@@ -222,6 +230,20 @@ type eventJSON struct {
 	TaskExecutionID int64  `json:"task_execution_id"`
 	SeqNum          int    `json:"seq_num"`
 	Broadcast       bool   `json:"broadcast"`
+	Internal        bool   `json:"internal"`
+}
+
+// decodeEvents reads the JSON objects "event listen -o json" prints, one a
+// line.
+func decodeEvents(t *testing.T, out string) []eventJSON {
+	t.Helper()
+	var evs []eventJSON
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var ev eventJSON
+		require.NoError(t, json.Unmarshal([]byte(line), &ev), out)
+		evs = append(evs, ev)
+	}
+	return evs
 }
 
 // TestEventSendFromATaskReachesItsExecution: a Bash task runs the aiflow
@@ -359,6 +381,32 @@ func TestWorkflowAndExecutionCommands(t *testing.T) {
 	b.waitRun(x1, "stream", 1, aiflow.TaskRunning)
 	b.waitRun(x2, "stream", 1, aiflow.TaskRunning)
 	require.Regexp(t, fmt.Sprintf(`(?m)^%d\s+default\s+w\s+RUNNING\s+MANUAL`, x1), b.ok("workflow-execution", "list", "w"))
+
+	// The events of one execution, and only the user's.
+	x1s := strconv.FormatInt(x1, 10)
+	b.ok("event", "send", "--execution-id", x1s, "note", "for x1")
+	var evs []eventJSON
+	b.waitFor("the note to be listed", func() bool {
+		b.json(&evs, "event", "list", "--execution-id", x1s, "--user-only")
+		return len(evs) > 0
+	})
+	require.Len(t, evs, 1)
+	require.Equal(t, "note", evs[0].Key)
+	require.Equal(t, x1, evs[0].ExecutionID)
+	require.False(t, evs[0].Internal)
+	b.json(&evs, "event", "list", "--execution-id", x1s)
+	internal := 0
+	for _, ev := range evs {
+		require.Equal(t, x1, ev.ExecutionID, "--execution-id lists only x1's events: %+v", ev)
+		if ev.Internal {
+			internal++
+		}
+	}
+	require.Positive(t, internal, "without --user-only, the library's events of x1 (start request, status changes) are listed")
+	require.Equal(t, len(evs)-1, internal, "and the note")
+	b.json(&evs, "event", "list", "--user-only")
+	require.Len(t, evs, 1, "the namespace's only user event so far: %+v", evs)
+	require.Equal(t, "note", evs[0].Key)
 	var xs []struct {
 		ID     int64  `json:"id"`
 		Status string `json:"status"`
@@ -528,6 +576,23 @@ func TestCommandsWithoutAClient(t *testing.T) {
 	b.fails(cli.ExitConflict, `"default" cannot be deleted`, "namespace", "delete", "default", "-y")
 	b.ok("namespace", "add", "team")
 
+	// Listing in a namespace that does not exist is an error, as showing
+	// one of its workflows is; an existing namespace lists nothing.
+	const ghost = `namespace not found: "ghost": add it with Client.AddNamespace or "aiflow namespace add ghost"`
+	for _, args := range [][]string{
+		{"workflow", "list"}, {"workflow-execution", "list"}, {"workflow-schedule", "list"}, {"workflow-trigger", "list"},
+		{"event", "list"}, {"event", "count"}, {"event", "listen", "--max", "1"},
+	} {
+		b.fails(cli.ExitNotFound, ghost, append(args, "-n", "ghost")...)
+		if args[1] == "list" {
+			require.Equal(t, "[]\n", b.ok(append(args, "-n", "team", "-o", "json")...), args)
+		}
+	}
+	require.Equal(t, "0\n", b.ok("event", "count", "-n", "team"))
+	r := b.run(b.env(aiflow.EnvNamespace+"=ghost"), "workflow", "list")
+	require.Equal(t, cli.ExitNotFound, r.code, r.stderr)
+	require.Contains(t, r.stderr, ghost)
+
 	// Events: send, list with filters, count, listen.
 	p1 := strings.TrimSpace(b.ok("event", "send", "k", "v1"))
 	p2 := strings.TrimSpace(b.ok("event", "send", "k", "v2", "--sender", "me"))
@@ -549,6 +614,19 @@ func TestCommandsWithoutAClient(t *testing.T) {
 	require.Equal(t, p2, evs[0].Position)
 	b.json(&evs, "event", "list", "--begin-time", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	require.Empty(t, evs)
+	// --begin-time between events: the later ones only. v2's time is
+	// recorded; v1 was appended before it, "other" after.
+	b.json(&evs, "event", "list", "k")
+	t1, t2 := evs[0].Time, evs[1].Time
+	require.True(t, parseTime(t, t1).Before(parseTime(t, t2)), "%s before %s", t1, t2)
+	b.json(&evs, "event", "list", "--begin-time", t2)
+	require.Len(t, evs, 2, "v2 and other, not v1: %+v", evs)
+	require.Equal(t, p2, evs[0].Position)
+	require.Equal(t, "other", evs[1].Key)
+	b.json(&evs, "event", "list", "k", "--begin-time", t1)
+	require.Len(t, evs, 2, "at or after v1's time: v1 too")
+	require.Equal(t, "2\n", b.ok("event", "count", "--begin-time", t2))
+	require.Equal(t, "3\n", b.ok("event", "count", "-A", "--begin-time", t2), "with the event in team")
 	b.json(&evs, "event", "list", "k", "other")
 	require.Len(t, evs, 3)
 	b.json(&evs, "event", "list", "-A", "k")
@@ -572,6 +650,16 @@ func TestCommandsWithoutAClient(t *testing.T) {
 	var piped eventJSON
 	require.NoError(t, json.Unmarshal(out, &piped))
 	require.Equal(t, "line 1\nline 2\n", piped.Value)
+
+	// Listen from a time: the past events at or after it, in log order, up
+	// to --max.
+	lst := decodeEvents(t, b.ok("event", "listen", "--begin-time", t2, "--max", "2", "-o", "json"))
+	require.Len(t, lst, 2)
+	require.Equal(t, p2, lst[0].Position)
+	require.Equal(t, "other", lst[1].Key)
+	lst = decodeEvents(t, b.ok("event", "listen", "k", "--begin-time", t2, "--max", "1", "-o", "json"))
+	require.Len(t, lst, 1)
+	require.Equal(t, p2, lst[0].Position)
 
 	// Listen from a position: past events first; --max ends it.
 	out2 := b.ok("event", "listen", "k", "--begin-position", p1, "--max", "1", "-o", "json")
@@ -600,7 +688,7 @@ func TestCommandsWithoutAClient(t *testing.T) {
 	b.fails(cli.ExitUsage, "accepts 1 arg(s)", "namespace", "add")
 	b.fails(cli.ExitUsage, `--output "xml"`, "namespace", "list", "-o", "xml")
 	b.fails(cli.ExitNotFound, "workflow execution not found", "event", "send", "k", "--execution-id", "424242")
-	r := b.run(nil, "namespace", "list")
+	r = b.run(nil, "namespace", "list")
 	require.Equal(t, cli.ExitUsage, r.code)
 	require.Contains(t, r.stderr, "no database: set --database-url or AIFLOW_DATABASE_URL")
 	r = b.run(b.env(), "namespace", "list", "--database-url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")

@@ -25,7 +25,8 @@
 //	aiflow version
 //
 // Every command takes -o table|json|yaml (table by default) and -n NAMESPACE
-// (AIFLOW_NAMESPACE, else "default"); deletions ask for confirmation on a
+// (AIFLOW_NAMESPACE, else "default"; a namespace that does not exist is an
+// error with exit code 3, for listings too); deletions ask for confirmation on a
 // terminal and need -y elsewhere. Inside a task's process, "event send"
 // picks up the task's context from the AIFLOW_* environment, so the event
 // reaches the task's own workflow execution, as TaskContext.SendEvent does.

@@ -185,7 +185,7 @@ func (s *Store) DeleteNamespace(_ context.Context, name string) error {
 
 func (s *Store) requireNamespace(name string) error {
 	if _, ok := s.namespaces[name]; !ok {
-		return fmt.Errorf("%w: %q: add it first (AddNamespace)", store.ErrNamespaceNotFound, name)
+		return fmt.Errorf("%w: %q: add it with Client.AddNamespace or \"aiflow namespace add %s\"", store.ErrNamespaceNotFound, name, name)
 	}
 	return nil
 }

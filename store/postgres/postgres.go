@@ -217,7 +217,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string) error {
 }
 
 func namespaceNotFound(name string) error {
-	return fmt.Errorf("%w: %q: add it first (AddNamespace)", store.ErrNamespaceNotFound, name)
+	return fmt.Errorf("%w: %q: add it with Client.AddNamespace or \"aiflow namespace add %s\"", store.ErrNamespaceNotFound, name, name)
 }
 
 func workflowNotFound(ns, name string) error {

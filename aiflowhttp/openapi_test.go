@@ -1,0 +1,362 @@
+package aiflowhttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/internal/pgtest"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// apiDoc is the part of openapi.yaml the tests check.
+type apiDoc struct {
+	Paths      map[string]map[string]yaml.Node `yaml:"paths"`
+	Components struct {
+		Responses     map[string]any `yaml:"responses"`
+		RequestBodies map[string]any `yaml:"requestBodies"`
+	} `yaml:"components"`
+}
+
+type apiOperation struct {
+	RequestBody *struct {
+		Ref string `yaml:"$ref"`
+	} `yaml:"requestBody"`
+	Responses map[string]struct {
+		Ref string `yaml:"$ref"`
+	} `yaml:"responses"`
+}
+
+// operations returns the documented operations by "METHOD path".
+func operations(t *testing.T) (map[string]apiOperation, apiDoc) {
+	t.Helper()
+	var doc apiDoc
+	require.NoError(t, yaml.Unmarshal(openAPIDoc, &doc))
+	ops := map[string]apiOperation{}
+	for path, items := range doc.Paths {
+		for method, node := range items {
+			if method == "parameters" {
+				continue
+			}
+			var op apiOperation
+			require.NoError(t, node.Decode(&op), "%s %s", method, path)
+			ops[strings.ToUpper(method)+" "+path] = op
+		}
+	}
+	return ops, doc
+}
+
+// codeOf is the error code each error status may carry.
+var codeOf = map[int][]string{
+	400: {"malformed_body", "invalid"},
+	401: {"unauthenticated"},
+	404: {"not_found"},
+	409: {"conflict", "already_exists"},
+	413: {"body_too_large", "event_too_large"},
+	415: {"unsupported_media_type"},
+	500: {"internal"},
+	503: {"cancelled"},
+}
+
+// call is one request of TestOpenAPIStatusCodes and the status it gets.
+type call struct {
+	status int
+	path   string // the route's sample path when empty
+	body   string // sent as application/json unless ctype says otherwise
+	ctype  string
+	// around, when set, prepares the store for the call and restores it.
+	around func(do func())
+}
+
+// TestOpenAPIStatusCodes sends every route a request for each status code
+// that openapi.yaml documents for it, and requires that the documented codes
+// are exactly those exercised: a code the handler gives and the document
+// leaves out, or documents and the handler never gives, fails the test. 401
+// is asked of every route, and 500 (a store whose pool is closed) and 503 (a
+// request cancelled before it is served) of every route but the document's
+// own.
+func TestOpenAPIStatusCodes(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	ctx := b.ctx
+
+	// Fixtures: a running execution, one to stop, a finished one.
+	running, err := b.client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	quick := b.waitRun(running, "quick", 1, aiflow.TaskSuccess)
+	b.waitRun(running, "stream", 1, aiflow.TaskRunning)
+	toStop, err := b.client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	b.waitExecution(toStop, aiflow.WorkflowRunning)
+	done, err := b.client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	require.NoError(t, b.client.StopWorkflowExecution(ctx, done))
+	b.waitExecution(done, aiflow.WorkflowStopped)
+
+	const maxBody = 64
+	pad := `{"pad":"` + strings.Repeat("x", maxBody) + `"}`
+	xp := func(format string, id int64) string { return fmt.Sprintf(format, id) }
+	disabled := func(do func()) {
+		require.NoError(t, b.client.DisableWorkflow(ctx, "", "w"))
+		defer func() { require.NoError(t, b.client.EnableWorkflow(ctx, "", "w")) }()
+		do()
+	}
+	// The first call of each route is its success, and its path and body
+	// are the sample the generated 401, 500 and 503 calls use.
+	calls := map[string][]call{
+		"GET /v1/openapi.yaml": {{status: 200, path: "/v1/openapi.yaml"}},
+		"POST /v1/events": {
+			{status: 201, path: "/v1/events", body: `{"key":"k"}`},
+			{status: 400, body: `{"key":`},
+			{status: 404, body: `{"key":"k","namespace":"ghost"}`},
+			{status: 413, body: `{"key":"k","value":"` + strings.Repeat("x", maxBody) + `"}`},
+			{status: 415, body: `{"key":"k"}`, ctype: "text/plain"},
+		},
+		"GET /v1/events": {
+			{status: 200, path: "/v1/events?key=k"},
+			{status: 400, path: "/v1/events?limit=0"},
+			{status: 404, path: "/v1/events?namespace=ghost"},
+		},
+		"GET /v1/namespaces/{namespace}/workflows": {
+			{status: 200, path: "/v1/namespaces/default/workflows"},
+			{status: 404, path: "/v1/namespaces/ghost/workflows"},
+		},
+		"GET /v1/namespaces/{namespace}/workflows/{workflow}": {
+			{status: 200, path: "/v1/namespaces/default/workflows/w"},
+			{status: 400, path: "/v1/namespaces/default/workflows/bad%20name"},
+			{status: 404, path: "/v1/namespaces/default/workflows/nope"},
+		},
+		"POST /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
+			{status: 201, path: "/v1/namespaces/default/workflows/w/executions"},
+			{status: 400, body: `{"namespace":"x"}`},
+			{status: 404, path: "/v1/namespaces/default/workflows/nope/executions"},
+			{status: 409, around: disabled},
+			{status: 413, body: pad},
+			{status: 415, body: `{}`, ctype: "text/plain"},
+		},
+		"GET /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
+			{status: 200, path: "/v1/namespaces/default/workflows/w/executions"},
+			{status: 400, path: "/v1/namespaces/default/workflows/w/executions?limit=0"},
+			{status: 404, path: "/v1/namespaces/ghost/workflows/w/executions"},
+		},
+		"GET /v1/executions/{id}": {
+			{status: 200, path: xp("/v1/executions/%d", running)},
+			{status: 400, path: "/v1/executions/x1"},
+			{status: 404, path: "/v1/executions/424242"},
+		},
+		"POST /v1/executions/{id}/stop": {
+			{status: 202, path: xp("/v1/executions/%d/stop", toStop)},
+			{status: 400, path: "/v1/executions/x1/stop"},
+			{status: 400, path: xp("/v1/executions/%d/stop", running), body: `{"now":true}`},
+			{status: 404, path: "/v1/executions/424242/stop"},
+			{status: 409, path: xp("/v1/executions/%d/stop", done)},
+			{status: 413, path: xp("/v1/executions/%d/stop", running), body: pad},
+			{status: 415, path: xp("/v1/executions/%d/stop", running), body: `{}`, ctype: "text/plain"},
+		},
+		"GET /v1/executions/{id}/tasks": {
+			{status: 200, path: xp("/v1/executions/%d/tasks", running)},
+			{status: 400, path: "/v1/executions/x1/tasks"},
+			{status: 404, path: "/v1/executions/424242/tasks"},
+		},
+		"POST /v1/executions/{id}/tasks/{task}/start": {
+			{status: 202, path: xp("/v1/executions/%d/tasks/manual/start", running)},
+			{status: 400, path: "/v1/executions/x1/tasks/manual/start"},
+			{status: 400, body: `[]`},
+			{status: 404, path: xp("/v1/executions/%d/tasks/nope/start", running)},
+			{status: 404, path: "/v1/executions/424242/tasks/manual/start"},
+			{status: 409, path: xp("/v1/executions/%d/tasks/manual/start", done)},
+			{status: 413, body: pad},
+			{status: 415, body: `{}`, ctype: "text/plain"},
+		},
+		"POST /v1/executions/{id}/tasks/{task}/stop": {
+			{status: 202, path: xp("/v1/executions/%d/tasks/stream/stop", running)},
+			{status: 400, path: "/v1/executions/0/tasks/stream/stop"},
+			{status: 400, body: `{"force":true}`},
+			{status: 404, path: xp("/v1/executions/%d/tasks/nope/stop", running)},
+			{status: 409, path: xp("/v1/executions/%d/tasks/stream/stop", done)},
+			{status: 413, body: pad},
+			{status: 415, body: `{}`, ctype: "text/plain"},
+		},
+		"GET /v1/task-executions/{id}": {
+			{status: 200, path: xp("/v1/task-executions/%d", quick.ID)},
+			{status: 400, path: "/v1/task-executions/x1"},
+			{status: 404, path: "/v1/task-executions/424242"},
+		},
+		"GET /v1/task-executions/{id}/log": {
+			{status: 200, path: xp("/v1/task-executions/%d/log", quick.ID)},
+			{status: 400, path: "/v1/task-executions/x1/log"},
+			{status: 400, path: xp("/v1/task-executions/%d/log?limit=0", quick.ID)},
+			{status: 404, path: "/v1/task-executions/424242/log"},
+		},
+	}
+
+	var logs syncBuffer
+	h := NewHandler(b.client, &Options{Token: token, MaxBodyBytes: maxBody, Logger: b.logger})
+	broken := NewHandler(brokenClient(t, b), &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+
+	serve := func(h http.Handler, ctx context.Context, method string, c call, auth bool) *httptest.ResponseRecorder {
+		req := httptest.NewRequestWithContext(ctx, method, c.path, strings.NewReader(c.body))
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		rec := httptest.NewRecorder()
+		if c.around != nil {
+			c.around(func() { h.ServeHTTP(rec, req) })
+		} else {
+			h.ServeHTTP(rec, req)
+		}
+		return rec
+	}
+	check := func(rt string, rec *httptest.ResponseRecorder, want int) {
+		t.Helper()
+		require.Equal(t, want, rec.Code, "%s: %s", rt, rec.Body)
+		if want < 400 {
+			return
+		}
+		require.Equal(t, "application/json", rec.Header().Get("Content-Type"), rt)
+		var e errorBody
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rt)
+		require.Contains(t, codeOf[want], e.Code, "%s: %d %s", rt, want, e.Error)
+		require.NotEmpty(t, e.Error, rt)
+	}
+
+	ops, _ := operations(t)
+	require.ElementsMatch(t, slices.Collect(maps.Keys(ops)), slices.Collect(maps.Keys(calls)), "every route has calls, and only routes")
+	for _, rt := range routes {
+		key := rt.method + " " + rt.pattern
+		cs := calls[key]
+		sample := cs[0]
+		exercised := map[string]bool{"401": true}
+		for _, c := range cs {
+			if c.path == "" {
+				c.path = sample.path
+			}
+			check(key, serve(h, ctx, rt.method, c, true), c.status)
+			exercised[strconv.Itoa(c.status)] = true
+		}
+		// Generated: unauthenticated; the store failing; cancelled.
+		noAuth := sample
+		noAuth.around = nil
+		check(key+" without a token", serve(h, ctx, rt.method, noAuth, false), 401)
+		if key != "GET /v1/openapi.yaml" {
+			check(key+" on a broken store", serve(broken, ctx, rt.method, noAuth, false), 500)
+			check(key+" cancelled", serve(h, cancelled, rt.method, noAuth, true), 503)
+			exercised["500"], exercised["503"] = true, true
+		}
+		documented := map[string]bool{}
+		for code := range ops[key].Responses {
+			documented[code] = true
+		}
+		require.Equal(t, exercised, documented, "%s: the status codes openapi.yaml documents (right) and those the handler gives (left)", key)
+	}
+	require.Contains(t, logs.String(), "aiflowhttp: request failed", "500s are logged")
+	require.Contains(t, logs.String(), "closed pool", "with their cause")
+}
+
+// TestOpenAPIDocumentsEveryResponse: every referenced response and request
+// body exists; operations that may get 415 declare their body; and the
+// answers any request may get (no such path, wrong method) are described and
+// given.
+func TestOpenAPIDocumentsEveryResponse(t *testing.T) {
+	t.Parallel()
+	ops, doc := operations(t)
+	for key, op := range ops {
+		for code, resp := range op.Responses {
+			if name, ok := strings.CutPrefix(resp.Ref, "#/components/responses/"); ok {
+				require.Contains(t, doc.Components.Responses, name, "%s %s", key, code)
+			}
+		}
+		_, takes415 := op.Responses["415"]
+		if strings.HasPrefix(key, "POST ") {
+			require.Equal(t, takes415, op.RequestBody != nil, "%s: a body is declared exactly where 415 is documented", key)
+		}
+		if op.RequestBody != nil {
+			if name, ok := strings.CutPrefix(op.RequestBody.Ref, "#/components/requestBodies/"); ok {
+				require.Contains(t, doc.Components.RequestBodies, name, key)
+			}
+		}
+	}
+	for _, name := range []string{"NoSuchEndpoint", "MethodNotAllowed", "Internal", "Cancelled"} {
+		require.Contains(t, doc.Components.Responses, name)
+	}
+
+	h := NewHandler(nil, nil) // neither answer reaches the client
+	for path, items := range doc.Paths {
+		var methods []string
+		for m := range items {
+			if m != "parameters" {
+				methods = append(methods, strings.ToUpper(m))
+			}
+		}
+		p := strings.NewReplacer("{namespace}", "default", "{workflow}", "w", "{id}", "1", "{task}", "t").Replace(path)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("PUT", p, nil))
+		require.Equal(t, http.StatusMethodNotAllowed, rec.Code, "PUT %s", p)
+		require.Contains(t, rec.Body.String(), `"code": "method_not_allowed"`)
+		allow := strings.Split(strings.ReplaceAll(rec.Header().Get("Allow"), " ", ""), ",")
+		for _, m := range methods {
+			require.Contains(t, allow, m, "PUT %s: Allow", p)
+		}
+	}
+	// An empty namespace is no path either (ListWorkflows("") would list
+	// every namespace).
+	for _, p := range []string{"/v1/nothing", "/v1/namespaces//workflows"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		require.Equal(t, http.StatusNotFound, rec.Code, p)
+		require.Contains(t, rec.Body.String(), `"code": "no_such_endpoint"`, p)
+	}
+}
+
+// brokenClient is a client on b's schema whose pool is closed: every store
+// call fails with an error the handler does not expect.
+func brokenClient(t *testing.T, b *bed) *aiflow.Client {
+	t.Helper()
+	pool := pgtest.Pool(t, 2)
+	st, err := postgres.New(pool, &postgres.Config{Schema: b.schema, Logger: b.logger})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	c, err := aiflow.New(&aiflow.Config{Store: st, Logger: b.logger})
+	require.NoError(t, err)
+	pool.Close()
+	return c
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
