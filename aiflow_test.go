@@ -98,6 +98,64 @@ func TestRegisterValidation(t *testing.T) {
 			`task "c": it can never start: its start rules wait on "b"`,
 			`task "d": it can never start: its start rules wait on "a"`,
 		}},
+		{"StartAfter cycle and a bad key elsewhere, all at once", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a, b := w.Task("a", noop()), w.Task("b", noop())
+			a.StartAfter(b)
+			b.StartAfter(a)
+			w.Task("c", noop()).OnEvent("", aiflow.ActionStart)
+			return w
+		}, []string{
+			`task "a": it can never start: its start rules wait on "b"`,
+			`task "b": it can never start: its start rules wait on "a"`,
+			`task "c": rule 1 (on_event): event key is empty`,
+		}},
+		{"malformed rules are not reported again as a cycle", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a := w.Task("a", noop())
+			a.StartAfter(foreign)
+			w.Task("b", noop()).StartAfter(a)
+			return w
+		}, []string{`task "a": rule 1 (start_after): upstream task "foreign" belongs to workflow "other"`}},
+		{"TaskStatusCondition on a task of another workflow", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
+				aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{foreign: aiflow.TaskSuccess}))
+			return w
+		}, []string{`workflow "w" task "a": rule 1 (on_condition): TaskStatusCondition: task "foreign" belongs to workflow "other": rules may only depend on tasks of the same workflow`}},
+		{"TaskStatusCondition with a nil task, no task, a stray task and a bad status", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a := w.Task("a", noop())
+			stray := aiflow.NewWorkflow("w").Task("stray", noop())
+			w.Task("b", noop()).
+				OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{nil: aiflow.TaskSuccess})).
+				OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(nil)).
+				OnCondition(aiflow.ActionStart, aiflow.AnyOf(aiflow.EventCondition("k"),
+					aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{stray: aiflow.TaskSuccess}))).
+				OnCondition(aiflow.ActionStop, aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"})))
+			return w
+		}, []string{
+			`task "b": rule 1 (on_condition): TaskStatusCondition: task is nil`,
+			`task "b": rule 2 (on_condition): TaskStatusCondition lists no task: expected at least one task of workflow "w"`,
+			`task "b": rule 3 (on_condition): TaskStatusCondition: task "stray" belongs to workflow "w": rules may only depend on tasks of the same workflow`,
+			`task "b": rule 4 (on_condition): TaskStatusCondition: task "a": status "DONE": expected one of INIT`,
+		}},
+		{"custom condition expecting the status key of another workflow", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
+				aiflow.NewCondition([]string{"aiflow.task_status.other.foreign"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }))
+			return w
+		}, []string{`task "a": rule 1 (on_condition): condition aiflow.funcCondition expects status key "aiflow.task_status.other.foreign", which names no task of workflow "w"`}},
+		{"cycle through task status conditions", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a, b := w.Task("a", noop()), w.Task("b", noop())
+			a.OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{b: aiflow.TaskSuccess}))
+			b.OnCondition(aiflow.ActionStart, aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed})))
+			return w
+		}, []string{
+			`task "a": it can never start: its start rules wait on "b"`,
+			`task "b": it can never start: its start rules wait on "a"`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,6 +184,10 @@ func TestRegisterAcceptsCyclesThatCanStart(t *testing.T) {
 	a, b := w.Task("a", noop()), w.Task("b", noop())
 	a.StartAfter(b).OnEvent("go", aiflow.ActionStart)
 	b.StartAfter(a)
+	// Conditions on this workflow's own tasks are valid too.
+	w.Task("c", noop()).OnCondition(aiflow.ActionStart, aiflow.AnyOf(
+		aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskSuccess, b: aiflow.TaskFailed}),
+		aiflow.NewCondition([]string{"aiflow.task_status.w.b"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil })))
 	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
 	require.NoError(t, err)
 	require.NoError(t, client.Register(context.Background(), w))
