@@ -117,10 +117,11 @@ type Client struct {
 
 type workflowKey struct{ ns, name string }
 
-// New returns a client for cfg.
+// New returns a client for cfg. It returns an error matching ErrInvalid if
+// cfg is nil, has no Store or has a negative TaskLogRetention.
 func New(cfg *Config) (*Client, error) {
 	if cfg == nil || cfg.Store == nil {
-		return nil, fmt.Errorf("aiflow: New: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)")
+		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)", ErrInvalid)
 	}
 	c := *cfg
 	if c.Logger == nil {
@@ -152,7 +153,7 @@ func New(cfg *Config) (*Client, error) {
 		c.PoisonAttempts = PoisonAttemptsDefault
 	}
 	if c.TaskLogRetention < 0 {
-		return nil, fmt.Errorf("aiflow: New: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", c.TaskLogRetention)
+		return nil, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
 	}
 	var logs taskLogs = storeLogs{c.Store}
 	if c.TaskLogDir != "" {
@@ -229,12 +230,13 @@ func (c *Client) persist(ctx context.Context, ws []*compiled) error {
 
 // Start records the registered workflows in the store, starts this client's
 // task workers and starts consuming events. It returns once everything runs;
-// ctx only bounds the start-up.
+// ctx only bounds the start-up. A client starts once: Start on a client that
+// was started (or stopped) returns an error matching ErrConflict.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started || c.stopped {
 		c.mu.Unlock()
-		return fmt.Errorf("aiflow: Start: the client was already started")
+		return fmt.Errorf("aiflow: Start: %w: the client was already started (a stopped client cannot start again: create a new one with New)", ErrConflict)
 	}
 	ws := make([]*compiled, 0, len(c.workflows))
 	for _, cw := range c.workflows {

@@ -210,9 +210,14 @@ func TestRegisterTwiceInOneCallAndNil(t *testing.T) {
 func TestNewRequiresStore(t *testing.T) {
 	t.Parallel()
 	_, err := aiflow.New(&aiflow.Config{})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
 	require.ErrorContains(t, err, "Config.Store is nil")
 	_, err = aiflow.New(nil)
-	require.Error(t, err)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "Config.Store is nil")
+	_, err = aiflow.New(&aiflow.Config{Store: memory.New(nil), TaskLogRetention: -time.Hour})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "Config.TaskLogRetention is -1h0m0s")
 }
 
 func TestBadCalls(t *testing.T) {
@@ -225,8 +230,15 @@ func TestBadCalls(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, client.Register(ctx, w))
 	require.NoError(t, client.Start(ctx))
-	defer client.Stop(ctx)
-	require.Error(t, client.Start(ctx), "a second Start")
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = client.Stop(context.Background())
+		}
+	})
+	err = client.Start(ctx)
+	require.ErrorIs(t, err, aiflow.ErrConflict, "a second Start")
+	require.ErrorContains(t, err, "already started")
 
 	_, err = client.StartWorkflowExecution(ctx, "nope", nil)
 	require.ErrorIs(t, err, aiflow.ErrWorkflowNotFound)
@@ -293,4 +305,15 @@ func TestBadCalls(t *testing.T) {
 	require.ErrorIs(t, client.AddNamespace(ctx, ""), aiflow.ErrInvalid)
 	require.NoError(t, client.DeleteNamespace(ctx, "team"))
 	require.ErrorIs(t, client.DeleteNamespace(ctx, "team"), aiflow.ErrNamespaceNotFound)
+
+	ids, err := client.StopWorkflowExecutions(ctx, "", "w")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	x, err = client.WaitWorkflowExecution(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowStopped, x.Status)
+	stopped = true
+	require.NoError(t, client.Stop(ctx))
+	require.NoError(t, client.Stop(ctx), "a second Stop does nothing")
+	require.ErrorIs(t, client.Start(ctx), aiflow.ErrConflict, "a stopped client does not start again")
 }
