@@ -364,13 +364,13 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	if t == nil {
 		return fmt.Errorf("task %q is not in workflow %q as registered in client %q", run.Task, run.Workflow, c.cfg.ClientID)
 	}
-	lw := newLogWriter(c.logs, &run.TaskExecutionRecord)
+	logger := c.log.With(slog.String("workflow", run.Workflow), slog.Int64("execution_id", run.ExecutionID),
+		slog.String("task", run.Task), slog.Int("seq", run.SeqNum), slog.Int("attempt", run.Attempt))
+	lw := newLogWriter(c.logs, &run.TaskExecutionRecord, logger)
 	defer lw.Close()
 	tc := &TaskContext{
 		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
-		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Log: lw,
-		Logger: c.log.With(slog.String("workflow", run.Workflow), slog.Int64("execution_id", run.ExecutionID),
-			slog.String("task", run.Task), slog.Int("seq", run.SeqNum), slog.Int("attempt", run.Attempt)),
+		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Log: lw, Logger: logger,
 		Env: t.env, WorkDir: t.workDir, client: c,
 	}
 	runCtx := ctx

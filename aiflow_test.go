@@ -1,8 +1,13 @@
 package aiflow_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,4 +321,66 @@ func TestBadCalls(t *testing.T) {
 	require.NoError(t, client.Stop(ctx))
 	require.NoError(t, client.Stop(ctx), "a second Stop does nothing")
 	require.ErrorIs(t, client.Start(ctx), aiflow.ErrConflict, "a stopped client does not start again")
+}
+
+// failingLogs is a memory store whose task logs cannot be appended to.
+type failingLogs struct{ *memory.Store }
+
+func (failingLogs) AppendTaskLog(context.Context, int64, []byte) error {
+	return errors.New("disk full")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLostTaskLogOutputIsLogged(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := aiflow.NewWorkflow("w")
+	chunk := strings.Repeat("x", 70<<10) // over the writer's buffer: each chunk is appended on its own
+	w.Task("chatty", operators.Func(func(_ context.Context, tc *aiflow.TaskContext) error {
+		fmt.Fprint(tc.Log, chunk)
+		fmt.Fprint(tc.Log, chunk)
+		return nil
+	}))
+	var logs syncBuffer
+	client, err := aiflow.New(&aiflow.Config{
+		Store: failingLogs{memory.New(nil)}, PollInterval: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	require.NoError(t, err)
+	require.NoError(t, client.Register(ctx, w))
+	require.NoError(t, client.Start(ctx))
+	defer func() { require.NoError(t, client.Stop(context.Background())) }()
+	id, err := client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	x, err := client.WaitWorkflowExecution(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowSuccess, x.Status, "a lost log does not fail the task")
+
+	// The writer is closed before the attempt's status is recorded, so
+	// both reports are there now.
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, "appending to the task log failed"), "the first failure is logged, once:\n%s", out)
+	require.Contains(t, out, `error="disk full"`)
+	require.Contains(t, out, "task=chatty")
+	require.Contains(t, out, fmt.Sprintf("bytes=%d", len(chunk)))
+	require.Contains(t, out, fmt.Sprintf(`msg="task log output was lost" workflow=w execution_id=%d task=chatty seq=1 attempt=1`, id))
+	require.Contains(t, out, fmt.Sprintf("failed_appends=2 bytes=%d", 2*len(chunk)))
 }
