@@ -39,8 +39,10 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Actions/StoppingCountsAsAlive", fn: testStoppingIsAlive},
 		{name: "Actions/RestartDispatchesTheNewRunOnlyAfterTheOldStopped", fn: testRestartWaitsForStop},
 		{name: "Actions/StopOnANonAliveTaskIsANoOp", fn: testStopNonAliveNoOp},
-		{name: "Actions/StopAQueuedTask", fn: testStopQueued},
+		{name: "Actions/StopAQueuedTask", fn: testStopQueued,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.Store = &heldWorkers{Store: c.Store} }},
 		{name: "Routing/EventsFromATaskReachOnlyItsExecution", fn: testScopedEvents},
+		{name: "Routing/StatusChangesReachOnlyTheirExecution", fn: testStatusChangesStayInTheirExecution},
 		{name: "Routing/EventsWithoutExecutionReachRunningExecutionsOfTheNamespace", fn: testNamespaceWideEvents},
 		{name: "Routing/ExplicitBroadcastFromATask", fn: testBroadcastFromTask},
 		{name: "Routing/DisabledWorkflowIsStartedByNothingAndItsExecutionsGoOn", fn: testDisabledWorkflow},
@@ -56,6 +58,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Tasks/TimeoutFailsTheAttempt", fn: testTimeout},
 		{name: "Tasks/ErrorsAndPanicsFail", fn: testErrorsAndPanics},
 		{name: "Tasks/SequenceNumbersAreDense", fn: testDenseSequenceNumbers},
+		{name: "Tasks/AFinishedStatusIsFinalAndLateReportsAreRefused", fn: testLateReportsRefused},
 		{name: "Tasks/LogsAndProgressAreReadable", fn: testLogsAndProgress},
 		{name: "Tasks/ProgressReportedWhileStoppingIsKept", fn: testProgressWhileStopping},
 		{name: "Tasks/TimedOutAttemptsAreRetriedAndShareOneLog", fn: testTimeoutRetriesShareTheLog},
@@ -393,47 +396,94 @@ func testStopNonAliveNoOp(t *testing.T, b *bed) {
 }
 
 func testStopQueued(t *testing.T, b *bed) {
-	// A STOP reaching a run that no worker has started ends it STOPPED, and
-	// its worker, if it gets the job late, does not run it.
+	// The client's workers are held (heldWorkers): a dispatched run stays
+	// QUEUED until the test releases them. A STOP reaching it ends it
+	// STOPPED, and the worker that gets its job late does not run it.
+	held := b.cfg.Store.(*heldWorkers)
 	f := b.flow("w")
 	f.task("t").OnEvent("go", aiflow.ActionStart).OnEvent("halt", aiflow.ActionStop)
+	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)
 	x := b.start("w")
 	b.waitExecution(x, aiflow.WorkflowRunning)
 	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "t")) // nothing alive: a no-op
 	b.send("go", "")
-	r := b.ctl.waitRun(t, x, "t", 1, 0)
-	r.allowStop()
+	b.waitRun(x, "t", 1, aiflow.TaskQueued)
 	b.send("halt", "")
-	b.waitRun(x, "t", 1, aiflow.TaskStopped)
+	te := b.waitRun(x, "t", 1, aiflow.TaskStopped, aiflow.TaskRunning)
+	require.Equal(t, aiflow.TaskStopped, te.Status, "no worker runs: the QUEUED run is stopped at once")
+
+	require.NoError(t, held.release(b.ctx))
+	b.witness(x) // the workers run: the witness's run went through them
+	require.Zero(t, b.ctl.started("t"), "the stopped run's job is not run")
+	te = b.runs(x, "t")[0]
+	require.Equal(t, aiflow.TaskStopped, te.Status)
+	var seen []string
+	for _, ev := range b.events(store.StatusKey("w", "t")) {
+		seen = append(seen, ev.Value)
+	}
+	require.Equal(t, []string{"QUEUED", "STOPPED"}, seen, "the run never ran")
+	// The task can start again.
+	b.send("go", "")
+	b.ctl.waitRun(t, x, "t", 2, 0).succeed()
+	b.waitRun(x, "t", 2, aiflow.TaskSuccess)
 }
 
 // ---- routing ----
 
 func testScopedEvents(t *testing.T, b *bed) {
+	// TaskContext.SendEvent without options: the event reaches only the
+	// sending task's execution.
 	f := b.flow("w")
 	f.funcTask("sender", func(ctx context.Context, tc *aiflow.TaskContext) error {
-		<-ctx.Done() // runs until stopped; sends only when told
-		return nil
-	}, aiflow.Streaming())
+		_, err := tc.SendEvent(ctx, "ping", "from the task")
+		return err
+	}).OnEvent("cast", aiflow.ActionStart)
 	f.ctl.setAuto("receiver", nil)
 	f.task("receiver").OnEvent("ping", aiflow.ActionStart)
 	f.witnessTask()
 	b.register(f.wf)
 	x1, x2 := b.start("w"), b.start("w")
-	b.waitRun(x1, "sender", 1, aiflow.TaskRunning)
-	// Send "ping" as x1's sender task would.
-	te := b.runs(x1, "sender")[0]
-	tc := &aiflow.TaskContext{}
-	_ = tc
-	_, err := b.client.SendEvent(b.ctx, "ping", "", &aiflow.SendEventOpts{ExecutionID: x1, Sender: fmt.Sprintf("%d_sender_%d", x1, te.SeqNum)})
-	require.NoError(t, err)
+	b.waitExecution(x1, aiflow.WorkflowRunning)
+	b.waitExecution(x2, aiflow.WorkflowRunning)
+	b.sendTo(x1, "cast", "") // runs x1's sender, which sends "ping"
+	sender := b.waitRun(x1, "sender", 1, aiflow.TaskSuccess)
 	b.waitRun(x1, "receiver", 1, aiflow.TaskSuccess)
 	b.witness(x2)
-	require.Empty(t, b.runs(x2, "receiver"), "an execution-scoped event reaches only its execution")
-	ev := b.events("ping")[0]
+	require.Empty(t, b.runs(x2, "receiver"), "an event sent from a task reaches only its execution")
+	require.Empty(t, b.runs(x2, "sender"))
+	var pings []aiflow.Event
+	b.waitFor("the ping event to be listed", func() bool { pings = b.events("ping"); return len(pings) == 1 })
+	ev := pings[0]
+	require.Equal(t, "from the task", ev.Value)
 	require.Equal(t, x1, ev.ExecutionID)
+	require.Equal(t, "w", ev.Workflow)
+	require.Equal(t, "sender", ev.TaskName)
+	require.Equal(t, sender.ID, ev.TaskExecutionID)
+	require.Equal(t, 1, ev.SeqNum)
+	require.Equal(t, fmt.Sprintf("%d_sender_1", x1), ev.Sender)
+	require.False(t, ev.Broadcast)
+}
+
+func testStatusChangesStayInTheirExecution(t *testing.T, b *bed) {
+	f := b.flow("w")
+	a := f.task("a")
+	f.ctl.setAuto("b", nil)
+	f.task("b").StartAfter(a)
+	f.witnessTask()
+	b.register(f.wf)
+	x1, x2 := b.start("w"), b.start("w")
+	ra1, ra2 := b.ctl.waitRun(t, x1, "a", 1, 0), b.ctl.waitRun(t, x2, "a", 1, 0)
+	ra1.succeed()
+	b.waitRun(x1, "b", 1, aiflow.TaskSuccess)
+	b.witness(x2)
+	require.Empty(t, b.runs(x2, "b"), "a's SUCCESS in x1 does not start b in x2")
+	require.Equal(t, aiflow.TaskRunning, b.runs(x2, "a")[0].Status)
+	ra2.succeed()
+	b.waitRun(x2, "b", 1, aiflow.TaskSuccess)
+	b.witness(x1)
+	require.Len(t, b.runs(x1, "b"), 1, "a's SUCCESS in x2 does not start b in x1 again")
 }
 
 func testNamespaceWideEvents(t *testing.T, b *bed) {
@@ -516,7 +566,13 @@ func testExecutionSuccess(t *testing.T, b *bed) {
 	f.task("b").StartAfter(a)
 	b.register(f.wf)
 	x := b.start("w")
-	require.Equal(t, aiflow.WorkflowInit, []aiflow.WorkflowStatus{b.execution(x).Status, aiflow.WorkflowInit}[1])
+	// The execution exists when the call returns: INIT until the engine
+	// handles its start (the running client may have done so already).
+	first := b.execution(x)
+	require.Contains(t, []aiflow.WorkflowStatus{aiflow.WorkflowInit, aiflow.WorkflowRunning}, first.Status)
+	require.Equal(t, "w", first.Workflow)
+	require.Equal(t, aiflow.RunManual, first.RunType)
+	require.True(t, first.EndedAt.IsZero())
 	b.ctl.waitRun(t, x, "a", 1, 0).succeed()
 	b.ctl.waitRun(t, x, "b", 1, 0).succeed()
 	got := b.waitExecution(x, aiflow.WorkflowSuccess, aiflow.WorkflowFailed, aiflow.WorkflowStopped)
@@ -739,7 +795,11 @@ func testLogsAndProgress(t *testing.T, b *bed) {
 	})
 	b.register(f.wf)
 	x := b.start("w")
-	<-reported
+	select {
+	case <-reported:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the task did not report within %s", waitTimeout)
+	}
 	te := b.runs(x, "chatty")[0]
 	require.Equal(t, "halfway", te.StatusMessage)
 	require.Equal(t, 42.0, te.Metrics["rows"])
@@ -935,4 +995,37 @@ func testGracefulStop(t *testing.T, b *bed) {
 	rb.succeed()
 	require.NoError(t, <-stopped)
 	require.Equal(t, aiflow.TaskSuccess, b.runs(x, "batch")[0].Status, "a batch task finishes within StopTimeout")
+}
+
+func testLateReportsRefused(t *testing.T, b *bed) {
+	f := b.flow("w")
+	kept := make(chan *aiflow.TaskContext, 1)
+	f.funcTask("t", func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if err := tc.ReportStatus(ctx, "working"); err != nil {
+			return err
+		}
+		kept <- tc
+		return nil
+	})
+	f.keepAlive()
+	b.register(f.wf)
+	x := b.start("w")
+	var tc *aiflow.TaskContext
+	select {
+	case tc = <-kept:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the task did not run within %s", waitTimeout)
+	}
+	te := b.waitRun(x, "t", 1, aiflow.TaskSuccess)
+	// The operator reports after its run ended: refused, and nothing changes.
+	err := tc.ReportStatus(b.ctx, "late")
+	require.ErrorIs(t, err, aiflow.ErrConflict)
+	err = tc.ReportMetrics(b.ctx, map[string]float64{"late": 1})
+	require.ErrorIs(t, err, aiflow.ErrConflict)
+	got, gerr := b.client.GetTaskExecution(b.ctx, te.ID)
+	require.NoError(t, gerr)
+	require.Equal(t, aiflow.TaskSuccess, got.Status, "a finished status is final")
+	require.Equal(t, "working", got.StatusMessage)
+	require.NotContains(t, got.Metrics, "late")
+	require.Equal(t, te.EndedAt, got.EndedAt)
 }
