@@ -105,7 +105,12 @@ type Client struct {
 	reg   *engine.Registry
 
 	mu        sync.Mutex
-	workflows map[workflowKey]*compiled
+	workflows map[workflowKey]*compiled // the latest version of each
+	// versions holds every version registered in this client, so that a
+	// task runs the operator of its execution's version; nVersions counts
+	// them per workflow.
+	versions  map[versionKey]*compiled
+	nVersions map[workflowKey]int
 	rt        *runtime.Runtime
 	timers    *timer.Service
 	logs      taskLogs
@@ -116,6 +121,11 @@ type Client struct {
 }
 
 type workflowKey struct{ ns, name string }
+
+type versionKey struct {
+	workflowKey
+	version string
+}
 
 // New returns a client for cfg. It returns an error matching ErrInvalid if
 // cfg is nil, has no Store or has a negative TaskLogRetention.
@@ -161,7 +171,7 @@ func New(cfg *Config) (*Client, error) {
 	}
 	return &Client{
 		cfg: c, store: c.Store, log: c.Logger, clock: c.Clock, reg: engine.NewRegistry(),
-		workflows: map[workflowKey]*compiled{}, logs: logs,
+		workflows: map[workflowKey]*compiled{}, versions: map[versionKey]*compiled{}, nVersions: map[workflowKey]int{}, logs: logs,
 	}, nil
 }
 
@@ -210,7 +220,13 @@ func (c *Client) Register(ctx context.Context, workflows ...*Workflow) error {
 	}
 	c.mu.Lock()
 	for _, cw := range out {
-		c.workflows[workflowKey{cw.record.Namespace, cw.record.Name}] = cw
+		k := workflowKey{cw.record.Namespace, cw.record.Name}
+		c.workflows[k] = cw
+		vk := versionKey{k, cw.def.Version}
+		if c.versions[vk] == nil {
+			c.nVersions[k]++
+		}
+		c.versions[vk] = cw
 		c.reg.Add(cw.def)
 	}
 	c.mu.Unlock()
@@ -353,10 +369,32 @@ func cmpString(a, b string) int {
 
 // ---- running tasks ----
 
-func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
+// compiledFor returns the definition a task execution runs: the version its
+// workflow execution began with when this client has it, else the latest.
+func (c *Client) compiledFor(ctx context.Context, run *store.TaskRun) *compiled {
+	k := workflowKey{run.Namespace, run.Workflow}
 	c.mu.Lock()
-	cw := c.workflows[workflowKey{run.Namespace, run.Workflow}]
+	cw, n := c.workflows[k], c.nVersions[k]
 	c.mu.Unlock()
+	if cw == nil || n < 2 {
+		return cw // one version: no need to look the execution up
+	}
+	x, err := c.store.GetExecution(ctx, run.ExecutionID)
+	if err != nil {
+		c.log.WarnContext(ctx, "reading a task's workflow execution failed: running the latest version of its workflow",
+			slog.Int64("execution_id", run.ExecutionID), slog.Any("error", err))
+		return cw
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := c.versions[versionKey{k, x.Version}]; v != nil {
+		return v
+	}
+	return cw
+}
+
+func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
+	cw := c.compiledFor(ctx, run)
 	if cw == nil {
 		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
 	}
