@@ -105,7 +105,12 @@ type Client struct {
 	reg   *engine.Registry
 
 	mu        sync.Mutex
-	workflows map[workflowKey]*compiled
+	workflows map[workflowKey]*compiled // the latest version of each
+	// versions holds every version registered in this client, so that a
+	// task runs the operator of its execution's version; nVersions counts
+	// them per workflow.
+	versions  map[versionKey]*compiled
+	nVersions map[workflowKey]int
 	rt        *runtime.Runtime
 	timers    *timer.Service
 	logs      taskLogs
@@ -117,10 +122,16 @@ type Client struct {
 
 type workflowKey struct{ ns, name string }
 
-// New returns a client for cfg.
+type versionKey struct {
+	workflowKey
+	version string
+}
+
+// New returns a client for cfg. It returns an error matching ErrInvalid if
+// cfg is nil, has no Store or has a negative TaskLogRetention.
 func New(cfg *Config) (*Client, error) {
 	if cfg == nil || cfg.Store == nil {
-		return nil, fmt.Errorf("aiflow: New: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)")
+		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)", ErrInvalid)
 	}
 	c := *cfg
 	if c.Logger == nil {
@@ -152,7 +163,7 @@ func New(cfg *Config) (*Client, error) {
 		c.PoisonAttempts = PoisonAttemptsDefault
 	}
 	if c.TaskLogRetention < 0 {
-		return nil, fmt.Errorf("aiflow: New: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", c.TaskLogRetention)
+		return nil, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
 	}
 	var logs taskLogs = storeLogs{c.Store}
 	if c.TaskLogDir != "" {
@@ -160,7 +171,7 @@ func New(cfg *Config) (*Client, error) {
 	}
 	return &Client{
 		cfg: c, store: c.Store, log: c.Logger, clock: c.Clock, reg: engine.NewRegistry(),
-		workflows: map[workflowKey]*compiled{}, logs: logs,
+		workflows: map[workflowKey]*compiled{}, versions: map[versionKey]*compiled{}, nVersions: map[workflowKey]int{}, logs: logs,
 	}, nil
 }
 
@@ -209,7 +220,13 @@ func (c *Client) Register(ctx context.Context, workflows ...*Workflow) error {
 	}
 	c.mu.Lock()
 	for _, cw := range out {
-		c.workflows[workflowKey{cw.record.Namespace, cw.record.Name}] = cw
+		k := workflowKey{cw.record.Namespace, cw.record.Name}
+		c.workflows[k] = cw
+		vk := versionKey{k, cw.def.Version}
+		if c.versions[vk] == nil {
+			c.nVersions[k]++
+		}
+		c.versions[vk] = cw
 		c.reg.Add(cw.def)
 	}
 	c.mu.Unlock()
@@ -229,12 +246,13 @@ func (c *Client) persist(ctx context.Context, ws []*compiled) error {
 
 // Start records the registered workflows in the store, starts this client's
 // task workers and starts consuming events. It returns once everything runs;
-// ctx only bounds the start-up.
+// ctx only bounds the start-up. A client starts once: Start on a client that
+// was started (or stopped) returns an error matching ErrConflict.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started || c.stopped {
 		c.mu.Unlock()
-		return fmt.Errorf("aiflow: Start: the client was already started")
+		return fmt.Errorf("aiflow: Start: %w: the client was already started (a stopped client cannot start again: create a new one with New)", ErrConflict)
 	}
 	ws := make([]*compiled, 0, len(c.workflows))
 	for _, cw := range c.workflows {
@@ -351,10 +369,32 @@ func cmpString(a, b string) int {
 
 // ---- running tasks ----
 
-func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
+// compiledFor returns the definition a task execution runs: the version its
+// workflow execution began with when this client has it, else the latest.
+func (c *Client) compiledFor(ctx context.Context, run *store.TaskRun) *compiled {
+	k := workflowKey{run.Namespace, run.Workflow}
 	c.mu.Lock()
-	cw := c.workflows[workflowKey{run.Namespace, run.Workflow}]
+	cw, n := c.workflows[k], c.nVersions[k]
 	c.mu.Unlock()
+	if cw == nil || n < 2 {
+		return cw // one version: no need to look the execution up
+	}
+	x, err := c.store.GetExecution(ctx, run.ExecutionID)
+	if err != nil {
+		c.log.WarnContext(ctx, "reading a task's workflow execution failed: running the latest version of its workflow",
+			slog.Int64("execution_id", run.ExecutionID), slog.Any("error", err))
+		return cw
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := c.versions[versionKey{k, x.Version}]; v != nil {
+		return v
+	}
+	return cw
+}
+
+func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
+	cw := c.compiledFor(ctx, run)
 	if cw == nil {
 		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
 	}
@@ -362,13 +402,13 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	if t == nil {
 		return fmt.Errorf("task %q is not in workflow %q as registered in client %q", run.Task, run.Workflow, c.cfg.ClientID)
 	}
-	lw := newLogWriter(c.logs, &run.TaskExecutionRecord)
+	logger := c.log.With(slog.String("workflow", run.Workflow), slog.Int64("execution_id", run.ExecutionID),
+		slog.String("task", run.Task), slog.Int("seq", run.SeqNum), slog.Int("attempt", run.Attempt))
+	lw := newLogWriter(c.logs, &run.TaskExecutionRecord, logger)
 	defer lw.Close()
 	tc := &TaskContext{
 		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
-		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Log: lw,
-		Logger: c.log.With(slog.String("workflow", run.Workflow), slog.Int64("execution_id", run.ExecutionID),
-			slog.String("task", run.Task), slog.Int("seq", run.SeqNum), slog.Int("attempt", run.Attempt)),
+		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Log: lw, Logger: logger,
 		Env: t.env, WorkDir: t.workDir, client: c,
 	}
 	runCtx := ctx

@@ -1,9 +1,13 @@
 package aiflow_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,6 +103,64 @@ func TestRegisterValidation(t *testing.T) {
 			`task "c": it can never start: its start rules wait on "b"`,
 			`task "d": it can never start: its start rules wait on "a"`,
 		}},
+		{"StartAfter cycle and a bad key elsewhere, all at once", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a, b := w.Task("a", noop()), w.Task("b", noop())
+			a.StartAfter(b)
+			b.StartAfter(a)
+			w.Task("c", noop()).OnEvent("", aiflow.ActionStart)
+			return w
+		}, []string{
+			`task "a": it can never start: its start rules wait on "b"`,
+			`task "b": it can never start: its start rules wait on "a"`,
+			`task "c": rule 1 (on_event): event key is empty`,
+		}},
+		{"malformed rules are not reported again as a cycle", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a := w.Task("a", noop())
+			a.StartAfter(foreign)
+			w.Task("b", noop()).StartAfter(a)
+			return w
+		}, []string{`task "a": rule 1 (start_after): upstream task "foreign" belongs to workflow "other"`}},
+		{"TaskStatusCondition on a task of another workflow", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
+				aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{foreign: aiflow.TaskSuccess}))
+			return w
+		}, []string{`workflow "w" task "a": rule 1 (on_condition): TaskStatusCondition: task "foreign" belongs to workflow "other": rules may only depend on tasks of the same workflow`}},
+		{"TaskStatusCondition with a nil task, no task, a stray task and a bad status", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a := w.Task("a", noop())
+			stray := aiflow.NewWorkflow("w").Task("stray", noop())
+			w.Task("b", noop()).
+				OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{nil: aiflow.TaskSuccess})).
+				OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(nil)).
+				OnCondition(aiflow.ActionStart, aiflow.AnyOf(aiflow.EventCondition("k"),
+					aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{stray: aiflow.TaskSuccess}))).
+				OnCondition(aiflow.ActionStop, aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"})))
+			return w
+		}, []string{
+			`task "b": rule 1 (on_condition): TaskStatusCondition: task is nil`,
+			`task "b": rule 2 (on_condition): TaskStatusCondition lists no task: expected at least one task of workflow "w"`,
+			`task "b": rule 3 (on_condition): TaskStatusCondition: task "stray" belongs to workflow "w": rules may only depend on tasks of the same workflow`,
+			`task "b": rule 4 (on_condition): TaskStatusCondition: task "a": status "DONE": expected one of INIT`,
+		}},
+		{"custom condition expecting the status key of another workflow", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
+				aiflow.NewCondition([]string{"aiflow.task_status.other.foreign"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }))
+			return w
+		}, []string{`task "a": rule 1 (on_condition): condition aiflow.funcCondition expects status key "aiflow.task_status.other.foreign", which names no task of workflow "w"`}},
+		{"cycle through task status conditions", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a, b := w.Task("a", noop()), w.Task("b", noop())
+			a.OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{b: aiflow.TaskSuccess}))
+			b.OnCondition(aiflow.ActionStart, aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed})))
+			return w
+		}, []string{
+			`task "a": it can never start: its start rules wait on "b"`,
+			`task "b": it can never start: its start rules wait on "a"`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +189,10 @@ func TestRegisterAcceptsCyclesThatCanStart(t *testing.T) {
 	a, b := w.Task("a", noop()), w.Task("b", noop())
 	a.StartAfter(b).OnEvent("go", aiflow.ActionStart)
 	b.StartAfter(a)
+	// Conditions on this workflow's own tasks are valid too.
+	w.Task("c", noop()).OnCondition(aiflow.ActionStart, aiflow.AnyOf(
+		aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskSuccess, b: aiflow.TaskFailed}),
+		aiflow.NewCondition([]string{"aiflow.task_status.w.b"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil })))
 	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
 	require.NoError(t, err)
 	require.NoError(t, client.Register(context.Background(), w))
@@ -149,9 +215,14 @@ func TestRegisterTwiceInOneCallAndNil(t *testing.T) {
 func TestNewRequiresStore(t *testing.T) {
 	t.Parallel()
 	_, err := aiflow.New(&aiflow.Config{})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
 	require.ErrorContains(t, err, "Config.Store is nil")
 	_, err = aiflow.New(nil)
-	require.Error(t, err)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "Config.Store is nil")
+	_, err = aiflow.New(&aiflow.Config{Store: memory.New(nil), TaskLogRetention: -time.Hour})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "Config.TaskLogRetention is -1h0m0s")
 }
 
 func TestBadCalls(t *testing.T) {
@@ -164,8 +235,15 @@ func TestBadCalls(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, client.Register(ctx, w))
 	require.NoError(t, client.Start(ctx))
-	defer client.Stop(ctx)
-	require.Error(t, client.Start(ctx), "a second Start")
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = client.Stop(context.Background())
+		}
+	})
+	err = client.Start(ctx)
+	require.ErrorIs(t, err, aiflow.ErrConflict, "a second Start")
+	require.ErrorContains(t, err, "already started")
 
 	_, err = client.StartWorkflowExecution(ctx, "nope", nil)
 	require.ErrorIs(t, err, aiflow.ErrWorkflowNotFound)
@@ -232,6 +310,79 @@ func TestBadCalls(t *testing.T) {
 	require.ErrorIs(t, client.AddNamespace(ctx, ""), aiflow.ErrInvalid)
 	require.NoError(t, client.DeleteNamespace(ctx, "team"))
 	require.ErrorIs(t, client.DeleteNamespace(ctx, "team"), aiflow.ErrNamespaceNotFound)
+
+	ids, err := client.StopWorkflowExecutions(ctx, "", "w")
+	require.NoError(t, err)
+	require.Len(t, ids, 1)
+	x, err = client.WaitWorkflowExecution(ctx, ids[0])
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowStopped, x.Status)
+	stopped = true
+	require.NoError(t, client.Stop(ctx))
+	require.NoError(t, client.Stop(ctx), "a second Stop does nothing")
+	require.ErrorIs(t, client.Start(ctx), aiflow.ErrConflict, "a stopped client does not start again")
+}
+
+// failingLogs is a memory store whose task logs cannot be appended to.
+type failingLogs struct{ *memory.Store }
+
+func (failingLogs) AppendTaskLog(context.Context, int64, []byte) error {
+	return errors.New("disk full")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLostTaskLogOutputIsLogged(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := aiflow.NewWorkflow("w")
+	chunk := strings.Repeat("x", 70<<10) // over the writer's buffer: each chunk is appended on its own
+	w.Task("chatty", operators.Func(func(_ context.Context, tc *aiflow.TaskContext) error {
+		fmt.Fprint(tc.Log, chunk)
+		fmt.Fprint(tc.Log, chunk)
+		return nil
+	}))
+	var logs syncBuffer
+	client, err := aiflow.New(&aiflow.Config{
+		Store: failingLogs{memory.New(nil)}, PollInterval: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	require.NoError(t, err)
+	require.NoError(t, client.Register(ctx, w))
+	require.NoError(t, client.Start(ctx))
+	defer func() { require.NoError(t, client.Stop(context.Background())) }()
+	id, err := client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	x, err := client.WaitWorkflowExecution(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowSuccess, x.Status, "a lost log does not fail the task")
+
+	// The writer is closed before the attempt's status is recorded, so
+	// both reports are there now.
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, "appending to the task log failed"), "the first failure is logged, once:\n%s", out)
+	require.Contains(t, out, `error="disk full"`)
+	require.Contains(t, out, "task=chatty")
+	require.Contains(t, out, fmt.Sprintf("bytes=%d", len(chunk)))
+	require.Contains(t, out, fmt.Sprintf(`msg="task log output was lost" workflow=w execution_id=%d task=chatty seq=1 attempt=1`, id))
+	require.Contains(t, out, fmt.Sprintf("failed_appends=2 bytes=%d", 2*len(chunk)))
 }
 
 // TestListingInAnUnknownNamespace: every list, count and listen call fails

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aiflow-go/aiflow/internal/engine"
 	"github.com/aiflow-go/aiflow/store"
@@ -198,7 +199,10 @@ func (c allOf) IsMet(cc *ConditionContext, ev *Event) (bool, error) {
 // TaskStatusCondition is met when the latest executions of the given tasks
 // all have the given statuses. It expects the status events of those tasks
 // and reads the statuses from the workflow execution (not from the event),
-// so it sees the latest run of each task.
+// so it sees the latest run of each task. The tasks must be tasks of the
+// rule's own workflow (status events reach only their own execution):
+// registration refuses a nil task, a task of another workflow, an empty map
+// and an unknown status.
 func TaskStatusCondition(statuses map[*Task]TaskStatus) Condition {
 	m := make(map[*Task]TaskStatus, len(statuses))
 	for k, v := range statuses {
@@ -264,6 +268,29 @@ func assignStateNames(c Condition, prefix string) Condition {
 		return anyOf{conds: subs}
 	}
 	return c
+}
+
+// statusConditions returns the TaskStatusConditions in c, nested in AllOf and
+// AnyOf or not.
+func statusConditions(c Condition) []taskStatusCondition {
+	if sc, ok := c.(taskStatusCondition); ok {
+		return []taskStatusCondition{sc}
+	}
+	var out []taskStatusCondition
+	for _, sub := range subConditions(c) {
+		out = append(out, statusConditions(sub)...)
+	}
+	return out
+}
+
+// sortedTasks lists the condition's tasks by name.
+func (c taskStatusCondition) sortedTasks() []*Task {
+	out := make([]*Task, 0, len(c.want))
+	for t := range c.want {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Task) int { return strings.Compare(taskName(a), taskName(b)) })
+	return out
 }
 
 // subConditions returns the conditions nested in a built-in condition.

@@ -55,6 +55,8 @@ func (*invalidWorkflow) Unwrap() error { return ErrInvalid }
 // returns every problem at once, joined with errors.Join; each matches
 // ErrInvalidWorkflow.
 type DeclarationError struct {
+	// Namespace and Workflow name the workflow; Workflow is empty for a nil
+	// workflow.
 	Namespace string
 	Workflow  string
 	// Task is empty for problems of the workflow itself.
@@ -94,11 +96,17 @@ func opError(op string, err error) error {
 	return &OpError{Op: op, Err: err}
 }
 
-// OpError is an error of a client operation.
+// OpError is an error of a client operation. Match its cause with errors.Is
+// (ErrNotFound, ErrConflict, ...) or errors.As.
 type OpError struct {
-	Op  string
+	// Op names the operation, such as "start workflow execution".
+	Op string
+	// Err is the cause.
 	Err error
 }
 
+// Error returns "aiflow: <op>: <cause>".
 func (e *OpError) Error() string { return "aiflow: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the cause, so errors.Is and errors.As see through OpError.
 func (e *OpError) Unwrap() error { return e.Err }

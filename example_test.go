@@ -88,9 +88,24 @@ func ExampleTask_OnEvent() {
 	client := newClient(ctx, wf)
 	defer client.Stop(ctx)
 
+	from, _ := client.LastPosition(ctx)
 	id, _ := client.StartWorkflowExecution(ctx, "deploy", nil)
+	// Wait until the execution runs: its status change is an event.
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	errRunning := errors.New("running")
+	err := client.ListenEvents(waitCtx, &aiflow.EventFilter{After: from, ExecutionID: id}, func(ev aiflow.Event) error {
+		if ev.IsWorkflowStatusChange() && ev.Value == string(aiflow.WorkflowRunning) {
+			return errRunning
+		}
+		return nil
+	})
+	if !errors.Is(err, errRunning) {
+		panic(err)
+	}
 	x, _ := client.GetWorkflowExecution(ctx, id)
-	fmt.Println("before the event:", x.Status == aiflow.WorkflowInit || x.Status == aiflow.WorkflowRunning)
+	fmt.Println("before the event:", x.Status)
+	printTasks(ctx, client, id) // nothing: rollout waits
 
 	// An event sent without an execution reaches every running execution
 	// of the namespace whose rules expect its key.
@@ -101,7 +116,7 @@ func ExampleTask_OnEvent() {
 	fmt.Println("after the event:", x.Status)
 	printTasks(ctx, client, id)
 	// Output:
-	// before the event: true
+	// before the event: RUNNING
 	// after the event: SUCCESS
 	// rollout #1 SUCCESS
 }
@@ -132,7 +147,8 @@ func ExampleValueState() {
 	wf := aiflow.NewWorkflow("batches")
 	wf.Task("flush", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
 		OnCondition(aiflow.ActionStart, everyThird{})
-	// A streaming task keeps the execution running while events come in.
+	// A batch task sends five "tick" events from inside the execution (they
+	// reach only this execution), then ends.
 	wf.Task("source", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
 		for i := 0; i < 5; i++ {
 			if _, err := tc.SendEvent(ctx, "tick", fmt.Sprint(i)); err != nil {
@@ -202,22 +218,26 @@ func ExampleRun() {
 	// Another client on the same store (as a command-line tool would be)
 	// starts an execution and waits until the task runs.
 	admin, _ := aiflow.New(&aiflow.Config{Store: st})
+	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := waitRegistered(waitCtx, admin, "service"); err != nil {
+		panic(err)
+	}
 	from, _ := admin.LastPosition(ctx)
-	var id int64
-	for {
-		var err error
-		if id, err = admin.StartWorkflowExecution(ctx, "service", nil); err == nil {
-			break // Run has registered the workflow
-		}
-		time.Sleep(time.Millisecond)
+	id, err := admin.StartWorkflowExecution(ctx, "service", nil)
+	if err != nil {
+		panic(err)
 	}
 	errRunning := errors.New("running")
-	_ = admin.ListenEvents(ctx, &aiflow.EventFilter{After: from, ExecutionID: id}, func(ev aiflow.Event) error {
+	err = admin.ListenEvents(waitCtx, &aiflow.EventFilter{After: from, ExecutionID: id}, func(ev aiflow.Event) error {
 		if ev.IsStatusChange() && ev.Value == string(aiflow.TaskRunning) {
 			return errRunning
 		}
 		return nil
 	})
+	if !errors.Is(err, errRunning) {
+		panic(err)
+	}
 
 	cancel() // as a SIGTERM would, through signal.NotifyContext
 	fmt.Println("Run returned:", <-done)
@@ -226,4 +246,23 @@ func ExampleRun() {
 	// Output:
 	// Run returned: <nil>
 	// serve RETRYING
+}
+
+// waitRegistered waits until a client has recorded workflow in the store
+// (aiflow.Run registers its workflows before it starts), looking every 10 ms
+// until ctx ends.
+func waitRegistered(ctx context.Context, c *aiflow.Client, workflow string) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := c.GetWorkflow(ctx, "", workflow)
+		if !errors.Is(err, aiflow.ErrWorkflowNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for workflow %q to be registered: %w", workflow, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

@@ -117,7 +117,9 @@ type TaskContext struct {
 	// Attempt is 1 for the first attempt, 2 for the first retry, ...
 	Attempt int
 	// Log is the task execution's log. Operators write their output here;
-	// Client.ReadTaskLog reads it back.
+	// Client.ReadTaskLog reads it back. Output that cannot be stored (the
+	// store or the log directory fails) is lost, and the loss is logged
+	// through Config.Logger.
 	Log io.Writer
 	// Logger logs to the client's logger with the task's attributes.
 	Logger *slog.Logger
@@ -214,20 +216,28 @@ func (tc *TaskContext) ReportMetrics(ctx context.Context, metrics map[string]flo
 }
 
 // logWriter buffers task output and appends it to the store's task log in
-// the background. Writes after Close go to the store directly.
+// the background. Writes after Close go to the store directly. Output it
+// fails to append is lost: the first failure of a task execution's attempt
+// is logged through the client's logger at once, and Close logs how much
+// was lost in all.
 type logWriter struct {
 	logs   taskLogs
 	te     *store.TaskExecutionRecord
+	logger *slog.Logger
 	mu     sync.Mutex
 	closed bool
 	ch     chan []byte
 	done   chan struct{}
+	// lost counts the failed appends and their bytes; guarded by lostMu.
+	lostMu     sync.Mutex
+	lostWrites int
+	lostBytes  int
 }
 
 const logFlushInterval = 200 * time.Millisecond
 
-func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord) *logWriter {
-	w := &logWriter{logs: logs, te: te, ch: make(chan []byte, 64), done: make(chan struct{})}
+func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord, logger *slog.Logger) *logWriter {
+	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, 64), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -245,6 +255,23 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// appendOrReport appends buffered output and reports a failure.
+func (w *logWriter) appendOrReport(data []byte) {
+	err := w.logs.append(context.Background(), w.te, data)
+	if err == nil {
+		return
+	}
+	w.lostMu.Lock()
+	w.lostWrites++
+	w.lostBytes += len(data)
+	first := w.lostWrites == 1
+	w.lostMu.Unlock()
+	if first {
+		w.logger.Error("appending to the task log failed: the output is lost (further failures of this attempt are counted when it ends)",
+			slog.Int64("task_execution_id", w.te.ID), slog.Int("bytes", len(data)), slog.Any("error", err))
+	}
+}
+
 func (w *logWriter) loop() {
 	defer close(w.done)
 	t := time.NewTicker(logFlushInterval)
@@ -252,7 +279,7 @@ func (w *logWriter) loop() {
 	var buf []byte
 	flush := func() {
 		if len(buf) > 0 {
-			_ = w.logs.append(context.Background(), w.te, buf)
+			w.appendOrReport(buf)
 			buf = nil
 		}
 	}
@@ -273,7 +300,8 @@ func (w *logWriter) loop() {
 	}
 }
 
-// Close flushes what is buffered and stops the background writer.
+// Close flushes what is buffered, stops the background writer and logs how
+// much output was lost if appends failed more than once.
 func (w *logWriter) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -284,5 +312,12 @@ func (w *logWriter) Close() error {
 	close(w.ch)
 	w.mu.Unlock()
 	<-w.done
+	w.lostMu.Lock()
+	writes, bytes := w.lostWrites, w.lostBytes
+	w.lostMu.Unlock()
+	if writes > 1 {
+		w.logger.Error("task log output was lost",
+			slog.Int64("task_execution_id", w.te.ID), slog.Int("failed_appends", writes), slog.Int("bytes", bytes))
+	}
 	return nil
 }

@@ -233,6 +233,15 @@ func (w *Workflow) validate() []error {
 	if len(w.tasks) == 0 {
 		add("", "it has no tasks: expected at least one (Workflow.Task)")
 	}
+	// ownStatusKeys are the status keys a rule of this workflow can see:
+	// status events reach only their own execution.
+	ownStatusKeys := map[string]bool{}
+	for _, t := range w.tasks {
+		ownStatusKeys[store.StatusKey(w.name, t.name)] = true
+	}
+	// malformed holds the rules with a problem; the check for tasks that
+	// can never start skips them, so that one mistake is reported once.
+	malformed := map[*rule]bool{}
 	seen := map[string]bool{}
 	for _, t := range w.tasks {
 		if err := store.ValidateName("task", t.name); err != nil {
@@ -252,6 +261,7 @@ func (w *Workflow) validate() []error {
 			add(t.name, "%s", msg)
 		}
 		for i, r := range t.rules {
+			before := len(errs)
 			where := fmt.Sprintf("rule %d (%s)", i+1, r.describe()["kind"])
 			if !r.action.valid() {
 				add(t.name, "%s: action %d: expected ActionStart, ActionStop or ActionRestart", where, r.action)
@@ -263,45 +273,79 @@ func (w *Workflow) validate() []error {
 				if len(r.upstream) == 0 {
 					add(t.name, "%s: no upstream task: expected at least one task", where)
 				}
-				for u, s := range r.upstream {
-					switch {
-					case u == nil:
-						add(t.name, "%s: upstream task is nil", where)
-					case u.wf != w:
-						owner := "no workflow"
-						if u.wf != nil {
-							owner = "workflow " + quote(u.wf.name)
-						}
-						add(t.name, "%s: upstream task %q belongs to %s: rules may only depend on tasks of the same workflow", where, u.name, owner)
-					case !slices.Contains(w.tasks, u):
-						add(t.name, "%s: upstream task %q was not added to this workflow", where, u.name)
+				for _, u := range r.sortedUpstream() {
+					if p := w.foreignTask(u); p != "" {
+						add(t.name, "%s: upstream %s", where, p)
 					}
-					if !s.Valid() {
+					if s := r.upstream[u]; !s.Valid() {
 						add(t.name, "%s: status %q: expected one of %s", where, s, statusList())
 					}
 				}
 			case ruleOnCondition:
 				if r.cond == nil {
 					add(t.name, "%s: condition is nil", where)
-					continue
+					break
+				}
+				// The tasks read by TaskStatusConditions, nested or not.
+				badKeys := map[string]bool{}
+				for _, sc := range statusConditions(r.cond) {
+					if len(sc.want) == 0 {
+						add(t.name, "%s: TaskStatusCondition lists no task: expected at least one task of workflow %q", where, w.name)
+					}
+					for _, u := range sc.sortedTasks() {
+						if p := w.foreignTask(u); p != "" {
+							add(t.name, "%s: TaskStatusCondition: %s", where, p)
+							if u != nil && u.wf != nil {
+								badKeys[store.StatusKey(u.wf.name, u.name)] = true
+							}
+						}
+						if s := sc.want[u]; !s.Valid() {
+							add(t.name, "%s: TaskStatusCondition: task %q: status %q: expected one of %s", where, taskName(u), s, statusList())
+						}
+					}
 				}
 				keys := r.cond.ExpectedKeys()
-				if len(keys) == 0 {
+				if len(keys) == 0 && len(errs) == before {
 					add(t.name, "%s: condition %T expects no event keys: expected at least one key, or it would never be evaluated", where, r.cond)
 				}
 				for _, k := range keys {
-					if !store.IsStatusKey(k) {
+					switch {
+					case !store.IsStatusKey(k):
 						checkKey(add, t.name, where, k)
+					case !ownStatusKeys[k] && !badKeys[k]:
+						add(t.name, "%s: condition %T expects status key %q, which names no task of workflow %q: expected %q followed by one of its tasks (status events reach only their own execution)",
+							where, r.cond, k, w.name, store.StatusKey(w.name, ""))
 					}
 				}
 				checkNested(add, t.name, where, r.cond)
 			}
+			if len(errs) > before {
+				malformed[r] = true
+			}
 		}
 	}
-	if len(errs) == 0 {
-		errs = append(errs, w.checkStartable()...)
-	}
+	// Always look for tasks that can never start, so that registration
+	// reports every problem at once; malformed rules are left out.
+	errs = append(errs, w.checkStartable(malformed)...)
 	return errs
+}
+
+// foreignTask says what is wrong with u as a task that a rule of w depends
+// on, or "" if it is a task of w.
+func (w *Workflow) foreignTask(u *Task) string {
+	switch {
+	case u == nil:
+		return "task is nil: expected a task returned by Workflow.Task"
+	case u.wf != w:
+		owner := "no workflow"
+		if u.wf != nil {
+			owner = "workflow " + quote(u.wf.name)
+		}
+		return fmt.Sprintf("task %q belongs to %s: rules may only depend on tasks of the same workflow", u.name, owner)
+	case !slices.Contains(w.tasks, u):
+		return fmt.Sprintf("task %q was not added to workflow %q", u.name, w.name)
+	}
+	return ""
 }
 
 func checkKey(add func(string, string, ...any), task, where, key string) {
@@ -349,8 +393,15 @@ func trimSentinel(err error) string {
 
 // checkStartable finds tasks that can never start: every START (or RESTART)
 // rule they have waits only on the statuses of tasks that can never start
-// themselves, as in a cycle of StartAfter rules.
-func (w *Workflow) checkStartable() []error {
+// themselves, as in a cycle of StartAfter rules. Malformed rules (already
+// reported) count as able to start, so that they add no second error.
+func (w *Workflow) checkStartable(malformed map[*rule]bool) []error {
+	byKey := map[string]*Task{}
+	for _, t := range w.tasks {
+		if k := store.StatusKey(w.name, t.name); byKey[k] == nil {
+			byKey[k] = t
+		}
+	}
 	can := map[*Task]bool{}
 	for changed := true; changed; {
 		changed = false
@@ -358,7 +409,7 @@ func (w *Workflow) checkStartable() []error {
 			if can[t] {
 				continue
 			}
-			if t.canStart(can) {
+			if t.canStart(can, malformed, byKey) {
 				can[t] = true
 				changed = true
 			}
@@ -372,15 +423,16 @@ func (w *Workflow) checkStartable() []error {
 		var waits []string
 		for _, r := range t.rules {
 			if r.action == ActionStart || r.action == ActionRestart {
-				for _, u := range r.sortedUpstream() {
+				for _, u := range r.waitsOn(byKey) {
 					if !can[u] && !slices.Contains(waits, u.name) {
 						waits = append(waits, u.name)
 					}
 				}
 			}
 		}
+		slices.Sort(waits)
 		errs = append(errs, &DeclarationError{Namespace: w.namespace, Workflow: w.name, Task: t.name,
-			Problem: fmt.Sprintf("it can never start: its start rules wait on %s, which can never start either (a cycle of StartAfter/OnTaskStatus rules)", strings.Join(quoteAll(waits), ", "))})
+			Problem: fmt.Sprintf("it can never start: its start rules wait on %s, which can never start either (a cycle of StartAfter/OnTaskStatus rules or task status conditions)", strings.Join(quoteAll(waits), ", "))})
 	}
 	return errs
 }
@@ -394,7 +446,7 @@ func quoteAll(s []string) []string {
 }
 
 // canStart reports whether t can start given the tasks known to be able to.
-func (t *Task) canStart(can map[*Task]bool) bool {
+func (t *Task) canStart(can map[*Task]bool, malformed map[*rule]bool, byKey map[string]*Task) bool {
 	hasStart := false
 	for _, r := range t.rules {
 		if r.action == ActionStart {
@@ -408,24 +460,64 @@ func (t *Task) canStart(can map[*Task]bool) bool {
 		if r.action != ActionStart && r.action != ActionRestart {
 			continue
 		}
+		if malformed[r] {
+			return true
+		}
 		switch r.kind {
 		case ruleOnEvent:
 			return true
-		case ruleOnCondition:
-			return true // custom conditions may be met by any event they expect
 		case ruleStartAfter, ruleOnTaskStatus:
-			all := true
-			for u := range r.upstream {
-				if !can[u] {
-					all = false
-				}
-			}
-			if all {
+			if allCan(can, r.upstream) {
 				return true
+			}
+		case ruleOnCondition:
+			if sc, ok := r.cond.(taskStatusCondition); ok {
+				// Met only once every listed task has run.
+				if allCan(can, sc.want) {
+					return true
+				}
+				continue
+			}
+			// Other conditions may be met by any event they expect: an
+			// event from outside, or a status change of a task that can
+			// start.
+			for _, k := range r.cond.ExpectedKeys() {
+				if !store.IsStatusKey(k) || can[byKey[k]] {
+					return true
+				}
 			}
 		}
 	}
 	return false
+}
+
+func allCan(can map[*Task]bool, tasks map[*Task]TaskStatus) bool {
+	for u := range tasks {
+		if !can[u] {
+			return false
+		}
+	}
+	return true
+}
+
+// waitsOn lists the tasks whose statuses a rule waits on, by name.
+func (r *rule) waitsOn(byKey map[string]*Task) []*Task {
+	switch r.kind {
+	case ruleStartAfter, ruleOnTaskStatus:
+		return r.sortedUpstream()
+	case ruleOnCondition:
+		if r.cond == nil {
+			return nil
+		}
+		var out []*Task
+		for _, k := range r.cond.ExpectedKeys() {
+			if u := byKey[k]; u != nil && !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // compile validates w and builds what the engine and the store need.

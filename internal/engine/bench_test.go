@@ -46,7 +46,7 @@ func benchWorkflow() *engine.Definition {
 // chain) or, once an execution's chain has run, a "go" event that restarts it.
 // Effects are collected per batch of 500 events, as the runtime does.
 //
-//	go test -run '^$' -bench BenchmarkApply -benchtime 2000000x -cpu 1 ./internal/engine
+//	go test -run '^$' -bench BenchmarkApply -benchtime 1000000x -cpu 1 ./internal/engine
 func BenchmarkApply(b *testing.B) {
 	const executions = 1000
 	const batch = 500

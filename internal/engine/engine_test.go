@@ -288,3 +288,29 @@ func TestConditionErrorsAreReportedAndSkippedWhenAsked(t *testing.T) {
 	require.Equal(t, store.KeyPoisonEvent, fx.Events[0].Key)
 	require.Equal(t, int64(1), fx.Events[0].ExecutionID)
 }
+
+func TestAFinishedTaskStatusIsFinal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, def("w",
+		&engine.Task{Name: "a"},
+		&engine.Task{Name: "alarm", Rules: []engine.Rule{statusRule(engine.ActionStart, "w", map[string]store.TaskStatus{"a": store.TaskFailed})}},
+		&engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}},
+	))
+	h.start("w", 1)
+	h.apply(h.status(1, "a", 1, store.TaskRunning, store.StatusData{}))
+	h.apply(h.status(1, "a", 1, store.TaskSuccess, store.StatusData{}))
+	// Late or repeated reports of a#1 (a worker that lost its fence, a
+	// replayed event) change nothing: no rule sees them, nothing is
+	// dispatched or stopped, and a#1 stays SUCCESS.
+	for _, late := range []store.TaskStatus{store.TaskFailed, store.TaskRunning, store.TaskRetrying, store.TaskStopping, store.TaskQueued, store.TaskStopped} {
+		fx := h.apply(h.status(1, "a", 1, late, store.StatusData{Failures: 1}))
+		require.Empty(t, fx.NewTaskExecutions, "a late %s starts nothing", late)
+		require.Empty(t, fx.Dispatches, "a late %s dispatches nothing", late)
+		require.Empty(t, fx.Stops, "a late %s stops nothing", late)
+		require.Empty(t, fx.ExecutionUpdates, "a late %s does not end the execution", late)
+		x, ok := h.eng.Execution(1)
+		require.True(t, ok)
+		require.Equal(t, store.TaskSuccess, x.Tasks["a"].Latest.Status, "after a late %s", late)
+		require.Zero(t, x.Tasks["a"].Latest.Failures, "after a late %s", late)
+	}
+}

@@ -32,12 +32,17 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Rules/OnConditionStateIsPerExecution", fn: testConditionStatePerExecution},
 		{name: "Rules/FirstMetRuleWins", fn: testFirstMetRuleWins},
 		{name: "Rules/TasksWithoutStartRuleStartWithTheExecution", fn: testTasksWithoutStartRule},
+		{name: "Conditions/AllOfFlagsArePerRuleAndPerExecutionAndFollowTheLatestEvaluation", fn: testAllOf},
+		{name: "Conditions/AnyOfIsMetByAnyConditionExpectingTheKey", fn: testAnyOf},
+		{name: "Conditions/TaskStatusConditionReadsTheLatestRuns", fn: testTaskStatusCondition},
 		{name: "Actions/StartWhileAliveIsIgnoredWithAVisibleReason", fn: testStartIgnoredWhileAlive},
 		{name: "Actions/StoppingCountsAsAlive", fn: testStoppingIsAlive},
 		{name: "Actions/RestartDispatchesTheNewRunOnlyAfterTheOldStopped", fn: testRestartWaitsForStop},
 		{name: "Actions/StopOnANonAliveTaskIsANoOp", fn: testStopNonAliveNoOp},
-		{name: "Actions/StopAQueuedTask", fn: testStopQueued},
+		{name: "Actions/StopAQueuedTask", fn: testStopQueued,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.Store = &heldWorkers{Store: c.Store} }},
 		{name: "Routing/EventsFromATaskReachOnlyItsExecution", fn: testScopedEvents},
+		{name: "Routing/StatusChangesReachOnlyTheirExecution", fn: testStatusChangesStayInTheirExecution},
 		{name: "Routing/EventsWithoutExecutionReachRunningExecutionsOfTheNamespace", fn: testNamespaceWideEvents},
 		{name: "Routing/ExplicitBroadcastFromATask", fn: testBroadcastFromTask},
 		{name: "Routing/DisabledWorkflowIsStartedByNothingAndItsExecutionsGoOn", fn: testDisabledWorkflow},
@@ -53,6 +58,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Tasks/TimeoutFailsTheAttempt", fn: testTimeout},
 		{name: "Tasks/ErrorsAndPanicsFail", fn: testErrorsAndPanics},
 		{name: "Tasks/SequenceNumbersAreDense", fn: testDenseSequenceNumbers},
+		{name: "Tasks/AFinishedStatusIsFinalAndLateReportsAreRefused", fn: testLateReportsRefused},
 		{name: "Tasks/LogsAndProgressAreReadable", fn: testLogsAndProgress},
 		{name: "Tasks/ProgressReportedWhileStoppingIsKept", fn: testProgressWhileStopping},
 		{name: "Tasks/TimedOutAttemptsAreRetriedAndShareOneLog", fn: testTimeoutRetriesShareTheLog},
@@ -67,7 +73,10 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Events/ValueSizeLimit", fn: testEventSizeLimit},
 		{name: "Events/SendAsATaskExecutionAndCount", fn: testSendAsTaskExecution},
 		{name: "Executions/StopAllAndDelete", fn: testStopAllAndDeleteExecutions},
+		{name: "Executions/KeepTheDefinitionVersionTheyBeganWith", fn: testExecutionKeepsItsVersion},
 		{name: "Shutdown/GracefulStopDrainsAndInterrupts", fn: testGracefulStop},
+		{name: "Shutdown/TasksOutlivingStopTimeoutAreCancelledAndRunAgain", fn: testStopTimeoutCancels,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.StopTimeout = stopTimeout }},
 		{name: "Schedules/TicksStartPeriodicExecutions", fn: testScheduleStartsPeriodicExecutions},
 		{name: "Schedules/SkipOverlapAndDisabledWorkflows", fn: testScheduleSkipsOverlapAndDisabled},
 		{name: "Schedules/PeriodicTaskRunsDownstreamAfterEachTick", fn: testPeriodicTaskRunsDownstreamAfterEachTick},
@@ -390,47 +399,94 @@ func testStopNonAliveNoOp(t *testing.T, b *bed) {
 }
 
 func testStopQueued(t *testing.T, b *bed) {
-	// A STOP reaching a run that no worker has started ends it STOPPED, and
-	// its worker, if it gets the job late, does not run it.
+	// The client's workers are held (heldWorkers): a dispatched run stays
+	// QUEUED until the test releases them. A STOP reaching it ends it
+	// STOPPED, and the worker that gets its job late does not run it.
+	held := b.cfg.Store.(*heldWorkers)
 	f := b.flow("w")
 	f.task("t").OnEvent("go", aiflow.ActionStart).OnEvent("halt", aiflow.ActionStop)
+	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)
 	x := b.start("w")
 	b.waitExecution(x, aiflow.WorkflowRunning)
 	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "t")) // nothing alive: a no-op
 	b.send("go", "")
-	r := b.ctl.waitRun(t, x, "t", 1, 0)
-	r.allowStop()
+	b.waitRun(x, "t", 1, aiflow.TaskQueued)
 	b.send("halt", "")
-	b.waitRun(x, "t", 1, aiflow.TaskStopped)
+	te := b.waitRun(x, "t", 1, aiflow.TaskStopped, aiflow.TaskRunning)
+	require.Equal(t, aiflow.TaskStopped, te.Status, "no worker runs: the QUEUED run is stopped at once")
+
+	require.NoError(t, held.release(b.ctx))
+	b.witness(x) // the workers run: the witness's run went through them
+	require.Zero(t, b.ctl.started("t"), "the stopped run's job is not run")
+	te = b.runs(x, "t")[0]
+	require.Equal(t, aiflow.TaskStopped, te.Status)
+	var seen []string
+	for _, ev := range b.events(store.StatusKey("w", "t")) {
+		seen = append(seen, ev.Value)
+	}
+	require.Equal(t, []string{"QUEUED", "STOPPED"}, seen, "the run never ran")
+	// The task can start again.
+	b.send("go", "")
+	b.ctl.waitRun(t, x, "t", 2, 0).succeed()
+	b.waitRun(x, "t", 2, aiflow.TaskSuccess)
 }
 
 // ---- routing ----
 
 func testScopedEvents(t *testing.T, b *bed) {
+	// TaskContext.SendEvent without options: the event reaches only the
+	// sending task's execution.
 	f := b.flow("w")
 	f.funcTask("sender", func(ctx context.Context, tc *aiflow.TaskContext) error {
-		<-ctx.Done() // runs until stopped; sends only when told
-		return nil
-	}, aiflow.Streaming())
+		_, err := tc.SendEvent(ctx, "ping", "from the task")
+		return err
+	}).OnEvent("cast", aiflow.ActionStart)
 	f.ctl.setAuto("receiver", nil)
 	f.task("receiver").OnEvent("ping", aiflow.ActionStart)
 	f.witnessTask()
 	b.register(f.wf)
 	x1, x2 := b.start("w"), b.start("w")
-	b.waitRun(x1, "sender", 1, aiflow.TaskRunning)
-	// Send "ping" as x1's sender task would.
-	te := b.runs(x1, "sender")[0]
-	tc := &aiflow.TaskContext{}
-	_ = tc
-	_, err := b.client.SendEvent(b.ctx, "ping", "", &aiflow.SendEventOpts{ExecutionID: x1, Sender: fmt.Sprintf("%d_sender_%d", x1, te.SeqNum)})
-	require.NoError(t, err)
+	b.waitExecution(x1, aiflow.WorkflowRunning)
+	b.waitExecution(x2, aiflow.WorkflowRunning)
+	b.sendTo(x1, "cast", "") // runs x1's sender, which sends "ping"
+	sender := b.waitRun(x1, "sender", 1, aiflow.TaskSuccess)
 	b.waitRun(x1, "receiver", 1, aiflow.TaskSuccess)
 	b.witness(x2)
-	require.Empty(t, b.runs(x2, "receiver"), "an execution-scoped event reaches only its execution")
-	ev := b.events("ping")[0]
+	require.Empty(t, b.runs(x2, "receiver"), "an event sent from a task reaches only its execution")
+	require.Empty(t, b.runs(x2, "sender"))
+	var pings []aiflow.Event
+	b.waitFor("the ping event to be listed", func() bool { pings = b.events("ping"); return len(pings) == 1 })
+	ev := pings[0]
+	require.Equal(t, "from the task", ev.Value)
 	require.Equal(t, x1, ev.ExecutionID)
+	require.Equal(t, "w", ev.Workflow)
+	require.Equal(t, "sender", ev.TaskName)
+	require.Equal(t, sender.ID, ev.TaskExecutionID)
+	require.Equal(t, 1, ev.SeqNum)
+	require.Equal(t, fmt.Sprintf("%d_sender_1", x1), ev.Sender)
+	require.False(t, ev.Broadcast)
+}
+
+func testStatusChangesStayInTheirExecution(t *testing.T, b *bed) {
+	f := b.flow("w")
+	a := f.task("a")
+	f.ctl.setAuto("b", nil)
+	f.task("b").StartAfter(a)
+	f.witnessTask()
+	b.register(f.wf)
+	x1, x2 := b.start("w"), b.start("w")
+	ra1, ra2 := b.ctl.waitRun(t, x1, "a", 1, 0), b.ctl.waitRun(t, x2, "a", 1, 0)
+	ra1.succeed()
+	b.waitRun(x1, "b", 1, aiflow.TaskSuccess)
+	b.witness(x2)
+	require.Empty(t, b.runs(x2, "b"), "a's SUCCESS in x1 does not start b in x2")
+	require.Equal(t, aiflow.TaskRunning, b.runs(x2, "a")[0].Status)
+	ra2.succeed()
+	b.waitRun(x2, "b", 1, aiflow.TaskSuccess)
+	b.witness(x1)
+	require.Len(t, b.runs(x1, "b"), 1, "a's SUCCESS in x2 does not start b in x1 again")
 }
 
 func testNamespaceWideEvents(t *testing.T, b *bed) {
@@ -513,7 +569,13 @@ func testExecutionSuccess(t *testing.T, b *bed) {
 	f.task("b").StartAfter(a)
 	b.register(f.wf)
 	x := b.start("w")
-	require.Equal(t, aiflow.WorkflowInit, []aiflow.WorkflowStatus{b.execution(x).Status, aiflow.WorkflowInit}[1])
+	// The execution exists when the call returns: INIT until the engine
+	// handles its start (the running client may have done so already).
+	first := b.execution(x)
+	require.Contains(t, []aiflow.WorkflowStatus{aiflow.WorkflowInit, aiflow.WorkflowRunning}, first.Status)
+	require.Equal(t, "w", first.Workflow)
+	require.Equal(t, aiflow.RunManual, first.RunType)
+	require.True(t, first.EndedAt.IsZero())
 	b.ctl.waitRun(t, x, "a", 1, 0).succeed()
 	b.ctl.waitRun(t, x, "b", 1, 0).succeed()
 	got := b.waitExecution(x, aiflow.WorkflowSuccess, aiflow.WorkflowFailed, aiflow.WorkflowStopped)
@@ -736,7 +798,11 @@ func testLogsAndProgress(t *testing.T, b *bed) {
 	})
 	b.register(f.wf)
 	x := b.start("w")
-	<-reported
+	select {
+	case <-reported:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the task did not report within %s", waitTimeout)
+	}
 	te := b.runs(x, "chatty")[0]
 	require.Equal(t, "halfway", te.StatusMessage)
 	require.Equal(t, 42.0, te.Metrics["rows"])
@@ -932,4 +998,138 @@ func testGracefulStop(t *testing.T, b *bed) {
 	rb.succeed()
 	require.NoError(t, <-stopped)
 	require.Equal(t, aiflow.TaskSuccess, b.runs(x, "batch")[0].Status, "a batch task finishes within StopTimeout")
+}
+
+// stopTimeout is the StopTimeout of the test of its expiry.
+const stopTimeout = 500 * time.Millisecond
+
+func testStopTimeoutCancels(t *testing.T, b *bed) {
+	f := b.flow("w")
+	f.task("batch")
+	b.register(f.wf)
+	x := b.start("w")
+	r := b.ctl.waitRun(t, x, "batch", 1, 0)
+	b.waitRun(x, "batch", 1, aiflow.TaskRunning)
+	r.allowStop() // once cancelled, the operator returns at once
+
+	began := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.client.Stop(context.Background()) }()
+	// The batch task is drained first, then cancelled when StopTimeout ends.
+	r.waitCancelled(t)
+	require.GreaterOrEqual(t, time.Since(began), stopTimeout-50*time.Millisecond, "the task was given StopTimeout to finish")
+	select {
+	case err := <-stopped:
+		require.NoError(t, err, "StopTimeout expiring is the documented path, not an error")
+	case <-time.After(waitTimeout):
+		t.Fatalf("Stop did not return within %s", waitTimeout)
+	}
+	// Interrupted, not failed: it ends RETRYING for another client to run.
+	te := b.waitRun(x, "batch", 1, aiflow.TaskRetrying, aiflow.TaskFailed, aiflow.TaskSuccess, aiflow.TaskStopped)
+	require.Equal(t, aiflow.TaskRetrying, te.Status)
+	require.Equal(t, 1, te.Attempt)
+	require.Zero(t, te.Failures, "an interrupted attempt is not a failure")
+	require.Equal(t, aiflow.WorkflowRunning, b.execution(x).Status)
+
+	// The next client on the store runs it again, as attempt 2 of the same
+	// task execution.
+	next, err := aiflow.New(&aiflow.Config{
+		Store: b.cfg.Store, Logger: b.cfg.Logger, PollInterval: b.cfg.PollInterval, StopTimeout: b.cfg.StopTimeout,
+		StopGracePeriod: b.cfg.StopGracePeriod, LeaseTTL: b.cfg.LeaseTTL, ClientID: "next",
+	})
+	require.NoError(t, err)
+	require.NoError(t, next.Register(b.ctx, f.wf))
+	require.NoError(t, next.Start(b.ctx))
+	t.Cleanup(func() { _ = next.Stop(context.Background()) })
+	b.ctl.waitRun(t, x, "batch", 1, 2).succeed()
+	te = b.waitRun(x, "batch", 1, aiflow.TaskSuccess)
+	require.Equal(t, 2, te.Attempt)
+	require.Len(t, b.runs(x, "batch"), 1, "the same task execution, not a new one")
+	require.Equal(t, aiflow.WorkflowSuccess, b.waitExecution(x, aiflow.WorkflowSuccess).Status)
+	require.NoError(t, next.Stop(b.ctx))
+}
+
+func testLateReportsRefused(t *testing.T, b *bed) {
+	f := b.flow("w")
+	kept := make(chan *aiflow.TaskContext, 1)
+	f.funcTask("t", func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if err := tc.ReportStatus(ctx, "working"); err != nil {
+			return err
+		}
+		kept <- tc
+		return nil
+	})
+	f.keepAlive()
+	b.register(f.wf)
+	x := b.start("w")
+	var tc *aiflow.TaskContext
+	select {
+	case tc = <-kept:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the task did not run within %s", waitTimeout)
+	}
+	te := b.waitRun(x, "t", 1, aiflow.TaskSuccess)
+	// The operator reports after its run ended: refused, and nothing changes.
+	err := tc.ReportStatus(b.ctx, "late")
+	require.ErrorIs(t, err, aiflow.ErrConflict)
+	err = tc.ReportMetrics(b.ctx, map[string]float64{"late": 1})
+	require.ErrorIs(t, err, aiflow.ErrConflict)
+	got, gerr := b.client.GetTaskExecution(b.ctx, te.ID)
+	require.NoError(t, gerr)
+	require.Equal(t, aiflow.TaskSuccess, got.Status, "a finished status is final")
+	require.Equal(t, "working", got.StatusMessage)
+	require.NotContains(t, got.Metrics, "late")
+	require.Equal(t, te.EndedAt, got.EndedAt)
+}
+
+func testExecutionKeepsItsVersion(t *testing.T, b *bed) {
+	// Version 1: b starts after a.
+	v1 := b.flow("w")
+	a := v1.task("a")
+	v1.task("b").StartAfter(a)
+	v1.witnessTask()
+	v1.keepAlive()
+	b.register(v1.wf)
+	x1 := b.start("w")
+	ra1 := b.ctl.waitRun(t, x1, "a", 1, 0)
+	first := b.execution(x1).Version
+	require.NotEmpty(t, first)
+
+	// Version 2: b waits for an event instead, and runs another operator.
+	var v2Runs atomic.Int64
+	v2 := b.flow("w")
+	v2.task("a")
+	v2.funcTask("b", func(context.Context, *aiflow.TaskContext) error {
+		v2Runs.Add(1)
+		return nil
+	}).OnEvent("go", aiflow.ActionStart)
+	v2.witnessTask()
+	v2.keepAlive()
+	b.register(v2.wf)
+	x2 := b.start("w")
+	second := b.execution(x2).Version
+	require.NotEqual(t, first, second, "a changed definition is a new version")
+	w, err := b.client.GetWorkflow(b.ctx, "", "w")
+	require.NoError(t, err)
+	require.Equal(t, second, w.Version, "the workflow shows its latest version")
+	vs, err := b.client.ListWorkflowVersions(b.ctx, "", "w")
+	require.NoError(t, err)
+	require.Len(t, vs, 2)
+	require.Equal(t, []string{first, second}, []string{vs[0].Version, vs[1].Version})
+
+	// x1 keeps version 1: b starts after a, and runs version 1's operator.
+	ra1.succeed()
+	b.ctl.waitRun(t, x1, "b", 1, 0).succeed()
+	b.waitRun(x1, "b", 1, aiflow.TaskSuccess)
+	require.Zero(t, v2Runs.Load(), "x1's b ran version 1's operator")
+	require.Equal(t, first, b.execution(x1).Version)
+
+	// x2 runs version 2: a's success does not start b; the event does.
+	b.ctl.waitRun(t, x2, "a", 1, 0).succeed()
+	b.waitRun(x2, "a", 1, aiflow.TaskSuccess)
+	b.witness(x2)
+	require.Empty(t, b.runs(x2, "b"), "version 2's b does not start after a")
+	b.sendTo(x2, "go", "")
+	b.waitRun(x2, "b", 1, aiflow.TaskSuccess)
+	require.EqualValues(t, 1, v2Runs.Load(), "x2's b ran version 2's operator")
 }
