@@ -30,7 +30,13 @@ type FlinkConfig struct {
 	// Application is the job's program: a jar file, or a Python file when
 	// CommandOptions carry "-py"/"--python" as Flink expects. Required.
 	Application string
-	// ApplicationArgs are the program's arguments.
+	// ApplicationArgs are the program's arguments. References ${NAME} to
+	// the task's own environment are replaced when the task execution
+	// starts: ${AIFLOW_TASK_EXECUTION_ID} becomes the running task
+	// execution's id, ${AIFLOW_WORKFLOW_EXECUTION_ID} its workflow
+	// execution's, ${MY_VAR} a WithEnv variable; any other "$" is kept as
+	// written, and "$${" stands for a literal "${". The client process's own
+	// environment is not expanded.
 	ApplicationArgs []string
 	// Executable is the flink command line; when empty, "flink" on PATH,
 	// else $FLINK_HOME/bin/flink.
@@ -108,7 +114,10 @@ type FlinkOperator struct {
 // and status message, and cancelled ("flink cancel") otherwise. A
 // kubernetes-application cluster is deleted with kubectl once its job has
 // ended. Every command gets the task's context in AIFLOW_* environment
-// variables and writes its output to the task log.
+// variables and writes its output to the task log. A job on a cluster does
+// not see those variables: pass what it needs in ApplicationArgs, for
+// example "--task-execution-id", "${AIFLOW_TASK_EXECUTION_ID}", which is
+// expanded when the task execution starts.
 func Flink(cfg FlinkConfig) *FlinkOperator {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = FlinkPollIntervalDefault
@@ -159,10 +168,12 @@ func (f *FlinkOperator) Describe() string {
 	if exe == "" {
 		exe = "flink"
 	}
-	return strings.Join(f.submitArgv(exe), " ")
+	return strings.Join(f.submitArgv(exe, f.cfg.ApplicationArgs), " ")
 }
 
-func (f *FlinkOperator) submitArgv(exe string) []string {
+// submitArgv is the submitting command line with the application's
+// arguments args.
+func (f *FlinkOperator) submitArgv(exe string, args []string) []string {
 	c := &f.cfg
 	argv := []string{exe}
 	if c.ApplicationMode {
@@ -187,7 +198,7 @@ func (f *FlinkOperator) submitArgv(exe string) []string {
 	argv = append(argv, c.ClusterOptions...)
 	argv = append(argv, c.CommandOptions...)
 	argv = append(argv, c.Application)
-	return append(argv, c.ApplicationArgs...)
+	return append(argv, args...)
 }
 
 // targetArgs are the options that point list, stop and cancel at the job's
@@ -255,7 +266,7 @@ func (f *FlinkOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
 		return fmt.Errorf("flink: %w", err)
 	}
 	r := &flinkRun{f: f, tc: tc, exe: exe}
-	submit := &process{name: "flink", argv: f.submitArgv(exe), killGrace: f.cfg.KillGrace,
+	submit := &process{name: "flink", argv: f.submitArgv(exe, expandTaskEnv(f.cfg.ApplicationArgs, tc)), killGrace: f.cfg.KillGrace,
 		out: &lineWriter{w: tc.Log, fn: r.scan}}
 	if f.cfg.Target == "local" {
 		// The job runs inside the flink process.

@@ -4,7 +4,9 @@ package operators_test
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -53,6 +55,34 @@ func TestFlinkBatchJobEndsTheTask(t *testing.T) {
 		"-Dyarn.application.queue=batch"}, lists[0], "the YARN application id from the submission's output")
 	require.Empty(t, fk.callsOf("flink", "cancel"))
 	require.Equal(t, "flink job "+id+": FINISHED", te.StatusMessage)
+}
+
+// References to the task's context in ApplicationArgs reach the job as the
+// values of the running task execution; the declaration (Describe) keeps
+// them as written.
+func TestFlinkApplicationArgsGetTheTaskContext(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	cfg := operators.FlinkConfig{
+		Application: "hourly.jar",
+		ApplicationArgs: []string{"--task-execution-id", "${AIFLOW_TASK_EXECUTION_ID}",
+			"--run=${AIFLOW_WORKFLOW_EXECUTION_ID}-${AIFLOW_TASK}-${AIFLOW_SEQ_NUM}", "--out", "${OUT}/x",
+			"--price", "$5", "${HOME}", "$${AIFLOW_TASK}"},
+		Executable:   bin(t, "flink"),
+		PollInterval: 10 * time.Millisecond,
+	}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("hourly", operators.Flink(cfg), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "0", "OUT", "/data")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "hourly", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	runs := fk.callsOf("flink", "run")
+	require.Len(t, runs, 1)
+	require.Equal(t, []string{"run", "--detached", "hourly.jar", "--task-execution-id", strconv.FormatInt(te.ID, 10),
+		fmt.Sprintf("--run=%d-hourly-1", x), "--out", "/data/x", "--price", "$5", "${HOME}", "${AIFLOW_TASK}"}, runs[0])
+	require.Equal(t, "flink run --detached hourly.jar --task-execution-id ${AIFLOW_TASK_EXECUTION_ID} "+
+		"--run=${AIFLOW_WORKFLOW_EXECUTION_ID}-${AIFLOW_TASK}-${AIFLOW_SEQ_NUM} --out ${OUT}/x --price $5 ${HOME} $${AIFLOW_TASK}",
+		operators.Flink(operators.FlinkConfig{Application: cfg.Application, ApplicationArgs: cfg.ApplicationArgs}).Describe())
 }
 
 func TestFlinkStreamingJobStopsWithASavepoint(t *testing.T) {

@@ -31,7 +31,10 @@ const (
 type SparkSubmitConfig struct {
 	// Application is the jar or Python file to submit. Required.
 	Application string
-	// ApplicationArgs are the application's arguments.
+	// ApplicationArgs are the application's arguments. References ${NAME}
+	// to the task's own environment (${AIFLOW_TASK_EXECUTION_ID}, a WithEnv
+	// variable) are replaced when the task execution starts, as in
+	// FlinkConfig.ApplicationArgs; any other "$" is kept as written.
 	ApplicationArgs []string
 	// Executable is the spark-submit command; when empty, "spark-submit" on
 	// PATH, else $SPARK_HOME/bin/spark-submit.
@@ -138,10 +141,11 @@ func (s *SparkSubmitOperator) Describe() string {
 	if exe == "" {
 		exe = "spark-submit"
 	}
-	return strings.Join(s.argv(exe, "<task>"), " ")
+	return strings.Join(s.argv(exe, "<task>", s.cfg.ApplicationArgs), " ")
 }
 
-func (s *SparkSubmitOperator) argv(exe, task string) []string {
+// argv is the command line of task with the application's arguments args.
+func (s *SparkSubmitOperator) argv(exe, task string, args []string) []string {
 	c := &s.cfg
 	name := c.Name
 	if name == "" {
@@ -161,7 +165,7 @@ func (s *SparkSubmitOperator) argv(exe, task string) []string {
 	}
 	argv = append(argv, c.SubmitOptions...)
 	argv = append(argv, c.Application)
-	return append(argv, c.ApplicationArgs...)
+	return append(argv, args...)
 }
 
 var (
@@ -208,7 +212,7 @@ func (s *SparkSubmitOperator) Run(ctx context.Context, tc *aiflow.TaskContext) e
 	for _, k := range slices.Sorted(maps.Keys(s.cfg.EnvVars)) {
 		env = append(env, k+"="+s.cfg.EnvVars[k])
 	}
-	p := &process{name: "spark-submit", argv: s.argv(exe, tc.Task), env: env, killGrace: s.cfg.KillGrace,
+	p := &process{name: "spark-submit", argv: s.argv(exe, tc.Task, expandTaskEnv(s.cfg.ApplicationArgs, tc)), env: env, killGrace: s.cfg.KillGrace,
 		out: &lineWriter{w: tc.Log, fn: w.scan}}
 	cmd, done, err := p.start(tc)
 	if err != nil {

@@ -3,6 +3,7 @@
 package operators_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,7 @@ func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
 	streaming := newFake(t)
 	cfg := operators.SparkSubmitConfig{
 		Application:     "spark-examples.jar",
-		ApplicationArgs: []string{"100"},
+		ApplicationArgs: []string{"100", "--run", "${AIFLOW_WORKFLOW_EXECUTION_ID}/${AIFLOW_TASK_EXECUTION_ID}", "$HOME"},
 		Executable:      bin(t, "spark-submit"),
 		Yarn:            bin(t, "yarn"),
 		DeployMode:      "cluster",
@@ -33,11 +34,17 @@ func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
 	x, te := b.run("w", "pi", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	log := b.log(te.ID, "Pi is roughly")
+	require.Equal(t, "spark-submit --master yarn --deploy-mode cluster --name spark_submit_task_<task> --conf spark.yarn.appMasterEnv.A=1 "+
+		"--conf spark.yarn.appMasterEnv.MODEL_DIR=/models --class org.apache.spark.examples.SparkPi --conf spark.executor.memory=2g "+
+		"spark-examples.jar 100 --run ${AIFLOW_WORKFLOW_EXECUTION_ID}/${AIFLOW_TASK_EXECUTION_ID} $HOME",
+		operators.SparkSubmit(operators.SparkSubmitConfig{Application: cfg.Application, ApplicationArgs: cfg.ApplicationArgs,
+			DeployMode: "cluster", SubmitOptions: cfg.SubmitOptions, EnvVars: cfg.EnvVars}).Describe(), "the declaration keeps the references")
 	require.Contains(t, log, "env MODEL_DIR=/models\n", "EnvVars reach the spark-submit process")
 	require.Equal(t, [][]string{{"--master", "yarn", "--deploy-mode", "cluster", "--name", "spark_submit_task_pi",
 		"--conf", "spark.yarn.appMasterEnv.A=1", "--conf", "spark.yarn.appMasterEnv.MODEL_DIR=/models",
-		"--class", "org.apache.spark.examples.SparkPi", "--conf", "spark.executor.memory=2g", "spark-examples.jar", "100"}},
-		fk.calls("spark-submit"))
+		"--class", "org.apache.spark.examples.SparkPi", "--conf", "spark.executor.memory=2g", "spark-examples.jar", "100",
+		"--run", fmt.Sprintf("%d/%d", x, te.ID), "$HOME"}},
+		fk.calls("spark-submit"), "the task's context is expanded in the application's arguments")
 
 	// Stopping kills the client process and, in cluster mode, the application.
 	te = b.wait(x, "stream", aiflow.TaskRunning)
