@@ -2,8 +2,8 @@
 // each: Func runs a Go function; Bash a shell command and Python a script or
 // module, each in its own process group; Flink submits a Flink job with the
 // flink command line and follows it; SparkSubmit and SparkSQL run
-// spark-submit and spark-sql; KubernetesPod runs a task as a pod with
-// client-go. Operators with many parameters take a Config struct whose
+// spark-submit and spark-sql; KubernetesPod runs a task as a pod or a
+// batch/v1 Job with client-go. Operators with many parameters take a Config struct whose
 // zero fields mean the documented defaults; a misconfigured operator is
 // refused when its workflow is registered (aiflow.Validator).
 //

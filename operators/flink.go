@@ -30,7 +30,13 @@ type FlinkConfig struct {
 	// Application is the job's program: a jar file, or a Python file when
 	// CommandOptions carry "-py"/"--python" as Flink expects. Required.
 	Application string
-	// ApplicationArgs are the program's arguments.
+	// ApplicationArgs are the program's arguments. References ${NAME} to
+	// the task's own environment are replaced when the task execution
+	// starts: ${AIFLOW_TASK_EXECUTION_ID} becomes the running task
+	// execution's id, ${AIFLOW_WORKFLOW_EXECUTION_ID} its workflow
+	// execution's, ${MY_VAR} a WithEnv variable; any other "$" is kept as
+	// written, and "$${" stands for a literal "${". The client process's own
+	// environment is not expanded.
 	ApplicationArgs []string
 	// Executable is the flink command line; when empty, "flink" on PATH,
 	// else $FLINK_HOME/bin/flink.
@@ -67,6 +73,14 @@ type FlinkConfig struct {
 	// SavepointDir is where "flink stop" writes the savepoint
 	// (--savepointPath); when empty, the cluster's state.savepoints.dir.
 	SavepointDir string
+	// SavepointEvent, when set, is the key of an event that a stop with a
+	// savepoint sends from the task, with the savepoint's path as its value
+	// (see aiflow.TaskContext.SendEvent: it carries the task execution and
+	// reaches the task's own workflow execution). The path is always in the
+	// task log and the status message; the event puts it in the event log,
+	// where ListEvents and "aiflow event list" find it and rules can react
+	// to it. No event when empty (the default).
+	SavepointEvent string
 	// StopTimeout bounds stopping or cancelling the job;
 	// FlinkStopTimeoutDefault (1 min) when zero. Stopping also has to fit
 	// in the client's Config.StopGracePeriod.
@@ -105,10 +119,17 @@ type FlinkOperator struct {
 // When the task is stopped (STOP, RESTART, its timeout, a client shutdown),
 // the job is stopped with a savepoint ("flink stop --savepointPath") when
 // StopWithSavepoint is set, recording the savepoint's path in the task log
-// and status message, and cancelled ("flink cancel") otherwise. A
-// kubernetes-application cluster is deleted with kubectl once its job has
-// ended. Every command gets the task's context in AIFLOW_* environment
-// variables and writes its output to the task log.
+// and status message (and, with SavepointEvent, in an event), and cancelled
+// ("flink cancel") otherwise. A stop or cancel that fails is said in the
+// task log and the status message: the job may still be running. A stop
+// while the job is being submitted kills the submitting command and, if it
+// has printed the job id, stops the job; otherwise the log says that the
+// submission was interrupted. A kubernetes-application cluster is deleted
+// with kubectl once its job has ended, also after a stop. Every command gets the task's context in AIFLOW_* environment
+// variables and writes its output to the task log. A job on a cluster does
+// not see those variables: pass what it needs in ApplicationArgs, for
+// example "--task-execution-id", "${AIFLOW_TASK_EXECUTION_ID}", which is
+// expanded when the task execution starts.
 func Flink(cfg FlinkConfig) *FlinkOperator {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = FlinkPollIntervalDefault
@@ -159,10 +180,12 @@ func (f *FlinkOperator) Describe() string {
 	if exe == "" {
 		exe = "flink"
 	}
-	return strings.Join(f.submitArgv(exe), " ")
+	return strings.Join(f.submitArgv(exe, f.cfg.ApplicationArgs), " ")
 }
 
-func (f *FlinkOperator) submitArgv(exe string) []string {
+// submitArgv is the submitting command line with the application's
+// arguments args.
+func (f *FlinkOperator) submitArgv(exe string, args []string) []string {
 	c := &f.cfg
 	argv := []string{exe}
 	if c.ApplicationMode {
@@ -187,7 +210,7 @@ func (f *FlinkOperator) submitArgv(exe string) []string {
 	argv = append(argv, c.ClusterOptions...)
 	argv = append(argv, c.CommandOptions...)
 	argv = append(argv, c.Application)
-	return append(argv, c.ApplicationArgs...)
+	return append(argv, args...)
 }
 
 // targetArgs are the options that point list, stop and cancel at the job's
@@ -255,7 +278,7 @@ func (f *FlinkOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
 		return fmt.Errorf("flink: %w", err)
 	}
 	r := &flinkRun{f: f, tc: tc, exe: exe}
-	submit := &process{name: "flink", argv: f.submitArgv(exe), killGrace: f.cfg.KillGrace,
+	submit := &process{name: "flink", argv: f.submitArgv(exe, expandTaskEnv(f.cfg.ApplicationArgs, tc)), killGrace: f.cfg.KillGrace,
 		out: &lineWriter{w: tc.Log, fn: r.scan}}
 	if f.cfg.Target == "local" {
 		// The job runs inside the flink process.
@@ -274,9 +297,13 @@ func (f *FlinkOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
 	case <-ctx.Done():
 		submit.kill(cmd, done)
 		if id, _ := r.ids(); id != "" {
+			// The job was submitted: stop it like a running one.
 			return r.stop(ctx)
 		}
-		return fmt.Errorf("flink: the submission was interrupted: %w", context.Cause(ctx))
+		err := fmt.Errorf("flink: the submission was interrupted before it printed a job id (%v): if the cluster accepted the job anyway, it was not stopped", context.Cause(ctx))
+		fmt.Fprintf(tc.Log, "aiflow: %v\n", err)
+		r.report(ctx, "flink: the submission was interrupted before it printed a job id")
+		return err
 	}
 	if id, _ := r.ids(); id == "" {
 		if !f.cfg.ApplicationMode {
@@ -423,11 +450,14 @@ func (r *flinkRun) stop(ctx context.Context) error {
 	p.out = &lineWriter{w: r.tc.Log, fn: func(line string) { fmt.Fprintln(&buf, line) }}
 	err := p.run(sctx, r.tc)
 	if err != nil {
-		err = fmt.Errorf("flink: stopping job %s: %w", jobID, err)
+		fmt.Fprintf(r.tc.Log, "aiflow: flink %s failed, job %s may still be running: %v\n", argv[0], jobID, err)
+		r.report(sctx, "flink job "+jobID+": "+argv[0]+" failed, the job may still be running: "+err.Error())
+		err = fmt.Errorf("flink: %s job %s failed, the job may still be running: %w", argv[0], jobID, err)
 	} else if r.f.cfg.StopWithSavepoint {
 		if m := flinkSavepointRe.FindStringSubmatch(buf.String()); m != nil {
 			fmt.Fprintf(r.tc.Log, "aiflow: Flink job %s stopped with a savepoint at %s\n", jobID, m[1])
 			r.report(sctx, "flink job "+jobID+": stopped with a savepoint at "+m[1])
+			r.sendSavepoint(sctx, m[1])
 		} else {
 			fmt.Fprintf(r.tc.Log, "aiflow: Flink job %s stopped; its output names no savepoint\n", jobID)
 		}
@@ -435,6 +465,18 @@ func (r *flinkRun) stop(ctx context.Context) error {
 		r.report(sctx, "flink job "+jobID+": cancelled")
 	}
 	return errors.Join(fmt.Errorf("flink: job %s stopped: %w", jobID, cause), err, r.cleanUp(sctx))
+}
+
+// sendSavepoint sends the savepoint's path as FlinkConfig.SavepointEvent.
+func (r *flinkRun) sendSavepoint(ctx context.Context, path string) {
+	key := r.f.cfg.SavepointEvent
+	if key == "" {
+		return
+	}
+	if _, err := r.tc.SendEvent(ctx, key, path); err != nil {
+		fmt.Fprintf(r.tc.Log, "aiflow: sending the savepoint's path as event %q failed: %v\n", key, err)
+		r.tc.Logger.Warn("sending the savepoint event failed", "key", key, "error", err)
+	}
 }
 
 // cleanUp deletes the cluster of a kubernetes-application job.

@@ -4,7 +4,12 @@ package operators_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +60,34 @@ func TestFlinkBatchJobEndsTheTask(t *testing.T) {
 	require.Equal(t, "flink job "+id+": FINISHED", te.StatusMessage)
 }
 
+// References to the task's context in ApplicationArgs reach the job as the
+// values of the running task execution; the declaration (Describe) keeps
+// them as written.
+func TestFlinkApplicationArgsGetTheTaskContext(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	cfg := operators.FlinkConfig{
+		Application: "hourly.jar",
+		ApplicationArgs: []string{"--task-execution-id", "${AIFLOW_TASK_EXECUTION_ID}",
+			"--run=${AIFLOW_WORKFLOW_EXECUTION_ID}-${AIFLOW_TASK}-${AIFLOW_SEQ_NUM}", "--out", "${OUT}/x",
+			"--price", "$5", "${HOME}", "$${AIFLOW_TASK}"},
+		Executable:   bin(t, "flink"),
+		PollInterval: 10 * time.Millisecond,
+	}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("hourly", operators.Flink(cfg), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "0", "OUT", "/data")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "hourly", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	runs := fk.callsOf("flink", "run")
+	require.Len(t, runs, 1)
+	require.Equal(t, []string{"run", "--detached", "hourly.jar", "--task-execution-id", strconv.FormatInt(te.ID, 10),
+		fmt.Sprintf("--run=%d-hourly-1", x), "--out", "/data/x", "--price", "$5", "${HOME}", "${AIFLOW_TASK}"}, runs[0])
+	require.Equal(t, "flink run --detached hourly.jar --task-execution-id ${AIFLOW_TASK_EXECUTION_ID} "+
+		"--run=${AIFLOW_WORKFLOW_EXECUTION_ID}-${AIFLOW_TASK}-${AIFLOW_SEQ_NUM} --out ${OUT}/x --price $5 ${HOME} $${AIFLOW_TASK}",
+		operators.Flink(operators.FlinkConfig{Application: cfg.Application, ApplicationArgs: cfg.ApplicationArgs}).Describe())
+}
+
 func TestFlinkStreamingJobStopsWithASavepoint(t *testing.T) {
 	t.Parallel()
 	fk := newFake(t)
@@ -69,6 +102,7 @@ func TestFlinkStreamingJobStopsWithASavepoint(t *testing.T) {
 		Streaming:           true,
 		StopWithSavepoint:   true,
 		SavepointDir:        savepoints,
+		SavepointEvent:      "stream_savepoint",
 	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
 	b := newBed(t, wf)
 	x, te := b.run("w", "stream", aiflow.TaskRunning)
@@ -85,6 +119,14 @@ func TestFlinkStreamingJobStopsWithASavepoint(t *testing.T) {
 	path := "file:" + savepoints + "/savepoint-" + id[:6] + "-0123456789ab"
 	require.Contains(t, log, "aiflow: Flink job "+id+" stopped with a savepoint at "+path)
 	require.Equal(t, "flink job "+id+": stopped with a savepoint at "+path, te.StatusMessage)
+	// SavepointEvent: the path is in the event log too, sent by the task
+	// execution.
+	evs, _, err := b.client.ListEvents(b.ctx, &aiflow.EventFilter{ExecutionID: x, Keys: []string{"stream_savepoint"}})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, path, evs[0].Value)
+	require.Equal(t, te.ID, evs[0].TaskExecutionID)
+	require.Equal(t, "stream", evs[0].TaskName)
 	require.Equal(t, []string{"run", "--detached", "--target", "kubernetes-session", "-Dkubernetes.cluster-id=session-1", "topspeed.jar"},
 		fk.callsOf("flink", "run")[0])
 	require.Equal(t, []string{"list", "-a", "--target", "kubernetes-session", "-Dkubernetes.cluster-id=session-1"}, fk.callsOf("flink", "list")[0])
@@ -205,4 +247,163 @@ func TestFlinkConfigurationIsValidatedAtRegistration(t *testing.T) {
 		require.Error(t, err, "%+v", cfg)
 		require.True(t, errors.Is(err, aiflow.ErrInvalidWorkflow), err)
 	}
+}
+
+// release lets a submission blocked by FAKE_FLINK_SUBMIT go on.
+func (f *fake) release() {
+	require.NoError(f.t, os.MkdirAll(f.state, 0o755))
+	require.NoError(f.t, os.WriteFile(filepath.Join(f.state, "release"), nil, 0o644))
+}
+
+// jobs returns the ids of the jobs the fake flink holds.
+func (f *fake) jobs() []string {
+	entries, err := os.ReadDir(filepath.Join(f.state, "jobs"))
+	require.NoError(f.t, err)
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.Name())
+	}
+	return ids
+}
+
+// A stop while flink run is still running kills it; a job whose id it had
+// printed is cancelled, and without an id the log says that the submission
+// was interrupted.
+func TestFlinkStopDuringSubmission(t *testing.T) {
+	t.Parallel()
+	afterID, beforeID := newFake(t), newFake(t)
+	t.Cleanup(afterID.release)
+	t.Cleanup(beforeID.release)
+	op := operators.FlinkConfig{Application: "job.jar", Executable: bin(t, "flink"), PollInterval: 10 * time.Millisecond, Streaming: true}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("after_id", operators.Flink(op), aiflow.WithEnv(afterID.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_SUBMIT", "after-id")))
+	wf.Task("before_id", operators.Flink(op), aiflow.WithEnv(beforeID.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_SUBMIT", "before-id")))
+	b := newBed(t, wf)
+
+	x, te := b.run("w", "after_id", aiflow.TaskRunning)
+	id := jobID(t, b.log(te.ID, "JobID")) // flink run printed it and blocks
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "after_id"))
+	te = b.wait(x, "after_id", aiflow.TaskStopped)
+	require.Equal(t, [][]string{{"cancel", id}}, afterID.callsOf("flink", "cancel"), "the submitted job is cancelled")
+	require.Empty(t, afterID.callsOf("flink", "list"), "the job was never followed")
+	require.Equal(t, "flink job "+id+": cancelled", te.StatusMessage)
+	b.log(te.ID, "Cancelled job "+id)
+
+	te = b.wait(x, "before_id", aiflow.TaskRunning)
+	b.log(te.ID, "Submitting the job")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "before_id"))
+	te = b.wait(x, "before_id", aiflow.TaskStopped)
+	b.log(te.ID, "aiflow: flink: the submission was interrupted before it printed a job id")
+	require.Equal(t, "flink: the submission was interrupted before it printed a job id", te.StatusMessage)
+	require.Equal(t, [][]string{{"run", "--detached", "job.jar"}}, beforeID.calls("flink"), "no job id: nothing to stop")
+}
+
+// A stop or cancel that fails says so in the task log and the status
+// message; after a client shutdown it is the attempt's error.
+func TestFlinkFailingStopIsReported(t *testing.T) {
+	t.Parallel()
+	cancelFails, stopFails := newFake(t), newFake(t)
+	op := operators.FlinkConfig{Application: "job.jar", Executable: bin(t, "flink"), PollInterval: 10 * time.Millisecond, Streaming: true}
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("cancel_fails", operators.Flink(op), aiflow.WithEnv(cancelFails.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_STOP", "fail")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "cancel_fails", aiflow.TaskRunning)
+	id := jobID(t, b.log(te.ID, "is RUNNING"))
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "cancel_fails"))
+	te = b.wait(x, "cancel_fails", aiflow.TaskStopped)
+	log := b.log(te.ID, "aiflow: flink cancel failed, job "+id+" may still be running: .*exited with status 1")
+	require.Contains(t, log, "FlinkException: Could not cancel job "+id+".")
+	require.Regexp(t, "^flink job "+id+": cancel failed, the job may still be running: .*exited with status 1$", te.StatusMessage)
+	require.Equal(t, []string{"RUNNING 2"}, readJobs(t, cancelFails), "the fake's job is still running")
+
+	// A client that shuts down stops its streaming tasks too: the attempt
+	// ends RETRYING with the failure as its error.
+	op.StopWithSavepoint = true
+	wf = aiflow.NewWorkflow("w")
+	wf.Task("stop_fails", operators.Flink(op), aiflow.WithEnv(stopFails.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_STOP", "fail")))
+	b = newBed(t, wf)
+	x, te = b.run("w", "stop_fails", aiflow.TaskRunning)
+	id = jobID(t, b.log(te.ID, "is RUNNING"))
+	require.NoError(t, b.client.Stop(b.ctx))
+	te = b.wait(x, "stop_fails", aiflow.TaskRetrying)
+	require.Regexp(t, "flink: stop job "+id+" failed, the job may still be running: .*exited with status 1", te.Error)
+	b.log(te.ID, "FlinkException: Could not stop job "+id+".")
+	require.Len(t, stopFails.callsOf("flink", "stop"), 1)
+}
+
+// readJobs returns the contents of the fake flink's job files.
+func readJobs(t *testing.T, f *fake) []string {
+	var out []string
+	for _, id := range f.jobs() {
+		data, err := os.ReadFile(filepath.Join(f.state, "jobs", id))
+		require.NoError(t, err)
+		out = append(out, strings.TrimSpace(string(data)))
+	}
+	return out
+}
+
+// A stopped job of a kubernetes-application cluster is cancelled on its
+// cluster, and the cluster is deleted.
+func TestFlinkKubernetesApplicationIsDeletedAfterAStop(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("app", operators.Flink(operators.FlinkConfig{
+		Application:         "local:///opt/flink/usrlib/job.jar",
+		Executable:          bin(t, "flink"),
+		Kubectl:             bin(t, "kubectl"),
+		Target:              "kubernetes-application",
+		ApplicationMode:     true,
+		KubernetesClusterID: "app-2",
+		PollInterval:        10 * time.Millisecond,
+		Streaming:           true,
+	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
+	b := newBed(t, wf)
+	x, te := b.run("w", "app", aiflow.TaskRunning)
+	b.log(te.ID, "is RUNNING")
+	require.Empty(t, fk.calls("kubectl"), "the cluster lives while its job runs")
+	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "app"))
+	te = b.wait(x, "app", aiflow.TaskStopped)
+	ids := fk.jobs()
+	require.Len(t, ids, 1)
+	require.Equal(t, [][]string{{"cancel", "--target", "kubernetes-application", "-Dkubernetes.cluster-id=app-2", ids[0]}},
+		fk.callsOf("flink", "cancel"))
+	require.Equal(t, [][]string{{"delete", "deployment/app-2"}}, fk.calls("kubectl"), "the application cluster is deleted after the stop")
+	require.Equal(t, "flink job "+ids[0]+": cancelled", te.StatusMessage)
+}
+
+// In yarn-application mode flink run-application prints no job id: the job
+// is found with flink list on the YARN application it printed.
+func TestFlinkYarnApplicationModeFindsTheJobWithFlinkList(t *testing.T) {
+	t.Parallel()
+	fk := newFake(t)
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("app", operators.Flink(operators.FlinkConfig{
+		Application:     "hdfs:///jobs/job.jar",
+		ApplicationArgs: []string{"--day", "2024-01-01"},
+		Executable:      bin(t, "flink"),
+		Kubectl:         bin(t, "kubectl"),
+		Target:          "yarn-application",
+		ApplicationMode: true,
+		ClusterOptions:  []string{"-Dyarn.application.queue=batch"},
+		PollInterval:    10 * time.Millisecond,
+	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "1")))
+	b := newBed(t, wf)
+	_, te := b.run("w", "app", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	require.Equal(t, [][]string{{"run-application", "--target", "yarn-application", "-Dyarn.application.queue=batch",
+		"hdfs:///jobs/job.jar", "--day", "2024-01-01"}}, fk.callsOf("flink", "run-application"))
+	ids := fk.jobs()
+	require.Len(t, ids, 1)
+	log := b.log(te.ID, "is FINISHED")
+	require.NotContains(t, log, "JobID", "run-application printed no job id")
+	require.Contains(t, log, "aiflow: following Flink job "+ids[0])
+	lists := fk.callsOf("flink", "list")
+	require.GreaterOrEqual(t, len(lists), 2, "one list finds the job, the next follow it")
+	for _, l := range lists {
+		require.Equal(t, []string{"list", "-a", "--target", "yarn-application", "-Dyarn.application.id=application_1700000000000_0042",
+			"-Dyarn.application.queue=batch"}, l)
+	}
+	require.Equal(t, "flink job "+ids[0]+": FINISHED", te.StatusMessage)
+	require.Empty(t, fk.calls("kubectl"), "only a kubernetes-application cluster is deleted")
 }

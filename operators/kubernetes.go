@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,31 +48,39 @@ const (
 	KubernetesLogDrainDefault = 10 * time.Second
 )
 
-// KubernetesPodConfig configures a task that runs as a Kubernetes pod. Client
-// and Pod are required.
+// KubernetesPodConfig configures a task that runs as a Kubernetes pod or
+// Job. Client and exactly one of Pod and Job are required.
 type KubernetesPodConfig struct {
 	// Client talks to the cluster: kubernetes.NewForConfig(restConfig) in
 	// production, fake.NewClientset() in tests. Required.
 	Client kubernetes.Interface
 	// Pod is the template of the pods: its spec (at least one container),
 	// labels and annotations. Its name is replaced by one derived from the
-	// task execution. Required.
+	// task execution. Set Pod or Job.
 	Pod *corev1.Pod
-	// Namespace is where pods are created; the template's namespace, else
-	// KubernetesNamespaceDefault ("default"), when empty.
+	// Job is the template of a batch/v1 Job to run instead of a bare pod,
+	// so that Kubernetes retries failed pods (spec.backoffLimit), runs
+	// several (spec.completions, spec.parallelism) and applies the Job's
+	// deadlines: its spec (a pod template with at least one container),
+	// labels and annotations. Its name is replaced by one derived from the
+	// task execution. Set Pod or Job.
+	Job *batchv1.Job
+	// Namespace is where pods and Jobs are created; the template's
+	// namespace, else KubernetesNamespaceDefault ("default"), when empty.
 	Namespace string
 	// LogContainer is the container whose log is copied into the task log;
 	// the first container when empty.
 	LogContainer string
-	// PollInterval is how often the pod's phase is read;
-	// KubernetesPollIntervalDefault (2 s) when zero.
+	// PollInterval is how often the pod's phase (the Job's status) is
+	// read; KubernetesPollIntervalDefault (2 s) when zero.
 	PollInterval time.Duration
-	// Streaming marks a pod that never ends by itself (a model server): its
-	// task is a streaming task.
+	// Streaming marks a pod or Job that never ends by itself (a model
+	// server): its task is a streaming task.
 	Streaming bool
 }
 
-// KubernetesPodOperator runs a task as a pod. Create it with KubernetesPod.
+// KubernetesPodOperator runs a task as a pod or a Job. Create it with
+// KubernetesPod.
 type KubernetesPodOperator struct {
 	aiflow.OperatorDefaults
 	cfg KubernetesPodConfig
@@ -99,9 +108,23 @@ type KubernetesPodOperator struct {
 //
 // Pods that ended are left in place for inspection; delete them with the
 // labels when they are no longer wanted.
+//
+// With a Job template instead of a Pod, each task execution runs as a Job
+// the same way: named, labelled and annotated like a pod (its pod template
+// gets the labels and the task's environment too, and a restart policy of
+// Never by default), adopted after a shutdown unless it failed, followed
+// until its Complete or Failed condition (the status message says Pending,
+// Active, Succeeded or Failed; a failure gives the condition's reason and
+// the containers' termination reasons), with the log of each of its pods
+// streamed into the task log as the pod starts. A stopped or timed-out
+// task's Job is deleted with propagation (background), so that its pods go
+// with it.
 func KubernetesPod(cfg KubernetesPodConfig) *KubernetesPodOperator {
 	if cfg.Namespace == "" && cfg.Pod != nil {
 		cfg.Namespace = cfg.Pod.Namespace
+	}
+	if cfg.Namespace == "" && cfg.Job != nil {
+		cfg.Namespace = cfg.Job.Namespace
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = KubernetesNamespaceDefault
@@ -112,6 +135,9 @@ func KubernetesPod(cfg KubernetesPodConfig) *KubernetesPodOperator {
 	if cfg.Pod != nil {
 		cfg.Pod = cfg.Pod.DeepCopy()
 	}
+	if cfg.Job != nil {
+		cfg.Job = cfg.Job.DeepCopy()
+	}
 	return &KubernetesPodOperator{cfg: cfg}
 }
 
@@ -120,7 +146,19 @@ func (k *KubernetesPodOperator) Validate() error {
 	switch {
 	case k.cfg.Client == nil:
 		return errors.New("operators.KubernetesPod: Client is nil: expected a kubernetes.Interface")
-	case k.cfg.Pod == nil || len(k.cfg.Pod.Spec.Containers) == 0:
+	case k.cfg.Pod != nil && k.cfg.Job != nil:
+		return errors.New("operators.KubernetesPod: both Pod and Job are set: expected one template")
+	case k.cfg.Job != nil:
+		spec := &k.cfg.Job.Spec.Template.Spec
+		if len(spec.Containers) == 0 {
+			return errors.New("operators.KubernetesPod: the Job template's pod template has no container")
+		}
+		if p := spec.RestartPolicy; p != "" && p != corev1.RestartPolicyNever && p != corev1.RestartPolicyOnFailure {
+			return fmt.Errorf("operators.KubernetesPod: the Job template's restart policy is %q: expected Never or OnFailure", p)
+		}
+	case k.cfg.Pod == nil:
+		return errors.New("operators.KubernetesPod: Pod and Job are nil: expected a Pod or a Job template")
+	case len(k.cfg.Pod.Spec.Containers) == 0:
 		return errors.New("operators.KubernetesPod: the Pod template has no container")
 	}
 	return nil
@@ -129,13 +167,20 @@ func (k *KubernetesPodOperator) Validate() error {
 // Streaming reports KubernetesPodConfig.Streaming.
 func (k *KubernetesPodOperator) Streaming() bool { return k.cfg.Streaming }
 
-// Describe names the namespace and the containers' images and commands.
+// Describe names the namespace, Job mode and the containers' images and
+// commands.
 func (k *KubernetesPodOperator) Describe() string {
 	parts := []string{"namespace=" + k.cfg.Namespace}
-	if k.cfg.Pod != nil {
-		for _, c := range k.cfg.Pod.Spec.Containers {
-			parts = append(parts, fmt.Sprintf("%s=%s %s %s", c.Name, c.Image, strings.Join(c.Command, " "), strings.Join(c.Args, " ")))
-		}
+	var containers []corev1.Container
+	switch {
+	case k.cfg.Job != nil:
+		parts = append(parts, "job")
+		containers = k.cfg.Job.Spec.Template.Spec.Containers
+	case k.cfg.Pod != nil:
+		containers = k.cfg.Pod.Spec.Containers
+	}
+	for _, c := range containers {
+		parts = append(parts, fmt.Sprintf("%s=%s %s %s", c.Name, c.Image, strings.Join(c.Command, " "), strings.Join(c.Args, " ")))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -182,7 +227,7 @@ func labelValue(s string) string {
 var nameUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // podName is "<workflow>-<task>-<task execution id>-<attempt>" as a DNS
-// label.
+// label; Jobs are named the same way.
 func podName(tc *aiflow.TaskContext) string {
 	suffix := fmt.Sprintf("-%d-%d", tc.TaskExecutionID, tc.Attempt)
 	prefix := strings.Trim(nameUnsafe.ReplaceAllString(strings.ToLower(tc.Workflow+"-"+tc.Task), "-"), "-")
@@ -200,6 +245,9 @@ func podName(tc *aiflow.TaskContext) string {
 func (k *KubernetesPodOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
 	if err := k.Validate(); err != nil {
 		return err
+	}
+	if k.cfg.Job != nil {
+		return k.runJob(ctx, tc)
 	}
 	pods := k.cfg.Client.CoreV1().Pods(k.cfg.Namespace)
 	name, err := k.findOrCreate(ctx, tc, pods)
@@ -242,13 +290,7 @@ func (k *KubernetesPodOperator) findOrCreate(ctx context.Context, tc *aiflow.Tas
 	if pod.Spec.RestartPolicy == "" {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
-	env := taskEnv(tc)
-	for i := range pod.Spec.InitContainers {
-		pod.Spec.InitContainers[i].Env = withEnv(pod.Spec.InitContainers[i].Env, env)
-	}
-	for i := range pod.Spec.Containers {
-		pod.Spec.Containers[i].Env = withEnv(pod.Spec.Containers[i].Env, env)
-	}
+	setTaskEnv(&pod.Spec, tc)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		fmt.Fprintf(tc.Log, "aiflow: pod %s/%s exists already: adopting it\n", k.cfg.Namespace, pod.Name)
@@ -287,6 +329,17 @@ func taskEnv(tc *aiflow.TaskContext) map[string]string {
 		env[k] = v
 	}
 	return env
+}
+
+// setTaskEnv gives every container of spec the task's environment.
+func setTaskEnv(spec *corev1.PodSpec, tc *aiflow.TaskContext) {
+	env := taskEnv(tc)
+	for i := range spec.InitContainers {
+		spec.InitContainers[i].Env = withEnv(spec.InitContainers[i].Env, env)
+	}
+	for i := range spec.Containers {
+		spec.Containers[i].Env = withEnv(spec.Containers[i].Env, env)
+	}
 }
 
 // withEnv sets the variables of env on a container's, replacing those of the
@@ -343,7 +396,7 @@ func (k *KubernetesPodOperator) follow(ctx context.Context, tc *aiflow.TaskConte
 				go k.copyLog(logCtx, tc, pods, pod, logDone)
 			}
 			if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-				k.drainLog(logDone, stopLog)
+				k.drainLog(stopLog, logDone)
 				if phase == corev1.PodFailed {
 					return fmt.Errorf("kubernetes: pod %s/%s failed: %s", k.cfg.Namespace, name, failureReason(pod))
 				}
@@ -362,17 +415,21 @@ func (k *KubernetesPodOperator) follow(ctx context.Context, tc *aiflow.TaskConte
 	}
 }
 
-func (k *KubernetesPodOperator) drainLog(done chan struct{}, stop func()) {
-	if done == nil {
-		return
-	}
+// drainLog waits for the log copies done to end, at most
+// KubernetesLogDrainDefault, and then stops them.
+func (k *KubernetesPodOperator) drainLog(stop func(), done ...chan struct{}) {
 	t := time.NewTimer(KubernetesLogDrainDefault)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		stop()
-		<-done
+	for _, d := range done {
+		if d == nil {
+			continue
+		}
+		select {
+		case <-d:
+		case <-t.C:
+			stop()
+			<-d
+		}
 	}
 }
 

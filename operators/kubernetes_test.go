@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -193,17 +194,29 @@ func TestKubernetesPodIsAdoptedAfterARestart(t *testing.T) {
 
 func TestKubernetesPodValidationAndNames(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []operators.KubernetesPodConfig{
-		{Pod: podTemplate()},
-		{Client: k8sfake.NewClientset(), Pod: &corev1.Pod{}},
-		{Client: k8sfake.NewClientset()},
+	always := jobTemplate()
+	always.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	for _, tc := range []struct {
+		cfg  operators.KubernetesPodConfig
+		want string
+	}{
+		{operators.KubernetesPodConfig{Pod: podTemplate()}, "Client is nil"},
+		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Pod: &corev1.Pod{}}, "the Pod template has no container"},
+		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset()}, "Pod and Job are nil"},
+		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Pod: podTemplate(), Job: jobTemplate()}, "both Pod and Job are set"},
+		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Job: &batchv1.Job{}}, "the Job template's pod template has no container"},
+		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Job: always}, `restart policy is "Always": expected Never or OnFailure`},
 	} {
 		wf := aiflow.NewWorkflow("w")
-		wf.Task("t", operators.KubernetesPod(cfg))
+		wf.Task("t", operators.KubernetesPod(tc.cfg))
 		c, err := aiflow.New(&aiflow.Config{Store: newMemoryStore()})
 		require.NoError(t, err)
-		require.ErrorIs(t, c.Register(t.Context(), wf), aiflow.ErrInvalidWorkflow)
+		err = c.Register(t.Context(), wf)
+		require.ErrorIs(t, err, aiflow.ErrInvalidWorkflow)
+		require.ErrorContains(t, err, tc.want)
 	}
+	require.Equal(t, "namespace=ml; job; main=trainer:1 python train.py ",
+		operators.KubernetesPod(operators.KubernetesPodConfig{Job: jobTemplate(), Namespace: "ml"}).Describe())
 	// A creation that fails fails the task.
 	cs := k8sfake.NewClientset()
 	cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {

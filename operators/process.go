@@ -136,7 +136,8 @@ func (b *syncBuffer) String() string {
 }
 
 // lineWriter passes writes through to w and calls fn with every complete
-// line written (without its newline).
+// line written (without its newline). fn sees a line before w does, so that
+// whoever reads a line in w knows that fn has seen it.
 type lineWriter struct {
 	w       io.Writer
 	fn      func(line string)
@@ -145,7 +146,6 @@ type lineWriter struct {
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
-	n, err := l.w.Write(p)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.partial = append(l.partial, p...)
@@ -157,7 +157,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		l.fn(strings.TrimRight(string(l.partial[:i]), "\r"))
 		l.partial = l.partial[i+1:]
 	}
-	return n, err
+	return l.w.Write(p)
 }
 
 // findExecutable returns explicit if set, else name when it is on PATH, else

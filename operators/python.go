@@ -5,6 +5,7 @@ package operators
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,10 @@ type PythonConfig struct {
 	Script string
 	// Module is the module to run as a script (python3 -m module args...).
 	Module string
-	// Args are the arguments passed to the script or module.
+	// Args are the arguments passed to the script or module. References
+	// ${NAME} to the task's own environment (${AIFLOW_TASK_EXECUTION_ID}, a
+	// WithEnv variable) are replaced when the task execution starts, as in
+	// FlinkConfig.ApplicationArgs; any other "$" is kept as written.
 	Args []string
 	// Interpreter is the Python executable; PythonInterpreterDefault
 	// ("python3", looked up on PATH) when empty.
@@ -56,6 +60,8 @@ func Python(cfg PythonConfig) *PythonOperator {
 	if cfg.KillGrace <= 0 {
 		cfg.KillGrace = KillGraceDefault
 	}
+	cfg.Args = slices.Clone(cfg.Args)
+	cfg.InterpreterOptions = slices.Clone(cfg.InterpreterOptions)
 	return &PythonOperator{cfg: cfg}
 }
 
@@ -67,24 +73,25 @@ func (p *PythonOperator) Validate() error {
 	return nil
 }
 
-func (p *PythonOperator) argv() []string {
+// argv is the command line with the script's arguments args.
+func (p *PythonOperator) argv(args []string) []string {
 	argv := append([]string{p.cfg.Interpreter}, p.cfg.InterpreterOptions...)
 	if p.cfg.Module != "" {
 		argv = append(argv, "-m", p.cfg.Module)
 	} else {
 		argv = append(argv, p.cfg.Script)
 	}
-	return append(argv, p.cfg.Args...)
+	return append(argv, args...)
 }
 
 // Describe returns the command line.
-func (p *PythonOperator) Describe() string { return strings.Join(p.argv(), " ") }
+func (p *PythonOperator) Describe() string { return strings.Join(p.argv(p.cfg.Args), " ") }
 
 // Run runs the script or module until it exits or ctx ends.
 func (p *PythonOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	pr := &process{name: "python", argv: p.argv(), env: []string{"PYTHONUNBUFFERED=1"}, killGrace: p.cfg.KillGrace}
+	pr := &process{name: "python", argv: p.argv(expandTaskEnv(p.cfg.Args, tc)), env: []string{"PYTHONUNBUFFERED=1"}, killGrace: p.cfg.KillGrace}
 	return pr.run(ctx, tc)
 }

@@ -4,6 +4,8 @@ package operators_test
 
 import (
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,6 +24,9 @@ func TestPythonScriptAndModule(t *testing.T) {
 	wf.Task("module", operators.Python(operators.PythonConfig{Module: "pytasks.evaluate", Args: []string{"a", "b"}, InterpreterOptions: []string{"-u"}}),
 		aiflow.WithWorkDir(testdata))
 	wf.Task("fails", operators.Python(operators.PythonConfig{Script: filepath.Join(testdata, "train.py"), Args: []string{"--fail"}}))
+	wf.Task("expands", operators.Python(operators.PythonConfig{Script: "train.py",
+		Args: []string{"--te", "${AIFLOW_TASK_EXECUTION_ID}", "${MINE}", "$HOME", "${HOME}", "$${MINE}"}}),
+		aiflow.WithWorkDir(testdata), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
 	b := newBed(t, wf)
 	x, te := b.run("w", "script", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
@@ -33,6 +38,10 @@ func TestPythonScriptAndModule(t *testing.T) {
 	te = b.wait(x, "module", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	b.log(te.ID, "module __main__ args=a,b\n")
+
+	te = b.wait(x, "expands", aiflow.TaskSuccess, aiflow.TaskFailed)
+	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
+	b.log(te.ID, regexp.QuoteMeta("args=--te,"+strconv.FormatInt(te.ID, 10)+",yes,$HOME,${HOME},${MINE}\n"))
 
 	te = b.wait(x, "fails", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "exited with status 4")

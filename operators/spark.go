@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/aiflow-go/aiflow"
 )
@@ -31,7 +32,10 @@ const (
 type SparkSubmitConfig struct {
 	// Application is the jar or Python file to submit. Required.
 	Application string
-	// ApplicationArgs are the application's arguments.
+	// ApplicationArgs are the application's arguments. References ${NAME}
+	// to the task's own environment (${AIFLOW_TASK_EXECUTION_ID}, a WithEnv
+	// variable) are replaced when the task execution starts, as in
+	// FlinkConfig.ApplicationArgs; any other "$" is kept as written.
 	ApplicationArgs []string
 	// Executable is the spark-submit command; when empty, "spark-submit" on
 	// PATH, else $SPARK_HOME/bin/spark-submit.
@@ -138,10 +142,11 @@ func (s *SparkSubmitOperator) Describe() string {
 	if exe == "" {
 		exe = "spark-submit"
 	}
-	return strings.Join(s.argv(exe, "<task>"), " ")
+	return strings.Join(s.argv(exe, "<task>", s.cfg.ApplicationArgs), " ")
 }
 
-func (s *SparkSubmitOperator) argv(exe, task string) []string {
+// argv is the command line of task with the application's arguments args.
+func (s *SparkSubmitOperator) argv(exe, task string, args []string) []string {
 	c := &s.cfg
 	name := c.Name
 	if name == "" {
@@ -161,7 +166,7 @@ func (s *SparkSubmitOperator) argv(exe, task string) []string {
 	}
 	argv = append(argv, c.SubmitOptions...)
 	argv = append(argv, c.Application)
-	return append(argv, c.ApplicationArgs...)
+	return append(argv, args...)
 }
 
 var (
@@ -208,7 +213,7 @@ func (s *SparkSubmitOperator) Run(ctx context.Context, tc *aiflow.TaskContext) e
 	for _, k := range slices.Sorted(maps.Keys(s.cfg.EnvVars)) {
 		env = append(env, k+"="+s.cfg.EnvVars[k])
 	}
-	p := &process{name: "spark-submit", argv: s.argv(exe, tc.Task), env: env, killGrace: s.cfg.KillGrace,
+	p := &process{name: "spark-submit", argv: s.argv(exe, tc.Task, expandTaskEnv(s.cfg.ApplicationArgs, tc)), env: env, killGrace: s.cfg.KillGrace,
 		out: &lineWriter{w: tc.Log, fn: w.scan}}
 	cmd, done, err := p.start(tc)
 	if err != nil {
@@ -260,12 +265,16 @@ func (s *SparkSubmitOperator) killDriver(ctx context.Context, tc *aiflow.TaskCon
 	return nil
 }
 
-// SparkSQLConfig configures a spark-sql task. Only SQL is required.
+// SparkSQLConfig configures a spark-sql task. Set exactly one of SQL and
+// File.
 type SparkSQLConfig struct {
-	// SQL is the statements to run (spark-sql -e), or the path of a file
-	// of statements when it ends with ".sql" or ".hql" (spark-sql -f).
-	// Required.
+	// SQL is the statements to run, passed as they are to spark-sql -e. A
+	// single word ending in ".sql" or ".hql" is refused as a likely file
+	// path: set File for that.
 	SQL string
+	// File is the path of a file of statements (spark-sql -f), relative to
+	// the task's working directory when not absolute.
+	File string
 	// Master is the master URL (--master); SparkMasterDefault ("yarn")
 	// when empty. The driver runs in the spark-sql process (client mode).
 	Master string
@@ -291,7 +300,7 @@ type SparkSQLOperator struct {
 
 // SparkSQL returns an operator that runs SQL with spark-sql:
 //
-//	spark-sql --master M --name N [options] -e SQL        (or -f FILE)
+//	spark-sql --master M --name N [options] -e SQL        (or -f File)
 //
 // Its output goes to the task log; a non-zero exit status fails the task.
 // When the task is stopped the process group is killed (SIGTERM, then
@@ -308,12 +317,25 @@ func SparkSQL(cfg SparkSQLConfig) *SparkSQLOperator {
 	return &SparkSQLOperator{cfg: cfg}
 }
 
-// Validate checks that there is SQL to run.
+// Validate checks that exactly one of SQL and File is set, and that SQL is
+// not a file path.
 func (s *SparkSQLOperator) Validate() error {
-	if strings.TrimSpace(s.cfg.SQL) == "" {
-		return errors.New("operators.SparkSQL: SQL is empty: expected statements or a .sql/.hql file")
+	sql := strings.TrimSpace(s.cfg.SQL)
+	switch {
+	case sql == "" && s.cfg.File == "":
+		return errors.New("operators.SparkSQL: SQL and File are empty: expected statements in SQL or a file of statements in File")
+	case sql != "" && s.cfg.File != "":
+		return fmt.Errorf("operators.SparkSQL: both SQL and File (%q) are set: expected one of them", s.cfg.File)
+	case looksLikeSQLFile(sql):
+		return fmt.Errorf("operators.SparkSQL: SQL %q looks like a file path: set File to run a file of statements (SQL is run as statements, with -e)", sql)
 	}
 	return nil
+}
+
+// looksLikeSQLFile reports whether sql is a single word ending in .sql or
+// .hql.
+func looksLikeSQLFile(sql string) bool {
+	return !strings.ContainsFunc(sql, unicode.IsSpace) && (strings.HasSuffix(sql, ".sql") || strings.HasSuffix(sql, ".hql"))
 }
 
 // Describe returns the command line (with the default name for a task
@@ -333,8 +355,8 @@ func (s *SparkSQLOperator) argv(exe, task string) []string {
 		name = "spark_sql_task_" + task
 	}
 	argv := append([]string{exe, "--master", c.Master, "--name", name}, c.Options...)
-	if sql := strings.TrimSpace(c.SQL); strings.HasSuffix(sql, ".sql") || strings.HasSuffix(sql, ".hql") {
-		return append(argv, "-f", sql)
+	if c.File != "" {
+		return append(argv, "-f", c.File)
 	}
 	return append(argv, "-e", c.SQL)
 }

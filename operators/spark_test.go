@@ -3,6 +3,7 @@
 package operators_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,7 @@ func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
 	streaming := newFake(t)
 	cfg := operators.SparkSubmitConfig{
 		Application:     "spark-examples.jar",
-		ApplicationArgs: []string{"100"},
+		ApplicationArgs: []string{"100", "--run", "${AIFLOW_WORKFLOW_EXECUTION_ID}/${AIFLOW_TASK_EXECUTION_ID}", "$HOME"},
 		Executable:      bin(t, "spark-submit"),
 		Yarn:            bin(t, "yarn"),
 		DeployMode:      "cluster",
@@ -33,11 +34,17 @@ func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
 	x, te := b.run("w", "pi", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	log := b.log(te.ID, "Pi is roughly")
+	require.Equal(t, "spark-submit --master yarn --deploy-mode cluster --name spark_submit_task_<task> --conf spark.yarn.appMasterEnv.A=1 "+
+		"--conf spark.yarn.appMasterEnv.MODEL_DIR=/models --class org.apache.spark.examples.SparkPi --conf spark.executor.memory=2g "+
+		"spark-examples.jar 100 --run ${AIFLOW_WORKFLOW_EXECUTION_ID}/${AIFLOW_TASK_EXECUTION_ID} $HOME",
+		operators.SparkSubmit(operators.SparkSubmitConfig{Application: cfg.Application, ApplicationArgs: cfg.ApplicationArgs,
+			DeployMode: "cluster", SubmitOptions: cfg.SubmitOptions, EnvVars: cfg.EnvVars}).Describe(), "the declaration keeps the references")
 	require.Contains(t, log, "env MODEL_DIR=/models\n", "EnvVars reach the spark-submit process")
 	require.Equal(t, [][]string{{"--master", "yarn", "--deploy-mode", "cluster", "--name", "spark_submit_task_pi",
 		"--conf", "spark.yarn.appMasterEnv.A=1", "--conf", "spark.yarn.appMasterEnv.MODEL_DIR=/models",
-		"--class", "org.apache.spark.examples.SparkPi", "--conf", "spark.executor.memory=2g", "spark-examples.jar", "100"}},
-		fk.calls("spark-submit"))
+		"--class", "org.apache.spark.examples.SparkPi", "--conf", "spark.executor.memory=2g", "spark-examples.jar", "100",
+		"--run", fmt.Sprintf("%d/%d", x, te.ID), "$HOME"}},
+		fk.calls("spark-submit"), "the task's context is expanded in the application's arguments")
 
 	// Stopping kills the client process and, in cluster mode, the application.
 	te = b.wait(x, "stream", aiflow.TaskRunning)
@@ -116,7 +123,11 @@ func TestSparkSQL(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("query", operators.SparkSQL(operators.SparkSQLConfig{SQL: "SELECT count(*) FROM events", Master: "local[4]", Executable: exe,
 		Options: []string{"--conf", "spark.sql.shuffle.partitions=8"}}), aiflow.WithEnv(fk.env()))
-	wf.Task("file", operators.SparkSQL(operators.SparkSQLConfig{SQL: "reports/daily.sql", Name: "daily", Executable: exe}),
+	wf.Task("file", operators.SparkSQL(operators.SparkSQLConfig{File: "reports/daily.sql", Name: "daily", Executable: exe}),
+		aiflow.WithEnv(fk.env()))
+	// Statements that end with ".sql" are still statements.
+	statements := "SELECT 1 AS one -- written by reports/daily.sql"
+	wf.Task("statements", operators.SparkSQL(operators.SparkSQLConfig{SQL: statements, Name: "statements", Executable: exe}),
 		aiflow.WithEnv(fk.env()))
 	wf.Task("fails", operators.SparkSQL(operators.SparkSQLConfig{SQL: "SELECT * FROM missing", Executable: exe}),
 		aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "fail")))
@@ -127,10 +138,12 @@ func TestSparkSQL(t *testing.T) {
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	b.log(te.ID, "Fetched 1 row")
 	b.wait(x, "file", aiflow.TaskSuccess)
+	b.wait(x, "statements", aiflow.TaskSuccess)
 	require.ElementsMatch(t, [][]string{
 		{"--master", "local[4]", "--name", "spark_sql_task_query", "--conf", "spark.sql.shuffle.partitions=8", "-e", "SELECT count(*) FROM events"},
 		{"--master", "yarn", "--name", "daily", "-f", "reports/daily.sql"},
-	}, fk.calls("spark-sql"), "the master reaches the command line")
+		{"--master", "yarn", "--name", "statements", "-e", statements},
+	}, fk.calls("spark-sql"), "the master reaches the command line; File is run with -f, SQL with -e")
 
 	te = b.wait(x, "fails", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "exited with status 1")
@@ -151,6 +164,9 @@ func TestSparkConfigurationIsValidatedAtRegistration(t *testing.T) {
 		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar", Master: "spark://m:7077", DeployMode: "cluster"}),
 		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar", Master: "k8s://https://k:6443"}),
 		operators.SparkSQL(operators.SparkSQLConfig{SQL: " "}),
+		operators.SparkSQL(operators.SparkSQLConfig{SQL: "SELECT 1", File: "a.sql"}),
+		operators.SparkSQL(operators.SparkSQLConfig{SQL: "reports/daily.sql"}),
+		operators.SparkSQL(operators.SparkSQLConfig{SQL: " daily.hql\n"}),
 	} {
 		wf := aiflow.NewWorkflow("w")
 		wf.Task("t", op)
@@ -160,4 +176,9 @@ func TestSparkConfigurationIsValidatedAtRegistration(t *testing.T) {
 	}
 	require.Equal(t, "spark-submit --master yarn --deploy-mode client --name spark_submit_task_<task> a.jar",
 		operators.SparkSubmit(operators.SparkSubmitConfig{Application: "a.jar"}).Describe())
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("t", operators.SparkSQL(operators.SparkSQLConfig{SQL: "reports/daily.sql"}))
+	c, err := aiflow.New(&aiflow.Config{Store: newMemoryStore()})
+	require.NoError(t, err)
+	require.ErrorContains(t, c.Register(t.Context(), wf), `SQL "reports/daily.sql" looks like a file path: set File`)
 }

@@ -1,8 +1,9 @@
 // Command flink_watermark runs the seed system's headline scenario: a
 // streaming job reads time-stamped records, advances an event-time watermark
 // and, each time the watermark passes the end of an hour, writes that hour's
-// data and sends the event "hour_closed"; every such event starts a training
-// task on the hour's data, and a validating task follows each training. The
+// data and sends the event "hour_closed" naming the hour; such an event
+// starts a training task, which trains on the hours the events named (see
+// train), and a validating task follows each training. The
 // streaming task runs the whole time while the batch tasks come and go.
 //
 // By default the streaming job is simulated in Go (shaped like the real one:
@@ -16,7 +17,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +25,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,9 +34,13 @@ import (
 )
 
 // HourClosedEvent is the key of the event the streaming job sends when its
-// watermark passes the end of an hour; its value is the hour's data
-// directory.
+// watermark passes the end of an hour; its value names the hour, in the
+// form HourLayout (the hour's data is in <data>/hour=<value>).
 const HourClosedEvent = "hour_closed"
+
+// HourLayout is the form of an hour in HourClosedEvent values and data
+// directories: "2024-01-01T00" (UTC).
+const HourLayout = "2006-01-02T15"
 
 // Options configure the example.
 type Options struct {
@@ -49,10 +52,15 @@ type Options struct {
 	// (0: run until interrupted).
 	Hours int
 	// Lockstep makes the simulated job wait, before closing an hour, until
-	// the previous hour has been validated, so that no START is ignored
-	// because training is still running (for tests and demos; a real job
-	// does not wait).
+	// the previous hour has been validated, so that every hour gets a
+	// training of its own (for tests and demos; a real job does not wait,
+	// and an hour that closes while training runs is trained by the next
+	// training).
 	Lockstep bool
+	// TrainingTime stands for the work of a real training: each training
+	// takes at least this long (0: as long as it takes to fit the
+	// stand-in model).
+	TrainingTime time.Duration
 	// FlinkJar, when set, runs a real Flink job instead of the simulation.
 	FlinkJar string
 	// FlinkArgs are the Flink job's arguments.
@@ -72,7 +80,8 @@ const lateness = 5 * time.Minute
 // simulatedJob is the streaming job: records arrive out of order, the
 // watermark is the largest event time seen minus the allowed lateness, and
 // when it passes the end of an hour the hour is complete: its records are
-// written to <data>/hour=<hour>/records.json and HourClosedEvent is sent.
+// written to <data>/hour=<hour>/records.json and HourClosedEvent is sent
+// with the hour as its value.
 func simulatedJob(opts Options, validated <-chan string) func(ctx context.Context, tc *aiflow.TaskContext) error {
 	return func(ctx context.Context, tc *aiflow.TaskContext) error {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -115,13 +124,12 @@ func simulatedJob(opts Options, validated <-chan string) func(ctx context.Contex
 			}
 			sort.Slice(hours, func(i, j int) bool { return hours[i].Before(hours[j]) })
 			for _, h := range hours {
-				dir, err := writeHour(opts.DataDir, h, open[h])
-				if err != nil {
+				if err := writeHour(opts.DataDir, h, open[h]); err != nil {
 					return err
 				}
-				fmt.Fprintf(tc.Log, "watermark %s passed the end of hour %s: %d records\n", watermark.Format(time.RFC3339), h.Format("2006-01-02T15"), len(open[h]))
+				fmt.Fprintf(tc.Log, "watermark %s passed the end of hour %s: %d records\n", watermark.Format(time.RFC3339), h.Format(HourLayout), len(open[h]))
 				delete(open, h)
-				if _, err := tc.SendEvent(ctx, HourClosedEvent, dir); err != nil {
+				if _, err := tc.SendEvent(ctx, HourClosedEvent, h.Format(HourLayout)); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
@@ -139,31 +147,62 @@ func simulatedJob(opts Options, validated <-chan string) func(ctx context.Contex
 	}
 }
 
-func writeHour(dataDir string, hour time.Time, rs []record) (string, error) {
-	dir := filepath.Join(dataDir, "hour="+hour.Format("2006-01-02T15"))
+// hourDir is the data directory of an hour.
+func hourDir(dataDir string, hour time.Time) string {
+	return filepath.Join(dataDir, "hour="+hour.Format(HourLayout))
+}
+
+func writeHour(dataDir string, hour time.Time, rs []record) error {
+	dir := hourDir(dataDir, hour)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return err
 	}
 	data, err := json.Marshal(rs)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return dir, os.WriteFile(filepath.Join(dir, "records.json"), data, 0o644)
+	return os.WriteFile(filepath.Join(dir, "records.json"), data, 0o644)
 }
 
-// latestHour returns the newest closed hour's directory.
-func latestHour(dataDir string) (string, error) {
-	dirs, err := filepath.Glob(filepath.Join(dataDir, "hour=*"))
-	if err != nil || len(dirs) == 0 {
-		return "", errors.Join(errors.New("no closed hour yet"), err)
-	}
-	sort.Strings(dirs)
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "records.json")); err == nil {
-			return dirs[i], nil
+// EventLister lists events; *aiflow.Client is one.
+type EventLister interface {
+	ListEvents(ctx context.Context, filter *aiflow.EventFilter) ([]aiflow.Event, aiflow.Position, error)
+}
+
+// closedHours returns the hours named by the HourClosedEvent events of a
+// workflow execution, in the order of the event log (the order the job
+// closed them), each once: after a Flink failover a job may announce an
+// hour again.
+func closedHours(ctx context.Context, events EventLister, executionID int64) ([]time.Time, error) {
+	const page = 1000
+	f := &aiflow.EventFilter{ExecutionID: executionID, Keys: []string{HourClosedEvent}, UserOnly: true, Limit: page}
+	seen := map[time.Time]bool{}
+	var hours []time.Time
+	for {
+		evs, next, err := events.ListEvents(ctx, f)
+		if err != nil {
+			return nil, err
 		}
+		for _, ev := range evs {
+			h, err := time.Parse(HourLayout, ev.Value)
+			if err != nil {
+				return nil, fmt.Errorf("event %d %q has the value %q: expected an hour such as %q", ev.ID, ev.Key, ev.Value, HourLayout)
+			}
+			if !seen[h] {
+				seen[h] = true
+				hours = append(hours, h)
+			}
+		}
+		if len(evs) < page {
+			return hours, nil
+		}
+		f.After = next
 	}
-	return "", errors.New("no closed hour yet")
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // model is what training makes of an hour: the mean and spread of its
@@ -175,63 +214,107 @@ type model struct {
 	Sigma float64 `json:"sigma"`
 }
 
-// train fits the model of the newest closed hour.
-func train(dataDir string) func(ctx context.Context, tc *aiflow.TaskContext) error {
-	return func(_ context.Context, tc *aiflow.TaskContext) error {
-		dir, err := latestHour(dataDir)
+// train fits a model to every hour named by an HourClosedEvent of its
+// execution that has no model yet, oldest first: the hour of the event that
+// started it and of any event that arrived while the previous training was
+// still running (whose START was ignored), so that no closed hour is left
+// out and none is trained twice.
+func train(opts Options, events EventLister) func(ctx context.Context, tc *aiflow.TaskContext) error {
+	dataDir := opts.DataDir
+	return func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if opts.TrainingTime > 0 {
+			t := time.NewTimer(opts.TrainingTime)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		hours, err := closedHours(ctx, events, tc.ExecutionID)
 		if err != nil {
 			return err
 		}
-		data, err := os.ReadFile(filepath.Join(dir, "records.json"))
-		if err != nil {
-			return err
+		trained := 0
+		for _, h := range hours {
+			dir := hourDir(dataDir, h)
+			if exists(filepath.Join(dir, "model.json")) {
+				continue
+			}
+			if err := trainHour(tc, dir, h); err != nil {
+				return err
+			}
+			trained++
 		}
-		var rs []record
-		if err := json.Unmarshal(data, &rs); err != nil {
-			return err
-		}
-		m := model{Hour: strings.TrimPrefix(filepath.Base(dir), "hour="), N: len(rs)}
-		for _, r := range rs {
-			m.Mean += r.Value / float64(len(rs))
-		}
-		for _, r := range rs {
-			m.Sigma += (r.Value - m.Mean) * (r.Value - m.Mean) / float64(len(rs))
-		}
-		out, _ := json.Marshal(m)
-		fmt.Fprintf(tc.Log, "trained on hour %s: %s\n", m.Hour, out)
-		return os.WriteFile(filepath.Join(dir, "model.json"), out, 0o644)
-	}
-}
-
-// validate checks the newest hour's model.
-func validate(dataDir string, validated chan<- string) func(ctx context.Context, tc *aiflow.TaskContext) error {
-	return func(_ context.Context, tc *aiflow.TaskContext) error {
-		dir, err := latestHour(dataDir)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(filepath.Join(dir, "model.json"))
-		if err != nil {
-			return err
-		}
-		var m model
-		if err := json.Unmarshal(data, &m); err != nil {
-			return err
-		}
-		if m.N == 0 {
-			return fmt.Errorf("hour %s: the model saw no records", m.Hour)
-		}
-		fmt.Fprintf(tc.Log, "validated the model of hour %s (%d records, mean %.2f)\n", m.Hour, m.N, m.Mean)
-		select {
-		case validated <- m.Hour:
-		default:
+		if trained == 0 {
+			fmt.Fprintf(tc.Log, "every hour named by a %q event has a model already\n", HourClosedEvent)
 		}
 		return nil
 	}
 }
 
-// Workflow declares the workflow.
-func Workflow(opts Options, validated chan string) *aiflow.Workflow {
+func trainHour(tc *aiflow.TaskContext, dir string, hour time.Time) error {
+	data, err := os.ReadFile(filepath.Join(dir, "records.json"))
+	if err != nil {
+		return fmt.Errorf("hour %s: %w", hour.Format(HourLayout), err)
+	}
+	var rs []record
+	if err := json.Unmarshal(data, &rs); err != nil {
+		return err
+	}
+	m := model{Hour: hour.Format(HourLayout), N: len(rs)}
+	for _, r := range rs {
+		m.Mean += r.Value / float64(len(rs))
+	}
+	for _, r := range rs {
+		m.Sigma += (r.Value - m.Mean) * (r.Value - m.Mean) / float64(len(rs))
+	}
+	out, _ := json.Marshal(m)
+	fmt.Fprintf(tc.Log, "trained on hour %s: %s\n", m.Hour, out)
+	return os.WriteFile(filepath.Join(dir, "model.json"), out, 0o644)
+}
+
+// validate checks the models of the hours named by HourClosedEvent events
+// that have a model and were not validated yet, oldest first.
+func validate(dataDir string, events EventLister, validated chan<- string) func(ctx context.Context, tc *aiflow.TaskContext) error {
+	return func(ctx context.Context, tc *aiflow.TaskContext) error {
+		hours, err := closedHours(ctx, events, tc.ExecutionID)
+		if err != nil {
+			return err
+		}
+		for _, h := range hours {
+			dir := hourDir(dataDir, h)
+			if !exists(filepath.Join(dir, "model.json")) || exists(filepath.Join(dir, "validated")) {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, "model.json"))
+			if err != nil {
+				return err
+			}
+			var m model
+			if err := json.Unmarshal(data, &m); err != nil {
+				return err
+			}
+			if m.N == 0 {
+				return fmt.Errorf("hour %s: the model saw no records", m.Hour)
+			}
+			fmt.Fprintf(tc.Log, "validated the model of hour %s (%d records, mean %.2f)\n", m.Hour, m.N, m.Mean)
+			if err := os.WriteFile(filepath.Join(dir, "validated"), nil, 0o644); err != nil {
+				return err
+			}
+			select {
+			case validated <- m.Hour:
+			default:
+			}
+		}
+		return nil
+	}
+}
+
+// Workflow declares the workflow. Training and validating read the hours
+// named by the execution's HourClosedEvent events with events (the
+// client).
+func Workflow(opts Options, events EventLister, validated chan string) *aiflow.Workflow {
 	wf := aiflow.NewWorkflow("flink_watermark")
 	var job aiflow.Operator = operators.Func(simulatedJob(opts, validated))
 	if opts.FlinkJar != "" {
@@ -241,9 +324,9 @@ func Workflow(opts Options, validated chan string) *aiflow.Workflow {
 		})
 	}
 	wf.Task("watermark_job", job, aiflow.Streaming(), aiflow.WithEnv(map[string]string{"WATERMARK_DATA_DIR": opts.DataDir}))
-	training := wf.Task("training", operators.Func(train(opts.DataDir)))
+	training := wf.Task("training", operators.Func(train(opts, events)))
 	training.OnEvent(HourClosedEvent, aiflow.ActionStart)
-	validating := wf.Task("validating", operators.Func(validate(opts.DataDir, validated)))
+	validating := wf.Task("validating", operators.Func(validate(opts.DataDir, events, validated)))
 	validating.StartAfter(training)
 	return wf
 }
@@ -254,6 +337,7 @@ func main() {
 	flag.StringVar(&opts.DataDir, "data", "", "data directory (a temporary one when empty)")
 	flag.StringVar(&opts.FlinkJar, "flink-jar", "", "run this Flink job as the streaming task instead of the simulation")
 	flag.BoolVar(&opts.Lockstep, "lockstep", true, "the simulated job waits for each hour's validation before closing the next")
+	flag.DurationVar(&opts.TrainingTime, "training-time", 0, "how long each training takes at least (simulated work)")
 	flag.Parse()
 	opts.FlinkArgs = flag.Args()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -285,7 +369,7 @@ func run(ctx context.Context, out io.Writer, opts Options) (aiflow.WorkflowStatu
 	if err != nil {
 		return "", err
 	}
-	wf := Workflow(opts, make(chan string, 1))
+	wf := Workflow(opts, client, make(chan string, 1))
 	if err := client.Register(ctx, wf); err != nil {
 		return "", err
 	}

@@ -4,7 +4,7 @@
 // It prints every status change and exits 0 once the execution has succeeded.
 //
 // It runs on the in-memory store; set AIFLOW_DATABASE_URL to run it on
-// Postgres instead.
+// Postgres instead, in the schema AIFLOW_SCHEMA ("aiflow" when unset).
 //
 //	go run ./examples/quickstart
 package main

@@ -1,6 +1,7 @@
 // Package exampleenv holds what the examples share: opening the store they
-// run on (memory, or Postgres when AIFLOW_DATABASE_URL is set) and printing an
-// execution's status changes.
+// run on (memory, or Postgres when AIFLOW_DATABASE_URL is set, in the schema
+// AIFLOW_SCHEMA, "aiflow" by default) and printing an execution's status
+// changes.
 package exampleenv
 
 import (
@@ -15,14 +16,23 @@ import (
 	"github.com/aiflow-go/aiflow/store/memory"
 )
 
-// DatabaseURLEnv names the environment variable that selects Postgres.
-const DatabaseURLEnv = "AIFLOW_DATABASE_URL"
+// Environment variables that select the store.
+const (
+	// DatabaseURLEnv selects Postgres: the examples run on the database it
+	// names, on the memory store when it is empty.
+	DatabaseURLEnv = "AIFLOW_DATABASE_URL"
+	// SchemaEnv is the Postgres schema of the store's tables (created and
+	// migrated when needed); postgres.SchemaDefault ("aiflow") when empty.
+	// It is the variable the aiflow command reads too.
+	SchemaEnv = "AIFLOW_SCHEMA"
+)
 
 // OpenStore returns the memory store, or the Postgres store when
-// AIFLOW_DATABASE_URL is set, and a function that closes it.
+// AIFLOW_DATABASE_URL is set (in the schema AIFLOW_SCHEMA, "aiflow" when
+// empty, migrated first), and a function that closes it.
 func OpenStore(ctx context.Context) (store.Store, func(), error) {
 	if url := os.Getenv(DatabaseURLEnv); url != "" {
-		return openPostgres(ctx, url)
+		return openPostgres(ctx, url, os.Getenv(SchemaEnv))
 	}
 	st := memory.New(nil)
 	return st, func() { _ = st.Close() }, nil

@@ -10,18 +10,18 @@ import (
 	"github.com/aiflow-go/aiflow/store/postgres"
 )
 
-// openPostgres connects to url, applies the migrations (into the default
-// schema, "aiflow") and opens the Postgres store.
-func openPostgres(ctx context.Context, url string) (store.Store, func(), error) {
+// openPostgres connects to url, applies the migrations into schema (the
+// default schema, "aiflow", when empty) and opens the Postgres store.
+func openPostgres(ctx context.Context, url, schema string) (store.Store, func(), error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", DatabaseURLEnv, err)
 	}
-	if _, err := postgres.Migrate(ctx, pool, nil); err != nil {
+	if _, err := postgres.Migrate(ctx, pool, &postgres.Config{Schema: schema}); err != nil {
 		pool.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s=%q: %w", SchemaEnv, schema, err)
 	}
-	st, err := postgres.New(pool, nil)
+	st, err := postgres.New(pool, &postgres.Config{Schema: schema})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
