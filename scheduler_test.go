@@ -583,3 +583,73 @@ func TestDisabledWorkflowIsStartedByNothing(t *testing.T) {
 	_, err = b.client.StartWorkflowExecution(b.ctx, "w", nil)
 	require.NoError(t, err)
 }
+
+// tickTimes returns the nominal fire times of the schedule_tick events, in
+// log order.
+func (b *timerBed) tickTimes() []time.Time {
+	b.t.Helper()
+	var out []time.Time
+	for _, ev := range b.events(store.KeyScheduleTick) {
+		var d store.TickData
+		require.NoError(b.t, json.Unmarshal([]byte(mustData(b.t, b, ev.ID)), &d))
+		out = append(out, d.FireTime)
+	}
+	return out
+}
+
+func secs(ns ...int) []time.Time {
+	out := make([]time.Time, len(ns))
+	for i, n := range ns {
+		out[i] = t0.Add(time.Duration(n) * time.Second)
+	}
+	return out
+}
+
+func TestScheduleResumeDoesNotCatchUpPausedTicks(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: 5})
+	require.NoError(t, err)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+	at := b.waitArmed(key, time.Time{}, false)
+	b.advanceTo(at)
+	b.waitExecutions("w", 1)
+	at = b.waitArmed(key, at, false)
+
+	require.NoError(t, b.client.PauseWorkflowSchedule(b.ctx, s.ID))
+	b.waitArmed(key, time.Time{}, true)
+	b.advanceTo(t0.Add(55 * time.Second)) // the ticks at 20 to 50 s pass while paused
+	require.NoError(t, b.client.ResumeWorkflowSchedule(b.ctx, s.ID))
+	at = b.waitArmed(key, at, false)
+	require.Equal(t, t0.Add(60*time.Second), at)
+	// Missed ticks are fired before the next one is armed: none was.
+	require.Equal(t, secs(10), b.tickTimes(), "ticks missed while paused are not fired, whatever CatchUp")
+	b.advanceTo(at)
+	b.waitExecutions("w", 2)
+	require.Equal(t, secs(10, 60), b.tickTimes())
+	require.Empty(t, b.events(store.KeyScheduleSkipped), "paused ticks are not missed ticks")
+}
+
+func TestScheduleCatchesUpTicksMissedAfterAResume(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClockAt(t0)
+	st := memory.New(&memory.Config{Clock: clock})
+	first := newTimerBed(t, st, clock, quickWorkflow("w"))
+	s, err := first.client.AddWorkflowSchedule(first.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: 5})
+	require.NoError(t, err)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+	at := first.waitArmed(key, time.Time{}, false)
+	first.advanceTo(at)
+	first.waitExecutions("w", 1)
+	require.NoError(t, first.client.PauseWorkflowSchedule(first.ctx, s.ID))
+	require.NoError(t, first.client.Stop(first.ctx)) // no leader from now on
+	clock.Advance(25 * time.Second)                  // 35 s: the ticks at 20 and 30 s pass while paused
+	require.NoError(t, first.client.ResumeWorkflowSchedule(first.ctx, s.ID))
+	clock.Advance(30 * time.Second) // 65 s: the ticks at 40 to 60 s pass with no leader
+
+	second := newTimerBed(t, st, clock, quickWorkflow("w"))
+	at = second.waitArmed(key, time.Time{}, false)
+	require.Equal(t, t0.Add(70*time.Second), at)
+	require.Equal(t, secs(10, 40, 50, 60), second.tickTimes(), "ticks missed after the resume are caught up, not those paused")
+	second.waitExecutions("w", 4)
+}

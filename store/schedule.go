@@ -34,6 +34,10 @@ type ScheduleRecord struct {
 	UpdatedAt time.Time
 	// LastFireAt is the nominal time of the last tick that fired.
 	LastFireAt time.Time
+	// ResumedAt is when the schedule was last resumed after a pause (zero if
+	// it never was). Ticks at or before it that have not fired never fire:
+	// ticks missed while paused are not caught up.
+	ResumedAt time.Time
 }
 
 // TriggerRecord is a workflow trigger: a condition over the events of the
@@ -58,8 +62,8 @@ type Firing struct {
 	Key string
 	At  time.Time
 	// ScheduleID, when set, makes the firing conditional: it happens only
-	// if the schedule exists and is not paused, and it sets the schedule's
-	// LastFireAt.
+	// if the schedule exists, is not paused and At is after its ResumedAt,
+	// and it moves the schedule's LastFireAt forward to At.
 	ScheduleID int64
 	// Event is appended when the tick fires.
 	Event Event
@@ -101,6 +105,8 @@ type Schedules interface {
 	// ListSchedules lists schedules by id; empty namespace or workflow
 	// select all.
 	ListSchedules(ctx context.Context, namespace, workflow string) ([]ScheduleRecord, error)
+	// SetSchedulePaused pauses or resumes a schedule; resuming a paused
+	// schedule sets its ResumedAt to now.
 	SetSchedulePaused(ctx context.Context, id int64, paused bool, ev Event) error
 	DeleteSchedule(ctx context.Context, id int64, ev Event) error
 	// FireTimer records a tick and appends its event, once per (Key, At).

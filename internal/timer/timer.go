@@ -12,8 +12,9 @@
 // tasks), and every ResyncInterval as a fallback, the leader lists the
 // schedules and the running executions and arms, re-arms or drops timers.
 // When a schedule is armed, ticks missed while nobody led (after its last
-// firing) are fired if its CatchUp allows (the most recent CatchUp of them),
-// else skipped. Periodic tasks skip missed ticks.
+// firing and its last resume) are fired if its CatchUp allows (the most
+// recent CatchUp of them), else skipped. Ticks that fell due while a schedule
+// was paused never fire. Periodic tasks skip missed ticks.
 //
 // Import rule: store, internal/engine (definitions), internal/schedule,
 // gocron and clockwork.
@@ -151,6 +152,8 @@ type spec struct {
 	overlap    string
 	catchUp    int
 	lastFire   time.Time
+	// floor: ticks at or before it never fire (the schedule's last resume).
+	floor time.Time
 	// ident changes when the timer must be re-armed.
 	ident string
 }
@@ -286,7 +289,7 @@ func (l *leader) desired() (map[string]spec, error) {
 		key := "schedule:" + strconv.FormatInt(r.ID, 10)
 		want[key] = spec{
 			key: key, sched: sc, anchor: r.CreatedAt.UTC().Truncate(time.Second), scheduleID: r.ID,
-			ns: r.Namespace, wf: r.Workflow, overlap: r.Overlap, catchUp: r.CatchUp, lastFire: r.LastFireAt,
+			ns: r.Namespace, wf: r.Workflow, overlap: r.Overlap, catchUp: r.CatchUp, lastFire: r.LastFireAt, floor: r.ResumedAt,
 			ident: r.Expression + "|" + r.TimeZone + "|" + r.Overlap,
 		}
 	}
@@ -330,6 +333,9 @@ func (l *leader) arm(sp spec, first bool) {
 	from := sp.lastFire
 	if from.IsZero() || from.Before(sp.anchor) {
 		from = sp.anchor
+	}
+	if sp.floor.After(from) {
+		from = sp.floor
 	}
 	if first && sp.catchUp > 0 {
 		for _, t := range sp.sched.Ticks(sp.anchor, from, now, sp.catchUp) {

@@ -105,7 +105,11 @@ func (s *Store) SetSchedulePaused(_ context.Context, id int64, paused bool, ev s
 		s.mu.Unlock()
 		return err
 	}
-	r.Paused, r.UpdatedAt = paused, s.clock.Now()
+	now := s.clock.Now()
+	if r.Paused && !paused {
+		r.ResumedAt = now
+	}
+	r.Paused, r.UpdatedAt = paused, now
 	s.mu.Unlock()
 	s.notify()
 	return nil
@@ -141,7 +145,7 @@ func (s *Store) FireTimer(_ context.Context, f store.Firing) (bool, error) {
 	var sched *store.ScheduleRecord
 	if f.ScheduleID != 0 {
 		sched = tm.schedules[f.ScheduleID]
-		if sched == nil || sched.Paused {
+		if sched == nil || sched.Paused || !f.At.After(sched.ResumedAt) {
 			s.mu.Unlock()
 			return false, nil
 		}

@@ -15,15 +15,18 @@ import (
 
 // ---- workflow schedules ----
 
-const scheduleCols = "id, namespace, workflow, expression, time_zone, paused, overlap, catch_up, created_at, updated_at, last_fire_at"
+const scheduleCols = "id, namespace, workflow, expression, time_zone, paused, overlap, catch_up, created_at, updated_at, last_fire_at, resumed_at"
 
 func scanSchedule(row pgx.Row) (store.ScheduleRecord, error) {
 	var r store.ScheduleRecord
-	var last *time.Time
+	var last, resumed *time.Time
 	err := row.Scan(&r.ID, &r.Namespace, &r.Workflow, &r.Expression, &r.TimeZone, &r.Paused, &r.Overlap, &r.CatchUp,
-		&r.CreatedAt, &r.UpdatedAt, &last)
+		&r.CreatedAt, &r.UpdatedAt, &last, &resumed)
 	if last != nil {
 		r.LastFireAt = *last
+	}
+	if resumed != nil {
+		r.ResumedAt = *resumed
 	}
 	return r, err
 }
@@ -107,10 +110,13 @@ func (s *Store) changeSchedule(ctx context.Context, op string, id int64, ev stor
 	return opErr(op, err)
 }
 
-// SetSchedulePaused pauses or resumes a schedule.
+// SetSchedulePaused pauses or resumes a schedule; resuming a paused one sets
+// its resumed_at to the database's time.
 func (s *Store) SetSchedulePaused(ctx context.Context, id int64, paused bool, ev store.Event) error {
-	return s.changeSchedule(ctx, "set schedule paused", id, ev,
-		"UPDATE {s}.aiflow_schedule SET paused = $2, updated_at = clock_timestamp() WHERE id = $1", paused)
+	return s.changeSchedule(ctx, "set schedule paused", id, ev, `UPDATE {s}.aiflow_schedule
+		SET paused = $2, updated_at = clock_timestamp(),
+			resumed_at = CASE WHEN paused AND NOT $2 THEN clock_timestamp() ELSE resumed_at END
+		WHERE id = $1`, paused)
 }
 
 // DeleteSchedule deletes a schedule.
@@ -120,16 +126,19 @@ func (s *Store) DeleteSchedule(ctx context.Context, id int64, ev store.Event) er
 
 // FireTimer records a tick and appends its event in one transaction, once per
 // (key, nominal time). A schedule's tick fires only while the schedule exists
-// and is not paused (checked under a row lock, so it cannot race a pause),
-// and moves the schedule's last firing time forward.
+// and is not paused, and only if it falls after the schedule's last resume
+// (checked under a row lock, so it cannot race a pause or a resume); it moves
+// the schedule's last firing time forward.
 func (s *Store) FireTimer(ctx context.Context, f store.Firing) (bool, error) {
 	fired := false
 	var appended []store.Event
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if f.ScheduleID != 0 {
 			var paused bool
-			err := tx.QueryRow(ctx, s.q("SELECT paused FROM {s}.aiflow_schedule WHERE id = $1 FOR UPDATE"), f.ScheduleID).Scan(&paused)
-			if errors.Is(err, pgx.ErrNoRows) || (err == nil && paused) {
+			var resumed *time.Time
+			err := tx.QueryRow(ctx, s.q("SELECT paused, resumed_at FROM {s}.aiflow_schedule WHERE id = $1 FOR UPDATE"),
+				f.ScheduleID).Scan(&paused, &resumed)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && (paused || (resumed != nil && !f.At.After(*resumed)))) {
 				return nil
 			}
 			if err != nil {
