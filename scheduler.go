@@ -95,9 +95,11 @@ type ScheduleOpts struct {
 	// or OverlapSkip (a tick is skipped while an execution of the workflow
 	// is running).
 	Overlap string
-	// CatchUp is how many ticks missed while no client ran (no leader) are
-	// fired when a leader finds them, the most recent ones first in time
-	// order; 0 (the default) skips missed ticks. At most MaxCatchUp. Ticks
+	// CatchUp is how many missed ticks fire late: ticks that fell due while
+	// no client led, or while the leader's timer was late (a stall, a slow
+	// store). The most recent CatchUp of them fire, in time order; the
+	// others are skipped, and an "aiflow.schedule_skipped" event says how
+	// many. 0 (the default) skips missed ticks. At most MaxCatchUp. Ticks
 	// that fall due while the schedule is paused never fire.
 	CatchUp int
 }

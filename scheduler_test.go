@@ -314,9 +314,12 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 		name    string
 		catchUp int
 		want    []time.Time // nominal fire times of the executions
+		skipped store.TickData
 	}{
-		{"skip", 0, []time.Time{t0.Add(70 * time.Second)}},
-		{"catch up 3", 3, []time.Time{t0.Add(40 * time.Second), t0.Add(50 * time.Second), t0.Add(60 * time.Second), t0.Add(70 * time.Second)}},
+		{"skip", 0, []time.Time{t0.Add(70 * time.Second)},
+			store.TickData{FireTime: t0.Add(60 * time.Second), Missed: 6, FirstMissed: t0.Add(10 * time.Second)}},
+		{"catch up 3", 3, []time.Time{t0.Add(40 * time.Second), t0.Add(50 * time.Second), t0.Add(60 * time.Second), t0.Add(70 * time.Second)},
+			store.TickData{FireTime: t0.Add(30 * time.Second), Missed: 3, FirstMissed: t0.Add(10 * time.Second)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -342,6 +345,9 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 				fired = append(fired, d.FireTime)
 			}
 			require.Equal(t, tc.want, fired)
+			tc.skipped.ScheduleID, tc.skipped.Overlap = s.ID, aiflow.OverlapAllow
+			require.Equal(t, []store.TickData{tc.skipped}, second.skippedTicks(), "the ticks not caught up are recorded as skipped")
+			require.Contains(t, second.events(store.KeyScheduleSkipped)[0].Value, "missed tick(s)")
 			for _, x := range xs {
 				require.Equal(t, aiflow.RunPeriodic, x.RunType)
 			}
@@ -652,4 +658,51 @@ func TestScheduleCatchesUpTicksMissedAfterAResume(t *testing.T) {
 	require.Equal(t, t0.Add(70*time.Second), at)
 	require.Equal(t, secs(10, 40, 50, 60), second.tickTimes(), "ticks missed after the resume are caught up, not those paused")
 	second.waitExecutions("w", 4)
+}
+
+// skippedTicks decodes the schedule_skipped events of missed ticks.
+func (b *timerBed) skippedTicks() []store.TickData {
+	b.t.Helper()
+	var out []store.TickData
+	for _, ev := range b.events(store.KeyScheduleSkipped) {
+		var d store.TickData
+		require.NoError(b.t, json.Unmarshal([]byte(mustData(b.t, b, ev.ID)), &d))
+		out = append(out, d)
+	}
+	return out
+}
+
+func TestScheduleLateTimerAppliesTheMissedTickPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		catchUp int
+		fired   []time.Time
+		skipped []store.TickData
+	}{
+		{"catch up 5", 5, secs(10, 20, 30, 40), nil},
+		{"catch up 1", 1, secs(10, 40), []store.TickData{{FireTime: t0.Add(30 * time.Second), Missed: 2, FirstMissed: t0.Add(20 * time.Second)}}},
+		{"skip", 0, secs(10), []store.TickData{{FireTime: t0.Add(40 * time.Second), Missed: 3, FirstMissed: t0.Add(20 * time.Second)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+			s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: tc.catchUp})
+			require.NoError(t, err)
+			key := "schedule:" + strconv.FormatInt(s.ID, 10)
+			at := b.waitArmed(key, time.Time{}, false)
+			require.Equal(t, t0.Add(10*time.Second), at)
+			b.advanceTo(t0.Add(45 * time.Second)) // the timer rings 35 s late
+			require.Equal(t, t0.Add(50*time.Second), b.waitArmed(key, at, false))
+			require.Equal(t, tc.fired, b.tickTimes())
+			for i := range tc.skipped {
+				tc.skipped[i].ScheduleID, tc.skipped[i].Overlap = s.ID, aiflow.OverlapAllow
+			}
+			require.Equal(t, tc.skipped, b.skippedTicks(), "ticks not caught up are recorded as skipped")
+			b.waitExecutions("w", len(tc.fired))
+			got, err := b.client.GetWorkflowSchedule(b.ctx, s.ID)
+			require.NoError(t, err)
+			require.Equal(t, t0.Add(40*time.Second), got.LastFireAt, "every missed tick was handled")
+		})
+	}
 }

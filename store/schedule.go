@@ -27,12 +27,14 @@ type ScheduleRecord struct {
 	Paused   bool
 	// Overlap is OverlapAllow or OverlapSkip.
 	Overlap string
-	// CatchUp is how many ticks missed while no client ran are fired when a
-	// leader finds them (the most recent ones); 0 skips them.
+	// CatchUp is how many missed ticks (fallen due while no client led or
+	// while the leader's timer was late) fire late, the most recent ones;
+	// the others are skipped. 0 skips them all.
 	CatchUp   int
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	// LastFireAt is the nominal time of the last tick that fired.
+	// LastFireAt is the nominal time of the latest tick that fired (or was
+	// recorded as missed and skipped).
 	LastFireAt time.Time
 	// ResumedAt is when the schedule was last resumed after a pause (zero if
 	// it never was). Ticks at or before it that have not fired never fire:
@@ -83,11 +85,17 @@ const (
 	KeyTriggerUnhandled = "aiflow.trigger_unhandled"
 )
 
-// TickData is the payload of schedule_tick and periodic_tick events.
+// TickData is the payload of schedule_tick and periodic_tick events, and of
+// the schedule_skipped events of ticks.
 type TickData struct {
 	ScheduleID int64     `json:"schedule_id,omitempty"`
 	FireTime   time.Time `json:"fire_time"`
 	Overlap    string    `json:"overlap,omitempty"`
+	// Missed, in the schedule_skipped event of missed ticks that were not
+	// caught up (beyond the schedule's CatchUp), is how many ticks it
+	// covers: from FirstMissed to FireTime. Zero otherwise.
+	Missed      int       `json:"missed,omitempty"`
+	FirstMissed time.Time `json:"first_missed,omitzero"`
 }
 
 // TriggerData is the payload of trigger control events.

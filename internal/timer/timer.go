@@ -11,10 +11,15 @@
 // schedule change or a workflow execution starting or finishing (for periodic
 // tasks), and every ResyncInterval as a fallback, the leader lists the
 // schedules and the running executions and arms, re-arms or drops timers.
-// When a schedule is armed, ticks missed while nobody led (after its last
-// firing and its last resume) are fired if its CatchUp allows (the most
-// recent CatchUp of them), else skipped. Ticks that fell due while a schedule
-// was paused never fire. Periodic tasks skip missed ticks.
+//
+// Missed ticks: ticks that fell due and were not fired by a job, either
+// before a timer was armed (nobody led; after the schedule's last firing and
+// its last resume) or while an armed timer was late (a slow or retried
+// firing, a stall), are fired if the schedule's CatchUp allows (the most
+// recent CatchUp of them, in time order); the others are skipped, and one
+// "aiflow.schedule_skipped" event per run of them says so. Periodic tasks
+// skip missed ticks without an event. Ticks that fell due while a schedule
+// was paused are not missed ticks: they never fire.
 //
 // Import rule: store, internal/engine (definitions), internal/schedule,
 // gocron and clockwork.
@@ -261,7 +266,15 @@ func (l *leader) sync() {
 		if _, ok := l.jobs[key]; ok {
 			continue
 		}
-		l.arm(sp, true)
+		// Ticks after the last firing, the anchor and the last resume are
+		// missed ticks.
+		from := sp.anchor
+		for _, t := range []time.Time{sp.lastFire, sp.floor} {
+			if t.After(from) {
+				from = t
+			}
+		}
+		l.arm(sp, from, "they fell due before the timer was armed")
 	}
 }
 
@@ -326,30 +339,26 @@ func (l *leader) desired() (map[string]spec, error) {
 	return want, nil
 }
 
-// arm fires the missed ticks the spec allows (first arming only) and sets a
-// one-time job at the next tick. l.mu is held.
-func (l *leader) arm(sp spec, first bool) {
-	now := l.s.cfg.Clock.Now().UTC()
-	from := sp.lastFire
-	if from.IsZero() || from.Before(sp.anchor) {
-		from = sp.anchor
-	}
-	if sp.floor.After(from) {
-		from = sp.floor
-	}
-	if first && sp.catchUp > 0 {
-		for _, t := range sp.sched.Ticks(sp.anchor, from, now, sp.catchUp) {
-			l.fire(sp, t)
-			from = t
+// arm handles the ticks due after from (missed ticks, see the package
+// documentation; why says how they were missed), then sets a one-time job at
+// the next tick. Handling missed ticks takes time, during which more may fall
+// due: it goes on until the next tick is in the future. l.mu is held.
+func (l *leader) arm(sp spec, from time.Time, why string) {
+	var next time.Time
+	for {
+		now := l.s.cfg.Clock.Now().UTC()
+		next = sp.sched.Next(sp.anchor, from)
+		if next.IsZero() {
+			return // a crontab that never matches
 		}
-	}
-	after := now
-	if from.After(after) {
-		after = from
-	}
-	next := sp.sched.Next(sp.anchor, after)
-	if next.IsZero() {
-		return // a crontab that never matches
+		if next.After(now) {
+			break
+		}
+		l.missed(sp, from, now, why)
+		if l.ctx.Err() != nil {
+			return
+		}
+		from = now
 	}
 	job, err := l.gs.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartDateTime(next)),
 		gocron.NewTask(func() { l.ring(sp.key, next) }), gocron.WithName(sp.key))
@@ -365,7 +374,8 @@ func (l *leader) arm(sp spec, first bool) {
 	}
 }
 
-// ring is a job's task: fire the tick, then arm the next one.
+// ring is a job's task: fire the tick, then handle the ticks that fell due
+// meanwhile (the job ran late) and arm the next one.
 func (l *leader) ring(key string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -378,7 +388,31 @@ func (l *leader) ring(key string, at time.Time) {
 	sp := a.spec
 	l.fire(sp, at)
 	sp.lastFire = at
-	l.arm(sp, false)
+	l.arm(sp, at, "they fell due while the timer was late")
+}
+
+// missed handles the missed ticks in (from, to]: the latest sp.catchUp of
+// them fire, in time order, after the others have been recorded as skipped
+// (one event for a schedule; periodic tasks only log them).
+func (l *leader) missed(sp spec, from, to time.Time, why string) {
+	if sp.scheduleID == 0 && sp.catchUp == 0 {
+		// A periodic task: nothing to fire or count (its timer is armed
+		// from the execution's start on every change of leader).
+		l.s.log.DebugContext(l.ctx, "missed ticks skipped", slog.String("timer", sp.key), slog.Time("after", from), slog.Time("until", to))
+		return
+	}
+	kept, skipped := sp.sched.Split(sp.anchor, from, to, sp.catchUp)
+	if skipped.N > 0 && sp.scheduleID != 0 {
+		l.s.log.InfoContext(l.ctx, "missed ticks skipped", slog.String("timer", sp.key), slog.Int("ticks", skipped.N),
+			slog.Time("first", skipped.First), slog.Time("last", skipped.Last), slog.String("why", why))
+		l.skip(sp, skipped, why)
+	}
+	for _, t := range kept {
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.fire(sp, t)
+	}
 }
 
 // fire records one tick, retrying until it is recorded or the term ends.
@@ -392,11 +426,33 @@ func (l *leader) fire(sp spec, at time.Time) {
 		f.Event = store.Event{Kind: store.KindControl, Namespace: sp.ns, Key: store.KeyScheduleTick, Sender: store.SenderEngine,
 			Workflow: sp.wf, Data: data}
 	}
+	l.record(sp, f)
+}
+
+// skip records a schedule's run of missed ticks that are not caught up: a
+// schedule_skipped event, recorded like a tick at the run's last tick, so that
+// it is recorded once and no leader fires that tick afterwards.
+func (l *leader) skip(sp spec, run schedule.Run, why string) {
+	data, _ := json.Marshal(store.TickData{ScheduleID: sp.scheduleID, FireTime: run.Last, Overlap: sp.overlap,
+		Missed: run.N, FirstMissed: run.First})
+	reason := fmt.Sprintf("%d missed tick(s) from %s to %s not caught up (CatchUp %d): %s",
+		run.N, run.First.Format(time.RFC3339), run.Last.Format(time.RFC3339), sp.catchUp, why)
+	l.record(sp, store.Firing{Key: sp.key, At: run.Last, ScheduleID: sp.scheduleID, Event: store.Event{
+		Kind: store.KindControl, Namespace: sp.ns, Key: store.KeyScheduleSkipped, Value: reason, Sender: store.SenderEngine,
+		Workflow: sp.wf, Data: data,
+	}})
+}
+
+// record fires f through the store, retrying until it is recorded or the term
+// ends.
+func (l *leader) record(sp spec, f store.Firing) {
+	at := f.At
 	backoff := 50 * time.Millisecond
 	for {
 		fired, err := l.s.cfg.Store.FireTimer(l.ctx, f)
 		if err == nil {
-			l.s.log.DebugContext(l.ctx, "tick", slog.String("timer", sp.key), slog.Time("at", at), slog.Bool("fired", fired))
+			l.s.log.DebugContext(l.ctx, "tick", slog.String("timer", sp.key), slog.Time("at", at), slog.String("event", f.Event.Key),
+				slog.Bool("fired", fired))
 			return
 		}
 		if l.ctx.Err() != nil {
