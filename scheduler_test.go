@@ -706,3 +706,59 @@ func TestScheduleLateTimerAppliesTheMissedTickPolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestLeaderPrunesFiringRecords(t *testing.T) {
+	t.Parallel()
+	p := aiflow.NewWorkflow("p")
+	p.Task("tick", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }), aiflow.Periodic("interval@0 0 0 10"))
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"), p)
+	add := func(catchUp int) string {
+		s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: catchUp})
+		require.NoError(t, err)
+		return "schedule:" + strconv.FormatInt(s.ID, 10)
+	}
+	live, deleted, paused := add(0), add(0), add(2)
+	x, err := b.client.StartWorkflowExecution(b.ctx, "p", nil)
+	require.NoError(t, err)
+	periodic := fmt.Sprintf("periodic:%d:tick", x)
+	keys := []string{live, deleted, paused, periodic}
+	for _, tick := range secs(10, 20, 30) {
+		for _, k := range keys {
+			b.waitArmed(k, tick.Add(-time.Second), false)
+		}
+		b.advanceTo(tick)
+	}
+	for _, k := range keys {
+		b.waitArmed(k, t0.Add(30*time.Second), false) // every timer fired the tick at 30 s
+	}
+	id := func(key string) int64 {
+		n, err := strconv.ParseInt(strings.TrimPrefix(key, "schedule:"), 10, 64)
+		require.NoError(t, err)
+		return n
+	}
+	require.NoError(t, b.client.PauseWorkflowSchedule(b.ctx, id(paused)))
+	require.NoError(t, b.client.DeleteWorkflowSchedule(b.ctx, id(deleted)))
+	require.NoError(t, b.client.StopWorkflowExecution(b.ctx, x))
+	for _, k := range keys[1:] {
+		b.waitArmed(k, time.Time{}, true)
+	}
+
+	// refire tries a tick again, as a stale leader would, with an inert
+	// event: it fires only if the tick's record is gone.
+	refire := func(key string, at time.Time) bool {
+		ok, err := b.st.FireTimer(b.ctx, store.Firing{Key: key, At: at,
+			Event: store.Event{Kind: store.KindUser, Namespace: "default", Key: "probe", Sender: "test"}})
+		require.NoError(t, err)
+		return ok
+	}
+	for _, k := range keys {
+		require.False(t, refire(k, t0.Add(10*time.Second)), "%s: nothing is pruned before the retention", k)
+	}
+	b.advanceTo(t0.Add(2 * time.Hour)) // past the retention: the leader prunes
+	b.waitFor("the records of the deleted schedule pruned", func() bool { return refire(deleted, t0.Add(30*time.Second)) })
+	require.True(t, refire(periodic, t0.Add(30*time.Second)), "the records of a finished execution's timer are pruned")
+	require.True(t, refire(live, t0.Add(10*time.Second)), "old records of a live schedule are pruned")
+	require.True(t, refire(paused, t0.Add(10*time.Second)))
+	require.False(t, refire(paused, t0.Add(20*time.Second)), "a schedule's latest CatchUp records are kept")
+	require.False(t, refire(paused, t0.Add(30*time.Second)))
+}

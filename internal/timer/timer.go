@@ -21,6 +21,12 @@
 // skip missed ticks without an event. Ticks that fell due while a schedule
 // was paused are not missed ticks: they never fire.
 //
+// The records of fired ticks would grow without bound (86,400 a day for a
+// one-second schedule): every PruneInterval the leader deletes those older
+// than FiringRetention, except the latest of each schedule (its latest
+// CatchUp) and of each running execution's periodic timers, which later
+// firings are checked against.
+//
 // Import rule: store, internal/engine (definitions), internal/schedule,
 // gocron and clockwork.
 package timer
@@ -47,6 +53,13 @@ import (
 // running executions without being told to.
 const ResyncIntervalDefault = 30 * time.Second
 
+// Defaults of the pruning of firing records (Config.FiringRetention and
+// Config.PruneInterval).
+const (
+	FiringRetentionDefault = time.Hour
+	PruneIntervalDefault   = 10 * time.Minute
+)
+
 // Config configures a Service.
 type Config struct {
 	Store    store.Store
@@ -56,6 +69,16 @@ type Config struct {
 	Logger   *slog.Logger
 	// ResyncInterval: ResyncIntervalDefault when zero.
 	ResyncInterval time.Duration
+	// FiringRetention is how long the record of a fired tick is kept at
+	// least (FiringRetentionDefault when zero): long enough for every
+	// leader that may still try the tick (a stale or stalled one) to have
+	// given up. Older records go, except the latest of each live timer
+	// (the latest CatchUp of a schedule), which later firings are checked
+	// against.
+	FiringRetention time.Duration
+	// PruneInterval is how often the leader prunes firing records
+	// (PruneIntervalDefault when zero).
+	PruneInterval time.Duration
 	// OnArm, if set, is called each time a timer is armed for its next
 	// tick, and with a zero time when a timer is dropped (tests use it to
 	// know when to advance a fake clock).
@@ -80,6 +103,12 @@ func New(cfg Config) *Service {
 	}
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = ResyncIntervalDefault
+	}
+	if cfg.FiringRetention <= 0 {
+		cfg.FiringRetention = FiringRetentionDefault
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = PruneIntervalDefault
 	}
 	return &Service{cfg: cfg, log: cfg.Logger.With(slog.String("service", "timer"))}
 }
@@ -200,6 +229,8 @@ func (s *Service) lead(ctx context.Context) {
 	l.sync()
 	resync := s.cfg.Clock.NewTicker(s.cfg.ResyncInterval)
 	defer resync.Stop()
+	prune := s.cfg.Clock.NewTicker(s.cfg.PruneInterval)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -212,9 +243,33 @@ func (s *Service) lead(ctx context.Context) {
 			}
 		case <-resync.Chan():
 			l.sync()
+		case <-prune.Chan():
+			l.prune()
 		}
 	}
 }
+
+// prune deletes the firing records that no leader needs any more: those
+// older than FiringRetention, except the latest of each live timer (a
+// schedule's latest CatchUp, at least one, paused schedules included) and
+// of the timers of running executions. Ticks a leader may still try are
+// after them, or were recorded recently.
+func (l *leader) prune() {
+	_, keep, err := l.desired()
+	if err == nil {
+		var n int
+		n, err = l.s.cfg.Store.PruneFirings(l.ctx, keep, l.s.cfg.FiringRetention)
+		if err == nil {
+			l.s.log.DebugContext(l.ctx, "firing records pruned", slog.Int("deleted", n))
+			return
+		}
+	}
+	if l.ctx.Err() == nil {
+		l.s.log.WarnContext(l.ctx, "pruning firing records", slog.Any("error", err))
+	}
+}
+
+func scheduleKey(id int64) string { return "schedule:" + strconv.FormatInt(id, 10) }
 
 // changes reads the log after from and reports whether it holds an event that
 // may change the timers.
@@ -244,7 +299,7 @@ func (l *leader) changes(from store.Position) (store.Position, bool) {
 
 // sync arms, re-arms and drops timers to match the store.
 func (l *leader) sync() {
-	want, err := l.desired()
+	want, _, err := l.desired()
 	if err != nil {
 		if l.ctx.Err() == nil {
 			l.s.log.WarnContext(l.ctx, "listing timers", slog.Any("error", err))
@@ -278,15 +333,18 @@ func (l *leader) sync() {
 	}
 }
 
-// desired lists the timers the store calls for.
-func (l *leader) desired() (map[string]spec, error) {
+// desired lists the timers the store calls for, and, for each timer that
+// may fire (paused schedules included), how many of its latest firing records
+// to keep: its CatchUp, at least one.
+func (l *leader) desired() (map[string]spec, map[string]int, error) {
 	st := l.s.cfg.Store
-	want := map[string]spec{}
+	want, keep := map[string]spec{}, map[string]int{}
 	scheds, err := st.ListSchedules(l.ctx, "", "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range scheds {
+		keep[scheduleKey(r.ID)] = max(r.CatchUp, 1)
 		if r.Paused {
 			continue
 		}
@@ -299,7 +357,7 @@ func (l *leader) desired() (map[string]spec, error) {
 			l.s.log.WarnContext(l.ctx, "bad schedule in the store", slog.Int64("schedule_id", r.ID), slog.Any("error", err))
 			continue
 		}
-		key := "schedule:" + strconv.FormatInt(r.ID, 10)
+		key := scheduleKey(r.ID)
 		want[key] = spec{
 			key: key, sched: sc, anchor: r.CreatedAt.UTC().Truncate(time.Second), scheduleID: r.ID,
 			ns: r.Namespace, wf: r.Workflow, overlap: r.Overlap, catchUp: r.CatchUp, lastFire: r.LastFireAt, floor: r.ResumedAt,
@@ -308,7 +366,7 @@ func (l *leader) desired() (map[string]spec, error) {
 	}
 	xs, err := st.ListExecutions(l.ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: 1 << 30})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, x := range xs {
 		def, _, ok := l.s.cfg.Registry.Version(x.Namespace, x.Workflow, x.Version)
@@ -330,13 +388,14 @@ func (l *leader) desired() (map[string]spec, error) {
 				continue
 			}
 			key := "periodic:" + strconv.FormatInt(x.ID, 10) + ":" + t.Name
+			keep[key] = 1
 			want[key] = spec{
 				key: key, sched: sc, anchor: x.CreatedAt.UTC().Truncate(time.Second), ns: x.Namespace, wf: x.Workflow,
 				execID: x.ID, task: t.Name, ident: t.PeriodicExpr + "|" + t.PeriodicTZ,
 			}
 		}
 	}
-	return want, nil
+	return want, keep, nil
 }
 
 // arm handles the ticks due after from (missed ticks, see the package

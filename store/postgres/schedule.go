@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -166,6 +167,28 @@ func (s *Store) FireTimer(ctx context.Context, f store.Firing) (bool, error) {
 		s.hub.appended(partsOf(appended))
 	}
 	return fired, nil
+}
+
+// PruneFirings deletes the firing records made at least minAge ago (by the
+// database's clock), except the keep[key] latest of each key of keep, in one
+// statement.
+func (s *Store) PruneFirings(ctx context.Context, keep map[string]int, minAge time.Duration) (int, error) {
+	keys, counts := make([]string, 0, len(keep)), make([]int32, 0, len(keep))
+	for k, n := range keep {
+		keys, counts = append(keys, k), append(counts, int32(min(max(n, 0), math.MaxInt32)))
+	}
+	tag, err := s.pool.Exec(ctx, s.q(`DELETE FROM {s}.aiflow_timer_fire f USING (
+			SELECT r.key, r.at FROM (
+				SELECT key, at, fired_at, row_number() OVER (PARTITION BY key ORDER BY at DESC) AS rank
+				FROM {s}.aiflow_timer_fire
+			) r LEFT JOIN unnest($1::text[], $2::int[]) AS k(key, keep) ON k.key = r.key
+			WHERE r.fired_at <= clock_timestamp() - $3::interval AND r.rank > coalesce(k.keep, 0)
+		) d
+		WHERE f.key = d.key AND f.at = d.at`), keys, counts, minAge)
+	if err != nil {
+		return 0, opErr("prune firings", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // ---- workflow triggers ----

@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Schedules/SkipOverlapAndDisabledWorkflows", fn: testScheduleSkipsOverlapAndDisabled},
 		{name: "Schedules/PeriodicTaskRunsDownstreamAfterEachTick", fn: testPeriodicTaskRunsDownstreamAfterEachTick},
 		{name: "Triggers/StatefulTriggerStartsEventExecutions", fn: testTriggerWithStateStartsEventExecutions},
+		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -127,4 +128,36 @@ func testTriggerWithStateStartsEventExecutions(t *testing.T, b *bed) {
 	list, err := b.client.ListWorkflowTriggers(b.ctx, "", "target")
 	require.NoError(t, err)
 	require.Len(t, list, 2)
+}
+
+// testPruneFirings calls the store directly: firing records are pruned by
+// age and rank, and a pruned tick fires again if tried (which is why the
+// leader keeps what a later firing may be checked against).
+func testPruneFirings(t *testing.T, b *bed) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fire := func(key string, s int) bool {
+		b.t.Helper()
+		ok, err := b.st.FireTimer(b.ctx, store.Firing{Key: key, At: base.Add(time.Duration(s) * time.Second),
+			Event: store.Event{Kind: store.KindUser, Namespace: "default", Key: "probe", Value: key, Sender: "storetest"}})
+		require.NoError(t, err)
+		return ok
+	}
+	for s := 1; s <= 4; s++ {
+		require.True(t, fire("storetest:live", s))
+		require.True(t, fire("storetest:gone", s))
+	}
+	keep := map[string]int{"storetest:live": 2}
+	n, err := b.st.PruneFirings(b.ctx, keep, time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n, "records younger than minAge stay")
+	require.False(t, fire("storetest:gone", 1))
+
+	n, err = b.st.PruneFirings(b.ctx, keep, 0)
+	require.NoError(t, err)
+	require.Equal(t, 6, n, "the two oldest of the live key and every record of the other")
+	require.False(t, fire("storetest:live", 3), "the latest records of a kept key stay")
+	require.False(t, fire("storetest:live", 4))
+	require.True(t, fire("storetest:live", 2), "a pruned tick fires again")
+	require.True(t, fire("storetest:gone", 4))
+	require.Len(t, b.events("probe"), 10)
 }
