@@ -169,26 +169,64 @@ func (s *Store) FireTimer(ctx context.Context, f store.Firing) (bool, error) {
 	return fired, nil
 }
 
+// firingPruneBatch bounds the firing records one PruneFirings statement
+// reads.
+const firingPruneBatch = 5000
+
 // PruneFirings deletes the firing records made at least minAge ago (by the
-// database's clock), except the keep[key] latest of each key of keep, in one
-// statement.
+// database's clock), except the keep[key] latest (at least one) of each key
+// of keep. It walks the old records oldest first through an index on their
+// age, a batch per statement: each batch costs its size whatever the table
+// holds, and is its own short transaction (a long one would hold back the
+// horizon of the event log's readers).
 func (s *Store) PruneFirings(ctx context.Context, keep map[string]int, minAge time.Duration) (int, error) {
 	keys, counts := make([]string, 0, len(keep)), make([]int32, 0, len(keep))
 	for k, n := range keep {
-		keys, counts = append(keys, k), append(counts, int32(min(max(n, 0), math.MaxInt32)))
+		keys, counts = append(keys, k), append(counts, int32(min(max(n, 1), math.MaxInt32)))
 	}
-	tag, err := s.pool.Exec(ctx, s.q(`DELETE FROM {s}.aiflow_timer_fire f USING (
-			SELECT r.key, r.at FROM (
-				SELECT key, at, fired_at, row_number() OVER (PARTITION BY key ORDER BY at DESC) AS rank
-				FROM {s}.aiflow_timer_fire
-			) r LEFT JOIN unnest($1::text[], $2::int[]) AS k(key, keep) ON k.key = r.key
-			WHERE r.fired_at <= clock_timestamp() - $3::interval AND r.rank > coalesce(k.keep, 0)
-		) d
-		WHERE f.key = d.key AND f.at = d.at`), keys, counts, minAge)
-	if err != nil {
+	var cutoff time.Time
+	if err := s.pool.QueryRow(ctx, "SELECT now() - $1::interval", minAge).Scan(&cutoff); err != nil {
 		return 0, opErr("prune firings", err)
 	}
-	return int(tag.RowsAffected()), nil
+	// The cursor: the last record of the previous batch, by (fired_at,
+	// key, at).
+	var curFired, curAt time.Time
+	curKey := ""
+	total := 0
+	for {
+		// cut is, for each kept key of the batch, the nominal time of its
+		// keep-th latest record (none if it has fewer): older records go.
+		var deleted, read int
+		err := s.pool.QueryRow(ctx, s.q(`WITH batch AS MATERIALIZED (
+				SELECT ctid, key, at, fired_at FROM {s}.aiflow_timer_fire
+				WHERE fired_at <= $3 AND (fired_at, key, at) > ($4, $5, $6)
+				ORDER BY fired_at, key, at LIMIT $7
+			), cut AS (
+				SELECT k.key, (SELECT x.at FROM {s}.aiflow_timer_fire x WHERE x.key = k.key
+					ORDER BY x.at DESC OFFSET k.keep - 1 LIMIT 1) AS at
+				FROM unnest($1::text[], $2::int[]) AS k(key, keep)
+				WHERE k.key IN (SELECT key FROM batch)
+			), gone AS (
+				DELETE FROM {s}.aiflow_timer_fire WHERE ctid = ANY(ARRAY(
+					SELECT b.ctid FROM batch b LEFT JOIN cut c ON c.key = b.key
+					WHERE c.key IS NULL OR b.at < c.at))
+				RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM gone), l.n, l.fired_at, l.key, l.at FROM (
+				SELECT count(*) OVER () AS n, fired_at, key, at FROM batch
+				ORDER BY fired_at DESC, key DESC, at DESC LIMIT 1) l`),
+			keys, counts, cutoff, curFired, curKey, curAt, firingPruneBatch).Scan(&deleted, &read, &curFired, &curKey, &curAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return total, nil // nothing left to read
+		}
+		if err != nil {
+			return total, opErr("prune firings", err)
+		}
+		total += deleted
+		if read < firingPruneBatch {
+			return total, nil
+		}
+	}
 }
 
 // ---- workflow triggers ----
