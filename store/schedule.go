@@ -123,10 +123,11 @@ type Schedules interface {
 	FireTimer(ctx context.Context, f Firing) (bool, error)
 	// PruneFirings deletes the firing records that keep ticks from firing
 	// twice once no leader can try those ticks again, and returns how many
-	// it deleted: the records made at least minAge ago, except the keep[key]
-	// latest (by nominal time) of each key of keep. Records of keys missing
-	// from keep (deleted schedules, timers of finished executions) all go
-	// once minAge old. A pruned tick would fire again if a leader tried it.
+	// it deleted: the records made at least minAge ago, except the
+	// keep[key] latest (by nominal time, at least one) of each key of keep.
+	// Records of keys missing from keep (deleted schedules, timers of
+	// finished executions) all go once minAge old. A pruned tick would fire
+	// again if a leader tried it.
 	PruneFirings(ctx context.Context, keep map[string]int, minAge time.Duration) (int, error)
 }
 

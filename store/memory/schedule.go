@@ -164,7 +164,8 @@ func (s *Store) FireTimer(_ context.Context, f store.Firing) (bool, error) {
 }
 
 // PruneFirings deletes the firing records made at least minAge ago (by the
-// store's clock), except the keep[key] latest of each key of keep.
+// store's clock), except the keep[key] latest (at least one) of each key of
+// keep.
 func (s *Store) PruneFirings(_ context.Context, keep map[string]int, minAge time.Duration) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,7 +178,11 @@ func (s *Store) PruneFirings(_ context.Context, keep map[string]int, minAge time
 	n := 0
 	for key, ats := range byKey {
 		slices.Sort(ats)
-		for _, at := range ats[:max(len(ats)-keep[key], 0)] {
+		kept := 0
+		if n, ok := keep[key]; ok {
+			kept = max(n, 1)
+		}
+		for _, at := range ats[:max(len(ats)-kept, 0)] {
 			k := fireKey{key, at}
 			if !tm.fired[k].After(cutoff) {
 				delete(tm.fired, k)

@@ -148,7 +148,8 @@ func testPruneFirings(t *testing.T, b *bed) {
 		require.True(t, fire("storetest:live", s))
 		require.True(t, fire("storetest:gone", s))
 	}
-	keep := map[string]int{"storetest:live": 2}
+	require.True(t, fire("storetest:zero", 1))
+	keep := map[string]int{"storetest:live": 2, "storetest:zero": 0}
 	n, err := b.st.PruneFirings(b.ctx, keep, time.Hour)
 	require.NoError(t, err)
 	require.Zero(t, n, "records younger than minAge stay")
@@ -161,7 +162,8 @@ func testPruneFirings(t *testing.T, b *bed) {
 	require.False(t, fire("storetest:live", 4))
 	require.True(t, fire("storetest:live", 2), "a pruned tick fires again")
 	require.True(t, fire("storetest:gone", 4))
-	b.waitFor("the ten probe events listed", func() bool { return len(b.events("probe")) == 10 })
+	require.False(t, fire("storetest:zero", 1), "a kept key keeps its latest record at least")
+	b.waitFor("the eleven probe events listed", func() bool { return len(b.events("probe")) == 11 })
 }
 
 // tick is a schedule_tick or schedule_skipped event with its payload.
