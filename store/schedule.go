@@ -119,7 +119,7 @@ type Schedules interface {
 	DeleteSchedule(ctx context.Context, id int64, ev Event) error
 	// FireTimer records a tick and appends its event, once per (Key, At).
 	// It returns false when the tick had fired already (or the schedule is
-	// paused or gone).
+	// paused or gone, or the tick is not after its ResumedAt).
 	FireTimer(ctx context.Context, f Firing) (bool, error)
 	// PruneFirings deletes the firing records that keep ticks from firing
 	// twice once no leader can try those ticks again, and returns how many

@@ -179,8 +179,8 @@ func (s *Store) PruneFirings(_ context.Context, keep map[string]int, minAge time
 	for key, ats := range byKey {
 		slices.Sort(ats)
 		kept := 0
-		if n, ok := keep[key]; ok {
-			kept = max(n, 1)
+		if c, ok := keep[key]; ok {
+			kept = max(c, 1)
 		}
 		for _, at := range ats[:max(len(ats)-kept, 0)] {
 			k := fireKey{key, at}
