@@ -95,9 +95,12 @@ type ScheduleOpts struct {
 	// or OverlapSkip (a tick is skipped while an execution of the workflow
 	// is running).
 	Overlap string
-	// CatchUp is how many ticks missed while no client ran (no leader) are
-	// fired when a leader finds them, the most recent ones first in time
-	// order; 0 (the default) skips missed ticks. At most MaxCatchUp.
+	// CatchUp is how many missed ticks fire late: ticks that fell due while
+	// no client led, or while the leader's timer was late (a stall, a slow
+	// store). The most recent CatchUp of them fire, in time order; the
+	// others are skipped, and an "aiflow.schedule_skipped" event says how
+	// many. 0 (the default) skips missed ticks. At most MaxCatchUp. Ticks
+	// that fall due while the schedule is paused never fire.
 	CatchUp int
 }
 
@@ -171,8 +174,9 @@ func (c *Client) PauseWorkflowSchedule(ctx context.Context, id int64) error {
 	return c.setSchedulePaused(ctx, "pause workflow schedule", id, true)
 }
 
-// ResumeWorkflowSchedule resumes a paused schedule. Ticks missed while it
-// was paused are not fired.
+// ResumeWorkflowSchedule resumes a paused schedule. Ticks that fell due
+// while it was paused are not fired, whatever its CatchUp; ticks missed after
+// the resume (no client leading) are caught up as usual.
 func (c *Client) ResumeWorkflowSchedule(ctx context.Context, id int64) error {
 	return c.setSchedulePaused(ctx, "resume workflow schedule", id, false)
 }

@@ -314,9 +314,12 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 		name    string
 		catchUp int
 		want    []time.Time // nominal fire times of the executions
+		skipped store.TickData
 	}{
-		{"skip", 0, []time.Time{t0.Add(70 * time.Second)}},
-		{"catch up 3", 3, []time.Time{t0.Add(40 * time.Second), t0.Add(50 * time.Second), t0.Add(60 * time.Second), t0.Add(70 * time.Second)}},
+		{"skip", 0, []time.Time{t0.Add(70 * time.Second)},
+			store.TickData{FireTime: t0.Add(60 * time.Second), Missed: 6, FirstMissed: t0.Add(10 * time.Second)}},
+		{"catch up 3", 3, []time.Time{t0.Add(40 * time.Second), t0.Add(50 * time.Second), t0.Add(60 * time.Second), t0.Add(70 * time.Second)},
+			store.TickData{FireTime: t0.Add(30 * time.Second), Missed: 3, FirstMissed: t0.Add(10 * time.Second)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -342,6 +345,9 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 				fired = append(fired, d.FireTime)
 			}
 			require.Equal(t, tc.want, fired)
+			tc.skipped.ScheduleID, tc.skipped.Overlap = s.ID, aiflow.OverlapAllow
+			require.Equal(t, []store.TickData{tc.skipped}, second.skippedTicks(), "the ticks not caught up are recorded as skipped")
+			require.Contains(t, second.events(store.KeyScheduleSkipped)[0].Value, "missed tick(s)")
 			for _, x := range xs {
 				require.Equal(t, aiflow.RunPeriodic, x.RunType)
 			}
@@ -582,4 +588,177 @@ func TestDisabledWorkflowIsStartedByNothing(t *testing.T) {
 	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "w"))
 	_, err = b.client.StartWorkflowExecution(b.ctx, "w", nil)
 	require.NoError(t, err)
+}
+
+// tickTimes returns the nominal fire times of the schedule_tick events, in
+// log order.
+func (b *timerBed) tickTimes() []time.Time {
+	b.t.Helper()
+	var out []time.Time
+	for _, ev := range b.events(store.KeyScheduleTick) {
+		var d store.TickData
+		require.NoError(b.t, json.Unmarshal([]byte(mustData(b.t, b, ev.ID)), &d))
+		out = append(out, d.FireTime)
+	}
+	return out
+}
+
+func secs(ns ...int) []time.Time {
+	out := make([]time.Time, len(ns))
+	for i, n := range ns {
+		out[i] = t0.Add(time.Duration(n) * time.Second)
+	}
+	return out
+}
+
+func TestScheduleResumeDoesNotCatchUpPausedTicks(t *testing.T) {
+	t.Parallel()
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: 5})
+	require.NoError(t, err)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+	at := b.waitArmed(key, time.Time{}, false)
+	b.advanceTo(at)
+	b.waitExecutions("w", 1)
+	at = b.waitArmed(key, at, false)
+
+	require.NoError(t, b.client.PauseWorkflowSchedule(b.ctx, s.ID))
+	b.waitArmed(key, time.Time{}, true)
+	b.advanceTo(t0.Add(55 * time.Second)) // the ticks at 20 to 50 s pass while paused
+	require.NoError(t, b.client.ResumeWorkflowSchedule(b.ctx, s.ID))
+	at = b.waitArmed(key, at, false)
+	require.Equal(t, t0.Add(60*time.Second), at)
+	// Missed ticks are fired before the next one is armed: none was.
+	require.Equal(t, secs(10), b.tickTimes(), "ticks missed while paused are not fired, whatever CatchUp")
+	b.advanceTo(at)
+	b.waitExecutions("w", 2)
+	require.Equal(t, secs(10, 60), b.tickTimes())
+	require.Empty(t, b.events(store.KeyScheduleSkipped), "paused ticks are not missed ticks")
+}
+
+func TestScheduleCatchesUpTicksMissedAfterAResume(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClockAt(t0)
+	st := memory.New(&memory.Config{Clock: clock})
+	first := newTimerBed(t, st, clock, quickWorkflow("w"))
+	s, err := first.client.AddWorkflowSchedule(first.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: 5})
+	require.NoError(t, err)
+	key := "schedule:" + strconv.FormatInt(s.ID, 10)
+	at := first.waitArmed(key, time.Time{}, false)
+	first.advanceTo(at)
+	first.waitExecutions("w", 1)
+	require.NoError(t, first.client.PauseWorkflowSchedule(first.ctx, s.ID))
+	require.NoError(t, first.client.Stop(first.ctx)) // no leader from now on
+	clock.Advance(25 * time.Second)                  // 35 s: the ticks at 20 and 30 s pass while paused
+	require.NoError(t, first.client.ResumeWorkflowSchedule(first.ctx, s.ID))
+	clock.Advance(30 * time.Second) // 65 s: the ticks at 40 to 60 s pass with no leader
+
+	second := newTimerBed(t, st, clock, quickWorkflow("w"))
+	at = second.waitArmed(key, time.Time{}, false)
+	require.Equal(t, t0.Add(70*time.Second), at)
+	require.Equal(t, secs(10, 40, 50, 60), second.tickTimes(), "ticks missed after the resume are caught up, not those paused")
+	second.waitExecutions("w", 4)
+}
+
+// skippedTicks decodes the schedule_skipped events of missed ticks.
+func (b *timerBed) skippedTicks() []store.TickData {
+	b.t.Helper()
+	var out []store.TickData
+	for _, ev := range b.events(store.KeyScheduleSkipped) {
+		var d store.TickData
+		require.NoError(b.t, json.Unmarshal([]byte(mustData(b.t, b, ev.ID)), &d))
+		out = append(out, d)
+	}
+	return out
+}
+
+func TestScheduleLateTimerAppliesTheMissedTickPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		catchUp int
+		fired   []time.Time
+		skipped []store.TickData
+	}{
+		{"catch up 5", 5, secs(10, 20, 30, 40), nil},
+		{"catch up 1", 1, secs(10, 40), []store.TickData{{FireTime: t0.Add(30 * time.Second), Missed: 2, FirstMissed: t0.Add(20 * time.Second)}}},
+		{"skip", 0, secs(10), []store.TickData{{FireTime: t0.Add(40 * time.Second), Missed: 3, FirstMissed: t0.Add(20 * time.Second)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newTimerBed(t, nil, nil, quickWorkflow("w"))
+			s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: tc.catchUp})
+			require.NoError(t, err)
+			key := "schedule:" + strconv.FormatInt(s.ID, 10)
+			at := b.waitArmed(key, time.Time{}, false)
+			require.Equal(t, t0.Add(10*time.Second), at)
+			b.advanceTo(t0.Add(45 * time.Second)) // the timer rings 35 s late
+			require.Equal(t, t0.Add(50*time.Second), b.waitArmed(key, at, false))
+			require.Equal(t, tc.fired, b.tickTimes())
+			for i := range tc.skipped {
+				tc.skipped[i].ScheduleID, tc.skipped[i].Overlap = s.ID, aiflow.OverlapAllow
+			}
+			require.Equal(t, tc.skipped, b.skippedTicks(), "ticks not caught up are recorded as skipped")
+			b.waitExecutions("w", len(tc.fired))
+			got, err := b.client.GetWorkflowSchedule(b.ctx, s.ID)
+			require.NoError(t, err)
+			require.Equal(t, t0.Add(40*time.Second), got.LastFireAt, "every missed tick was handled")
+		})
+	}
+}
+
+func TestLeaderPrunesFiringRecords(t *testing.T) {
+	t.Parallel()
+	p := aiflow.NewWorkflow("p")
+	p.Task("tick", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }), aiflow.Periodic("interval@0 0 0 10"))
+	b := newTimerBed(t, nil, nil, quickWorkflow("w"), p)
+	add := func(catchUp int) string {
+		s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 10", &aiflow.ScheduleOpts{CatchUp: catchUp})
+		require.NoError(t, err)
+		return "schedule:" + strconv.FormatInt(s.ID, 10)
+	}
+	live, deleted, paused := add(0), add(0), add(2)
+	x, err := b.client.StartWorkflowExecution(b.ctx, "p", nil)
+	require.NoError(t, err)
+	periodic := fmt.Sprintf("periodic:%d:tick", x)
+	keys := []string{live, deleted, paused, periodic}
+	for _, tick := range secs(10, 20, 30) {
+		for _, k := range keys {
+			b.waitArmed(k, tick.Add(-time.Second), false)
+		}
+		b.advanceTo(tick)
+	}
+	for _, k := range keys {
+		b.waitArmed(k, t0.Add(30*time.Second), false) // every timer fired the tick at 30 s
+	}
+	id := func(key string) int64 {
+		n, err := strconv.ParseInt(strings.TrimPrefix(key, "schedule:"), 10, 64)
+		require.NoError(t, err)
+		return n
+	}
+	require.NoError(t, b.client.PauseWorkflowSchedule(b.ctx, id(paused)))
+	require.NoError(t, b.client.DeleteWorkflowSchedule(b.ctx, id(deleted)))
+	require.NoError(t, b.client.StopWorkflowExecution(b.ctx, x))
+	for _, k := range keys[1:] {
+		b.waitArmed(k, time.Time{}, true)
+	}
+
+	// refire tries a tick again, as a stale leader would, with an inert
+	// event: it fires only if the tick's record is gone.
+	refire := func(key string, at time.Time) bool {
+		ok, err := b.st.FireTimer(b.ctx, store.Firing{Key: key, At: at,
+			Event: store.Event{Kind: store.KindUser, Namespace: "default", Key: "probe", Sender: "test"}})
+		require.NoError(t, err)
+		return ok
+	}
+	for _, k := range keys {
+		require.False(t, refire(k, t0.Add(10*time.Second)), "%s: nothing is pruned before the retention", k)
+	}
+	b.advanceTo(t0.Add(2 * time.Hour)) // past the retention: the leader prunes
+	b.waitFor("the records of the deleted schedule pruned", func() bool { return refire(deleted, t0.Add(30*time.Second)) })
+	require.True(t, refire(periodic, t0.Add(30*time.Second)), "the records of a finished execution's timer are pruned")
+	require.True(t, refire(live, t0.Add(10*time.Second)), "old records of a live schedule are pruned")
+	require.True(t, refire(paused, t0.Add(10*time.Second)))
+	require.False(t, refire(paused, t0.Add(20*time.Second)), "a schedule's latest CatchUp records are kept")
+	require.False(t, refire(paused, t0.Add(30*time.Second)))
 }

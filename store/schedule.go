@@ -27,13 +27,19 @@ type ScheduleRecord struct {
 	Paused   bool
 	// Overlap is OverlapAllow or OverlapSkip.
 	Overlap string
-	// CatchUp is how many ticks missed while no client ran are fired when a
-	// leader finds them (the most recent ones); 0 skips them.
+	// CatchUp is how many missed ticks (fallen due while no client led or
+	// while the leader's timer was late) fire late, the most recent ones;
+	// the others are skipped. 0 skips them all.
 	CatchUp   int
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	// LastFireAt is the nominal time of the last tick that fired.
+	// LastFireAt is the nominal time of the latest tick that fired (or was
+	// recorded as missed and skipped).
 	LastFireAt time.Time
+	// ResumedAt is when the schedule was last resumed after a pause (zero if
+	// it never was). Ticks at or before it that have not fired never fire:
+	// ticks missed while paused are not caught up.
+	ResumedAt time.Time
 }
 
 // TriggerRecord is a workflow trigger: a condition over the events of the
@@ -58,8 +64,8 @@ type Firing struct {
 	Key string
 	At  time.Time
 	// ScheduleID, when set, makes the firing conditional: it happens only
-	// if the schedule exists and is not paused, and it sets the schedule's
-	// LastFireAt.
+	// if the schedule exists, is not paused and At is after its ResumedAt,
+	// and it moves the schedule's LastFireAt forward to At.
 	ScheduleID int64
 	// Event is appended when the tick fires.
 	Event Event
@@ -79,11 +85,17 @@ const (
 	KeyTriggerUnhandled = "aiflow.trigger_unhandled"
 )
 
-// TickData is the payload of schedule_tick and periodic_tick events.
+// TickData is the payload of schedule_tick and periodic_tick events, and of
+// the schedule_skipped events of ticks.
 type TickData struct {
 	ScheduleID int64     `json:"schedule_id,omitempty"`
 	FireTime   time.Time `json:"fire_time"`
 	Overlap    string    `json:"overlap,omitempty"`
+	// Missed, in the schedule_skipped event of missed ticks that were not
+	// caught up (beyond the schedule's CatchUp), is how many ticks it
+	// covers: from FirstMissed to FireTime. Zero otherwise.
+	Missed      int       `json:"missed,omitempty"`
+	FirstMissed time.Time `json:"first_missed,omitzero"`
 }
 
 // TriggerData is the payload of trigger control events.
@@ -101,12 +113,22 @@ type Schedules interface {
 	// ListSchedules lists schedules by id; empty namespace or workflow
 	// select all.
 	ListSchedules(ctx context.Context, namespace, workflow string) ([]ScheduleRecord, error)
+	// SetSchedulePaused pauses or resumes a schedule; resuming a paused
+	// schedule sets its ResumedAt to now.
 	SetSchedulePaused(ctx context.Context, id int64, paused bool, ev Event) error
 	DeleteSchedule(ctx context.Context, id int64, ev Event) error
 	// FireTimer records a tick and appends its event, once per (Key, At).
 	// It returns false when the tick had fired already (or the schedule is
-	// paused or gone).
+	// paused or gone, or the tick is not after its ResumedAt).
 	FireTimer(ctx context.Context, f Firing) (bool, error)
+	// PruneFirings deletes the firing records that keep ticks from firing
+	// twice once no leader can try those ticks again, and returns how many
+	// it deleted: the records made at least minAge ago, except the
+	// keep[key] latest (by nominal time, at least one) of each key of keep.
+	// Records of keys missing from keep (deleted schedules, timers of
+	// finished executions) all go once minAge old. A pruned tick would fire
+	// again if a leader tried it.
+	PruneFirings(ctx context.Context, keep map[string]int, minAge time.Duration) (int, error)
 }
 
 // Triggers stores workflow triggers.

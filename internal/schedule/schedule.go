@@ -139,3 +139,44 @@ func (s *Schedule) Ticks(anchor, from, to time.Time, limit int) []time.Time {
 	}
 	return out
 }
+
+// Run describes consecutive nominal fire times by their number, the first
+// and the last; the zero Run has none.
+type Run struct {
+	N           int
+	First, Last time.Time
+}
+
+// Split divides the nominal fire times in (from, to] into the last keep of
+// them (oldest first) and the earlier ones, which it only counts (an interval
+// schedule's are counted without enumerating them).
+func (s *Schedule) Split(anchor, from, to time.Time, keep int) (kept []time.Time, earlier Run) {
+	keep = max(keep, 0)
+	first := s.Next(anchor, from)
+	if first.IsZero() || first.After(to) {
+		return nil, Run{}
+	}
+	if s.interval > 0 {
+		total := int64(to.Sub(first)/s.interval) + 1
+		skip := max(total-int64(keep), 0)
+		if skip > 0 {
+			earlier = Run{N: int(skip), First: first, Last: first.Add(time.Duration(skip-1) * s.interval)}
+		}
+		for i := skip; i < total; i++ {
+			kept = append(kept, first.Add(time.Duration(i)*s.interval))
+		}
+		return kept, earlier
+	}
+	for t := first; !t.IsZero() && !t.After(to); t = s.Next(anchor, t) {
+		kept = append(kept, t)
+		if len(kept) > keep {
+			if earlier.N == 0 {
+				earlier.First = kept[0]
+			}
+			earlier.N++
+			earlier.Last = kept[0]
+			kept = kept[1:]
+		}
+	}
+	return kept, earlier
+}

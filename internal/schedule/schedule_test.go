@@ -88,6 +88,52 @@ func TestTicks(t *testing.T) {
 	require.Empty(t, s.Ticks(anchor, anchor.Add(40*time.Second), anchor.Add(45*time.Second), 0))
 }
 
+func TestSplit(t *testing.T) {
+	t.Parallel()
+	anchor := time.Date(2026, 1, 1, 0, 0, 7, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return anchor.Add(d) }
+	iv, err := Parse("interval@0 0 1 0", nil)
+	require.NoError(t, err)
+	kept, earlier := iv.Split(anchor, at(0), at(5*time.Minute+time.Second), 2)
+	require.Equal(t, []time.Time{at(4 * time.Minute), at(5 * time.Minute)}, kept)
+	require.Equal(t, Run{N: 3, First: at(time.Minute), Last: at(3 * time.Minute)}, earlier)
+	kept, earlier = iv.Split(anchor, at(0), at(5*time.Minute), 0)
+	require.Empty(t, kept)
+	require.Equal(t, Run{N: 5, First: at(time.Minute), Last: at(5 * time.Minute)}, earlier)
+	kept, earlier = iv.Split(anchor, at(0), at(5*time.Minute), 9)
+	require.Len(t, kept, 5)
+	require.Zero(t, earlier)
+	kept, earlier = iv.Split(anchor, at(5*time.Minute), at(5*time.Minute+59*time.Second), 3)
+	require.Empty(t, kept)
+	require.Zero(t, earlier)
+
+	// A cron schedule enumerates; the split agrees with Ticks.
+	cr, err := Parse("cron@*/10 * * * *", time.FixedZone("X", 5*3600+30*60))
+	require.NoError(t, err)
+	from, to := time.Date(2026, 3, 1, 10, 3, 0, 0, time.UTC), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	all := cr.Ticks(anchor, from, to, 0)
+	require.Len(t, all, 12)
+	for _, keep := range []int{0, 1, 5, 12, 20} {
+		kept, earlier := cr.Split(anchor, from, to, keep)
+		n := len(all) - min(keep, len(all))
+		if n == len(all) {
+			require.Empty(t, kept, "keep %d", keep)
+		} else {
+			require.Equal(t, all[n:], kept, "keep %d", keep)
+		}
+		if n == 0 {
+			require.Zero(t, earlier)
+		} else {
+			require.Equal(t, Run{N: n, First: all[0], Last: all[n-1]}, earlier, "keep %d", keep)
+		}
+	}
+	// The interval path agrees with Ticks too.
+	all = iv.Ticks(anchor, at(30*time.Second), at(7*time.Minute), 0)
+	kept, earlier = iv.Split(anchor, at(30*time.Second), at(7*time.Minute), 4)
+	require.Equal(t, all[3:], kept)
+	require.Equal(t, Run{N: 3, First: all[0], Last: all[2]}, earlier)
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"cron@*/5 * * * *", "cron@0 0 1 1 *", "interval@0 0 10 0", "interval@ 1  ", "interval@1 2 3 4", "cron@a b c d e", "x@y"} {
 		f.Add(s)

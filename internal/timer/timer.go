@@ -11,9 +11,21 @@
 // schedule change or a workflow execution starting or finishing (for periodic
 // tasks), and every ResyncInterval as a fallback, the leader lists the
 // schedules and the running executions and arms, re-arms or drops timers.
-// When a schedule is armed, ticks missed while nobody led (after its last
-// firing) are fired if its CatchUp allows (the most recent CatchUp of them),
-// else skipped. Periodic tasks skip missed ticks.
+//
+// Missed ticks: ticks that fell due and were not fired by a job, either
+// before a timer was armed (nobody led; after the schedule's last firing and
+// its last resume) or while an armed timer was late (a slow or retried
+// firing, a stall), are fired if the schedule's CatchUp allows (the most
+// recent CatchUp of them, in time order); the others are skipped, and one
+// "aiflow.schedule_skipped" event per run of them says so. Periodic tasks
+// skip missed ticks without an event. Ticks that fell due while a schedule
+// was paused are not missed ticks: they never fire.
+//
+// The records of fired ticks would grow without bound (86,400 a day for a
+// one-second schedule): every PruneInterval the leader deletes those older
+// than FiringRetention, except the latest of each schedule (its latest
+// CatchUp) and of each running execution's periodic timers, which later
+// firings are checked against.
 //
 // Import rule: store, internal/engine (definitions), internal/schedule,
 // gocron and clockwork.
@@ -41,6 +53,13 @@ import (
 // running executions without being told to.
 const ResyncIntervalDefault = 30 * time.Second
 
+// Defaults of the pruning of firing records (Config.FiringRetention and
+// Config.PruneInterval).
+const (
+	FiringRetentionDefault = time.Hour
+	PruneIntervalDefault   = 10 * time.Minute
+)
+
 // Config configures a Service.
 type Config struct {
 	Store    store.Store
@@ -50,6 +69,16 @@ type Config struct {
 	Logger   *slog.Logger
 	// ResyncInterval: ResyncIntervalDefault when zero.
 	ResyncInterval time.Duration
+	// FiringRetention is how long the record of a fired tick is kept at
+	// least (FiringRetentionDefault when zero): long enough for every
+	// leader that may still try the tick (a stale or stalled one) to have
+	// given up. Older records go, except the latest of each live timer
+	// (the latest CatchUp of a schedule), which later firings are checked
+	// against.
+	FiringRetention time.Duration
+	// PruneInterval is how often the leader prunes firing records
+	// (PruneIntervalDefault when zero).
+	PruneInterval time.Duration
 	// OnArm, if set, is called each time a timer is armed for its next
 	// tick, and with a zero time when a timer is dropped (tests use it to
 	// know when to advance a fake clock).
@@ -74,6 +103,12 @@ func New(cfg Config) *Service {
 	}
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = ResyncIntervalDefault
+	}
+	if cfg.FiringRetention <= 0 {
+		cfg.FiringRetention = FiringRetentionDefault
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = PruneIntervalDefault
 	}
 	return &Service{cfg: cfg, log: cfg.Logger.With(slog.String("service", "timer"))}
 }
@@ -151,6 +186,8 @@ type spec struct {
 	overlap    string
 	catchUp    int
 	lastFire   time.Time
+	// floor: ticks at or before it never fire (the schedule's last resume).
+	floor time.Time
 	// ident changes when the timer must be re-armed.
 	ident string
 }
@@ -192,6 +229,8 @@ func (s *Service) lead(ctx context.Context) {
 	l.sync()
 	resync := s.cfg.Clock.NewTicker(s.cfg.ResyncInterval)
 	defer resync.Stop()
+	prune := s.cfg.Clock.NewTicker(s.cfg.PruneInterval)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -204,9 +243,33 @@ func (s *Service) lead(ctx context.Context) {
 			}
 		case <-resync.Chan():
 			l.sync()
+		case <-prune.Chan():
+			l.prune()
 		}
 	}
 }
+
+// prune deletes the firing records that no leader needs any more: those
+// older than FiringRetention, except the latest of each live timer (a
+// schedule's latest CatchUp, at least one, paused schedules included) and
+// of the timers of running executions. Ticks a leader may still try are
+// after them, or were recorded recently.
+func (l *leader) prune() {
+	_, keep, err := l.desired()
+	if err == nil {
+		var n int
+		n, err = l.s.cfg.Store.PruneFirings(l.ctx, keep, l.s.cfg.FiringRetention)
+		if err == nil {
+			l.s.log.DebugContext(l.ctx, "firing records pruned", slog.Int("deleted", n))
+			return
+		}
+	}
+	if l.ctx.Err() == nil {
+		l.s.log.WarnContext(l.ctx, "pruning firing records", slog.Any("error", err))
+	}
+}
+
+func scheduleKey(id int64) string { return "schedule:" + strconv.FormatInt(id, 10) }
 
 // changes reads the log after from and reports whether it holds an event that
 // may change the timers.
@@ -236,7 +299,7 @@ func (l *leader) changes(from store.Position) (store.Position, bool) {
 
 // sync arms, re-arms and drops timers to match the store.
 func (l *leader) sync() {
-	want, err := l.desired()
+	want, _, err := l.desired()
 	if err != nil {
 		if l.ctx.Err() == nil {
 			l.s.log.WarnContext(l.ctx, "listing timers", slog.Any("error", err))
@@ -258,19 +321,30 @@ func (l *leader) sync() {
 		if _, ok := l.jobs[key]; ok {
 			continue
 		}
-		l.arm(sp, true)
+		// Ticks after the last firing, the anchor and the last resume are
+		// missed ticks.
+		from := sp.anchor
+		for _, t := range []time.Time{sp.lastFire, sp.floor} {
+			if t.After(from) {
+				from = t
+			}
+		}
+		l.arm(sp, from, "they fell due before the timer was armed")
 	}
 }
 
-// desired lists the timers the store calls for.
-func (l *leader) desired() (map[string]spec, error) {
+// desired lists the timers the store calls for, and, for each timer that
+// may fire (paused schedules included), how many of its latest firing records
+// to keep: its CatchUp, at least one.
+func (l *leader) desired() (map[string]spec, map[string]int, error) {
 	st := l.s.cfg.Store
-	want := map[string]spec{}
+	want, keep := map[string]spec{}, map[string]int{}
 	scheds, err := st.ListSchedules(l.ctx, "", "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range scheds {
+		keep[scheduleKey(r.ID)] = max(r.CatchUp, 1)
 		if r.Paused {
 			continue
 		}
@@ -283,16 +357,16 @@ func (l *leader) desired() (map[string]spec, error) {
 			l.s.log.WarnContext(l.ctx, "bad schedule in the store", slog.Int64("schedule_id", r.ID), slog.Any("error", err))
 			continue
 		}
-		key := "schedule:" + strconv.FormatInt(r.ID, 10)
+		key := scheduleKey(r.ID)
 		want[key] = spec{
 			key: key, sched: sc, anchor: r.CreatedAt.UTC().Truncate(time.Second), scheduleID: r.ID,
-			ns: r.Namespace, wf: r.Workflow, overlap: r.Overlap, catchUp: r.CatchUp, lastFire: r.LastFireAt,
+			ns: r.Namespace, wf: r.Workflow, overlap: r.Overlap, catchUp: r.CatchUp, lastFire: r.LastFireAt, floor: r.ResumedAt,
 			ident: r.Expression + "|" + r.TimeZone + "|" + r.Overlap,
 		}
 	}
 	xs, err := st.ListExecutions(l.ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: 1 << 30})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, x := range xs {
 		def, _, ok := l.s.cfg.Registry.Version(x.Namespace, x.Workflow, x.Version)
@@ -314,36 +388,36 @@ func (l *leader) desired() (map[string]spec, error) {
 				continue
 			}
 			key := "periodic:" + strconv.FormatInt(x.ID, 10) + ":" + t.Name
+			keep[key] = 1
 			want[key] = spec{
 				key: key, sched: sc, anchor: x.CreatedAt.UTC().Truncate(time.Second), ns: x.Namespace, wf: x.Workflow,
 				execID: x.ID, task: t.Name, ident: t.PeriodicExpr + "|" + t.PeriodicTZ,
 			}
 		}
 	}
-	return want, nil
+	return want, keep, nil
 }
 
-// arm fires the missed ticks the spec allows (first arming only) and sets a
-// one-time job at the next tick. l.mu is held.
-func (l *leader) arm(sp spec, first bool) {
-	now := l.s.cfg.Clock.Now().UTC()
-	from := sp.lastFire
-	if from.IsZero() || from.Before(sp.anchor) {
-		from = sp.anchor
-	}
-	if first && sp.catchUp > 0 {
-		for _, t := range sp.sched.Ticks(sp.anchor, from, now, sp.catchUp) {
-			l.fire(sp, t)
-			from = t
+// arm handles the ticks due after from (missed ticks, see the package
+// documentation; why says how they were missed), then sets a one-time job at
+// the next tick. Handling missed ticks takes time, during which more may fall
+// due: it goes on until the next tick is in the future. l.mu is held.
+func (l *leader) arm(sp spec, from time.Time, why string) {
+	var next time.Time
+	for {
+		now := l.s.cfg.Clock.Now().UTC()
+		next = sp.sched.Next(sp.anchor, from)
+		if next.IsZero() {
+			return // a crontab that never matches
 		}
-	}
-	after := now
-	if from.After(after) {
-		after = from
-	}
-	next := sp.sched.Next(sp.anchor, after)
-	if next.IsZero() {
-		return // a crontab that never matches
+		if next.After(now) {
+			break
+		}
+		l.missed(sp, from, now, why)
+		if l.ctx.Err() != nil {
+			return
+		}
+		from = now
 	}
 	job, err := l.gs.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartDateTime(next)),
 		gocron.NewTask(func() { l.ring(sp.key, next) }), gocron.WithName(sp.key))
@@ -359,7 +433,8 @@ func (l *leader) arm(sp spec, first bool) {
 	}
 }
 
-// ring is a job's task: fire the tick, then arm the next one.
+// ring is a job's task: fire the tick, then handle the ticks that fell due
+// meanwhile (the job ran late) and arm the next one.
 func (l *leader) ring(key string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -372,7 +447,31 @@ func (l *leader) ring(key string, at time.Time) {
 	sp := a.spec
 	l.fire(sp, at)
 	sp.lastFire = at
-	l.arm(sp, false)
+	l.arm(sp, at, "they fell due while the timer was late")
+}
+
+// missed handles the missed ticks in (from, to]: the latest sp.catchUp of
+// them fire, in time order, after the others have been recorded as skipped
+// (one event for a schedule; periodic tasks only log them).
+func (l *leader) missed(sp spec, from, to time.Time, why string) {
+	if sp.scheduleID == 0 && sp.catchUp == 0 {
+		// A periodic task: nothing to fire or count (its timer is armed
+		// from the execution's start on every change of leader).
+		l.s.log.DebugContext(l.ctx, "missed ticks skipped", slog.String("timer", sp.key), slog.Time("after", from), slog.Time("until", to))
+		return
+	}
+	kept, skipped := sp.sched.Split(sp.anchor, from, to, sp.catchUp)
+	if skipped.N > 0 && sp.scheduleID != 0 {
+		l.s.log.InfoContext(l.ctx, "missed ticks skipped", slog.String("timer", sp.key), slog.Int("ticks", skipped.N),
+			slog.Time("first", skipped.First), slog.Time("last", skipped.Last), slog.String("why", why))
+		l.skip(sp, skipped, why)
+	}
+	for _, t := range kept {
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.fire(sp, t)
+	}
 }
 
 // fire records one tick, retrying until it is recorded or the term ends.
@@ -386,11 +485,33 @@ func (l *leader) fire(sp spec, at time.Time) {
 		f.Event = store.Event{Kind: store.KindControl, Namespace: sp.ns, Key: store.KeyScheduleTick, Sender: store.SenderEngine,
 			Workflow: sp.wf, Data: data}
 	}
+	l.record(sp, f)
+}
+
+// skip records a schedule's run of missed ticks that are not caught up: a
+// schedule_skipped event, recorded like a tick at the run's last tick, so that
+// it is recorded once and no leader fires that tick afterwards.
+func (l *leader) skip(sp spec, run schedule.Run, why string) {
+	data, _ := json.Marshal(store.TickData{ScheduleID: sp.scheduleID, FireTime: run.Last, Overlap: sp.overlap,
+		Missed: run.N, FirstMissed: run.First})
+	reason := fmt.Sprintf("%d missed tick(s) from %s to %s not caught up (CatchUp %d): %s",
+		run.N, run.First.Format(time.RFC3339), run.Last.Format(time.RFC3339), sp.catchUp, why)
+	l.record(sp, store.Firing{Key: sp.key, At: run.Last, ScheduleID: sp.scheduleID, Event: store.Event{
+		Kind: store.KindControl, Namespace: sp.ns, Key: store.KeyScheduleSkipped, Value: reason, Sender: store.SenderEngine,
+		Workflow: sp.wf, Data: data,
+	}})
+}
+
+// record fires f through the store, retrying until it is recorded or the term
+// ends.
+func (l *leader) record(sp spec, f store.Firing) {
+	at := f.At
 	backoff := 50 * time.Millisecond
 	for {
 		fired, err := l.s.cfg.Store.FireTimer(l.ctx, f)
 		if err == nil {
-			l.s.log.DebugContext(l.ctx, "tick", slog.String("timer", sp.key), slog.Time("at", at), slog.Bool("fired", fired))
+			l.s.log.DebugContext(l.ctx, "tick", slog.String("timer", sp.key), slog.Time("at", at), slog.String("event", f.Event.Key),
+				slog.Bool("fired", fired))
 			return
 		}
 		if l.ctx.Err() != nil {

@@ -19,14 +19,14 @@ type fireKey struct {
 type timerState struct {
 	schedules   map[int64]*store.ScheduleRecord
 	triggers    map[int64]*store.TriggerRecord
-	fired       map[fireKey]bool
+	fired       map[fireKey]time.Time // when each tick was recorded
 	nextSchedID int64
 	nextTrigID  int64
 }
 
 func (s *Store) timers() *timerState {
 	if s.tm == nil {
-		s.tm = &timerState{schedules: map[int64]*store.ScheduleRecord{}, triggers: map[int64]*store.TriggerRecord{}, fired: map[fireKey]bool{}}
+		s.tm = &timerState{schedules: map[int64]*store.ScheduleRecord{}, triggers: map[int64]*store.TriggerRecord{}, fired: map[fireKey]time.Time{}}
 	}
 	return s.tm
 }
@@ -105,7 +105,11 @@ func (s *Store) SetSchedulePaused(_ context.Context, id int64, paused bool, ev s
 		s.mu.Unlock()
 		return err
 	}
-	r.Paused, r.UpdatedAt = paused, s.clock.Now()
+	now := s.clock.Now()
+	if r.Paused && !paused {
+		r.ResumedAt = now
+	}
+	r.Paused, r.UpdatedAt = paused, now
 	s.mu.Unlock()
 	s.notify()
 	return nil
@@ -134,14 +138,14 @@ func (s *Store) FireTimer(_ context.Context, f store.Firing) (bool, error) {
 	s.mu.Lock()
 	tm := s.timers()
 	k := fireKey{f.Key, f.At.UnixNano()}
-	if tm.fired[k] {
+	if _, ok := tm.fired[k]; ok {
 		s.mu.Unlock()
 		return false, nil
 	}
 	var sched *store.ScheduleRecord
 	if f.ScheduleID != 0 {
 		sched = tm.schedules[f.ScheduleID]
-		if sched == nil || sched.Paused {
+		if sched == nil || sched.Paused || !f.At.After(sched.ResumedAt) {
 			s.mu.Unlock()
 			return false, nil
 		}
@@ -150,13 +154,43 @@ func (s *Store) FireTimer(_ context.Context, f store.Firing) (bool, error) {
 		s.mu.Unlock()
 		return false, err
 	}
-	tm.fired[k] = true
+	tm.fired[k] = s.clock.Now()
 	if sched != nil && f.At.After(sched.LastFireAt) {
 		sched.LastFireAt = f.At
 	}
 	s.mu.Unlock()
 	s.notify()
 	return true, nil
+}
+
+// PruneFirings deletes the firing records made at least minAge ago (by the
+// store's clock), except the keep[key] latest (at least one) of each key of
+// keep.
+func (s *Store) PruneFirings(_ context.Context, keep map[string]int, minAge time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tm := s.timers()
+	cutoff := s.clock.Now().Add(-minAge)
+	byKey := map[string][]int64{}
+	for k := range tm.fired {
+		byKey[k.key] = append(byKey[k.key], k.at)
+	}
+	n := 0
+	for key, ats := range byKey {
+		slices.Sort(ats)
+		kept := 0
+		if c, ok := keep[key]; ok {
+			kept = max(c, 1)
+		}
+		for _, at := range ats[:max(len(ats)-kept, 0)] {
+			k := fireKey{key, at}
+			if !tm.fired[k].After(cutoff) {
+				delete(tm.fired, k)
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 // UpsertTrigger records a trigger by (namespace, workflow, name).

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/aiflow-go/aiflow"
@@ -26,6 +27,22 @@ func registerWorkflow(t *testing.T, s *Store, name string) {
 	t.Helper()
 	_, err := s.RegisterWorkflow(context.Background(), store.WorkflowRecord{Namespace: "default", Name: name, Version: "v1", Definition: []byte(`{}`)})
 	require.NoError(t, err)
+}
+
+// listed lists the events matching f once at least n are listed: ListEvents
+// returns only events that no later commit can precede, so an event may be
+// listed a little after its commit while other transactions (other tests
+// sharing the server) are open.
+func listed(t *testing.T, s *Store, f store.EventFilter, n int) []store.Event {
+	t.Helper()
+	var evs []store.Event
+	eventually(t, func() bool {
+		var err error
+		evs, _, err = s.ListEvents(context.Background(), f)
+		require.NoError(t, err)
+		return len(evs) >= n
+	}, fmt.Sprintf("%d events listed", n))
+	return evs
 }
 
 func changedEvent(wf string) store.Event {
@@ -56,8 +73,7 @@ func TestScheduleRecords(t *testing.T) {
 	_, err = s.GetSchedule(ctx, rec.ID)
 	require.ErrorIs(t, err, store.ErrScheduleNotFound)
 	require.ErrorIs(t, s.DeleteSchedule(ctx, rec.ID, changedEvent("w")), store.ErrScheduleNotFound)
-	evs, _, err := s.ListEvents(ctx, store.EventFilter{Keys: []string{store.KeyScheduleChanged}})
-	require.NoError(t, err)
+	evs := listed(t, s, store.EventFilter{Keys: []string{store.KeyScheduleChanged}}, 3)
 	require.Len(t, evs, 3, "each change appended its event in the same transaction")
 	require.JSONEq(t, fmt.Sprintf(`{"schedule_id":%d}`, rec.ID), string(evs[0].Data))
 }
@@ -100,6 +116,24 @@ func TestFireTimerOnce(t *testing.T) {
 	ok, err := s.FireTimer(ctx, next)
 	require.NoError(t, err)
 	require.False(t, ok)
+	// Resuming records when; ticks at or before it never fire.
+	require.NoError(t, s.SetSchedulePaused(ctx, rec.ID, false, changedEvent("w")))
+	got, err = s.GetSchedule(ctx, rec.ID)
+	require.NoError(t, err)
+	require.False(t, got.ResumedAt.Before(rec.CreatedAt))
+	require.NoError(t, s.SetSchedulePaused(ctx, rec.ID, false, changedEvent("w")))
+	again, err := s.GetSchedule(ctx, rec.ID)
+	require.NoError(t, err)
+	require.True(t, again.ResumedAt.Equal(got.ResumedAt), "resuming a schedule that is not paused changes nothing")
+	old := tick
+	old.At = got.ResumedAt
+	ok, err = s.FireTimer(ctx, old)
+	require.NoError(t, err)
+	require.False(t, ok, "a tick at or before the last resume")
+	require.NoError(t, s.SetSchedulePaused(ctx, rec.ID, true, changedEvent("w")))
+	ok, err = s.FireTimer(ctx, next)
+	require.NoError(t, err)
+	require.False(t, ok)
 	require.NoError(t, s.DeleteSchedule(ctx, rec.ID, changedEvent("w")))
 	ok, err = s.FireTimer(ctx, next)
 	require.NoError(t, err)
@@ -113,9 +147,7 @@ func TestFireTimerOnce(t *testing.T) {
 	ok, err = s.FireTimer(ctx, periodic)
 	require.NoError(t, err)
 	require.False(t, ok)
-	evs, _, err := s.ListEvents(ctx, store.EventFilter{Keys: []string{store.KeyScheduleTick, store.KeyPeriodicTick}})
-	require.NoError(t, err)
-	require.Len(t, evs, 2)
+	require.Len(t, listed(t, s, store.EventFilter{Keys: []string{store.KeyScheduleTick, store.KeyPeriodicTick}}, 2), 2)
 }
 
 func TestTriggerRecords(t *testing.T) {
@@ -148,9 +180,7 @@ func TestTriggerRecords(t *testing.T) {
 	require.NoError(t, s.DeleteTrigger(ctx, rec.ID, pause))
 	_, err = s.GetTrigger(ctx, rec.ID)
 	require.ErrorIs(t, err, store.ErrTriggerNotFound)
-	evs, _, err := s.ListEvents(ctx, store.EventFilter{Kinds: []store.EventKind{store.KindControl}})
-	require.NoError(t, err)
-	require.Len(t, evs, 3, "added (once), paused, deleted")
+	require.Len(t, listed(t, s, store.EventFilter{Kinds: []store.EventKind{store.KindControl}}, 3), 3, "added (once), paused, deleted")
 }
 
 func TestElectFailsOver(t *testing.T) {
@@ -260,6 +290,9 @@ func TestScheduleTicksOnceWhenTheLeaderIsKilled(t *testing.T) {
 
 	got := ticks()
 	slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+	// Ticks are anchored at the schedule's creation (a whole second), and
+	// CatchUp 30 fires the first even if no leader had armed it in time.
+	require.True(t, got[0].Equal(sched.CreatedAt.Add(time.Second)), "the first tick at %s, the schedule created at %s", got[0], sched.CreatedAt)
 	for i := 1; i < len(got); i++ {
 		require.Equal(t, time.Second, got[i].Sub(got[i-1]), "ticks %d and %d: no tick missing or fired twice", i-1, i)
 	}
@@ -272,3 +305,39 @@ func TestScheduleTicksOnceWhenTheLeaderIsKilled(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestPruneFiringsInBatches prunes more records than a batch holds, with
+// records of several keys made at the same instant (the cursor's ties).
+func TestPruneFiringsInBatches(t *testing.T) {
+	t.Parallel()
+	s, pool := newTestStore(t, nil)
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, err := pool.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_timer_fire (key, at, fired_at)
+		SELECT k, $1::timestamptz + make_interval(secs => g), now() - interval '2 hours' + make_interval(secs => g / 1000.0)
+		FROM unnest(ARRAY['a', 'b', 'c']) k, generate_series(1, 5000) g`), base)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_timer_fire (key, at)
+		SELECT 'a', $1::timestamptz + make_interval(secs => g) FROM generate_series(5001, 5010) g`), base)
+	require.NoError(t, err)
+	require.Greater(t, 15000, firingPruneBatch, "the test spans several batches")
+
+	n, err := s.PruneFirings(ctx, map[string]int{"a": 3, "b": 7}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, 5000+4993+5000, n, "a's old records, all but b's latest 7, all of c's")
+	rows, err := pool.Query(ctx, s.q(`SELECT key, count(*), min(at) FROM {s}.aiflow_timer_fire GROUP BY key ORDER BY key`))
+	require.NoError(t, err)
+	type left struct {
+		Key   string
+		N     int
+		First time.Time
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[left])
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "a", got[0].Key)
+	require.Equal(t, 10, got[0].N, "records younger than minAge stay")
+	require.Equal(t, "b", got[1].Key)
+	require.Equal(t, 7, got[1].N)
+	require.True(t, got[1].First.Equal(base.Add(4994*time.Second)), "b keeps its latest: from %s", got[1].First)
+}

@@ -80,7 +80,11 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Schedules/TicksStartPeriodicExecutions", fn: testScheduleStartsPeriodicExecutions},
 		{name: "Schedules/SkipOverlapAndDisabledWorkflows", fn: testScheduleSkipsOverlapAndDisabled},
 		{name: "Schedules/PeriodicTaskRunsDownstreamAfterEachTick", fn: testPeriodicTaskRunsDownstreamAfterEachTick},
+		{name: "Schedules/CatchUpFiresTheLatestMissedTicksAndRecordsTheOthers", fn: testScheduleCatchUp},
+		{name: "Schedules/ResumeFiresNoTickThatFellDueWhilePaused", fn: testScheduleResumeFiresNoPausedTick},
 		{name: "Triggers/StatefulTriggerStartsEventExecutions", fn: testTriggerWithStateStartsEventExecutions},
+		{name: "Triggers/SeeEventsFromOtherWorkflowsExecutions", fn: testTriggerSeesOtherWorkflowsEvents},
+		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
