@@ -417,7 +417,10 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 // still running changes; a job finalized meanwhile (cancelled by a stop and
 // rescued) or deleted is left alone. When the worker returns, River's
 // completer finds the job completed already and leaves it so, without an
-// error or a log (its completed event is emitted as usual).
+// error or a log (its completed event is emitted as usual). Unlike
+// JobCompleteTx it merges no metadata recorded by the worker
+// (river.RecordOutput): the store's worker records none, and River's
+// completer would merge it afterwards anyway.
 //
 // River has no stable API that completes many jobs in a transaction:
 // Client.Pilot, Client.Driver and the riverdriver interfaces are exported but
