@@ -1,9 +1,11 @@
 // Command aiflow-bench measures the Postgres store on the machine it runs on
 // and prints every figure of docs/benchmarks.md in one run, next to its
 // target: event to operator start (p50, p99), River's own insert-to-work
-// latency with the same River settings, append throughput, events applied and
-// task starts per second with running executions, and the idle CPU of a
-// client and its Postgres backends.
+// latency with the same River settings, append throughput, events applied per
+// second with running executions (events no rule meets, and events that a
+// stateful condition of every execution evaluates and updates state for),
+// task starts per second, and the idle CPU of a client and its Postgres
+// backends.
 //
 //	go run ./cmd/aiflow-bench -database-url postgres://postgres@127.0.0.1:5432/test
 //

@@ -427,30 +427,85 @@ func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int)
 // EventsApplied measures how many user events per second the consumers of an
 // idle client apply: n events, appended in batches of 100, read by every
 // partition and matched against executions running executions, none of whose
-// rules they meet.
+// rules they meet (the cheapest events: a unit of work that decides nothing
+// only moves its cursor). StatefulEventsApplied measures events that decide.
 func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	wf := aiflow.NewWorkflow("applied")
+	keepRunning(wf)
+	return appliedRate(ctx, pool, wf, "noise", executions, n, nil)
+}
+
+// StatefulEventsApplied measures how many user events per second the
+// consumers of an idle client apply when each event makes a decision in
+// every execution: n events, appended in batches of 100, each evaluated by a
+// stateful condition (OnCondition) of each of executions running executions,
+// which counts the events in the execution's state and is not met. Every
+// unit of work thus updates the state of every execution of its partition
+// and writes their snapshots. It fails unless every execution has counted
+// every event.
+func StatefulEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	var mu sync.Mutex
+	counted := make(map[int64]int, executions) // the highest count each execution reached
+	wf := aiflow.NewWorkflow("stateful")
+	keepRunning(wf)
+	wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnCondition(aiflow.ActionStart, aiflow.NewCondition([]string{"tick"}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+			st := aiflow.ValueState[int](cc, "ticks")
+			ticks, _, err := st.Value()
+			if err != nil {
+				return false, err
+			}
+			ticks++
+			if err := st.Update(ticks); err != nil {
+				return false, err
+			}
+			mu.Lock()
+			counted[cc.ExecutionID()] = max(counted[cc.ExecutionID()], ticks)
+			mu.Unlock()
+			return false, nil
+		}))
+	sent := (n + 99) / 100 * 100
+	return appliedRate(ctx, pool, wf, "tick", executions, n, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(counted) != executions {
+			return fmt.Errorf("%d of %d executions evaluated the events", len(counted), executions)
+		}
+		for id, c := range counted {
+			if c != sent {
+				return fmt.Errorf("execution %d counted %d of %d events", id, c, sent)
+			}
+		}
+		return nil
+	})
+}
+
+// appliedRate runs wf in executions running executions, appends n events
+// with key in batches of 100 (rounded up), waits until every partition has
+// consumed past the last one and returns the events applied per second;
+// check, if not nil, then verifies what the events did.
+func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, key string, executions, n int, check func() error) (float64, error) {
 	st, closeStore, err := openStore(ctx, pool, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer closeStore()
-	wf := aiflow.NewWorkflow("applied")
-	keepRunning(wf)
 	client, stop, err := runClient(ctx, st, wf)
 	if err != nil {
 		return 0, err
 	}
 	defer stop()
-	if err := startExecutions(ctx, st, client, "applied", executions); err != nil {
+	if err := startExecutions(ctx, st, client, wf.Name(), executions); err != nil {
 		return 0, err
 	}
 	evs := make([]store.Event, 100)
 	for i := range evs {
-		evs[i] = store.Event{Namespace: "default", Key: "noise", Value: "v"}
+		evs[i] = store.Event{Namespace: "default", Key: key, Value: "v"}
 	}
 	t0 := time.Now()
 	var last store.Position
-	for sent := 0; sent < n; sent += len(evs) {
+	sent := 0
+	for ; sent < n; sent += len(evs) {
 		out, err := st.AppendEvents(ctx, evs)
 		if err != nil {
 			return 0, err
@@ -467,5 +522,11 @@ func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (
 	if err != nil {
 		return 0, err
 	}
-	return float64((n+99)/100*100) / time.Since(t0).Seconds(), nil
+	rate := float64(sent) / time.Since(t0).Seconds()
+	if check != nil {
+		if err := check(); err != nil {
+			return 0, err
+		}
+	}
+	return rate, nil
 }

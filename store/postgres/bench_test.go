@@ -106,12 +106,28 @@ func BenchmarkTaskStartsBurst(b *testing.B) {
 
 // BenchmarkEventsApplied measures how many user events per second the
 // consumers of an idle client apply (read by every partition, matched
-// against 1,000 running executions, none of whose rules they meet), sending
-// them in batches of 100.
+// against 1,000 running executions, none of whose rules they meet: the
+// cheapest events), sending them in batches of 100.
+// BenchmarkStatefulEventsApplied measures events that decide.
 //
 //	go test -run '^$' -bench BenchmarkEventsApplied -benchtime 50000x ./store/postgres
 func BenchmarkEventsApplied(b *testing.B) {
 	rate, err := bench.EventsApplied(context.Background(), benchPool(b), 1000, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(rate, "events/s")
+}
+
+// BenchmarkStatefulEventsApplied measures how many user events per second
+// the consumers of an idle client apply when every event is evaluated by a
+// stateful condition of each of 1,000 running executions, which updates the
+// execution's state (a count of the events) and is not met, sending them in
+// batches of 100. It fails unless every execution counted every event.
+//
+//	go test -run '^$' -bench BenchmarkStatefulEventsApplied -benchtime 5000x ./store/postgres
+func BenchmarkStatefulEventsApplied(b *testing.B) {
+	rate, err := bench.StatefulEventsApplied(context.Background(), benchPool(b), 1000, b.N)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -120,17 +120,6 @@ type Config struct {
 	// 200 ms.
 	ListenerReconnect time.Duration
 
-	// AtomicJobCompletion completes an attempt's River job in the
-	// transaction that records its final status (River's JobCompleteTx). By
-	// default River's batch completer completes it right after (within a
-	// quarter of a second), which halves the database work of a task: River's
-	// completion query costs about as much as everything else a task start
-	// and end write. The store's own records are the truth either way; the
-	// difference is River's view: if the process dies between the two
-	// commits, River's job is left running, and the reaper asks River to
-	// cancel it (River's rescuer then finalizes it). Defaults to false.
-	AtomicJobCompletion bool
-
 	// riverTestOnly sets River's TestOnly (no jittered start-up sleeps); for
 	// this package's tests.
 	riverTestOnly bool

@@ -175,12 +175,16 @@
 //   - Run: the store's TaskHandler runs; the process renews the leases of all
 //     its running attempts in one query every Config.TaskHeartbeat, and
 //     cancels an attempt whose lease is gone.
-//   - Finish: the final status (store.FinalStatus), its status event and
-//     the release of the lease commit together, fenced by the attempt and
-//     the lease; River's batch completer then completes the job. With
-//     Config.AtomicJobCompletion, River's JobCompleteTx commits in the same
-//     transaction instead, at about half the task throughput (River's
-//     completion query is as costly as the rest of a task's writes).
+//   - Finish: the final status (store.FinalStatus), its status event, the
+//     release of the lease and the completion of the River job commit
+//     together, fenced by the attempt and the lease: a crash leaves either
+//     all of them or none. The attempts that return together share the
+//     transaction, and their jobs are completed by one statement (River's
+//     JobSetStateIfRunningMany, which JobCompleteTx runs for a single job;
+//     River documents that driver interface as unstable: recheck it when
+//     upgrading River), so completing them there costs about what River's
+//     batch completer would. When the worker returns, River's completer
+//     finds its job completed and leaves it so.
 //   - Reaper: on the elected leader (internal/leader), every
 //     Config.ReapInterval, an attempt whose lease expired (its worker stopped
 //     heartbeating for Config.TaskLeaseTTL) ends FAILED, or RETRYING while its
@@ -191,8 +195,10 @@
 //     running for longer than TaskLeaseTTL without RUNNING) ends RETRYING as
 //     an interruption (its code never ran: not a failure), so nothing stays
 //     QUEUED forever. A job River still shows running long after its attempt
-//     ended (its process died before River completed it) is cancelled, which
-//     River's rescuer then finalizes.
+//     ended without it (a worker fenced out at its start, or whose final
+//     status could not be recorded, returns and leaves the job to River's
+//     completer; its process may die first) is cancelled, which River's
+//     rescuer then finalizes.
 //
 // StopWorkers stops fetching, interrupts streaming attempts at once, lets the
 // others finish until its context ends and then cancels them; interrupted

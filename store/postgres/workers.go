@@ -11,7 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/aiflow-go/aiflow/internal/leader"
 	"github.com/aiflow-go/aiflow/store"
@@ -248,7 +250,7 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 		delete(w.running, run.ID)
 	}
 	w.mu.Unlock()
-	if _, err := w.finisher.do(finishReq{ctx: context.WithoutCancel(ctx), job: job, runErr: runErr, interrupted: interrupted}); err != nil {
+	if _, err := w.finisher.do(finishReq{job: job, runErr: runErr, interrupted: interrupted}); err != nil {
 		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
 			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
 	}
@@ -297,7 +299,6 @@ const finishBatchMax = 200
 
 // finishReq is an attempt that returned.
 type finishReq struct {
-	ctx         context.Context // the job's (uncancelled): JobCompleteTx needs River's client from it
 	job         *river.Job[taskArgs]
 	runErr      error
 	interrupted bool
@@ -305,11 +306,11 @@ type finishReq struct {
 
 // finishBatch records the final status of attempts (store.FinalStatus) with
 // their status events, releases their leases and completes their River jobs,
-// in one transaction fenced by each attempt and its lease, which must still
-// be this process's (a reaped attempt writes nothing). Under load the
-// attempts that return together share the transaction. With
-// AtomicJobCompletion the River jobs are completed in the same transaction;
-// otherwise River completes them when the workers return.
+// all in one transaction, fenced by each attempt and its lease, which must
+// still be this process's (a reaped attempt writes nothing, but its job is
+// completed all the same, as River would when its worker returns). Under load
+// the attempts that return together share the transaction, and their jobs
+// are completed by one statement.
 func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TaskLeaseTTL+10*time.Second)
 	defer cancel()
@@ -397,15 +398,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 				}
 				appended = a.partition
 			}
-			if !s.cfg.AtomicJobCompletion {
-				return nil // River completes the jobs when their workers return
-			}
-			for _, c := range calls {
-				if _, err := river.JobCompleteTx[*riverpgxv5.Driver](c.req.ctx, tx, c.req.job); err != nil && !errors.Is(err, river.ErrNotFound) {
-					return err // ErrNotFound: finalized meanwhile (cancelled by a stop and rescued)
-				}
-			}
-			return nil
+			return s.completeJobs(ctx, tx, calls)
 		})
 	})
 	if appended != nil && err == nil {
@@ -415,6 +408,49 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 		c.err = err
 		close(c.done)
 	}
+}
+
+// completeJobs completes the River jobs of calls in tx with one statement:
+// what river.JobCompleteTx does for one job (River's JobSetStateIfRunningMany
+// through the client's pilot, with the parameters of
+// riverdriver.JobSetStateCompleted), for all of them at once. Only a job
+// still running changes; a job finalized meanwhile (cancelled by a stop and
+// rescued) or deleted is left alone. When the worker returns, River's
+// completer finds the job completed already and leaves it so, without an
+// error or a log (its completed event is emitted as usual). Unlike
+// JobCompleteTx it merges no metadata recorded by the worker
+// (river.RecordOutput): the store's worker records none, and River's
+// completer would merge it afterwards anyway.
+//
+// River has no stable API that completes many jobs in a transaction:
+// Client.Pilot, Client.Driver and the riverdriver interfaces are exported but
+// documented as unstable. This is the code JobCompleteTx runs (River
+// v0.51.1); a River upgrade that changes it fails to compile or fails
+// TestAtomicJobCompletion.
+func (s *Store) completeJobs(ctx context.Context, tx pgx.Tx, calls []*batchCall[finishReq, struct{}]) error {
+	n := len(calls)
+	p := &riverdriver.JobSetStateIfRunningManyParams{
+		ID:              make([]int64, n),
+		Attempt:         make([]*int, n),
+		ErrData:         make([][]byte, n),
+		FinalizedAt:     make([]*time.Time, n),
+		MetadataDoMerge: make([]bool, n),
+		MetadataUpdates: make([][]byte, n),
+		ScheduledAt:     make([]*time.Time, n),
+		Schema:          s.cfg.Schema,
+		State:           make([]rivertype.JobState, n),
+	}
+	now := time.Now()
+	for i, c := range calls {
+		one := riverdriver.JobSetStateCompleted(c.req.job.ID, now, nil)
+		p.ID[i], p.Attempt[i], p.ErrData[i], p.FinalizedAt[i] = one.ID, one.Attempt, one.ErrData, one.FinalizedAt
+		p.MetadataDoMerge[i], p.MetadataUpdates[i] = one.MetadataDoMerge, one.MetadataUpdates
+		p.ScheduledAt[i], p.State[i] = one.ScheduledAt, one.State
+	}
+	if _, err := s.river.Pilot().JobSetStateIfRunningMany(ctx, s.river.Driver().UnwrapExecutor(tx), p); err != nil {
+		return fmt.Errorf("completing %d River jobs: %w", n, err)
+	}
+	return nil
 }
 
 // heartbeatLoop renews the leases of this process's running attempts every

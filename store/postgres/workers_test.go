@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -325,26 +327,136 @@ func TestJobCommittedRightAfterAnotherIsNotStranded(t *testing.T) {
 	}
 }
 
+// finishXIDs returns the 32-bit ids of the transactions that last wrote the
+// task execution's row and the River job of its attempt, and that appended
+// its last status event.
+func finishXIDs(t *testing.T, s *Store, te int64, attempt int) (taskRow, jobRow, event int64) {
+	t.Helper()
+	err := s.pool.QueryRow(context.Background(), s.q(`SELECT t.xmin::text::bigint, j.xmin::text::bigint,
+			(SELECT e.xid::text::numeric % 4294967296 FROM {s}.aiflow_event e
+				WHERE e.kind = 1 AND e.task_execution_id = t.id ORDER BY e.xid DESC, e.id DESC LIMIT 1)::bigint
+		FROM {s}.aiflow_task_execution t
+		JOIN {s}.aiflow_dispatch d ON d.task_execution_id = t.id AND d.attempt = $2
+		JOIN {s}.river_job j ON j.id = d.job_id
+		WHERE t.id = $1`), te, attempt).Scan(&taskRow, &jobRow, &event)
+	require.NoError(t, err)
+	return taskRow, jobRow, event
+}
+
+// completionNoise keeps the log records about completing jobs that would be
+// noise: warnings and errors of River's completer or of recording final
+// statuses, and River's debug record of a job it did not finalize because
+// its state had changed.
+type completionNoise struct {
+	mu   *sync.Mutex
+	msgs *[]string
+}
+
+func (h completionNoise) Enabled(context.Context, slog.Level) bool { return true }
+func (h completionNoise) Handle(_ context.Context, r slog.Record) error {
+	noisy := strings.Contains(r.Message, "wasn't finalized") ||
+		r.Level >= slog.LevelWarn && (strings.Contains(r.Message, "omplet") || strings.Contains(r.Message, "final status"))
+	if noisy {
+		h.mu.Lock()
+		*h.msgs = append(*h.msgs, r.Level.String()+" "+r.Message)
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h completionNoise) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h completionNoise) WithGroup(string) slog.Handler      { return h }
+
 func TestAtomicJobCompletion(t *testing.T) {
 	t.Parallel()
-	s, _ := newTestStore(t, func(c *Config) { c.AtomicJobCompletion = true })
+	var mu sync.Mutex
+	var noise []string
+	s, _ := newTestStore(t, func(c *Config) { c.Logger = slog.New(completionNoise{&mu, &noise}) })
 	claimAll(t, s, testOwner)
+	release := make(chan struct{})
 	h := newTestHandler(func(_ context.Context, run *store.TaskRun) error {
+		<-release // the attempts return together: their final statuses share transactions
 		if run.Task == "fails" {
 			return errors.New("boom")
 		}
 		return nil
 	})
 	startWorkers(t, s, h)
-	ok, fails := newTE(t, s, 1, "ok"), newTE(t, s, 1, "fails")
-	fails.MaxAttempts = 1
-	dispatch(t, s, ok)
-	dispatch(t, s, fails)
-	waitStatus(t, s, ok.ID, store.TaskSuccess)
-	waitStatus(t, s, fails.ID, store.TaskFailed)
-	for _, id := range []int64{ok.ID, fails.ID} {
-		// Completed in the transaction that recorded the final status.
+	var ids []int64
+	want := map[int64]store.TaskStatus{}
+	for i := range 20 {
+		task, status := "ok", store.TaskSuccess
+		if i%4 == 0 {
+			task, status = "fails", store.TaskFailed
+		}
+		te := newTE(t, s, 1, task)
+		te.MaxAttempts = 1
+		dispatch(t, s, te)
+		ids, want[te.ID] = append(ids, te.ID), status
+	}
+	for range ids {
+		h.waitStarted(t)
+	}
+	close(release)
+	for _, id := range ids {
+		waitStatus(t, s, id, want[id])
+		// The final status, its status event and the River job's completion
+		// were written by one transaction: a crash could not have left one
+		// without the others.
+		state, _ := riverJob(t, s, id, 1)
+		require.Equal(t, "completed", state)
+		taskRow, jobRow, event := finishXIDs(t, s, id, 1)
+		require.Equal(t, taskRow, jobRow, "task execution %d: the River job was completed by another transaction", id)
+		require.Equal(t, taskRow, event, "task execution %d: the status event was appended by another transaction", id)
+	}
+	// River's completer then finds the jobs completed and leaves them so,
+	// quietly.
+	stopWorkersNow(t, s)
+	for _, id := range ids {
 		state, _ := riverJob(t, s, id, 1)
 		require.Equal(t, "completed", state)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, noise)
+}
+
+// TestFinalStatusWaitsForJobCompletion: when River's job cannot be completed,
+// the final status is not recorded either; once it can, both commit.
+func TestFinalStatusWaitsForJobCompletion(t *testing.T) {
+	t.Parallel()
+	// A long lease: the attempt is not reaped while its finish is refused.
+	s, _ := newTestStore(t, func(c *Config) { c.TaskLeaseTTL = 20 * time.Second })
+	ctx := context.Background()
+	_, err := s.pool.Exec(ctx, s.q(`CREATE SEQUENCE {s}.test_refused;
+		CREATE FUNCTION {s}.test_refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			PERFORM nextval('{s}.test_refused'); -- not undone by the rollback
+			RAISE EXCEPTION 'test: completion refused';
+		END $$;
+		CREATE TRIGGER test_refuse_completion BEFORE UPDATE ON {s}.river_job FOR EACH ROW
+			WHEN (OLD.state = 'running' AND NEW.state = 'completed') EXECUTE FUNCTION {s}.test_refuse_completion();`))
+	require.NoError(t, err)
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })
+	startWorkers(t, s, h)
+	te := newTE(t, s, 1, "t")
+	dispatch(t, s, te)
+	h.waitStarted(t)
+	eventually(t, func() bool {
+		var refused int64
+		require.NoError(t, s.pool.QueryRow(ctx, s.q("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {s}.test_refused")).Scan(&refused))
+		return refused >= 2
+	}, "the finishing transaction is refused twice")
+	require.Equal(t, store.TaskRunning, getTE(t, s, te.ID).Status)
+	require.Equal(t, []string{"RUNNING"}, statuses(statusEvents(t, s, te.ID)))
+	state, _ := riverJob(t, s, te.ID, 1)
+	require.Equal(t, "running", state)
+
+	_, err = s.pool.Exec(ctx, s.q("DROP TRIGGER test_refuse_completion ON {s}.river_job"))
+	require.NoError(t, err)
+	waitStatus(t, s, te.ID, store.TaskSuccess)
+	require.Equal(t, []string{"RUNNING", "SUCCESS"}, statuses(statusEvents(t, s, te.ID)))
+	taskRow, jobRow, event := finishXIDs(t, s, te.ID, 1)
+	require.Equal(t, taskRow, jobRow)
+	require.Equal(t, taskRow, event)
 }
