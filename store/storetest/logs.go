@@ -48,7 +48,7 @@ func testTimeoutRetriesShareTheLog(t *testing.T, b *bed) {
 	require.Equal(t, 2, te.Failures)
 	require.Contains(t, te.Error, "timed out after 100ms")
 	var seen []string
-	for _, ev := range b.events(store.StatusKey("w", "slow")) {
+	for _, ev := range b.eventsN(store.StatusKey("w", "slow"), 5) {
 		seen = append(seen, ev.Value)
 	}
 	require.Equal(t, []string{"QUEUED", "RUNNING", "RETRYING", "RUNNING", "FAILED"}, seen)

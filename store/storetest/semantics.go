@@ -427,7 +427,7 @@ func testStopQueued(t *testing.T, b *bed) {
 	te = b.runs(x, "t")[0]
 	require.Equal(t, aiflow.TaskStopped, te.Status)
 	var seen []string
-	for _, ev := range b.events(store.StatusKey("w", "t")) {
+	for _, ev := range b.eventsN(store.StatusKey("w", "t"), 2) {
 		seen = append(seen, ev.Value)
 	}
 	require.Equal(t, []string{"QUEUED", "STOPPED"}, seen, "the run never ran")
@@ -540,7 +540,7 @@ func testBroadcastFromTask(t *testing.T, b *bed) {
 	require.NoError(t, err)
 	b.waitRun(x1, "on", 1, aiflow.TaskSuccess)
 	b.waitRun(x2, "on", 1, aiflow.TaskSuccess)
-	ev := b.events("ping")[0]
+	ev := b.eventsN("ping", 1)[0]
 	require.True(t, ev.Broadcast)
 	require.Equal(t, x1, ev.ExecutionID, "the sender's context is kept")
 }
@@ -721,7 +721,7 @@ func testRetries(t *testing.T, b *bed) {
 	require.Equal(t, 2, te.Failures)
 	require.Contains(t, te.Error, "still broken")
 	var seen []string
-	for _, ev := range b.events(store.StatusKey("w", "flaky")) {
+	for _, ev := range b.eventsN(store.StatusKey("w", "flaky"), 7) {
 		seen = append(seen, ev.Value)
 	}
 	require.Equal(t, []string{"QUEUED", "RUNNING", "RETRYING", "RUNNING", "RETRYING", "RUNNING", "SUCCESS"}, seen)

@@ -167,6 +167,20 @@ func (b *bed) execution(id int64) aiflow.WorkflowExecution {
 	return *x
 }
 
+// eventsN waits until at least n events of key are listed, and returns
+// all of them. Listing shows an event once no earlier transaction can still
+// commit (the Postgres store's horizon), which another test's open
+// transaction can delay: a test that asserts on listed events waits here.
+func (b *bed) eventsN(key string, n int) []aiflow.Event {
+	b.t.Helper()
+	var evs []aiflow.Event
+	b.waitFor(fmt.Sprintf("%d %q events to be listed", n, key), func() bool {
+		evs = b.events(key)
+		return len(evs) >= n
+	})
+	return evs
+}
+
 // events lists the events with key (every event when key is empty).
 func (b *bed) events(key string) []aiflow.Event {
 	b.t.Helper()
