@@ -115,7 +115,10 @@
 //   - A workflow schedule ([Client.AddWorkflowSchedule]) starts an execution
 //     (run type PERIODIC) on every tick, with an overlap policy (allow, or
 //     skip while one runs) and a catch-up policy for ticks missed while no
-//     client ran (skip, or fire the most recent N).
+//     client led or while the leader's timer ran late (skip, or fire the
+//     most recent N); skipped ticks are recorded as
+//     "aiflow.schedule_skipped" events. Ticks that fall due while a
+//     schedule is paused never fire.
 //   - A workflow trigger ([Client.AddWorkflowTrigger]) starts an execution
 //     (run type EVENT) when its condition is met by a user event of the
 //     namespace; its state is per workflow. Paused triggers are not

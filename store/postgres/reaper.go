@@ -99,10 +99,11 @@ func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 }
 
 // reapZombieJobs asks River to cancel the jobs it still sees running
-// although their attempts ended long ago (their process died after
-// recording the final status and before River completed the job): River's
-// rescuer then finalizes them. Only River's view changes; it returns how
-// many jobs it asked to cancel.
+// although their attempts ended long ago (a worker fenced out before it
+// started, or one whose finish failed and whose attempt the reaper ended):
+// River's rescuer then finalizes them. A final status recorded by a worker
+// completes its job in the same transaction, so that case leaves none.
+// Only River's view changes; it returns how many jobs it asked to cancel.
 func (s *Store) reapZombieJobs(ctx context.Context) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
