@@ -274,6 +274,27 @@ func (r *Registry) Version(ns, name, version string) (d *Definition, exact bool,
 	return e.latest, false, true
 }
 
+// PeriodicWorkflows returns the workflows (namespace, name) of which some
+// registered version has a periodic task: the only ones whose executions
+// carry timers.
+func (r *Registry) PeriodicWorkflows() [][2]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out [][2]string
+	for k, e := range r.defs {
+	versions:
+		for _, d := range e.versions {
+			for _, t := range d.Tasks {
+				if t.Periodic {
+					out = append(out, [2]string{k.ns, k.name})
+					break versions
+				}
+			}
+		}
+	}
+	return out
+}
+
 // All returns the latest definition of every registered workflow.
 func (r *Registry) All() []*Definition {
 	r.mu.RLock()

@@ -274,10 +274,17 @@ func scheduleKey(id int64) string { return "schedule:" + strconv.FormatInt(id, 1
 // changes reads the log after from and reports whether it holds an event that
 // may change the timers.
 func (l *leader) changes(from store.Position) (store.Position, bool) {
+	// Only schedule changes and the status changes of executions that may
+	// carry periodic timers matter: read just those keys, not every task's
+	// status event.
+	keys := []string{store.KeyScheduleChanged}
+	for _, w := range l.s.cfg.Registry.PeriodicWorkflows() {
+		keys = append(keys, store.WorkflowStatusKey(w[1]))
+	}
 	changed := false
 	for {
 		evs, next, err := l.s.cfg.Store.ListEvents(l.ctx, store.EventFilter{
-			After: from, Kinds: []store.EventKind{store.KindStatus, store.KindControl},
+			After: from, Kinds: []store.EventKind{store.KindStatus, store.KindControl}, Keys: keys,
 		})
 		if err != nil {
 			if l.ctx.Err() == nil {
@@ -364,9 +371,16 @@ func (l *leader) desired() (map[string]spec, map[string]int, error) {
 			ident: r.Expression + "|" + r.TimeZone + "|" + r.Overlap,
 		}
 	}
-	xs, err := st.ListExecutions(l.ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: 1 << 30})
-	if err != nil {
-		return nil, nil, err
+	// Only executions of workflows with periodic tasks carry timers.
+	var xs []store.WorkflowExecutionRecord
+	for _, w := range l.s.cfg.Registry.PeriodicWorkflows() {
+		running, err := st.ListExecutions(l.ctx, store.ExecutionFilter{
+			Namespace: w[0], Workflow: w[1], Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: 1 << 30,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		xs = append(xs, running...)
 	}
 	for _, x := range xs {
 		def, _, ok := l.s.cfg.Registry.Version(x.Namespace, x.Workflow, x.Version)
