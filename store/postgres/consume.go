@@ -158,11 +158,17 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 // of its workflows) merged with the user events (partition -1), each side
 // read in (xid, id) order from the (partition, xid, id) index. The row comes
 // back on every event row, or alone (with NULL event columns) when there is
-// no event.
+// no event. With it comes the smallest xid of the partition's committed
+// events at or above the horizon (NULL when there is none): events that
+// become readable when the transactions older than theirs end (two probes
+// of the same index).
 const consumeReadSQL = `WITH p AS MATERIALIZED (
 	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid FROM {s}.aiflow_partition WHERE partition = $1),
-h AS MATERIALIZED (SELECT ` + horizon + ` AS x)
-SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, e.* FROM p LEFT JOIN LATERAL (
+h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
+w AS MATERIALIZED (SELECT least(
+	(SELECT xid FROM {s}.aiflow_event WHERE partition = -1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1),
+	(SELECT xid FROM {s}.aiflow_event WHERE partition = $1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1)) AS x)
+SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, (SELECT x FROM w), e.* FROM p LEFT JOIN LATERAL (
 	SELECT ` + eventCols + ` FROM (
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
 			WHERE partition = -1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
@@ -176,7 +182,9 @@ SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, e.* FROM p LEFT JOIN LA
 
 // Consume runs one unit of work on a partition. It reads the partition's
 // position, version and lease with the next events below the horizon (one
-// query, no transaction held while fn runs), checks that owner holds the
+// query, no transaction held while fn runs); when committed events wait above
+// the horizon it has the partition's subscribers woken as soon as they
+// become readable (see hub.await). It checks that owner holds the
 // lease (else store.ErrNotOwner), calls fn, and writes everything fn returned
 // with the new position in one transaction that bumps the version only if it
 // is still the version read: a unit computed on a state that another unit
@@ -195,6 +203,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	bt := &batch{s: s, part: params.Partition}
 	var owner string
 	var valid bool
+	var pending *uint64
 	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1)
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
@@ -209,7 +218,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		var ns, key, value, sender, wf, task *string
 		var exec, te *int64
 		var bc *bool
-		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid,
+		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &pending,
 			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data); err != nil {
 			rows.Close()
 			return store.ConsumeResult{}, opErr("consume", err)
@@ -227,6 +236,9 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	}
 	if owner != params.Owner || !valid {
 		return store.ConsumeResult{}, fmt.Errorf("%w: partition %d is held by %q, not %q", store.ErrNotOwner, params.Partition, owner, params.Owner)
+	}
+	if pending != nil {
+		s.hub.await(params.Partition, *pending)
 	}
 	more := len(bt.events) > maxEvents
 	if more {

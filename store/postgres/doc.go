@@ -111,6 +111,15 @@
 // all consumers to catch up, and the store also checks every
 // Config.EventPollInterval whether the last readable event moved.
 //
+// A notification often arrives while its events are still above the horizon
+// (any transaction on the server that began before theirs is still open), and
+// nothing notifies when that transaction ends. So a reader (Consume,
+// ListEvents) that finds committed events above the horizon has the store
+// watch the horizon: one trivial query 1 ms later, then at doubling intervals
+// up to 100 ms (or Config.EventPollInterval, if shorter), until the horizon
+// has passed them; then it wakes that reader's subscribers. The watcher runs
+// only while events wait: an idle store does not poll for it.
+//
 // With Config.PollOnly the store (and River) never LISTEN: this works behind
 // PgBouncer in transaction mode, where wake-ups from other processes come
 // from polling only (lower EventPollInterval and FetchPollInterval then).
