@@ -21,7 +21,8 @@
 //	client, err := aiflow.New(&aiflow.Config{Store: st})
 //
 // Migrate is safe to run from several processes at once (they take turns on
-// an advisory lock) and reports the version reached. The first migration of a
+// a transaction-level advisory lock, so it needs no session state and works
+// behind PgBouncer in transaction mode) and reports the version reached. The first migration of a
 // schema fixes its number of partitions (Config.Partitions, 4 by default).
 //
 // Connections: besides the connections of its transactions, a started store
