@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -797,14 +798,20 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 	ids, execs, timeouts := make([]int64, n), make([]int64, n), make([]int64, n)
 	ns, wf, task, st, errs, notes, msgs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seq, att, fail, maxAtt := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-	metrics := make([]map[string]float64, n)
+	// Metrics as JSON text ("null" without any): a []map has no text
+	// encoding, which the simple protocol (PgBouncer) needs.
+	metrics := make([]string, n)
 	streaming := make([]bool, n)
 	created, updated, started, ended := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	for i, te := range tes {
 		ids[i], execs[i], ns[i], wf[i], task[i] = te.ID, te.ExecutionID, te.Namespace, te.Workflow, te.Task
 		seq[i], att[i], fail[i], maxAtt[i] = int32(te.SeqNum), int32(te.Attempt), int32(te.Failures), int32(te.MaxAttempts)
 		st[i], errs[i], notes[i], msgs[i] = string(te.Status), te.Error, te.Note, te.StatusMessage
-		metrics[i], streaming[i], timeouts[i] = te.Metrics, te.Streaming, te.Timeout.Microseconds()
+		m, err := json.Marshal(te.Metrics)
+		if err != nil {
+			m = []byte("null") // map[string]float64 fails only on NaN or infinities
+		}
+		metrics[i], streaming[i], timeouts[i] = string(m), te.Streaming, te.Timeout.Microseconds()
 		c, u := te.CreatedAt, te.UpdatedAt
 		if c.IsZero() {
 			c = time.Now()
