@@ -124,8 +124,12 @@
 // With Config.PollOnly the store (and River) never LISTEN: this works behind
 // PgBouncer in transaction mode, where wake-ups from other processes come
 // from polling only (lower EventPollInterval and FetchPollInterval then).
-// Behind PgBouncer also configure the pool for it (pgx.QueryExecModeExec, or
-// PgBouncer 1.21+ with prepared statement support).
+// Behind PgBouncer also configure the pool for it (pgx.QueryExecModeExec or
+// pgx.QueryExecModeSimpleProtocol, or PgBouncer 1.21+ with prepared
+// statement support). The store keeps no session state between
+// transactions (Migrate's lock is transaction-level too); the conformance
+// suite runs in PollOnly mode on a simple-protocol pool whose sessions are
+// reset (DISCARD ALL) every time a connection goes back to the pool.
 //
 // # Consuming: the unit of work
 //
