@@ -124,17 +124,24 @@ func (s *Store) ReleasePartitions(ctx context.Context, owner string) error {
 
 // batch is the store.Batch of one unit of work.
 type batch struct {
-	s       *Store
-	part    int
-	pos     store.Position
-	version int64
-	events  []store.Event
+	s        *Store
+	part     int
+	pos      store.Position
+	version  int64
+	events   []store.Event
+	failures []store.FailedApplication
 }
+
+var _ store.FailuresBatch = (*batch)(nil)
 
 func (b *batch) Partition() int           { return b.part }
 func (b *batch) Position() store.Position { return b.pos }
 func (b *batch) Version() int64           { return b.version }
 func (b *batch) Events() []store.Event    { return b.events }
+
+// Failures are the failed attempts recorded at the batch's position (see
+// RecordFailure).
+func (b *batch) Failures() []store.FailedApplication { return b.failures }
 
 // Snapshots reads the partition's snapshots as committed. The unit's write
 // checks that the partition's version did not move since the batch was read,
@@ -164,12 +171,12 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 // become readable when the transactions older than theirs end (two probes
 // of the same index).
 const consumeReadSQL = `WITH p AS MATERIALIZED (
-	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid FROM {s}.aiflow_partition WHERE partition = $1),
+	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid, failures FROM {s}.aiflow_partition WHERE partition = $1),
 h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
 w AS MATERIALIZED (SELECT least(
 	(SELECT xid FROM {s}.aiflow_event WHERE partition = -1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1),
 	(SELECT xid FROM {s}.aiflow_event WHERE partition = $1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1)) AS x)
-SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, (SELECT x FROM w), e.* FROM p LEFT JOIN LATERAL (
+SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, p.failures, (SELECT x FROM w), e.* FROM p LEFT JOIN LATERAL (
 	SELECT ` + eventCols + ` FROM (
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
 			WHERE partition = -1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
@@ -205,6 +212,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	var owner string
 	var valid bool
 	var pending *uint64
+	var failures []byte
 	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1)
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
@@ -219,7 +227,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		var ns, key, value, sender, wf, task *string
 		var exec, te *int64
 		var bc *bool
-		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &pending,
+		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &failures, &pending,
 			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data); err != nil {
 			rows.Close()
 			return store.ConsumeResult{}, opErr("consume", err)
@@ -240,6 +248,9 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	}
 	if pending != nil {
 		s.hub.await(params.Partition, *pending)
+	}
+	if bt.failures, err = decodeFailures(failures); err != nil {
+		return store.ConsumeResult{}, opErr("consume", err)
 	}
 	more := len(bt.events) > maxEvents
 	if more {
@@ -279,7 +290,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	return res, nil
 }
 
-const movePositionSQL = `UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1
+const movePositionSQL = `UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1, failures = NULL
 	WHERE partition = $1 AND version = $4 AND owner = $5 AND lease_until > clock_timestamp() RETURNING version`
 
 // movePosition commits a unit that only moves the position: one pipelined

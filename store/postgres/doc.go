@@ -36,7 +36,8 @@
 // All in Config.Schema, next to River's river_* tables:
 //
 //	aiflow_event              the event log, read by (xid, id)
-//	aiflow_partition          per partition: the cursor, the version (commit count), the lease
+//	aiflow_partition          per partition: the cursor, the version (commit count), the lease,
+//	                          the failed attempts at the next unit of work
 //	aiflow_snapshot           engine state per partition
 //	aiflow_client             live clients, for the fair share of partitions
 //	aiflow_namespace, aiflow_workflow, aiflow_workflow_version
