@@ -77,7 +77,9 @@ type Config struct {
 	TaskLogRetention time.Duration
 	// PoisonAttempts is how many times applying one event to one execution
 	// may fail (a condition errors or panics) before it is skipped and
-	// recorded as an "aiflow.poison_event" event. Defaults to 3.
+	// recorded as an "aiflow.poison_event" event. The Postgres store keeps
+	// the count with the partition, so it holds across restarts and clients;
+	// the memory store counts per consuming loop. Defaults to 3.
 	PoisonAttempts int
 	// Test holds knobs for tests only.
 	Test TestConfig

@@ -246,6 +246,46 @@ type Consumer interface {
 	Subscribe() (<-chan struct{}, func())
 }
 
+// FailedApplication counts the failed attempts at applying one event to one
+// target (a condition that errored or panicked): see [FailureRecorder].
+type FailedApplication struct {
+	EventID int64
+	// Target is the execution or the workflow's triggers the event was
+	// applied to, as the engine names it.
+	Target string
+	// Attempts is the number of failed attempts so far.
+	Attempts int
+	// Error is the last attempt's error.
+	Error string
+}
+
+// FailureRecorder is an optional capability of a Consumer: it keeps the
+// failed attempts at a partition's next unit of work with the partition's
+// position, so that the bound on attempts before an event is skipped as
+// poison (the runtime's PoisonAttempts) holds across restarts of consumers
+// and moves of the partition's lease. Without it the runtime counts attempts
+// in memory, per consuming loop. A store that implements it hands the
+// recorded failures to the unit of work through a Batch that implements
+// [FailuresBatch].
+type FailureRecorder interface {
+	// RecordFailure adds one failed attempt at applying f.EventID to
+	// f.Target (f.Attempts is ignored; f.Error becomes the last error) on
+	// params.Partition, in a transaction of its own, and returns the
+	// partition's failures after it. It fails with ErrNotOwner when
+	// params.Owner no longer holds the lease, and with ErrConflict when the
+	// partition's version is no longer version (another unit committed: the
+	// failure may not concern the next batch any more). Recorded failures
+	// are forgotten whenever a unit of work moves the partition's position.
+	RecordFailure(ctx context.Context, params ConsumeParams, version int64, f FailedApplication) ([]FailedApplication, error)
+}
+
+// FailuresBatch is implemented by the batches of a [FailureRecorder].
+type FailuresBatch interface {
+	// Failures are the failed attempts recorded at the batch's position
+	// (read with the batch).
+	Failures() []FailedApplication
+}
+
 // PartitionSubscriber is an optional capability of a Consumer: a wake-up
 // channel for the consumer of one partition, which appends of status and
 // control events of other partitions do not wake (user events, which every

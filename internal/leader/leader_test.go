@@ -13,6 +13,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	pgtest.Announce()
 	goleak.VerifyTestMain(m, pgtest.LeakOptions()...)
 }
 

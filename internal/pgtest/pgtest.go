@@ -3,13 +3,16 @@
 // Tests read the server from AIFLOW_TEST_DATABASE_URL (default: the local
 // server with trust auth, database "test"). Without a reachable server they
 // skip with a message saying so, unless AIFLOW_TEST_REQUIRE_POSTGRES=1 (CI),
-// where they fail instead.
+// where they fail instead. A package's TestMain calls Announce, so that the
+// skip is announced even where go test hides skip messages.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -39,10 +42,8 @@ var (
 	reachErr  error
 )
 
-// Require skips (or, under AIFLOW_TEST_REQUIRE_POSTGRES=1, fails) the test when
-// the test database cannot be reached.
-func Require(tb testing.TB) {
-	tb.Helper()
+// reachable checks once whether the test database answers.
+func reachable() error {
 	reachOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -54,11 +55,18 @@ func Require(tb testing.TB) {
 		defer pool.Close()
 		reachErr = pool.Ping(ctx)
 	})
-	if reachErr != nil {
+	return reachErr
+}
+
+// Require skips (or, under AIFLOW_TEST_REQUIRE_POSTGRES=1, fails) the test when
+// the test database cannot be reached.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if reachable() != nil {
 		if os.Getenv(EnvRequire) == "1" {
-			tb.Fatalf("Postgres is required (%s=1) but %s is not reachable: %v", EnvRequire, URL(), reachErr)
+			tb.Fatalf("Postgres is required (%s=1) but %s is not reachable: %v", EnvRequire, redactedURL(), reachErr)
 		}
-		tb.Skipf("SKIPPING: Postgres at %s is not reachable (%v); set %s to a reachable server to run this test", URL(), reachErr, EnvURL)
+		tb.Skipf("SKIPPING: Postgres at %s is not reachable (%v); set %s to a reachable server to run this test", redactedURL(), reachErr, EnvURL)
 	}
 }
 
@@ -113,4 +121,50 @@ func LeakOptions() []goleak.Option {
 		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
 		goleak.IgnoreAnyFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).triggerHealthCheck.func1"),
 	}
+}
+
+// Announce prints, once per test binary, a banner when the test database
+// cannot be reached and AIFLOW_TEST_REQUIRE_POSTGRES is not 1: the tests
+// that need it will skip. Call it from TestMain before running the tests.
+//
+// The banner goes to stderr, which go test shows with -v, for a failing
+// package, and when it tests the package of the current directory; but for
+// a passing package in package list mode (go test ./...) it shows only the
+// "ok" line. So when stderr is not a terminal, the banner also goes to the
+// controlling terminal (/dev/tty) if there is one. Without a terminal (CI),
+// set AIFLOW_TEST_REQUIRE_POSTGRES=1 so that an unreachable server fails.
+// go test caches a passing result whatever the server's state, and replays it
+// as "ok (cached)" without running TestMain: after starting the server, run
+// with -count=1.
+func Announce() {
+	if os.Getenv(EnvRequire) == "1" {
+		return
+	}
+	err := reachable()
+	if err == nil {
+		return
+	}
+	msg := banner(err) + "\n"
+	fmt.Fprint(os.Stderr, msg)
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return // stderr is the terminal already
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		fmt.Fprint(tty, msg)
+		_ = tty.Close()
+	}
+}
+
+func banner(err error) string {
+	return fmt.Sprintf("*** SKIPPING the tests that need Postgres: %s is not reachable (%v).\n"+
+		"*** Set %s to a reachable server, or %s=1 to make this a failure.", redactedURL(), err, EnvURL, EnvRequire)
+}
+
+// redactedURL is URL without its password.
+func redactedURL() string {
+	u, err := url.Parse(URL())
+	if err != nil {
+		return "(" + EnvURL + ")"
+	}
+	return u.Redacted()
 }

@@ -20,7 +20,16 @@
 // When the failure is a condition that errors or panics on one event and one
 // execution, the loop counts the attempts; after PoisonAttempts it asks the
 // engine to skip that application and to record it as a poison_event event,
-// so one bad condition cannot stall its partition.
+// so one bad condition cannot stall its partition. A store that implements
+// [store.FailureRecorder] keeps the counts with the partition's position, so
+// the bound holds across restarts and lease moves (the loop's own count
+// prevails when it is higher, as when recording failed); otherwise they are
+// counted per loop and start again from zero in a new loop.
+//
+// A condition that never returns stalls its partition: Go cannot interrupt a
+// goroutine, and abandoning the evaluation would leave user code running on
+// the engine's state. There is no timeout; conditions must be quick and do
+// no I/O (see aiflow.Condition).
 package runtime
 
 import (
@@ -65,7 +74,8 @@ type Config struct {
 	// MaxBatch bounds the events of one unit of work.
 	MaxBatch int
 	// PoisonAttempts is the number of failed attempts at applying one event
-	// to one execution before it is skipped.
+	// to one execution before it is skipped. Counted across processes when
+	// the store is a store.FailureRecorder.
 	PoisonAttempts int
 	// OnCommit, if set, is called after every committed unit of work with
 	// the number of events it applied. For tests and metrics.
@@ -238,7 +248,11 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	defer unsubscribe()
 
 	cached := int64(-1)
+	recorder, _ := r.cfg.Store.(store.FailureRecorder)
+	// failures counts the failed attempts at the next batch: the larger of
+	// the store's record and this loop's own count.
 	failures := map[engine.PoisonKey]*poisonCount{}
+	var batchVersion int64
 	backoff := time.Duration(0)
 	params := store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch}
 
@@ -258,6 +272,12 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 			evs := b.Events()
 			if len(evs) == 0 {
 				return nil, nil
+			}
+			batchVersion = b.Version()
+			if fb, ok := b.(store.FailuresBatch); ok && recorder != nil {
+				for _, f := range fb.Failures() {
+					mergeFailure(failures, f)
+				}
 			}
 			var skip map[engine.PoisonKey]string
 			for k, f := range failures {
@@ -304,6 +324,20 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 				}
 				f.attempts++
 				f.err = ee.Err.Error()
+				if recorder != nil {
+					recorded, rerr := recorder.RecordFailure(ctx, params, batchVersion,
+						store.FailedApplication{EventID: ee.Key.EventID, Target: ee.Key.Target, Error: f.err})
+					switch {
+					case rerr == nil:
+						for _, rf := range recorded {
+							mergeFailure(failures, rf)
+						}
+					case ctx.Err() != nil:
+						return
+					default:
+						log.WarnContext(ctx, "recording a failed attempt; counting it in this loop only", slog.Any("error", rerr))
+					}
+				}
 				log.WarnContext(ctx, "condition failed; the batch is rolled back and retried",
 					slog.Int64("event_id", ee.Key.EventID), slog.String("target", ee.Key.Target),
 					slog.Int("attempt", f.attempts), slog.Any("error", ee.Err))
@@ -327,6 +361,19 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 		case <-wake:
 		case <-r.cfg.Clock.After(r.cfg.PollInterval):
 		}
+	}
+}
+
+// mergeFailure raises the count of f's application to f.Attempts.
+func mergeFailure(failures map[engine.PoisonKey]*poisonCount, f store.FailedApplication) {
+	k := engine.PoisonKey{EventID: f.EventID, Target: f.Target}
+	c := failures[k]
+	if c == nil {
+		c = &poisonCount{}
+		failures[k] = c
+	}
+	if f.Attempts > c.attempts {
+		c.attempts, c.err = f.Attempts, f.Error
 	}
 }
 

@@ -52,7 +52,7 @@ type Config struct {
 	// Partitions is the number of partitions events are consumed in. It is
 	// fixed by the first migration of a schema and stored there; New reads
 	// it back, and fails if this field is set to another value. Defaults to
-	// 16.
+	// 4 (PartitionsDefault).
 	Partitions int
 
 	// Logger receives the store's logs and River's. Defaults to text on

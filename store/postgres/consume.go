@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -123,17 +124,24 @@ func (s *Store) ReleasePartitions(ctx context.Context, owner string) error {
 
 // batch is the store.Batch of one unit of work.
 type batch struct {
-	s       *Store
-	part    int
-	pos     store.Position
-	version int64
-	events  []store.Event
+	s        *Store
+	part     int
+	pos      store.Position
+	version  int64
+	events   []store.Event
+	failures []store.FailedApplication
 }
+
+var _ store.FailuresBatch = (*batch)(nil)
 
 func (b *batch) Partition() int           { return b.part }
 func (b *batch) Position() store.Position { return b.pos }
 func (b *batch) Version() int64           { return b.version }
 func (b *batch) Events() []store.Event    { return b.events }
+
+// Failures are the failed attempts recorded at the batch's position (see
+// RecordFailure).
+func (b *batch) Failures() []store.FailedApplication { return b.failures }
 
 // Snapshots reads the partition's snapshots as committed. The unit's write
 // checks that the partition's version did not move since the batch was read,
@@ -158,11 +166,17 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 // of its workflows) merged with the user events (partition -1), each side
 // read in (xid, id) order from the (partition, xid, id) index. The row comes
 // back on every event row, or alone (with NULL event columns) when there is
-// no event.
+// no event. With it comes the smallest xid of the partition's committed
+// events at or above the horizon (NULL when there is none): events that
+// become readable when the transactions older than theirs end (two probes
+// of the same index).
 const consumeReadSQL = `WITH p AS MATERIALIZED (
-	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid FROM {s}.aiflow_partition WHERE partition = $1),
-h AS MATERIALIZED (SELECT ` + horizon + ` AS x)
-SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, e.* FROM p LEFT JOIN LATERAL (
+	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid, failures FROM {s}.aiflow_partition WHERE partition = $1),
+h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
+w AS MATERIALIZED (SELECT least(
+	(SELECT xid FROM {s}.aiflow_event WHERE partition = -1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1),
+	(SELECT xid FROM {s}.aiflow_event WHERE partition = $1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1)) AS x)
+SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, p.failures, (SELECT x FROM w), e.* FROM p LEFT JOIN LATERAL (
 	SELECT ` + eventCols + ` FROM (
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
 			WHERE partition = -1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
@@ -176,7 +190,9 @@ SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, e.* FROM p LEFT JOIN LA
 
 // Consume runs one unit of work on a partition. It reads the partition's
 // position, version and lease with the next events below the horizon (one
-// query, no transaction held while fn runs), checks that owner holds the
+// query, no transaction held while fn runs); when committed events wait above
+// the horizon it has the partition's subscribers woken as soon as they
+// become readable (see hub.await). It checks that owner holds the
 // lease (else store.ErrNotOwner), calls fn, and writes everything fn returned
 // with the new position in one transaction that bumps the version only if it
 // is still the version read: a unit computed on a state that another unit
@@ -195,6 +211,8 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	bt := &batch{s: s, part: params.Partition}
 	var owner string
 	var valid bool
+	var pending *uint64
+	var failures []byte
 	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1)
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
@@ -209,7 +227,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		var ns, key, value, sender, wf, task *string
 		var exec, te *int64
 		var bc *bool
-		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid,
+		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &failures, &pending,
 			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data); err != nil {
 			rows.Close()
 			return store.ConsumeResult{}, opErr("consume", err)
@@ -227,6 +245,12 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	}
 	if owner != params.Owner || !valid {
 		return store.ConsumeResult{}, fmt.Errorf("%w: partition %d is held by %q, not %q", store.ErrNotOwner, params.Partition, owner, params.Owner)
+	}
+	if pending != nil {
+		s.hub.await(params.Partition, *pending)
+	}
+	if bt.failures, err = decodeFailures(failures); err != nil {
+		return store.ConsumeResult{}, opErr("consume", err)
 	}
 	more := len(bt.events) > maxEvents
 	if more {
@@ -266,7 +290,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	return res, nil
 }
 
-const movePositionSQL = `UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1
+const movePositionSQL = `UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1, failures = NULL
 	WHERE partition = $1 AND version = $4 AND owner = $5 AND lease_until > clock_timestamp() RETURNING version`
 
 // movePosition commits a unit that only moves the position: one pipelined
@@ -785,14 +809,20 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 	ids, execs, timeouts := make([]int64, n), make([]int64, n), make([]int64, n)
 	ns, wf, task, st, errs, notes, msgs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seq, att, fail, maxAtt := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-	metrics := make([]map[string]float64, n)
+	// Metrics as JSON text ("null" without any): a []map has no text
+	// encoding, which the simple protocol (PgBouncer) needs.
+	metrics := make([]string, n)
 	streaming := make([]bool, n)
 	created, updated, started, ended := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	for i, te := range tes {
 		ids[i], execs[i], ns[i], wf[i], task[i] = te.ID, te.ExecutionID, te.Namespace, te.Workflow, te.Task
 		seq[i], att[i], fail[i], maxAtt[i] = int32(te.SeqNum), int32(te.Attempt), int32(te.Failures), int32(te.MaxAttempts)
 		st[i], errs[i], notes[i], msgs[i] = string(te.Status), te.Error, te.Note, te.StatusMessage
-		metrics[i], streaming[i], timeouts[i] = te.Metrics, te.Streaming, te.Timeout.Microseconds()
+		m, err := json.Marshal(te.Metrics)
+		if err != nil {
+			m = []byte("null") // map[string]float64 fails only on NaN or infinities
+		}
+		metrics[i], streaming[i], timeouts[i] = string(m), te.Streaming, te.Timeout.Microseconds()
 		c, u := te.CreatedAt, te.UpdatedAt
 		if c.IsZero() {
 			c = time.Now()

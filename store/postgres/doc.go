@@ -21,7 +21,8 @@
 //	client, err := aiflow.New(&aiflow.Config{Store: st})
 //
 // Migrate is safe to run from several processes at once (they take turns on
-// an advisory lock) and reports the version reached. The first migration of a
+// a transaction-level advisory lock, so it needs no session state and works
+// behind PgBouncer in transaction mode) and reports the version reached. The first migration of a
 // schema fixes its number of partitions (Config.Partitions, 4 by default).
 //
 // Connections: besides the connections of its transactions, a started store
@@ -35,7 +36,8 @@
 // All in Config.Schema, next to River's river_* tables:
 //
 //	aiflow_event              the event log, read by (xid, id)
-//	aiflow_partition          per partition: the cursor, the version (commit count), the lease
+//	aiflow_partition          per partition: the cursor, the version (commit count), the lease,
+//	                          the failed attempts at the next unit of work
 //	aiflow_snapshot           engine state per partition
 //	aiflow_client             live clients, for the fair share of partitions
 //	aiflow_namespace, aiflow_workflow, aiflow_workflow_version
@@ -111,11 +113,24 @@
 // all consumers to catch up, and the store also checks every
 // Config.EventPollInterval whether the last readable event moved.
 //
+// A notification often arrives while its events are still above the horizon
+// (any transaction on the server that began before theirs is still open), and
+// nothing notifies when that transaction ends. So a reader (Consume,
+// ListEvents) that finds committed events above the horizon has the store
+// watch the horizon: one trivial query 1 ms later, then at doubling intervals
+// up to 100 ms (or Config.EventPollInterval, if shorter), until the horizon
+// has passed them; then it wakes that reader's subscribers. The watcher runs
+// only while events wait: an idle store does not poll for it.
+//
 // With Config.PollOnly the store (and River) never LISTEN: this works behind
 // PgBouncer in transaction mode, where wake-ups from other processes come
 // from polling only (lower EventPollInterval and FetchPollInterval then).
-// Behind PgBouncer also configure the pool for it (pgx.QueryExecModeExec, or
-// PgBouncer 1.21+ with prepared statement support).
+// Behind PgBouncer also configure the pool for it (pgx.QueryExecModeExec or
+// pgx.QueryExecModeSimpleProtocol, or PgBouncer 1.21+ with prepared
+// statement support). The store keeps no session state between
+// transactions (Migrate's lock is transaction-level too); the conformance
+// suite runs in PollOnly mode on a simple-protocol pool whose sessions are
+// reset (DISCARD ALL) every time a connection goes back to the pool.
 //
 // # Consuming: the unit of work
 //

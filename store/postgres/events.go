@@ -244,7 +244,9 @@ const horizon = "pg_snapshot_xmin(pg_current_snapshot())"
 
 // ListEvents returns events matching filter in position order, and the
 // position to continue from. Only events below the horizon are returned, so
-// paging from a returned position never misses or repeats an event.
+// paging from a returned position never misses or repeats an event. When
+// committed events wait above the horizon, the subscribers of every
+// partition (Subscribe) are woken as soon as they become readable.
 func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, store.Position, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -278,13 +280,18 @@ func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Ev
 	lim := arg(limit)
 	// One statement, so the page and the tail see the same horizon. The
 	// tail row (kind -1) is the last event below the horizon: when the page
-	// is not full, everything up to it has been examined.
+	// is not full, everything up to it has been examined. The waiting row
+	// (kind -2) is the first committed event at or above the horizon: the
+	// subscribers are woken when it becomes readable (see hub.await).
 	sql := `WITH h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
 page AS (SELECT ` + eventCols + ` FROM {s}.aiflow_event WHERE ` + strings.Join(where, " AND ") + ` ORDER BY xid, id LIMIT ` + lim + `)
 SELECT * FROM page
 UNION ALL
 (SELECT id, xid, time, 0, -1::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
-	WHERE xid < (SELECT x FROM h) ORDER BY xid DESC, id DESC LIMIT 1)`
+	WHERE xid < (SELECT x FROM h) ORDER BY xid DESC, id DESC LIMIT 1)
+UNION ALL
+(SELECT id, xid, time, 0, -2::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
+	WHERE xid >= (SELECT x FROM h) ORDER BY xid, id LIMIT 1)`
 	rows, err := s.pool.Query(ctx, s.q(sql), args...)
 	if err != nil {
 		return nil, f.After, opErr("list events", err)
@@ -295,13 +302,19 @@ UNION ALL
 	}
 	var out []store.Event
 	var tail *store.Event
-	const tailKind = store.EventKind(0xff) // -1 as a smallint
+	const (
+		tailKind    = store.EventKind(0xff) // -1 as a smallint
+		waitingKind = store.EventKind(0xfe) // -2
+	)
 	for i := range all {
-		if all[i].Kind == tailKind {
+		switch all[i].Kind {
+		case tailKind:
 			tail = &all[i]
-			continue
+		case waitingKind:
+			s.hub.await(-1, all[i].Position.XID)
+		default:
+			out = append(out, all[i])
 		}
-		out = append(out, all[i])
 	}
 	slices.SortFunc(out, func(a, b store.Event) int {
 		switch {

@@ -84,9 +84,14 @@ type MigrateResult struct {
 // Migrate creates cfg.Schema if needed and applies River's migrations and the
 // store's embedded migrations to it. It is safe to run from several processes
 // at once: they take turns on an advisory lock, and the later ones find
-// nothing to do. The first migration fixes the number of partitions
-// (cfg.Partitions). The pool must allow at least two connections (River's
-// migrator uses its own while the lock is held on another).
+// nothing to do. The lock is transaction-level (pg_advisory_xact_lock): it is
+// held by a transaction that spans the migration and is released by its
+// commit or rollback, or by the server when the connection drops, so Migrate
+// needs no session state and works behind PgBouncer in transaction mode. The
+// store's migrations commit together, in that transaction. The first
+// migration fixes the number of partitions (cfg.Partitions). The pool must
+// allow at least two connections (River's migrator uses its own while the
+// lock is held on another).
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResult, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -102,27 +107,39 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResu
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pool.Acquire(ctx)
+	key := lockKey(c.Schema)
+	const lockSQL = "SELECT pg_advisory_xact_lock($1, $2)"
+	schema := quoteIdent(c.Schema)
+
+	// The schema first, committed, so that River's migrator sees it;
+	// concurrent CREATE SCHEMA IF NOT EXISTS can fail, hence the lock.
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockSQL, key, lockMigrate); err != nil {
+			return fmt.Errorf("taking the migration lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+			return fmt.Errorf("creating schema %s: %w", c.Schema, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: Migrate: %w", err)
 	}
-	defer conn.Release()
-	key := lockKey(c.Schema)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", key, lockMigrate); err != nil {
-		return nil, fmt.Errorf("postgres: Migrate: taking the migration lock: %w", err)
+
+	// Then everything else while one transaction holds the lock: River's
+	// migrations on other connections (each in a transaction of its own),
+	// the store's in the locking transaction.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: %w", err)
 	}
 	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1, $2)", key, lockMigrate); err != nil {
-			// The lock dies with the session; make sure the session dies.
-			_ = conn.Conn().Close(uctx)
-		}
+		_ = tx.Rollback(rctx) // no-op after Commit; releases the lock otherwise
 	}()
-
-	schema := quoteIdent(c.Schema)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
-		return nil, fmt.Errorf("postgres: Migrate: creating schema %s: %w", c.Schema, err)
+	if _, err := tx.Exec(ctx, lockSQL, key, lockMigrate); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: taking the migration lock: %w", err)
 	}
 
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: c.Schema, Logger: c.Logger})
@@ -137,13 +154,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResu
 		res.RiverVersion = vs[len(vs)-1].Version
 	}
 
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.aiflow_migration (
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.aiflow_migration (
 		version    integer PRIMARY KEY,
 		name       text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, fmt.Errorf("postgres: Migrate: %w", err)
 	}
-	rows, err := conn.Query(ctx, "SELECT version FROM "+schema+".aiflow_migration")
+	rows, err := tx.Query(ctx, "SELECT version FROM "+schema+".aiflow_migration")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: Migrate: %w", err)
 	}
@@ -161,25 +178,27 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResu
 		}
 		sql := strings.NewReplacer("{schema}", schema, "{partitions}", strconv.Itoa(partitions),
 			"{channel}", quoteLiteral(channelName(c.Schema))).Replace(m.SQL)
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, sql); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO "+schema+".aiflow_migration (version, name) VALUES ($1, $2)", m.Version, m.Name)
-			return err
-		})
-		if err != nil {
+		if _, err := tx.Exec(ctx, sql); err != nil {
 			return nil, fmt.Errorf("postgres: Migrate: migration %d (%s) in schema %s: %w", m.Version, m.Name, c.Schema, err)
 		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".aiflow_migration (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
+			return nil, fmt.Errorf("postgres: Migrate: recording migration %d (%s) in schema %s: %w", m.Version, m.Name, c.Schema, err)
+		}
 		res.Applied = append(res.Applied, m.Version)
-		c.Logger.InfoContext(ctx, "postgres: applied migration", slog.String("schema", c.Schema), slog.Int("version", m.Version), slog.String("name", m.Name))
 	}
 	res.Version = ms[len(ms)-1].Version
 	var stored string
-	if err := conn.QueryRow(ctx, "SELECT value FROM "+schema+".aiflow_meta WHERE key = 'partitions'").Scan(&stored); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT value FROM "+schema+".aiflow_meta WHERE key = 'partitions'").Scan(&stored); err != nil {
 		return nil, fmt.Errorf("postgres: Migrate: reading the number of partitions: %w", err)
 	}
 	res.Partitions, _ = strconv.Atoi(stored)
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: Migrate: committing the migrations of schema %s: %w", c.Schema, err)
+	}
+	for _, v := range res.Applied {
+		m := ms[v-1]
+		c.Logger.InfoContext(ctx, "postgres: applied migration", slog.String("schema", c.Schema), slog.Int("version", m.Version), slog.String("name", m.Name))
+	}
 	if c.Partitions != 0 && c.Partitions != res.Partitions {
 		return res, fmt.Errorf("postgres: Migrate: Config.Partitions is %d but schema %s was created with %d partitions: the number is fixed at the first migration; leave it 0 or set %d",
 			c.Partitions, c.Schema, res.Partitions, res.Partitions)

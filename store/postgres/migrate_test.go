@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stretchr/testify/require"
 
@@ -91,6 +94,62 @@ func TestMigrateConcurrently(t *testing.T) {
 	defer s.Close()
 	_, err = s.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "k"}})
 	require.NoError(t, err)
+}
+
+// migrationLocks counts the advisory locks on schema's migration key, held
+// (granted) or waited for.
+func migrationLocks(t *testing.T, pool *pgxpool.Pool, schema string) (held, waiting int) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE granted), count(*) FILTER (WHERE NOT granted)
+		FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2`,
+		lockKey(schema), lockMigrate).Scan(&held, &waiting)
+	require.NoError(t, err)
+	return held, waiting
+}
+
+// TestMigrateWaitsForTheLockAndLeavesNone: Migrate waits while another
+// transaction holds the migration lock (the lock is transaction-level, so a
+// transaction can hold it), goes on when that transaction ends, and leaves no
+// lock behind.
+func TestMigrateWaitsForTheLockAndLeavesNone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t, 4)
+	cfg := testConfig(t, pool)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", lockKey(cfg.Schema), lockMigrate)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := Migrate(ctx, pool, cfg)
+		done <- err
+	}()
+	eventually(t, func() bool {
+		_, waiting := migrationLocks(t, pool, cfg.Schema)
+		return waiting == 1
+	}, "Migrate waits for the lock")
+	select {
+	case err := <-done:
+		t.Fatalf("Migrate returned (%v) while another transaction held the lock", err)
+	default:
+	}
+	require.NoError(t, tx.Rollback(ctx))
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Migrate did not finish after the lock was released")
+	}
+	held, waiting := migrationLocks(t, pool, cfg.Schema)
+	require.Zero(t, held, "no lock is left behind")
+	require.Zero(t, waiting)
+	st, err := ReadMigrationStatus(ctx, pool, cfg)
+	require.NoError(t, err)
+	require.Empty(t, st.Pending)
 }
 
 func TestConfigValidation(t *testing.T) {

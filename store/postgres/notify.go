@@ -25,7 +25,9 @@ import (
 //     (re)connect, since notifications sent while it was away are lost;
 //   - a poller that checks every EventPollInterval whether the last event
 //     below the horizon moved (the fallback, and the only source from other
-//     processes in PollOnly mode).
+//     processes in PollOnly mode);
+//   - a horizon watcher, for readers that found committed events they cannot
+//     read yet because an older transaction is still open (see await).
 //
 // After this process's own commits it also sends a NOTIFY (outside the
 // committed transaction, coalesced) so that other processes wake up.
@@ -53,6 +55,15 @@ type hub struct {
 	pendingParts  map[int32]struct{}
 	pendingQueues map[string]struct{} // River insert notifications due
 
+	// awaiting maps the subscribers waiting for the horizon (a partition, or
+	// -1 for the subscribers of every partition) to the smallest xid they
+	// wait for; see await.
+	awaiting      map[int]uint64
+	watchStarted  bool
+	awaitSignal   chan struct{} // cap 1: awaiting changed
+	awaits        atomic.Int64  // calls of await; for tests
+	horizonChecks atomic.Int64  // queries of the horizon watcher; for tests
+
 	// connects counts successful LISTEN (re)connections; for tests.
 	connects atomic.Int64
 	// listenConn is the current LISTEN connection's backend pid; for tests.
@@ -67,7 +78,8 @@ type subscriber struct {
 func newHub(s *Store) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &hub{s: s, subs: map[int]*subscriber{}, ctx: ctx, cancel: cancel, remote: make(chan struct{}, 1),
-		pendingParts: map[int32]struct{}{}, pendingQueues: map[string]struct{}{}}
+		pendingParts: map[int32]struct{}{}, pendingQueues: map[string]struct{}{},
+		awaiting: map[int]uint64{}, awaitSignal: make(chan struct{}, 1)}
 }
 
 // Subscribe returns a channel that receives a value (coalesced) whenever
@@ -394,5 +406,126 @@ func (h *hub) poll(ctx context.Context) {
 			h.wake()
 		}
 		first, last = false, pos
+	}
+}
+
+// Bounds of the horizon watcher's backoff: it first checks 1 ms after a
+// reader found events above the horizon, then doubles the wait up to
+// horizonStepMax (or EventPollInterval, if shorter) while they stay there.
+const (
+	horizonStepMin = time.Millisecond
+	horizonStepMax = 100 * time.Millisecond
+)
+
+// await is called by a reader that found committed events it cannot read
+// yet: the smallest of their xids, xid, is at or above the horizon, because a
+// transaction that started before theirs is still open (anywhere on the
+// server). No notification will come when that transaction ends, so the
+// horizon watcher checks the horizon with a short growing backoff and wakes
+// the subscribers of part (a partition, or -1 for the subscribers of every
+// partition) as soon as xid is below it. The watcher runs only while someone
+// waits: an idle store does not poll for it.
+func (h *hub) await(part int, xid uint64) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	if cur, ok := h.awaiting[part]; !ok || xid < cur {
+		h.awaiting[part] = xid
+	}
+	if !h.watchStarted {
+		h.watchStarted = true
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.watchHorizon(h.ctx)
+		}()
+	}
+	h.mu.Unlock()
+	h.awaits.Add(1)
+	select {
+	case h.awaitSignal <- struct{}{}:
+	default:
+	}
+}
+
+// watchHorizon wakes the subscribers recorded by await once the horizon has
+// passed the xid they wait for; see await.
+func (h *hub) watchHorizon(ctx context.Context) {
+	maxStep := min(horizonStepMax, h.s.cfg.EventPollInterval)
+	var step time.Duration
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		h.mu.Lock()
+		waiting := len(h.awaiting)
+		h.mu.Unlock()
+		if waiting == 0 {
+			step = 0
+			select {
+			case <-ctx.Done():
+				return
+			case <-h.awaitSignal:
+			}
+			continue
+		}
+		if step == 0 {
+			step = horizonStepMin
+		} else {
+			step = min(2*step, maxStep)
+		}
+		timer.Reset(step)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		var x uint64
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.s.pool.QueryRow(qctx, "SELECT "+horizon).Scan(&x)
+		cancel()
+		h.horizonChecks.Add(1)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.s.log.DebugContext(ctx, "reading the horizon failed", slog.Any("error", err))
+			}
+			continue
+		}
+		var parts []int32
+		every := false
+		h.mu.Lock()
+		for p, xid := range h.awaiting {
+			if xid < x {
+				delete(h.awaiting, p)
+				if p < 0 {
+					every = true
+				} else {
+					parts = append(parts, int32(p))
+				}
+			}
+		}
+		h.mu.Unlock()
+		if len(parts) > 0 {
+			h.wakeParts(parts)
+		}
+		if every {
+			h.wakeEvery()
+		}
+	}
+}
+
+// wakeEvery wakes the subscribers of every partition (Subscribe) only.
+func (h *hub) wakeEvery() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, sub := range h.subs {
+		if sub.part < 0 {
+			select {
+			case sub.ch <- struct{}{}:
+			default:
+			}
+		}
 	}
 }

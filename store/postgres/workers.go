@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -543,12 +544,18 @@ func (s *Store) ReportProgress(ctx context.Context, id int64, attemptNo int, r s
 	return fmt.Errorf("%w: task execution %d attempt %d is not running", store.ErrConflict, id, attemptNo)
 }
 
-// metricsArg is the jsonb argument of metrics: SQL NULL when there are none.
+// metricsArg is the jsonb argument of metrics, as JSON text (a map has no
+// text encoding, which the simple protocol and QueryExecModeExec need): SQL
+// NULL when there are none.
 func metricsArg(m map[string]float64) any {
 	if m == nil {
 		return nil
 	}
-	return m
+	data, err := json.Marshal(m)
+	if err != nil { // NaN or infinities: let the query fail with pgx's error, as before
+		return m
+	}
+	return string(data)
 }
 
 // quietRiver lowers to Info River's log of a remotely cancelled job: for the
