@@ -22,13 +22,19 @@ func TestRecordFailure(t *testing.T) {
 	_, err := s.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "k"}})
 	require.NoError(t, err)
 
-	// readBatch reads the next batch of partition 0 and commits nothing.
+	// readBatch reads the next batch of partition 0 and commits nothing. It
+	// waits for the batch to hold an event: an event is read once no earlier
+	// transaction on the server can still commit (the horizon), and other
+	// tests' transactions may hold that back.
 	readBatch := func() (version int64, evs []store.Event, failures []store.FailedApplication) {
 		t.Helper()
-		consume(t, s, testOwner, func(b store.Batch) *store.Effects {
-			version, evs, failures = b.Version(), b.Events(), b.(store.FailuresBatch).Failures()
-			return nil
-		})
+		require.Eventually(t, func() bool {
+			consume(t, s, testOwner, func(b store.Batch) *store.Effects {
+				version, evs, failures = b.Version(), b.Events(), b.(store.FailuresBatch).Failures()
+				return nil
+			})
+			return len(evs) > 0
+		}, 10*time.Second, 5*time.Millisecond, "an event to read")
 		return version, evs, failures
 	}
 	version, evs, failures := readBatch()
