@@ -142,17 +142,22 @@ func keepRunning(wf *aiflow.Workflow) {
 		OnEvent("never", aiflow.ActionStart)
 }
 
-// startExecutions starts n executions of workflow and waits until they run.
-func startExecutions(ctx context.Context, st store.Store, client *aiflow.Client, workflow string, n int) error {
+// startExecutions starts n executions of workflow, waits until they run and
+// returns their ids in the order they were started.
+func startExecutions(ctx context.Context, st store.Store, client *aiflow.Client, workflow string, n int) ([]int64, error) {
+	ids := make([]int64, 0, n)
 	for range n {
-		if _, err := client.StartWorkflowExecution(ctx, workflow, nil); err != nil {
-			return err
+		id, err := client.StartWorkflowExecution(ctx, workflow, nil)
+		if err != nil {
+			return nil, err
 		}
+		ids = append(ids, id)
 	}
-	return waitUntil(ctx, st, fmt.Sprintf("%d executions running", n), func() (bool, error) {
+	err := waitUntil(ctx, st, fmt.Sprintf("%d executions running", n), func() (bool, error) {
 		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: n})
 		return len(xs) == n, err
 	})
+	return ids, err
 }
 
 // EventToStart measures, n times, the time from SendEvent to the start of
@@ -181,7 +186,7 @@ func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config,
 		return nil, err
 	}
 	defer stop()
-	if err := startExecutions(ctx, st, client, "latency", 1); err != nil {
+	if _, err := startExecutions(ctx, st, client, "latency", 1); err != nil {
 		return nil, err
 	}
 	lat := make([]time.Duration, 0, n)
@@ -337,7 +342,7 @@ func IdleCPU(ctx context.Context, pool *pgxpool.Pool, d time.Duration) (process,
 		return 0, 0, err
 	}
 	defer stop()
-	if err := startExecutions(ctx, st, client, "idle", 1); err != nil {
+	if _, err := startExecutions(ctx, st, client, "idle", 1); err != nil {
 		return 0, 0, err
 	}
 	time.Sleep(2 * time.Second) // the measurement is of the idle state
@@ -401,7 +406,7 @@ func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int)
 		return 0, err
 	}
 	defer stop()
-	if err := startExecutions(ctx, st, client, "burst", executions); err != nil {
+	if _, err := startExecutions(ctx, st, client, "burst", executions); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
@@ -428,11 +433,12 @@ func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int)
 // idle client apply: n events, appended in batches of 100, read by every
 // partition and matched against executions running executions, none of whose
 // rules they meet (the cheapest events: a unit of work that decides nothing
-// only moves its cursor). StatefulEventsApplied measures events that decide.
+// only moves its cursor). StatefulEventsApplied and ScopedEventsApplied
+// measure events that decide.
 func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
 	wf := aiflow.NewWorkflow("applied")
 	keepRunning(wf)
-	return appliedRate(ctx, pool, wf, "noise", executions, n, nil)
+	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent("noise"), nil)
 }
 
 // StatefulEventsApplied measures how many user events per second the
@@ -440,16 +446,54 @@ func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (
 // every execution: n events, appended in batches of 100, each evaluated by a
 // stateful condition (OnCondition) of each of executions running executions,
 // which counts the events in the execution's state and is not met. Every
-// unit of work thus updates the state of every execution of its partition
-// and writes their snapshots. It fails unless every execution has counted
-// every event.
+// event is thus executions decisions, and every unit of work updates the
+// state of every execution of its partition and writes their snapshots. It
+// fails unless every execution has counted every event.
 func StatefulEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
-	var mu sync.Mutex
-	counted := make(map[int64]int, executions) // the highest count each execution reached
-	wf := aiflow.NewWorkflow("stateful")
+	wf, c := countingWorkflow("stateful")
+	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent(countedKey), func(ids []int64, sent int) error {
+		return c.check(ids, func(int) int { return sent })
+	})
+}
+
+// ScopedEventsApplied measures how many user events per second the
+// consumers of an idle client apply when each event makes one decision: the
+// workflow of StatefulEventsApplied (a stateful condition counting the events
+// in the execution's state, never met) runs in executions running
+// executions, and each of the n events, appended in batches of 100, is
+// addressed to one of them (its ExecutionID set, as SendEvent with
+// SendEventOpts.ExecutionID does), round-robin. It fails unless every
+// execution has counted exactly the events sent to it.
+func ScopedEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	wf, c := countingWorkflow("scoped")
+	event := func(i int, ids []int64) store.Event {
+		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: "scoped", ExecutionID: ids[i%len(ids)]}
+	}
+	return appliedRate(ctx, pool, wf, executions, n, event, func(ids []int64, sent int) error {
+		// Execution k of ids is sent events k, k+len(ids), ...
+		return c.check(ids, func(k int) int { return (sent - k + len(ids) - 1) / len(ids) })
+	})
+}
+
+// countedKey is the key of the events the counting workflow counts.
+const countedKey = "tick"
+
+// counts records, for each execution, the highest count of events its
+// condition reached.
+type counts struct {
+	mu sync.Mutex
+	m  map[int64]int
+}
+
+// countingWorkflow returns a workflow whose executions stay running and
+// count, in a ValueState, the events with key countedKey they evaluate, with
+// a condition that is never met, and the counts they reach.
+func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
+	c := &counts{m: map[int64]int{}}
+	wf := aiflow.NewWorkflow(name)
 	keepRunning(wf)
 	wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
-		OnCondition(aiflow.ActionStart, aiflow.NewCondition([]string{"tick"}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+		OnCondition(aiflow.ActionStart, aiflow.NewCondition([]string{countedKey}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
 			st := aiflow.ValueState[int](cc, "ticks")
 			ticks, _, err := st.Value()
 			if err != nil {
@@ -459,32 +503,46 @@ func StatefulEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, 
 			if err := st.Update(ticks); err != nil {
 				return false, err
 			}
-			mu.Lock()
-			counted[cc.ExecutionID()] = max(counted[cc.ExecutionID()], ticks)
-			mu.Unlock()
+			c.mu.Lock()
+			c.m[cc.ExecutionID()] = max(c.m[cc.ExecutionID()], ticks)
+			c.mu.Unlock()
 			return false, nil
 		}))
-	sent := (n + 99) / 100 * 100
-	return appliedRate(ctx, pool, wf, "tick", executions, n, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(counted) != executions {
-			return fmt.Errorf("%d of %d executions evaluated the events", len(counted), executions)
+	return wf, c
+}
+
+// check fails unless the k-th execution of ids counted want(k) events and no
+// other execution counted any.
+func (c *counts) check(ids []int64, want func(k int) int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, id := range ids {
+		if got, w := c.m[id], want(k); got != w {
+			return fmt.Errorf("execution %d counted %d events, expected %d", id, got, w)
 		}
-		for id, c := range counted {
-			if c != sent {
-				return fmt.Errorf("execution %d counted %d of %d events", id, c, sent)
-			}
-		}
-		return nil
-	})
+	}
+	if len(c.m) > len(ids) {
+		return fmt.Errorf("%d executions counted events, expected at most %d", len(c.m), len(ids))
+	}
+	return nil
+}
+
+// namespaceEvent returns the event builder of appliedRate for events with
+// key sent to the whole namespace.
+func namespaceEvent(key string) func(int, []int64) store.Event {
+	return func(int, []int64) store.Event {
+		return store.Event{Namespace: "default", Key: key, Value: "v"}
+	}
 }
 
 // appliedRate runs wf in executions running executions, appends n events
-// with key in batches of 100 (rounded up), waits until every partition has
-// consumed past the last one and returns the events applied per second;
-// check, if not nil, then verifies what the events did.
-func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, key string, executions, n int, check func() error) (float64, error) {
+// (rounded up to a multiple of 100) in batches of 100, the i-th built by
+// event from i and the ids of the executions, waits until every partition
+// has consumed past the last one and returns the events applied per second;
+// check, if not nil, then verifies what the events did, given the ids and
+// the number of events sent.
+func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, executions, n int,
+	event func(i int, ids []int64) store.Event, check func(ids []int64, sent int) error) (float64, error) {
 	st, closeStore, err := openStore(ctx, pool, nil)
 	if err != nil {
 		return 0, err
@@ -495,18 +553,20 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, k
 		return 0, err
 	}
 	defer stop()
-	if err := startExecutions(ctx, st, client, wf.Name(), executions); err != nil {
+	ids, err := startExecutions(ctx, st, client, wf.Name(), executions)
+	if err != nil {
 		return 0, err
 	}
-	evs := make([]store.Event, 100)
+	const batch = 100
+	sent := (n + batch - 1) / batch * batch
+	evs := make([]store.Event, sent)
 	for i := range evs {
-		evs[i] = store.Event{Namespace: "default", Key: key, Value: "v"}
+		evs[i] = event(i, ids)
 	}
 	t0 := time.Now()
 	var last store.Position
-	sent := 0
-	for ; sent < n; sent += len(evs) {
-		out, err := st.AppendEvents(ctx, evs)
+	for i := 0; i < sent; i += batch {
+		out, err := st.AppendEvents(ctx, evs[i:i+batch])
 		if err != nil {
 			return 0, err
 		}
@@ -524,7 +584,7 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, k
 	}
 	rate := float64(sent) / time.Since(t0).Seconds()
 	if check != nil {
-		if err := check(); err != nil {
+		if err := check(ids, sent); err != nil {
 			return 0, err
 		}
 	}

@@ -34,10 +34,11 @@ func TestRunQuick(t *testing.T) {
 	require.Positive(t, r.AppendBatch)
 	require.Positive(t, r.EventsApplied)
 	require.Positive(t, r.StatefulApplied)
+	require.Positive(t, r.ScopedApplied)
 	require.Positive(t, r.TaskStarts)
 	require.GreaterOrEqual(t, r.IdleProcess, 0.0)
 	require.GreaterOrEqual(t, r.IdleBackends, 0.0)
-	for _, line := range []string{"event to operator start, p50", "River insert to work", "events applied, no rule met", "events applied, stateful condition", "task starts", "idle CPU"} {
+	for _, line := range []string{"event to operator start, p50", "River insert to work", "events applied, no rule met", "events applied, each deciding in one of", "events applied, each deciding in all", "task starts", "idle CPU"} {
 		require.Contains(t, out.String(), line)
 	}
 }

@@ -124,10 +124,27 @@ func BenchmarkEventsApplied(b *testing.B) {
 // stateful condition of each of 1,000 running executions, which updates the
 // execution's state (a count of the events) and is not met, sending them in
 // batches of 100. It fails unless every execution counted every event.
+// BenchmarkScopedEventsApplied sends each event to one execution.
 //
 //	go test -run '^$' -bench BenchmarkStatefulEventsApplied -benchtime 5000x ./store/postgres
 func BenchmarkStatefulEventsApplied(b *testing.B) {
 	rate, err := bench.StatefulEventsApplied(context.Background(), benchPool(b), 1000, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(rate, "events/s")
+}
+
+// BenchmarkScopedEventsApplied measures how many user events per second the
+// consumers of an idle client apply when each event makes one decision: the
+// stateful condition of BenchmarkStatefulEventsApplied runs in 1,000
+// running executions, and each event is sent to one of them (its ExecutionID
+// set), round-robin, in batches of 100. It fails unless every execution
+// counted exactly the events sent to it.
+//
+//	go test -run '^$' -bench BenchmarkScopedEventsApplied -benchtime 20000x ./store/postgres
+func BenchmarkScopedEventsApplied(b *testing.B) {
+	rate, err := bench.ScopedEventsApplied(context.Background(), benchPool(b), 1000, b.N)
 	if err != nil {
 		b.Fatal(err)
 	}
