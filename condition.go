@@ -88,17 +88,30 @@ func (s State[T]) Value() (v T, ok bool, err error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, true, fmt.Errorf("aiflow: state %q: decoding %s: %w", s.name, data, err)
+	if decodeScalar(data, &v) {
+		return v, true, nil
 	}
-	return v, true, nil
+	v, err = decodeState[T](s.name, data)
+	return v, true, err
+}
+
+// decodeState decodes state with encoding/json (the types and forms the fast
+// paths of decodeScalar do not cover).
+func decodeState[T any](name string, data []byte) (v T, err error) {
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("aiflow: state %q: decoding %s: %w", name, data, err)
+	}
+	return v, nil
 }
 
 // Update sets the state's value.
 func (s State[T]) Update(v T) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("aiflow: state %q: encoding %T: %w", s.name, v, err)
+	data, ok := encodeScalar(&v)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("aiflow: state %q: encoding %T: %w", s.name, v, err)
+		}
 	}
 	s.cc.env.SetState(s.name, data)
 	return nil
