@@ -263,11 +263,21 @@ func (e *Engine) applyUser(ev *store.Event) error {
 	}
 	// Evaluating may finish executions and change the list.
 	targets := slices.Clone(list)
+	// Whether the workflow of the previous target is disabled (only control
+	// events change it): targets, in the order of their ids, often come
+	// from one workflow.
+	var prevNs, prevWf string
+	looked, disabled := false, false
 	for _, x := range targets {
 		if x.Status != store.WorkflowRunning {
 			continue
 		}
-		if w := e.workflows[wfKey{x.Namespace, x.Workflow}]; w != nil && w.Disabled {
+		if !looked || x.Namespace != prevNs || x.Workflow != prevWf {
+			prevNs, prevWf, looked = x.Namespace, x.Workflow, true
+			w := e.workflows[wfKey{x.Namespace, x.Workflow}]
+			disabled = w != nil && w.Disabled
+		}
+		if disabled {
 			continue
 		}
 		if err := e.evalRules(x, ev); err != nil {
@@ -284,10 +294,14 @@ func execTarget(id int64) string { return "execution:" + strconv.FormatInt(id, 1
 func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
 	tasks := x.def.keyTasks[ev.Key]
 	if len(tasks) > 0 {
-		key := PoisonKey{ev.ID, execTarget(x.ID)}
-		if msg, poisoned := e.skip[key]; poisoned {
-			e.recordPoison(ev, key, msg, x)
-			return nil
+		// The key (a string built per execution) is needed only when
+		// applications are skipped or a condition fails.
+		if len(e.skip) > 0 {
+			key := PoisonKey{ev.ID, execTarget(x.ID)}
+			if msg, poisoned := e.skip[key]; poisoned {
+				e.recordPoison(ev, key, msg, x)
+				return nil
+			}
 		}
 		for _, ti := range tasks {
 			t := x.def.Tasks[ti]
@@ -298,7 +312,7 @@ func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
 				}
 				met, err := e.evalCond(r.Cond, ev, x)
 				if err != nil {
-					return &EvalError{Key: key, Err: fmt.Errorf("workflow %q task %q rule %d: %w", x.Workflow, t.Name, ri+1, err)}
+					return &EvalError{Key: PoisonKey{ev.ID, execTarget(x.ID)}, Err: fmt.Errorf("workflow %q task %q rule %d: %w", x.Workflow, t.Name, ri+1, err)}
 				}
 				if met {
 					e.act(x, t, r.Action, ev, cause{rule: ri + 1, task: t.Name, ev: ev})
