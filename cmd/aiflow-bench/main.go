@@ -2,10 +2,11 @@
 // and prints every figure of docs/benchmarks.md in one run, next to its
 // target: event to operator start (p50, p99), River's own insert-to-work
 // latency with the same River settings, append throughput, events applied per
-// second with running executions (events no rule meets, and events that a
-// stateful condition of every execution evaluates and updates state for),
-// task starts per second, and the idle CPU of a client and its Postgres
-// backends.
+// second with running executions (events no rule meets; events each sent to
+// one execution, whose stateful condition evaluates them and updates its
+// state; and, for information, events that the stateful condition of every
+// execution evaluates), task starts per second, and the idle CPU of a client
+// and its Postgres backends.
 //
 //	go run ./cmd/aiflow-bench -database-url postgres://postgres@127.0.0.1:5432/test
 //
