@@ -66,9 +66,10 @@ func TestReplicasOneKilled(t *testing.T) {
 			}
 			b.startExecutions(ctx, 1)
 			p := b.produce(4*time.Millisecond, b.rng.Uint64())
-			// Let the replicas share the partitions and run streams.
-			require.Eventually(t, func() bool { return len(b.holdings(ctx)) == n }, time.Minute, 20*time.Millisecond,
-				"every replica holds a partition or a stream")
+			// Let the replicas share the work: with 4 partitions, the third
+			// replica holds none, and runs only what River gives it.
+			require.Eventually(t, func() bool { return len(b.holdings(ctx)) >= 2 }, time.Minute, 20*time.Millisecond,
+				"two replicas hold partitions or task leases")
 			pause(time.Duration(500+b.rng.IntN(1000)) * time.Millisecond)
 			holdings := b.holdings(ctx)
 			victim := ""

@@ -278,8 +278,11 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		})
 	}
 	if err != nil {
+		s.workers.releaseHandoffs(out.handoffs)
 		return res, opErr("consume", err)
 	}
+	s.workers.launchHandoffs(out.handoffs)
+	s.workers.cancelLocal(out.stopping)
 	res.Version = out.version
 	if out.appended {
 		s.hub.appended(out.parts)
@@ -339,8 +342,10 @@ var errVersionMoved = errors.New("partition version moved")
 type effectsResult struct {
 	version  int64
 	appended bool
-	parts    []int32  // of the appended events
-	queues   []string // of the River jobs inserted that are available now
+	parts    []int32       // of the appended events
+	queues   []string      // of the River jobs inserted that are available now
+	handoffs []handoffJob  // the attempts handed off to this process's workers
+	stopping []stopRequest // the attempts moved to STOPPING
 }
 
 type dispatchKey struct {
@@ -647,6 +652,7 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		case store.TaskRunning:
 			te.Status = store.TaskStopping
 			changed[te.ID] = true
+			res.stopping = append(res.stopping, stopRequest{te: te.ID, attempt: te.Attempt})
 			events = append(events, store.NewStatusEvent(te, store.TaskStopping, store.StatusData{Reason: st.Reason}, store.SenderEngine))
 			if d, ok := dispatched[dispatchKey{te.ID, te.Attempt}]; ok && d.jobID != 0 {
 				cancelJobs = append(cancelJobs, d.jobID)
@@ -656,7 +662,8 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 
 	// ---- River: insert the jobs, cancel the stopped ones ----
 	var jobParams []river.InsertManyParams
-	var jobOf []int // index in fresh
+	var jobOf []int     // index in fresh
+	var handoffOf []int // index in res.handoffs, or -1
 	now := time.Now()
 	for i, d := range fresh {
 		if d.dropped {
@@ -666,13 +673,21 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		if d.streaming {
 			opts.Queue = QueueStreaming
 		}
-		if d.notBefore.After(now) {
+		handoff := -1 // index in res.handoffs
+		switch {
+		case d.notBefore.After(now):
 			opts.ScheduledAt = d.notBefore
-		} else if !slices.Contains(res.queues, opts.Queue) {
+		case s.workers.reserveHandoff(opts.Queue):
+			// River leaves it to this process's workers (see handoff.go).
+			opts.ScheduledAt = now.Add(handoffFallback)
+			handoff = len(res.handoffs)
+			res.handoffs = append(res.handoffs, handoffJob{queue: opts.Queue, te: d.key.te, attempt: d.key.attempt})
+		case !slices.Contains(res.queues, opts.Queue):
 			res.queues = append(res.queues, opts.Queue)
 		}
 		jobParams = append(jobParams, river.InsertManyParams{Args: taskArgs{TaskExecutionID: d.key.te, Attempt: d.key.attempt}, InsertOpts: opts})
 		jobOf = append(jobOf, i)
+		handoffOf = append(handoffOf, handoff)
 	}
 	jobIDs := make([]int64, len(fresh))
 	if len(jobParams) > 0 {
@@ -682,6 +697,9 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		}
 		for i, r := range results {
 			jobIDs[jobOf[i]] = r.Job.ID
+			if h := handoffOf[i]; h >= 0 {
+				res.handoffs[h].jobID = r.Job.ID
+			}
 		}
 	}
 	for _, id := range cancelJobs {

@@ -165,7 +165,11 @@
 // RUNNING one becomes STOPPING and its job is cancelled, which River delivers
 // to the worker as the cancellation of its context (context.Cause is
 // river.ErrJobCancelledRemotely); the worker then records STOPPED. Each
-// change appends its status event (store.NewStatusEvent).
+// change appends its status event (store.NewStatusEvent). Once the unit has
+// committed, the consuming process also cancels the attempts it runs itself
+// (handed-off ones among them, which River does not know), and every
+// heartbeat (see below) cancels the attempts whose task is STOPPING, should
+// neither have reached them.
 //
 // # Running tasks
 //
@@ -179,6 +183,21 @@
 // latency (Config.FetchCooldown 2 ms instead of River's 100 ms) and, since a
 // job committed right after another may get no notification from River, the
 // store sends River's insert notification itself after committing jobs.
+//
+// Handoff: River's notification and fetch take about a third of the time from
+// an event to the start of its task. So a unit of work that dispatches batch
+// attempts while its process runs workers with free handoff slots
+// (Config.HandoffMaxWorkers, 8 by default) inserts their jobs scheduled a
+// second ahead, which River neither notifies nor fetches, and once the unit
+// has committed the process's own workers start them: the statement that
+// records RUNNING also claims the job (state running, as River's fetch sets
+// it; only a job still scheduled or available), so an attempt runs once
+// whether handoff or River gets there first. From there the attempt is like
+// any other: heartbeats, the final status completing its job, the reaper. If
+// the process dies before claiming, River's scheduler makes the job available
+// a few seconds later and River runs it in any process. Streaming attempts
+// and those beyond the handoff slots always go through River, which spreads
+// them over the processes.
 //
 // Every job has River's timeout -1 and one attempt: River neither times
 // attempts out nor rescues or retries them; the store's own lease does:
@@ -215,8 +234,8 @@
 //     completer; its process may die first) is cancelled, which River's
 //     rescuer then finalizes.
 //
-// StopWorkers stops fetching, interrupts streaming attempts at once, lets the
-// others finish until its context ends and then cancels them; interrupted
+// StopWorkers stops fetching and taking handoffs, interrupts streaming
+// attempts at once, lets the others finish until its context ends and then cancels them; interrupted
 // attempts end RETRYING without counting as a failure, so another client runs
 // them again. Retries are dispatched by the engine as new jobs; a retry's
 // backoff (a job scheduled in the future) is rounded up to River's scheduler

@@ -161,6 +161,7 @@ func TestConfigValidation(t *testing.T) {
 		{FetchCooldown: -1},
 		{TaskHeartbeat: 10, TaskLeaseTTL: 5},
 		{MaxWorkers: 20000},
+		{HandoffMaxWorkers: -2},
 	} {
 		_, err := c.withDefaults()
 		require.Error(t, err, "%+v", c)
@@ -170,4 +171,8 @@ func TestConfigValidation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, SchemaDefault, c.Schema)
 	require.Equal(t, FetchCooldownDefault, c.FetchCooldown)
+	require.Equal(t, HandoffMaxWorkersDefault, c.HandoffMaxWorkers)
+	c, err = (&Config{HandoffMaxWorkers: -1}).withDefaults()
+	require.NoError(t, err)
+	require.Equal(t, -1, c.HandoffMaxWorkers, "-1 turns handoff off")
 }

@@ -44,13 +44,15 @@ func txModePool(t *testing.T, maxConns int32) *pgxpool.Pool {
 
 // TestConformanceTransactionPooling runs the conformance suite in PollOnly
 // mode on a pool that keeps no session state (txModePool), as behind
-// PgBouncer in transaction mode.
+// PgBouncer in transaction mode. It also runs it without handoff, so that
+// River's fetch runs every attempt.
 func TestConformanceTransactionPooling(t *testing.T) {
 	pgtest.Require(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		pool := txModePool(t, 10)
 		cfg := testConfig(t, pool)
 		cfg.PollOnly = true
+		cfg.HandoffMaxWorkers = -1
 		cfg.EventPollInterval = 20 * time.Millisecond
 		cfg.FetchPollInterval = 20 * time.Millisecond
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

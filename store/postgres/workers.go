@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,7 @@ type taskWorker struct {
 func (*taskWorker) Timeout(*river.Job[taskArgs]) time.Duration { return -1 }
 
 func (w *taskWorker) Work(ctx context.Context, job *river.Job[taskArgs]) error {
-	return w.s.workers.work(ctx, job)
+	return w.s.workers.work(ctx, job, false)
 }
 
 func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
@@ -86,11 +87,21 @@ type workers struct {
 	started  bool
 	stopping bool
 	running  map[int64]*attempt // by task execution id
+	starting map[int64]*attempt // handed-off attempts recording RUNNING, by task execution id
+	forced   bool               // StopWorkers cancelled every attempt: interrupt those that start
 	cancel   context.CancelFunc // background services
-	wg       sync.WaitGroup
-	elector  *leader.Elector
-	starter  *batcher[*river.Job[taskArgs], *store.TaskRun]
-	finisher *batcher[finishReq, struct{}]
+	handing  map[string]int     // handoff slots taken, by queue
+	handoffN int                // handoff slots taken
+	idle     chan struct{}      // closed when handoffN drops to 0
+	hctx     context.Context    // the base context of handed-off attempts
+	hcancel  context.CancelFunc
+
+	handedOff    atomic.Int64 // attempts started by handoff (for tests)
+	dropHandoffs bool         // tests: leave handed-off jobs to River, as a process that died would
+	wg           sync.WaitGroup
+	elector      *leader.Elector
+	starter      *batcher[startReq, startRes]
+	finisher     *batcher[finishReq, struct{}]
 }
 
 type attempt struct {
@@ -102,7 +113,8 @@ type attempt struct {
 }
 
 func newWorkers(s *Store) *workers {
-	return &workers{s: s, running: map[int64]*attempt{}, starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
+	return &workers{s: s, running: map[int64]*attempt{}, starting: map[int64]*attempt{}, handing: map[string]int{},
+		starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
 }
 
 // StartWorkers starts running dispatched attempts with the handler: the River
@@ -127,7 +139,7 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	if err != nil {
 		return err
 	}
-	w.handler, w.owner, w.stopping = params.Handler, params.Owner, false
+	w.handler, w.owner, w.stopping, w.forced = params.Handler, params.Owner, false, false
 	if err := s.river.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("postgres: starting River: %w", err)
 	}
@@ -140,6 +152,7 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	w.finisher.start()
 	bctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
+	w.hctx, w.hcancel = context.WithCancel(context.Background())
 	w.started = true
 	w.wg.Add(2)
 	go func() {
@@ -153,9 +166,9 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	return nil
 }
 
-// StopWorkers stops fetching jobs, interrupts streaming attempts at once,
-// waits for the other running attempts until ctx ends, then cancels those
-// still running and waits for them to return. Interrupted attempts end
+// StopWorkers stops fetching jobs and taking handoffs, interrupts streaming
+// attempts at once, waits for the other running attempts until ctx ends, then
+// cancels those still running and waits for them to return. Interrupted attempts end
 // RETRYING without counting as a failure, so another client runs them again.
 func (s *Store) StopWorkers(ctx context.Context) error {
 	w := s.workers
@@ -174,24 +187,36 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	w.mu.Unlock()
 
 	err := s.river.Stop(ctx)
+	riverStopped := err == nil
+	if err == nil {
+		err = w.waitHandoffs(ctx)
+	}
 	if err != nil {
 		w.mu.Lock()
-		for _, a := range w.running {
-			a.interrupted = true
-			a.cancel(store.ErrStopped)
+		w.forced = true
+		for _, m := range []map[int64]*attempt{w.running, w.starting} {
+			for _, a := range m {
+				a.interrupted = true
+				a.cancel(store.ErrStopped)
+			}
 		}
 		w.mu.Unlock()
-		if serr := s.river.Stop(context.Background()); serr != nil {
-			err = errors.Join(err, serr)
+		if !riverStopped {
+			if serr := s.river.Stop(context.Background()); serr != nil {
+				err = errors.Join(err, serr)
+			}
 		}
+		_ = w.waitHandoffs(context.Background())
 	}
-	// River has stopped: no attempt is starting or finishing any more.
+	// River and the handoffs have stopped: no attempt is starting or
+	// finishing any more.
 	w.starter.stop()
 	w.finisher.stop()
 	w.mu.Lock()
-	cancel, el := w.cancel, w.elector
+	cancel, el, hcancel := w.cancel, w.elector, w.hcancel
 	w.mu.Unlock()
 	cancel()
+	hcancel()
 	w.wg.Wait()
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if rerr := el.Stop(rctx); rerr != nil {
@@ -214,11 +239,32 @@ func (s *Store) IsLeader() bool {
 }
 
 // work runs one attempt: RUNNING (fenced), the handler, the final status.
-func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
+// A handed-off attempt (handoff) claims its River job with RUNNING, and has
+// it completed here when no final status did.
+func (w *workers) work(ctx context.Context, job *river.Job[taskArgs], handoff bool) error {
 	s := w.s
 	args := job.Args
-	run, err := w.starter.do(job)
-	if err == nil && run == nil {
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &attempt{te: args.TaskExecutionID, attempt: args.Attempt, cancel: cancel}
+	if handoff {
+		// A stop may come as soon as RUNNING commits: let it find the attempt.
+		w.mu.Lock()
+		w.starting[a.te] = a
+		w.mu.Unlock()
+		defer func() {
+			w.mu.Lock()
+			if w.starting[a.te] == a {
+				delete(w.starting, a.te)
+			}
+			w.mu.Unlock()
+		}()
+	}
+	res, err := w.starter.do(startReq{job: job, handoff: handoff})
+	if err == nil && res.run == nil {
+		if res.claimed {
+			s.completeJobNow(job)
+		}
 		return nil // fenced out (stopped or superseded): River completes the job
 	}
 	if err != nil {
@@ -231,13 +277,16 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
 		return err
 	}
-	hctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	a := &attempt{te: run.ID, attempt: run.Attempt, streaming: run.Streaming, cancel: cancel}
+	run := res.run
+	if handoff {
+		w.handedOff.Add(1)
+	}
+	a.streaming = run.Streaming
 	w.mu.Lock()
 	handler := w.handler
+	delete(w.starting, a.te)
 	w.running[run.ID] = a
-	if a.streaming && w.stopping {
+	if (a.streaming && w.stopping) || w.forced {
 		a.interrupted = true
 		a.cancel(store.ErrStopped)
 	}
@@ -254,8 +303,28 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 	if _, err := w.finisher.do(finishReq{job: job, runErr: runErr, interrupted: interrupted}); err != nil {
 		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
 			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
+		if handoff {
+			s.completeJobNow(job)
+		}
 	}
 	return nil
+}
+
+// waitHandoffs waits until every handoff slot is given back, or ctx ends.
+func (w *workers) waitHandoffs(ctx context.Context) error {
+	w.mu.Lock()
+	if w.handoffN == 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	idle := w.idle
+	w.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // callHandler runs the handler and turns a panic into an error.
@@ -456,7 +525,8 @@ func (s *Store) completeJobs(ctx context.Context, tx pgx.Tx, calls []*batchCall[
 
 // heartbeatLoop renews the leases of this process's running attempts every
 // TaskHeartbeat, in one query, and cancels the attempts whose lease is gone
-// (reaped) or could not be renewed for TaskLeaseTTL.
+// (reaped) or could not be renewed for TaskLeaseTTL, and those whose task is
+// STOPPING (a stop that did not reach them otherwise).
 func (w *workers) heartbeatLoop(ctx context.Context) {
 	s := w.s
 	lastOK := time.Now()
@@ -488,10 +558,20 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 		rows, err := s.pool.Query(qctx, s.q(`UPDATE {s}.aiflow_task_lease AS l SET expires_at = now() + $4::interval
 			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			WHERE l.task_execution_id = u.te AND l.attempt = u.attempt AND l.owner = $3
-			RETURNING l.task_execution_id`), tes, atts, owner, s.cfg.TaskLeaseTTL)
+			RETURNING l.task_execution_id, EXISTS (SELECT 1 FROM {s}.aiflow_task_execution t
+				WHERE t.id = l.task_execution_id AND t.attempt = l.attempt AND t.status = 'STOPPING')`), tes, atts, owner, s.cfg.TaskLeaseTTL)
 		var renewed []int64
+		var stopping []stopRequest
 		if err == nil {
-			renewed, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			var id int64
+			var stop bool
+			_, err = pgx.ForEachRow(rows, []any{&id, &stop}, func() error {
+				renewed = append(renewed, id)
+				if stop {
+					stopping = append(stopping, stopRequest{te: id})
+				}
+				return nil
+			})
 		}
 		cancel()
 		if err != nil {
@@ -521,6 +601,16 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 			}
 		}
 		w.mu.Unlock()
+		// A stop whose cancellation did not reach the attempt (a handed-off
+		// attempt stopped by another process, or River's notification lost).
+		for i := range stopping {
+			for _, a := range list {
+				if a.te == stopping[i].te {
+					stopping[i].attempt = a.attempt
+				}
+			}
+		}
+		w.cancelLocal(stopping)
 	}
 }
 

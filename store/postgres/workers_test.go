@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -141,25 +142,41 @@ func TestWorkersRunAttempts(t *testing.T) {
 
 func TestStopRunningAttemptCancelsItsContext(t *testing.T) {
 	t.Parallel()
-	s, _ := newTestStore(t, nil)
-	claimAll(t, s, testOwner)
-	h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
-		<-ctx.Done()
-		return context.Cause(ctx)
-	})
-	startWorkers(t, s, h)
-	te := newTE(t, s, 1, "long")
-	dispatch(t, s, te)
-	h.waitStarted(t)
-	waitStatus(t, s, te.ID, store.TaskRunning)
+	// A handed-off attempt is cancelled by the unit of work's process, one
+	// River fetched by River too.
+	for _, handoff := range []bool{true, false} {
+		t.Run(fmt.Sprintf("handoff=%v", handoff), func(t *testing.T) {
+			t.Parallel()
+			s, _ := newTestStore(t, func(c *Config) {
+				if !handoff {
+					c.HandoffMaxWorkers = -1
+				}
+			})
+			claimAll(t, s, testOwner)
+			h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
+				<-ctx.Done()
+				return context.Cause(ctx)
+			})
+			startWorkers(t, s, h)
+			te := newTE(t, s, 1, "long")
+			dispatch(t, s, te)
+			h.waitStarted(t)
+			waitStatus(t, s, te.ID, store.TaskRunning)
+			if handoff {
+				require.EqualValues(t, 1, s.workers.handedOff.Load())
+			} else {
+				require.Zero(t, s.workers.handedOff.Load())
+			}
 
-	consume(t, s, testOwner, func(store.Batch) *store.Effects {
-		return &store.Effects{Stops: []store.StopRequest{{TaskExecutionID: te.ID, Reason: "STOP rule"}}}
-	})
-	got := waitStatus(t, s, te.ID, store.TaskStopped)
-	require.Zero(t, got.Failures)
-	require.ErrorIs(t, h.cause(te.ID), river.ErrJobCancelledRemotely)
-	require.Equal(t, []string{"RUNNING", "STOPPING", "STOPPED"}, statuses(statusEvents(t, s, te.ID)))
+			consume(t, s, testOwner, func(store.Batch) *store.Effects {
+				return &store.Effects{Stops: []store.StopRequest{{TaskExecutionID: te.ID, Reason: "STOP rule"}}}
+			})
+			got := waitStatus(t, s, te.ID, store.TaskStopped)
+			require.Zero(t, got.Failures)
+			require.ErrorIs(t, h.cause(te.ID), river.ErrJobCancelledRemotely)
+			require.Equal(t, []string{"RUNNING", "STOPPING", "STOPPED"}, statuses(statusEvents(t, s, te.ID)))
+		})
+	}
 }
 
 func TestStopWorkersInterruptsAttempts(t *testing.T) {
