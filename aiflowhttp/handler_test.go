@@ -256,6 +256,7 @@ func TestEndpoints(t *testing.T) {
 		ID int64 `json:"id"`
 	}
 	r.json(t, &x2)
+	b.waitExecution(x2.ID, aiflow.WorkflowRunning) // listed as running below
 	b.fails(b.do("POST", "/v1/namespaces/default/workflows/w/executions", `{"namespace":"x"}`), http.StatusBadRequest, "malformed_body", "unknown field")
 	b.fails(b.do("POST", "/v1/namespaces/default/workflows/nope/executions", ""), http.StatusNotFound, "not_found", "workflow not found")
 	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "w"))

@@ -83,16 +83,16 @@ type Config struct {
 	// HandoffMaxWorkers bounds the just-dispatched batch attempts this
 	// process runs by handoff at once; -1 turns handoff off. With handoff, a
 	// unit of work that dispatches batch attempts while this process runs
-	// workers with a handoff slot free commits their River jobs as scheduled
-	// a second ahead, and once it has committed this process's workers claim
-	// the jobs and start them at once, without River's notification and
-	// fetch (a third of the event-to-start latency). Should the process die
-	// first, River's scheduler makes the jobs available a few seconds later
-	// and any process's River fetch runs them. Attempts beyond the handoff
-	// slots, and every streaming attempt, go through River, which spreads
-	// them over the processes (handoff keeps them on the processes that
-	// consume their partitions). Handoff slots come beside River's
-	// MaxWorkers. Defaults to 8.
+	// workers with a handoff slot free starts them in its own transaction
+	// (RUNNING, the lease, the River job marked running) and this process
+	// runs them as soon as it commits: no River notification, fetch or
+	// RUNNING statement in between (about half of the event-to-start
+	// latency). Should the process die first, the attempts' leases expire
+	// and the reaper ends them, as for any worker that died. Attempts
+	// beyond the handoff slots, and every streaming attempt, go through
+	// River, which spreads them over the processes (handoff keeps them on
+	// the process that consumes their partition). Handoff slots come beside
+	// River's MaxWorkers. Defaults to 8.
 	HandoffMaxWorkers int
 
 	// EventPollInterval is how often the store checks for new events without

@@ -372,6 +372,7 @@ type newDispatch struct {
 	notBefore time.Time
 	streaming bool
 	dropped   bool // stopped in the same unit: recorded, no job
+	handoff   bool // started by this unit, run by this process's workers
 }
 
 // stmt is one statement of a pipelined batch and what to do with its result.
@@ -678,8 +679,10 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		case d.notBefore.After(now):
 			opts.ScheduledAt = d.notBefore
 		case s.workers.reserveHandoff(opts.Queue):
-			// River leaves it to this process's workers (see handoff.go).
-			opts.ScheduledAt = now.Add(handoffFallback)
+			// Started here and run by this process (see handoff.go); River
+			// never sees the job before it is running.
+			opts.ScheduledAt = now.Add(time.Hour)
+			fresh[i].handoff = true
 			handoff = len(res.handoffs)
 			res.handoffs = append(res.handoffs, handoffJob{queue: opts.Queue, te: d.key.te, attempt: d.key.attempt})
 		case !slices.Contains(res.queues, opts.Queue):
@@ -724,10 +727,16 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 			FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::boolean[]) AS u(id, status, attempt, ended)
 			WHERE t.id = u.id`), args: []any{ids, statuses, attempts, endeds}})
 	}
+	if len(res.handoffs) > 0 {
+		final = append(final, s.startHandoffs(res.handoffs, tes, &events)...)
+	}
 	if len(fresh) > 0 {
 		teIDs, atts, jobs, states := make([]int64, len(fresh)), make([]int32, len(fresh)), make([]pgtype.Int8, len(fresh)), make([]string, len(fresh))
 		for i, d := range fresh {
 			teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), dispatchPending
+			if d.handoff {
+				states[i] = dispatchRunning
+			}
 			if d.dropped {
 				states[i] = dispatchCancelled
 			} else {

@@ -184,20 +184,20 @@
 // job committed right after another may get no notification from River, the
 // store sends River's insert notification itself after committing jobs.
 //
-// Handoff: River's notification and fetch take about a third of the time from
-// an event to the start of its task. So a unit of work that dispatches batch
-// attempts while its process runs workers with free handoff slots
-// (Config.HandoffMaxWorkers, 8 by default) inserts their jobs scheduled a
-// second ahead, which River neither notifies nor fetches, and once the unit
-// has committed the process's own workers start them: the statement that
-// records RUNNING also claims the job (state running, as River's fetch sets
-// it; only a job still scheduled or available), so an attempt runs once
-// whether handoff or River gets there first. From there the attempt is like
-// any other: heartbeats, the final status completing its job, the reaper. If
-// the process dies before claiming, River's scheduler makes the job available
-// a few seconds later and River runs it in any process. Streaming attempts
-// and those beyond the handoff slots always go through River, which spreads
-// them over the processes.
+// Handoff: River's notification and fetch, and a RUNNING statement of their
+// own, take about half of the time from an event to the start of its task. So
+// a unit of work that dispatches batch attempts while its process runs
+// workers with free handoff slots (Config.HandoffMaxWorkers, 8 by default)
+// starts them itself: in its transaction it also records RUNNING with its
+// status event, takes the attempts' leases for its process and marks their
+// River jobs running as River's fetch would (River never sees them
+// available); once it has committed, the process runs them at once. From
+// there an attempt is like any other: heartbeats, the final status completing
+// its job, the reaper. A process that dies in between is a worker that died
+// after RUNNING: the leases expire and the reaper ends the attempts
+// (RETRYING while the retry policy allows). Streaming attempts and those
+// beyond the handoff slots always go through River, which spreads them over
+// the processes.
 //
 // Every job has River's timeout -1 and one attempt: River neither times
 // attempts out nor rescues or retries them; the store's own lease does:

@@ -2,44 +2,44 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/aiflow-go/aiflow/store"
 )
 
 // Handoff. A unit of work that dispatches a batch attempt while this process
-// runs workers with a free handoff slot (Config.HandoffMaxWorkers) commits
-// its River job as scheduled handoffFallback ahead (River neither notifies
-// nor fetches it), and once the unit has committed, one of this process's goroutines
-// runs the attempt at once: its RUNNING statement claims the job (state
-// running, as River's fetch would set it) and records RUNNING together, and
-// the attempt then runs and ends exactly as one River fetched (the final
-// status completes the job in the same transaction). The claim is fenced
-// like River's fetch: only a job still scheduled or available is claimed, so
-// an attempt runs once whoever gets there first. If this process dies
-// before claiming, River's scheduler makes the job available once
-// handoffFallback has passed (it runs every 5 s), and any process's River
-// fetch runs the attempt; if its RUNNING statement fails, the job is left to
-// River likewise.
+// runs workers with a free handoff slot (Config.HandoffMaxWorkers) starts the
+// attempt itself: in its transaction, besides the task execution, the
+// dispatch row and the River job, it records RUNNING with its status event,
+// takes the attempt's lease for this process and marks the job running as
+// River's fetch would (River never sees it available). Once the unit has
+// committed, this process runs the attempt at once, without River's
+// notification and fetch nor a RUNNING statement of its own; from there it is
+// like any other: heartbeats, the final status completing its job, the
+// reaper. Should the process die in between, the attempt is one whose worker
+// died after RUNNING: its lease expires and the reaper ends it (RETRYING
+// while the retry policy allows).
 //
 // STOP reaches a handed-off attempt without River (whose producer does not
 // know it): the unit of work that moves a task to STOPPING cancels the
-// attempt directly when it runs in this process, and the heartbeat, which
-// reports the attempts whose task is STOPPING, cancels it in any other.
-
-// handoffFallback is how far ahead a handed-off job is scheduled: how long
-// River leaves it to this process's workers.
-const handoffFallback = time.Second
+// attempt directly when it runs in this process (the attempt is registered
+// before its unit's Consume returns, so the partition's next unit finds it),
+// and the heartbeat, which reports the attempts whose task is STOPPING,
+// cancels it in any other.
 
 // handoffJob is one attempt handed off to this process's workers.
 type handoffJob struct {
 	queue   string
 	te      int64
 	attempt int
-	jobID   int64 // set once the job is inserted
+	jobID   int64          // set once the job is inserted
+	run     *store.TaskRun // set once RUNNING is recorded
 }
 
 // stopRequest is an attempt that a unit of work moved to STOPPING.
@@ -89,18 +89,32 @@ func (w *workers) releaseHandoffs(jobs []handoffJob) {
 }
 
 // launchHandoffs runs the attempts of jobs, whose unit has committed, each
-// in a goroutine of its own.
+// in a goroutine of its own, registered before it returns (so that a stop
+// finds them). Attempts launched while the workers stop end interrupted
+// without running (RETRYING, not a failure).
 func (w *workers) launchHandoffs(jobs []handoffJob) {
+	w.mu.Lock()
+	drop := w.dropHandoffs
+	w.mu.Unlock()
+	if drop {
+		w.releaseHandoffs(jobs)
+		return
+	}
 	for _, j := range jobs {
+		w.mu.Lock()
+		ctx := w.hctx
+		hctx, cancel := context.WithCancelCause(ctx)
+		a := &attempt{te: j.te, attempt: j.attempt, cancel: cancel}
+		w.running[j.te] = a
+		if w.stopping || w.forced {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
+		}
+		w.mu.Unlock()
 		go func() {
 			defer w.releaseHandoffs([]handoffJob{j})
-			w.mu.Lock()
-			ctx, stopping := w.hctx, w.stopping || w.dropHandoffs
-			w.mu.Unlock()
-			if stopping {
-				return // River runs it, here after a restart or in another process
-			}
-			_ = w.work(ctx, handoffRiverJob(j), true)
+			w.handedOff.Add(1)
+			w.run(hctx, a, handoffRiverJob(j), j.run, true)
 		}()
 	}
 }
@@ -124,17 +138,15 @@ func (w *workers) cancelLocal(stops []stopRequest) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, st := range stops {
-		for _, a := range []*attempt{w.running[st.te], w.starting[st.te]} {
-			if a != nil && a.attempt == st.attempt {
-				a.cancel(river.ErrJobCancelledRemotely)
-			}
+		if a := w.running[st.te]; a != nil && a.attempt == st.attempt {
+			a.cancel(river.ErrJobCancelledRemotely)
 		}
 	}
 }
 
-// completeJobNow completes the River job of a handed-off attempt that ended
-// without its final status completing it (fenced out, or the final status
-// could not be recorded), as River's completer does when its worker returns.
+// completeJobNow completes the River job of a handed-off attempt whose final
+// status could not be recorded, as River's completer does when its worker
+// returns.
 // A failure only leaves the job to the reaper.
 func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -146,4 +158,59 @@ func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
 	if err != nil {
 		s.log.Warn("completing a handed-off job failed; the reaper will", slog.Int64("job_id", job.ID), slog.Any("error", err))
 	}
+}
+
+// startHandoffs returns the statements that start the handed-off attempts
+// hs in a unit of work, after its River jobs are inserted and its task
+// executions written (tes are their records): RUNNING (reading back the
+// times into hs[i].run), the leases, the River jobs claimed; it appends the
+// RUNNING status events to events.
+func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutionRecord, events *[]store.Event) []stmt {
+	ids, atts, jobs := make([]int64, len(hs)), make([]int32, len(hs)), make([]int64, len(hs))
+	byID := make(map[int64]int, len(hs))
+	for i, h := range hs {
+		ids[i], atts[i], jobs[i] = h.te, int32(h.attempt), h.jobID
+		byID[h.te] = i
+		te := *tes[h.te]
+		te.Status, te.Error = store.TaskRunning, ""
+		*events = append(*events, store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker))
+		hs[i].run = &store.TaskRun{TaskExecutionRecord: te}
+	}
+	return []stmt{{
+		sql: s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
+				updated_at = clock_timestamp()
+			WHERE id = ANY($1) RETURNING id, started_at, updated_at`),
+		args: []any{ids},
+		handle: func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			var id int64
+			var started, updated time.Time
+			n := 0
+			_, err = pgx.ForEachRow(rows, []any{&id, &started, &updated}, func() error {
+				if i, ok := byID[id]; ok {
+					hs[i].run.StartedAt, hs[i].run.UpdatedAt = started, updated
+					n++
+				}
+				return nil
+			})
+			if err == nil && n != len(hs) {
+				err = fmt.Errorf("starting %d handed-off attempts: %d task executions found", len(hs), n)
+			}
+			return err
+		},
+	}, {
+		sql: s.q(`INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
+			SELECT u.te, u.attempt, $3, now() + $4::interval FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
+			ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
+		args: []any{ids, atts, s.workers.ownerID(), s.cfg.TaskLeaseTTL},
+	}, {
+		// What River's fetch sets (JobGetAvailable), attempt 1 of 1.
+		sql: s.q(`UPDATE {s}.river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
+				attempted_by = array_append(attempted_by, $2::text)
+			WHERE id = ANY($1)`),
+		args: []any{jobs, s.river.ID()},
+	}}
 }

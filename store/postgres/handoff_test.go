@@ -45,57 +45,71 @@ func TestHandoffRunsAttemptsAndCompletesTheirJobs(t *testing.T) {
 	require.EqualValues(t, 3, s.workers.handedOff.Load(), "every attempt was handed off")
 }
 
-func TestHandedOffJobThatIsNeverClaimedIsRunByRiver(t *testing.T) {
-	t.Parallel()
-	s, _ := newTestStore(t, nil)
-	claimAll(t, s, testOwner)
-	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })
-	startWorkers(t, s, h)
-	// The process takes the handoff and dies before its worker claims the
-	// job: River's scheduler makes it available after handoffFallback, and
-	// River's fetch runs it.
-	s.workers.mu.Lock()
-	s.workers.dropHandoffs = true
-	s.workers.mu.Unlock()
-	te := newTE(t, s, 1, "t")
-	dispatch(t, s, te)
-	_, state, _, _ := jobRow(t, s, te.ID)
-	require.Equal(t, "scheduled", state, "the job is left to this process's workers")
-	waitStatus(t, s, te.ID, store.TaskSuccess)
-	require.Zero(t, s.workers.handedOff.Load())
-	require.Equal(t, []string{"RUNNING", "SUCCESS"}, statuses(statusEvents(t, s, te.ID)))
-	_, state, attempt, _ := jobRow(t, s, te.ID)
-	require.Equal(t, "completed", state)
-	require.Equal(t, 1, attempt)
-}
-
-func TestHandoffDoesNotStartAJobRiverFetched(t *testing.T) {
+func TestHandoffStartsTheAttemptInTheUnitOfWork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := newTestStore(t, nil)
 	claimAll(t, s, testOwner)
+	release := make(chan struct{})
+	h := newTestHandler(func(context.Context, *store.TaskRun) error {
+		<-release
+		return nil
+	})
+	startWorkers(t, s, h)
+	te := newTE(t, s, 1, "t")
+	dispatch(t, s, te)
+	// Committed with the unit: RUNNING, its event, the lease, the dispatch
+	// and the job running as River's fetch would have left them.
+	got := getTE(t, s, te.ID)
+	require.Equal(t, store.TaskRunning, got.Status)
+	require.False(t, got.StartedAt.IsZero())
+	require.Equal(t, []string{"RUNNING"}, statuses(statusEvents(t, s, te.ID)))
+	require.Equal(t, dispatchRunning, dispatchState(t, s, te.ID, 1))
+	_, state, attempt, by := jobRow(t, s, te.ID)
+	require.Equal(t, "running", state)
+	require.Equal(t, 1, attempt)
+	require.Equal(t, []string{s.river.ID()}, by)
+	var owner string
+	require.NoError(t, s.pool.QueryRow(ctx, s.q("SELECT owner FROM {s}.aiflow_task_lease WHERE task_execution_id = $1"), te.ID).Scan(&owner))
+	require.Equal(t, testOwner, owner)
+
+	run := h.waitStarted(t)
+	require.Equal(t, te.ID, run.ID)
+	require.Equal(t, store.TaskRunning, run.Status)
+	require.WithinDuration(t, got.StartedAt, run.StartedAt, 0)
+	close(release)
+	waitStatus(t, s, te.ID, store.TaskSuccess)
+	_, state, _, _ = jobRow(t, s, te.ID)
+	require.Equal(t, "completed", state)
+}
+
+func TestHandedOffAttemptOfADeadProcessIsReaped(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, func(c *Config) {
+		c.TaskHeartbeat, c.TaskLeaseTTL, c.ReapInterval = 50*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+	})
+	claimAll(t, s, testOwner)
 	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })
 	startWorkers(t, s, h)
+	// The unit commits, and the process dies before running the attempt:
+	// its lease expires and the reaper ends it, as for any worker that died
+	// after RUNNING.
 	s.workers.mu.Lock()
 	s.workers.dropHandoffs = true
 	s.workers.mu.Unlock()
 	te := newTE(t, s, 1, "t")
 	dispatch(t, s, te)
-	// River's fetch got there first (its worker is slow to record RUNNING):
-	// the handoff claims nothing and starts nothing.
-	jobID, _, _, _ := jobRow(t, s, te.ID)
-	_, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.river_job SET state = 'running', attempt = 1, attempted_at = now(),
-		attempted_by = '{another}' WHERE id = $1`), jobID)
-	require.NoError(t, err)
-	res, err := s.workers.starter.do(startReq{job: handoffRiverJob(handoffJob{queue: QueueBatch, te: te.ID, attempt: 1, jobID: jobID}), handoff: true})
-	require.NoError(t, err)
-	require.Nil(t, res.run)
-	require.False(t, res.claimed)
-	require.Equal(t, store.TaskQueued, getTE(t, s, te.ID).Status)
-	require.Empty(t, statusEvents(t, s, te.ID))
-	_, _, attempt, by := jobRow(t, s, te.ID)
-	require.Equal(t, 1, attempt)
-	require.Equal(t, []string{"another"}, by)
+	got := waitStatus(t, s, te.ID, store.TaskRetrying)
+	require.Equal(t, 1, got.Failures)
+	evs := statusEvents(t, s, te.ID)
+	require.Equal(t, []string{"RUNNING", "RETRYING"}, statuses(evs))
+	require.Equal(t, store.SenderReaper, evs[1].Sender)
+	require.Zero(t, s.workers.handedOff.Load())
+	select {
+	case <-h.started:
+		t.Fatal("the attempt ran")
+	default:
+	}
 }
 
 func TestHandedOffAttemptStoppedByAnotherProcessIsCancelledByItsHeartbeat(t *testing.T) {

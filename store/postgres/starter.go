@@ -12,26 +12,13 @@ import (
 // startBatchMax bounds the attempts one RUNNING statement records.
 const startBatchMax = 200
 
-// startReq is one attempt to record RUNNING for: a job River fetched, or one
-// handed off (whose job RUNNING claims).
-type startReq struct {
-	job     *river.Job[taskArgs]
-	handoff bool
-}
-
-// startRes is the run of a started attempt, or nil when it was fenced out
-// (stopped or superseded); claimed reports that a handed-off job was
-// claimed.
-type startRes struct {
-	run     *store.TaskRun
-	claimed bool
-}
-
-type startCall = batchCall[startReq, startRes]
+// startCall is one attempt to record RUNNING for; the result is its run, or
+// nil when it was fenced out (stopped or superseded).
+type startCall = batchCall[*river.Job[taskArgs], *store.TaskRun]
 
 // newStarter returns the batcher that records RUNNING for the attempts this
 // process's workers begin (see startBatch).
-func newStarter(s *Store) *batcher[startReq, startRes] {
+func newStarter(s *Store) *batcher[*river.Job[taskArgs], *store.TaskRun] {
 	return newBatcher(startBatchMax, s.startBatch)
 }
 
@@ -39,25 +26,14 @@ func newStarter(s *Store) *batcher[startReq, startRes] {
 // startable, locking their task executions in id order (as the units of work
 // do), marks their dispatches running, takes their leases and appends their
 // status events ($5.. are insertEventsSQL's arrays; the events of attempts
-// that were fenced out are left out). A handed-off attempt ($18, its job id,
-// 0 for the others) starts only if it claims its River job, still scheduled
-// or available, as River's fetch does ($19 is the River client's id); the
-// task executions are locked first, then the jobs, in the order of the units
-// of work. It returns, per attempt, whether it started and whether its job
-// was claimed.
-const startRunningSQL = `WITH req AS (SELECT * FROM unnest($1::bigint[], $2::integer[], $18::bigint[]) AS r(te, attempt, job)),
+// that were fenced out are left out). It returns the attempts started.
+const startRunningSQL = `WITH req AS (SELECT * FROM unnest($1::bigint[], $2::integer[]) AS r(te, attempt)),
 locked AS (SELECT t.id FROM {s}.aiflow_task_execution t WHERE t.id IN (SELECT te FROM req) ORDER BY t.id FOR UPDATE),
-claimed AS (
-	UPDATE {s}.river_job j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(),
-		attempted_by = array_append(j.attempted_by, $19::text)
-	WHERE j.id IN (SELECT job FROM req WHERE job <> 0 AND te IN (SELECT id FROM locked)) AND j.state IN ('scheduled', 'available')
-	RETURNING j.id),
 up AS (
 	UPDATE {s}.aiflow_task_execution t SET status = 'RUNNING', error = '', started_at = clock_timestamp(), updated_at = clock_timestamp()
 	FROM req
 	WHERE t.id = req.te AND t.id IN (SELECT id FROM locked) AND t.attempt = req.attempt AND t.status IN ('QUEUED', 'RETRYING')
 		AND EXISTS (SELECT 1 FROM {s}.aiflow_dispatch d WHERE d.task_execution_id = req.te AND d.attempt = req.attempt AND d.state = 'pending')
-		AND (req.job = 0 OR req.job IN (SELECT id FROM claimed))
 	RETURNING t.id, t.attempt, t.started_at, t.updated_at),
 d AS (
 	UPDATE {s}.aiflow_dispatch d SET state = 'running', updated_at = clock_timestamp() FROM up WHERE d.task_execution_id = up.id AND d.attempt = up.attempt),
@@ -77,9 +53,7 @@ ev AS (
 	WHERE u.task_execution_id IN (SELECT id FROM up)
 	ORDER BY u.ord
 	RETURNING id)
-SELECT r.te, up.id IS NOT NULL, coalesce(up.started_at, now()), coalesce(up.updated_at, now()), r.job IN (SELECT id FROM claimed),
-	(SELECT count(*) FROM ev)
-FROM req r LEFT JOIN up ON up.id = r.te`
+SELECT up.id, up.started_at, up.updated_at, (SELECT count(*) FROM ev) FROM up`
 
 // startBatch records RUNNING, fenced by the attempt (the task execution is
 // still at this attempt, QUEUED or RETRYING, its dispatch pending), with the
@@ -88,14 +62,14 @@ FROM req r LEFT JOIN up ON up.id = r.te`
 func (s *Store) startBatch(calls []*startCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TaskLeaseTTL+10*time.Second)
 	defer cancel()
-	runs := make([]startRes, len(calls))
+	runs := make([]*store.TaskRun, len(calls))
 	var parts []int32
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
 		clear(runs)
 		parts = parts[:0]
 		tes, atts := make([]int64, len(calls)), make([]int32, len(calls))
 		for i, c := range calls {
-			tes[i], atts[i] = c.req.job.Args.TaskExecutionID, int32(c.req.job.Args.Attempt)
+			tes[i], atts[i] = c.req.Args.TaskExecutionID, int32(c.req.Args.Attempt)
 		}
 		rows, err := s.pool.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, '')
 			FROM unnest($1::bigint[], $2::integer[]) AS r(te, attempt)
@@ -120,24 +94,17 @@ func (s *Store) startBatch(calls []*startCall) {
 		}
 		// The events' fields never change after a task execution is
 		// created; the statement re-checks what does.
-		var reqTE, reqJob []int64
+		var reqTE []int64
 		var reqAtt []int32
 		var events []store.Event
 		for _, c := range calls {
-			te, ok := byID[c.req.job.Args.TaskExecutionID]
-			if !ok || te.Attempt != c.req.job.Args.Attempt || dstate[te.ID] != dispatchPending ||
+			te, ok := byID[c.req.Args.TaskExecutionID]
+			if !ok || te.Attempt != c.req.Args.Attempt || dstate[te.ID] != dispatchPending ||
 				(te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
-				// Fenced out: final, an attempt never becomes startable
-				// again. (A handed-off job left scheduled is run by River,
-				// which finds it fenced out too and completes it.)
-				continue
-			}
-			var job int64
-			if c.req.handoff {
-				job = c.req.job.ID
+				continue // fenced out: final, an attempt never becomes startable again
 			}
 			te.Status, te.Error = store.TaskRunning, ""
-			reqTE, reqAtt, reqJob = append(reqTE, te.ID), append(reqAtt, int32(te.Attempt)), append(reqJob, job)
+			reqTE, reqAtt = append(reqTE, te.ID), append(reqAtt, int32(te.Attempt))
 			events = append(events, store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker))
 		}
 		if len(reqTE) == 0 {
@@ -149,23 +116,17 @@ func (s *Store) startBatch(calls []*startCall) {
 		}
 		rows, err = s.pool.Query(ctx, s.q(startRunningSQL), reqTE, reqAtt, s.workers.ownerID(), s.cfg.TaskLeaseTTL,
 			a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName, a.teID, a.seqNum,
-			a.broadcast, a.data, reqJob, s.river.ID())
+			a.broadcast, a.data)
 		if err != nil {
 			return err
 		}
 		started := map[int64]store.TaskExecutionRecord{}
-		claimed := map[int64]bool{}
 		for rows.Next() {
 			var id, nev int64
-			var ok, claim bool
 			var startedAt, updatedAt time.Time
-			if err := rows.Scan(&id, &ok, &startedAt, &updatedAt, &claim, &nev); err != nil {
+			if err := rows.Scan(&id, &startedAt, &updatedAt, &nev); err != nil {
 				rows.Close()
 				return err
-			}
-			claimed[id] = claim
-			if !ok {
-				continue
 			}
 			te := byID[id]
 			te.Status, te.Error, te.StartedAt, te.UpdatedAt = store.TaskRunning, "", startedAt, updatedAt
@@ -175,11 +136,9 @@ func (s *Store) startBatch(calls []*startCall) {
 			return err
 		}
 		for i, c := range calls {
-			id := c.req.job.Args.TaskExecutionID
-			if te, ok := started[id]; ok {
-				runs[i].run = &store.TaskRun{TaskExecutionRecord: te}
+			if te, ok := started[c.req.Args.TaskExecutionID]; ok {
+				runs[i] = &store.TaskRun{TaskExecutionRecord: te}
 			}
-			runs[i].claimed = c.req.handoff && claimed[id]
 		}
 		for i, ev := range events {
 			if _, ok := started[ev.TaskExecutionID]; ok {
@@ -194,7 +153,7 @@ func (s *Store) startBatch(calls []*startCall) {
 	for i, c := range calls {
 		c.res, c.err = runs[i], err
 		if err != nil {
-			c.res = startRes{}
+			c.res = nil
 		}
 		close(c.done)
 	}

@@ -41,7 +41,7 @@ type taskWorker struct {
 func (*taskWorker) Timeout(*river.Job[taskArgs]) time.Duration { return -1 }
 
 func (w *taskWorker) Work(ctx context.Context, job *river.Job[taskArgs]) error {
-	return w.s.workers.work(ctx, job, false)
+	return w.s.workers.work(ctx, job)
 }
 
 func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
@@ -87,7 +87,6 @@ type workers struct {
 	started  bool
 	stopping bool
 	running  map[int64]*attempt // by task execution id
-	starting map[int64]*attempt // handed-off attempts recording RUNNING, by task execution id
 	forced   bool               // StopWorkers cancelled every attempt: interrupt those that start
 	cancel   context.CancelFunc // background services
 	handing  map[string]int     // handoff slots taken, by queue
@@ -97,10 +96,10 @@ type workers struct {
 	hcancel  context.CancelFunc
 
 	handedOff    atomic.Int64 // attempts started by handoff (for tests)
-	dropHandoffs bool         // tests: leave handed-off jobs to River, as a process that died would
+	dropHandoffs bool         // tests: run no handed-off attempt, as a process that died after its unit committed
 	wg           sync.WaitGroup
 	elector      *leader.Elector
-	starter      *batcher[startReq, startRes]
+	starter      *batcher[*river.Job[taskArgs], *store.TaskRun]
 	finisher     *batcher[finishReq, struct{}]
 }
 
@@ -113,7 +112,7 @@ type attempt struct {
 }
 
 func newWorkers(s *Store) *workers {
-	return &workers{s: s, running: map[int64]*attempt{}, starting: map[int64]*attempt{}, handing: map[string]int{},
+	return &workers{s: s, running: map[int64]*attempt{}, handing: map[string]int{},
 		starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
 }
 
@@ -194,11 +193,9 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	if err != nil {
 		w.mu.Lock()
 		w.forced = true
-		for _, m := range []map[int64]*attempt{w.running, w.starting} {
-			for _, a := range m {
-				a.interrupted = true
-				a.cancel(store.ErrStopped)
-			}
+		for _, a := range w.running {
+			a.interrupted = true
+			a.cancel(store.ErrStopped)
 		}
 		w.mu.Unlock()
 		if !riverStopped {
@@ -238,33 +235,12 @@ func (s *Store) IsLeader() bool {
 	return el != nil && el.IsLeader()
 }
 
-// work runs one attempt: RUNNING (fenced), the handler, the final status.
-// A handed-off attempt (handoff) claims its River job with RUNNING, and has
-// it completed here when no final status did.
-func (w *workers) work(ctx context.Context, job *river.Job[taskArgs], handoff bool) error {
+// work runs one attempt River fetched: RUNNING (fenced), then run.
+func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 	s := w.s
 	args := job.Args
-	hctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	a := &attempt{te: args.TaskExecutionID, attempt: args.Attempt, cancel: cancel}
-	if handoff {
-		// A stop may come as soon as RUNNING commits: let it find the attempt.
-		w.mu.Lock()
-		w.starting[a.te] = a
-		w.mu.Unlock()
-		defer func() {
-			w.mu.Lock()
-			if w.starting[a.te] == a {
-				delete(w.starting, a.te)
-			}
-			w.mu.Unlock()
-		}()
-	}
-	res, err := w.starter.do(startReq{job: job, handoff: handoff})
-	if err == nil && res.run == nil {
-		if res.claimed {
-			s.completeJobNow(job)
-		}
+	run, err := w.starter.do(job)
+	if err == nil && run == nil {
 		return nil // fenced out (stopped or superseded): River completes the job
 	}
 	if err != nil {
@@ -277,37 +253,50 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs], handoff bo
 			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
 		return err
 	}
-	run := res.run
-	if handoff {
-		w.handedOff.Add(1)
-	}
-	a.streaming = run.Streaming
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &attempt{te: run.ID, attempt: run.Attempt, streaming: run.Streaming, cancel: cancel}
 	w.mu.Lock()
-	handler := w.handler
-	delete(w.starting, a.te)
 	w.running[run.ID] = a
 	if (a.streaming && w.stopping) || w.forced {
 		a.interrupted = true
 		a.cancel(store.ErrStopped)
 	}
 	w.mu.Unlock()
+	w.run(hctx, a, job, run, false)
+	return nil
+}
 
-	runErr := callHandler(hctx, handler, run)
+// run runs a started attempt registered in w.running: the handler (unless
+// the attempt was interrupted before it began), then the final status. A
+// handed-off attempt (handoff) has its job completed here should the final
+// status not be recorded.
+func (w *workers) run(ctx context.Context, a *attempt, job *river.Job[taskArgs], run *store.TaskRun, handoff bool) {
+	s := w.s
+	w.mu.Lock()
+	handler, interrupted := w.handler, a.interrupted
+	w.mu.Unlock()
+	var runErr error
+	if interrupted && handoff {
+		runErr = store.ErrStopped // started as the workers stopped: never began
+	} else {
+		runErr = callHandler(ctx, handler, run)
+	}
+	a.cancel(nil)
 
 	w.mu.Lock()
-	interrupted := a.interrupted
+	interrupted = a.interrupted
 	if w.running[run.ID] == a {
 		delete(w.running, run.ID)
 	}
 	w.mu.Unlock()
 	if _, err := w.finisher.do(finishReq{job: job, runErr: runErr, interrupted: interrupted}); err != nil {
 		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
-			slog.Int64("task_execution_id", args.TaskExecutionID), slog.Int("attempt", args.Attempt), slog.Any("error", err))
+			slog.Int64("task_execution_id", run.ID), slog.Int("attempt", run.Attempt), slog.Any("error", err))
 		if handoff {
 			s.completeJobNow(job)
 		}
 	}
-	return nil
 }
 
 // waitHandoffs waits until every handoff slot is given back, or ctx ends.
