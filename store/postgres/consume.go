@@ -666,6 +666,16 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 	var jobOf []int     // index in fresh
 	var handoffOf []int // index in res.handoffs, or -1
 	now := time.Now()
+	// Handoff is for the attempts of a unit that fit in this process's free
+	// handoff slots, all of them: a burst goes to River whole, which spreads
+	// it over the processes.
+	due := 0
+	for _, d := range fresh {
+		if !d.dropped && !d.streaming && !d.notBefore.After(now) {
+			due++
+		}
+	}
+	handoffs := due > 0 && s.workers.reserveHandoffs(due)
 	for i, d := range fresh {
 		if d.dropped {
 			continue
@@ -678,7 +688,7 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		switch {
 		case d.notBefore.After(now):
 			opts.ScheduledAt = d.notBefore
-		case s.workers.reserveHandoff(opts.Queue):
+		case handoffs && !d.streaming:
 			// Started here and run by this process (see handoff.go); River
 			// never sees the job before it is running.
 			opts.ScheduledAt = now.Add(time.Hour)

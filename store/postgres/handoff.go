@@ -48,40 +48,33 @@ type stopRequest struct {
 	attempt int
 }
 
-// reserveHandoff takes a handoff slot of queue, if queue is the batch queue
-// and this process's workers run with a slot free (none when
-// HandoffMaxWorkers is -1); the slot is given back by releaseHandoffs (the
-// unit did not commit) or when the attempt ends. Streaming attempts are never handed off: they run for days, and
-// River spreads them over the processes, where handoff would pile them on the
+// reserveHandoffs takes n handoff slots, if this process's workers run with
+// n slots free (none when HandoffMaxWorkers is -1); the slots are given back
+// by releaseHandoffs (the unit did not commit) or as the attempts end. Only
+// batch attempts are handed off: streaming attempts run for days, and River
+// spreads them over the processes, where handoff would pile them on the
 // processes that consume their partitions.
-func (w *workers) reserveHandoff(queue string) bool {
-	if queue != QueueBatch {
-		return false
-	}
+func (w *workers) reserveHandoffs(n int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.started || w.stopping || w.handing[queue] >= w.s.cfg.HandoffMaxWorkers {
+	if !w.started || w.stopping || w.handoffN+n > w.s.cfg.HandoffMaxWorkers {
 		return false
 	}
-	w.handing[queue]++
 	if w.handoffN == 0 {
 		w.idle = make(chan struct{})
 	}
-	w.handoffN++
+	w.handoffN += n
 	return true
 }
 
-// releaseHandoffs gives back the slots of jobs whose unit did not commit
-// (or that ended): River runs those that did commit after all.
+// releaseHandoffs gives back the slots of jobs whose unit did not commit, or
+// whose attempt ended.
 func (w *workers) releaseHandoffs(jobs []handoffJob) {
 	if len(jobs) == 0 {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, j := range jobs {
-		w.handing[j.queue]--
-	}
 	w.handoffN -= len(jobs)
 	if w.handoffN == 0 {
 		close(w.idle)

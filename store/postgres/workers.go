@@ -89,7 +89,6 @@ type workers struct {
 	running  map[int64]*attempt // by task execution id
 	forced   bool               // StopWorkers cancelled every attempt: interrupt those that start
 	cancel   context.CancelFunc // background services
-	handing  map[string]int     // handoff slots taken, by queue
 	handoffN int                // handoff slots taken
 	idle     chan struct{}      // closed when handoffN drops to 0
 	hctx     context.Context    // the base context of handed-off attempts
@@ -112,7 +111,7 @@ type attempt struct {
 }
 
 func newWorkers(s *Store) *workers {
-	return &workers{s: s, running: map[int64]*attempt{}, handing: map[string]int{},
+	return &workers{s: s, running: map[int64]*attempt{},
 		starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
 }
 
