@@ -160,10 +160,11 @@ func startExecutions(ctx context.Context, st store.Store, client *aiflow.Client,
 	return ids, err
 }
 
-// EventToStart measures, n times, the time from SendEvent to the start of
-// the Func task whose OnEvent rule the event meets, one event at a time on an
-// otherwise idle client: consume, River insert, River fetch, RUNNING recorded,
-// operator called.
+// EventToStart measures, n times after warmup(n) unmeasured rounds, the time
+// from SendEvent to the start of the Func task whose OnEvent rule the event
+// meets, one event at a time on an otherwise idle client: the unit of work
+// (with the handoff default, it also records RUNNING), then the operator
+// called by this process's worker.
 func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config, n int) (Latency, error) {
 	st, closeStore, err := openStore(ctx, pool, cfg)
 	if err != nil {
@@ -207,22 +208,7 @@ func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config,
 		})
 		return s.at.Sub(sent), err
 	}
-	// Warm up first (not measured): the pool's connections are opened and
-	// each statement is prepared on each of them as load spreads over them.
-	for range min(n/10, 50) {
-		if _, err := one(); err != nil {
-			return nil, err
-		}
-	}
-	lat := make([]time.Duration, 0, n)
-	for range n {
-		d, err := one()
-		if err != nil {
-			return nil, err
-		}
-		lat = append(lat, d)
-	}
-	return sorted(lat), nil
+	return measure(n, one)
 }
 
 type noopArgs struct{}
@@ -240,8 +226,9 @@ func (w *noopWorker) Work(context.Context, *river.Job[noopArgs]) error {
 }
 
 // RiverInsertToWork measures River's own latency from Insert to the start of
-// Work, n jobs one at a time, with the store's default River settings (fetch
-// cooldown, poll interval, workers): the floor EventToStart is compared with.
+// Work, n jobs one at a time after a warm-up as EventToStart's, with the
+// store's default River settings (fetch cooldown, poll interval, workers):
+// the floor EventToStart is compared with.
 func RiverInsertToWork(ctx context.Context, pool *pgxpool.Pool, n int) (Latency, error) {
 	schema, drop := Schema(pool)
 	defer drop()
@@ -270,21 +257,44 @@ func RiverInsertToWork(ctx context.Context, pool *pgxpool.Pool, n int) (Latency,
 		return nil, err
 	}
 	defer client.Stop(context.Background()) //nolint:errcheck
-	lat := make([]time.Duration, 0, n)
-	for range n {
+	one := func() (time.Duration, error) {
 		sent := time.Now()
 		if _, err := client.Insert(ctx, noopArgs{}, nil); err != nil {
-			return nil, err
+			return 0, err
 		}
 		select {
 		case at := <-w.started:
-			lat = append(lat, at.Sub(sent))
+			return at.Sub(sent), nil
 		case <-time.After(waitTimeout):
-			return nil, errors.New("the River job did not start")
+			return 0, errors.New("the River job did not start")
 		}
+	}
+	return measure(n, one)
+}
+
+// measure calls one warmup(n) times, then n times, and returns the n
+// latencies it returned.
+func measure(n int, one func() (time.Duration, error)) (Latency, error) {
+	for range warmup(n) {
+		if _, err := one(); err != nil {
+			return nil, err
+		}
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		d, err := one()
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, d)
 	}
 	return sorted(lat), nil
 }
+
+// warmup is how many unmeasured rounds come before n measured ones: the
+// pool's connections open and each statement is prepared on each of them as
+// the load spreads over them.
+func warmup(n int) int { return min(n/10, 50) }
 
 // AppendEvents appends user events for about d from goroutines callers, each
 // call with batch events in one transaction (NOTIFY included), and returns
