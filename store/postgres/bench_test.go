@@ -29,8 +29,9 @@ func reportLatency(b *testing.B, lat bench.Latency) {
 // BenchmarkEventToFuncStart measures, on the Postgres store with its default
 // settings, the time from SendEvent to the start of the Func task whose
 // OnEvent rule the event meets, one event at a time on an otherwise idle
-// client (consume, River insert, River fetch, RUNNING recorded, operator
-// called). It reports the median and 99th percentile.
+// client (the unit of work, which with handoff also records RUNNING, then the
+// operator called by this process's worker). It reports the median and 99th
+// percentile.
 //
 //	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 500x ./store/postgres
 func BenchmarkEventToFuncStart(b *testing.B) {
