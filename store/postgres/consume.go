@@ -694,7 +694,7 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 			opts.ScheduledAt = now.Add(time.Hour)
 			fresh[i].handoff = true
 			handoff = len(res.handoffs)
-			res.handoffs = append(res.handoffs, handoffJob{queue: opts.Queue, te: d.key.te, attempt: d.key.attempt})
+			res.handoffs = append(res.handoffs, handoffJob{te: d.key.te, attempt: d.key.attempt})
 		case !slices.Contains(res.queues, opts.Queue):
 			res.queues = append(res.queues, opts.Queue)
 		}

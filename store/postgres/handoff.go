@@ -35,7 +35,6 @@ import (
 
 // handoffJob is one attempt handed off to this process's workers.
 type handoffJob struct {
-	queue   string
 	te      int64
 	attempt int
 	jobID   int64          // set once the job is inserted
@@ -95,8 +94,7 @@ func (w *workers) launchHandoffs(jobs []handoffJob) {
 	}
 	for _, j := range jobs {
 		w.mu.Lock()
-		ctx := w.hctx
-		hctx, cancel := context.WithCancelCause(ctx)
+		hctx, cancel := context.WithCancelCause(w.bctx)
 		a := &attempt{te: j.te, attempt: j.attempt, cancel: cancel}
 		w.running[j.te] = a
 		if w.stopping || w.forced {
@@ -116,7 +114,7 @@ func (w *workers) launchHandoffs(jobs []handoffJob) {
 // sees it once claimed.
 func handoffRiverJob(j handoffJob) *river.Job[taskArgs] {
 	return &river.Job[taskArgs]{
-		JobRow: &rivertype.JobRow{ID: j.jobID, Attempt: 1, Kind: taskArgs{}.Kind(), Queue: j.queue, State: rivertype.JobStateRunning},
+		JobRow: &rivertype.JobRow{ID: j.jobID, Attempt: 1, Kind: taskArgs{}.Kind(), Queue: QueueBatch, State: rivertype.JobStateRunning},
 		Args:   taskArgs{TaskExecutionID: j.te, Attempt: j.attempt},
 	}
 }

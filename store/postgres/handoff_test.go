@@ -116,16 +116,7 @@ func TestHandedOffAttemptStoppedByAnotherProcessIsCancelledByItsHeartbeat(t *tes
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := newTestStore(t, func(c *Config) { c.TaskHeartbeat = 50 * time.Millisecond })
-	claimAll(t, s, testOwner)
-	h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
-		<-ctx.Done()
-		return context.Cause(ctx)
-	})
-	startWorkers(t, s, h)
-	te := newTE(t, s, 1, "long")
-	dispatch(t, s, te)
-	h.waitStarted(t)
-	waitStatus(t, s, te.ID, store.TaskRunning)
+	_, te := startLongAttempt(t, s)
 	require.EqualValues(t, 1, s.workers.handedOff.Load())
 	// Another process's unit of work moves the task to STOPPING (and
 	// cancels the job through River, whose producers do not know it).

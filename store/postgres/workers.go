@@ -91,8 +91,7 @@ type workers struct {
 	cancel   context.CancelFunc // background services
 	handoffN int                // handoff slots taken
 	idle     chan struct{}      // closed when handoffN drops to 0
-	hctx     context.Context    // the base context of handed-off attempts
-	hcancel  context.CancelFunc
+	bctx     context.Context    // of the background services and handed-off attempts
 
 	handedOff    atomic.Int64 // attempts started by handoff (for tests)
 	dropHandoffs bool         // tests: run no handed-off attempt, as a process that died after its unit committed
@@ -149,8 +148,7 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	w.starter.start()
 	w.finisher.start()
 	bctx, cancel := context.WithCancel(context.Background())
-	w.cancel = cancel
-	w.hctx, w.hcancel = context.WithCancel(context.Background())
+	w.bctx, w.cancel = bctx, cancel
 	w.started = true
 	w.wg.Add(2)
 	go func() {
@@ -209,10 +207,9 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	w.starter.stop()
 	w.finisher.stop()
 	w.mu.Lock()
-	cancel, el, hcancel := w.cancel, w.elector, w.hcancel
+	cancel, el := w.cancel, w.elector
 	w.mu.Unlock()
 	cancel()
-	hcancel()
 	w.wg.Wait()
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if rerr := el.Stop(rctx); rerr != nil {
@@ -546,17 +543,18 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 		rows, err := s.pool.Query(qctx, s.q(`UPDATE {s}.aiflow_task_lease AS l SET expires_at = now() + $4::interval
 			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			WHERE l.task_execution_id = u.te AND l.attempt = u.attempt AND l.owner = $3
-			RETURNING l.task_execution_id, EXISTS (SELECT 1 FROM {s}.aiflow_task_execution t
+			RETURNING l.task_execution_id, l.attempt, EXISTS (SELECT 1 FROM {s}.aiflow_task_execution t
 				WHERE t.id = l.task_execution_id AND t.attempt = l.attempt AND t.status = 'STOPPING')`), tes, atts, owner, s.cfg.TaskLeaseTTL)
 		var renewed []int64
 		var stopping []stopRequest
 		if err == nil {
 			var id int64
+			var att int32
 			var stop bool
-			_, err = pgx.ForEachRow(rows, []any{&id, &stop}, func() error {
+			_, err = pgx.ForEachRow(rows, []any{&id, &att, &stop}, func() error {
 				renewed = append(renewed, id)
 				if stop {
-					stopping = append(stopping, stopRequest{te: id})
+					stopping = append(stopping, stopRequest{te: id, attempt: int(att)})
 				}
 				return nil
 			})
@@ -591,13 +589,6 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 		w.mu.Unlock()
 		// A stop whose cancellation did not reach the attempt (a handed-off
 		// attempt stopped by another process, or River's notification lost).
-		for i := range stopping {
-			for _, a := range list {
-				if a.te == stopping[i].te {
-					stopping[i].attempt = a.attempt
-				}
-			}
-		}
 		w.cancelLocal(stopping)
 	}
 }

@@ -70,6 +70,23 @@ func stopWorkersNow(t *testing.T, s *Store) {
 	}
 }
 
+// startLongAttempt starts the workers of s with a handler that runs until
+// its context ends, dispatches one attempt and waits until it runs.
+func startLongAttempt(t *testing.T, s *Store) (*testHandler, store.TaskExecutionRecord) {
+	t.Helper()
+	claimAll(t, s, testOwner)
+	h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	startWorkers(t, s, h)
+	te := newTE(t, s, 1, "long")
+	dispatch(t, s, te)
+	h.waitStarted(t)
+	waitStatus(t, s, te.ID, store.TaskRunning)
+	return h, te
+}
+
 func waitStatus(t *testing.T, s *Store, id int64, want store.TaskStatus) store.TaskExecutionRecord {
 	t.Helper()
 	var te store.TaskExecutionRecord
@@ -152,16 +169,7 @@ func TestStopRunningAttemptCancelsItsContext(t *testing.T) {
 					c.HandoffMaxWorkers = -1
 				}
 			})
-			claimAll(t, s, testOwner)
-			h := newTestHandler(func(ctx context.Context, _ *store.TaskRun) error {
-				<-ctx.Done()
-				return context.Cause(ctx)
-			})
-			startWorkers(t, s, h)
-			te := newTE(t, s, 1, "long")
-			dispatch(t, s, te)
-			h.waitStarted(t)
-			waitStatus(t, s, te.ID, store.TaskRunning)
+			h, te := startLongAttempt(t, s)
 			if handoff {
 				require.EqualValues(t, 1, s.workers.handedOff.Load())
 			} else {
