@@ -211,9 +211,13 @@ type ConsumeParams struct {
 	Partition int
 	// Owner must hold the partition's lease (see [Consumer.ClaimPartitions]).
 	Owner string
-	// MaxEvents bounds the batch; 0 means 500.
+	// MaxEvents bounds the batch; 0 means DefaultMaxEvents.
 	MaxEvents int
 }
+
+// DefaultMaxEvents is the number of events a unit of work reads when
+// ConsumeParams.MaxEvents is 0.
+const DefaultMaxEvents = 500
 
 // ConsumeResult reports what a unit of work did.
 type ConsumeResult struct {

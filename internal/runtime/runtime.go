@@ -51,7 +51,7 @@ import (
 const (
 	PollIntervalDefault   = time.Second
 	LeaseTTLDefault       = 15 * time.Second
-	MaxBatchDefault       = 500
+	MaxBatchDefault       = store.DefaultMaxEvents
 	PoisonAttemptsDefault = 3
 	RetryBackoffMin       = 20 * time.Millisecond
 	RetryBackoffMax       = 5 * time.Second

@@ -208,7 +208,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	}
 	max := params.MaxEvents
 	if max <= 0 {
-		max = 500
+		max = store.DefaultMaxEvents
 	}
 	p := s.parts[params.Partition]
 	p.consuming.Lock()
@@ -331,15 +331,12 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 		if te == nil || s.dispatched[k] {
 			continue
 		}
-		switch {
-		case te.Status == store.TaskInit && d.Attempt == 1:
-			te.Status = store.TaskQueued
-		case te.Status == store.TaskRetrying && d.Attempt > te.Attempt:
-		default:
+		status, ok := store.DispatchStatus(te, d.Attempt)
+		if !ok {
 			continue // stopped or finished meanwhile
 		}
 		s.dispatched[k] = true
-		te.Attempt, te.UpdatedAt = d.Attempt, now
+		te.Status, te.Attempt, te.UpdatedAt = status, d.Attempt, now
 		s.disp.enqueue(job{te: te.ID, attempt: d.Attempt, notBefore: d.NotBefore})
 	}
 	for _, st := range fx.Stops {
@@ -347,13 +344,16 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 		if te == nil {
 			continue
 		}
-		switch te.Status {
-		case store.TaskInit, store.TaskQueued, store.TaskRetrying:
-			te.Status, te.Attempt, te.EndedAt, te.UpdatedAt = store.TaskStopped, te.Attempt+1, now, now
-			out = append(out, store.NewStatusEvent(te, store.TaskStopped, store.StatusData{Reason: st.Reason}, store.SenderEngine))
-		case store.TaskRunning:
-			te.Status, te.UpdatedAt = store.TaskStopping, now
-			out = append(out, store.NewStatusEvent(te, store.TaskStopping, store.StatusData{Reason: st.Reason}, store.SenderEngine))
+		tr := store.Stop(te, st.Reason)
+		if tr.Action == store.StopIgnored {
+			continue
+		}
+		te.Status, te.Attempt, te.UpdatedAt = tr.Status, tr.Attempt, now
+		out = append(out, tr.Event)
+		switch tr.Action {
+		case store.StopNow:
+			te.EndedAt = now
+		case store.StopRunning:
 			s.disp.cancelRunning(te.ID)
 		}
 	}

@@ -14,7 +14,24 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-const eventCols = "id, xid, time, partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data"
+// eventWriteCols are the columns an event is written with, in the order of
+// eventArgs; the database gives the id, xid and time.
+const eventWriteCols = "partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data"
+
+// eventCols are the columns an event is read with (see scanEvent).
+const eventCols = "id, xid, time, " + eventWriteCols
+
+// eventRows returns a FROM item of the events laid out by eventArgs as the
+// parameters $first to $first+12: a row u per event, with the columns
+// eventWriteCols and ord, the event's place in the list.
+func eventRows(first int) string {
+	types := []string{"integer", "smallint", "text", "text", "text", "text", "text", "bigint", "text", "bigint", "integer", "boolean", "bytea"}
+	params := make([]string, len(types))
+	for i, t := range types {
+		params[i] = "$" + strconv.Itoa(first+i) + "::" + t + "[]"
+	}
+	return "unnest(" + strings.Join(params, ", ") + ") WITH ORDINALITY AS u(" + eventWriteCols + ", ord)"
+}
 
 func scanEvent(r pgx.CollectableRow) (store.Event, error) {
 	var ev store.Event
@@ -28,14 +45,8 @@ func scanEvent(r pgx.CollectableRow) (store.Event, error) {
 
 // insertEventsSQL inserts a batch of events in order, or none when one of
 // their namespaces does not exist.
-const insertEventsSQL = `INSERT INTO {s}.aiflow_event
-	(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data)
-SELECT u.partition, u.kind, u.namespace, u.key, u.value, u.sender, u.workflow, u.execution_id, u.task_name, u.task_execution_id,
-	u.seq_num, u.broadcast, u.data
-FROM unnest($1::integer[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[],
-	$10::bigint[], $11::integer[], $12::boolean[], $13::bytea[])
-	WITH ORDINALITY AS u(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id,
-		seq_num, broadcast, data, ord)
+var insertEventsSQL = `INSERT INTO {s}.aiflow_event (` + eventWriteCols + `)
+SELECT ` + eventWriteCols + ` FROM ` + eventRows(1) + `
 WHERE NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS n(name)
 	WHERE NOT EXISTS (SELECT 1 FROM {s}.aiflow_namespace ns WHERE ns.name = n.name))
 ORDER BY u.ord
@@ -81,9 +92,14 @@ func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
 	return a, nil
 }
 
+// args returns the arrays in insertEventsSQL's parameter order.
+func (a *eventArgs) args() []any {
+	return []any{a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName,
+		a.teID, a.seqNum, a.broadcast, a.data}
+}
+
 func (a *eventArgs) queue(b *pgx.Batch, sql string) *pgx.QueuedQuery {
-	return b.Queue(sql, a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName,
-		a.teID, a.seqNum, a.broadcast, a.data)
+	return b.Queue(sql, a.args()...)
 }
 
 // readInserted reads insertEventsSQL's result and returns the events with

@@ -27,7 +27,7 @@ func newStarter(s *Store) *batcher[*river.Job[taskArgs], *store.TaskRun] {
 // do), marks their dispatches running, takes their leases and appends their
 // status events ($5.. are insertEventsSQL's arrays; the events of attempts
 // that were fenced out are left out). It returns the attempts started.
-const startRunningSQL = `WITH req AS (SELECT * FROM unnest($1::bigint[], $2::integer[]) AS r(te, attempt)),
+var startRunningSQL = `WITH req AS (SELECT * FROM unnest($1::bigint[], $2::integer[]) AS r(te, attempt)),
 locked AS (SELECT t.id FROM {s}.aiflow_task_execution t WHERE t.id IN (SELECT te FROM req) ORDER BY t.id FOR UPDATE),
 up AS (
 	UPDATE {s}.aiflow_task_execution t SET status = 'RUNNING', error = '', started_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -42,14 +42,8 @@ l AS (
 	SELECT up.id, up.attempt, $3, now() + $4::interval FROM up
 	ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at),
 ev AS (
-	INSERT INTO {s}.aiflow_event
-		(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data)
-	SELECT u.partition, u.kind, u.namespace, u.key, u.value, u.sender, u.workflow, u.execution_id, u.task_name, u.task_execution_id,
-		u.seq_num, u.broadcast, u.data
-	FROM unnest($5::integer[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[],
-		$13::text[], $14::bigint[], $15::integer[], $16::boolean[], $17::bytea[])
-		WITH ORDINALITY AS u(partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id,
-			seq_num, broadcast, data, ord)
+	INSERT INTO {s}.aiflow_event (` + eventWriteCols + `)
+	SELECT ` + eventWriteCols + ` FROM ` + eventRows(5) + `
 	WHERE u.task_execution_id IN (SELECT id FROM up)
 	ORDER BY u.ord
 	RETURNING id)

@@ -1,0 +1,82 @@
+package store
+
+import "testing"
+
+func TestDispatchStatus(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     TaskStatus
+		curAttempt int
+		attempt    int
+		want       TaskStatus
+		ok         bool
+	}{
+		{"first attempt of INIT queues it", TaskInit, 0, 1, TaskQueued, true},
+		{"a later attempt of INIT does nothing", TaskInit, 0, 2, TaskInit, false},
+		{"a later attempt of RETRYING keeps it RETRYING", TaskRetrying, 1, 2, TaskRetrying, true},
+		{"the same attempt of RETRYING does nothing", TaskRetrying, 2, 2, TaskRetrying, false},
+		{"an earlier attempt of RETRYING does nothing", TaskRetrying, 3, 2, TaskRetrying, false},
+		{"QUEUED does nothing", TaskQueued, 1, 1, TaskQueued, false},
+		{"RUNNING does nothing", TaskRunning, 1, 2, TaskRunning, false},
+		{"STOPPING does nothing", TaskStopping, 1, 2, TaskStopping, false},
+		{"STOPPED does nothing", TaskStopped, 1, 1, TaskStopped, false},
+		{"SUCCESS does nothing", TaskSuccess, 1, 2, TaskSuccess, false},
+		{"FAILED does nothing", TaskFailed, 1, 2, TaskFailed, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			te := &TaskExecutionRecord{Status: tt.status, Attempt: tt.curAttempt}
+			got, ok := DispatchStatus(te, tt.attempt)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("DispatchStatus(%s attempt %d, %d) = %s, %v; want %s, %v", tt.status, tt.curAttempt, tt.attempt, got, ok, tt.want, tt.ok)
+			}
+			if te.Status != tt.status || te.Attempt != tt.curAttempt {
+				t.Fatalf("DispatchStatus changed its argument to %s attempt %d", te.Status, te.Attempt)
+			}
+		})
+	}
+}
+
+func TestStop(t *testing.T) {
+	tests := []struct {
+		status      TaskStatus
+		action      StopAction
+		wantStatus  TaskStatus
+		wantAttempt int
+	}{
+		{TaskInit, StopNow, TaskStopped, 3},
+		{TaskQueued, StopNow, TaskStopped, 3},
+		{TaskRetrying, StopNow, TaskStopped, 3},
+		{TaskRunning, StopRunning, TaskStopping, 2},
+		{TaskStopping, StopIgnored, TaskStopping, 2},
+		{TaskStopped, StopIgnored, TaskStopped, 2},
+		{TaskSuccess, StopIgnored, TaskSuccess, 2},
+		{TaskFailed, StopIgnored, TaskFailed, 2},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.status), func(t *testing.T) {
+			te := &TaskExecutionRecord{ID: 7, ExecutionID: 3, Namespace: "ns", Workflow: "wf", Task: "t", SeqNum: 4, Status: tt.status, Attempt: 2}
+			got := Stop(te, "by user")
+			if got.Action != tt.action || got.Status != tt.wantStatus || got.Attempt != tt.wantAttempt {
+				t.Fatalf("Stop(%s attempt 2) = action %d, %s attempt %d; want action %d, %s attempt %d",
+					tt.status, got.Action, got.Status, got.Attempt, tt.action, tt.wantStatus, tt.wantAttempt)
+			}
+			if te.Status != tt.status || te.Attempt != 2 {
+				t.Fatalf("Stop changed its argument to %s attempt %d", te.Status, te.Attempt)
+			}
+			if tt.action == StopIgnored {
+				if got.Event.Kind != 0 || got.Event.Data != nil {
+					t.Fatalf("Stop(%s) wrote an event: %+v", tt.status, got.Event)
+				}
+				return
+			}
+			ev := got.Event
+			if ev.Kind != KindStatus || ev.Value != string(tt.wantStatus) || ev.Sender != SenderEngine || ev.TaskExecutionID != 7 || ev.SeqNum != 4 {
+				t.Fatalf("Stop(%s) event = %+v; want the %s status event of task execution 7 from the engine", tt.status, ev, tt.wantStatus)
+			}
+			if d := DecodeStatusData(&ev); d.Attempt != tt.wantAttempt || d.Reason != "by user" {
+				t.Fatalf("Stop(%s) event data = %+v; want attempt %d, reason %q", tt.status, d, tt.wantAttempt, "by user")
+			}
+		})
+	}
+}
