@@ -82,7 +82,7 @@ func newBed(t *testing.T) *bed {
 		FetchPollInterval: 50 * time.Millisecond}
 	_, err := postgres.Migrate(ctx, pool, cfg)
 	require.NoError(t, err)
-	st, err := postgres.New(pool, cfg)
+	st, err := postgres.New(ctx, pool, cfg)
 	require.NoError(t, err)
 	c, err := aiflow.New(&aiflow.Config{Store: st, Logger: logger, PollInterval: 100 * time.Millisecond, LeaseTTL: 2 * time.Second})
 	require.NoError(t, err)

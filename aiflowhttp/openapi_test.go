@@ -335,7 +335,7 @@ func TestOpenAPIDocumentsEveryResponse(t *testing.T) {
 func brokenClient(t *testing.T, b *bed) *aiflow.Client {
 	t.Helper()
 	pool := pgtest.Pool(t, 2)
-	st, err := postgres.New(pool, &postgres.Config{Schema: b.schema, Logger: b.logger})
+	st, err := postgres.New(b.ctx, pool, &postgres.Config{Schema: b.schema, Logger: b.logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	c, err := aiflow.New(&aiflow.Config{Store: st, Logger: b.logger})

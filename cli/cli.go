@@ -251,7 +251,7 @@ func (e *env) getClient(ctx context.Context) (*aiflow.Client, error) {
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(e.opts.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	st, err := postgres.New(pool, &postgres.Config{Schema: e.schema, Logger: logger})
+	st, err := postgres.New(ctx, pool, &postgres.Config{Schema: e.schema, Logger: logger})
 	if err != nil {
 		pool.Close()
 		if strings.Contains(err.Error(), "run postgres.Migrate first") {

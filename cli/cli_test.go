@@ -138,7 +138,7 @@ func (b *bed) start(workflows ...*aiflow.Workflow) {
 	require.Contains(b.t, b.ok("migrate"), "schema "+b.schema+" at version")
 	pool := pgtest.Pool(b.t, 10)
 	logger := slog.New(slog.NewTextHandler(testWriter{b.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := postgres.New(pool, &postgres.Config{Schema: b.schema, Logger: logger, EventPollInterval: 50 * time.Millisecond,
+	st, err := postgres.New(b.ctx, pool, &postgres.Config{Schema: b.schema, Logger: logger, EventPollInterval: 50 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond})
 	require.NoError(b.t, err)
 	c, err := aiflow.New(&aiflow.Config{Store: st, Logger: logger, PollInterval: 100 * time.Millisecond, LeaseTTL: 2 * time.Second})

@@ -86,7 +86,7 @@ func openStore(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config) (*
 		drop()
 		return nil, nil, err
 	}
-	st, err := postgres.New(pool, &c)
+	st, err := postgres.New(ctx, pool, &c)
 	if err != nil {
 		drop()
 		return nil, nil, err

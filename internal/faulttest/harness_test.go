@@ -154,7 +154,7 @@ func setup(t *testing.T, url string, workflows ...string) *bundle {
 		task_execution_id bigint NOT NULL, attempt integer NOT NULL, client text NOT NULL,
 		runs integer NOT NULL DEFAULT 1, PRIMARY KEY (task_execution_id, attempt))`)
 	require.NoError(t, err)
-	b.st, err = postgres.New(pool, cfg)
+	b.st, err = postgres.New(ctx, pool, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.st.Close() })
 	b.client, err = aiflow.New(&aiflow.Config{Store: b.st, Logger: quietLogger()})

@@ -45,7 +45,7 @@ func openClient(t *testing.T, pool *pgxpool.Pool, cfg *postgres.Config, id strin
 	ctx := context.Background()
 	_, err := postgres.Migrate(ctx, pool, cfg)
 	require.NoError(t, err)
-	st, err := postgres.New(pool, cfg)
+	st, err := postgres.New(ctx, pool, cfg)
 	require.NoError(t, err)
 	c, err := aiflow.New(&aiflow.Config{Store: st, ClientID: id, Logger: cfg.Logger, PollInterval: 200 * time.Millisecond, LeaseTTL: 2 * time.Second})
 	require.NoError(t, err)

@@ -34,6 +34,7 @@ const (
 	ReapIntervalDefault        = 5 * time.Second
 	LeaderTTLDefault           = 15 * time.Second
 	ListenerReconnectDefault   = 200 * time.Millisecond
+	ResignTimeoutDefault       = 5 * time.Second
 
 	// QueueBatch and QueueStreaming are the River queues of task attempts:
 	// streaming tasks hold a worker slot for their whole life, so they have a
@@ -136,6 +137,11 @@ type Config struct {
 	// 200 ms.
 	ListenerReconnect time.Duration
 
+	// ResignTimeout bounds how long a campaign (Elect) whose context ended
+	// waits to give its leader lease up, so that another client leads at
+	// once rather than after LeaderTTL. Defaults to 5 s.
+	ResignTimeout time.Duration
+
 	// riverTestOnly sets River's TestOnly (no jittered start-up sleeps); for
 	// this package's tests.
 	riverTestOnly bool
@@ -175,6 +181,7 @@ func (cfg *Config) withDefaults() (*Config, error) {
 		{"ReapInterval", &c.ReapInterval, ReapIntervalDefault},
 		{"LeaderTTL", &c.LeaderTTL, LeaderTTLDefault},
 		{"ListenerReconnect", &c.ListenerReconnect, ListenerReconnectDefault},
+		{"ResignTimeout", &c.ResignTimeout, ResignTimeoutDefault},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 		defer cancel()
 		_, err := Migrate(ctx, pool, cfg)
 		require.NoError(t, err)
-		s, err := New(pool, cfg)
+		s, err := New(ctx, pool, cfg)
 		require.NoError(t, err)
 		return s
 	})

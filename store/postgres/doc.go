@@ -16,7 +16,7 @@
 //	...
 //	cfg := &postgres.Config{Schema: "aiflow"}
 //	if _, err := postgres.Migrate(ctx, pool, cfg); err != nil { ... }
-//	st, err := postgres.New(pool, cfg)
+//	st, err := postgres.New(ctx, pool, cfg)
 //	...
 //	client, err := aiflow.New(&aiflow.Config{Store: st})
 //

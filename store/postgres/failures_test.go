@@ -175,7 +175,7 @@ func TestPoisonBoundHoldsAcrossClients(t *testing.T) {
 func reopen(t *testing.T, pool *pgxpool.Pool, s *Store) *Store {
 	t.Helper()
 	cfg := *s.cfg
-	s2, err := New(pool, &cfg)
+	s2, err := New(t.Context(), pool, &cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s2.Close()) })
 	return s2

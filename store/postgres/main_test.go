@@ -53,7 +53,7 @@ func openStore(t *testing.T, pool *pgxpool.Pool, cfg *Config) *Store {
 	defer cancel()
 	_, err := Migrate(ctx, pool, cfg)
 	require.NoError(t, err)
-	s, err := New(pool, cfg)
+	s, err := New(ctx, pool, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s

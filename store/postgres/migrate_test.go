@@ -21,7 +21,7 @@ func TestMigrate(t *testing.T) {
 	cfg := testConfig(t, pool)
 	cfg.Partitions = 0 // the default
 
-	_, err := New(pool, cfg)
+	_, err := New(ctx, pool, cfg)
 	require.ErrorContains(t, err, "run postgres.Migrate first")
 	var all []int
 	for v := 1; v <= LatestVersion(); v++ {
@@ -55,10 +55,10 @@ func TestMigrate(t *testing.T) {
 	cfg.Partitions = 3
 	_, err = Migrate(ctx, pool, cfg)
 	require.ErrorContains(t, err, "created with 4 partitions")
-	_, err = New(pool, cfg)
+	_, err = New(ctx, pool, cfg)
 	require.ErrorContains(t, err, "created with 4 partitions")
 	cfg.Partitions = 0
-	s, err := New(pool, cfg)
+	s, err := New(ctx, pool, cfg)
 	require.NoError(t, err)
 	require.Equal(t, PartitionsDefault, s.Partitions())
 	require.NoError(t, s.Close())
@@ -89,7 +89,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		applied += len(results[i].Applied)
 	}
 	require.Equal(t, LatestVersion(), applied, "each migration is applied once")
-	s, err := New(pool, cfg)
+	s, err := New(ctx, pool, cfg)
 	require.NoError(t, err)
 	defer s.Close()
 	_, err = s.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "k"}})

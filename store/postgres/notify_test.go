@@ -37,7 +37,7 @@ func TestSubscribeWokenByOtherProcess(t *testing.T) {
 	// The subscriber's poller is slowed down so that only notifications wake it.
 	s1, pool := newTestStore(t, func(c *Config) { c.EventPollInterval = time.Hour })
 	cfg2 := *s1.cfg
-	s2, err := New(pool, &cfg2) // another process on the same schema
+	s2, err := New(ctx, pool, &cfg2) // another process on the same schema
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s2.Close()) })
 
@@ -82,7 +82,7 @@ func TestPollOnlyWakesByPolling(t *testing.T) {
 		c.EventPollInterval = 20 * time.Millisecond
 	})
 	cfg2 := *s1.cfg
-	s2, err := New(pool, &cfg2)
+	s2, err := New(ctx, pool, &cfg2)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s2.Close()) })
 

@@ -59,7 +59,7 @@ func TestConformanceTransactionPooling(t *testing.T) {
 		defer cancel()
 		_, err := Migrate(ctx, pool, cfg)
 		require.NoError(t, err)
-		s, err := New(pool, cfg)
+		s, err := New(ctx, pool, cfg)
 		require.NoError(t, err)
 		return s
 	})

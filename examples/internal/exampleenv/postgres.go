@@ -21,7 +21,7 @@ func openPostgres(ctx context.Context, url, schema string) (store.Store, func(),
 		pool.Close()
 		return nil, nil, fmt.Errorf("%s=%q: %w", SchemaEnv, schema, err)
 	}
-	st, err := postgres.New(pool, &postgres.Config{Schema: schema})
+	st, err := postgres.New(ctx, pool, &postgres.Config{Schema: schema})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

@@ -60,7 +60,7 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 	}
 	defer pool.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("client", id)
-	st, err := postgres.New(pool, &postgres.Config{
+	st, err := postgres.New(ctx, pool, &postgres.Config{
 		Schema: schema, Logger: log, LeaderTTL: time.Second, TaskHeartbeat: 200 * time.Millisecond,
 		TaskLeaseTTL: time.Second, ReapInterval: 200 * time.Millisecond, EventPollInterval: 100 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond, ListenerReconnect: 50 * time.Millisecond,

@@ -40,7 +40,7 @@ func run(ctx context.Context, url, schema, id string) error {
 	}
 	defer pool.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := postgres.New(pool, &postgres.Config{
+	st, err := postgres.New(ctx, pool, &postgres.Config{
 		Schema: schema, Logger: log, LeaderTTL: time.Second, TaskHeartbeat: 200 * time.Millisecond,
 		TaskLeaseTTL: time.Second, ReapInterval: 200 * time.Millisecond, EventPollInterval: 100 * time.Millisecond,
 	})

@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+const execCols = "id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at"
+
+func scanExec(r pgx.CollectableRow) (store.WorkflowExecutionRecord, error) {
+	var x store.WorkflowExecutionRecord
+	var ended pgtype.Timestamptz
+	err := r.Scan(&x.ID, &x.Namespace, &x.Workflow, &x.Version, &x.Status, &x.RunType, &x.Note, &x.ScheduleID, &x.TriggerID,
+		&x.CreatedAt, &x.UpdatedAt, &ended)
+	x.EndedAt = tsTime(ended)
+	return x, err
+}
+
+// CreateExecution inserts rec (status INIT) and appends ev in one
+// transaction.
+func (s *Store) CreateExecution(ctx context.Context, rec store.WorkflowExecutionRecord, ev store.Event) (store.Event, error) {
+	var out []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, s.q("SELECT EXISTS (SELECT 1 FROM {s}.aiflow_workflow WHERE namespace = $1 AND name = $2)"), rec.Namespace, rec.Workflow).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return workflowNotFound(rec.Namespace, rec.Workflow)
+		}
+		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_workflow_execution
+			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 'INIT', $5, $6, $7, $8, clock_timestamp(), clock_timestamp()) ON CONFLICT (id) DO NOTHING`),
+			rec.ID, rec.Namespace, rec.Workflow, rec.Version, string(rec.RunType), rec.Note, rec.ScheduleID, rec.TriggerID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, rec.ID)
+		}
+		out, err = s.insertEvents(ctx, tx, []store.Event{ev})
+		return err
+	})
+	if err != nil {
+		return store.Event{}, opErr("create execution", err)
+	}
+	s.hub.appended(partsOf(out))
+	return out[0], nil
+}
+
+// AllocateExecutionIDs reserves n workflow execution ids.
+func (s *Store) AllocateExecutionIDs(ctx context.Context, n int) ([]int64, error) {
+	return s.allocate(ctx, "aiflow_execution_id_seq", n)
+}
+
+// AllocateTaskExecutionIDs reserves n task execution ids.
+func (s *Store) AllocateTaskExecutionIDs(ctx context.Context, n int) ([]int64, error) {
+	return s.allocate(ctx, "aiflow_task_execution_id_seq", n)
+}
+
+func (s *Store) allocate(ctx context.Context, seq string, n int) ([]int64, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, s.q("SELECT nextval('{s}."+seq+"') FROM generate_series(1, $1)"), n)
+	if err != nil {
+		return nil, opErr("allocate ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, opErr("allocate ids", err)
+}
+
+// GetExecution returns a workflow execution.
+func (s *Store) GetExecution(ctx context.Context, id int64) (store.WorkflowExecutionRecord, error) {
+	rows, err := s.pool.Query(ctx, s.q("SELECT "+execCols+" FROM {s}.aiflow_workflow_execution WHERE id = $1"), id)
+	if err != nil {
+		return store.WorkflowExecutionRecord{}, opErr("get execution", err)
+	}
+	x, err := pgx.CollectExactlyOneRow(rows, scanExec)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return x, fmt.Errorf("%w: id %d", store.ErrExecutionNotFound, id)
+	}
+	return x, opErr("get execution", err)
+}
+
+// DeleteExecution removes a finished workflow execution, its task
+// executions, their logs, dispatch rows and leases (its events stay).
+func (s *Store) DeleteExecution(ctx context.Context, id int64) error {
+	return opErr("delete execution", s.inTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, s.q("SELECT status FROM {s}.aiflow_workflow_execution WHERE id = $1 FOR UPDATE"), id).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: id %d", store.ErrExecutionNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if !store.WorkflowStatus(status).Finished() {
+			return fmt.Errorf("%w: workflow execution %d is %s: stop it first", store.ErrConflict, id, status)
+		}
+		var teID int64
+		var task, teStatus string
+		var seq int
+		err = tx.QueryRow(ctx, s.q(`SELECT id, task, seq_num, status FROM {s}.aiflow_task_execution
+			WHERE execution_id = $1 AND status NOT IN ('SUCCESS', 'FAILED', 'STOPPED') ORDER BY id LIMIT 1`), id).Scan(&teID, &task, &seq, &teStatus)
+		if err == nil {
+			return fmt.Errorf("%w: workflow execution %d: task execution %d (%s #%d) is %s: wait for it to finish",
+				store.ErrConflict, id, teID, task, seq, teStatus)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.q(`WITH te AS (DELETE FROM {s}.aiflow_task_execution WHERE execution_id = $1 RETURNING id),
+			l AS (DELETE FROM {s}.aiflow_task_log WHERE task_execution_id IN (SELECT id FROM te)),
+			ls AS (DELETE FROM {s}.aiflow_task_log_size WHERE task_execution_id IN (SELECT id FROM te)),
+			d AS (DELETE FROM {s}.aiflow_dispatch WHERE task_execution_id IN (SELECT id FROM te)),
+			le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id IN (SELECT id FROM te))
+			DELETE FROM {s}.aiflow_workflow_execution WHERE id = $1`), id)
+		return err
+	}))
+}
+
+// ListExecutions lists workflow executions, newest first.
+func (s *Store) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.WorkflowExecutionRecord, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	if f.Namespace != "" {
+		where = append(where, "namespace = "+arg(f.Namespace))
+	}
+	if f.Workflow != "" {
+		where = append(where, "workflow = "+arg(f.Workflow))
+	}
+	if len(f.Statuses) > 0 {
+		st := make([]string, len(f.Statuses))
+		for i, v := range f.Statuses {
+			st[i] = string(v)
+		}
+		where = append(where, "status = ANY("+arg(st)+")")
+	}
+	sql := "SELECT " + execCols + " FROM {s}.aiflow_workflow_execution"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY id DESC LIMIT " + arg(listLimit(f.Limit))
+	rows, err := s.pool.Query(ctx, s.q(sql), args...)
+	if err != nil {
+		return nil, opErr("list executions", err)
+	}
+	out, err := pgx.CollectRows(rows, scanExec)
+	return out, opErr("list executions", err)
+}
+
+func listLimit(n int) int {
+	if n <= 0 {
+		return store.DefaultListLimit
+	}
+	return n
+}
