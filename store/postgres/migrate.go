@@ -81,6 +81,10 @@ type MigrateResult struct {
 	Partitions int
 }
 
+// migrateRollbackTimeout bounds the rollback that gives the migration lock
+// back when Migrate fails, even after the caller's context ended.
+const migrateRollbackTimeout = 10 * time.Second
+
 // Migrate creates cfg.Schema if needed and applies River's migrations and the
 // store's embedded migrations to it. It is safe to run from several processes
 // at once: they take turns on an advisory lock, and the later ones find
@@ -134,7 +138,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*MigrateResu
 		return nil, fmt.Errorf("postgres: Migrate: %w", err)
 	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), migrateRollbackTimeout)
 		defer cancel()
 		_ = tx.Rollback(rctx) // no-op after Commit; releases the lock otherwise
 	}()

@@ -287,6 +287,11 @@ func (u *unitWrite) reserveHandoffs(now time.Time) bool {
 	return due > 0 && u.s.workers.reserveHandoffs(due)
 }
 
+// handoffHold is how far ahead a handed-off attempt's River job is
+// scheduled, so that River never sees it available before the same unit
+// marks it running (see handoff.go).
+const handoffHold = time.Hour
+
 // insertJobs inserts the River jobs of the fresh dispatches: scheduled ones
 // at their time, handed-off ones (started here and run by this process, see
 // handoff.go) an hour ahead so that River never sees them before they run,
@@ -310,7 +315,7 @@ func (u *unitWrite) insertJobs(ctx context.Context) error {
 		case d.notBefore.After(now):
 			opts.ScheduledAt = d.notBefore
 		case handoffs && !d.streaming:
-			opts.ScheduledAt = now.Add(time.Hour)
+			opts.ScheduledAt = now.Add(handoffHold)
 			u.fresh[i].handoff = true
 			handoff = len(u.res.handoffs)
 			u.res.handoffs = append(u.res.handoffs, handoffJob{te: d.key.te, attempt: d.key.attempt})
