@@ -300,8 +300,8 @@ func TestScheduleOverlapPolicies(t *testing.T) {
 			b.waitExecutions("skip", 1)
 		}
 	}
-	b.waitFor("the skipped tick", func() bool { return len(b.events("aiflow.schedule_skipped")) == 1 })
-	ev := b.events("aiflow.schedule_skipped")[0]
+	b.waitFor("the skipped tick", func() bool { return len(b.events(aiflow.KeyScheduleSkipped)) == 1 })
+	ev := b.events(aiflow.KeyScheduleSkipped)[0]
 	require.Equal(t, "skip", ev.Workflow)
 	require.Contains(t, ev.Value, "overlap policy is skip")
 	require.Len(t, b.executions("skip"), 1, "the second tick was skipped while the first execution runs")
@@ -574,7 +574,7 @@ func TestDisabledWorkflowIsStartedByNothing(t *testing.T) {
 	require.ErrorIs(t, err, aiflow.ErrWorkflowDisabled)
 	at := b.waitArmed("schedule:"+strconv.FormatInt(s.ID, 10), time.Time{}, false)
 	b.advanceTo(at)
-	b.waitFor("the skipped tick", func() bool { return len(b.events("aiflow.schedule_skipped")) == 1 })
+	b.waitFor("the skipped tick", func() bool { return len(b.events(aiflow.KeyScheduleSkipped)) == 1 })
 	_, err = b.client.SendEvent(b.ctx, "go", "", nil)
 	require.NoError(t, err)
 	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
