@@ -124,7 +124,8 @@
 //     skip while one runs) and a catch-up policy for ticks missed while no
 //     client led or while the leader's timer ran late (skip, or fire the
 //     most recent N); skipped ticks are recorded as
-//     "aiflow.schedule_skipped" events. Ticks that fall due while a
+//     "aiflow.schedule_skipped" events ([KeyScheduleSkipped]; [TaskStatusKey]
+//     and the other Key constants name the library's other events). Ticks that fall due while a
 //     schedule is paused never fire.
 //   - A workflow trigger ([Client.AddWorkflowTrigger]) starts an execution
 //     (run type EVENT) when its condition is met by a user event of the
