@@ -125,9 +125,9 @@ const modulePath = "github.com/aiflow-go/aiflow"
 // build information: the main module's version when the program is
 // cmd/aiflow, the dependency's when the commands are mounted in another
 // program (the replacement's version when the module is replaced), and
-// "(devel)" when the build carries no version, as in a build from a
-// checkout without version control information or a replacement by a
-// directory.
+// "(devel)" when the build carries no version (a build from a checkout, a
+// replacement by a directory). Since Go 1.24, a build from a version control
+// checkout may carry the version of its tag or commit instead.
 func moduleVersion(bi *debug.BuildInfo) string {
 	const devel = "(devel)"
 	if bi == nil {
