@@ -339,7 +339,7 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 			second.advanceTo(at)
 			xs := second.waitExecutions("w", len(tc.want))
 			var fired []time.Time
-			for _, ev := range second.events("aiflow.schedule_tick") {
+			for _, ev := range second.events(aiflow.KeyScheduleTick) {
 				var d store.TickData
 				require.NoError(t, json.Unmarshal([]byte(mustData(t, second, ev.ID)), &d))
 				fired = append(fired, d.FireTime)
@@ -508,7 +508,7 @@ func TestTriggers(t *testing.T) {
 
 	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "target"))
 	ping(2)
-	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
+	b.waitFor("the skipped trigger", func() bool { return len(b.events(aiflow.KeyTriggerSkipped)) == 1 })
 	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "target"))
 
 	list, err := b.client.ListWorkflowTriggers(b.ctx, "", "target")
@@ -577,7 +577,7 @@ func TestDisabledWorkflowIsStartedByNothing(t *testing.T) {
 	b.waitFor("the skipped tick", func() bool { return len(b.events(aiflow.KeyScheduleSkipped)) == 1 })
 	_, err = b.client.SendEvent(b.ctx, "go", "", nil)
 	require.NoError(t, err)
-	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
+	b.waitFor("the skipped trigger", func() bool { return len(b.events(aiflow.KeyTriggerSkipped)) == 1 })
 	require.Len(t, b.executions("w"), 1, "only the execution started before disabling")
 
 	close(release) // the running execution goes on and finishes
