@@ -148,7 +148,7 @@ func TestRegisterValidation(t *testing.T) {
 		{"custom condition expecting the status key of another workflow", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
 			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
-				aiflow.NewCondition([]string{"aiflow.task_status.other.foreign"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }))
+				aiflow.NewCondition([]string{aiflow.TaskStatusKey("other", "foreign")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }))
 			return w
 		}, []string{`task "a": rule 1 (on_condition): condition aiflow.funcCondition expects status key "aiflow.task_status.other.foreign", which names no task of workflow "w"`}},
 		{"cycle through task status conditions", func() *aiflow.Workflow {
@@ -192,7 +192,7 @@ func TestRegisterAcceptsCyclesThatCanStart(t *testing.T) {
 	// Conditions on this workflow's own tasks are valid too.
 	w.Task("c", noop()).OnCondition(aiflow.ActionStart, aiflow.AnyOf(
 		aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskSuccess, b: aiflow.TaskFailed}),
-		aiflow.NewCondition([]string{"aiflow.task_status.w.b"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil })))
+		aiflow.NewCondition([]string{aiflow.TaskStatusKey("w", "b")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil })))
 	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
 	require.NoError(t, err)
 	require.NoError(t, client.Register(context.Background(), w))

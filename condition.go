@@ -17,9 +17,10 @@ import (
 // do no I/O and depend only on the event and the context. State written
 // through the context commits with the decision. An error or a panic rolls the
 // unit back; it is retried, and after a few attempts the event is skipped for
-// that execution and an "aiflow.poison_event" event records why. There is no
-// timeout: Go cannot interrupt a running function, so an IsMet that never
-// returns stalls the consumption of its partition until the process stops.
+// that execution and an "aiflow.poison_event" event ([KeyPoisonEvent])
+// records why. There is no timeout: Go cannot interrupt a running function,
+// so an IsMet that never returns stalls the consumption of its partition
+// until the process stops.
 type Condition interface {
 	// ExpectedKeys lists the event keys the condition reacts to.
 	ExpectedKeys() []string

@@ -59,7 +59,9 @@
 // START rule start with the execution. A START while the task is alive is
 // ignored (the task execution's Note says why). A RESTART stops the alive run
 // and dispatches the new one only once the old one has stopped: two runs of a
-// task never overlap. A STOP on a task that is not alive does nothing.
+// task never overlap. Several RESTARTs that arrive while the new run waits for
+// the old one to stop are coalesced into that one new run (its Note says the
+// later ones were ignored). A STOP on a task that is not alive does nothing.
 //
 // # Which executions an event reaches
 //
@@ -107,7 +109,12 @@
 //
 // Schedule expressions are "cron@<5-field crontab>" (in UTC unless a time
 // zone is given) and "interval@<days> <hours> <minutes> <seconds>" (see
-// [ScheduleForms]); a bad one is rejected where it is declared.
+// [ScheduleForms]); a bad one is rejected where it is declared. Cron ticks
+// fall at the crontab's times. Interval ticks fall at whole multiples of the
+// interval after an anchor: the execution's creation time for a periodic
+// task, the schedule's for a workflow schedule, rounded down to the whole
+// second; so the first tick comes up to one second less than one interval
+// after the start.
 //
 //   - A periodic task ([Periodic]) is restarted on every tick within its
 //     execution, which stays RUNNING until it is stopped; downstream
@@ -117,7 +124,8 @@
 //     skip while one runs) and a catch-up policy for ticks missed while no
 //     client led or while the leader's timer ran late (skip, or fire the
 //     most recent N); skipped ticks are recorded as
-//     "aiflow.schedule_skipped" events. Ticks that fall due while a
+//     "aiflow.schedule_skipped" events ([KeyScheduleSkipped]; [TaskStatusKey]
+//     and the other Key constants name the library's other events). Ticks that fall due while a
 //     schedule is paused never fire.
 //   - A workflow trigger ([Client.AddWorkflowTrigger]) starts an execution
 //     (run type EVENT) when its condition is met by a user event of the
@@ -164,6 +172,18 @@
 // package (see [ErrNotFound] and the table next to it); their messages name the
 // offending value and what was expected. [Client.Register] returns every
 // problem of a declaration at once, each a [*DeclarationError].
+//
+// # Semantics and stability
+//
+// The file docs/semantics.md in the repository states in one place what a
+// program can rely on (rules, statuses, which executions an event reaches,
+// where ticks fall, exactly once) and where this library differs from AIFlow.
+//
+// The module is at v0: its Go API may change between minor versions, each
+// change listed in CHANGELOG.md. The event log's format does not change
+// incompatibly, and the Postgres store's migrations only move forward: a
+// schema is upgraded in place from any earlier version, never edited or
+// rolled back.
 //
 // # Testing
 //

@@ -47,8 +47,8 @@ type Event struct {
 	// Broadcast marks an event sent from a task to its whole namespace.
 	Broadcast bool
 	// Internal is true for the library's own events: task status changes
-	// (key "aiflow.task_status.<workflow>.<task>", value the status) and
-	// control requests (keys starting with "aiflow.").
+	// (key "aiflow.task_status.<workflow>.<task>", see TaskStatusKey; value
+	// the status) and control requests (keys starting with "aiflow.").
 	Internal bool
 }
 

@@ -19,8 +19,10 @@ import (
 // (UTC unless given). An interval has exactly four space-separated items; a
 // blank item counts as 0; negative items and a zero interval are rejected.
 // Interval ticks fall at whole multiples of the interval after their anchor:
-// the workflow execution's start for a periodic task, the schedule's creation
-// for a workflow schedule. A bad expression is rejected where it is declared
+// the workflow execution's creation for a periodic task, the schedule's
+// creation for a workflow schedule, each rounded down to the whole second (so
+// the first tick may come up to a second less than one interval after the
+// start). A bad expression is rejected where it is declared
 // (registration, AddWorkflowSchedule) with an error that quotes it and shows
 // the accepted forms.
 const ScheduleForms = schedule.Forms

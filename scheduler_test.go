@@ -300,8 +300,8 @@ func TestScheduleOverlapPolicies(t *testing.T) {
 			b.waitExecutions("skip", 1)
 		}
 	}
-	b.waitFor("the skipped tick", func() bool { return len(b.events("aiflow.schedule_skipped")) == 1 })
-	ev := b.events("aiflow.schedule_skipped")[0]
+	b.waitFor("the skipped tick", func() bool { return len(b.events(aiflow.KeyScheduleSkipped)) == 1 })
+	ev := b.events(aiflow.KeyScheduleSkipped)[0]
 	require.Equal(t, "skip", ev.Workflow)
 	require.Contains(t, ev.Value, "overlap policy is skip")
 	require.Len(t, b.executions("skip"), 1, "the second tick was skipped while the first execution runs")
@@ -339,7 +339,7 @@ func TestScheduleCatchUpAfterNoLeader(t *testing.T) {
 			second.advanceTo(at)
 			xs := second.waitExecutions("w", len(tc.want))
 			var fired []time.Time
-			for _, ev := range second.events("aiflow.schedule_tick") {
+			for _, ev := range second.events(aiflow.KeyScheduleTick) {
 				var d store.TickData
 				require.NoError(t, json.Unmarshal([]byte(mustData(t, second, ev.ID)), &d))
 				fired = append(fired, d.FireTime)
@@ -508,7 +508,7 @@ func TestTriggers(t *testing.T) {
 
 	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "target"))
 	ping(2)
-	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
+	b.waitFor("the skipped trigger", func() bool { return len(b.events(aiflow.KeyTriggerSkipped)) == 1 })
 	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "target"))
 
 	list, err := b.client.ListWorkflowTriggers(b.ctx, "", "target")
@@ -574,10 +574,10 @@ func TestDisabledWorkflowIsStartedByNothing(t *testing.T) {
 	require.ErrorIs(t, err, aiflow.ErrWorkflowDisabled)
 	at := b.waitArmed("schedule:"+strconv.FormatInt(s.ID, 10), time.Time{}, false)
 	b.advanceTo(at)
-	b.waitFor("the skipped tick", func() bool { return len(b.events("aiflow.schedule_skipped")) == 1 })
+	b.waitFor("the skipped tick", func() bool { return len(b.events(aiflow.KeyScheduleSkipped)) == 1 })
 	_, err = b.client.SendEvent(b.ctx, "go", "", nil)
 	require.NoError(t, err)
-	b.waitFor("the skipped trigger", func() bool { return len(b.events("aiflow.trigger_skipped")) == 1 })
+	b.waitFor("the skipped trigger", func() bool { return len(b.events(aiflow.KeyTriggerSkipped)) == 1 })
 	require.Len(t, b.executions("w"), 1, "only the execution started before disabling")
 
 	close(release) // the running execution goes on and finishes

@@ -2,10 +2,18 @@
 // each: Func runs a Go function; Bash a shell command and Python a script or
 // module, each in its own process group; Flink submits a Flink job with the
 // flink command line and follows it; SparkSubmit and SparkSQL run
-// spark-submit and spark-sql; KubernetesPod runs a task as a pod or a
-// batch/v1 Job with client-go. Operators with many parameters take a Config struct whose
-// zero fields mean the documented defaults; a misconfigured operator is
-// refused when its workflow is registered (aiflow.Validator).
+// spark-submit and spark-sql. Operators with many parameters take a Config
+// struct whose zero fields mean the documented defaults; a misconfigured
+// operator is refused when its workflow is registered (aiflow.Validator).
+//
+// The Kubernetes operator, which runs a task as a pod or a batch/v1 Job with
+// client-go, is a Go module of its own, so that programs that do not use it
+// neither compile client-go nor carry it in their module graph:
+//
+//	go get github.com/aiflow-go/aiflow/operators/kubernetes
+//
+// and use kubernetes.Pod from package
+// github.com/aiflow-go/aiflow/operators/kubernetes.
 //
 // Every operator implements aiflow.Operator and embeds
 // aiflow.OperatorDefaults. Operators that start processes give them the task's
@@ -15,6 +23,6 @@
 // execution's log.
 //
 // Import rule: operators import the root package aiflow (for Operator and
-// TaskContext), the standard library and, for KubernetesPod, client-go; the
-// root never imports operators.
+// TaskContext) and the standard library, nothing else; the root never imports
+// operators.
 package operators

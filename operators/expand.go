@@ -15,14 +15,14 @@ import (
 // its "}" are kept literally; "$${" stands for a literal "${". Flink,
 // SparkSubmit and Python apply it to their application arguments when a
 // task execution starts, so that a job can be given its own run's context,
-// for example its task execution id. (KubernetesPod needs no such thing:
-// Kubernetes expands $(AIFLOW_TASK_EXECUTION_ID) in a container's command
-// and arguments from the environment the operator sets.)
+// for example its task execution id. (The Kubernetes operator needs no such
+// thing: Kubernetes expands $(AIFLOW_TASK_EXECUTION_ID) in a container's
+// command and arguments from the environment the operator sets.)
 func expandTaskEnv(args []string, tc *aiflow.TaskContext) []string {
 	if args == nil {
 		return nil
 	}
-	env := taskEnv(tc)
+	env := tc.TaskEnvMap()
 	out := make([]string, len(args))
 	for i, a := range args {
 		out[i] = expandRefs(a, env)

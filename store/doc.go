@@ -5,8 +5,10 @@
 //
 // Import rule: this package imports only the standard library. Everything else
 // in the module may import it; it imports nothing of the module. Backends live
-// in subpackages (store/memory, store/postgres) and import only this package
-// (and helpers under store/internal). The engine hands backends callbacks
+// in subpackages (store/memory, store/postgres) and import this package and
+// the module's internal helpers they need (store/postgres uses
+// internal/leader for its leader election), never the root package or the
+// engine. The engine hands backends callbacks
 // (a [TaskHandler], a [BatchFunc]) instead of being imported by them.
 //
 // # Stability

@@ -1,4 +1,4 @@
-package operators
+package kubernetes
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/aiflow-go/aiflow"
 )
 
-// The states of a Job that KubernetesPod reports.
+// The states of a Job that Pod reports.
 const (
 	jobPending   = "Pending"
 	jobActive    = "Active"
@@ -27,7 +27,7 @@ const (
 
 // runJob creates or adopts the task execution's Job and follows it until it
 // ends or ctx ends.
-func (k *KubernetesPodOperator) runJob(ctx context.Context, tc *aiflow.TaskContext) error {
+func (k *PodOperator) runJob(ctx context.Context, tc *aiflow.TaskContext) error {
 	jobs := k.cfg.Client.BatchV1().Jobs(k.cfg.Namespace)
 	job, err := k.findOrCreateJob(ctx, tc, jobs)
 	if err != nil {
@@ -39,7 +39,7 @@ func (k *KubernetesPodOperator) runJob(ctx context.Context, tc *aiflow.TaskConte
 	return k.followJob(ctx, tc, jobs, job)
 }
 
-func (k *KubernetesPodOperator) findOrCreateJob(ctx context.Context, tc *aiflow.TaskContext, jobs typedbatchv1.JobInterface) (*batchv1.Job, error) {
+func (k *PodOperator) findOrCreateJob(ctx context.Context, tc *aiflow.TaskContext, jobs typedbatchv1.JobInterface) (*batchv1.Job, error) {
 	labels, annotations := identity(tc)
 	list, err := jobs.List(ctx, metav1.ListOptions{LabelSelector: LabelTaskExecutionID + "=" + labels[LabelTaskExecutionID]})
 	if err != nil {
@@ -106,13 +106,13 @@ func jobState(j *batchv1.Job) string {
 	return jobPending
 }
 
-// jobPodSelector selects the pods of a Job created by KubernetesPod: its
+// jobPodSelector selects the pods of a Job created by Pod: its
 // pod template carries the task execution and the creating attempt.
 func jobPodSelector(j *batchv1.Job) string {
 	return LabelTaskExecutionID + "=" + j.Labels[LabelTaskExecutionID] + "," + LabelAttempt + "=" + j.Labels[LabelAttempt]
 }
 
-func (k *KubernetesPodOperator) followJob(ctx context.Context, tc *aiflow.TaskContext, jobs typedbatchv1.JobInterface, job *batchv1.Job) error {
+func (k *PodOperator) followJob(ctx context.Context, tc *aiflow.TaskContext, jobs typedbatchv1.JobInterface, job *batchv1.Job) error {
 	name := job.Name
 	pods := k.cfg.Client.CoreV1().Pods(k.cfg.Namespace)
 	selector := jobPodSelector(job)
@@ -174,7 +174,7 @@ func (k *KubernetesPodOperator) followJob(ctx context.Context, tc *aiflow.TaskCo
 
 // streamJobLogs starts copying the log of every pod of the Job that has
 // started and whose log is not copied yet, and returns the pods.
-func (k *KubernetesPodOperator) streamJobLogs(ctx, logCtx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface,
+func (k *PodOperator) streamJobLogs(ctx, logCtx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface,
 	selector string, logs map[string]chan struct{}) []corev1.Pod {
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -221,7 +221,7 @@ func jobFailure(j *batchv1.Job, pods []corev1.Pod) string {
 
 // stopJob deletes the Job and, by propagation, its pods after ctx ended,
 // unless the client is shutting down.
-func (k *KubernetesPodOperator) stopJob(ctx context.Context, tc *aiflow.TaskContext, jobs typedbatchv1.JobInterface, name string) error {
+func (k *PodOperator) stopJob(ctx context.Context, tc *aiflow.TaskContext, jobs typedbatchv1.JobInterface, name string) error {
 	cause := context.Cause(ctx)
 	if aiflow.Interrupted(ctx) {
 		fmt.Fprintf(tc.Log, "aiflow: the client is shutting down: Job %s/%s keeps running for the next attempt\n", k.cfg.Namespace, name)

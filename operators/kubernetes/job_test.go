@@ -1,6 +1,6 @@
 //go:build unix
 
-package operators_test
+package kubernetes_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/aiflow-go/aiflow"
-	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/operators/kubernetes"
 	"github.com/aiflow-go/aiflow/store/memory"
 )
 
@@ -106,11 +106,11 @@ func jobDeletion(cs *k8sfake.Clientset, name string) (metav1.DeletionPropagation
 	return "", false
 }
 
-func TestKubernetesJobRunsFollowsAndLogs(t *testing.T) {
+func TestJobRunsFollowsAndLogs(t *testing.T) {
 	t.Parallel()
 	cs := k8sfake.NewClientset()
 	wf := aiflow.NewWorkflow("Train_Flow")
-	wf.Task("train", operators.KubernetesPod(operators.KubernetesPodConfig{
+	wf.Task("train", kubernetes.Pod(kubernetes.PodConfig{
 		Client: cs, Job: jobTemplate(), Namespace: "ml", PollInterval: 10 * time.Millisecond,
 	}), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
 	b := newBed(t, wf)
@@ -121,16 +121,16 @@ func TestKubernetesJobRunsFollowsAndLogs(t *testing.T) {
 	id := strconv.FormatInt(te.ID, 10)
 
 	require.Equal(t, "train-flow-train-"+id+"-1", job.Name)
-	ids := map[string]string{operators.LabelNamespace: "default", operators.LabelWorkflow: "Train_Flow",
-		operators.LabelExecutionID: strconv.FormatInt(x, 10), operators.LabelTask: "train", operators.LabelSeqNum: "1",
-		operators.LabelTaskExecutionID: id, operators.LabelAttempt: "1"}
+	ids := map[string]string{kubernetes.LabelNamespace: "default", kubernetes.LabelWorkflow: "Train_Flow",
+		kubernetes.LabelExecutionID: strconv.FormatInt(x, 10), kubernetes.LabelTask: "train", kubernetes.LabelSeqNum: "1",
+		kubernetes.LabelTaskExecutionID: id, kubernetes.LabelAttempt: "1"}
 	want := map[string]string{"team": "ml"}
 	for k, v := range ids {
 		want[k] = v
 	}
 	require.Equal(t, want, job.Labels)
 	require.Equal(t, "alice", job.Annotations["owner"])
-	require.Equal(t, "Train_Flow", job.Annotations[operators.LabelWorkflow])
+	require.Equal(t, "Train_Flow", job.Annotations[kubernetes.LabelWorkflow])
 	want = map[string]string{"app": "trainer"}
 	for k, v := range ids {
 		want[k] = v
@@ -171,18 +171,18 @@ func TestKubernetesJobRunsFollowsAndLogs(t *testing.T) {
 	require.NoError(t, err, "an ended Job is left for inspection")
 }
 
-func TestKubernetesJobFailureStopAndTimeout(t *testing.T) {
+func TestJobFailureStopAndTimeout(t *testing.T) {
 	t.Parallel()
 	failing, stopped, timedOut := k8sfake.NewClientset(), k8sfake.NewClientset(), k8sfake.NewClientset()
-	cfg := func(cs *k8sfake.Clientset) operators.KubernetesPodConfig {
-		return operators.KubernetesPodConfig{Client: cs, Job: jobTemplate(), PollInterval: 10 * time.Millisecond}
+	cfg := func(cs *k8sfake.Clientset) kubernetes.PodConfig {
+		return kubernetes.PodConfig{Client: cs, Job: jobTemplate(), PollInterval: 10 * time.Millisecond}
 	}
 	wf := aiflow.NewWorkflow("w")
-	wf.Task("fails", operators.KubernetesPod(cfg(failing)))
+	wf.Task("fails", kubernetes.Pod(cfg(failing)))
 	serve := cfg(stopped)
 	serve.Streaming = true
-	wf.Task("serve", operators.KubernetesPod(serve))
-	wf.Task("slow", operators.KubernetesPod(cfg(timedOut)), aiflow.WithTimeout(time.Second))
+	wf.Task("serve", kubernetes.Pod(serve))
+	wf.Task("slow", kubernetes.Pod(cfg(timedOut)), aiflow.WithTimeout(time.Second))
 	b := newBed(t, wf)
 	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
 	require.NoError(t, err)
@@ -227,7 +227,7 @@ func TestKubernetesJobFailureStopAndTimeout(t *testing.T) {
 
 // As with pods: a client that shuts down leaves the Job running, and the
 // next attempt adopts it by its labels.
-func TestKubernetesJobIsAdoptedAfterARestart(t *testing.T) {
+func TestJobIsAdoptedAfterARestart(t *testing.T) {
 	t.Parallel()
 	cs := k8sfake.NewClientset()
 	st := memory.New(nil)
@@ -235,7 +235,7 @@ func TestKubernetesJobIsAdoptedAfterARestart(t *testing.T) {
 	ctx := t.Context()
 	start := func() *aiflow.Client {
 		wf := aiflow.NewWorkflow("w")
-		wf.Task("serve", operators.KubernetesPod(operators.KubernetesPodConfig{Client: cs, Job: jobTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
+		wf.Task("serve", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Job: jobTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
 		c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second,
 			Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
@@ -270,11 +270,11 @@ func TestKubernetesJobIsAdoptedAfterARestart(t *testing.T) {
 }
 
 // A pod whose task times out is deleted.
-func TestKubernetesPodTimeoutDeletesThePod(t *testing.T) {
+func TestPodTimeoutDeletesThePod(t *testing.T) {
 	t.Parallel()
 	cs := k8sfake.NewClientset()
 	wf := aiflow.NewWorkflow("w")
-	wf.Task("slow", operators.KubernetesPod(operators.KubernetesPodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}),
+	wf.Task("slow", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}),
 		aiflow.WithTimeout(time.Second))
 	b := newBed(t, wf)
 	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)

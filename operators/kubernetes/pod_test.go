@@ -1,6 +1,6 @@
 //go:build unix
 
-package operators_test
+package kubernetes_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/aiflow-go/aiflow"
-	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/operators/kubernetes"
 	"github.com/aiflow-go/aiflow/store/memory"
 )
 
@@ -70,11 +70,11 @@ func creates(cs *k8sfake.Clientset) int {
 	return n
 }
 
-func TestKubernetesPodRunsFollowsAndLogs(t *testing.T) {
+func TestPodRunsFollowsAndLogs(t *testing.T) {
 	t.Parallel()
 	cs := k8sfake.NewClientset()
 	wf := aiflow.NewWorkflow("Train_Flow")
-	wf.Task("train", operators.KubernetesPod(operators.KubernetesPodConfig{
+	wf.Task("train", kubernetes.Pod(kubernetes.PodConfig{
 		Client: cs, Pod: podTemplate(), Namespace: "ml", PollInterval: 10 * time.Millisecond,
 	}), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
 	b := newBed(t, wf)
@@ -85,11 +85,11 @@ func TestKubernetesPodRunsFollowsAndLogs(t *testing.T) {
 	id := strconv.FormatInt(te.ID, 10)
 
 	require.Equal(t, "train-flow-train-"+id+"-1", pod.Name)
-	require.Equal(t, map[string]string{"team": "ml", operators.LabelNamespace: "default", operators.LabelWorkflow: "Train_Flow",
-		operators.LabelExecutionID: strconv.FormatInt(x, 10), operators.LabelTask: "train", operators.LabelSeqNum: "1",
-		operators.LabelTaskExecutionID: id, operators.LabelAttempt: "1"}, pod.Labels)
+	require.Equal(t, map[string]string{"team": "ml", kubernetes.LabelNamespace: "default", kubernetes.LabelWorkflow: "Train_Flow",
+		kubernetes.LabelExecutionID: strconv.FormatInt(x, 10), kubernetes.LabelTask: "train", kubernetes.LabelSeqNum: "1",
+		kubernetes.LabelTaskExecutionID: id, kubernetes.LabelAttempt: "1"}, pod.Labels)
 	require.Equal(t, "alice", pod.Annotations["owner"])
-	require.Equal(t, "Train_Flow", pod.Annotations[operators.LabelWorkflow])
+	require.Equal(t, "Train_Flow", pod.Annotations[kubernetes.LabelWorkflow])
 	require.Equal(t, corev1.RestartPolicyNever, pod.Spec.RestartPolicy)
 	env := map[string]string{}
 	for _, e := range pod.Spec.Containers[0].Env {
@@ -117,12 +117,12 @@ func TestKubernetesPodRunsFollowsAndLogs(t *testing.T) {
 	require.NoError(t, err, "an ended pod is left for inspection")
 }
 
-func TestKubernetesPodFailureAndStop(t *testing.T) {
+func TestPodFailureAndStop(t *testing.T) {
 	t.Parallel()
 	failing, stopped := k8sfake.NewClientset(), k8sfake.NewClientset()
 	wf := aiflow.NewWorkflow("w")
-	wf.Task("fails", operators.KubernetesPod(operators.KubernetesPodConfig{Client: failing, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}))
-	wf.Task("serve", operators.KubernetesPod(operators.KubernetesPodConfig{Client: stopped, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
+	wf.Task("fails", kubernetes.Pod(kubernetes.PodConfig{Client: failing, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}))
+	wf.Task("serve", kubernetes.Pod(kubernetes.PodConfig{Client: stopped, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
 	b := newBed(t, wf)
 	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
 	require.NoError(t, err)
@@ -148,14 +148,14 @@ func TestKubernetesPodFailureAndStop(t *testing.T) {
 // A client that shuts down leaves the pod running; the next attempt, in a
 // client started again on the same store, adopts it instead of creating a
 // second one.
-func TestKubernetesPodIsAdoptedAfterARestart(t *testing.T) {
+func TestPodIsAdoptedAfterARestart(t *testing.T) {
 	t.Parallel()
 	cs := k8sfake.NewClientset()
 	st := memory.New(nil)
 	t.Cleanup(func() { _ = st.Close() })
 	newWorkflow := func() *aiflow.Workflow {
 		wf := aiflow.NewWorkflow("w")
-		wf.Task("serve", operators.KubernetesPod(operators.KubernetesPodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
+		wf.Task("serve", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
 		return wf
 	}
 	ctx := t.Context()
@@ -192,38 +192,38 @@ func TestKubernetesPodIsAdoptedAfterARestart(t *testing.T) {
 	require.Equal(t, 1, creates(cs), "one pod for the task execution, whatever the attempts")
 }
 
-func TestKubernetesPodValidationAndNames(t *testing.T) {
+func TestPodValidationAndNames(t *testing.T) {
 	t.Parallel()
 	always := jobTemplate()
 	always.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
 	for _, tc := range []struct {
-		cfg  operators.KubernetesPodConfig
+		cfg  kubernetes.PodConfig
 		want string
 	}{
-		{operators.KubernetesPodConfig{Pod: podTemplate()}, "Client is nil"},
-		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Pod: &corev1.Pod{}}, "the Pod template has no container"},
-		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset()}, "Pod and Job are nil"},
-		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Pod: podTemplate(), Job: jobTemplate()}, "both Pod and Job are set"},
-		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Job: &batchv1.Job{}}, "the Job template's pod template has no container"},
-		{operators.KubernetesPodConfig{Client: k8sfake.NewClientset(), Job: always}, `restart policy is "Always": expected Never or OnFailure`},
+		{kubernetes.PodConfig{Pod: podTemplate()}, "Client is nil"},
+		{kubernetes.PodConfig{Client: k8sfake.NewClientset(), Pod: &corev1.Pod{}}, "the Pod template has no container"},
+		{kubernetes.PodConfig{Client: k8sfake.NewClientset()}, "Pod and Job are nil"},
+		{kubernetes.PodConfig{Client: k8sfake.NewClientset(), Pod: podTemplate(), Job: jobTemplate()}, "both Pod and Job are set"},
+		{kubernetes.PodConfig{Client: k8sfake.NewClientset(), Job: &batchv1.Job{}}, "the Job template's pod template has no container"},
+		{kubernetes.PodConfig{Client: k8sfake.NewClientset(), Job: always}, `restart policy is "Always": expected Never or OnFailure`},
 	} {
 		wf := aiflow.NewWorkflow("w")
-		wf.Task("t", operators.KubernetesPod(tc.cfg))
-		c, err := aiflow.New(&aiflow.Config{Store: newMemoryStore()})
+		wf.Task("t", kubernetes.Pod(tc.cfg))
+		c, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
 		require.NoError(t, err)
 		err = c.Register(t.Context(), wf)
 		require.ErrorIs(t, err, aiflow.ErrInvalidWorkflow)
 		require.ErrorContains(t, err, tc.want)
 	}
 	require.Equal(t, "namespace=ml; job; main=trainer:1 python train.py ",
-		operators.KubernetesPod(operators.KubernetesPodConfig{Job: jobTemplate(), Namespace: "ml"}).Describe())
+		kubernetes.Pod(kubernetes.PodConfig{Job: jobTemplate(), Namespace: "ml"}).Describe())
 	// A creation that fails fails the task.
 	cs := k8sfake.NewClientset()
 	cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "x", errors.New("quota exceeded"))
 	})
 	wf := aiflow.NewWorkflow("w")
-	wf.Task("t", operators.KubernetesPod(operators.KubernetesPodConfig{Client: cs, Pod: podTemplate()}))
+	wf.Task("t", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Pod: podTemplate()}))
 	b := newBed(t, wf)
 	_, te := b.run("w", "t", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "quota exceeded")

@@ -1,4 +1,4 @@
-package operators
+package kubernetes
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 	"github.com/aiflow-go/aiflow"
 )
 
-// Labels that KubernetesPod puts on its pods. Label values are the task's
+// Labels that Pod puts on its pods. Label values are the task's
 // values made label-safe; the annotations of the same names hold the raw
 // values. Together they tie a pod to its task execution, so that an attempt
 // finds the pod of an interrupted attempt instead of creating a second one.
@@ -39,18 +39,18 @@ const (
 	LabelAttempt = "aiflow.io/attempt"
 )
 
-// Defaults of KubernetesPodConfig.
+// Defaults of PodConfig.
 const (
-	KubernetesNamespaceDefault    = "default"
-	KubernetesPollIntervalDefault = 2 * time.Second
-	// KubernetesLogDrainDefault is how long the pod's log may go on being
+	NamespaceDefault    = "default"
+	PollIntervalDefault = 2 * time.Second
+	// LogDrainDefault is how long the pod's log may go on being
 	// copied after the pod has ended.
-	KubernetesLogDrainDefault = 10 * time.Second
+	LogDrainDefault = 10 * time.Second
 )
 
-// KubernetesPodConfig configures a task that runs as a Kubernetes pod or
+// PodConfig configures a task that runs as a Kubernetes pod or
 // Job. Client and exactly one of Pod and Job are required.
-type KubernetesPodConfig struct {
+type PodConfig struct {
 	// Client talks to the cluster: kubernetes.NewForConfig(restConfig) in
 	// production, fake.NewClientset() in tests. Required.
 	Client kubernetes.Interface
@@ -66,27 +66,27 @@ type KubernetesPodConfig struct {
 	// task execution. Set Pod or Job.
 	Job *batchv1.Job
 	// Namespace is where pods and Jobs are created; the template's
-	// namespace, else KubernetesNamespaceDefault ("default"), when empty.
+	// namespace, else NamespaceDefault ("default"), when empty.
 	Namespace string
 	// LogContainer is the container whose log is copied into the task log;
 	// the first container when empty.
 	LogContainer string
 	// PollInterval is how often the pod's phase (the Job's status) is
-	// read; KubernetesPollIntervalDefault (2 s) when zero.
+	// read; PollIntervalDefault (2 s) when zero.
 	PollInterval time.Duration
 	// Streaming marks a pod or Job that never ends by itself (a model
 	// server): its task is a streaming task.
 	Streaming bool
 }
 
-// KubernetesPodOperator runs a task as a pod or a Job. Create it with
-// KubernetesPod.
-type KubernetesPodOperator struct {
+// PodOperator runs a task as a pod or a Job. Create it with
+// Pod.
+type PodOperator struct {
 	aiflow.OperatorDefaults
-	cfg KubernetesPodConfig
+	cfg PodConfig
 }
 
-// KubernetesPod returns an operator that runs each task execution as a pod
+// Pod returns an operator that runs each task execution as a pod
 // created from a template, with client-go:
 //
 //   - the pod is named after the task execution and attempt, labelled and
@@ -119,7 +119,7 @@ type KubernetesPodOperator struct {
 // streamed into the task log as the pod starts. A stopped or timed-out
 // task's Job is deleted with propagation (background), so that its pods go
 // with it.
-func KubernetesPod(cfg KubernetesPodConfig) *KubernetesPodOperator {
+func Pod(cfg PodConfig) *PodOperator {
 	if cfg.Namespace == "" && cfg.Pod != nil {
 		cfg.Namespace = cfg.Pod.Namespace
 	}
@@ -127,10 +127,10 @@ func KubernetesPod(cfg KubernetesPodConfig) *KubernetesPodOperator {
 		cfg.Namespace = cfg.Job.Namespace
 	}
 	if cfg.Namespace == "" {
-		cfg.Namespace = KubernetesNamespaceDefault
+		cfg.Namespace = NamespaceDefault
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = KubernetesPollIntervalDefault
+		cfg.PollInterval = PollIntervalDefault
 	}
 	if cfg.Pod != nil {
 		cfg.Pod = cfg.Pod.DeepCopy()
@@ -138,38 +138,38 @@ func KubernetesPod(cfg KubernetesPodConfig) *KubernetesPodOperator {
 	if cfg.Job != nil {
 		cfg.Job = cfg.Job.DeepCopy()
 	}
-	return &KubernetesPodOperator{cfg: cfg}
+	return &PodOperator{cfg: cfg}
 }
 
 // Validate checks the client and the template.
-func (k *KubernetesPodOperator) Validate() error {
+func (k *PodOperator) Validate() error {
 	switch {
 	case k.cfg.Client == nil:
-		return errors.New("operators.KubernetesPod: Client is nil: expected a kubernetes.Interface")
+		return errors.New("kubernetes.Pod: Client is nil: expected a kubernetes.Interface")
 	case k.cfg.Pod != nil && k.cfg.Job != nil:
-		return errors.New("operators.KubernetesPod: both Pod and Job are set: expected one template")
+		return errors.New("kubernetes.Pod: both Pod and Job are set: expected one template")
 	case k.cfg.Job != nil:
 		spec := &k.cfg.Job.Spec.Template.Spec
 		if len(spec.Containers) == 0 {
-			return errors.New("operators.KubernetesPod: the Job template's pod template has no container")
+			return errors.New("kubernetes.Pod: the Job template's pod template has no container")
 		}
 		if p := spec.RestartPolicy; p != "" && p != corev1.RestartPolicyNever && p != corev1.RestartPolicyOnFailure {
-			return fmt.Errorf("operators.KubernetesPod: the Job template's restart policy is %q: expected Never or OnFailure", p)
+			return fmt.Errorf("kubernetes.Pod: the Job template's restart policy is %q: expected Never or OnFailure", p)
 		}
 	case k.cfg.Pod == nil:
-		return errors.New("operators.KubernetesPod: Pod and Job are nil: expected a Pod or a Job template")
+		return errors.New("kubernetes.Pod: Pod and Job are nil: expected a Pod or a Job template")
 	case len(k.cfg.Pod.Spec.Containers) == 0:
-		return errors.New("operators.KubernetesPod: the Pod template has no container")
+		return errors.New("kubernetes.Pod: the Pod template has no container")
 	}
 	return nil
 }
 
-// Streaming reports KubernetesPodConfig.Streaming.
-func (k *KubernetesPodOperator) Streaming() bool { return k.cfg.Streaming }
+// Streaming reports PodConfig.Streaming.
+func (k *PodOperator) Streaming() bool { return k.cfg.Streaming }
 
 // Describe names the namespace, Job mode and the containers' images and
 // commands.
-func (k *KubernetesPodOperator) Describe() string {
+func (k *PodOperator) Describe() string {
 	parts := []string{"namespace=" + k.cfg.Namespace}
 	var containers []corev1.Container
 	switch {
@@ -242,7 +242,7 @@ func podName(tc *aiflow.TaskContext) string {
 
 // Run creates or adopts the task execution's pod and follows it until it
 // ends or ctx ends.
-func (k *KubernetesPodOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
+func (k *PodOperator) Run(ctx context.Context, tc *aiflow.TaskContext) error {
 	if err := k.Validate(); err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (k *KubernetesPodOperator) Run(ctx context.Context, tc *aiflow.TaskContext)
 	return k.follow(ctx, tc, pods, name)
 }
 
-func (k *KubernetesPodOperator) findOrCreate(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface) (string, error) {
+func (k *PodOperator) findOrCreate(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface) (string, error) {
 	labels, annotations := identity(tc)
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: LabelTaskExecutionID + "=" + labels[LabelTaskExecutionID]})
 	if err != nil {
@@ -321,19 +321,9 @@ func merge(base, over map[string]string) map[string]string {
 	return out
 }
 
-// taskEnv is the task's environment as name -> value (later wins).
-func taskEnv(tc *aiflow.TaskContext) map[string]string {
-	env := map[string]string{}
-	for _, kv := range tc.TaskEnviron() {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	return env
-}
-
 // setTaskEnv gives every container of spec the task's environment.
 func setTaskEnv(spec *corev1.PodSpec, tc *aiflow.TaskContext) {
-	env := taskEnv(tc)
+	env := tc.TaskEnvMap()
 	for i := range spec.InitContainers {
 		spec.InitContainers[i].Env = withEnv(spec.InitContainers[i].Env, env)
 	}
@@ -362,7 +352,7 @@ func phaseOf(p *corev1.Pod) corev1.PodPhase {
 // podErrorsMax is how many failed reads of the pod in a row fail the task.
 const podErrorsMax = 5
 
-func (k *KubernetesPodOperator) follow(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface, name string) error {
+func (k *PodOperator) follow(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface, name string) error {
 	t := time.NewTicker(k.cfg.PollInterval)
 	defer t.Stop()
 	logCtx, stopLog := context.WithCancel(context.WithoutCancel(ctx))
@@ -416,9 +406,9 @@ func (k *KubernetesPodOperator) follow(ctx context.Context, tc *aiflow.TaskConte
 }
 
 // drainLog waits for the log copies done to end, at most
-// KubernetesLogDrainDefault, and then stops them.
-func (k *KubernetesPodOperator) drainLog(stop func(), done ...chan struct{}) {
-	t := time.NewTimer(KubernetesLogDrainDefault)
+// LogDrainDefault, and then stops them.
+func (k *PodOperator) drainLog(stop func(), done ...chan struct{}) {
+	t := time.NewTimer(LogDrainDefault)
 	defer t.Stop()
 	for _, d := range done {
 		if d == nil {
@@ -434,7 +424,7 @@ func (k *KubernetesPodOperator) drainLog(stop func(), done ...chan struct{}) {
 }
 
 // copyLog streams the log container's log into the task log.
-func (k *KubernetesPodOperator) copyLog(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface, pod *corev1.Pod, done chan struct{}) {
+func (k *PodOperator) copyLog(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface, pod *corev1.Pod, done chan struct{}) {
 	defer close(done)
 	container := k.cfg.LogContainer
 	if container == "" && len(pod.Spec.Containers) > 0 {
@@ -474,7 +464,7 @@ func failureReason(pod *corev1.Pod) string {
 const podDeleteTimeout = 30 * time.Second
 
 // stop deletes the pod after ctx ended, unless the client is shutting down.
-func (k *KubernetesPodOperator) stop(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface, name string) error {
+func (k *PodOperator) stop(ctx context.Context, tc *aiflow.TaskContext, pods typedcorev1.PodInterface, name string) error {
 	cause := context.Cause(ctx)
 	if aiflow.Interrupted(ctx) {
 		fmt.Fprintf(tc.Log, "aiflow: the client is shutting down: pod %s/%s keeps running for the next attempt\n", k.cfg.Namespace, name)
