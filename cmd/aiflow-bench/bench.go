@@ -1,12 +1,9 @@
-// Package bench holds the measurements of the Postgres store: the
-// go test benchmarks of store/postgres and the aiflow-bench command run the
-// same code. Each measurement works in a fresh schema of its own, dropped
-// afterwards, on the pool it is given.
-//
-// Import rule: bench imports the root package, operators, store,
-// store/postgres, pgx and River; nothing imports it but benchmarks and
-// cmd/aiflow-bench.
-package bench
+// The measurements of the Postgres store: the command and the go test
+// benchmarks of this directory (benchmark_test.go) run the same code. Each
+// measurement works in a fresh schema of its own, dropped afterwards, on the
+// pool it is given.
+
+package main
 
 import (
 	"context"
