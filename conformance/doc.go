@@ -18,6 +18,10 @@
 // and control.go hold the test bed: a client on a fresh store, workflows
 // built from controlled tasks, and the control of those tasks' runs.
 //
+// Beside the suite, postgres_client_test.go and postgres_sendevent_test.go run
+// whole clients on what only the Postgres store has: replicas sharing one
+// database, and events sent by SQL.
+//
 // Import rule: conformance sits at the top of the module, beside the client it
 // drives: it imports the root package, operators, store and the test
 // libraries; its tests import the stores (store/memory, store/postgres) and
