@@ -318,9 +318,12 @@ func (h *handler) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, view.NewEvent(*ev))
+	writeJSON(w, http.StatusCreated, eventView(*ev))
 	return nil
 }
+
+// eventView is the JSON shape of ev.
+func eventView(ev aiflow.Event) view.Event { return view.NewEvent(view.EventRecord(ev)) }
 
 type eventList struct {
 	Events []view.Event `json:"events"`
@@ -361,7 +364,7 @@ func (h *handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, eventList{Events: view.Map(evs, view.NewEvent), Next: next.String()})
+	writeJSON(w, http.StatusOK, eventList{Events: view.Map(evs, eventView), Next: next.String()})
 	return nil
 }
 

@@ -210,7 +210,20 @@ func TestAuthentication(t *testing.T) {
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
 	b := newBed(t)
+	checkWorkflowEndpoints(t, b)
+	x, x2 := checkStartExecution(t, b)
+	checkShowAndListExecutions(t, b, x, x2)
+	checkSendEvents(t, b, x, x2)
+	checkRefusedEvents(t, b)
+	checkListEvents(t, b, x2)
+	checkTaskExecutions(t, b, x)
+	checkStartAndStopTasks(t, b, x, x2)
+	checkStopExecution(t, b, x)
+	checkUnknownEndpoints(t, b)
+}
 
+// checkWorkflowEndpoints lists and shows workflows.
+func checkWorkflowEndpoints(t *testing.T, b *bed) {
 	// Workflows.
 	var wl struct {
 		Workflows []struct {
@@ -237,9 +250,12 @@ func TestEndpoints(t *testing.T) {
 	require.Len(t, wf.Definition.Tasks, 4)
 	require.Len(t, wf.Versions, 1)
 	b.fails(b.do("GET", "/v1/namespaces/default/workflows/nope", ""), http.StatusNotFound, "not_found", `workflow not found: "nope"`)
+}
 
+// checkStartExecution starts two executions of w, and returns their ids once both run.
+func checkStartExecution(t *testing.T, b *bed) (int64, int64) {
 	// Start an execution.
-	r = b.do("POST", "/v1/namespaces/default/workflows/w/executions", "")
+	r := b.do("POST", "/v1/namespaces/default/workflows/w/executions", "")
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
 	var x struct {
 		ID      int64  `json:"id"`
@@ -262,12 +278,19 @@ func TestEndpoints(t *testing.T) {
 	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "w"))
 	b.fails(b.do("POST", "/v1/namespaces/default/workflows/w/executions", ""), http.StatusConflict, "conflict", "workflow disabled")
 	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "w"))
+	return x.ID, x2.ID
+}
 
+// checkShowAndListExecutions shows and lists the running executions x and x2.
+func checkShowAndListExecutions(t *testing.T, b *bed, x, x2 int64) {
 	// Show and list executions.
-	r = b.do("GET", fmt.Sprintf("/v1/executions/%d", x.ID), "")
+	r := b.do("GET", fmt.Sprintf("/v1/executions/%d", x), "")
 	require.Equal(t, http.StatusOK, r.status)
-	r.json(t, &x)
-	require.Equal(t, "RUNNING", x.Status)
+	var shown struct {
+		Status string `json:"status"`
+	}
+	r.json(t, &shown)
+	require.Equal(t, "RUNNING", shown.Status)
 	b.fails(b.do("GET", "/v1/executions/x1", ""), http.StatusBadRequest, "invalid", `id "x1": expected a positive integer`)
 	b.fails(b.do("GET", "/v1/executions/424242", ""), http.StatusNotFound, "not_found", "workflow execution not found")
 	var xl struct {
@@ -279,12 +302,15 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	r.json(t, &xl)
 	require.Len(t, xl.Executions, 2)
-	require.Equal(t, x2.ID, xl.Executions[0].ID)
+	require.Equal(t, x2, xl.Executions[0].ID)
 	b.fails(b.do("GET", "/v1/namespaces/default/workflows/w/executions?status=sleeping", ""), http.StatusBadRequest, "invalid", "expected INIT")
 	b.fails(b.do("GET", "/v1/namespaces/default/workflows/w/executions?limit=0", ""), http.StatusBadRequest, "invalid", "limit")
+}
 
+// checkSendEvents sends events to the namespace, as a task execution of x, and to x2.
+func checkSendEvents(t *testing.T, b *bed, x, x2 int64) {
 	// Send events: the namespace's running executions start "manual".
-	r = b.do("POST", "/v1/events", `{"key":"go","value":"from http","sender":"curl"}`)
+	r := b.do("POST", "/v1/events", `{"key":"go","value":"from http","sender":"curl"}`)
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
 	var ev struct {
 		ID          int64  `json:"id"`
@@ -300,25 +326,28 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, "go", ev.Key)
 	require.Equal(t, "curl", ev.Sender)
 	require.Equal(t, "default", ev.Namespace)
-	b.waitRun(x.ID, "manual", 1, aiflow.TaskSuccess)
-	b.waitRun(x2.ID, "manual", 1, aiflow.TaskSuccess)
+	b.waitRun(x, "manual", 1, aiflow.TaskSuccess)
+	b.waitRun(x2, "manual", 1, aiflow.TaskSuccess)
 	// As a task execution: only its execution.
-	stream := b.waitRun(x.ID, "stream", 1, aiflow.TaskRunning)
+	stream := b.waitRun(x, "stream", 1, aiflow.TaskRunning)
 	r = b.do("POST", "/v1/events", fmt.Sprintf(`{"key":"go","task_execution_id":%d}`, stream.ID))
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
 	r.json(t, &ev)
-	require.Equal(t, x.ID, ev.ExecutionID)
+	require.Equal(t, x, ev.ExecutionID)
 	require.Equal(t, "stream", ev.Task)
-	require.Equal(t, fmt.Sprintf("%d_stream_1", x.ID), ev.Sender)
-	b.waitRun(x.ID, "manual", 2, aiflow.TaskSuccess)
+	require.Equal(t, fmt.Sprintf("%d_stream_1", x), ev.Sender)
+	b.waitRun(x, "manual", 2, aiflow.TaskSuccess)
 	// To one execution by id.
-	r = b.do("POST", "/v1/events", fmt.Sprintf(`{"key":"go","execution_id":%d}`, x2.ID))
+	r = b.do("POST", "/v1/events", fmt.Sprintf(`{"key":"go","execution_id":%d}`, x2))
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
-	b.waitRun(x2.ID, "manual", 2, aiflow.TaskSuccess)
-	tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: x.ID, Task: "manual"})
+	b.waitRun(x2, "manual", 2, aiflow.TaskSuccess)
+	tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: x, Task: "manual"})
 	require.NoError(t, err)
 	require.Len(t, tes, 2, "the event to x2 did not reach x (x2 applied it, and x applied the earlier ones)")
+}
 
+// checkRefusedEvents sends malformed, oversized and refused events, of which none is appended.
+func checkRefusedEvents(t *testing.T, b *bed) {
 	// Malformed, oversized and refused events: nothing is appended.
 	before, err := b.client.CountEvents(b.ctx, &aiflow.EventFilter{UserOnly: true})
 	require.NoError(t, err)
@@ -347,10 +376,13 @@ func TestEndpoints(t *testing.T) {
 		return after > before
 	}, 20*time.Second, 5*time.Millisecond, "the valid event is listed")
 	require.Equal(t, before+1, after, "only the valid event was appended")
+}
 
+// checkListEvents lists the events sent by checkSendEvents, with paging and filters.
+func checkListEvents(t *testing.T, b *bed, x2 int64) {
 	// List events, with paging.
 	var el eventList
-	r = b.do("GET", "/v1/events?key=go&user_only=true&limit=2", "")
+	r := b.do("GET", "/v1/events?key=go&user_only=true&limit=2", "")
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
 	r.json(t, &el)
 	require.Len(t, el.Events, 2)
@@ -362,7 +394,7 @@ func TestEndpoints(t *testing.T) {
 	r = b.do("GET", "/v1/events?namespace=default&sender=curl", "")
 	r.json(t, &el)
 	require.Len(t, el.Events, 1)
-	r = b.do("GET", fmt.Sprintf("/v1/events?execution_id=%d&key=go", x2.ID), "")
+	r = b.do("GET", fmt.Sprintf("/v1/events?execution_id=%d&key=go", x2), "")
 	r.json(t, &el)
 	require.Len(t, el.Events, 1)
 	r = b.do("GET", "/v1/events?key=go&since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "")
@@ -383,7 +415,10 @@ func TestEndpoints(t *testing.T) {
 	b.fails(b.do("GET", "/v1/events?since=yesterday", ""), http.StatusBadRequest, "invalid", "RFC 3339")
 	b.fails(b.do("GET", "/v1/events?user_only=yes", ""), http.StatusBadRequest, "invalid", "true or false")
 	b.fails(b.do("GET", "/v1/events?limit=5000", ""), http.StatusBadRequest, "invalid", "from 1 to 1000")
+}
 
+// checkTaskExecutions lists and shows the task executions of x and reads a log.
+func checkTaskExecutions(t *testing.T, b *bed, x int64) {
 	// Task executions and logs.
 	var tl struct {
 		TaskExecutions []struct {
@@ -392,8 +427,8 @@ func TestEndpoints(t *testing.T) {
 			Status string `json:"status"`
 		} `json:"task_executions"`
 	}
-	quick := b.waitRun(x.ID, "quick", 1, aiflow.TaskSuccess)
-	r = b.do("GET", fmt.Sprintf("/v1/executions/%d/tasks?task=quick", x.ID), "")
+	quick := b.waitRun(x, "quick", 1, aiflow.TaskSuccess)
+	r := b.do("GET", fmt.Sprintf("/v1/executions/%d/tasks?task=quick", x), "")
 	require.Equal(t, http.StatusOK, r.status)
 	r.json(t, &tl)
 	require.Len(t, tl.TaskExecutions, 1)
@@ -415,39 +450,53 @@ func TestEndpoints(t *testing.T) {
 	b.fails(b.do("GET", "/v1/task-executions/424242/log", ""), http.StatusNotFound, "not_found", "task execution not found")
 	b.fails(b.do("GET", "/v1/task-executions/x1/log", ""), http.StatusBadRequest, "invalid", `id "x1": expected a positive integer`)
 	b.fails(b.do("GET", fmt.Sprintf("/v1/task-executions/%d/log?offset=-1", quick.ID), ""), http.StatusBadRequest, "invalid", "offset")
+}
 
+// checkStartAndStopTasks starts a task of x and stops one of x2.
+func checkStartAndStopTasks(t *testing.T, b *bed, x, x2 int64) {
+	huge := strings.Repeat("x", MaxBodyBytesDefault)
 	// Start and stop tasks.
-	r = b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x.ID), "")
+	r := b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x), "")
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
-	b.waitRun(x.ID, "manual", 3, aiflow.TaskSuccess)
-	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/nope/start", x.ID), ""), http.StatusNotFound, "not_found", `"nope" is not a task of workflow "w"`)
-	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/nope/stop", x.ID), ""), http.StatusNotFound, "not_found", `"nope" is not a task of workflow "w"`)
+	b.waitRun(x, "manual", 3, aiflow.TaskSuccess)
+	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/nope/start", x), ""), http.StatusNotFound, "not_found", `"nope" is not a task of workflow "w"`)
+	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/nope/stop", x), ""), http.StatusNotFound, "not_found", `"nope" is not a task of workflow "w"`)
 	// Oversized bodies on the endpoints whose body is optional: refused
 	// before anything is asked of the store.
-	for _, path := range []string{"/v1/namespaces/default/workflows/w/executions", fmt.Sprintf("/v1/executions/%d/stop", x.ID),
-		fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x.ID), fmt.Sprintf("/v1/executions/%d/tasks/stream/stop", x.ID)} {
+	for _, path := range []string{"/v1/namespaces/default/workflows/w/executions", fmt.Sprintf("/v1/executions/%d/stop", x),
+		fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x), fmt.Sprintf("/v1/executions/%d/tasks/stream/stop", x)} {
 		b.fails(b.do("POST", path, `{"pad":"`+huge+`"}`), http.StatusRequestEntityTooLarge, "body_too_large", "over 524288 bytes")
 	}
-	xl.Executions = nil
+	var xl struct {
+		Executions []struct {
+			ID int64 `json:"id"`
+		} `json:"executions"`
+	}
 	r = b.do("GET", "/v1/namespaces/default/workflows/w/executions", "")
 	r.json(t, &xl)
 	require.Len(t, xl.Executions, 2, "the oversized start did not start an execution")
-	r = b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/stream/stop", x2.ID), "")
+	r = b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/stream/stop", x2), "")
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
-	b.waitRun(x2.ID, "stream", 1, aiflow.TaskStopped)
+	b.waitRun(x2, "stream", 1, aiflow.TaskStopped)
+}
 
+// checkStopExecution stops x, then finds it finished.
+func checkStopExecution(t *testing.T, b *bed, x int64) {
 	// Stop an execution; stopping it again is a conflict.
-	r = b.do("POST", fmt.Sprintf("/v1/executions/%d/stop", x.ID), "")
+	r := b.do("POST", fmt.Sprintf("/v1/executions/%d/stop", x), "")
 	require.Equal(t, http.StatusAccepted, r.status, string(r.body))
-	require.JSONEq(t, fmt.Sprintf(`{"accepted":"stop","execution_id":%d}`, x.ID), string(r.body))
-	b.waitExecution(x.ID, aiflow.WorkflowStopped)
-	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/stop", x.ID), ""), http.StatusConflict, "conflict", "workflow execution finished")
-	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x.ID), ""), http.StatusConflict, "conflict", "workflow execution finished")
+	require.JSONEq(t, fmt.Sprintf(`{"accepted":"stop","execution_id":%d}`, x), string(r.body))
+	b.waitExecution(x, aiflow.WorkflowStopped)
+	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/stop", x), ""), http.StatusConflict, "conflict", "workflow execution finished")
+	b.fails(b.do("POST", fmt.Sprintf("/v1/executions/%d/tasks/manual/start", x), ""), http.StatusConflict, "conflict", "workflow execution finished")
 	b.fails(b.do("POST", "/v1/executions/424242/stop", ""), http.StatusNotFound, "not_found", "workflow execution not found")
+}
 
+// checkUnknownEndpoints asks for endpoints and methods that do not exist.
+func checkUnknownEndpoints(t *testing.T, b *bed) {
 	// Unknown endpoints and methods.
 	b.fails(b.do("GET", "/v1/nothing", ""), http.StatusNotFound, "no_such_endpoint", "GET /v1/nothing")
-	r = b.do("DELETE", "/v1/events", "")
+	r := b.do("DELETE", "/v1/events", "")
 	b.fails(r, http.StatusMethodNotAllowed, "method_not_allowed", "expected one of")
 	allow := strings.Split(strings.ReplaceAll(r.header.Get("Allow"), " ", ""), ",")
 	require.True(t, slices.Contains(allow, "GET") && slices.Contains(allow, "POST"), allow)

@@ -93,154 +93,13 @@ func TestOpenAPIStatusCodes(t *testing.T) {
 	t.Parallel()
 	b := newBed(t)
 	ctx := b.ctx
-
-	// Fixtures: a running execution, one to stop, a finished one.
-	running, err := b.client.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	quick := b.waitRun(running, "quick", 1, aiflow.TaskSuccess)
-	b.waitRun(running, "stream", 1, aiflow.TaskRunning)
-	toStop, err := b.client.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	b.waitExecution(toStop, aiflow.WorkflowRunning)
-	done, err := b.client.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	require.NoError(t, b.client.StopWorkflowExecution(ctx, done))
-	b.waitExecution(done, aiflow.WorkflowStopped)
-
-	const maxBody = 64
-	pad := `{"pad":"` + strings.Repeat("x", maxBody) + `"}`
-	xp := func(format string, id int64) string { return fmt.Sprintf(format, id) }
-	disabled := func(do func()) {
-		require.NoError(t, b.client.DisableWorkflow(ctx, "", "w"))
-		defer func() { require.NoError(t, b.client.EnableWorkflow(ctx, "", "w")) }()
-		do()
-	}
-	// The first call of each route is its success, and its path and body
-	// are the sample the generated 401, 500 and 503 calls use.
-	calls := map[string][]call{
-		"GET /v1/openapi.yaml": {{status: 200, path: "/v1/openapi.yaml"}},
-		"POST /v1/events": {
-			{status: 201, path: "/v1/events", body: `{"key":"k"}`},
-			{status: 400, body: `{"key":`},
-			{status: 404, body: `{"key":"k","namespace":"ghost"}`},
-			{status: 413, body: `{"key":"k","value":"` + strings.Repeat("x", maxBody) + `"}`},
-			{status: 415, body: `{"key":"k"}`, ctype: "text/plain"},
-		},
-		"GET /v1/events": {
-			{status: 200, path: "/v1/events?key=k"},
-			{status: 400, path: "/v1/events?limit=0"},
-			{status: 404, path: "/v1/events?namespace=ghost"},
-		},
-		"GET /v1/namespaces/{namespace}/workflows": {
-			{status: 200, path: "/v1/namespaces/default/workflows"},
-			{status: 404, path: "/v1/namespaces/ghost/workflows"},
-		},
-		"GET /v1/namespaces/{namespace}/workflows/{workflow}": {
-			{status: 200, path: "/v1/namespaces/default/workflows/w"},
-			{status: 400, path: "/v1/namespaces/default/workflows/bad%20name"},
-			{status: 404, path: "/v1/namespaces/default/workflows/nope"},
-		},
-		"POST /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
-			{status: 201, path: "/v1/namespaces/default/workflows/w/executions"},
-			{status: 400, body: `{"namespace":"x"}`},
-			{status: 404, path: "/v1/namespaces/default/workflows/nope/executions"},
-			{status: 409, around: disabled},
-			{status: 413, body: pad},
-			{status: 415, body: `{}`, ctype: "text/plain"},
-		},
-		"GET /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
-			{status: 200, path: "/v1/namespaces/default/workflows/w/executions"},
-			{status: 400, path: "/v1/namespaces/default/workflows/w/executions?limit=0"},
-			{status: 404, path: "/v1/namespaces/ghost/workflows/w/executions"},
-		},
-		"GET /v1/executions/{id}": {
-			{status: 200, path: xp("/v1/executions/%d", running)},
-			{status: 400, path: "/v1/executions/x1"},
-			{status: 404, path: "/v1/executions/424242"},
-		},
-		"POST /v1/executions/{id}/stop": {
-			{status: 202, path: xp("/v1/executions/%d/stop", toStop)},
-			{status: 400, path: "/v1/executions/x1/stop"},
-			{status: 400, path: xp("/v1/executions/%d/stop", running), body: `{"now":true}`},
-			{status: 404, path: "/v1/executions/424242/stop"},
-			{status: 409, path: xp("/v1/executions/%d/stop", done)},
-			{status: 413, path: xp("/v1/executions/%d/stop", running), body: pad},
-			{status: 415, path: xp("/v1/executions/%d/stop", running), body: `{}`, ctype: "text/plain"},
-		},
-		"GET /v1/executions/{id}/tasks": {
-			{status: 200, path: xp("/v1/executions/%d/tasks", running)},
-			{status: 400, path: "/v1/executions/x1/tasks"},
-			{status: 404, path: "/v1/executions/424242/tasks"},
-		},
-		"POST /v1/executions/{id}/tasks/{task}/start": {
-			{status: 202, path: xp("/v1/executions/%d/tasks/manual/start", running)},
-			{status: 400, path: "/v1/executions/x1/tasks/manual/start"},
-			{status: 400, body: `[]`},
-			{status: 404, path: xp("/v1/executions/%d/tasks/nope/start", running)},
-			{status: 404, path: "/v1/executions/424242/tasks/manual/start"},
-			{status: 409, path: xp("/v1/executions/%d/tasks/manual/start", done)},
-			{status: 413, body: pad},
-			{status: 415, body: `{}`, ctype: "text/plain"},
-		},
-		"POST /v1/executions/{id}/tasks/{task}/stop": {
-			{status: 202, path: xp("/v1/executions/%d/tasks/stream/stop", running)},
-			{status: 400, path: "/v1/executions/0/tasks/stream/stop"},
-			{status: 400, body: `{"force":true}`},
-			{status: 404, path: xp("/v1/executions/%d/tasks/nope/stop", running)},
-			{status: 409, path: xp("/v1/executions/%d/tasks/stream/stop", done)},
-			{status: 413, body: pad},
-			{status: 415, body: `{}`, ctype: "text/plain"},
-		},
-		"GET /v1/task-executions/{id}": {
-			{status: 200, path: xp("/v1/task-executions/%d", quick.ID)},
-			{status: 400, path: "/v1/task-executions/x1"},
-			{status: 404, path: "/v1/task-executions/424242"},
-		},
-		"GET /v1/task-executions/{id}/log": {
-			{status: 200, path: xp("/v1/task-executions/%d/log", quick.ID)},
-			{status: 400, path: "/v1/task-executions/x1/log"},
-			{status: 400, path: xp("/v1/task-executions/%d/log?limit=0", quick.ID)},
-			{status: 404, path: "/v1/task-executions/424242/log"},
-		},
-	}
+	calls := statusCalls(t, b, newStatusFixtures(t, b))
 
 	var logs syncBuffer
-	h := NewHandler(b.client, &Options{Token: token, MaxBodyBytes: maxBody, Logger: b.logger})
+	h := NewHandler(b.client, &Options{Token: token, MaxBodyBytes: statusMaxBody, Logger: b.logger})
 	broken := NewHandler(brokenClient(t, b), &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-
-	serve := func(h http.Handler, ctx context.Context, method string, c call, auth bool) *httptest.ResponseRecorder {
-		req := httptest.NewRequestWithContext(ctx, method, c.path, strings.NewReader(c.body))
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if c.body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if c.ctype != "" {
-			req.Header.Set("Content-Type", c.ctype)
-		}
-		rec := httptest.NewRecorder()
-		if c.around != nil {
-			c.around(func() { h.ServeHTTP(rec, req) })
-		} else {
-			h.ServeHTTP(rec, req)
-		}
-		return rec
-	}
-	check := func(rt string, rec *httptest.ResponseRecorder, want int) {
-		t.Helper()
-		require.Equal(t, want, rec.Code, "%s: %s", rt, rec.Body)
-		if want < 400 {
-			return
-		}
-		require.Equal(t, "application/json", rec.Header().Get("Content-Type"), rt)
-		var e errorBody
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rt)
-		require.Contains(t, codeOf[want], e.Code, "%s: %d %s", rt, want, e.Error)
-		require.NotEmpty(t, e.Error, rt)
-	}
 
 	ops, _ := operations(t)
 	require.ElementsMatch(t, slices.Collect(maps.Keys(ops)), slices.Collect(maps.Keys(calls)), "every route has calls, and only routes")
@@ -253,16 +112,16 @@ func TestOpenAPIStatusCodes(t *testing.T) {
 			if c.path == "" {
 				c.path = sample.path
 			}
-			check(key, serve(h, ctx, rt.method, c, true), c.status)
+			checkStatus(t, key, serveCall(ctx, h, rt.method, c, true), c.status)
 			exercised[strconv.Itoa(c.status)] = true
 		}
 		// Generated: unauthenticated; the store failing; cancelled.
 		noAuth := sample
 		noAuth.around = nil
-		check(key+" without a token", serve(h, ctx, rt.method, noAuth, false), 401)
+		checkStatus(t, key+" without a token", serveCall(ctx, h, rt.method, noAuth, false), 401)
 		if key != "GET /v1/openapi.yaml" {
-			check(key+" on a broken store", serve(broken, ctx, rt.method, noAuth, false), 500)
-			check(key+" cancelled", serve(h, cancelled, rt.method, noAuth, true), 503)
+			checkStatus(t, key+" on a broken store", serveCall(ctx, broken, rt.method, noAuth, false), 500)
+			checkStatus(t, key+" cancelled", serveCall(cancelled, h, rt.method, noAuth, true), 503)
 			exercised["500"], exercised["503"] = true, true
 		}
 		documented := map[string]bool{}
@@ -360,3 +219,165 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.buf.String()
 }
+
+// statusFixtures are the executions TestOpenAPIStatusCodes calls routes on.
+type statusFixtures struct {
+	running, toStop, done int64 // a running execution, one to stop, a finished one
+	quick                 int64 // a finished task execution of running
+}
+
+// newStatusFixtures starts the fixtures' executions and waits for them.
+func newStatusFixtures(t *testing.T, b *bed) statusFixtures {
+	ctx := b.ctx
+	running, err := b.client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	quick := b.waitRun(running, "quick", 1, aiflow.TaskSuccess)
+	b.waitRun(running, "stream", 1, aiflow.TaskRunning)
+	toStop, err := b.client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	b.waitExecution(toStop, aiflow.WorkflowRunning)
+	done, err := b.client.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	require.NoError(t, b.client.StopWorkflowExecution(ctx, done))
+	b.waitExecution(done, aiflow.WorkflowStopped)
+	return statusFixtures{running: running, toStop: toStop, done: done, quick: quick.ID}
+}
+
+// statusCalls returns, for each route, the calls that give each status code
+// it documents. The first call of each route is its success, and its path and
+// body are the sample the generated 401, 500 and 503 calls use.
+func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
+	ctx := b.ctx
+	pad := `{"pad":"` + strings.Repeat("x", statusMaxBody) + `"}`
+	xp := func(format string, id int64) string { return fmt.Sprintf(format, id) }
+	disabled := func(do func()) {
+		require.NoError(t, b.client.DisableWorkflow(ctx, "", "w"))
+		defer func() { require.NoError(t, b.client.EnableWorkflow(ctx, "", "w")) }()
+		do()
+	}
+	return map[string][]call{
+		"GET /v1/openapi.yaml": {{status: 200, path: "/v1/openapi.yaml"}},
+		"POST /v1/events": {
+			{status: 201, path: "/v1/events", body: `{"key":"k"}`},
+			{status: 400, body: `{"key":`},
+			{status: 404, body: `{"key":"k","namespace":"ghost"}`},
+			{status: 413, body: `{"key":"k","value":"` + strings.Repeat("x", statusMaxBody) + `"}`},
+			{status: 415, body: `{"key":"k"}`, ctype: "text/plain"},
+		},
+		"GET /v1/events": {
+			{status: 200, path: "/v1/events?key=k"},
+			{status: 400, path: "/v1/events?limit=0"},
+			{status: 404, path: "/v1/events?namespace=ghost"},
+		},
+		"GET /v1/namespaces/{namespace}/workflows": {
+			{status: 200, path: "/v1/namespaces/default/workflows"},
+			{status: 404, path: "/v1/namespaces/ghost/workflows"},
+		},
+		"GET /v1/namespaces/{namespace}/workflows/{workflow}": {
+			{status: 200, path: "/v1/namespaces/default/workflows/w"},
+			{status: 400, path: "/v1/namespaces/default/workflows/bad%20name"},
+			{status: 404, path: "/v1/namespaces/default/workflows/nope"},
+		},
+		"POST /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
+			{status: 201, path: "/v1/namespaces/default/workflows/w/executions"},
+			{status: 400, body: `{"namespace":"x"}`},
+			{status: 404, path: "/v1/namespaces/default/workflows/nope/executions"},
+			{status: 409, around: disabled},
+			{status: 413, body: pad},
+			{status: 415, body: `{}`, ctype: "text/plain"},
+		},
+		"GET /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
+			{status: 200, path: "/v1/namespaces/default/workflows/w/executions"},
+			{status: 400, path: "/v1/namespaces/default/workflows/w/executions?limit=0"},
+			{status: 404, path: "/v1/namespaces/ghost/workflows/w/executions"},
+		},
+		"GET /v1/executions/{id}": {
+			{status: 200, path: xp("/v1/executions/%d", fx.running)},
+			{status: 400, path: "/v1/executions/x1"},
+			{status: 404, path: "/v1/executions/424242"},
+		},
+		"POST /v1/executions/{id}/stop": {
+			{status: 202, path: xp("/v1/executions/%d/stop", fx.toStop)},
+			{status: 400, path: "/v1/executions/x1/stop"},
+			{status: 400, path: xp("/v1/executions/%d/stop", fx.running), body: `{"now":true}`},
+			{status: 404, path: "/v1/executions/424242/stop"},
+			{status: 409, path: xp("/v1/executions/%d/stop", fx.done)},
+			{status: 413, path: xp("/v1/executions/%d/stop", fx.running), body: pad},
+			{status: 415, path: xp("/v1/executions/%d/stop", fx.running), body: `{}`, ctype: "text/plain"},
+		},
+		"GET /v1/executions/{id}/tasks": {
+			{status: 200, path: xp("/v1/executions/%d/tasks", fx.running)},
+			{status: 400, path: "/v1/executions/x1/tasks"},
+			{status: 404, path: "/v1/executions/424242/tasks"},
+		},
+		"POST /v1/executions/{id}/tasks/{task}/start": {
+			{status: 202, path: xp("/v1/executions/%d/tasks/manual/start", fx.running)},
+			{status: 400, path: "/v1/executions/x1/tasks/manual/start"},
+			{status: 400, body: `[]`},
+			{status: 404, path: xp("/v1/executions/%d/tasks/nope/start", fx.running)},
+			{status: 404, path: "/v1/executions/424242/tasks/manual/start"},
+			{status: 409, path: xp("/v1/executions/%d/tasks/manual/start", fx.done)},
+			{status: 413, body: pad},
+			{status: 415, body: `{}`, ctype: "text/plain"},
+		},
+		"POST /v1/executions/{id}/tasks/{task}/stop": {
+			{status: 202, path: xp("/v1/executions/%d/tasks/stream/stop", fx.running)},
+			{status: 400, path: "/v1/executions/0/tasks/stream/stop"},
+			{status: 400, body: `{"force":true}`},
+			{status: 404, path: xp("/v1/executions/%d/tasks/nope/stop", fx.running)},
+			{status: 409, path: xp("/v1/executions/%d/tasks/stream/stop", fx.done)},
+			{status: 413, body: pad},
+			{status: 415, body: `{}`, ctype: "text/plain"},
+		},
+		"GET /v1/task-executions/{id}": {
+			{status: 200, path: xp("/v1/task-executions/%d", fx.quick)},
+			{status: 400, path: "/v1/task-executions/x1"},
+			{status: 404, path: "/v1/task-executions/424242"},
+		},
+		"GET /v1/task-executions/{id}/log": {
+			{status: 200, path: xp("/v1/task-executions/%d/log", fx.quick)},
+			{status: 400, path: "/v1/task-executions/x1/log"},
+			{status: 400, path: xp("/v1/task-executions/%d/log?limit=0", fx.quick)},
+			{status: 404, path: "/v1/task-executions/424242/log"},
+		},
+	}
+}
+
+// serveCall sends c to h as method, with the token when auth is set.
+func serveCall(ctx context.Context, h http.Handler, method string, c call, auth bool) *httptest.ResponseRecorder {
+	req := httptest.NewRequestWithContext(ctx, method, c.path, strings.NewReader(c.body))
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if c.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.ctype != "" {
+		req.Header.Set("Content-Type", c.ctype)
+	}
+	rec := httptest.NewRecorder()
+	if c.around != nil {
+		c.around(func() { h.ServeHTTP(rec, req) })
+	} else {
+		h.ServeHTTP(rec, req)
+	}
+	return rec
+}
+
+// checkStatus requires that rec has status want and, for an error, the
+// error body of that status.
+func checkStatus(t *testing.T, rt string, rec *httptest.ResponseRecorder, want int) {
+	t.Helper()
+	require.Equal(t, want, rec.Code, "%s: %s", rt, rec.Body)
+	if want < 400 {
+		return
+	}
+	require.Equal(t, "application/json", rec.Header().Get("Content-Type"), rt)
+	var e errorBody
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rt)
+	require.Contains(t, codeOf[want], e.Code, "%s: %d %s", rt, want, e.Error)
+	require.NotEmpty(t, e.Error, rt)
+}
+
+// statusMaxBody is the MaxBodyBytes of TestOpenAPIStatusCodes' handler.
+const statusMaxBody = 64

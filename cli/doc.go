@@ -41,5 +41,5 @@
 //	5  a deletion was not confirmed (ExitNotConfirmed)
 //
 // Import rule: cli imports the root package, store/postgres, internal/view,
-// cobra and the YAML library.
+// pgx's pool, cobra (with its pflag), golang.org/x/term and the YAML library.
 package cli

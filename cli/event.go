@@ -67,6 +67,9 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, usagef("--begin-time %q: expected RFC 3339 (2024-05-01T10:00:00Z), 2024-05-01T10:00:00 (local time) or 2024-05-01", s)
 }
 
+// eventView is the printed shape of ev.
+func eventView(ev aiflow.Event) view.Event { return view.NewEvent(view.EventRecord(ev)) }
+
 func eventRow(v view.Event) []any {
 	ctx := ""
 	if v.ExecutionID != 0 {
@@ -136,7 +139,7 @@ environment.`,
 			if err != nil {
 				return err
 			}
-			v := view.NewEvent(*ev)
+			v := eventView(*ev)
 			return e.print(v, func() writerTo { return message(v.Position) })
 		}),
 	}
@@ -174,7 +177,7 @@ environment.`,
 					if limit > 0 && len(out) == limit {
 						break
 					}
-					out = append(out, view.NewEvent(ev))
+					out = append(out, eventView(ev))
 				}
 				if next == f.After || limit > 0 && len(out) == limit {
 					break
@@ -252,7 +255,7 @@ now; with them, it first prints the past events that match.`,
 			n := 0
 			errEnough := errors.New("enough")
 			err = c.ListenEvents(ctx, f, func(ev aiflow.Event) error {
-				v := view.NewEvent(ev)
+				v := eventView(ev)
 				if err := e.printStream(v, eventRow(v)); err != nil {
 					return err
 				}

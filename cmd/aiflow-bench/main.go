@@ -14,6 +14,13 @@
 // runs every measurement briefly (a smoke run, figures not meaningful).
 // Run it on a quiet machine: figures taken while other work runs are up to
 // three times worse.
+//
+// The same measurements run as go test benchmarks, one at a time:
+//
+//	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 500x ./cmd/aiflow-bench
+//
+// Import rule: aiflow-bench imports the root package, operators, store,
+// store/postgres, pgx and River; being a command, nothing imports it.
 package main
 
 import (
@@ -24,8 +31,6 @@ import (
 	"os/signal"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/aiflow-go/aiflow/internal/bench"
 )
 
 func main() {
@@ -50,11 +55,11 @@ func main() {
 		os.Exit(1)
 	}
 	defer pool.Close()
-	sizes := bench.Full
+	sizes := Full
 	if *quick {
-		sizes = bench.Quick
+		sizes = Quick
 	}
-	if _, err := bench.Run(ctx, pool, sizes, os.Stdout); err != nil {
+	if _, err := Run(ctx, pool, sizes, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "aiflow-bench:", err)
 		pool.Close()
 		os.Exit(1)

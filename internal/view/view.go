@@ -3,14 +3,19 @@
 // speak the same language. Field names are snake_case; times are RFC 3339
 // with nanoseconds in UTC, left out when unset.
 //
-// Import rule: view imports the root package and the standard library only.
+// view depends only on what it shows: the store's records (which the root
+// package's NamespaceInfo, WorkflowInfo, WorkflowExecution, TaskExecution,
+// WorkflowSchedule and WorkflowTrigger are aliases of) and its own
+// [EventRecord].
+//
+// Import rule: view imports store and the standard library only.
 package view
 
 import (
 	"encoding/json"
 	"time"
 
-	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/store"
 )
 
 // Time formats t (empty when zero).
@@ -28,7 +33,7 @@ type Namespace struct {
 }
 
 // NewNamespace converts a namespace.
-func NewNamespace(n aiflow.NamespaceInfo) Namespace {
+func NewNamespace(n store.NamespaceRecord) Namespace {
 	return Namespace{Name: n.Name, CreatedAt: Time(n.CreatedAt)}
 }
 
@@ -52,14 +57,14 @@ type WorkflowVersion struct {
 }
 
 // NewWorkflow converts a workflow, without its definition.
-func NewWorkflow(w aiflow.WorkflowInfo) Workflow {
+func NewWorkflow(w store.WorkflowRecord) Workflow {
 	return Workflow{Namespace: w.Namespace, Name: w.Name, Version: w.Version, Enabled: w.Enabled,
 		CreatedAt: Time(w.CreatedAt), UpdatedAt: Time(w.UpdatedAt)}
 }
 
 // NewWorkflowDetail converts a workflow with its definition (decoded JSON)
 // and versions.
-func NewWorkflowDetail(w aiflow.WorkflowInfo, versions []aiflow.WorkflowVersion) Workflow {
+func NewWorkflowDetail(w store.WorkflowRecord, versions []store.WorkflowVersionRecord) Workflow {
 	out := NewWorkflow(w)
 	var def any
 	if len(w.Definition) > 0 && json.Unmarshal(w.Definition, &def) == nil {
@@ -89,7 +94,7 @@ type Execution struct {
 }
 
 // NewExecution converts a workflow execution.
-func NewExecution(x aiflow.WorkflowExecution) Execution {
+func NewExecution(x store.WorkflowExecutionRecord) Execution {
 	return Execution{ID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Version: x.Version, Status: string(x.Status),
 		RunType: string(x.RunType), Note: x.Note, ScheduleID: x.ScheduleID, TriggerID: x.TriggerID,
 		CreatedAt: Time(x.CreatedAt), UpdatedAt: Time(x.UpdatedAt), EndedAt: Time(x.EndedAt)}
@@ -120,7 +125,7 @@ type TaskExecution struct {
 }
 
 // NewTaskExecution converts a task execution.
-func NewTaskExecution(te aiflow.TaskExecution) TaskExecution {
+func NewTaskExecution(te store.TaskExecutionRecord) TaskExecution {
 	out := TaskExecution{ID: te.ID, ExecutionID: te.ExecutionID, Namespace: te.Namespace, Workflow: te.Workflow, Task: te.Task,
 		SeqNum: te.SeqNum, Status: string(te.Status), Attempt: te.Attempt, Failures: te.Failures, MaxAttempts: te.MaxAttempts,
 		Streaming: te.Streaming, Error: te.Error, Note: te.Note, StatusMessage: te.StatusMessage, Metrics: te.Metrics,
@@ -147,7 +152,7 @@ type Schedule struct {
 }
 
 // NewSchedule converts a workflow schedule.
-func NewSchedule(s aiflow.WorkflowSchedule) Schedule {
+func NewSchedule(s store.ScheduleRecord) Schedule {
 	return Schedule{ID: s.ID, Namespace: s.Namespace, Workflow: s.Workflow, Expression: s.Expression, TimeZone: s.TimeZone,
 		Paused: s.Paused, Overlap: s.Overlap, CatchUp: s.CatchUp, CreatedAt: Time(s.CreatedAt), UpdatedAt: Time(s.UpdatedAt),
 		LastFireAt: Time(s.LastFireAt)}
@@ -166,7 +171,7 @@ type Trigger struct {
 }
 
 // NewTrigger converts a workflow trigger.
-func NewTrigger(t aiflow.WorkflowTrigger) Trigger {
+func NewTrigger(t store.TriggerRecord) Trigger {
 	return Trigger{ID: t.ID, Namespace: t.Namespace, Workflow: t.Workflow, Name: t.Name, Keys: t.Keys, Paused: t.Paused,
 		CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt)}
 }
@@ -189,8 +194,29 @@ type Event struct {
 	Internal        bool   `json:"internal,omitempty" yaml:"internal,omitempty"`
 }
 
+// EventRecord is an event as the client lists it. It has the fields of the
+// root package's Event, in the same order and of the same types, so that a
+// caller converts one with view.EventRecord(ev); the compiler refuses the
+// conversion if the two drift apart.
+type EventRecord struct {
+	ID              int64
+	Position        store.Position
+	Time            time.Time
+	Namespace       string
+	Key             string
+	Value           string
+	Sender          string
+	Workflow        string
+	ExecutionID     int64
+	TaskName        string
+	TaskExecutionID int64
+	SeqNum          int
+	Broadcast       bool
+	Internal        bool
+}
+
 // NewEvent converts an event.
-func NewEvent(ev aiflow.Event) Event {
+func NewEvent(ev EventRecord) Event {
 	return Event{ID: ev.ID, Position: ev.Position.String(), Time: Time(ev.Time), Namespace: ev.Namespace, Key: ev.Key,
 		Value: ev.Value, Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, Task: ev.TaskName,
 		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Internal}

@@ -9,7 +9,8 @@ import (
 )
 
 // The oracle replays the event log with the rules of the chaos workflows
-// (see testdata/chaosapp) and SEMANTICS.md, written here again on its own:
+// (see testdata/chaosapp) and the library's semantics, written here again on
+// its own:
 //
 //   - stream starts with the execution;
 //   - "ping" STARTs a, "num" adds its value to the execution's sum and STARTs
@@ -23,8 +24,8 @@ import (
 // It reads the log in position order, as the consumers do: the engine's own
 // decisions take effect at once (a new run is QUEUED when decided; its QUEUED
 // status event comes later in the log), and every status event of a task's
-// latest run changes its status as SEMANTICS.md says (a finished status is
-// final).
+// latest run changes its status unless the status it has is finished (a
+// finished status is final).
 
 const sumLimit = 10
 

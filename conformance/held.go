@@ -1,4 +1,4 @@
-package storetest
+package conformance
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func (h *heldWorkers) release(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.params == nil {
-		return errors.New("storetest: the client has not started its workers")
+		return errors.New("conformance: the client has not started its workers")
 	}
 	if h.released {
 		return nil

@@ -1,4 +1,4 @@
-package postgres_test
+package main
 
 import (
 	"context"
@@ -8,20 +8,19 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/aiflow-go/aiflow/internal/bench"
 	"github.com/aiflow-go/aiflow/internal/pgtest"
 	"github.com/aiflow-go/aiflow/store/postgres"
 )
 
-// The benchmarks of the Postgres store run the measurements of
-// internal/bench, as the aiflow-bench command does; see docs/benchmarks.md.
+// The benchmarks of the Postgres store run the measurements of bench.go, as
+// the command does; see docs/benchmarks.md.
 
 func benchPool(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	return pgtest.Pool(b, 20)
 }
 
-func reportLatency(b *testing.B, lat bench.Latency) {
+func reportLatency(b *testing.B, lat Latency) {
 	b.ReportMetric(float64(lat.Quantile(0.5).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat.Quantile(0.99).Microseconds())/1000, "p99-ms")
 }
@@ -33,11 +32,11 @@ func reportLatency(b *testing.B, lat bench.Latency) {
 // operator called by this process's worker). It reports the median and 99th
 // percentile.
 //
-//	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 500x ./store/postgres
+//	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 500x ./cmd/aiflow-bench
 func BenchmarkEventToFuncStart(b *testing.B) {
 	for _, parts := range []int{1, 4, 8, 16} {
 		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
-			lat, err := bench.EventToStart(context.Background(), benchPool(b), &postgres.Config{Partitions: parts}, b.N)
+			lat, err := EventToStart(context.Background(), benchPool(b), &postgres.Config{Partitions: parts}, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -51,9 +50,9 @@ func BenchmarkEventToFuncStart(b *testing.B) {
 // (fetch cooldown, poll interval): the floor the store's event-to-start
 // latency is compared with.
 //
-//	go test -run '^$' -bench BenchmarkRiverInsertToWork -benchtime 500x ./store/postgres
+//	go test -run '^$' -bench BenchmarkRiverInsertToWork -benchtime 500x ./cmd/aiflow-bench
 func BenchmarkRiverInsertToWork(b *testing.B) {
-	lat, err := bench.RiverInsertToWork(context.Background(), benchPool(b), b.N)
+	lat, err := RiverInsertToWork(context.Background(), benchPool(b), b.N)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,11 +63,11 @@ func BenchmarkRiverInsertToWork(b *testing.B) {
 // per transaction (AppendEvents with one event, NOTIFY included) and in
 // batches of 100, for 100 ms per iteration.
 //
-//	go test -run '^$' -bench BenchmarkAppendEvents -benchtime 30x ./store/postgres
+//	go test -run '^$' -bench BenchmarkAppendEvents -benchtime 30x ./cmd/aiflow-bench
 func BenchmarkAppendEvents(b *testing.B) {
 	for _, size := range []int{1, 100} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			rate, err := bench.AppendEvents(context.Background(), benchPool(b), size, 2, time.Duration(b.N)*100*time.Millisecond)
+			rate, err := AppendEvents(context.Background(), benchPool(b), size, 2, time.Duration(b.N)*100*time.Millisecond)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -82,9 +81,9 @@ func BenchmarkAppendEvents(b *testing.B) {
 // event that never comes: the cost of polls, heartbeats, leases and
 // elections. Each iteration is one second. Linux only (reads /proc).
 //
-//	go test -run '^$' -bench BenchmarkIdleCPU -benchtime 10x ./store/postgres
+//	go test -run '^$' -bench BenchmarkIdleCPU -benchtime 10x ./cmd/aiflow-bench
 func BenchmarkIdleCPU(b *testing.B) {
-	process, backends, err := bench.IdleCPU(context.Background(), benchPool(b), time.Duration(b.N)*time.Second)
+	process, backends, err := IdleCPU(context.Background(), benchPool(b), time.Duration(b.N)*time.Second)
 	if err != nil {
 		b.Skip(err)
 	}
@@ -96,9 +95,9 @@ func BenchmarkIdleCPU(b *testing.B) {
 // executions each start a Func task on the same event; each iteration sends
 // the event and waits until every task has run (and succeeded).
 //
-//	go test -run '^$' -bench BenchmarkTaskStartsBurst -benchtime 5x ./store/postgres
+//	go test -run '^$' -bench BenchmarkTaskStartsBurst -benchtime 5x ./cmd/aiflow-bench
 func BenchmarkTaskStartsBurst(b *testing.B) {
-	rate, err := bench.TaskStarts(context.Background(), benchPool(b), 1000, b.N)
+	rate, err := TaskStarts(context.Background(), benchPool(b), 1000, b.N)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,9 +110,9 @@ func BenchmarkTaskStartsBurst(b *testing.B) {
 // cheapest events), sending them in batches of 100.
 // BenchmarkStatefulEventsApplied measures events that decide.
 //
-//	go test -run '^$' -bench BenchmarkEventsApplied -benchtime 50000x ./store/postgres
+//	go test -run '^$' -bench BenchmarkEventsApplied -benchtime 50000x ./cmd/aiflow-bench
 func BenchmarkEventsApplied(b *testing.B) {
-	rate, err := bench.EventsApplied(context.Background(), benchPool(b), 1000, b.N)
+	rate, err := EventsApplied(context.Background(), benchPool(b), 1000, b.N)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,9 +126,9 @@ func BenchmarkEventsApplied(b *testing.B) {
 // batches of 100. It fails unless every execution counted every event.
 // BenchmarkScopedEventsApplied sends each event to one execution.
 //
-//	go test -run '^$' -bench BenchmarkStatefulEventsApplied -benchtime 5000x ./store/postgres
+//	go test -run '^$' -bench BenchmarkStatefulEventsApplied -benchtime 5000x ./cmd/aiflow-bench
 func BenchmarkStatefulEventsApplied(b *testing.B) {
-	rate, err := bench.StatefulEventsApplied(context.Background(), benchPool(b), 1000, b.N)
+	rate, err := StatefulEventsApplied(context.Background(), benchPool(b), 1000, b.N)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -143,9 +142,9 @@ func BenchmarkStatefulEventsApplied(b *testing.B) {
 // set), round-robin, in batches of 100. It fails unless every execution
 // counted exactly the events sent to it.
 //
-//	go test -run '^$' -bench BenchmarkScopedEventsApplied -benchtime 20000x ./store/postgres
+//	go test -run '^$' -bench BenchmarkScopedEventsApplied -benchtime 20000x ./cmd/aiflow-bench
 func BenchmarkScopedEventsApplied(b *testing.B) {
-	rate, err := bench.ScopedEventsApplied(context.Background(), benchPool(b), 1000, b.N)
+	rate, err := ScopedEventsApplied(context.Background(), benchPool(b), 1000, b.N)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,15 +1,19 @@
-package storetest
+package conformance
 
 import (
+	"errors"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/store"
 )
 
-// The built-in conditions: AllOf, AnyOf and TaskStatusCondition, each
-// evaluated by the engine of a running client.
+// Conditions: the built-in AllOf, AnyOf and TaskStatusCondition, each
+// evaluated by the engine of a running client, and a condition that panics
+// or errs, which is skipped and recorded.
 
 // sendTo sends a user event to one execution.
 func (b *bed) sendTo(exec int64, key, value string) {
@@ -145,4 +149,49 @@ func testTaskStatusCondition(t *testing.T, b *bed) {
 	b.waitRun(x2, "c", 1, aiflow.TaskSuccess)
 	b.witness(x2)
 	require.Empty(t, b.runs(x2, "t"), "a SUCCESS is not the FAILED the condition waits for")
+}
+
+// explodes panics on events whose value is "bad" and is met otherwise.
+type explodes struct{ calls *sync.Map }
+
+func (explodes) ExpectedKeys() []string { return []string{"n"} }
+func (c explodes) IsMet(cc *aiflow.ConditionContext, ev *aiflow.Event) (bool, error) {
+	if ev.Value == "bad" {
+		panic("condition bug")
+	}
+	if ev.Value == "err" {
+		return false, errors.New("cannot decide")
+	}
+	return true, nil
+}
+
+func testPoisonCondition(t *testing.T, b *bed) {
+	f := b.flow("w")
+	f.ctl.setAuto("t", nil)
+	f.task("t").OnCondition(aiflow.ActionStart, explodes{})
+	f.witnessTask()
+	b.register(f.wf)
+	x1, x2 := b.start("w"), b.start("w")
+	b.waitExecution(x1, aiflow.WorkflowRunning)
+	b.waitExecution(x2, aiflow.WorkflowRunning)
+	send := func(x int64, v string) {
+		_, err := b.client.SendEvent(b.ctx, "n", v, &aiflow.SendEventOpts{ExecutionID: x})
+		require.NoError(t, err)
+	}
+	send(x1, "bad")
+	send(x1, "err")
+	send(x2, "good") // other executions are not stalled for long
+	b.waitRun(x2, "t", 1, aiflow.TaskSuccess)
+	send(x1, "good") // x1 goes on after the skipped events
+	b.waitRun(x1, "t", 1, aiflow.TaskSuccess)
+	var poison []aiflow.Event
+	b.waitFor("two poison records", func() bool {
+		poison = b.events(store.KeyPoisonEvent)
+		return len(poison) == 2
+	})
+	require.Contains(t, poison[0].Value, "condition panicked: condition bug")
+	require.Contains(t, poison[1].Value, "cannot decide")
+	for _, p := range poison {
+		require.Equal(t, x1, p.ExecutionID)
+	}
 }

@@ -1,4 +1,4 @@
-package postgres_test
+package conformance_test
 
 import (
 	"context"
@@ -20,7 +20,8 @@ import (
 )
 
 // These tests run the whole library (engine, runtime, client) on the
-// Postgres store.
+// Postgres store alone, for what only a shared database has: clients that
+// restart on it, and replicas that share it.
 
 type logWriter struct{ t *testing.T }
 

@@ -1,4 +1,4 @@
-package postgres_test
+package conformance_test
 
 import (
 	"context"

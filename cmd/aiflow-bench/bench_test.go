@@ -1,4 +1,4 @@
-package bench_test
+package main
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/aiflow-go/aiflow/internal/bench"
 	"github.com/aiflow-go/aiflow/internal/pgtest"
 )
 
@@ -23,11 +22,11 @@ func TestRunQuick(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	r, err := bench.Run(ctx, pool, bench.Quick, &out)
+	r, err := Run(ctx, pool, Quick, &out)
 	require.NoError(t, err, out.String())
 	t.Log("\n" + out.String())
-	require.Len(t, r.EventToStart, bench.Quick.Latencies)
-	require.Len(t, r.RiverInsertToWork, bench.Quick.Latencies)
+	require.Len(t, r.EventToStart, Quick.Latencies)
+	require.Len(t, r.RiverInsertToWork, Quick.Latencies)
 	require.Positive(t, r.EventToStart.Quantile(0.5))
 	require.Positive(t, r.RiverInsertToWork.Quantile(0.5))
 	require.Positive(t, r.AppendOne)
@@ -44,9 +43,9 @@ func TestRunQuick(t *testing.T) {
 }
 
 func TestLatencyQuantile(t *testing.T) {
-	l := bench.Latency{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	l := Latency{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	require.Equal(t, time.Duration(6), l.Quantile(0.5))
 	require.Equal(t, time.Duration(10), l.Quantile(0.99))
 	require.Equal(t, time.Duration(10), l.Quantile(1))
-	require.Zero(t, bench.Latency(nil).Quantile(0.5))
+	require.Zero(t, Latency(nil).Quantile(0.5))
 }

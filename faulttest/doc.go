@@ -9,12 +9,16 @@
 // of the Postgres server (a private cluster, never the shared server).
 //
 // After the stream ends and everything has settled, an oracle replays the
-// event log with the semantics of SEMANTICS.md and checks every decision: the
-// task executions of every execution (none missing, none twice), the state of
-// the condition, the final statuses, and that no body ran twice for one
-// attempt and no task is left alive without a live worker.
+// event log with the library's rules (docs/semantics.md) and checks every
+// decision: the task executions of every execution (none missing, none
+// twice), the state of the condition, the final statuses, and that no body
+// ran twice for one attempt and no task is left alive without a live worker.
 //
 // Environment: AIFLOW_FAULT_KILLS sets the number of kills of the kill test
 // (20 by default, the CI setting; raise it for a long run), AIFLOW_FAULT_SEED
 // fixes the random seed (logged by every test).
+//
+// The package sits at the top of the module because it drives whole clients
+// (in its test process and in chaosapp); the store and internal layers import
+// nothing above them.
 package faulttest

@@ -1,4 +1,4 @@
-package storetest
+package conformance
 
 import (
 	"context"
@@ -140,29 +140,29 @@ func testPruneFirings(t *testing.T, b *bed) {
 	fire := func(key string, s int) bool {
 		b.t.Helper()
 		ok, err := b.st.FireTimer(b.ctx, store.Firing{Key: key, At: base.Add(time.Duration(s) * time.Second),
-			Event: store.Event{Kind: store.KindUser, Namespace: "default", Key: "probe", Value: key, Sender: "storetest"}})
+			Event: store.Event{Kind: store.KindUser, Namespace: "default", Key: "probe", Value: key, Sender: "conformance"}})
 		require.NoError(t, err)
 		return ok
 	}
 	for s := 1; s <= 4; s++ {
-		require.True(t, fire("storetest:live", s))
-		require.True(t, fire("storetest:gone", s))
+		require.True(t, fire("conformance:live", s))
+		require.True(t, fire("conformance:gone", s))
 	}
-	require.True(t, fire("storetest:zero", 1))
-	keep := map[string]int{"storetest:live": 2, "storetest:zero": 0}
+	require.True(t, fire("conformance:zero", 1))
+	keep := map[string]int{"conformance:live": 2, "conformance:zero": 0}
 	n, err := b.st.PruneFirings(b.ctx, keep, time.Hour)
 	require.NoError(t, err)
 	require.Zero(t, n, "records younger than minAge stay")
-	require.False(t, fire("storetest:gone", 1))
+	require.False(t, fire("conformance:gone", 1))
 
 	n, err = b.st.PruneFirings(b.ctx, keep, 0)
 	require.NoError(t, err)
 	require.Equal(t, 6, n, "the two oldest of the live key and every record of the other")
-	require.False(t, fire("storetest:live", 3), "the latest records of a kept key stay")
-	require.False(t, fire("storetest:live", 4))
-	require.True(t, fire("storetest:live", 2), "a pruned tick fires again")
-	require.True(t, fire("storetest:gone", 4))
-	require.False(t, fire("storetest:zero", 1), "a kept key keeps its latest record at least")
+	require.False(t, fire("conformance:live", 3), "the latest records of a kept key stay")
+	require.False(t, fire("conformance:live", 4))
+	require.True(t, fire("conformance:live", 2), "a pruned tick fires again")
+	require.True(t, fire("conformance:gone", 4))
+	require.False(t, fire("conformance:zero", 1), "a kept key keeps its latest record at least")
 	b.waitFor("the eleven probe events listed", func() bool { return len(b.events("probe")) == 11 })
 }
 

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// AppendEvents appends user events for about d from goroutines callers, each
+// call with batch events in one transaction (NOTIFY included), and returns
+// the events appended per second.
+func AppendEvents(ctx context.Context, pool *pgxpool.Pool, batch, callers int, d time.Duration) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	evs := make([]store.Event, batch)
+	for i := range evs {
+		evs[i] = store.Event{Namespace: "default", Key: "k", Value: "value", Sender: "bench"}
+	}
+	var appended atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	t0 := time.Now()
+	end := t0.Add(d)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				if _, err := st.AppendEvents(ctx, evs); err != nil {
+					errs <- err
+					return
+				}
+				appended.Add(int64(batch))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(appended.Load()) / time.Since(t0).Seconds(), nil
+}
+
+// TaskStarts measures task starts per second sustained over rounds: in each
+// round one event starts a Func task in each of executions running
+// executions, and the round ends when every task has run and succeeded.
+func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, &postgres.Config{MaxWorkers: 200})
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	var started atomic.Int64
+	wf := aiflow.NewWorkflow("burst")
+	wf.Task("work", operators.Func(func(context.Context, *aiflow.TaskContext) error {
+		started.Add(1)
+		return nil
+	})).OnEvent("go", aiflow.ActionStart)
+	keepRunning(wf)
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	if _, err := startExecutions(ctx, st, client, "burst", executions); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for range rounds {
+		target := started.Load() + int64(executions)
+		if _, err := client.SendEvent(ctx, "go", "", nil); err != nil {
+			return 0, err
+		}
+		if err := waitUntil(ctx, st, "every task started", func() (bool, error) { return started.Load() >= target, nil }); err != nil {
+			return 0, err
+		}
+		if err := waitUntil(ctx, st, "every task finished", func() (bool, error) {
+			tes, err := st.ListTaskExecutions(ctx, store.TaskExecutionFilter{Task: "work",
+				Statuses: []store.TaskStatus{store.TaskInit, store.TaskQueued, store.TaskRunning}, Limit: 1})
+			return len(tes) == 0, err
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return float64(rounds*executions) / time.Since(t0).Seconds(), nil
+}
+
+// EventsApplied measures how many user events per second the consumers of an
+// idle client apply: n events, appended in batches of 100, read by every
+// partition and matched against executions running executions, none of whose
+// rules they meet (the cheapest events: a unit of work that decides nothing
+// only moves its cursor). StatefulEventsApplied and ScopedEventsApplied
+// measure events that decide.
+func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	wf := aiflow.NewWorkflow("applied")
+	keepRunning(wf)
+	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent("noise"), nil)
+}
+
+// StatefulEventsApplied measures how many user events per second the
+// consumers of an idle client apply when each event makes a decision in
+// every execution: n events, appended in batches of 100, each evaluated by a
+// stateful condition (OnCondition) of each of executions running executions,
+// which counts the events in the execution's state and is not met. Every
+// event is thus executions decisions, and every unit of work updates the
+// state of every execution of its partition and writes their snapshots. It
+// fails unless every execution has counted every event.
+func StatefulEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	wf, c := countingWorkflow("stateful")
+	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent(countedKey), func(ids []int64, sent int) error {
+		return c.check(ids, func(int) int { return sent })
+	})
+}
+
+// ScopedEventsApplied measures how many user events per second the
+// consumers of an idle client apply when each event makes one decision: the
+// workflow of StatefulEventsApplied (a stateful condition counting the events
+// in the execution's state, never met) runs in executions running
+// executions, and each of the n events, appended in batches of 100, is
+// addressed to one of them (its ExecutionID set, as SendEvent with
+// SendEventOpts.ExecutionID does), round-robin. It fails unless every
+// execution has counted exactly the events sent to it.
+func ScopedEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	wf, c := countingWorkflow("scoped")
+	event := func(i int, ids []int64) store.Event {
+		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: "scoped", ExecutionID: ids[i%len(ids)]}
+	}
+	return appliedRate(ctx, pool, wf, executions, n, event, func(ids []int64, sent int) error {
+		// Execution k of ids is sent events k, k+len(ids), ...
+		return c.check(ids, func(k int) int { return (sent - k + len(ids) - 1) / len(ids) })
+	})
+}
+
+// countedKey is the key of the events the counting workflow counts.
+const countedKey = "tick"
+
+// counts records, for each execution, the highest count of events its
+// condition reached.
+type counts struct {
+	mu sync.Mutex
+	m  map[int64]int
+}
+
+// countingWorkflow returns a workflow whose executions stay running and
+// count, in a ValueState, the events with key countedKey they evaluate, with
+// a condition that is never met, and the counts they reach.
+func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
+	c := &counts{m: map[int64]int{}}
+	wf := aiflow.NewWorkflow(name)
+	keepRunning(wf)
+	wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnCondition(aiflow.ActionStart, aiflow.NewCondition([]string{countedKey}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+			st := aiflow.ValueState[int](cc, "ticks")
+			ticks, _, err := st.Value()
+			if err != nil {
+				return false, err
+			}
+			ticks++
+			if err := st.Update(ticks); err != nil {
+				return false, err
+			}
+			c.mu.Lock()
+			c.m[cc.ExecutionID()] = max(c.m[cc.ExecutionID()], ticks)
+			c.mu.Unlock()
+			return false, nil
+		}))
+	return wf, c
+}
+
+// check fails unless the k-th execution of ids counted want(k) events and no
+// other execution counted any.
+func (c *counts) check(ids []int64, want func(k int) int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, id := range ids {
+		if got, w := c.m[id], want(k); got != w {
+			return fmt.Errorf("execution %d counted %d events, expected %d", id, got, w)
+		}
+	}
+	if len(c.m) > len(ids) {
+		return fmt.Errorf("%d executions counted events, expected at most %d", len(c.m), len(ids))
+	}
+	return nil
+}
+
+// namespaceEvent returns the event builder of appliedRate for events with
+// key sent to the whole namespace.
+func namespaceEvent(key string) func(int, []int64) store.Event {
+	return func(int, []int64) store.Event {
+		return store.Event{Namespace: "default", Key: key, Value: "v"}
+	}
+}
+
+// appliedRate runs wf in executions running executions, appends n events
+// (rounded up to a multiple of 100) in batches of 100, the i-th built by
+// event from i and the ids of the executions, waits until every partition
+// has consumed past the last one and returns the events applied per second;
+// check, if not nil, then verifies what the events did, given the ids and
+// the number of events sent.
+func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, executions, n int,
+	event func(i int, ids []int64) store.Event, check func(ids []int64, sent int) error) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	ids, err := startExecutions(ctx, st, client, wf.Name(), executions)
+	if err != nil {
+		return 0, err
+	}
+	const batch = 100
+	sent := (n + batch - 1) / batch * batch
+	evs := make([]store.Event, sent)
+	for i := range evs {
+		evs[i] = event(i, ids)
+	}
+	t0 := time.Now()
+	var last store.Position
+	for i := 0; i < sent; i += batch {
+		out, err := st.AppendEvents(ctx, evs[i:i+batch])
+		if err != nil {
+			return 0, err
+		}
+		last = out[len(out)-1].Position
+	}
+	// Every partition has consumed past the last event.
+	err = waitUntil(ctx, st, "every partition past the last event", func() (bool, error) {
+		var behind int
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
+			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint)", last.XID, last.ID).Scan(&behind)
+		return behind == 0, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	rate := float64(sent) / time.Since(t0).Seconds()
+	if check != nil {
+		if err := check(ids, sent); err != nil {
+			return 0, err
+		}
+	}
+	return rate, nil
+}
