@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -196,4 +198,111 @@ func (c *Client) ReadTaskLog(ctx context.Context, taskExecutionID, offset int64,
 		return nil, offset, opError("read task log", fmt.Errorf("task execution %d: %w", taskExecutionID, err))
 	}
 	return data, next, nil
+}
+
+// logWriter buffers task output and appends it to the store's task log in
+// the background. Writes after Close go to the store directly. Output it
+// fails to append is lost: the first failure of a task execution's attempt
+// is logged through the client's logger at once, and Close logs how much
+// was lost in all.
+type logWriter struct {
+	logs   taskLogs
+	te     *store.TaskExecutionRecord
+	logger *slog.Logger
+	mu     sync.Mutex
+	closed bool
+	ch     chan []byte
+	done   chan struct{}
+	// lost counts the failed appends and their bytes; guarded by lostMu.
+	lostMu     sync.Mutex
+	lostWrites int
+	lostBytes  int
+}
+
+const logFlushInterval = 200 * time.Millisecond
+
+func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord, logger *slog.Logger) *logWriter {
+	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, 64), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		if err := w.logs.append(context.Background(), w.te, slices.Clone(p)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	w.ch <- slices.Clone(p)
+	return len(p), nil
+}
+
+// appendOrReport appends buffered output and reports a failure.
+func (w *logWriter) appendOrReport(data []byte) {
+	err := w.logs.append(context.Background(), w.te, data)
+	if err == nil {
+		return
+	}
+	w.lostMu.Lock()
+	w.lostWrites++
+	w.lostBytes += len(data)
+	first := w.lostWrites == 1
+	w.lostMu.Unlock()
+	if first {
+		w.logger.Error("appending to the task log failed: the output is lost (further failures of this attempt are counted when it ends)",
+			slog.Int64("task_execution_id", w.te.ID), slog.Int("bytes", len(data)), slog.Any("error", err))
+	}
+}
+
+func (w *logWriter) loop() {
+	defer close(w.done)
+	t := time.NewTicker(logFlushInterval)
+	defer t.Stop()
+	var buf []byte
+	flush := func() {
+		if len(buf) > 0 {
+			w.appendOrReport(buf)
+			buf = nil
+		}
+	}
+	for {
+		select {
+		case p, ok := <-w.ch:
+			if !ok {
+				flush()
+				return
+			}
+			buf = append(buf, p...)
+			if len(buf) >= 64<<10 {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
+}
+
+// Close flushes what is buffered, stops the background writer and logs how
+// much output was lost if appends failed more than once.
+func (w *logWriter) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.ch)
+	w.mu.Unlock()
+	<-w.done
+	w.lostMu.Lock()
+	writes, bytes := w.lostWrites, w.lostBytes
+	w.lostMu.Unlock()
+	if writes > 1 {
+		w.logger.Error("task log output was lost",
+			slog.Int64("task_execution_id", w.te.ID), slog.Int("failed_appends", writes), slog.Int("bytes", bytes))
+	}
+	return nil
 }

@@ -1,0 +1,294 @@
+package aiflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/aiflow-go/aiflow/internal/engine"
+	"github.com/aiflow-go/aiflow/internal/runtime"
+	"github.com/aiflow-go/aiflow/internal/timer"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Client declares, runs and inspects workflows on a store. Create it with New,
+// register workflows, then Start it (or use Run). A client that is not started
+// can still send events and inspect and steer executions that other clients
+// run: that is how command-line tools use it.
+type Client struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+	clock clockwork.Clock
+	reg   *engine.Registry
+
+	mu        sync.Mutex
+	workflows map[workflowKey]*compiled // the latest version of each
+	// versions holds every version registered in this client, so that a
+	// task runs the operator of its execution's version; nVersions counts
+	// them per workflow.
+	versions  map[versionKey]*compiled
+	nVersions map[workflowKey]int
+	rt        *runtime.Runtime
+	timers    *timer.Service
+	logs      taskLogs
+	stopPrune context.CancelFunc
+	pruned    chan struct{}
+	started   bool
+	stopped   bool
+}
+
+type workflowKey struct{ ns, name string }
+
+type versionKey struct {
+	workflowKey
+	version string
+}
+
+// New returns a client for cfg. It returns an error matching ErrInvalid if
+// cfg is nil, has no Store or has a negative TaskLogRetention.
+func New(cfg *Config) (*Client, error) {
+	if cfg == nil || cfg.Store == nil {
+		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)", ErrInvalid)
+	}
+	c := *cfg
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
+	if c.ClientID == "" {
+		host, _ := os.Hostname()
+		c.ClientID = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = StopTimeoutDefault
+	}
+	if c.StopGracePeriod <= 0 {
+		c.StopGracePeriod = StopGracePeriodDefault
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = PollIntervalDefault
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = LeaseTTLDefault
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = MaxBatchDefault
+	}
+	if c.PoisonAttempts <= 0 {
+		c.PoisonAttempts = PoisonAttemptsDefault
+	}
+	if c.TaskLogRetention < 0 {
+		return nil, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
+	}
+	var logs taskLogs = storeLogs{c.Store}
+	if c.TaskLogDir != "" {
+		logs = dirLogs{dir: filepath.Clean(c.TaskLogDir), st: c.Store}
+	}
+	return &Client{
+		cfg: c, store: c.Store, log: c.Logger, clock: c.Clock, reg: engine.NewRegistry(),
+		workflows: map[workflowKey]*compiled{}, versions: map[versionKey]*compiled{}, nVersions: map[workflowKey]int{}, logs: logs,
+	}, nil
+}
+
+// ID returns the client's id (Config.ClientID).
+func (c *Client) ID() string { return c.cfg.ClientID }
+
+// Register validates workflows and makes this client run them. Every problem
+// of every workflow is returned at once (errors.Join of *DeclarationError,
+// each matching ErrInvalidWorkflow); nothing is registered then. Registering
+// a workflow again with a changed definition makes a new version: executions
+// started before keep the definition they began with while this client has it.
+// If the client is started, the definitions are recorded in the store now,
+// else when it starts.
+func (c *Client) Register(ctx context.Context, workflows ...*Workflow) error {
+	var errs []error
+	var out []*compiled
+	seen := map[workflowKey]bool{}
+	for _, w := range workflows {
+		if w == nil {
+			errs = append(errs, &DeclarationError{Problem: "workflow is nil"})
+			continue
+		}
+		k := workflowKey{w.namespace, w.name}
+		if seen[k] {
+			errs = append(errs, &DeclarationError{Namespace: w.namespace, Workflow: w.name, Problem: "registered twice in one call: expected each workflow once"})
+			continue
+		}
+		seen[k] = true
+		cw, err := w.compile()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, cw)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	c.mu.Lock()
+	started := c.started
+	c.mu.Unlock()
+	if started {
+		if err := c.persist(ctx, out); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	for _, cw := range out {
+		k := workflowKey{cw.record.Namespace, cw.record.Name}
+		c.workflows[k] = cw
+		vk := versionKey{k, cw.def.Version}
+		if c.versions[vk] == nil {
+			c.nVersions[k]++
+		}
+		c.versions[vk] = cw
+		c.reg.Add(cw.def)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) persist(ctx context.Context, ws []*compiled) error {
+	for _, cw := range ws {
+		rec, err := c.store.RegisterWorkflow(ctx, cw.record)
+		if err != nil {
+			return opError("register workflow "+quote(cw.record.Name), err)
+		}
+		cw.record = rec
+	}
+	return nil
+}
+
+// Start records the registered workflows in the store, starts this client's
+// task workers and starts consuming events. It returns once everything runs;
+// ctx only bounds the start-up. A client starts once: Start on a client that
+// was started (or stopped) returns an error matching ErrConflict.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started || c.stopped {
+		c.mu.Unlock()
+		return fmt.Errorf("aiflow: Start: %w: the client was already started (a stopped client cannot start again: create a new one with New)", ErrConflict)
+	}
+	ws := make([]*compiled, 0, len(c.workflows))
+	for _, cw := range c.workflows {
+		ws = append(ws, cw)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(ws, func(a, b *compiled) int {
+		return cmpString(a.record.Namespace+"\x00"+a.record.Name, b.record.Namespace+"\x00"+b.record.Name)
+	})
+	if err := c.persist(ctx, ws); err != nil {
+		return err
+	}
+	if err := c.store.StartWorkers(ctx, store.WorkersParams{Handler: c.runTask, Owner: c.cfg.ClientID}); err != nil {
+		return opError("start", err)
+	}
+	rt := runtime.New(runtime.Config{
+		Store: c.store, Registry: c.reg, Owner: c.cfg.ClientID, Logger: c.log, Clock: c.clock,
+		PollInterval: c.cfg.PollInterval, LeaseTTL: c.cfg.LeaseTTL, MaxBatch: c.cfg.MaxBatch,
+		PoisonAttempts: c.cfg.PoisonAttempts,
+	})
+	if err := rt.Start(ctx); err != nil {
+		_ = c.store.StopWorkers(context.Background())
+		return opError("start", err)
+	}
+	timers := timer.New(timer.Config{
+		Store: c.store, Registry: c.reg, Owner: c.cfg.ClientID, Clock: c.clock, Logger: c.log, OnArm: c.cfg.Test.OnTimerArmed,
+	})
+	if err := timers.Start(ctx); err != nil {
+		_ = rt.Stop(context.Background())
+		_ = c.store.StopWorkers(context.Background())
+		return opError("start", err)
+	}
+	c.mu.Lock()
+	c.rt, c.timers, c.started = rt, timers, true
+	if c.cfg.TaskLogRetention > 0 {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c.stopPrune, c.pruned = cancel, make(chan struct{})
+		go c.pruneLoop(pctx, c.pruned)
+	}
+	c.mu.Unlock()
+	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
+	return nil
+}
+
+// Stop shuts the client down gracefully: it stops consuming events,
+// interrupts streaming tasks right away (they never end by themselves), lets
+// the other running tasks finish until ctx ends or StopTimeout passes, then
+// cancels those still running. Interrupted tasks end RETRYING, so another
+// client (or this one, restarted) runs them again. It returns ctx's error if the drain was cut short. Stop
+// on a client that is not started does nothing.
+func (c *Client) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.started || c.stopped {
+		c.mu.Unlock()
+		return nil
+	}
+	c.stopped = true
+	rt, timers, stopPrune, pruned := c.rt, c.timers, c.stopPrune, c.pruned
+	c.mu.Unlock()
+	if stopPrune != nil {
+		stopPrune()
+		<-pruned
+	}
+	timers.Stop()
+	errRT := rt.Stop(context.WithoutCancel(ctx))
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)
+	defer cancel()
+	errW := c.store.StopWorkers(dctx)
+	if errW != nil && ctx.Err() == nil && errors.Is(errW, context.DeadlineExceeded) {
+		errW = nil // StopTimeout elapsed: the remaining tasks were cancelled as documented
+	}
+	c.log.InfoContext(ctx, "aiflow client stopped", slog.String("client_id", c.cfg.ClientID))
+	return errors.Join(errRT, errW)
+}
+
+// Run creates a client for cfg, registers workflows, starts it, blocks until
+// ctx ends and then stops it gracefully (within Config.StopTimeout). It
+// returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg *Config, workflows ...*Workflow) error {
+	c, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := c.Register(ctx, workflows...); err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return c.Stop(context.WithoutCancel(ctx))
+}
+
+// Owned returns the partitions this client consumes now (for diagnostics).
+func (c *Client) Owned() []int {
+	c.mu.Lock()
+	rt := c.rt
+	c.mu.Unlock()
+	if rt == nil {
+		return nil
+	}
+	return rt.Owned()
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

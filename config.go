@@ -1,0 +1,84 @@
+package aiflow
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/aiflow-go/aiflow/internal/runtime"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// Defaults of Config.
+const (
+	StopTimeoutDefault     = 30 * time.Second
+	StopGracePeriodDefault = 10 * time.Second
+	PollIntervalDefault    = runtime.PollIntervalDefault
+	LeaseTTLDefault        = runtime.LeaseTTLDefault
+	MaxBatchDefault        = runtime.MaxBatchDefault
+	PoisonAttemptsDefault  = runtime.PoisonAttemptsDefault
+)
+
+// Config configures a Client. Only Store is required.
+type Config struct {
+	// Store is the backend: memory.New(nil) for tests and examples,
+	// postgres.New(pool, ...) in production. Required.
+	Store store.Store
+	// Logger receives the client's logs. Defaults to text on stderr at
+	// level Warn.
+	Logger *slog.Logger
+	// Clock gives time to the client and its timers; the real clock when
+	// nil. Tests inject a fake clock.
+	Clock clockwork.Clock
+	// ClientID identifies this client among the replicas sharing a store
+	// (partition leases, logs). Defaults to "<hostname>-<pid>-<random>".
+	ClientID string
+	// StopTimeout bounds how long Stop (and Run, when its context ends)
+	// waits for running tasks to finish before cancelling them. Defaults to
+	// 30 s; the context passed to Stop can shorten it.
+	StopTimeout time.Duration
+	// StopGracePeriod bounds an operator's Stop method and the wait for its
+	// Run to return after its context was cancelled. Defaults to 10 s.
+	StopGracePeriod time.Duration
+	// PollInterval is how often idle consumers and listeners look for new
+	// events without a notification. Defaults to 1 s.
+	PollInterval time.Duration
+	// LeaseTTL is the validity of this client's partition leases; they are
+	// renewed every third of it, and a crashed client's partitions are taken
+	// over after it. Defaults to 15 s.
+	LeaseTTL time.Duration
+	// MaxBatch bounds the events applied in one unit of work. Defaults to
+	// 500.
+	MaxBatch int
+	// TaskLogDir, when set, keeps task logs in files under this directory,
+	// <dir>/<namespace>/<workflow>/<execution id>/<task>/<seq>.log (see
+	// TaskLogPath), instead of in the store. Client.ReadTaskLog reads the
+	// files, so a client that reads the log of a task another client ran
+	// must see that client's directory (a shared volume). Defaults to empty:
+	// logs are kept in the store, where every client can read them.
+	TaskLogDir string
+	// TaskLogRetention, when positive, is how long task logs are kept after
+	// their task execution finished: a started client deletes older logs
+	// about every tenth of it (at least every hour). Defaults to 0: logs
+	// are kept as long as their task executions.
+	TaskLogRetention time.Duration
+	// PoisonAttempts is how many times applying one event to one execution
+	// may fail (a condition errors or panics) before it is skipped and
+	// recorded as an "aiflow.poison_event" event. The Postgres store keeps
+	// the count with the partition, so it holds across restarts and clients;
+	// the memory store counts per consuming loop. Defaults to 3.
+	PoisonAttempts int
+	// Test holds knobs for tests only.
+	Test TestConfig
+}
+
+// TestConfig holds knobs for tests only; production code leaves it zero.
+type TestConfig struct {
+	// OnTimerArmed is called each time this client, while it leads, arms a
+	// timer for its next tick: "schedule:<id>" for a workflow schedule,
+	// "periodic:<execution>:<task>" for a periodic task; and with a zero
+	// time when it drops a timer (paused, deleted, execution finished). With
+	// a fake Clock, a test waits for it before advancing the clock.
+	OnTimerArmed func(timer string, at time.Time)
+}

@@ -1,0 +1,249 @@
+package aiflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// WorkflowExecution is one run of a workflow.
+type WorkflowExecution = store.WorkflowExecutionRecord
+
+// ExecutionFilter selects workflow executions; zero fields select everything.
+// Results are newest first, at most Limit (1000 when zero).
+type ExecutionFilter = store.ExecutionFilter
+
+// StartWorkflowOpts are the options of StartWorkflowExecution. A nil
+// *StartWorkflowOpts means the defaults.
+type StartWorkflowOpts struct {
+	// Namespace of the workflow; "default" when empty.
+	Namespace string
+}
+
+// StartWorkflowExecution starts an execution of a registered, enabled
+// workflow and returns its id. The execution exists (in INIT) when the call
+// returns; a running client starts it (RUNNING, its first tasks QUEUED)
+// right after, exactly once.
+func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, opts *StartWorkflowOpts) (int64, error) {
+	if opts == nil {
+		opts = &StartWorkflowOpts{}
+	}
+	ns := orDefault(opts.Namespace)
+	w, err := c.getWorkflow(ctx, ns, workflow)
+	if err != nil {
+		return 0, opError("start workflow execution", err)
+	}
+	if !w.Enabled {
+		return 0, opError("start workflow execution", fmt.Errorf("%w: %q in namespace %q: enable it first", store.ErrWorkflowDisabled, workflow, ns))
+	}
+	ids, err := c.store.AllocateExecutionIDs(ctx, 1)
+	if err != nil {
+		return 0, opError("start workflow execution", err)
+	}
+	data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual})
+	rec := store.WorkflowExecutionRecord{ID: ids[0], Namespace: ns, Workflow: workflow, Version: w.Version, RunType: store.RunManual}
+	ev := store.Event{
+		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderClient,
+		Workflow: workflow, ExecutionID: ids[0], Data: data,
+	}
+	if _, err := c.store.CreateExecution(ctx, rec, ev); err != nil {
+		return 0, opError("start workflow execution", err)
+	}
+	return ids[0], nil
+}
+
+// StopWorkflowExecution stops a workflow execution: it becomes STOPPED and
+// its alive tasks are stopped. It fails with ErrExecutionFinished if the
+// execution has already finished.
+func (c *Client) StopWorkflowExecution(ctx context.Context, id int64) error {
+	x, err := c.aliveExecution(ctx, id)
+	if err != nil {
+		return opError("stop workflow execution", err)
+	}
+	ev := store.Event{Kind: store.KindControl, Namespace: x.Namespace, Key: store.KeyStopExecution, Sender: store.SenderClient,
+		Workflow: x.Workflow, ExecutionID: x.ID}
+	_, err = c.append(ctx, "stop workflow execution", ev)
+	return err
+}
+
+// StopWorkflowExecutions stops every alive execution of a workflow (as
+// StopWorkflowExecution does for each) and returns their ids, oldest first.
+// Executions that finish meanwhile are skipped.
+func (c *Client) StopWorkflowExecutions(ctx context.Context, namespace, workflow string) ([]int64, error) {
+	op := "stop workflow executions"
+	ns := orDefault(namespace)
+	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
+		return nil, opError(op, err)
+	}
+	var stopped []int64
+	for {
+		xs, err := c.store.ListExecutions(ctx, store.ExecutionFilter{
+			Namespace: ns, Workflow: workflow, Statuses: []store.WorkflowStatus{store.WorkflowInit, store.WorkflowRunning},
+		})
+		if err != nil {
+			return stopped, opError(op, err)
+		}
+		n := 0
+		for i := len(xs) - 1; i >= 0; i-- {
+			x := xs[i]
+			if slices.Contains(stopped, x.ID) {
+				continue
+			}
+			ev := store.Event{Kind: store.KindControl, Namespace: x.Namespace, Key: store.KeyStopExecution, Sender: store.SenderClient,
+				Workflow: x.Workflow, ExecutionID: x.ID}
+			if _, err := c.append(ctx, op, ev); err != nil {
+				return stopped, err
+			}
+			stopped = append(stopped, x.ID)
+			n++
+		}
+		// A list is bounded (store.DefaultListLimit): look again until a
+		// list holds nothing new.
+		if n == 0 || len(xs) < store.DefaultListLimit {
+			return stopped, nil
+		}
+	}
+}
+
+// DeleteWorkflowExecution deletes a finished workflow execution, its task
+// executions and their logs from the store; its events stay in the log. It
+// fails with ErrConflict while the execution or one of its tasks is alive.
+func (c *Client) DeleteWorkflowExecution(ctx context.Context, id int64) error {
+	return opError("delete workflow execution", c.store.DeleteExecution(ctx, id))
+}
+
+func (c *Client) aliveExecution(ctx context.Context, id int64) (store.WorkflowExecutionRecord, error) {
+	x, err := c.store.GetExecution(ctx, id)
+	if err != nil {
+		return x, err
+	}
+	if x.Status.Finished() {
+		return x, fmt.Errorf("%w: workflow execution %d is %s", store.ErrExecutionFinished, id, x.Status)
+	}
+	return x, nil
+}
+
+// GetWorkflowExecution returns a workflow execution.
+func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowExecution, error) {
+	x, err := c.store.GetExecution(ctx, id)
+	if err != nil {
+		return nil, opError("get workflow execution", err)
+	}
+	return &x, nil
+}
+
+// ListWorkflowExecutions lists workflow executions, newest first. It fails
+// with ErrNamespaceNotFound when filter.Namespace does not exist.
+func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFilter) ([]WorkflowExecution, error) {
+	if filter == nil {
+		filter = &ExecutionFilter{}
+	}
+	if err := c.requireNamespace(ctx, filter.Namespace); err != nil {
+		return nil, opError("list workflow executions", err)
+	}
+	xs, err := c.store.ListExecutions(ctx, *filter)
+	return xs, opError("list workflow executions", err)
+}
+
+// WaitWorkflowExecution waits until a workflow execution has finished and
+// returns it, or returns ctx's error.
+func (c *Client) WaitWorkflowExecution(ctx context.Context, id int64) (*WorkflowExecution, error) {
+	wake, unsubscribe := c.store.Subscribe()
+	defer unsubscribe()
+	for {
+		x, err := c.store.GetExecution(ctx, id)
+		if err != nil {
+			return nil, opError("wait workflow execution", err)
+		}
+		if x.Status.Finished() {
+			return &x, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, opError("wait workflow execution "+strconv.FormatInt(id, 10), ctx.Err())
+		case <-wake:
+		case <-c.clock.After(c.cfg.PollInterval):
+		}
+	}
+}
+
+// TaskExecution is one run of a task in a workflow execution.
+type TaskExecution = store.TaskExecutionRecord
+
+// TaskExecutionFilter selects task executions; zero fields select
+// everything. Results are ordered by id, at most Limit (1000 when zero).
+type TaskExecutionFilter = store.TaskExecutionFilter
+
+// StartTaskExecution starts a task in a running workflow execution, as a
+// START rule would: it is ignored (and the latest task execution's Note says
+// so) while the task is alive.
+func (c *Client) StartTaskExecution(ctx context.Context, executionID int64, task string) error {
+	return c.taskRequest(ctx, "start task execution", store.KeyStartTask, executionID, task)
+}
+
+// StopTaskExecution stops the alive execution of a task, as a STOP rule
+// would; a no-op when none is alive.
+func (c *Client) StopTaskExecution(ctx context.Context, executionID int64, task string) error {
+	return c.taskRequest(ctx, "stop task execution", store.KeyStopTask, executionID, task)
+}
+
+// RestartTaskExecution restarts a task, as a RESTART rule would: the alive
+// execution is stopped and a new one starts once it has stopped.
+func (c *Client) RestartTaskExecution(ctx context.Context, executionID int64, task string) error {
+	return c.taskRequest(ctx, "restart task execution", store.KeyRestartTask, executionID, task)
+}
+
+func (c *Client) taskRequest(ctx context.Context, op, key string, executionID int64, task string) error {
+	x, err := c.aliveExecution(ctx, executionID)
+	if err != nil {
+		return opError(op, err)
+	}
+	w, err := c.store.GetWorkflow(ctx, x.Namespace, x.Workflow)
+	if err != nil {
+		return opError(op, err)
+	}
+	if !slices.Contains(definitionTasks(w.Definition), task) {
+		return opError(op, fmt.Errorf("%w: %q is not a task of workflow %q (tasks: %v)", store.ErrTaskNotFound, task, x.Workflow, definitionTasks(w.Definition)))
+	}
+	ev := store.Event{Kind: store.KindControl, Namespace: x.Namespace, Key: key, Sender: store.SenderClient,
+		Workflow: x.Workflow, ExecutionID: x.ID, TaskName: task}
+	_, err = c.append(ctx, op, ev)
+	return err
+}
+
+// definitionTasks lists the task names of a recorded definition.
+func definitionTasks(def []byte) []string {
+	var d struct {
+		Tasks []struct {
+			Name string `json:"name"`
+		} `json:"tasks"`
+	}
+	_ = json.Unmarshal(def, &d)
+	out := make([]string, len(d.Tasks))
+	for i, t := range d.Tasks {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// GetTaskExecution returns a task execution.
+func (c *Client) GetTaskExecution(ctx context.Context, id int64) (*TaskExecution, error) {
+	te, err := c.store.GetTaskExecution(ctx, id)
+	if err != nil {
+		return nil, opError("get task execution", err)
+	}
+	return &te, nil
+}
+
+// ListTaskExecutions lists task executions by id.
+func (c *Client) ListTaskExecutions(ctx context.Context, filter *TaskExecutionFilter) ([]TaskExecution, error) {
+	if filter == nil {
+		filter = &TaskExecutionFilter{}
+	}
+	tes, err := c.store.ListTaskExecutions(ctx, *filter)
+	return tes, opError("list task executions", err)
+}

@@ -1,0 +1,104 @@
+package aiflow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// compiledFor returns the definition a task execution runs: the version its
+// workflow execution began with when this client has it, else the latest.
+func (c *Client) compiledFor(ctx context.Context, run *store.TaskRun) *compiled {
+	k := workflowKey{run.Namespace, run.Workflow}
+	c.mu.Lock()
+	cw, n := c.workflows[k], c.nVersions[k]
+	c.mu.Unlock()
+	if cw == nil || n < 2 {
+		return cw // one version: no need to look the execution up
+	}
+	x, err := c.store.GetExecution(ctx, run.ExecutionID)
+	if err != nil {
+		c.log.WarnContext(ctx, "reading a task's workflow execution failed: running the latest version of its workflow",
+			slog.Int64("execution_id", run.ExecutionID), slog.Any("error", err))
+		return cw
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := c.versions[versionKey{k, x.Version}]; v != nil {
+		return v
+	}
+	return cw
+}
+
+func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
+	cw := c.compiledFor(ctx, run)
+	if cw == nil {
+		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
+	}
+	t := cw.tasks[run.Task]
+	if t == nil {
+		return fmt.Errorf("task %q is not in workflow %q as registered in client %q", run.Task, run.Workflow, c.cfg.ClientID)
+	}
+	logger := c.log.With(slog.String("workflow", run.Workflow), slog.Int64("execution_id", run.ExecutionID),
+		slog.String("task", run.Task), slog.Int("seq", run.SeqNum), slog.Int("attempt", run.Attempt))
+	lw := newLogWriter(c.logs, &run.TaskExecutionRecord, logger)
+	defer lw.Close()
+	tc := &TaskContext{
+		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
+		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Log: lw, Logger: logger,
+		Env: t.env, WorkDir: t.workDir, client: c,
+	}
+	runCtx := ctx
+	var errTimeout error
+	if run.Timeout > 0 {
+		errTimeout = fmt.Errorf("the attempt timed out after %s", run.Timeout)
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(ctx, run.Timeout, errTimeout)
+		defer cancel()
+	}
+	done := make(chan error, 1)
+	go func() { done <- runOperator(runCtx, t.op, tc) }()
+	select {
+	case err := <-done:
+		if errTimeout != nil && context.Cause(runCtx) == errTimeout {
+			return errTimeout
+		}
+		return err
+	case <-runCtx.Done():
+	}
+	grace := c.cfg.StopGracePeriod
+	if s, ok := t.op.(Stopper); ok {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		if err := s.Stop(sctx, tc); err != nil {
+			tc.Logger.Warn("operator Stop failed", slog.Any("error", err))
+			fmt.Fprintf(lw, "aiflow: stopping the operator failed: %v\n", err)
+		}
+		cancel()
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-c.clock.After(grace):
+		err = fmt.Errorf("the operator did not return within %s after its context was cancelled", grace)
+		tc.Logger.Error("operator ignored cancellation", slog.Any("error", err))
+	}
+	if errTimeout != nil && context.Cause(runCtx) == errTimeout {
+		return errTimeout
+	}
+	if err == nil {
+		err = context.Cause(runCtx)
+	}
+	return err
+}
+
+// runOperator calls op.Run and turns a panic into an error.
+func runOperator(ctx context.Context, op Operator, tc *TaskContext) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("operator panicked: %v", r)
+		}
+	}()
+	return op.Run(ctx, tc)
+}
