@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+func (e *Engine) note(te *TE, msg string) {
+	e.fx.TaskNotes = append(e.fx.TaskNotes, store.TaskNote{TaskExecutionID: te.ID, Note: msg})
+}
+
+// cause says what asked for an action, for notes and stop reasons; it is
+// formatted only when one is written.
+type cause struct {
+	rule  int // 0 for a request (start/stop/restart task event)
+	task  string
+	ev    *store.Event
+	label string // overrides the description ("periodic tick")
+}
+
+func (c cause) String() string {
+	if c.label != "" {
+		return fmt.Sprintf("%s (event %d)", c.label, c.ev.ID)
+	}
+	if c.rule == 0 {
+		return fmt.Sprintf("request (event %d)", c.ev.ID)
+	}
+	return fmt.Sprintf("rule %d of task %q on event %d (%s)", c.rule, c.task, c.ev.ID, c.ev.Key)
+}
+
+func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause) {
+	ts := x.task(t.Name)
+	cur := ts.Latest
+	alive := cur != nil && cur.Status.Alive()
+	switch a {
+	case ActionStart:
+		if alive {
+			e.note(cur, fmt.Sprintf("START by %s ignored: task execution %d is %s", why, cur.Seq, cur.Status))
+			return
+		}
+		e.startNew(x, t, ts, ev.Time)
+	case ActionStop:
+		if alive {
+			e.requestStop(x, cur, "STOP by "+why.String())
+		}
+	case ActionRestart:
+		if !alive {
+			e.startNew(x, t, ts, ev.Time)
+			return
+		}
+		if cur.Status == store.TaskInit {
+			e.note(cur, fmt.Sprintf("RESTART by %s ignored: a restart is already waiting for the previous run to stop", why))
+			return
+		}
+		e.requestStop(x, cur, "RESTART by "+why.String())
+		ts.Stopping = append(ts.Stopping, cur)
+		e.startNew(x, t, ts, ev.Time)
+	}
+	e.markDirty(x)
+}
+
+// startNew creates the next task execution of t; it is dispatched now, or
+// left in INIT while earlier runs are still stopping.
+func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, at time.Time) {
+	id, err := e.ids.NextTaskExecutionID()
+	if err != nil {
+		panic(idError{err})
+	}
+	seq := 1
+	if ts.Latest != nil {
+		seq = ts.Latest.Seq + 1
+	}
+	te := &TE{ID: id, Seq: seq, Status: store.TaskInit}
+	ts.Latest = te
+	maxAttempts := t.Retry.MaxAttempts
+	if maxAttempts < 1 {
+		maxAttempts = 1
+	}
+	e.fx.NewTaskExecutions = append(e.fx.NewTaskExecutions, store.TaskExecutionRecord{
+		ID: id, ExecutionID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Task: t.Name,
+		SeqNum: seq, MaxAttempts: maxAttempts, Status: store.TaskInit, Streaming: t.Streaming,
+		Timeout: t.Timeout, CreatedAt: at, UpdatedAt: at,
+	})
+	if len(ts.Stopping) == 0 {
+		e.dispatch(x, t, te, at)
+	}
+	e.markDirty(x)
+}
+
+func (e *Engine) dispatch(x *Execution, t *Task, te *TE, at time.Time) {
+	te.Status = store.TaskQueued
+	te.Attempt = 1
+	e.fx.Dispatches = append(e.fx.Dispatches, store.Dispatch{TaskExecutionID: te.ID, Attempt: 1})
+	rec := store.TaskExecutionRecord{
+		ID: te.ID, ExecutionID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Task: t.Name,
+		SeqNum: te.Seq, Attempt: 1,
+	}
+	e.fx.Events = append(e.fx.Events, store.NewStatusEvent(&rec, store.TaskQueued, store.StatusData{}, store.SenderEngine))
+}
+
+func (e *Engine) requestStop(x *Execution, te *TE, reason string) {
+	if te.Status.Finished() || te.Status == store.TaskStopping {
+		return
+	}
+	te.Status = store.TaskStopping
+	e.fx.Stops = append(e.fx.Stops, store.StopRequest{TaskExecutionID: te.ID, Reason: reason})
+	e.markDirty(x)
+}
+
+// idError carries an id allocation failure out of deep calls.
+type idError struct{ err error }

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+func (e *Engine) applyControl(ev *store.Event) error {
+	switch ev.Key {
+	case store.KeyStartExecution:
+		return e.startExecution(ev)
+	case store.KeyStopExecution:
+		x := e.execs[ev.ExecutionID]
+		if x == nil || x.Status != store.WorkflowRunning {
+			return nil
+		}
+		var d store.ControlData
+		_ = json.Unmarshal(ev.Data, &d)
+		reason := "stop request (event " + strconv.FormatInt(ev.ID, 10) + ")"
+		if d.Reason != "" {
+			reason += ": " + d.Reason
+		}
+		e.stopExecution(x, reason, ev.Time)
+	case store.KeyStartTask, store.KeyStopTask, store.KeyRestartTask:
+		x := e.execs[ev.ExecutionID]
+		if x == nil || x.Status != store.WorkflowRunning || x.def == nil {
+			return nil
+		}
+		t, ok := x.def.Task(ev.TaskName)
+		if !ok {
+			return nil
+		}
+		a := map[string]Action{store.KeyStartTask: ActionStart, store.KeyStopTask: ActionStop, store.KeyRestartTask: ActionRestart}[ev.Key]
+		e.act(x, t, a, ev, cause{ev: ev})
+		e.settle(x, ev.Time)
+	case store.KeyScheduleTick:
+		e.applyScheduleTick(ev)
+	case store.KeyPeriodicTick:
+		e.applyPeriodicTick(ev)
+	case store.KeyTriggerAdded, store.KeyTriggerPaused, store.KeyTriggerResumed, store.KeyTriggerDeleted:
+		e.applyTriggerControl(ev)
+	case store.KeyEnableWorkflow, store.KeyDisableWorkflow:
+		w := e.workflow(ev.Namespace, ev.Workflow)
+		w.Disabled = ev.Key == store.KeyDisableWorkflow
+		e.dirtyWf[wfKey{ev.Namespace, ev.Workflow}] = struct{}{}
+	}
+	return nil
+}
+
+// StartNote explains why a start request made a FAILED execution.
+const (
+	noteNotRegistered = "the workflow is not registered in the client that handled the start request"
+	noteDisabled      = "the workflow was disabled when the start request was handled"
+)
+
+// startExecution handles a start request. Execution ids are allocated by the
+// store and never reused, so a request for an id this engine holds is a
+// replay and is ignored.
+func (e *Engine) startExecution(ev *store.Event) error {
+	if ev.ExecutionID == 0 {
+		return nil
+	}
+	if _, exists := e.execs[ev.ExecutionID]; exists {
+		return nil
+	}
+	var d store.StartExecutionData
+	_ = json.Unmarshal(ev.Data, &d)
+	if d.RunType == "" {
+		d.RunType = store.RunManual
+	}
+	e.createExecution(ev.ExecutionID, ev.Namespace, ev.Workflow, d, ev.Time)
+	return nil
+}
+
+// createExecution records a new execution and starts its initial tasks; it
+// returns the execution, or nil when it could not run.
+func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecutionData, at time.Time) *Execution {
+	rec := store.WorkflowExecutionRecord{
+		ID: id, Namespace: ns, Workflow: wf, RunType: d.RunType,
+		ScheduleID: d.ScheduleID, TriggerID: d.TriggerID, CreatedAt: at, UpdatedAt: at,
+	}
+	def, ok := e.reg.Latest(ns, wf)
+	w := e.workflow(ns, wf)
+	switch {
+	case !ok:
+		rec.Status, rec.Note, rec.EndedAt = store.WorkflowFailed, noteNotRegistered, at
+	case w.Disabled:
+		rec.Status, rec.Note, rec.EndedAt = store.WorkflowFailed, noteDisabled, at
+	default:
+		rec.Status, rec.Version = store.WorkflowRunning, def.Version
+	}
+	e.fx.NewExecutions = append(e.fx.NewExecutions, rec)
+	e.workflowStatusEvent(ns, wf, id, rec.Status, rec.Note)
+	if rec.Status != store.WorkflowRunning {
+		return nil
+	}
+	x := &Execution{
+		ID: id, Namespace: ns, Workflow: wf, Version: def.Version, Status: store.WorkflowRunning,
+		RunType: d.RunType, Tasks: make(map[string]*TaskState, len(def.Tasks)), CreatedAt: at, def: def,
+	}
+	e.execs[id] = x
+	e.route(x)
+	w.Running++
+	e.dirtyWf[wfKey{ns, wf}] = struct{}{}
+	e.markDirty(x)
+	for _, ti := range def.initial {
+		t := def.Tasks[ti]
+		e.startNew(x, t, x.task(t.Name), at)
+	}
+	e.settle(x, at)
+	return x
+}
+
+func (e *Engine) stopExecution(x *Execution, reason string, at time.Time) {
+	// In a fixed order: decisions must not depend on map iteration.
+	for _, name := range sortedKeys(x.Tasks, x.def) {
+		if ts := x.Tasks[name]; ts.Latest != nil && ts.Latest.Status.Alive() {
+			e.requestStop(x, ts.Latest, reason)
+		}
+	}
+	e.finishExecution(x, store.WorkflowStopped, reason, at)
+}
+
+// settle finishes x when nothing in it can run any more.
+func (e *Engine) settle(x *Execution, at time.Time) {
+	if x.Status != store.WorkflowRunning || x.def == nil {
+		return
+	}
+	failed := false
+	for _, t := range x.def.Tasks {
+		ts := x.Tasks[t.Name]
+		if t.Periodic {
+			return
+		}
+		if ts == nil || ts.Latest == nil {
+			if t.waitsExternal {
+				return
+			}
+			continue
+		}
+		if ts.alive() {
+			return
+		}
+		if ts.Latest.Status == store.TaskFailed {
+			failed = true
+		}
+	}
+	if failed {
+		e.finishExecution(x, store.WorkflowFailed, "", at)
+	} else {
+		e.finishExecution(x, store.WorkflowSuccess, "", at)
+	}
+}
+
+func (e *Engine) finishExecution(x *Execution, s store.WorkflowStatus, note string, at time.Time) {
+	x.Status = s
+	e.fx.ExecutionUpdates = append(e.fx.ExecutionUpdates, store.ExecutionUpdate{ID: x.ID, Status: s, Note: note, EndedAt: at})
+	e.workflowStatusEvent(x.Namespace, x.Workflow, x.ID, s, note)
+	e.unroute(x)
+	w := e.workflow(x.Namespace, x.Workflow)
+	if w.Running > 0 {
+		w.Running--
+	}
+	e.dirtyWf[wfKey{x.Namespace, x.Workflow}] = struct{}{}
+	e.markDirty(x)
+}

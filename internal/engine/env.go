@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"encoding/json"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// execEnv is the condition environment of an execution's rules.
+type execEnv struct {
+	e *Engine
+	x *Execution
+}
+
+func (v *execEnv) Namespace() string  { return v.x.Namespace }
+func (v *execEnv) Workflow() string   { return v.x.Workflow }
+func (v *execEnv) ExecutionID() int64 { return v.x.ID }
+
+func (v *execEnv) TaskStatus(task string) (store.TaskStatus, bool) {
+	ts := v.x.Tasks[task]
+	if ts == nil || ts.Latest == nil {
+		return "", false
+	}
+	return ts.Latest.Status, true
+}
+
+func (v *execEnv) State(name string) ([]byte, bool) {
+	d, ok := v.x.State[name]
+	return d, ok
+}
+
+func (v *execEnv) SetState(name string, data []byte) {
+	if v.x.State == nil {
+		v.x.State = map[string]json.RawMessage{}
+	}
+	v.x.State[name] = append(json.RawMessage(nil), data...)
+	v.e.markDirty(v.x)
+}
+
+func (v *execEnv) DeleteState(name string) {
+	if _, ok := v.x.State[name]; ok {
+		delete(v.x.State, name)
+		v.e.markDirty(v.x)
+	}
+}
+
+// wfEnv is the condition environment of a workflow trigger.
+type wfEnv struct {
+	e *Engine
+	w *WorkflowState
+}
+
+func (v *wfEnv) Namespace() string                          { return v.w.Namespace }
+func (v *wfEnv) Workflow() string                           { return v.w.Name }
+func (v *wfEnv) ExecutionID() int64                         { return 0 }
+func (v *wfEnv) TaskStatus(string) (store.TaskStatus, bool) { return "", false }
+
+func (v *wfEnv) State(name string) ([]byte, bool) {
+	d, ok := v.w.State[name]
+	return d, ok
+}
+
+func (v *wfEnv) SetState(name string, data []byte) {
+	if v.w.State == nil {
+		v.w.State = map[string]json.RawMessage{}
+	}
+	v.w.State[name] = append(json.RawMessage(nil), data...)
+	v.e.dirtyWf[wfKey{v.w.Namespace, v.w.Name}] = struct{}{}
+}
+
+func (v *wfEnv) DeleteState(name string) {
+	if _, ok := v.w.State[name]; ok {
+		delete(v.w.State, name)
+		v.e.dirtyWf[wfKey{v.w.Namespace, v.w.Name}] = struct{}{}
+	}
+}

@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+func (e *Engine) applyUser(ev *store.Event) error {
+	if err := e.applyTriggers(ev); err != nil {
+		return err
+	}
+	if ev.ExecutionID != 0 && !ev.Broadcast {
+		x := e.execs[ev.ExecutionID]
+		if x == nil || x.Status != store.WorkflowRunning || x.def == nil || x.Namespace != ev.Namespace {
+			return nil
+		}
+		return e.evalRules(x, ev)
+	}
+	list := e.routes[routeKey{ev.Namespace, ev.Key}]
+	if len(list) == 0 {
+		return nil
+	}
+	// Evaluating may finish executions and change the list.
+	targets := slices.Clone(list)
+	// Whether the workflow of the previous target is disabled (only control
+	// events change it): targets, in the order of their ids, often come
+	// from one workflow.
+	var prevNs, prevWf string
+	looked, disabled := false, false
+	for _, x := range targets {
+		if x.Status != store.WorkflowRunning {
+			continue
+		}
+		if !looked || x.Namespace != prevNs || x.Workflow != prevWf {
+			prevNs, prevWf, looked = x.Namespace, x.Workflow, true
+			w := e.workflows[wfKey{x.Namespace, x.Workflow}]
+			disabled = w != nil && w.Disabled
+		}
+		if disabled {
+			continue
+		}
+		if err := e.evalRules(x, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func execTarget(id int64) string { return "execution:" + strconv.FormatInt(id, 10) }
+
+// evalRules evaluates the rules of x's tasks that expect ev's key, then
+// settles x.
+func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
+	tasks := x.def.keyTasks[ev.Key]
+	if len(tasks) > 0 {
+		// The key (a string built per execution) is needed only when
+		// applications are skipped or a condition fails.
+		if len(e.skip) > 0 {
+			key := PoisonKey{ev.ID, execTarget(x.ID)}
+			if msg, poisoned := e.skip[key]; poisoned {
+				e.recordPoison(ev, key, msg, x)
+				return nil
+			}
+		}
+		for _, ti := range tasks {
+			t := x.def.Tasks[ti]
+			for ri := range t.Rules {
+				r := &t.Rules[ri]
+				if !slices.Contains(r.Keys, ev.Key) {
+					continue
+				}
+				met, err := e.evalCond(r.Cond, ev, x)
+				if err != nil {
+					return &EvalError{Key: PoisonKey{ev.ID, execTarget(x.ID)}, Err: fmt.Errorf("workflow %q task %q rule %d: %w", x.Workflow, t.Name, ri+1, err)}
+				}
+				if met {
+					e.act(x, t, r.Action, ev, cause{rule: ri + 1, task: t.Name, ev: ev})
+					break
+				}
+			}
+			if x.Status != store.WorkflowRunning {
+				break
+			}
+		}
+	}
+	e.settle(x, ev.Time)
+	return nil
+}
+
+func (e *Engine) evalCond(c CondFunc, ev *store.Event, x *Execution) (met bool, err error) {
+	if c == nil {
+		return true, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			met, err = false, fmt.Errorf("condition panicked: %v", r)
+		}
+	}()
+	e.env.e, e.env.x = e, x
+	return c(ev, &e.env)
+}
+
+func (e *Engine) recordPoison(ev *store.Event, key PoisonKey, msg string, x *Execution) {
+	data, _ := json.Marshal(store.PoisonData{
+		EventID: ev.ID, EventPosition: ev.Position.String(), EventKey: ev.Key, Error: msg, Target: key.Target,
+	})
+	out := store.Event{
+		Kind: store.KindControl, Namespace: ev.Namespace, Key: store.KeyPoisonEvent,
+		Value: msg, Sender: store.SenderEngine, Data: data,
+	}
+	// Poison records stay in this partition: they name the execution.
+	out.Workflow, out.ExecutionID = x.Workflow, x.ID
+	e.fx.Events = append(e.fx.Events, out)
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+func (e *Engine) applyStatus(ev *store.Event) error {
+	x := e.execs[ev.ExecutionID]
+	if x == nil {
+		return nil
+	}
+	ts := x.Tasks[ev.TaskName]
+	if ts == nil {
+		return nil
+	}
+	var te *TE
+	stopping := -1
+	if ts.Latest != nil && ts.Latest.Seq == ev.SeqNum {
+		te = ts.Latest
+	} else {
+		for i, s := range ts.Stopping {
+			if s.Seq == ev.SeqNum {
+				te, stopping = s, i
+				break
+			}
+		}
+	}
+	if te == nil {
+		return nil // a run the engine no longer tracks
+	}
+	var t *Task
+	if x.def != nil {
+		t, _ = x.def.Task(ev.TaskName)
+	}
+	e.transition(x, t, te, store.TaskStatus(ev.Value), store.DecodeStatusData(ev), ev.Time)
+	e.markDirty(x)
+	if stopping >= 0 && te.Status.Finished() {
+		ts.Stopping = slices.Delete(ts.Stopping, stopping, stopping+1)
+		if len(ts.Stopping) == 0 && ts.Latest != nil && ts.Latest.Status == store.TaskInit &&
+			x.Status == store.WorkflowRunning && t != nil {
+			e.dispatch(x, t, ts.Latest, ev.Time)
+		}
+	}
+	if x.Status != store.WorkflowRunning || x.def == nil {
+		return nil
+	}
+	return e.evalRules(x, ev)
+}
+
+func (e *Engine) transition(x *Execution, t *Task, te *TE, s store.TaskStatus, d store.StatusData, at time.Time) {
+	if te.Status.Finished() {
+		return
+	}
+	switch s {
+	case store.TaskQueued:
+		if te.Status == store.TaskInit {
+			te.Status = store.TaskQueued
+		}
+	case store.TaskRunning:
+		if te.Status == store.TaskQueued || te.Status == store.TaskRetrying || te.Status == store.TaskInit {
+			te.Status = store.TaskRunning
+		}
+		if d.Attempt > te.Attempt {
+			te.Attempt = d.Attempt
+		}
+	case store.TaskStopping:
+		te.Status = store.TaskStopping
+	case store.TaskRetrying:
+		te.Failures = d.Failures
+		if te.Status == store.TaskStopping {
+			return // the backend reports STOPPED next
+		}
+		te.Status = store.TaskRetrying
+		next := d.Attempt + 1
+		if next <= te.Attempt {
+			return // already dispatched
+		}
+		te.Attempt = next
+		notBefore := at
+		if !d.Interrupted && t != nil && t.Retry.Backoff != nil {
+			notBefore = at.Add(t.Retry.Backoff(d.Failures))
+		}
+		if x.Status == store.WorkflowRunning {
+			e.fx.Dispatches = append(e.fx.Dispatches, store.Dispatch{TaskExecutionID: te.ID, Attempt: next, NotBefore: notBefore})
+		}
+	case store.TaskSuccess, store.TaskFailed, store.TaskStopped:
+		te.Status = s
+		te.Failures = d.Failures
+	}
+}
+
+// workflowStatusEvent appends the status event of an execution.
+func (e *Engine) workflowStatusEvent(ns, wf string, id int64, s store.WorkflowStatus, note string) {
+	var data []byte
+	if note != "" {
+		data, _ = json.Marshal(store.ControlData{Reason: note})
+	}
+	e.fx.Events = append(e.fx.Events, store.Event{
+		Kind: store.KindStatus, Namespace: ns, Key: store.WorkflowStatusKey(wf), Value: string(s),
+		Sender: store.SenderEngine, Workflow: wf, ExecutionID: id, Data: data,
+	})
+}
