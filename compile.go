@@ -40,7 +40,7 @@ func (w *Workflow) compile() (*compiled, error) {
 		for i, r := range t.rules {
 			cond := assignStateNames(r.cond, fmt.Sprintf("%s.%d", t.name, i+1))
 			et.Rules = append(et.Rules, engine.Rule{
-				Action: engine.Action(r.action), Keys: slices.Clone(cond.ExpectedKeys()), Cond: compileCondition(cond),
+				Action: r.action, Keys: slices.Clone(cond.ExpectedKeys()), Cond: compileCondition(cond),
 			})
 			ruleDescs = append(ruleDescs, r.describe())
 		}

@@ -3,37 +3,25 @@ package aiflow
 import (
 	"fmt"
 	"sort"
+
+	"github.com/aiflow-go/aiflow/internal/engine"
 )
 
-// Action is what a task rule does to its task when its condition is met.
-type Action uint8
+// Action is what a task rule does to its task when its condition is met:
+// START, STOP or RESTART. Its String method returns those names.
+type Action = engine.Action
 
 // The actions.
 const (
 	// ActionStart starts a new task execution, unless one is alive (then
 	// the START is ignored, and the task execution's Note says why).
-	ActionStart Action = iota + 1
+	ActionStart = engine.ActionStart
 	// ActionStop stops the alive task execution; a no-op when none is alive.
-	ActionStop
+	ActionStop = engine.ActionStop
 	// ActionRestart stops the alive task execution, if any, and starts a
 	// new one once the old one has finished stopping.
-	ActionRestart
+	ActionRestart = engine.ActionRestart
 )
-
-// String returns "START", "STOP" or "RESTART".
-func (a Action) String() string {
-	switch a {
-	case ActionStart:
-		return "START"
-	case ActionStop:
-		return "STOP"
-	case ActionRestart:
-		return "RESTART"
-	}
-	return fmt.Sprintf("Action(%d)", uint8(a))
-}
-
-func (a Action) valid() bool { return a >= ActionStart && a <= ActionRestart }
 
 // ruleKind tells how a rule was declared, for display and validation.
 type ruleKind uint8

@@ -53,7 +53,7 @@ func (w *Workflow) validate() []error {
 		for i, r := range t.rules {
 			before := len(errs)
 			where := fmt.Sprintf("rule %d (%s)", i+1, r.describe()["kind"])
-			if !r.action.valid() {
+			if !r.action.Valid() {
 				add(t.name, "%s: action %d: expected ActionStart, ActionStop or ActionRestart", where, r.action)
 			}
 			switch r.kind {

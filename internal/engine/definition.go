@@ -15,10 +15,17 @@ type Action uint8
 
 // The actions.
 const (
+	// ActionStart starts a new task execution, unless one is alive.
 	ActionStart Action = iota + 1
+	// ActionStop stops the alive task execution, if any.
 	ActionStop
+	// ActionRestart stops the alive task execution, if any, and starts a
+	// new one once the old one has finished stopping.
 	ActionRestart
 )
+
+// Valid reports whether a is one of the actions.
+func (a Action) Valid() bool { return a >= ActionStart && a <= ActionRestart }
 
 // String returns "START", "STOP" or "RESTART".
 func (a Action) String() string {
