@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -59,37 +57,9 @@ func New(cfg *Config) (*Client, error) {
 	if cfg == nil || cfg.Store == nil {
 		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)", ErrInvalid)
 	}
-	c := *cfg
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	if c.Clock == nil {
-		c.Clock = clockwork.NewRealClock()
-	}
-	if c.ClientID == "" {
-		host, _ := os.Hostname()
-		c.ClientID = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
-	}
-	if c.StopTimeout <= 0 {
-		c.StopTimeout = StopTimeoutDefault
-	}
-	if c.StopGracePeriod <= 0 {
-		c.StopGracePeriod = StopGracePeriodDefault
-	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = PollIntervalDefault
-	}
-	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = LeaseTTLDefault
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = MaxBatchDefault
-	}
-	if c.PoisonAttempts <= 0 {
-		c.PoisonAttempts = PoisonAttemptsDefault
-	}
-	if c.TaskLogRetention < 0 {
-		return nil, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	var logs taskLogs = storeLogs{c.Store}
 	if c.TaskLogDir != "" {
@@ -194,11 +164,7 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.store.StartWorkers(ctx, store.WorkersParams{Handler: c.runTask, Owner: c.cfg.ClientID}); err != nil {
 		return opError("start", err)
 	}
-	rt := runtime.New(runtime.Config{
-		Store: c.store, Registry: c.reg, Owner: c.cfg.ClientID, Logger: c.log, Clock: c.clock,
-		PollInterval: c.cfg.PollInterval, LeaseTTL: c.cfg.LeaseTTL, MaxBatch: c.cfg.MaxBatch,
-		PoisonAttempts: c.cfg.PoisonAttempts,
-	})
+	rt := runtime.New(c.cfg.runtimeConfig(c.reg))
 	if err := rt.Start(ctx); err != nil {
 		_ = c.store.StopWorkers(context.Background())
 		return opError("start", err)

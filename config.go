@@ -1,11 +1,15 @@
 package aiflow
 
 import (
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/aiflow-go/aiflow/internal/engine"
 	"github.com/aiflow-go/aiflow/internal/runtime"
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -81,4 +85,41 @@ type TestConfig struct {
 	// time when it drops a timer (paused, deleted, execution finished). With
 	// a fake Clock, a test waits for it before advancing the clock.
 	OnTimerArmed func(timer string, at time.Time)
+}
+
+// withDefaults returns a copy of c with its defaults filled in (those of the
+// runtime's settings by the runtime itself), or an error matching ErrInvalid
+// for a bad value.
+func (c Config) withDefaults() (Config, error) {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
+	if c.ClientID == "" {
+		host, _ := os.Hostname()
+		c.ClientID = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = StopTimeoutDefault
+	}
+	if c.StopGracePeriod <= 0 {
+		c.StopGracePeriod = StopGracePeriodDefault
+	}
+	rc := c.runtimeConfig(nil).WithDefaults()
+	c.PollInterval, c.LeaseTTL, c.MaxBatch, c.PoisonAttempts = rc.PollInterval, rc.LeaseTTL, rc.MaxBatch, rc.PoisonAttempts
+	if c.TaskLogRetention < 0 {
+		return c, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
+	}
+	return c, nil
+}
+
+// runtimeConfig is the configuration of the runtime that consumes events
+// for the client, with the definitions of reg.
+func (c *Config) runtimeConfig(reg *engine.Registry) runtime.Config {
+	return runtime.Config{
+		Store: c.Store, Registry: reg, Owner: c.ClientID, Logger: c.Logger, Clock: c.Clock,
+		PollInterval: c.PollInterval, LeaseTTL: c.LeaseTTL, MaxBatch: c.MaxBatch, PoisonAttempts: c.PoisonAttempts,
+	}
 }

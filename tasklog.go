@@ -154,10 +154,20 @@ func (l dirLogs) prune(ctx context.Context, endedBefore time.Time) (int, error) 
 	return n, err
 }
 
+// Bounds of the interval between two prunes of the task logs (constants: the
+// interval follows Config.TaskLogRetention, which is the setting).
+const (
+	// pruneIntervalMin keeps a tiny retention (in tests) from pruning in a
+	// busy loop.
+	pruneIntervalMin = 10 * time.Millisecond
+	// pruneIntervalMax makes a long retention still prune every hour.
+	pruneIntervalMax = time.Hour
+)
+
 // pruneInterval is how often logs are pruned for a retention: a tenth of
-// it, at least every hour.
+// it, within [pruneIntervalMin, pruneIntervalMax].
 func pruneInterval(retention time.Duration) time.Duration {
-	return min(max(retention/10, 10*time.Millisecond), time.Hour)
+	return min(max(retention/10, pruneIntervalMin), pruneIntervalMax)
 }
 
 // pruneLoop deletes the logs older than the retention until ctx ends.
@@ -219,10 +229,17 @@ type logWriter struct {
 	lostBytes  int
 }
 
-const logFlushInterval = 200 * time.Millisecond
+// The log writer appends what it buffered every logFlushInterval, or as
+// soon as logFlushBytes are buffered; up to logQueueWrites writes wait for
+// it before Write blocks.
+const (
+	logFlushInterval = 200 * time.Millisecond
+	logFlushBytes    = 64 << 10
+	logQueueWrites   = 64
+)
 
 func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord, logger *slog.Logger) *logWriter {
-	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, 64), done: make(chan struct{})}
+	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, logQueueWrites), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -276,7 +293,7 @@ func (w *logWriter) loop() {
 				return
 			}
 			buf = append(buf, p...)
-			if len(buf) >= 64<<10 {
+			if len(buf) >= logFlushBytes {
 				flush()
 			}
 		case <-t.C:

@@ -47,14 +47,25 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// Defaults.
+// Defaults of Config, which the root package's Config repeats by name.
 const (
-	PollIntervalDefault   = time.Second
-	LeaseTTLDefault       = 15 * time.Second
-	MaxBatchDefault       = store.DefaultMaxEvents
+	// PollIntervalDefault is Config.PollInterval when it is zero.
+	PollIntervalDefault = time.Second
+	// LeaseTTLDefault is Config.LeaseTTL when it is zero.
+	LeaseTTLDefault = 15 * time.Second
+	// MaxBatchDefault is Config.MaxBatch when it is zero.
+	MaxBatchDefault = store.DefaultMaxEvents
+	// PoisonAttemptsDefault is Config.PoisonAttempts when it is zero.
 	PoisonAttemptsDefault = 3
-	RetryBackoffMin       = 20 * time.Millisecond
-	RetryBackoffMax       = 5 * time.Second
+)
+
+// Bounds of the backoff between retries of a failed unit of work: it starts
+// at RetryBackoffMin, doubles with each failure up to RetryBackoffMax and is
+// jittered by ±20 %. Constants rather than settings: a unit of work fails
+// because the store does, and these only space out the attempts.
+const (
+	RetryBackoffMin = 20 * time.Millisecond
+	RetryBackoffMax = 5 * time.Second
 )
 
 // Config configures a Runtime.
@@ -100,8 +111,11 @@ type loop struct {
 	done   chan struct{}
 }
 
-// New returns a runtime; Start runs it.
-func New(cfg Config) *Runtime {
+// WithDefaults returns a copy of cfg with its zero (or negative) fields set
+// to their defaults: a discarding logger, the real clock and the …Default
+// constants. The root package calls it to fill its own Config, so each
+// default is written once.
+func (cfg Config) WithDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -120,6 +134,13 @@ func New(cfg Config) *Runtime {
 	if cfg.PoisonAttempts <= 0 {
 		cfg.PoisonAttempts = PoisonAttemptsDefault
 	}
+	return cfg
+}
+
+// New returns a runtime for cfg (with its defaults filled in); Start runs
+// it.
+func New(cfg Config) *Runtime {
+	cfg = cfg.WithDefaults()
 	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}, reclaim: make(chan struct{}, 1)}
 }
 

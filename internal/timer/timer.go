@@ -60,6 +60,15 @@ const (
 	PruneIntervalDefault   = 10 * time.Minute
 )
 
+// Bounds of the backoff between attempts at firing a tick the store failed
+// to record: it starts at fireBackoffMin and doubles up to fireBackoffMax.
+// Constants rather than settings: they only space out retries against a
+// failing store, and the term's end stops them.
+const (
+	fireBackoffMin = 50 * time.Millisecond
+	fireBackoffMax = 5 * time.Second
+)
+
 // Config configures a Service.
 type Config struct {
 	Store    store.Store
@@ -520,7 +529,7 @@ func (l *leader) skip(sp spec, run schedule.Run, why string) {
 // ends.
 func (l *leader) record(sp spec, f store.Firing) {
 	at := f.At
-	backoff := 50 * time.Millisecond
+	backoff := fireBackoffMin
 	for {
 		fired, err := l.s.cfg.Store.FireTimer(l.ctx, f)
 		if err == nil {
@@ -537,7 +546,7 @@ func (l *leader) record(sp spec, f store.Firing) {
 			return
 		case <-l.s.cfg.Clock.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, fireBackoffMax)
 	}
 }
 
