@@ -13,6 +13,7 @@ import (
 
 	"github.com/aiflow-go/aiflow/internal/engine"
 	"github.com/aiflow-go/aiflow/internal/runtime"
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/internal/timer"
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -38,10 +39,12 @@ type Client struct {
 	rt        *runtime.Runtime
 	timers    *timer.Service
 	logs      taskLogs
-	stopPrune context.CancelFunc
-	pruned    chan struct{}
-	started   bool
-	stopped   bool
+	// pruner deletes old task logs (Config.TaskLogRetention).
+	pruner startstop.Service
+	// started and stopped make a client start once: it cannot start again
+	// after Stop.
+	started bool
+	stopped bool
 }
 
 type workflowKey struct{ ns, name string }
@@ -180,9 +183,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.rt, c.timers, c.started = rt, timers, true
 	if c.cfg.TaskLogRetention > 0 {
-		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		c.stopPrune, c.pruned = cancel, make(chan struct{})
-		go c.pruneLoop(pctx, c.pruned)
+		_ = c.pruner.Start(context.WithoutCancel(ctx), c.pruneLoop) // starts once: c.started was false
 	}
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
@@ -202,12 +203,9 @@ func (c *Client) Stop(ctx context.Context) error {
 		return nil
 	}
 	c.stopped = true
-	rt, timers, stopPrune, pruned := c.rt, c.timers, c.stopPrune, c.pruned
+	rt, timers := c.rt, c.timers
 	c.mu.Unlock()
-	if stopPrune != nil {
-		stopPrune()
-		<-pruned
-	}
+	_ = c.pruner.Stop(context.Background()) // nothing to stop without a retention
 	timers.Stop()
 	errRT := rt.Stop(context.WithoutCancel(ctx))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)

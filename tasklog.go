@@ -171,8 +171,7 @@ func pruneInterval(retention time.Duration) time.Duration {
 }
 
 // pruneLoop deletes the logs older than the retention until ctx ends.
-func (c *Client) pruneLoop(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
+func (c *Client) pruneLoop(ctx context.Context) {
 	t := c.clock.NewTicker(pruneInterval(c.cfg.TaskLogRetention))
 	defer t.Stop()
 	for {

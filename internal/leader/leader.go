@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aiflow-go/aiflow/internal/startstop"
 )
 
 // TTLDefault is the default lease validity.
@@ -57,9 +59,9 @@ type Elector struct {
 	trustUntil time.Time
 	subs       map[int]*relay
 	nextSub    int
-	cancel     context.CancelFunc
-	done       chan struct{}
 	wakeElect  chan struct{}
+	// loop runs the election loop.
+	loop startstop.Service
 }
 
 // New returns an elector for cfg; Start runs it.
@@ -91,39 +93,25 @@ func New(cfg Config) (*Elector, error) {
 // Start runs the election loop in the background until Stop. ctx only bounds
 // the start.
 func (e *Elector) Start(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.cancel != nil {
-		return errors.New("leader: Start: the elector is already started")
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	lctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan struct{})
-	go func() {
-		defer close(e.done)
-		e.run(lctx)
-	}()
-	return nil
+	err := e.loop.Start(context.WithoutCancel(ctx), e.run)
+	if errors.Is(err, startstop.ErrStarted) {
+		return errors.New("leader: Start: the elector is already started")
+	}
+	return err
 }
 
 // Stop ends the loop and, if this client leads, resigns (deletes its term so
 // a follower can take over at once) and publishes the transition to
 // follower. Subscriptions stay open.
 func (e *Elector) Stop(ctx context.Context) error {
-	e.mu.Lock()
-	cancel, done := e.cancel, e.done
-	e.cancel = nil
-	e.mu.Unlock()
-	if cancel == nil {
+	if !e.loop.Started() {
 		return nil
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := e.loop.Stop(ctx); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	wasLeader, term := e.leader, e.term

@@ -44,6 +44,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/aiflow-go/aiflow/internal/engine"
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -95,20 +96,16 @@ type Config struct {
 
 // Runtime consumes the partitions a client owns.
 type Runtime struct {
-	cfg    Config
-	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg Config
+	log *slog.Logger
+	// claimer runs the claim loop; the partition loops run under its
+	// context.
+	claimer startstop.Service
 
 	mu    sync.Mutex
-	loops map[int]*loop
+	loops map[int]*startstop.Service // one per owned partition
 	// reclaim asks the claim loop to claim now (a loop lost its lease).
 	reclaim chan struct{}
-}
-
-type loop struct {
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // WithDefaults returns a copy of cfg with its zero (or negative) fields set
@@ -141,39 +138,27 @@ func (cfg Config) WithDefaults() Config {
 // it.
 func New(cfg Config) *Runtime {
 	cfg = cfg.WithDefaults()
-	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*loop{}, reclaim: make(chan struct{}, 1)}
+	return &Runtime{cfg: cfg, log: cfg.Logger.With(slog.String("service", "runtime")), loops: map[int]*startstop.Service{}, reclaim: make(chan struct{}, 1)}
 }
 
 // Start claims partitions and runs their loops until Stop.
 func (r *Runtime) Start(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel = cancel
-	if err := r.claim(ctx); err != nil {
-		cancel()
-		return err
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.claimLoop(ctx)
-	}()
-	return nil
+	return r.claimer.StartInit(context.WithoutCancel(ctx), r.claim, r.claimLoop)
 }
 
 // Stop stops every loop, waits for them and releases the leases.
 func (r *Runtime) Stop(ctx context.Context) error {
-	if r.cancel == nil {
+	if !r.claimer.Started() {
 		return nil
 	}
-	r.cancel()
-	r.wg.Wait()
+	// Stopping the claim loop cancels the partition loops' contexts too.
+	_ = r.claimer.Stop(context.Background())
 	r.mu.Lock()
 	loops := r.loops
-	r.loops = map[int]*loop{}
+	r.loops = map[int]*startstop.Service{}
 	r.mu.Unlock()
 	for _, l := range loops {
-		l.cancel()
-		<-l.done
+		_ = l.Stop(context.Background())
 	}
 	return r.cfg.Store.ReleasePartitions(ctx, r.cfg.Owner)
 }
@@ -218,11 +203,11 @@ func (r *Runtime) claim(ctx context.Context) error {
 	defer r.mu.Unlock()
 	for p, l := range r.loops {
 		select {
-		case <-l.done:
+		case <-l.Done():
 			delete(r.loops, p) // ended (lost lease); restart below if owned again
 		default:
 			if !want[p] {
-				l.cancel()
+				l.Cancel() // no wait: the loop ends on its own
 				delete(r.loops, p)
 			}
 		}
@@ -231,19 +216,19 @@ func (r *Runtime) claim(ctx context.Context) error {
 		if _, ok := r.loops[p]; ok {
 			continue
 		}
-		lctx, cancel := context.WithCancel(ctx)
-		l := &loop{cancel: cancel, done: make(chan struct{})}
-		r.loops[p] = l
-		go func() {
-			lost := r.runPartition(lctx, p)
-			close(l.done)
-			if lost { // claim again now: the lease may have expired while we were busy
+		l := &startstop.Service{}
+		err := l.Start(ctx, func(ctx context.Context) {
+			if r.runPartition(ctx, p) { // claim again now: the lease may have expired while we were busy
 				select {
 				case r.reclaim <- struct{}{}:
 				default:
 				}
 			}
-		}()
+		})
+		if err != nil {
+			return err // ctx ended: the runtime stops
+		}
+		r.loops[p] = l
 	}
 	return nil
 }

@@ -90,6 +90,19 @@ func (s *Service) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Cancel cancels the service's context without waiting for its goroutine:
+// for an owner that abandons a service and need not know when it has
+// stopped (Done tells). A Stop is still needed before the service can be
+// started again. Cancel on a service that is not started does nothing.
+func (s *Service) Cancel() {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 // Started reports whether the service was started and Stop has not yet
 // completed.
 func (s *Service) Started() bool {

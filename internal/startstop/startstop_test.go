@@ -142,3 +142,23 @@ func TestStopBoundedByContext(t *testing.T) {
 	require.NoError(t, s.Stop(context.Background()))
 	<-s.Done()
 }
+
+func TestCancelDoesNotWait(t *testing.T) {
+	t.Parallel()
+	var s Service
+	s.Cancel() // not started: nothing happens
+	release := make(chan struct{})
+	ended := make(chan struct{})
+	require.NoError(t, s.Start(context.Background(), func(ctx context.Context) {
+		<-ctx.Done()
+		<-release
+		close(ended)
+	}))
+	s.Cancel() // returns while run is still blocked on release
+	require.True(t, s.Started())
+	close(release)
+	<-ended
+	<-s.Done()
+	require.NoError(t, s.Stop(context.Background()))
+	require.False(t, s.Started())
+}

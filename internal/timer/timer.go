@@ -46,6 +46,7 @@ import (
 
 	"github.com/aiflow-go/aiflow/internal/engine"
 	"github.com/aiflow-go/aiflow/internal/schedule"
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -96,10 +97,11 @@ type Config struct {
 
 // Service campaigns for leadership and runs the timers while it leads.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg Config
+	log *slog.Logger
+	// campaign follows the election; the terms of leadership run under its
+	// context.
+	campaign startstop.Service
 }
 
 // New returns a service; Start runs it.
@@ -124,64 +126,32 @@ func New(cfg Config) *Service {
 
 // Start campaigns for leadership; the timers run while this client leads.
 func (s *Service) Start(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ch, err := s.cfg.Store.Elect(ctx, s.cfg.Owner)
-	if err != nil {
-		cancel()
+	var ch <-chan bool
+	elect := func(ctx context.Context) (err error) {
+		ch, err = s.cfg.Store.Elect(ctx, s.cfg.Owner)
 		return err
 	}
-	s.cancel, s.done = cancel, make(chan struct{})
-	go func() {
-		defer close(s.done)
-		var term *term
-		defer func() { term.end() }()
-		for leading := range ch {
-			if leading && term == nil {
-				s.log.InfoContext(ctx, "leading: timers start")
-				term = s.startTerm(ctx)
-			} else if !leading && term != nil {
-				s.log.InfoContext(ctx, "not leading: timers stop")
-				term.end()
-				term = nil
-			}
+	return s.campaign.StartInit(context.WithoutCancel(ctx), elect, func(ctx context.Context) { s.follow(ctx, ch) })
+}
+
+// follow runs the timers during each term of leadership that ch announces,
+// until ch is closed.
+func (s *Service) follow(ctx context.Context, ch <-chan bool) {
+	var term startstop.Service // one term of leadership
+	defer func() { _ = term.Stop(context.Background()) }()
+	for leading := range ch {
+		if leading && !term.Started() {
+			s.log.InfoContext(ctx, "leading: timers start")
+			_ = term.Start(ctx, s.lead) // fails only once ctx has ended
+		} else if !leading && term.Started() {
+			s.log.InfoContext(ctx, "not leading: timers stop")
+			_ = term.Stop(context.Background())
 		}
-	}()
-	return nil
-}
-
-// term is one term of leadership.
-type term struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func (s *Service) startTerm(ctx context.Context) *term {
-	lctx, cancel := context.WithCancel(ctx)
-	t := &term{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(t.done)
-		s.lead(lctx)
-	}()
-	return t
-}
-
-// end stops the term's timers and waits for them; nil-safe.
-func (t *term) end() {
-	if t == nil {
-		return
 	}
-	t.cancel()
-	<-t.done
 }
 
 // Stop stops the timers and the campaign.
-func (s *Service) Stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
-}
+func (s *Service) Stop() { _ = s.campaign.Stop(context.Background()) }
 
 // spec is one timer.
 type spec struct {
