@@ -148,10 +148,10 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 	return c.append(ctx, "send event", ev)
 }
 
+// append appends one event. The store checks it (store.ValidateEvent, the
+// one place the rules are written) before anything is written, and its error
+// names the field, the value and the expected form.
 func (c *Client) append(ctx context.Context, op string, ev store.Event) (*Event, error) {
-	if err := store.ValidateEvent(&ev); err != nil {
-		return nil, opError(op, err)
-	}
 	out, err := c.store.AppendEvents(ctx, []store.Event{ev})
 	if err != nil {
 		return nil, opError(op, err)

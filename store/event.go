@@ -217,6 +217,11 @@ const DefaultListLimit = 1000
 // [MaxEventValueBytes], key, value and sender in valid UTF-8 without NUL
 // bytes (Postgres text cannot hold them), and no reserved key on a user
 // event. It does not check that the namespace exists.
+//
+// It is the one check of an event's form, made once, where events enter the
+// log: a store calls it in AppendEvents (and its variants) and on the events
+// of a unit of work before it writes anything. The client, the HTTP API, the
+// CLI and the engine rely on it and do not check again.
 func ValidateEvent(ev *Event) error {
 	if err := checkText("key", ev.Key); err != nil {
 		return err

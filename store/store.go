@@ -303,7 +303,9 @@ type PartitionSubscriber interface {
 // EventLog is the appending and reading side of the event log.
 type EventLog interface {
 	// AppendEvents appends events atomically and returns them with ID,
-	// Position, Time and Partition set. Every namespace must exist.
+	// Position, Time and Partition set. Every namespace must exist, and
+	// every event must pass ValidateEvent, which the store calls before it
+	// writes anything (callers do not check first).
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// ListEvents returns events matching filter in position order, and the
 	// position to pass as After to continue. It returns only events that no

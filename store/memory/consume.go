@@ -115,13 +115,8 @@ func (s *Store) checkOwner(p *partition, params store.ConsumeParams) error {
 // applyEffects writes a unit of work's effects. It validates first, so a
 // failure changes nothing.
 func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, err error) {
-	for i := range fx.Events {
-		if err := store.ValidateEvent(&fx.Events[i]); err != nil {
-			return false, err
-		}
-		if err := s.requireNamespace(fx.Events[i].Namespace); err != nil {
-			return false, err
-		}
+	if err := s.checkEvents(fx.Events); err != nil {
+		return false, err
 	}
 	for _, x := range fx.NewExecutions {
 		if cur, dup := s.execs[x.ID]; dup && cur.Status != store.WorkflowInit {
@@ -203,9 +198,7 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 	}
 	all := append(slices.Clone(fx.Events), out...)
 	if len(all) > 0 {
-		if _, err := s.appendLocked(all); err != nil {
-			return false, err
-		}
+		s.appendChecked(all) // the engine's events were checked above; the status events are the store's own
 		appended = true
 	}
 	return appended, nil

@@ -20,15 +20,31 @@ func (s *Store) AppendEvents(_ context.Context, events []store.Event) ([]store.E
 	return out, nil
 }
 
+// appendLocked checks events and appends them; s.mu must be held.
 func (s *Store) appendLocked(events []store.Event) ([]store.Event, error) {
+	if err := s.checkEvents(events); err != nil {
+		return nil, err
+	}
+	return s.appendChecked(events), nil
+}
+
+// checkEvents is the store's check of events before they are written: each
+// passes store.ValidateEvent and names an existing namespace.
+func (s *Store) checkEvents(events []store.Event) error {
 	for i := range events {
 		if err := store.ValidateEvent(&events[i]); err != nil {
-			return nil, err
+			return err
 		}
 		if err := s.requireNamespace(events[i].Namespace); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// appendChecked appends events that passed checkEvents (or that the store
+// built itself); s.mu must be held.
+func (s *Store) appendChecked(events []store.Event) []store.Event {
 	now := s.clock.Now()
 	out := make([]store.Event, len(events))
 	for i, ev := range events {
@@ -41,7 +57,7 @@ func (s *Store) appendLocked(events []store.Event) ([]store.Event, error) {
 		s.events = append(s.events, ev)
 		out[i] = ev
 	}
-	return out, nil
+	return out
 }
 
 // after returns the index of the first event after pos.
