@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/jonboulle/clockwork"
@@ -159,7 +160,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	slices.SortFunc(ws, func(a, b *compiled) int {
-		return cmpString(a.record.Namespace+"\x00"+a.record.Name, b.record.Namespace+"\x00"+b.record.Name)
+		return strings.Compare(a.record.Namespace+"\x00"+a.record.Name, b.record.Namespace+"\x00"+b.record.Name)
 	})
 	if err := c.persist(ctx, ws); err != nil {
 		return err
@@ -245,14 +246,4 @@ func (c *Client) Owned() []int {
 		return nil
 	}
 	return rt.Owned()
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

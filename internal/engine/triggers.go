@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -31,23 +32,13 @@ func (e *Engine) triggersFor(ns, key string) []*Trigger {
 		for _, list := range e.trig.routes {
 			slices.SortFunc(list, func(a, b *Trigger) int {
 				if a.Workflow != b.Workflow {
-					return cmpStr(a.Workflow, b.Workflow)
+					return strings.Compare(a.Workflow, b.Workflow)
 				}
-				return cmpStr(a.Name, b.Name)
+				return strings.Compare(a.Name, b.Name)
 			})
 		}
 	}
 	return e.trig.routes[routeKey{ns, key}]
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func triggerTarget(t *Trigger) string {
