@@ -95,24 +95,33 @@ func (e *Engine) evalCond(c CondFunc, ev *store.Event, x *Execution) (met bool, 
 	if c == nil {
 		return true, nil
 	}
+	e.env.e, e.env.x = e, x
+	return evalCondition(c, ev, &e.env)
+}
+
+// evalCondition evaluates a condition and turns its panic into an error.
+func evalCondition(c CondFunc, ev *store.Event, env Env) (met bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			met, err = false, fmt.Errorf("condition panicked: %v", r)
 		}
 	}()
-	e.env.e, e.env.x = e, x
-	return c(ev, &e.env)
+	return c(ev, env)
 }
 
 func (e *Engine) recordPoison(ev *store.Event, key PoisonKey, msg string, x *Execution) {
+	// Poison records stay in this partition: they name the execution.
+	e.poisonEvent(ev, key, msg, ev.Namespace, x.Workflow, x.ID)
+}
+
+// poisonEvent records that applying ev to key's target was skipped after
+// failing with msg, as an event of workflow (and execution, when not 0).
+func (e *Engine) poisonEvent(ev *store.Event, key PoisonKey, msg, ns, workflow string, execID int64) {
 	data, _ := json.Marshal(store.PoisonData{
 		EventID: ev.ID, EventPosition: ev.Position.String(), EventKey: ev.Key, Error: msg, Target: key.Target,
 	})
-	out := store.Event{
-		Kind: store.KindControl, Namespace: ev.Namespace, Key: store.KeyPoisonEvent,
-		Value: msg, Sender: store.SenderEngine, Data: data,
-	}
-	// Poison records stay in this partition: they name the execution.
-	out.Workflow, out.ExecutionID = x.Workflow, x.ID
-	e.fx.Events = append(e.fx.Events, out)
+	e.fx.Events = append(e.fx.Events, store.Event{
+		Kind: store.KindControl, Namespace: ns, Key: store.KeyPoisonEvent, Value: msg,
+		Sender: store.SenderEngine, Workflow: workflow, ExecutionID: execID, Data: data,
+	})
 }

@@ -118,22 +118,11 @@ func (e *Engine) evalTrigger(c CondFunc, ev *store.Event, w *WorkflowState) (met
 	if c == nil {
 		return true, nil
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			met, err = false, fmt.Errorf("condition panicked: %v", r)
-		}
-	}()
-	return c(ev, &wfEnv{e: e, w: w})
+	return evalCondition(c, ev, &wfEnv{e: e, w: w})
 }
 
 func (e *Engine) recordTriggerPoison(ev *store.Event, key PoisonKey, msg string, t *Trigger) {
-	data, _ := json.Marshal(store.PoisonData{
-		EventID: ev.ID, EventPosition: ev.Position.String(), EventKey: ev.Key, Error: msg, Target: key.Target,
-	})
-	e.fx.Events = append(e.fx.Events, store.Event{
-		Kind: store.KindControl, Namespace: t.Namespace, Key: store.KeyPoisonEvent, Value: msg,
-		Sender: store.SenderEngine, Workflow: t.Workflow, Data: data,
-	})
+	e.poisonEvent(ev, key, msg, t.Namespace, t.Workflow, 0)
 }
 
 // controlEvent appends a control event about a workflow (skipped ticks and
