@@ -238,12 +238,37 @@ type poisonCount struct {
 	err      string
 }
 
+// partitionLoop is the state of the consuming loop of one partition.
+type partitionLoop struct {
+	r        *Runtime
+	log      *slog.Logger
+	eng      *engine.Engine
+	ids      *idPool
+	params   store.ConsumeParams
+	recorder store.FailureRecorder // nil when the store keeps no counts
+	// cached is the partition version the engine's state reflects; -1 when
+	// it must be reloaded.
+	cached int64
+	// failures counts the failed attempts at the next batch: the larger of
+	// the store's record and this loop's own count.
+	failures map[engine.PoisonKey]*poisonCount
+	// batchVersion is the partition version of the latest batch applied.
+	batchVersion int64
+	// applied is the number of events of the latest unit of work.
+	applied int
+}
+
 // runPartition consumes a partition until ctx ends (it returns false) or the
 // lease is lost (it returns true).
 func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
-	log := r.log.With(slog.Int("partition", part))
-	eng := engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions()))
-	ids := &idPool{store: r.cfg.Store}
+	recorder, _ := r.cfg.Store.(store.FailureRecorder)
+	l := &partitionLoop{
+		r: r, log: r.log.With(slog.Int("partition", part)),
+		eng:    engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions())),
+		ids:    &idPool{store: r.cfg.Store},
+		params: store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch},
+		cached: -1, recorder: recorder, failures: map[engine.PoisonKey]*poisonCount{},
+	}
 	var wake <-chan struct{}
 	var unsubscribe func()
 	if ps, ok := r.cfg.Store.(store.PartitionSubscriber); ok {
@@ -253,102 +278,29 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	}
 	defer unsubscribe()
 
-	cached := int64(-1)
-	recorder, _ := r.cfg.Store.(store.FailureRecorder)
-	// failures counts the failed attempts at the next batch: the larger of
-	// the store's record and this loop's own count.
-	failures := map[engine.PoisonKey]*poisonCount{}
-	var batchVersion int64
 	backoff := time.Duration(0)
-	params := store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch}
-
 	for {
-		applied := 0
-		res, err := r.cfg.Store.Consume(ctx, params, func(ctx context.Context, b store.Batch) (*store.Effects, error) {
-			if b.Version() != cached {
-				snaps, err := b.Snapshots(ctx)
-				if err != nil {
-					return nil, err
-				}
-				if err := eng.Load(snaps); err != nil {
-					return nil, err
-				}
-				cached = b.Version()
-			}
-			evs := b.Events()
-			if len(evs) == 0 {
-				return nil, nil
-			}
-			batchVersion = b.Version()
-			if fb, ok := b.(store.FailuresBatch); ok && recorder != nil {
-				for _, f := range fb.Failures() {
-					mergeFailure(failures, f)
-				}
-			}
-			var skip map[engine.PoisonKey]string
-			for k, f := range failures {
-				if f.attempts >= r.cfg.PoisonAttempts {
-					if skip == nil {
-						skip = map[engine.PoisonKey]string{}
-					}
-					skip[k] = f.err
-				}
-			}
-			ids.ctx = ctx
-			eng.Begin(ids, skip)
-			if err := eng.ApplyBatch(evs); err != nil {
-				eng.End()
-				return nil, err
-			}
-			fx := eng.End()
-			fx.Position = evs[len(evs)-1].Position
-			applied = len(evs)
-			return fx, nil
-		})
+		l.applied = 0
+		res, err := r.cfg.Store.Consume(ctx, l.params, l.apply)
 		switch {
 		case err == nil:
-			if applied > 0 {
-				cached = res.Version
-				clear(failures)
+			if l.applied > 0 {
+				l.cached = res.Version
+				clear(l.failures)
 				if r.cfg.OnCommit != nil {
-					r.cfg.OnCommit(part, applied)
+					r.cfg.OnCommit(part, l.applied)
 				}
 			}
 			backoff = 0
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, store.ErrNotOwner):
-			log.InfoContext(ctx, "partition lease lost; stopping its loop")
+			l.log.InfoContext(ctx, "partition lease lost; stopping its loop")
 			return true
 		default:
-			cached = -1
-			if ee, ok := engine.IsEvalError(err); ok {
-				f := failures[ee.Key]
-				if f == nil {
-					f = &poisonCount{}
-					failures[ee.Key] = f
-				}
-				f.attempts++
-				f.err = ee.Err.Error()
-				if recorder != nil {
-					recorded, rerr := recorder.RecordFailure(ctx, params, batchVersion,
-						store.FailedApplication{EventID: ee.Key.EventID, Target: ee.Key.Target, Error: f.err})
-					switch {
-					case rerr == nil:
-						for _, rf := range recorded {
-							mergeFailure(failures, rf)
-						}
-					case ctx.Err() != nil:
-						return
-					default:
-						log.WarnContext(ctx, "recording a failed attempt; counting it in this loop only", slog.Any("error", rerr))
-					}
-				}
-				log.WarnContext(ctx, "condition failed; the batch is rolled back and retried",
-					slog.Int64("event_id", ee.Key.EventID), slog.String("target", ee.Key.Target),
-					slog.Int("attempt", f.attempts), slog.Any("error", ee.Err))
-			} else {
-				log.WarnContext(ctx, "unit of work failed; retrying", slog.Any("error", err))
+			l.cached = -1
+			if !l.failed(ctx, err) {
+				return
 			}
 			backoff = nextBackoff(backoff)
 			select {
@@ -368,6 +320,87 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 		case <-r.cfg.Clock.After(r.cfg.PollInterval):
 		}
 	}
+}
+
+// apply is the unit of work of one batch: it reloads the engine's state if
+// another unit committed meanwhile, and applies the batch's events, skipping
+// the applications that failed PoisonAttempts times.
+func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effects, error) {
+	if b.Version() != l.cached {
+		snaps, err := b.Snapshots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.eng.Load(snaps); err != nil {
+			return nil, err
+		}
+		l.cached = b.Version()
+	}
+	evs := b.Events()
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	l.batchVersion = b.Version()
+	if fb, ok := b.(store.FailuresBatch); ok && l.recorder != nil {
+		for _, f := range fb.Failures() {
+			mergeFailure(l.failures, f)
+		}
+	}
+	var skip map[engine.PoisonKey]string
+	for k, f := range l.failures {
+		if f.attempts >= l.r.cfg.PoisonAttempts {
+			if skip == nil {
+				skip = map[engine.PoisonKey]string{}
+			}
+			skip[k] = f.err
+		}
+	}
+	l.ids.ctx = ctx
+	l.eng.Begin(l.ids, skip)
+	if err := l.eng.ApplyBatch(evs); err != nil {
+		l.eng.End()
+		return nil, err
+	}
+	fx := l.eng.End()
+	fx.Position = evs[len(evs)-1].Position
+	l.applied = len(evs)
+	return fx, nil
+}
+
+// failed counts and logs a failed unit of work; a condition's failure is
+// also recorded in the store when it keeps counts. It returns false when ctx
+// ended meanwhile.
+func (l *partitionLoop) failed(ctx context.Context, err error) bool {
+	ee, ok := engine.IsEvalError(err)
+	if !ok {
+		l.log.WarnContext(ctx, "unit of work failed; retrying", slog.Any("error", err))
+		return true
+	}
+	f := l.failures[ee.Key]
+	if f == nil {
+		f = &poisonCount{}
+		l.failures[ee.Key] = f
+	}
+	f.attempts++
+	f.err = ee.Err.Error()
+	if l.recorder != nil {
+		recorded, rerr := l.recorder.RecordFailure(ctx, l.params, l.batchVersion,
+			store.FailedApplication{EventID: ee.Key.EventID, Target: ee.Key.Target, Error: f.err})
+		switch {
+		case rerr == nil:
+			for _, rf := range recorded {
+				mergeFailure(l.failures, rf)
+			}
+		case ctx.Err() != nil:
+			return false
+		default:
+			l.log.WarnContext(ctx, "recording a failed attempt; counting it in this loop only", slog.Any("error", rerr))
+		}
+	}
+	l.log.WarnContext(ctx, "condition failed; the batch is rolled back and retried",
+		slog.Int64("event_id", ee.Key.EventID), slog.String("target", ee.Key.Target),
+		slog.Int("attempt", f.attempts), slog.Any("error", ee.Err))
+	return true
 }
 
 // mergeFailure raises the count of f's application to f.Attempts.
