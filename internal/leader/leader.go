@@ -290,14 +290,14 @@ type relay struct {
 	mu     sync.Mutex
 	queue  []Transition
 	signal chan struct{}
-	done   chan struct{}
 	out    chan Transition
-	once   sync.Once
+	// deliver runs the delivery loop until close.
+	deliver startstop.Service
 }
 
 func newRelay() *relay {
-	r := &relay{signal: make(chan struct{}, 1), done: make(chan struct{}), out: make(chan Transition)}
-	go r.run()
+	r := &relay{signal: make(chan struct{}, 1), out: make(chan Transition)}
+	_ = r.deliver.Start(context.Background(), r.run) // a new service with a live context: cannot fail
 	return r
 }
 
@@ -311,9 +311,10 @@ func (r *relay) push(t Transition) {
 	}
 }
 
-func (r *relay) close() { r.once.Do(func() { close(r.done) }) }
+// close ends the delivery (and closes out) without waiting; safe to repeat.
+func (r *relay) close() { r.deliver.Cancel() }
 
-func (r *relay) run() {
+func (r *relay) run(ctx context.Context) {
 	defer close(r.out)
 	for {
 		r.mu.Lock()
@@ -328,13 +329,13 @@ func (r *relay) run() {
 			select {
 			case <-r.signal:
 				continue
-			case <-r.done:
+			case <-ctx.Done():
 				return
 			}
 		}
 		select {
 		case r.out <- *next:
-		case <-r.done:
+		case <-ctx.Done():
 			return
 		}
 	}
