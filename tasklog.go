@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -221,7 +222,8 @@ type logWriter struct {
 	mu     sync.Mutex
 	closed bool
 	ch     chan []byte
-	done   chan struct{}
+	// bg runs the background writer (loop) until Close.
+	bg startstop.Service
 	// lost counts the failed appends and their bytes; guarded by lostMu.
 	lostMu     sync.Mutex
 	lostWrites int
@@ -238,8 +240,8 @@ const (
 )
 
 func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord, logger *slog.Logger) *logWriter {
-	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, logQueueWrites), done: make(chan struct{})}
-	go w.loop()
+	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, logQueueWrites)}
+	_ = w.bg.Start(context.Background(), w.loop) // a new service with a live context: cannot fail
 	return w
 }
 
@@ -273,8 +275,9 @@ func (w *logWriter) appendOrReport(data []byte) {
 	}
 }
 
-func (w *logWriter) loop() {
-	defer close(w.done)
+// loop appends the queued writes in the background until ctx ends (Close),
+// then appends what is still queued and returns.
+func (w *logWriter) loop(ctx context.Context) {
 	t := time.NewTicker(logFlushInterval)
 	defer t.Stop()
 	var buf []byte
@@ -284,19 +287,29 @@ func (w *logWriter) loop() {
 			buf = nil
 		}
 	}
+	add := func(p []byte) {
+		buf = append(buf, p...)
+		if len(buf) >= logFlushBytes {
+			flush()
+		}
+	}
 	for {
 		select {
-		case p, ok := <-w.ch:
-			if !ok {
-				flush()
-				return
-			}
-			buf = append(buf, p...)
-			if len(buf) >= logFlushBytes {
-				flush()
-			}
+		case p := <-w.ch:
+			add(p)
 		case <-t.C:
 			flush()
+		case <-ctx.Done():
+			// Close has stopped the writes to ch: drain it.
+			for {
+				select {
+				case p := <-w.ch:
+					add(p)
+				default:
+					flush()
+					return
+				}
+			}
 		}
 	}
 }
@@ -310,9 +323,8 @@ func (w *logWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	close(w.ch)
 	w.mu.Unlock()
-	<-w.done
+	_ = w.bg.Stop(context.Background())
 	w.lostMu.Lock()
 	writes, bytes := w.lostWrites, w.lostBytes
 	w.lostMu.Unlock()
