@@ -2,10 +2,10 @@
 // schema, for the work that must run in one place at a time: the reaper of
 // lost task attempts and, later, the schedule timers.
 //
-// Import rule: leader imports pgx and the standard library only. It does not
-// create its table; the store's migrations do (aiflow_leader: name,
-// leader_id, elected_at, expires_at), and the caller passes its qualified
-// name.
+// Import rule: leader imports pgx, internal/startstop and the standard
+// library only. It does not create its table; the store's migrations do
+// (aiflow_leader: name, leader_id, elected_at, expires_at), and the caller
+// passes its qualified name.
 //
 // # The lease
 //

@@ -2,8 +2,8 @@
 // for each partition it owns it runs one consuming loop that applies batches
 // of events through the engine in the store's unit of work.
 //
-// Import rule: runtime imports store, internal/engine and the standard
-// library (plus clockwork for time). It does not know operators or the public
+// Import rule: runtime imports store, internal/engine, internal/startstop
+// and the standard library (plus clockwork for time). It does not know operators or the public
 // API; the root package hands it a [store.TaskHandler].
 //
 // # The consuming loop

@@ -28,7 +28,7 @@
 // firings are checked against.
 //
 // Import rule: store, internal/engine (definitions), internal/schedule,
-// gocron (with its job ids, google/uuid) and clockwork.
+// internal/startstop, gocron (with its job ids, google/uuid) and clockwork.
 package timer
 
 import (
