@@ -59,7 +59,7 @@ type versionKey struct {
 // cfg is nil, has no Store or has a negative TaskLogRetention.
 func New(cfg *Config) (*Client, error) {
 	if cfg == nil || cfg.Store == nil {
-		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(pool, nil)", ErrInvalid)
+		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(ctx, pool, nil)", ErrInvalid)
 	}
 	c, err := cfg.withDefaults()
 	if err != nil {

@@ -27,7 +27,7 @@ const (
 // Config configures a Client. Only Store is required.
 type Config struct {
 	// Store is the backend: memory.New(nil) for tests and examples,
-	// postgres.New(pool, ...) in production. Required.
+	// postgres.New(ctx, pool, ...) in production. Required.
 	Store store.Store
 	// Logger receives the client's logs. Defaults to text on stderr at
 	// level Warn.
