@@ -9,9 +9,6 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// NamespaceInfo is a namespace.
-type NamespaceInfo = store.NamespaceRecord
-
 // AddNamespace adds a namespace.
 func (c *Client) AddNamespace(ctx context.Context, name string) error {
 	return opError("add namespace", c.store.AddNamespace(ctx, name))
@@ -20,7 +17,7 @@ func (c *Client) AddNamespace(ctx context.Context, name string) error {
 // ListNamespaces lists the namespaces by name.
 func (c *Client) ListNamespaces(ctx context.Context) ([]NamespaceInfo, error) {
 	ns, err := c.store.ListNamespaces(ctx)
-	return ns, opError("list namespaces", err)
+	return convertAll(ns, namespaceFromStore), opError("list namespaces", err)
 }
 
 // DeleteNamespace deletes a namespace. It fails with ErrNamespaceNotEmpty
@@ -29,20 +26,14 @@ func (c *Client) DeleteNamespace(ctx context.Context, name string) error {
 	return opError("delete namespace", c.store.DeleteNamespace(ctx, name))
 }
 
-// WorkflowInfo is a registered workflow as recorded in the store: its latest
-// version, its definition (JSON) and whether it is enabled.
-type WorkflowInfo = store.WorkflowRecord
-
-// WorkflowVersion is one recorded version of a workflow definition.
-type WorkflowVersion = store.WorkflowVersionRecord
-
 // GetWorkflow returns a registered workflow.
 func (c *Client) GetWorkflow(ctx context.Context, namespace, name string) (*WorkflowInfo, error) {
 	w, err := c.getWorkflow(ctx, orDefault(namespace), name)
 	if err != nil {
 		return nil, opError("get workflow", err)
 	}
-	return &w, nil
+	out := workflowFromStore(w)
+	return &out, nil
 }
 
 func (c *Client) getWorkflow(ctx context.Context, ns, name string) (store.WorkflowRecord, error) {
@@ -67,14 +58,14 @@ func (c *Client) ListWorkflows(ctx context.Context, namespace string) ([]Workflo
 		return nil, opError("list workflows", err)
 	}
 	ws, err := c.store.ListWorkflows(ctx, namespace)
-	return ws, opError("list workflows", err)
+	return convertAll(ws, workflowFromStore), opError("list workflows", err)
 }
 
 // ListWorkflowVersions lists the recorded versions of a workflow, oldest
 // first.
 func (c *Client) ListWorkflowVersions(ctx context.Context, namespace, name string) ([]WorkflowVersion, error) {
 	vs, err := c.store.ListWorkflowVersions(ctx, orDefault(namespace), name)
-	return vs, opError("list workflow versions", err)
+	return convertAll(vs, workflowVersionFromStore), opError("list workflow versions", err)
 }
 
 // EnableWorkflow lets schedules, triggers and calls start the workflow again.

@@ -51,7 +51,7 @@ func BenchmarkEventToFuncStart(b *testing.B) {
 	}
 	waitStatus(b, st, func() bool {
 		x, err := st.GetExecution(ctx, id)
-		return err == nil && x.Status == aiflow.WorkflowRunning
+		return err == nil && x.Status == store.WorkflowRunning
 	})
 
 	lat := make([]time.Duration, 0, b.N)
@@ -66,7 +66,7 @@ func BenchmarkEventToFuncStart(b *testing.B) {
 		// The next START is applied after this run's SUCCESS: wait for it.
 		waitStatus(b, st, func() bool {
 			te, err := st.GetTaskExecution(ctx, s.te)
-			return err == nil && te.Status == aiflow.TaskSuccess
+			return err == nil && te.Status == store.TaskSuccess
 		})
 	}
 	b.StopTimer()

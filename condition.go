@@ -49,7 +49,8 @@ func (cc *ConditionContext) ExecutionID() int64 { return cc.env.ExecutionID() }
 // workflow execution; ok is false if the task never ran (always for
 // triggers).
 func (cc *ConditionContext) TaskStatus(task string) (status TaskStatus, ok bool) {
-	return cc.env.TaskStatus(task)
+	s, ok := cc.env.TaskStatus(task)
+	return TaskStatus(s), ok
 }
 
 // RawState returns the JSON of the named state; ok is false if it is unset.

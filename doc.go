@@ -17,7 +17,7 @@
 //	task1 := wf.Task("task1", operators.Bash("echo I am the 1st task."))
 //	task2 := wf.Task("task2", operators.Bash("echo I am the 2nd task."))
 //	task3 := wf.Task("task3", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-//		_, err := tc.SendEvent(ctx, "key", "This is a custom message.")
+//		_, err := tc.SendEvent(ctx, "key", "This is a custom message.", nil)
 //		return err
 //	}))
 //	task4 := wf.Task("task4", operators.Bash("echo I am the 4th task."))
@@ -70,7 +70,7 @@
 // ([Client.SendEvent], the command line, the SQL function, other systems)
 // reach every RUNNING execution, in the event's namespace, of every enabled
 // workflow with a rule expecting the key. A task can send to its whole
-// namespace with [ToNamespace]. Events never cross namespaces.
+// namespace with [SendEventOpts].ToNamespace. Events never cross namespaces.
 //
 // # Task and execution status
 //

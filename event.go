@@ -9,15 +9,6 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// Position is the place of an event in the log. Events are read in Position
-// order; list and listen calls take a Position to continue from and never miss
-// or repeat an event after it. Its text form ("XID-ID") is what
-// ParsePosition reads and the command line prints.
-type Position = store.Position
-
-// ParsePosition parses a Position from its text form.
-func ParsePosition(s string) (Position, error) { return store.ParsePosition(s) }
-
 // MaxEventValueBytes is the largest event value accepted (64 KiB). A larger
 // value is refused with ErrEventTooLarge; send a reference instead.
 const MaxEventValueBytes = store.MaxEventValueBytes
@@ -67,19 +58,19 @@ func (ev *Event) IsWorkflowStatusChange() bool {
 // sees every event appended from now on.
 func (c *Client) LastPosition(ctx context.Context) (Position, error) {
 	p, err := c.store.LastPosition(ctx)
-	return p, opError("last position", err)
+	return Position(p), opError("last position", err)
 }
 
 func eventFromStore(ev *store.Event) Event {
 	return Event{
-		ID: ev.ID, Position: ev.Position, Time: ev.Time, Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value,
+		ID: ev.ID, Position: Position(ev.Position), Time: ev.Time, Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value,
 		Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, TaskName: ev.TaskName,
 		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Kind != store.KindUser,
 	}
 }
 
-// SendEventOpts are the options of Client.SendEvent. A nil *SendEventOpts
-// means the defaults.
+// SendEventOpts are the options of Client.SendEvent, Client.SendEventTx and
+// TaskContext.SendEvent. A nil *SendEventOpts means the defaults.
 type SendEventOpts struct {
 	// Namespace of the event; "default" when empty.
 	Namespace string
@@ -98,7 +89,7 @@ type SendEventOpts struct {
 	TaskExecutionID int64
 	// ToNamespace, with ExecutionID or TaskExecutionID, reaches every running
 	// execution of the namespace whose rules expect the key instead of only
-	// that execution, as the option ToNamespace does for a task.
+	// that execution, as it does for TaskContext.SendEvent.
 	ToNamespace bool
 }
 
@@ -183,7 +174,7 @@ type EventFilter struct {
 func (f *EventFilter) toStore() store.EventFilter {
 	sf := store.EventFilter{
 		Namespace: f.Namespace, Keys: f.Keys, Sender: f.Sender, ExecutionID: f.ExecutionID,
-		After: f.After, Since: f.Since, Limit: f.Limit,
+		After: store.Position(f.After), Since: f.Since, Limit: f.Limit,
 	}
 	if f.UserOnly {
 		sf.Kinds = []store.EventKind{store.KindUser}
@@ -232,7 +223,7 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 	for i := range evs {
 		out[i] = eventFromStore(&evs[i])
 	}
-	return out, next, nil
+	return out, Position(next), nil
 }
 
 // CountEvents counts the events that ListEvents would list with filter

@@ -151,7 +151,7 @@ func ExampleValueState() {
 	// reach only this execution), then ends.
 	wf.Task("source", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
 		for i := 0; i < 5; i++ {
-			if _, err := tc.SendEvent(ctx, "tick", fmt.Sprint(i)); err != nil {
+			if _, err := tc.SendEvent(ctx, "tick", fmt.Sprint(i), nil); err != nil {
 				return err
 			}
 		}

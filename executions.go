@@ -10,13 +10,6 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// WorkflowExecution is one run of a workflow.
-type WorkflowExecution = store.WorkflowExecutionRecord
-
-// ExecutionFilter selects workflow executions; zero fields select everything.
-// Results are newest first, at most Limit (1000 when zero).
-type ExecutionFilter = store.ExecutionFilter
-
 // StartWorkflowOpts are the options of StartWorkflowExecution. A nil
 // *StartWorkflowOpts means the defaults.
 type StartWorkflowOpts struct {
@@ -133,7 +126,7 @@ func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowE
 	if err != nil {
 		return nil, opError("get workflow execution", err)
 	}
-	return &x, nil
+	return ptr(executionFromStore(x)), nil
 }
 
 // ListWorkflowExecutions lists workflow executions, newest first. It fails
@@ -145,8 +138,8 @@ func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFi
 	if err := c.requireNamespace(ctx, filter.Namespace); err != nil {
 		return nil, opError("list workflow executions", err)
 	}
-	xs, err := c.store.ListExecutions(ctx, *filter)
-	return xs, opError("list workflow executions", err)
+	xs, err := c.store.ListExecutions(ctx, filter.toStore())
+	return convertAll(xs, executionFromStore), opError("list workflow executions", err)
 }
 
 // WaitWorkflowExecution waits until a workflow execution has finished and
@@ -160,7 +153,7 @@ func (c *Client) WaitWorkflowExecution(ctx context.Context, id int64) (*Workflow
 			return nil, opError("wait workflow execution", err)
 		}
 		if x.Status.Finished() {
-			return &x, nil
+			return ptr(executionFromStore(x)), nil
 		}
 		select {
 		case <-ctx.Done():
@@ -170,13 +163,6 @@ func (c *Client) WaitWorkflowExecution(ctx context.Context, id int64) (*Workflow
 		}
 	}
 }
-
-// TaskExecution is one run of a task in a workflow execution.
-type TaskExecution = store.TaskExecutionRecord
-
-// TaskExecutionFilter selects task executions; zero fields select
-// everything. Results are ordered by id, at most Limit (1000 when zero).
-type TaskExecutionFilter = store.TaskExecutionFilter
 
 // StartTaskExecution starts a task in a running workflow execution, as a
 // START rule would: it is ignored (and the latest task execution's Note says
@@ -236,7 +222,7 @@ func (c *Client) GetTaskExecution(ctx context.Context, id int64) (*TaskExecution
 	if err != nil {
 		return nil, opError("get task execution", err)
 	}
-	return &te, nil
+	return ptr(taskExecutionFromStore(te)), nil
 }
 
 // ListTaskExecutions lists task executions by id.
@@ -244,6 +230,6 @@ func (c *Client) ListTaskExecutions(ctx context.Context, filter *TaskExecutionFi
 	if filter == nil {
 		filter = &TaskExecutionFilter{}
 	}
-	tes, err := c.store.ListTaskExecutions(ctx, *filter)
-	return tes, opError("list task executions", err)
+	tes, err := c.store.ListTaskExecutions(ctx, filter.toStore())
+	return convertAll(tes, taskExecutionFromStore), opError("list task executions", err)
 }

@@ -1,6 +1,7 @@
 package aiflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,25 +162,29 @@ func (tc *TaskContext) TaskEnviron() []string {
 	return env
 }
 
-// SendOption modifies TaskContext.SendEvent.
-type SendOption func(*store.Event)
-
-// ToNamespace sends the event to the task's whole namespace: every running
-// execution whose rules expect the key (this one included), instead of only
-// the task's own execution.
-func ToNamespace() SendOption { return func(ev *store.Event) { ev.Broadcast = true } }
-
 // SendEvent sends a user event from this task. By default it reaches only the
-// task's own workflow execution (and the namespace's workflow triggers); pass
-// ToNamespace to reach every execution in the namespace.
-func (tc *TaskContext) SendEvent(ctx context.Context, key, value string, opts ...SendOption) (*Event, error) {
+// task's own workflow execution (and the namespace's workflow triggers); set
+// opts.ToNamespace to reach every execution in the namespace whose rules
+// expect the key. opts may set Sender (the task's "<execution>_<task>_<seq>"
+// by default); its Namespace, ExecutionID and TaskExecutionID must be left
+// zero or name this task's own. A nil opts means the defaults.
+func (tc *TaskContext) SendEvent(ctx context.Context, key, value string, opts *SendEventOpts) (*Event, error) {
+	var o SendEventOpts
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.Namespace != "" && o.Namespace != tc.Namespace:
+		return nil, opError("send event", fmt.Errorf("%w: SendEventOpts.Namespace %q: a task sends in its own namespace %q: leave it empty", ErrInvalid, o.Namespace, tc.Namespace))
+	case o.ExecutionID != 0 && o.ExecutionID != tc.ExecutionID:
+		return nil, opError("send event", fmt.Errorf("%w: SendEventOpts.ExecutionID %d: a task sends from its own workflow execution %d: leave it zero", ErrInvalid, o.ExecutionID, tc.ExecutionID))
+	case o.TaskExecutionID != 0 && o.TaskExecutionID != tc.TaskExecutionID:
+		return nil, opError("send event", fmt.Errorf("%w: SendEventOpts.TaskExecutionID %d: a task sends as itself (%d): leave it zero", ErrInvalid, o.TaskExecutionID, tc.TaskExecutionID))
+	}
 	ev := store.Event{
 		Kind: store.KindUser, Namespace: tc.Namespace, Key: key, Value: value,
-		Sender: tc.sender(), Workflow: tc.Workflow, ExecutionID: tc.ExecutionID,
-		TaskName: tc.Task, TaskExecutionID: tc.TaskExecutionID, SeqNum: tc.SeqNum,
-	}
-	for _, o := range opts {
-		o(&ev)
+		Sender: cmp.Or(o.Sender, tc.sender()), Workflow: tc.Workflow, ExecutionID: tc.ExecutionID,
+		TaskName: tc.Task, TaskExecutionID: tc.TaskExecutionID, SeqNum: tc.SeqNum, Broadcast: o.ToNamespace,
 	}
 	return tc.client.append(ctx, "send event", ev)
 }
@@ -200,7 +205,7 @@ func (tc *TaskContext) ListenEvents(ctx context.Context, keys []string, fn func(
 	if err != nil {
 		return opError("listen events", err)
 	}
-	return tc.client.ListenEvents(ctx, &EventFilter{Namespace: tc.Namespace, Keys: keys, UserOnly: true, After: from}, fn)
+	return tc.client.ListenEvents(ctx, &EventFilter{Namespace: tc.Namespace, Keys: keys, UserOnly: true, After: Position(from)}, fn)
 }
 
 // ReportStatus records a short status message that GetTaskExecution shows.

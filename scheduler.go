@@ -70,10 +70,6 @@ func PeriodicIn(expr, timeZone string) TaskOption {
 	}
 }
 
-// WorkflowSchedule is a timer that starts an execution of a workflow (run type
-// PERIODIC) on every tick of its expression.
-type WorkflowSchedule = store.ScheduleRecord
-
 // Overlap policies of workflow schedules (ScheduleOpts.Overlap).
 const (
 	OverlapAllow = store.OverlapAllow
@@ -140,7 +136,7 @@ func (c *Client) AddWorkflowSchedule(ctx context.Context, workflow, expr string,
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	return &rec, nil
+	return ptr(scheduleFromStore(rec)), nil
 }
 
 func scheduleChanged(ns, workflow string) store.Event {
@@ -153,7 +149,7 @@ func (c *Client) GetWorkflowSchedule(ctx context.Context, id int64) (*WorkflowSc
 	if err != nil {
 		return nil, opError("get workflow schedule", err)
 	}
-	return &rec, nil
+	return ptr(scheduleFromStore(rec)), nil
 }
 
 // ListWorkflowSchedules lists the schedules of a workflow (of every workflow
@@ -165,7 +161,7 @@ func (c *Client) ListWorkflowSchedules(ctx context.Context, namespace, workflow 
 		return nil, opError("list workflow schedules", err)
 	}
 	recs, err := c.store.ListSchedules(ctx, namespace, workflow)
-	return recs, opError("list workflow schedules", err)
+	return convertAll(recs, scheduleFromStore), opError("list workflow schedules", err)
 }
 
 // PauseWorkflowSchedule stops a schedule's ticks until it is resumed.

@@ -56,11 +56,20 @@ type dirLogs struct {
 // TaskLogPath returns the file that holds a task execution's log under a
 // Config.TaskLogDir: <dir>/<namespace>/<workflow>/<execution id>/<task>/<seq>.log.
 func TaskLogPath(dir string, te *TaskExecution) string {
-	return filepath.Join(dir, te.Namespace, te.Workflow, strconv.FormatInt(te.ExecutionID, 10), te.Task, strconv.Itoa(te.SeqNum)+".log")
+	return taskLogPath(dir, te.Namespace, te.Workflow, te.ExecutionID, te.Task, te.SeqNum)
+}
+
+func taskLogPath(dir, ns, workflow string, executionID int64, task string, seq int) string {
+	return filepath.Join(dir, ns, workflow, strconv.FormatInt(executionID, 10), task, strconv.Itoa(seq)+".log")
+}
+
+// recordLogPath is TaskLogPath for a store record.
+func recordLogPath(dir string, te *store.TaskExecutionRecord) string {
+	return taskLogPath(dir, te.Namespace, te.Workflow, te.ExecutionID, te.Task, te.SeqNum)
 }
 
 func (l dirLogs) append(_ context.Context, te *store.TaskExecutionRecord, data []byte) error {
-	path := TaskLogPath(l.dir, te)
+	path := recordLogPath(l.dir, te)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -73,7 +82,7 @@ func (l dirLogs) append(_ context.Context, te *store.TaskExecutionRecord, data [
 }
 
 func (l dirLogs) read(_ context.Context, te *store.TaskExecutionRecord, offset int64, limit int) ([]byte, int64, error) {
-	f, err := os.Open(TaskLogPath(l.dir, te))
+	f, err := os.Open(recordLogPath(l.dir, te))
 	if errors.Is(err, fs.ErrNotExist) {
 		return []byte{}, 0, nil
 	}

@@ -8,10 +8,6 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// WorkflowTrigger is a condition over the events of a workflow's namespace
-// that starts an execution of the workflow (run type EVENT) when met.
-type WorkflowTrigger = store.TriggerRecord
-
 // TriggerOpts are the options of AddWorkflowTrigger. A nil *TriggerOpts means
 // the defaults.
 type TriggerOpts struct {
@@ -65,7 +61,7 @@ func (c *Client) AddWorkflowTrigger(ctx context.Context, workflow, name string, 
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	return &rec, nil
+	return ptr(triggerFromStore(rec)), nil
 }
 
 func triggerEvent(key string, r store.TriggerRecord) store.Event {
@@ -79,7 +75,7 @@ func (c *Client) GetWorkflowTrigger(ctx context.Context, id int64) (*WorkflowTri
 	if err != nil {
 		return nil, opError("get workflow trigger", err)
 	}
-	return &rec, nil
+	return ptr(triggerFromStore(rec)), nil
 }
 
 // ListWorkflowTriggers lists the triggers of a workflow (of every workflow of
@@ -91,7 +87,7 @@ func (c *Client) ListWorkflowTriggers(ctx context.Context, namespace, workflow s
 		return nil, opError("list workflow triggers", err)
 	}
 	recs, err := c.store.ListTriggers(ctx, namespace, workflow)
-	return recs, opError("list workflow triggers", err)
+	return convertAll(recs, triggerFromStore), opError("list workflow triggers", err)
 }
 
 // PauseWorkflowTrigger stops evaluating a trigger until it is resumed.

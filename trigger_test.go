@@ -103,7 +103,7 @@ func TestTriggerSeesEventsFromOtherWorkflowsExecutions(t *testing.T) {
 	t.Parallel()
 	source := aiflow.NewWorkflow("source")
 	source.Task("send", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := tc.SendEvent(ctx, "trigger_workflow", "go") // scoped to source's own execution
+		_, err := tc.SendEvent(ctx, "trigger_workflow", "go", nil) // scoped to source's own execution
 		return err
 	}))
 	b := newTimerBed(t, nil, nil, source, quickWorkflow("target"))

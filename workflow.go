@@ -9,44 +9,6 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// TaskStatus is the status of a task execution. See the constants.
-type TaskStatus = store.TaskStatus
-
-// The task statuses. INIT, QUEUED, RUNNING, RETRYING and STOPPING are alive;
-// SUCCESS, FAILED and STOPPED are finished and final.
-const (
-	TaskInit     = store.TaskInit
-	TaskQueued   = store.TaskQueued
-	TaskRunning  = store.TaskRunning
-	TaskSuccess  = store.TaskSuccess
-	TaskFailed   = store.TaskFailed
-	TaskStopping = store.TaskStopping
-	TaskStopped  = store.TaskStopped
-	TaskRetrying = store.TaskRetrying
-)
-
-// WorkflowStatus is the status of a workflow execution. See the constants.
-type WorkflowStatus = store.WorkflowStatus
-
-// The workflow execution statuses. SUCCESS, FAILED and STOPPED are final.
-const (
-	WorkflowInit    = store.WorkflowInit
-	WorkflowRunning = store.WorkflowRunning
-	WorkflowSuccess = store.WorkflowSuccess
-	WorkflowFailed  = store.WorkflowFailed
-	WorkflowStopped = store.WorkflowStopped
-)
-
-// RunType says what started a workflow execution: MANUAL, PERIODIC or EVENT.
-type RunType = store.RunType
-
-// The run types.
-const (
-	RunManual   = store.RunManual
-	RunPeriodic = store.RunPeriodic
-	RunEvent    = store.RunEvent
-)
-
 // DefaultNamespace is the namespace of workflows and events that name none. It
 // always exists.
 const DefaultNamespace = store.DefaultNamespace

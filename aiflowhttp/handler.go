@@ -323,7 +323,6 @@ func (h *handler) sendEvent(w http.ResponseWriter, r *http.Request) error {
 }
 
 // eventView is the JSON shape of ev.
-func eventView(ev aiflow.Event) view.Event { return view.NewEvent(view.EventRecord(ev)) }
 
 type eventList struct {
 	Events []view.Event `json:"events"`
@@ -374,7 +373,7 @@ func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, view.NewWorkflow)})
+	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, workflowView)})
 	return nil
 }
 
@@ -388,7 +387,7 @@ func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view.NewWorkflowDetail(*wf, vers))
+	writeJSON(w, http.StatusOK, workflowDetailView(*wf, vers))
 	return nil
 }
 
@@ -406,7 +405,7 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/executions/%d", id))
-	writeJSON(w, http.StatusCreated, view.NewExecution(*x))
+	writeJSON(w, http.StatusCreated, executionView(*x))
 	return nil
 }
 
@@ -433,7 +432,7 @@ func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"executions": view.Map(xs, view.NewExecution)})
+	writeJSON(w, http.StatusOK, map[string]any{"executions": view.Map(xs, executionView)})
 	return nil
 }
 
@@ -446,7 +445,7 @@ func (h *handler) getExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view.NewExecution(*x))
+	writeJSON(w, http.StatusOK, executionView(*x))
 	return nil
 }
 
@@ -483,7 +482,7 @@ func (h *handler) listTaskExecutions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"task_executions": view.Map(tes, view.NewTaskExecution)})
+	writeJSON(w, http.StatusOK, map[string]any{"task_executions": view.Map(tes, taskExecutionView)})
 	return nil
 }
 
@@ -524,7 +523,7 @@ func (h *handler) getTaskExecution(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view.NewTaskExecution(*te))
+	writeJSON(w, http.StatusOK, taskExecutionView(*te))
 	return nil
 }
 

@@ -67,9 +67,6 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, usagef("--begin-time %q: expected RFC 3339 (2024-05-01T10:00:00Z), 2024-05-01T10:00:00 (local time) or 2024-05-01", s)
 }
 
-// eventView is the printed shape of ev.
-func eventView(ev aiflow.Event) view.Event { return view.NewEvent(view.EventRecord(ev)) }
-
 func eventRow(v view.Event) []any {
 	ctx := ""
 	if v.ExecutionID != 0 {

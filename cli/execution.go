@@ -136,7 +136,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(xs, view.NewExecution)
+			vs := view.Map(xs, executionView)
 			return e.print(vs, func() writerTo { return executionTable(vs) })
 		}),
 	}
@@ -160,7 +160,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			v := view.NewExecution(*x)
+			v := executionView(*x)
 			return e.print(v, func() writerTo { return executionFields(v) })
 		}),
 	}
@@ -222,7 +222,7 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs := view.Map(tes, view.NewTaskExecution)
+			vs := view.Map(tes, taskExecutionView)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"ID", "TASK", "SEQ", "STATUS", "ATTEMPT", "STARTED AT", "ENDED AT", "ERROR", "NOTE"}}
 				for _, te := range vs {
@@ -250,7 +250,7 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := view.NewTaskExecution(*te)
+			v := taskExecutionView(*te)
 			return e.print(v, func() writerTo {
 				var f fields
 				f.add("ID", v.ID)

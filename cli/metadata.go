@@ -225,7 +225,7 @@ func (e *env) namespaceCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				vs := view.Map(nss, view.NewNamespace)
+				vs := view.Map(nss, namespaceView)
 				return e.print(vs, func() writerTo {
 					t := &table{header: []string{"NAME", "CREATED AT"}}
 					for _, n := range vs {
@@ -268,7 +268,7 @@ show what they registered, versions included.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(ws, view.NewWorkflow)
+			vs := view.Map(ws, workflowView)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"NAMESPACE", "NAME", "VERSION", "ENABLED", "UPDATED AT"}}
 				for _, w := range vs {
@@ -296,7 +296,7 @@ show what they registered, versions included.`,
 			if err != nil {
 				return err
 			}
-			v := view.NewWorkflowDetail(*w, vers)
+			v := workflowDetailView(*w, vers)
 			return e.print(v, func() writerTo {
 				var f fields
 				f.add("NAMESPACE", v.Namespace)

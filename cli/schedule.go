@@ -95,7 +95,7 @@ func (e *env) scheduleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := view.NewSchedule(*s)
+			v := scheduleView(*s)
 			return e.print(v, func() writerTo { return scheduleFields(v) })
 		}),
 	}
@@ -125,7 +125,7 @@ func (e *env) scheduleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs := view.Map(ss, view.NewSchedule)
+			vs := view.Map(ss, scheduleView)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"ID", "NAMESPACE", "WORKFLOW", "EXPRESSION", "TIME ZONE", "PAUSED", "OVERLAP", "LAST FIRE AT"}}
 				for _, s := range vs {
@@ -166,7 +166,7 @@ func (e *env) scheduleCmd() *cobra.Command {
 			if err != nil {
 				return nil, nil, err
 			}
-			v := view.NewSchedule(*s)
+			v := scheduleView(*s)
 			return v, scheduleFields(v), nil
 		}),
 		e.idCommand("pause", "SCHEDULE_ID", "Pause a schedule: no ticks until it is resumed", "", nil, func(ctx context.Context, c *aiflow.Client, id int64) (any, writerTo, error) {
@@ -231,7 +231,7 @@ commands show and steer them.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(ts, view.NewTrigger)
+			vs := view.Map(ts, triggerView)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"ID", "NAMESPACE", "WORKFLOW", "NAME", "KEYS", "PAUSED", "CREATED AT"}}
 				for _, tr := range vs {
@@ -271,7 +271,7 @@ commands show and steer them.`,
 			if err != nil {
 				return nil, nil, err
 			}
-			v := view.NewTrigger(*t)
+			v := triggerView(*t)
 			return v, triggerFields(v), nil
 		}),
 		e.idCommand("pause", "TRIGGER_ID", "Pause a trigger: it is not evaluated until it is resumed", "", nil, func(ctx context.Context, c *aiflow.Client, id int64) (any, writerTo, error) {

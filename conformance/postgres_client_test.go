@@ -81,7 +81,7 @@ func TestClientRunsQuickstartWorkflow(t *testing.T) {
 	t1 := wf.Task("task1", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }))
 	t2 := wf.Task("task2", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }))
 	t3 := wf.Task("task3", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := tc.SendEvent(ctx, "key", "hello")
+		_, err := tc.SendEvent(ctx, "key", "hello", nil)
 		return err
 	}))
 	t4 := wf.Task("task4", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }))

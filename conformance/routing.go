@@ -18,7 +18,7 @@ func testScopedEvents(t *testing.T, b *bed) {
 	// sending task's execution.
 	f := b.flow("w")
 	f.funcTask("sender", func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := tc.SendEvent(ctx, "ping", "from the task")
+		_, err := tc.SendEvent(ctx, "ping", "from the task", nil)
 		return err
 	}).OnEvent("cast", aiflow.ActionStart)
 	f.ctl.setAuto("receiver", nil)
@@ -98,7 +98,7 @@ func testBroadcastFromTask(t *testing.T, b *bed) {
 	var sends atomic.Int64
 	f.funcTask("caster", func(ctx context.Context, tc *aiflow.TaskContext) error {
 		if sends.Add(1) == 1 { // only the first execution's task broadcasts
-			_, err := tc.SendEvent(ctx, "ping", "all", aiflow.ToNamespace())
+			_, err := tc.SendEvent(ctx, "ping", "all", &aiflow.SendEventOpts{ToNamespace: true})
 			return err
 		}
 		return nil

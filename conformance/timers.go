@@ -286,7 +286,7 @@ func testScheduleResumeFiresNoPausedTick(t *testing.T, b *bed) {
 func testTriggerSeesOtherWorkflowsEvents(t *testing.T, b *bed) {
 	src := b.flow("source")
 	src.funcTask("send", func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := tc.SendEvent(ctx, "go", "from source") // scoped to source's own execution
+		_, err := tc.SendEvent(ctx, "go", "from source", nil) // scoped to source's own execution
 		return err
 	})
 	tgt := b.flow("target")

@@ -473,7 +473,7 @@ func (r *flinkRun) sendSavepoint(ctx context.Context, path string) {
 	if key == "" {
 		return
 	}
-	if _, err := r.tc.SendEvent(ctx, key, path); err != nil {
+	if _, err := r.tc.SendEvent(ctx, key, path, nil); err != nil {
 		fmt.Fprintf(r.tc.Log, "aiflow: sending the savepoint's path as event %q failed: %v\n", key, err)
 		r.tc.Logger.Warn("sending the savepoint event failed", "key", key, "error", err)
 	}

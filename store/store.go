@@ -108,8 +108,12 @@ type TaskExecutionFilter struct {
 	Namespace   string
 	Workflow    string
 	Task        string
-	Statuses    []TaskStatus
-	// Limit bounds the result; 0 means DefaultListLimit. Ordered by id.
+	// SeqNum, when set, selects the task executions with that sequence
+	// number.
+	SeqNum   int
+	Statuses []TaskStatus
+	// Limit bounds the result; 0 means DefaultListLimit. Ordered by
+	// execution id, then by id (the order task executions were created).
 	Limit int
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
 	"github.com/aiflow-go/aiflow/store/postgres"
 )
 
@@ -59,7 +60,7 @@ func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config,
 		// The next START is applied after this run's SUCCESS: wait for it.
 		err := waitUntil(ctx, st, "the run's success", func() (bool, error) {
 			te, err := st.GetTaskExecution(ctx, s.te)
-			return te.Status == aiflow.TaskSuccess, err
+			return te.Status == store.TaskSuccess, err
 		})
 		return s.at.Sub(sent), err
 	}

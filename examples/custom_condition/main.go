@@ -73,7 +73,7 @@ func produce(interval time.Duration) func(ctx context.Context, tc *aiflow.TaskCo
 				return nil
 			case <-t.C:
 			}
-			if _, err := tc.SendEvent(ctx, NumEvent, strconv.Itoa(rand.IntN(10))); err != nil && ctx.Err() == nil {
+			if _, err := tc.SendEvent(ctx, NumEvent, strconv.Itoa(rand.IntN(10)), nil); err != nil && ctx.Err() == nil {
 				return err
 			}
 		}

@@ -26,7 +26,7 @@ const EventKey = "trigger_workflow"
 func Workflows() (first, second *aiflow.Workflow) {
 	first = aiflow.NewWorkflow("event_trigger_workflow_1")
 	first.Task("task_1", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := tc.SendEvent(ctx, EventKey, "go")
+		_, err := tc.SendEvent(ctx, EventKey, "go", nil)
 		return err
 	}))
 	second = aiflow.NewWorkflow("event_trigger_workflow_2")

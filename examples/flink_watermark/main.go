@@ -129,7 +129,7 @@ func simulatedJob(opts Options, validated <-chan string) func(ctx context.Contex
 				}
 				fmt.Fprintf(tc.Log, "watermark %s passed the end of hour %s: %d records\n", watermark.Format(time.RFC3339), h.Format(HourLayout), len(open[h]))
 				delete(open, h)
-				if _, err := tc.SendEvent(ctx, HourClosedEvent, h.Format(HourLayout)); err != nil {
+				if _, err := tc.SendEvent(ctx, HourClosedEvent, h.Format(HourLayout), nil); err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}

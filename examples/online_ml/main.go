@@ -200,7 +200,7 @@ func (l *loop) preProcess(ctx context.Context, tc *aiflow.TaskContext) error {
 			return err
 		}
 		fmt.Fprintf(tc.Log, "prepared %s (%d samples)\n", path, len(batch))
-		if _, err := tc.SendEvent(ctx, DataPrepared, path); err != nil {
+		if _, err := tc.SendEvent(ctx, DataPrepared, path, nil); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -272,7 +272,7 @@ func (l *loop) validate(ctx context.Context, tc *aiflow.TaskContext) error {
 	if err := tc.ReportMetrics(ctx, map[string]float64{"accuracy": newAcc}); err != nil {
 		return err
 	}
-	_, err = tc.SendEvent(ctx, ModelValidated, path)
+	_, err = tc.SendEvent(ctx, ModelValidated, path, nil)
 	return err
 }
 
@@ -290,7 +290,7 @@ func (l *loop) deploy(ctx context.Context, tc *aiflow.TaskContext) error {
 		return err
 	}
 	fmt.Fprintf(tc.Log, "deployed %s\n", m.Name)
-	_, err := tc.SendEvent(ctx, ModelDeployed, m.Name)
+	_, err := tc.SendEvent(ctx, ModelDeployed, m.Name, nil)
 	return err
 }
 

@@ -32,7 +32,7 @@ func Workflow() *aiflow.Workflow {
 	task2 := wf.Task("task2", operators.Bash("echo I am the 2nd task."))
 	task3 := wf.Task("task3", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
 		fmt.Fprintf(tc.Log, "Sending event with key: %s\n", EventKey)
-		_, err := tc.SendEvent(ctx, EventKey, "This is a custom message.")
+		_, err := tc.SendEvent(ctx, EventKey, "This is a custom message.", nil)
 		return err
 	}))
 	task4 := wf.Task("task4", operators.Bash("echo I am the 4th task."))

@@ -39,7 +39,7 @@ var importRules = map[string]importRule{
 	"internal/schedule":  {other: []string{"github.com/robfig/cron/v3"}},
 	"internal/timer": {module: []string{"store", "internal/engine", "internal/schedule", "internal/startstop"},
 		other: []string{"github.com/go-co-op/gocron/v2", "github.com/google/uuid", clockwork}},
-	"internal/view":   {module: []string{"store"}},
+	"internal/view":   {},
 	"internal/layout": {},
 	"operators":       {module: []string{"."}},
 	"aiflowhttp":      {module: []string{".", "internal/view"}},

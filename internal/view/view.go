@@ -3,19 +3,21 @@
 // speak the same language. Field names are snake_case; times are RFC 3339
 // with nanoseconds in UTC, left out when unset.
 //
-// view depends only on what it shows: the store's records (which the root
-// package's NamespaceInfo, WorkflowInfo, WorkflowExecution, TaskExecution,
-// WorkflowSchedule and WorkflowTrigger are aliases of) and its own
-// [EventRecord].
+// view depends only on what it shows. Its inputs are its own record types
+// (NamespaceRecord, WorkflowRecord, ExecutionRecord, ...), each with the
+// fields of the root package's public type, in the same order and of the
+// same types, so that a caller converts a value with a type conversion
+// (view.ExecutionRecord[aiflow.WorkflowStatus, aiflow.RunType](x)); the
+// compiler refuses the conversion if the two drift apart. The status kinds
+// are type parameters, so the store's records convert too.
 //
-// Import rule: view imports store and the standard library only.
+// Import rule: view imports the standard library only.
 package view
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
-
-	"github.com/aiflow-go/aiflow/store"
 )
 
 // Time formats t (empty when zero).
@@ -32,8 +34,14 @@ type Namespace struct {
 	CreatedAt string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
 }
 
+// NamespaceRecord has the fields of a namespace (aiflow.NamespaceInfo).
+type NamespaceRecord struct {
+	Name      string
+	CreatedAt time.Time
+}
+
 // NewNamespace converts a namespace.
-func NewNamespace(n store.NamespaceRecord) Namespace {
+func NewNamespace(n NamespaceRecord) Namespace {
 	return Namespace{Name: n.Name, CreatedAt: Time(n.CreatedAt)}
 }
 
@@ -56,15 +64,38 @@ type WorkflowVersion struct {
 	CreatedAt string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
 }
 
+// WorkflowRecord has the fields of a registered workflow
+// (aiflow.WorkflowInfo).
+type WorkflowRecord struct {
+	Namespace  string
+	Name       string
+	Version    string
+	Definition []byte
+	Enabled    bool
+	Partition  int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// WorkflowVersionRecord has the fields of a workflow version
+// (aiflow.WorkflowVersion).
+type WorkflowVersionRecord struct {
+	Namespace  string
+	Workflow   string
+	Version    string
+	Definition []byte
+	CreatedAt  time.Time
+}
+
 // NewWorkflow converts a workflow, without its definition.
-func NewWorkflow(w store.WorkflowRecord) Workflow {
+func NewWorkflow(w WorkflowRecord) Workflow {
 	return Workflow{Namespace: w.Namespace, Name: w.Name, Version: w.Version, Enabled: w.Enabled,
 		CreatedAt: Time(w.CreatedAt), UpdatedAt: Time(w.UpdatedAt)}
 }
 
 // NewWorkflowDetail converts a workflow with its definition (decoded JSON)
 // and versions.
-func NewWorkflowDetail(w store.WorkflowRecord, versions []store.WorkflowVersionRecord) Workflow {
+func NewWorkflowDetail(w WorkflowRecord, versions []WorkflowVersionRecord) Workflow {
 	out := NewWorkflow(w)
 	var def any
 	if len(w.Definition) > 0 && json.Unmarshal(w.Definition, &def) == nil {
@@ -93,8 +124,25 @@ type Execution struct {
 	EndedAt    string `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
 }
 
+// ExecutionRecord has the fields of a workflow execution
+// (aiflow.WorkflowExecution); S is its status kind and R its run type kind.
+type ExecutionRecord[S, R ~string] struct {
+	ID         int64
+	Namespace  string
+	Workflow   string
+	Version    string
+	Status     S
+	RunType    R
+	Note       string
+	ScheduleID int64
+	TriggerID  int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	EndedAt    time.Time
+}
+
 // NewExecution converts a workflow execution.
-func NewExecution(x store.WorkflowExecutionRecord) Execution {
+func NewExecution[S, R ~string](x ExecutionRecord[S, R]) Execution {
 	return Execution{ID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Version: x.Version, Status: string(x.Status),
 		RunType: string(x.RunType), Note: x.Note, ScheduleID: x.ScheduleID, TriggerID: x.TriggerID,
 		CreatedAt: Time(x.CreatedAt), UpdatedAt: Time(x.UpdatedAt), EndedAt: Time(x.EndedAt)}
@@ -124,8 +172,33 @@ type TaskExecution struct {
 	EndedAt       string             `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
 }
 
+// TaskExecutionRecord has the fields of a task execution
+// (aiflow.TaskExecution); S is its status kind.
+type TaskExecutionRecord[S ~string] struct {
+	ID            int64
+	ExecutionID   int64
+	Namespace     string
+	Workflow      string
+	Task          string
+	SeqNum        int
+	Attempt       int
+	Failures      int
+	MaxAttempts   int
+	Status        S
+	Error         string
+	Note          string
+	StatusMessage string
+	Metrics       map[string]float64
+	Streaming     bool
+	Timeout       time.Duration
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	StartedAt     time.Time
+	EndedAt       time.Time
+}
+
 // NewTaskExecution converts a task execution.
-func NewTaskExecution(te store.TaskExecutionRecord) TaskExecution {
+func NewTaskExecution[S ~string](te TaskExecutionRecord[S]) TaskExecution {
 	out := TaskExecution{ID: te.ID, ExecutionID: te.ExecutionID, Namespace: te.Namespace, Workflow: te.Workflow, Task: te.Task,
 		SeqNum: te.SeqNum, Status: string(te.Status), Attempt: te.Attempt, Failures: te.Failures, MaxAttempts: te.MaxAttempts,
 		Streaming: te.Streaming, Error: te.Error, Note: te.Note, StatusMessage: te.StatusMessage, Metrics: te.Metrics,
@@ -151,8 +224,25 @@ type Schedule struct {
 	LastFireAt string `json:"last_fire_at,omitempty" yaml:"last_fire_at,omitempty"`
 }
 
+// ScheduleRecord has the fields of a workflow schedule
+// (aiflow.WorkflowSchedule).
+type ScheduleRecord struct {
+	ID         int64
+	Namespace  string
+	Workflow   string
+	Expression string
+	TimeZone   string
+	Paused     bool
+	Overlap    string
+	CatchUp    int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	LastFireAt time.Time
+	ResumedAt  time.Time
+}
+
 // NewSchedule converts a workflow schedule.
-func NewSchedule(s store.ScheduleRecord) Schedule {
+func NewSchedule(s ScheduleRecord) Schedule {
 	return Schedule{ID: s.ID, Namespace: s.Namespace, Workflow: s.Workflow, Expression: s.Expression, TimeZone: s.TimeZone,
 		Paused: s.Paused, Overlap: s.Overlap, CatchUp: s.CatchUp, CreatedAt: Time(s.CreatedAt), UpdatedAt: Time(s.UpdatedAt),
 		LastFireAt: Time(s.LastFireAt)}
@@ -170,8 +260,21 @@ type Trigger struct {
 	UpdatedAt string   `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
 }
 
+// TriggerRecord has the fields of a workflow trigger
+// (aiflow.WorkflowTrigger).
+type TriggerRecord struct {
+	ID        int64
+	Namespace string
+	Workflow  string
+	Name      string
+	Keys      []string
+	Paused    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 // NewTrigger converts a workflow trigger.
-func NewTrigger(t store.TriggerRecord) Trigger {
+func NewTrigger(t TriggerRecord) Trigger {
 	return Trigger{ID: t.ID, Namespace: t.Namespace, Workflow: t.Workflow, Name: t.Name, Keys: t.Keys, Paused: t.Paused,
 		CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt)}
 }
@@ -195,12 +298,12 @@ type Event struct {
 }
 
 // EventRecord is an event as the client lists it. It has the fields of the
-// root package's Event, in the same order and of the same types, so that a
-// caller converts one with view.EventRecord(ev); the compiler refuses the
-// conversion if the two drift apart.
-type EventRecord struct {
+// root package's Event, in the same order and of the same types (P is its
+// Position type), so that a caller converts one with
+// view.EventRecord[aiflow.Position](ev).
+type EventRecord[P fmt.Stringer] struct {
 	ID              int64
-	Position        store.Position
+	Position        P
 	Time            time.Time
 	Namespace       string
 	Key             string
@@ -216,7 +319,7 @@ type EventRecord struct {
 }
 
 // NewEvent converts an event.
-func NewEvent(ev EventRecord) Event {
+func NewEvent[P fmt.Stringer](ev EventRecord[P]) Event {
 	return Event{ID: ev.ID, Position: ev.Position.String(), Time: Time(ev.Time), Namespace: ev.Namespace, Key: ev.Key,
 		Value: ev.Value, Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, Task: ev.TaskName,
 		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Internal}

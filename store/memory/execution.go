@@ -122,7 +122,7 @@ func (s *Store) GetTaskExecution(_ context.Context, id int64) (store.TaskExecuti
 	return cloneTE(te), nil
 }
 
-// ListTaskExecutions lists task executions by id.
+// ListTaskExecutions lists task executions by execution id, then id.
 func (s *Store) ListTaskExecutions(_ context.Context, f store.TaskExecutionFilter) ([]store.TaskExecutionRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,11 +130,17 @@ func (s *Store) ListTaskExecutions(_ context.Context, f store.TaskExecutionFilte
 	for _, te := range s.tes {
 		if (f.ExecutionID == 0 || te.ExecutionID == f.ExecutionID) && (f.Namespace == "" || te.Namespace == f.Namespace) &&
 			(f.Workflow == "" || te.Workflow == f.Workflow) && (f.Task == "" || te.Task == f.Task) &&
+			(f.SeqNum == 0 || te.SeqNum == f.SeqNum) &&
 			(len(f.Statuses) == 0 || slices.Contains(f.Statuses, te.Status)) {
 			out = append(out, cloneTE(te))
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ExecutionID != out[j].ExecutionID {
+			return out[i].ExecutionID < out[j].ExecutionID
+		}
+		return out[i].ID < out[j].ID
+	})
 	return limit(out, f.Limit), nil
 }
 

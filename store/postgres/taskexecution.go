@@ -73,6 +73,9 @@ func (s *Store) ListTaskExecutions(ctx context.Context, f store.TaskExecutionFil
 	if f.Task != "" {
 		where = append(where, "task = "+arg(f.Task))
 	}
+	if f.SeqNum != 0 {
+		where = append(where, "seq_num = "+arg(f.SeqNum))
+	}
 	if len(f.Statuses) > 0 {
 		st := make([]string, len(f.Statuses))
 		for i, v := range f.Statuses {
@@ -84,7 +87,7 @@ func (s *Store) ListTaskExecutions(ctx context.Context, f store.TaskExecutionFil
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY id LIMIT " + arg(listLimit(f.Limit))
+	sql += " ORDER BY execution_id, id LIMIT " + arg(listLimit(f.Limit))
 	rows, err := s.pool.Query(ctx, s.q(sql), args...)
 	if err != nil {
 		return nil, opErr("list task executions", err)
