@@ -107,9 +107,11 @@
 //
 // # Schedules and triggers
 //
-// Schedule expressions are "cron@<5-field crontab>" (in UTC unless a time
-// zone is given) and "interval@<days> <hours> <minutes> <seconds>" (see
-// [ScheduleForms]); a bad one is rejected where it is declared. Cron ticks
+// Schedule expressions are a 5-field crontab, with or without the prefix
+// "cron@" (in UTC unless a time zone is given), a descriptor such as
+// "@hourly", "@every 5m" ([Every] builds it from a time.Duration) and
+// "interval@<days> <hours> <minutes> <seconds>" (see [ScheduleForms]); a bad
+// one is rejected where it is declared. Cron ticks
 // fall at the crontab's times. Interval ticks fall at whole multiples of the
 // interval after an anchor: the execution's creation time for a periodic
 // task, the schedule's for a workflow schedule, rounded down to the whole

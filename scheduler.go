@@ -11,13 +11,21 @@ import (
 
 // Schedule expressions, accepted by Periodic and AddWorkflowSchedule:
 //
+//	<minute> <hour> <day of month> <month> <day of week>
 //	cron@<minute> <hour> <day of month> <month> <day of week>
+//	@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly
+//	@every <Go duration>
 //	interval@<days> <hours> <minutes> <seconds>
 //
-// A cron expression is a standard 5-field crontab, evaluated in a time zone
-// (UTC unless given). An interval has exactly four space-separated items; a
-// blank item counts as 0; negative items and a zero interval are rejected.
-// Interval ticks fall at whole multiples of the interval after their anchor:
+// A cron expression is a standard 5-field crontab, with or without the
+// prefix "cron@", or one of the descriptors (@hourly is "0 * * * *", @daily
+// and @midnight "0 0 * * *", @weekly "0 0 * * 0", @monthly "0 0 1 * *",
+// @yearly and @annually "0 0 1 1 *"), evaluated in a time zone (UTC unless
+// given). "@every" takes a Go duration of whole seconds ("90s", "5m",
+// "1h30m"); Every builds it from a time.Duration. An interval has exactly
+// four space-separated items; a blank item counts as 0; negative items and a
+// zero interval are rejected. "@every" and interval ticks fall at whole
+// multiples of the interval after their anchor:
 // the workflow execution's creation for a periodic task, the schedule's
 // creation for a workflow schedule, each rounded down to the whole second (so
 // the first tick may come up to a second less than one interval after the
@@ -25,6 +33,12 @@ import (
 // (registration, AddWorkflowSchedule) with an error that quotes it and shows
 // the accepted forms.
 const ScheduleForms = schedule.Forms
+
+// Every returns the schedule expression that ticks every d ("@every 5m0s"),
+// for Periodic and AddWorkflowSchedule: Periodic(Every(5*time.Minute)). d
+// must be a positive whole number of seconds; another d makes an expression
+// that is rejected where it is declared.
+func Every(d time.Duration) string { return schedule.Every(d) }
 
 // ValidateSchedule checks a schedule expression, and a time zone name (empty
 // means UTC).

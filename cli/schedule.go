@@ -76,7 +76,10 @@ func (e *env) scheduleCmd() *cobra.Command {
 		Use:   "workflow-schedule",
 		Short: "Add, list, show, pause, resume and delete workflow schedules",
 		Long: `Add, list, show, pause, resume and delete workflow schedules. An expression is
-"cron@<5-field crontab>" or "interval@<days> <hours> <minutes> <seconds>".`,
+a 5-field crontab ("*/5 * * * *", also written "cron@*/5 * * * *"), a
+descriptor (@yearly, @annually, @monthly, @weekly, @daily, @midnight,
+@hourly), "@every <duration>" ("@every 5m") or
+"interval@<days> <hours> <minutes> <seconds>".`,
 	}
 	var tz, overlap string
 	var catchUp int

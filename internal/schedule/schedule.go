@@ -2,14 +2,18 @@
 // fire times:
 //
 //	cron@<minute> <hour> <day of month> <month> <day of week>
+//	<minute> <hour> <day of month> <month> <day of week>
+//	@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly
 //	interval@<days> <hours> <minutes> <seconds>
+//	@every <Go duration>
 //
-// A cron expression is the standard 5-field crontab (no seconds, no
-// descriptors such as @daily), evaluated in a time zone (UTC by default). An
-// interval has exactly four space-separated items; a blank item counts as 0;
-// negative items and an all-zero interval are rejected. Interval ticks are
-// anchored: they fall at anchor + k × interval, so every process computes the
-// same nominal fire times.
+// A cron expression is the standard 5-field crontab (no seconds), with or
+// without the "cron@" prefix, or one of the descriptors, evaluated in a time
+// zone (UTC by default). An interval has exactly four space-separated items;
+// a blank item counts as 0; negative items and an all-zero interval are
+// rejected. "@every" takes a Go duration ("5m", "1h30m") of whole seconds.
+// Interval ticks are anchored: they fall at anchor + k × interval, so every
+// process computes the same nominal fire times.
 //
 // Import rule: standard library and robfig/cron (the crontab parser gocron
 // itself uses) only.
@@ -29,12 +33,18 @@ import (
 var ErrInvalid = errors.New("invalid schedule expression")
 
 // Forms is the help text quoted by parse errors.
-const Forms = `expected "cron@<minute> <hour> <day of month> <month> <day of week>" (a standard 5-field crontab, for example "cron@*/5 * * * *") or "interval@<days> <hours> <minutes> <seconds>" (for example "interval@0 0 10 0" for every 10 minutes)`
+const Forms = `expected a 5-field crontab "<minute> <hour> <day of month> <month> <day of week>", with or without the prefix "cron@" (for example "*/5 * * * *"), a descriptor (@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly), "@every <duration>" (a Go duration of whole seconds, for example "@every 5m") or "interval@<days> <hours> <minutes> <seconds>" (for example "interval@0 0 10 0" for every 10 minutes)`
 
 // maxInterval bounds intervals (about 100 years) so durations cannot overflow.
 const maxInterval = 100 * 365 * 24 * time.Hour
 
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+
+// descriptors are the accepted "@" shorthands of crontabs.
+var descriptors = map[string]string{
+	"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+	"@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+}
 
 // Schedule is a parsed expression.
 type Schedule struct {
@@ -53,8 +63,17 @@ func Parse(expr string, loc *time.Location) (*Schedule, error) {
 		return fmt.Errorf("%w %q: %s; %s", ErrInvalid, expr, why, Forms)
 	}
 	kind, body, ok := strings.Cut(expr, "@")
-	if !ok {
-		return nil, fail("no \"@\"")
+	switch {
+	case !ok:
+		kind, body = "cron", expr
+	case kind == "" && strings.HasPrefix(body, "every"):
+		return parseEvery(expr, strings.TrimPrefix(body, "every"), loc, fail)
+	case kind == "":
+		line, known := descriptors[expr]
+		if !known {
+			return nil, fail(fmt.Sprintf("unknown descriptor %q", expr))
+		}
+		kind, body = "cron", line
 	}
 	switch kind {
 	case "cron":
@@ -106,6 +125,28 @@ func Parse(expr string, loc *time.Location) (*Schedule, error) {
 	}
 	return nil, fail(fmt.Sprintf("unknown kind %q", kind))
 }
+
+// parseEvery parses the duration of "@every <duration>".
+func parseEvery(expr, body string, loc *time.Location, fail func(string) error) (*Schedule, error) {
+	if body == "" || (body[0] != ' ' && body[0] != '\t') {
+		return nil, fail("\"@every\" needs a duration after a space, for example \"@every 5m\"")
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(body))
+	switch {
+	case err != nil:
+		return nil, fail(fmt.Sprintf("duration %q: expected a Go duration such as \"90s\", \"5m\" or \"1h30m\"", strings.TrimSpace(body)))
+	case d <= 0:
+		return nil, fail(fmt.Sprintf("duration %s is not positive", d))
+	case d%time.Second != 0:
+		return nil, fail(fmt.Sprintf("duration %s is not a whole number of seconds", d))
+	case d > maxInterval:
+		return nil, fail("the interval is longer than 100 years")
+	}
+	return &Schedule{expr: expr, loc: loc, interval: d}, nil
+}
+
+// Every returns the "@every" expression of d, which Parse reads back.
+func Every(d time.Duration) string { return "@every " + d.String() }
 
 // String returns the expression.
 func (s *Schedule) String() string { return s.expr }

@@ -25,6 +25,17 @@ func TestParseAccepts(t *testing.T) {
 		{"interval@ 1  ", anchor, anchor.Add(time.Hour)}, // blank items are 0: 0 days 1 hour 0 0
 		{"interval@0 0 0 1", anchor.Add(1500 * time.Millisecond), anchor.Add(2 * time.Second)},
 		{"interval@0 0 0 30", anchor.Add(30 * time.Second), anchor.Add(60 * time.Second)}, // strictly after
+		{"*/5 * * * *", anchor.Add(7 * time.Minute), anchor.Add(10 * time.Minute)},        // a bare crontab line
+		{"@hourly", anchor.Add(7 * time.Minute), anchor.Add(time.Hour)},
+		{"@daily", anchor.Add(time.Hour), anchor.Add(24 * time.Hour)},
+		{"@midnight", anchor.Add(time.Hour), anchor.Add(24 * time.Hour)},
+		{"@weekly", anchor, time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC)}, // a Sunday
+		{"@monthly", anchor, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+		{"@yearly", anchor, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"@annually", anchor, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"@every 5m", anchor.Add(7 * time.Minute), anchor.Add(10 * time.Minute)}, // anchored, as an interval
+		{"@every 1h30m", anchor, anchor.Add(90 * time.Minute)},
+		{Every(90 * time.Second), anchor, anchor.Add(90 * time.Second)},
 	}
 	for _, tc := range cases {
 		s, err := Parse(tc.expr, nil)
@@ -47,8 +58,15 @@ func TestCronTimeZone(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	t.Parallel()
 	for expr, why := range map[string]string{
-		"":                           `no "@"`,
-		"*/5 * * * *":                `no "@"`,
+		"":                           "5 fields, got 0",
+		"*/5 * * * * *":              "5 fields, got 6",
+		"@often":                     `unknown descriptor "@often"`,
+		"@every":                     "needs a duration",
+		"@every5m":                   "needs a duration",
+		"@every 5 minutes":           `duration "5 minutes"`,
+		"@every -5m":                 "not positive",
+		"@every 1500ms":              "not a whole number of seconds",
+		"@every 1000000h":            "longer than 100 years",
 		"daily@0 0 * * *":            `unknown kind "daily"`,
 		"cron@* * * *":               "5 fields, got 4",
 		"cron@0 * * * * *":           "5 fields, got 6",
@@ -71,8 +89,9 @@ func TestParseRejects(t *testing.T) {
 		msg := err.Error()
 		require.Contains(t, msg, `"`+expr+`"`, "the message quotes the expression")
 		require.Contains(t, msg, why, expr)
-		require.Contains(t, msg, "cron@<minute> <hour>", "the message shows the accepted forms")
-		require.Contains(t, msg, "interval@<days> <hours> <minutes> <seconds>")
+		for _, form := range []string{`"<minute> <hour> <day of month> <month> <day of week>"`, `"cron@"`, "@hourly", `"@every <duration>"`, "interval@<days> <hours> <minutes> <seconds>"} {
+			require.Contains(t, msg, form, "the message shows the accepted forms")
+		}
 	}
 }
 
