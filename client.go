@@ -219,9 +219,28 @@ func (c *Client) Stop(ctx context.Context) error {
 	return errors.Join(errRT, errW)
 }
 
-// Run creates a client for cfg, registers workflows, starts it, blocks until
-// ctx ends and then stops it gracefully (within Config.StopTimeout). It
-// returns nil after a clean shutdown.
+// Run starts the client, blocks until ctx ends and then stops it gracefully
+// (within Config.StopTimeout, as Stop does). It returns nil after a clean
+// shutdown, and Start's error if the client cannot start. An application
+// that serves the client (aiflowhttp.Handler) builds the client with New,
+// mounts the handler on it and then calls Run:
+//
+//	client, err := aiflow.New(cfg)
+//	...
+//	mux.Handle("/api/", http.StripPrefix("/api", aiflowhttp.NewHandler(client, nil)))
+//	err = client.Run(ctx)
+func (c *Client) Run(ctx context.Context) error {
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return c.Stop(context.WithoutCancel(ctx))
+}
+
+// Run creates a client for cfg, registers workflows and runs it
+// (Client.Run) until ctx ends. It returns nil after a clean shutdown. To
+// reach the client while it runs (to serve it over HTTP, to send events),
+// use New, Register and Client.Run instead.
 func Run(ctx context.Context, cfg *Config, workflows ...*Workflow) error {
 	c, err := New(cfg)
 	if err != nil {
@@ -230,11 +249,7 @@ func Run(ctx context.Context, cfg *Config, workflows ...*Workflow) error {
 	if err := c.Register(ctx, workflows...); err != nil {
 		return err
 	}
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return c.Stop(context.WithoutCancel(ctx))
+	return c.Run(ctx)
 }
 
 // Owned returns the partitions this client consumes now (for diagnostics).

@@ -1,7 +1,9 @@
 package aiflow
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -72,13 +74,14 @@ func eventFromStore(ev *store.Event) Event {
 // SendEventOpts are the options of Client.SendEvent, Client.SendEventTx and
 // TaskContext.SendEvent. A nil *SendEventOpts means the defaults.
 type SendEventOpts struct {
-	// Namespace of the event; "default" when empty.
+	// Namespace of the event; when empty, the namespace of the execution or
+	// task execution named below, else "default".
 	Namespace string
 	// Sender names the sender; "aiflow.client" when empty.
 	Sender string
 	// ExecutionID, when set, sends the event to that workflow execution only
-	// (as if sent from inside it) instead of to every running execution of
-	// the namespace.
+	// (as if sent from inside it), in its namespace, instead of to every
+	// running execution of the namespace.
 	ExecutionID int64
 	// TaskExecutionID, when set, sends the event as that task execution's
 	// task would (TaskContext.SendEvent): with its workflow, execution, task
@@ -95,48 +98,87 @@ type SendEventOpts struct {
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
 // running execution of the namespace whose rules expect the key, and the
-// namespace's workflow triggers.
+// namespace's workflow triggers. An ExecutionID or TaskExecutionID implies
+// the namespace: Namespace may then be left empty.
 func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEventOpts) (*Event, error) {
+	ev, err := c.userEvent(ctx, key, value, opts)
+	if err != nil {
+		return nil, opError("send event", err)
+	}
+	return c.append(ctx, "send event", ev)
+}
+
+// SendEventTx appends a user event, as SendEvent does, inside tx, a
+// transaction of the store's database that the caller owns: the event
+// exists if and only if the caller commits tx, so that it is sent exactly
+// when the caller's own writes are. On the Postgres store tx is a pgx.Tx
+// (from the pool the store uses, or any connection to its database); the
+// event's position is final when the call returns, and consumers see it
+// once tx has committed. Keep tx short: until it commits it holds back
+// every consumer of the store. A store without transactions (the memory
+// store) refuses the call with an error matching ErrInvalid; so does a tx
+// of another type.
+func (c *Client) SendEventTx(ctx context.Context, tx any, key, value string, opts *SendEventOpts) (*Event, error) {
+	ta, ok := c.store.(store.TxAppender)
+	if !ok {
+		return nil, opError("send event in a transaction", fmt.Errorf("%w: the store (%T) cannot append in a caller's transaction: use SendEvent, or the Postgres store", ErrInvalid, c.store))
+	}
+	ev, err := c.userEvent(ctx, key, value, opts)
+	if err != nil {
+		return nil, opError("send event in a transaction", err)
+	}
+	out, err := ta.AppendEventsInTx(ctx, tx, []store.Event{ev})
+	if err != nil {
+		return nil, opError("send event in a transaction", err)
+	}
+	return ptr(eventFromStore(&out[0])), nil
+}
+
+// userEvent builds the user event that SendEvent and SendEventTx append,
+// reading the execution or task execution the options name.
+func (c *Client) userEvent(ctx context.Context, key, value string, opts *SendEventOpts) (store.Event, error) {
 	if opts == nil {
 		opts = &SendEventOpts{}
 	}
-	ev := store.Event{
-		Kind: store.KindUser, Namespace: orDefault(opts.Namespace), Key: key, Value: value,
-		Sender: opts.Sender, ExecutionID: opts.ExecutionID,
+	ev := store.Event{Kind: store.KindUser, Namespace: opts.Namespace, Key: key, Value: value, Sender: opts.Sender}
+	// inNamespace fills the namespace from the execution (ns) or checks
+	// that the one given is it.
+	inNamespace := func(what string, id int64, ns string) error {
+		if ev.Namespace != "" && ev.Namespace != ns {
+			return fmt.Errorf("%w: SendEventOpts.Namespace %q: %s %d is in namespace %q: leave Namespace empty or give %q", ErrInvalid, ev.Namespace, what, id, ns, ns)
+		}
+		ev.Namespace = ns
+		return nil
 	}
-	if opts.TaskExecutionID != 0 {
+	switch {
+	case opts.TaskExecutionID != 0:
 		te, err := c.store.GetTaskExecution(ctx, opts.TaskExecutionID)
 		if err != nil {
-			return nil, opError("send event", err)
+			return ev, err
 		}
-		switch {
-		case te.Namespace != ev.Namespace:
-			return nil, opError("send event", fmt.Errorf("%w: task execution %d is in namespace %q, not %q", ErrInvalid, te.ID, te.Namespace, ev.Namespace))
-		case opts.ExecutionID != 0 && opts.ExecutionID != te.ExecutionID:
-			return nil, opError("send event", fmt.Errorf("%w: task execution %d belongs to workflow execution %d, not %d", ErrInvalid, te.ID, te.ExecutionID, opts.ExecutionID))
+		if opts.ExecutionID != 0 && opts.ExecutionID != te.ExecutionID {
+			return ev, fmt.Errorf("%w: task execution %d belongs to workflow execution %d, not %d", ErrInvalid, te.ID, te.ExecutionID, opts.ExecutionID)
+		}
+		if err := inNamespace("task execution", te.ID, te.Namespace); err != nil {
+			return ev, err
 		}
 		ev.Workflow, ev.ExecutionID, ev.TaskName, ev.TaskExecutionID, ev.SeqNum = te.Workflow, te.ExecutionID, te.Task, te.ID, te.SeqNum
-		if ev.Sender == "" {
-			ev.Sender = taskSender(te.ExecutionID, te.Task, te.SeqNum)
-		}
+		ev.Sender = cmp.Or(ev.Sender, taskSender(te.ExecutionID, te.Task, te.SeqNum))
 		ev.Broadcast = opts.ToNamespace
-		return c.append(ctx, "send event", ev)
-	}
-	if ev.Sender == "" {
-		ev.Sender = store.SenderClient
-	}
-	ev.Broadcast = opts.ToNamespace && opts.ExecutionID != 0
-	if opts.ExecutionID != 0 {
+	case opts.ExecutionID != 0:
 		x, err := c.store.GetExecution(ctx, opts.ExecutionID)
 		if err != nil {
-			return nil, opError("send event", err)
+			return ev, err
 		}
-		if x.Namespace != ev.Namespace {
-			return nil, opError("send event", fmt.Errorf("%w: workflow execution %d is in namespace %q, not %q", ErrInvalid, x.ID, x.Namespace, ev.Namespace))
+		if err := inNamespace("workflow execution", x.ID, x.Namespace); err != nil {
+			return ev, err
 		}
-		ev.Workflow = x.Workflow
+		ev.Workflow, ev.ExecutionID = x.Workflow, x.ID
+		ev.Broadcast = opts.ToNamespace
 	}
-	return c.append(ctx, "send event", ev)
+	ev.Namespace = orDefault(ev.Namespace)
+	ev.Sender = cmp.Or(ev.Sender, store.SenderClient)
+	return ev, nil
 }
 
 // append appends one event. The store checks it (store.ValidateEvent, the
@@ -169,6 +211,10 @@ type EventFilter struct {
 	UserOnly bool
 	// Limit bounds the number of events a list returns; 1000 when zero.
 	Limit int
+	// Max makes ListenEvents return nil once it has called fn with Max
+	// events; 0 (the default) listens until ctx ends. Other calls ignore
+	// it.
+	Max int
 }
 
 func (f *EventFilter) toStore() store.EventFilter {
@@ -255,8 +301,9 @@ func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, err
 }
 
 // ListenEvents calls fn with every event that matches filter, in log order,
-// until ctx ends (it then returns ctx's error) or fn returns an error (which
-// it returns). It starts after filter.After; a zero After starts at the
+// until ctx ends (it then returns ctx's error), fn returns an error (which
+// it returns) or, when filter.Max is set, fn has had Max events (it then
+// returns nil). It starts after filter.After; a zero After starts at the
 // beginning of the log: to listen from now on, pass LastPosition. It never
 // misses or repeats an event. Like ListEvents, it fails with
 // ErrNamespaceNotFound, before listening, for a namespace that does not
@@ -269,10 +316,24 @@ func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(
 	if err := c.requireNamespace(ctx, f.Namespace); err != nil {
 		return opError("listen events", err)
 	}
-	return listen(ctx, c.store, c.cfg.PollInterval, c.clock, f.toStore(), func(ev *store.Event) error {
-		return fn(eventFromStore(ev))
+	n := 0
+	err := listen(ctx, c.store, c.cfg.PollInterval, c.clock, f.toStore(), func(ev *store.Event) error {
+		if err := fn(eventFromStore(ev)); err != nil {
+			return err
+		}
+		if n++; f.Max > 0 && n >= f.Max {
+			return errListenDone
+		}
+		return nil
 	})
+	if errors.Is(err, errListenDone) {
+		return nil
+	}
+	return err
 }
+
+// errListenDone ends a listen that had its Max events.
+var errListenDone = errors.New("aiflow: listened to Max events")
 
 // listen pages through the log from f.After, waking on notifications and
 // polling.

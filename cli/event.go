@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -249,19 +248,12 @@ now; with them, it first prints the past events that match.`,
 					return err
 				}
 			}
-			n := 0
-			errEnough := errors.New("enough")
+			f.Max = maxEvents
 			err = c.ListenEvents(ctx, f, func(ev aiflow.Event) error {
 				v := eventView(ev)
-				if err := e.printStream(v, eventRow(v)); err != nil {
-					return err
-				}
-				if n++; maxEvents > 0 && n >= maxEvents {
-					return errEnough
-				}
-				return nil
+				return e.printStream(v, eventRow(v))
 			})
-			if errors.Is(err, errEnough) || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return nil
 			}
 			return err

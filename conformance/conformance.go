@@ -84,6 +84,13 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Triggers/StatefulTriggerStartsEventExecutions", fn: testTriggerWithStateStartsEventExecutions},
 		{name: "Triggers/SeeEventsFromOtherWorkflowsExecutions", fn: testTriggerSeesOtherWorkflowsEvents},
 		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
+		{name: "API/AnExecutionIDImpliesItsNamespace", fn: testExecutionIDImpliesNamespace},
+		{name: "API/TaskSendEventTakesTheClientsOptions", fn: testTaskSendOptions},
+		{name: "API/ListenStopsAfterMaxEvents", fn: testListenStopsAfterMax},
+		{name: "API/TaskExecutionsListInRunOrderAndFilterBySeqNum", fn: testTaskExecutionsInRunOrder},
+		{name: "API/ScheduleFormsEveryCrontabAndDescriptors", fn: testScheduleForms},
+		{name: "API/PeriodicTaskOnEvery", fn: testPeriodicEvery},
+		{name: "API/ClientRunUntilTheContextEnds", fn: testClientRun},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -321,3 +321,44 @@ func TestSQLSendEventNotifies(t *testing.T) {
 	require.Equal(t, "witness", n.Payload)
 	require.NotZero(t, pos.ID)
 }
+
+// TestPostgresSendEventTx: Client.SendEventTx appends in the caller's
+// transaction: a rolled back event never exists, a committed one reaches
+// the execution it names (whose namespace it takes).
+func TestPostgresSendEventTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t, 10)
+	cfg := clientConfig(t)
+	cfg.Schema = pgtest.SchemaName(t, pool)
+	c, _ := openClient(t, pool, cfg, "c1", onEventWorkflow())
+	x, err := c.StartWorkflowExecution(ctx, "w", nil)
+	require.NoError(t, err)
+	waitRunning(t, c, x)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	rolledBack, err := c.SendEventTx(ctx, tx, "go", "rolled back", &aiflow.SendEventOpts{ExecutionID: x})
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	ev, err := c.SendEventTx(ctx, tx, "go", "committed", &aiflow.SendEventOpts{ExecutionID: x, Sender: "outbox"})
+	require.NoError(t, err)
+	require.Equal(t, "default", ev.Namespace)
+	require.Equal(t, x, ev.ExecutionID)
+	require.NoError(t, tx.Commit(ctx))
+
+	waitRuns(t, c, x, "t", 1)
+	evs := listedUpTo(t, c, ev.Position, "go")
+	require.Len(t, evs, 1, "the rolled back event does not exist")
+	require.Equal(t, "committed", evs[0].Value)
+	require.Equal(t, "outbox", evs[0].Sender)
+	require.NotEqual(t, rolledBack.ID, evs[0].ID)
+	require.Len(t, taskRuns(t, c, x, "t"), 1)
+
+	_, err = c.SendEventTx(ctx, "not a tx", "go", "", nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "expected a pgx.Tx")
+}

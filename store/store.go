@@ -321,6 +321,16 @@ type EventLog interface {
 	LastPosition(ctx context.Context) (Position, error)
 }
 
+// TxAppender is an optional capability of an EventLog: appending events
+// inside a transaction that the caller owns (Client.SendEventTx), so that
+// they exist if and only if the caller commits it. tx is the store's own
+// transaction type (pgx.Tx for the Postgres store); another type is refused
+// with an error matching ErrInvalid. Events are checked as AppendEvents
+// checks them.
+type TxAppender interface {
+	AppendEventsInTx(ctx context.Context, tx any, events []Event) ([]Event, error)
+}
+
 // Metadata holds namespaces, workflows and executions.
 type Metadata interface {
 	AddNamespace(ctx context.Context, name string) error

@@ -217,6 +217,17 @@ func (s *Store) AppendEventsTx(ctx context.Context, tx pgx.Tx, events []store.Ev
 	return out, opErr("append events", err)
 }
 
+// AppendEventsInTx is AppendEventsTx for a tx of static type any (the
+// store.TxAppender capability that Client.SendEventTx uses): tx must be a
+// pgx.Tx.
+func (s *Store) AppendEventsInTx(ctx context.Context, tx any, events []store.Event) ([]store.Event, error) {
+	ptx, ok := tx.(pgx.Tx)
+	if !ok {
+		return nil, fmt.Errorf("postgres: append events: %w: tx is a %T: expected a pgx.Tx (from pool.Begin)", store.ErrInvalid, tx)
+	}
+	return s.AppendEventsTx(ctx, ptx, events)
+}
+
 // SendEventTx appends one user event (key and value in namespace, from
 // sender) inside the caller's transaction, as AppendEventsTx does.
 func (s *Store) SendEventTx(ctx context.Context, tx pgx.Tx, namespace, key, value, sender string) (store.Event, error) {
@@ -373,3 +384,4 @@ func partsOf(events []store.Event) []int32 {
 	}
 	return out
 }
+var _ store.TxAppender = (*Store)(nil)
