@@ -384,4 +384,5 @@ func partsOf(events []store.Event) []int32 {
 	}
 	return out
 }
+
 var _ store.TxAppender = (*Store)(nil)
