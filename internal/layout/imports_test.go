@@ -45,6 +45,7 @@ var importRules = map[string]importRule{
 	"aiflowhttp":      {module: []string{".", "internal/view"}},
 	"cli": {module: []string{".", "store/postgres", "internal/view"},
 		other: []string{pgx, "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "go.yaml.in/yaml/v3"}},
+	"aiflowtest":       {module: []string{".", "store/memory"}, other: []string{clockwork}},
 	"conformance":      {module: []string{".", "operators", "store"}, other: []string{testify}},
 	"cmd/aiflow-bench": {module: []string{".", "operators", "store", "store/postgres"}, other: []string{pgx, river}},
 }
