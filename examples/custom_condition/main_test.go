@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/aiflowtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -36,4 +37,28 @@ func TestCustomCondition(t *testing.T) {
 		stopped := strings.Index(text, "task "+p+" #1: STOPPED")
 		require.Greater(t, stopped, consumerDone, text)
 	}
+}
+
+// NumCondition on its own, through the test kit: met once, on the event
+// that brings the sum to 100, with its state kept between events.
+func TestNumConditionWithTheTestKit(t *testing.T) {
+	var evs []aiflow.Event
+	for _, v := range []string{"60", "39", "1", "5"} {
+		evs = append(evs, aiflow.Event{Key: NumEvent, Value: v})
+	}
+	evs = append(evs, aiflow.Event{Key: "other", Value: "x"}, aiflow.Event{Key: NumEvent, Value: "nine"})
+	res := aiflowtest.RunCondition(NumCondition{}, evs, nil)
+	var met []bool
+	for _, d := range res.Decisions[:4] {
+		require.NoError(t, d.Err)
+		met = append(met, d.Met)
+	}
+	require.Equal(t, []bool{false, false, true, false}, met, "met once, when the sum reaches 100")
+	require.False(t, res.Decisions[4].Expected)
+	require.False(t, res.Decisions[5].Met, "fired already: the value is not read")
+	require.JSONEq(t, `{"sum":100,"fired":true}`, string(res.State["num_state"]))
+
+	res = aiflowtest.RunCondition(NumCondition{}, []aiflow.Event{{Key: NumEvent, Value: "nine"}}, nil)
+	require.ErrorContains(t, res.Decisions[0].Err, `num_event value "nine": expected an integer`)
+	require.Empty(t, res.State, "a failed evaluation leaves no state")
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/aiflowtest"
 	"github.com/aiflow-go/aiflow/examples/internal/exampleenv"
 	"github.com/aiflow-go/aiflow/internal/pgtest"
 )
@@ -99,4 +100,19 @@ func checkOutput(t *testing.T, out string) int64 {
 	require.Less(t, index(fmt.Sprintf(`event "key" = "This is a custom message." from %d_task3_1`, id)), index("task task4 #1: QUEUED"))
 	require.Less(t, index("task task4 #1: SUCCESS"), index(fmt.Sprintf("workflow execution %d: SUCCESS", id)))
 	return id
+}
+
+// The workflow alone, through the test kit: task3 sends the event, task4
+// runs on it, each task once.
+func TestWorkflowWithTheTestKit(t *testing.T) {
+	env := aiflowtest.New(t, nil, Workflow())
+	id, err := env.Client.StartWorkflowExecution(env.Context(), "quickstart_workflow", nil)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowSuccess, env.WaitExecution(id).Status)
+	evs := env.RequireEvents(id, EventKey)
+	require.Equal(t, "task3", evs[0].TaskName)
+	env.WaitTaskExecution(id, "task4", 1, aiflow.TaskSuccess)
+	tes, err := env.Client.ListTaskExecutions(env.Context(), &aiflow.TaskExecutionFilter{ExecutionID: id})
+	require.NoError(t, err)
+	require.Len(t, tes, 4, "each task ran once")
 }
