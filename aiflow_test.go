@@ -72,16 +72,16 @@ func TestRegisterValidation(t *testing.T) {
 		}, []string{`task "a": rule 1 (on_event): event key is empty`, `task "a": rule 2 (on_event): event key "aiflow.mine": keys starting with "aiflow." are reserved`}},
 		{"bad conditions", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
-			w.Task("a", noop()).OnCondition(aiflow.ActionStart, nil).
-				OnCondition(aiflow.ActionStart, aiflow.NewCondition(nil, nil)).
-				OnCondition(aiflow.ActionStart, aiflow.AnyOf(aiflow.EventCondition("x"), nil))
+			w.Task("a", noop()).OnCondition(nil, aiflow.ActionStart).
+				OnCondition(aiflow.NewCondition(nil, nil), aiflow.ActionStart).
+				OnCondition(aiflow.AnyOf(aiflow.EventCondition("x"), nil), aiflow.ActionStart)
 			return w
 		}, []string{`rule 1 (on_condition): condition is nil`, `rule 2 (on_condition): condition aiflow.funcCondition expects no event keys`, `rule 3 (on_condition): a nested condition is nil`}},
 		{"bad action and status", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
 			a := w.Task("a", noop())
 			w.Task("b", noop()).OnEvent("k", aiflow.Action(9)).
-				OnTaskStatus(aiflow.ActionStart, map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"})
+				OnTaskStatus(map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"}, aiflow.ActionStart)
 			return w
 		}, []string{`rule 1 (on_event): action 9: expected ActionStart, ActionStop or ActionRestart`, `rule 2 (on_task_status): status "DONE": expected one of INIT, QUEUED`}},
 		{"bad task options", func() *aiflow.Workflow {
@@ -124,8 +124,7 @@ func TestRegisterValidation(t *testing.T) {
 		}, []string{`task "a": rule 1 (start_after): upstream task "foreign" belongs to workflow "other"`}},
 		{"TaskStatusCondition on a task of another workflow", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
-			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
-				aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{foreign: aiflow.TaskSuccess}))
+			w.Task("a", noop()).OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{foreign: aiflow.TaskSuccess}), aiflow.ActionStart)
 			return w
 		}, []string{`workflow "w" task "a": rule 1 (on_condition): TaskStatusCondition: task "foreign" belongs to workflow "other": rules may only depend on tasks of the same workflow`}},
 		{"TaskStatusCondition with a nil task, no task, a stray task and a bad status", func() *aiflow.Workflow {
@@ -133,11 +132,11 @@ func TestRegisterValidation(t *testing.T) {
 			a := w.Task("a", noop())
 			stray := aiflow.NewWorkflow("w").Task("stray", noop())
 			w.Task("b", noop()).
-				OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{nil: aiflow.TaskSuccess})).
-				OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(nil)).
-				OnCondition(aiflow.ActionStart, aiflow.AnyOf(aiflow.EventCondition("k"),
-					aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{stray: aiflow.TaskSuccess}))).
-				OnCondition(aiflow.ActionStop, aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"})))
+				OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{nil: aiflow.TaskSuccess}), aiflow.ActionStart).
+				OnCondition(aiflow.TaskStatusCondition(nil), aiflow.ActionStart).
+				OnCondition(aiflow.AnyOf(aiflow.EventCondition("k"),
+					aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{stray: aiflow.TaskSuccess})), aiflow.ActionStart).
+				OnCondition(aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: "DONE"})), aiflow.ActionStop)
 			return w
 		}, []string{
 			`task "b": rule 1 (on_condition): TaskStatusCondition: task is nil`,
@@ -147,15 +146,14 @@ func TestRegisterValidation(t *testing.T) {
 		}},
 		{"custom condition expecting the status key of another workflow", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
-			w.Task("a", noop()).OnCondition(aiflow.ActionStart,
-				aiflow.NewCondition([]string{aiflow.TaskStatusKey("other", "foreign")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }))
+			w.Task("a", noop()).OnCondition(aiflow.NewCondition([]string{aiflow.TaskStatusKey("other", "foreign")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }), aiflow.ActionStart)
 			return w
 		}, []string{`task "a": rule 1 (on_condition): condition aiflow.funcCondition expects status key "aiflow.task_status.other.foreign", which names no task of workflow "w"`}},
 		{"cycle through task status conditions", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
 			a, b := w.Task("a", noop()), w.Task("b", noop())
-			a.OnCondition(aiflow.ActionStart, aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{b: aiflow.TaskSuccess}))
-			b.OnCondition(aiflow.ActionStart, aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed})))
+			a.OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{b: aiflow.TaskSuccess}), aiflow.ActionStart)
+			b.OnCondition(aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed})), aiflow.ActionStart)
 			return w
 		}, []string{
 			`task "a": it can never start: its start rules wait on "b"`,
@@ -190,9 +188,9 @@ func TestRegisterAcceptsCyclesThatCanStart(t *testing.T) {
 	a.StartAfter(b).OnEvent("go", aiflow.ActionStart)
 	b.StartAfter(a)
 	// Conditions on this workflow's own tasks are valid too.
-	w.Task("c", noop()).OnCondition(aiflow.ActionStart, aiflow.AnyOf(
+	w.Task("c", noop()).OnCondition(aiflow.AnyOf(
 		aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskSuccess, b: aiflow.TaskFailed}),
-		aiflow.NewCondition([]string{aiflow.TaskStatusKey("w", "b")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil })))
+		aiflow.NewCondition([]string{aiflow.TaskStatusKey("w", "b")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil })), aiflow.ActionStart)
 	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
 	require.NoError(t, err)
 	require.NoError(t, client.Register(context.Background(), w))

@@ -146,7 +146,7 @@ func ExampleValueState() {
 	ctx := context.Background()
 	wf := aiflow.NewWorkflow("batches")
 	wf.Task("flush", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
-		OnCondition(aiflow.ActionStart, everyThird{})
+		OnCondition(everyThird{}, aiflow.ActionStart)
 	// A batch task sends five "tick" events from inside the execution (they
 	// reach only this execution), then ends.
 	wf.Task("source", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {

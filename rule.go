@@ -47,8 +47,8 @@ type rule struct {
 // StartAfter starts t when the latest executions of all upstream tasks are
 // SUCCESS. It is evaluated on every status change of any of them, within the
 // same workflow execution, so t runs again each time they all have succeeded
-// again (unless t is still alive). It is OnTaskStatus(ActionStart, {u:
-// TaskSuccess, ...}).
+// again (unless t is still alive). It is OnTaskStatus({u: TaskSuccess,
+// ...}, ActionStart).
 func (t *Task) StartAfter(upstream ...*Task) *Task {
 	m := make(map[*Task]TaskStatus, len(upstream))
 	for _, u := range upstream {
@@ -57,6 +57,10 @@ func (t *Task) StartAfter(upstream ...*Task) *Task {
 	t.rules = append(t.rules, &rule{kind: ruleStartAfter, action: ActionStart, upstream: m, cond: taskStatusCondition{want: m}})
 	return t
 }
+
+// The rule methods take what the rule waits for first and the action last:
+// OnEvent(key, action), OnTaskStatus(statuses, action), OnCondition(cond,
+// action).
 
 // OnEvent applies action on every event with key that reaches the workflow
 // execution: events sent from inside the execution, and events sent without
@@ -70,7 +74,7 @@ func (t *Task) OnEvent(key string, action Action) *Task {
 // OnTaskStatus applies action when the latest executions of the listed tasks
 // all have the listed statuses. It is evaluated on every status change of any
 // listed task within the same workflow execution.
-func (t *Task) OnTaskStatus(action Action, statuses map[*Task]TaskStatus) *Task {
+func (t *Task) OnTaskStatus(statuses map[*Task]TaskStatus, action Action) *Task {
 	m := make(map[*Task]TaskStatus, len(statuses))
 	for k, v := range statuses {
 		m[k] = v
@@ -81,7 +85,7 @@ func (t *Task) OnTaskStatus(action Action, statuses map[*Task]TaskStatus) *Task 
 
 // OnCondition applies action when cond is met. The condition is evaluated
 // only on the events whose keys it expects.
-func (t *Task) OnCondition(action Action, cond Condition) *Task {
+func (t *Task) OnCondition(cond Condition, action Action) *Task {
 	t.rules = append(t.rules, &rule{kind: ruleOnCondition, action: action, cond: cond})
 	return t
 }

@@ -33,10 +33,10 @@ func testAllOf(t *testing.T, b *bed) {
 	f := b.flow("w")
 	f.ctl.setAuto("t", nil)
 	f.ctl.setAuto("u", nil)
-	f.task("t").OnCondition(aiflow.ActionStart, aiflow.AllOf(valueIs("a", "ok"), valueIs("b", "ok")))
+	f.task("t").OnCondition(aiflow.AllOf(valueIs("a", "ok"), valueIs("b", "ok")), aiflow.ActionStart)
 	// The same keys in the other order: if the two rules shared their
 	// flags, u would be met by "a" alone.
-	f.task("u").OnCondition(aiflow.ActionStart, aiflow.AllOf(valueIs("b", "ok"), valueIs("a", "ok")))
+	f.task("u").OnCondition(aiflow.AllOf(valueIs("b", "ok"), valueIs("a", "ok")), aiflow.ActionStart)
 	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)
@@ -86,11 +86,11 @@ func testAllOf(t *testing.T, b *bed) {
 func testAnyOf(t *testing.T, b *bed) {
 	f := b.flow("w")
 	f.ctl.setAuto("t", nil)
-	f.task("t").OnCondition(aiflow.ActionStart, aiflow.AnyOf(
+	f.task("t").OnCondition(aiflow.AnyOf(
 		valueIs("a", "ok"),
 		aiflow.EventCondition("b"),
 		valueIs("a", "also"), // a second condition on the same key
-	))
+	), aiflow.ActionStart)
 	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)
@@ -116,8 +116,7 @@ func testTaskStatusCondition(t *testing.T, b *bed) {
 	f := b.flow("w")
 	a, c := f.task("a"), f.task("c")
 	f.ctl.setAuto("t", nil)
-	f.task("t").OnCondition(aiflow.ActionStart,
-		aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed, c: aiflow.TaskSuccess}))
+	f.task("t").OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed, c: aiflow.TaskSuccess}), aiflow.ActionStart)
 	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)
@@ -168,7 +167,7 @@ func (c explodes) IsMet(cc *aiflow.ConditionContext, ev *aiflow.Event) (bool, er
 func testPoisonCondition(t *testing.T, b *bed) {
 	f := b.flow("w")
 	f.ctl.setAuto("t", nil)
-	f.task("t").OnCondition(aiflow.ActionStart, explodes{})
+	f.task("t").OnCondition(explodes{}, aiflow.ActionStart)
 	f.witnessTask()
 	b.register(f.wf)
 	x1, x2 := b.start("w"), b.start("w")

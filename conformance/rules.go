@@ -48,8 +48,8 @@ func testStartAfterLatestRuns(t *testing.T, b *bed) {
 func testOnTaskStatus(t *testing.T, b *bed) {
 	f := b.flow("w")
 	job := f.task("job")
-	f.task("alarm").OnTaskStatus(aiflow.ActionStart, map[*aiflow.Task]aiflow.TaskStatus{job: aiflow.TaskFailed})
-	f.task("watch").OnTaskStatus(aiflow.ActionStop, map[*aiflow.Task]aiflow.TaskStatus{job: aiflow.TaskFailed})
+	f.task("alarm").OnTaskStatus(map[*aiflow.Task]aiflow.TaskStatus{job: aiflow.TaskFailed}, aiflow.ActionStart)
+	f.task("watch").OnTaskStatus(map[*aiflow.Task]aiflow.TaskStatus{job: aiflow.TaskFailed}, aiflow.ActionStop)
 	b.register(f.wf)
 	x := b.start("w")
 	watch := b.ctl.waitRun(t, x, "watch", 1, 0) // no START rule: starts with the execution
@@ -111,7 +111,7 @@ func (c sumTo) IsMet(cc *aiflow.ConditionContext, ev *aiflow.Event) (bool, error
 
 func testConditionStatePerExecution(t *testing.T, b *bed) {
 	f := b.flow("w")
-	f.task("t").OnCondition(aiflow.ActionStart, sumTo{limit: 10})
+	f.task("t").OnCondition(sumTo{limit: 10}, aiflow.ActionStart)
 	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)
@@ -154,9 +154,9 @@ func testFirstMetRuleWins(t *testing.T, b *bed) {
 	var first, second, third atomic.Int64
 	f := b.flow("w")
 	f.task("t").
-		OnCondition(aiflow.ActionStart, countingCondition{key: "go", met: false, calls: &first}).
-		OnCondition(aiflow.ActionStart, countingCondition{key: "go", met: true, calls: &second}).
-		OnCondition(aiflow.ActionStop, countingCondition{key: "go", met: true, calls: &third})
+		OnCondition(countingCondition{key: "go", met: false, calls: &first}, aiflow.ActionStart).
+		OnCondition(countingCondition{key: "go", met: true, calls: &second}, aiflow.ActionStart).
+		OnCondition(countingCondition{key: "go", met: true, calls: &third}, aiflow.ActionStop)
 	f.witnessTask()
 	f.keepAlive()
 	b.register(f.wf)

@@ -163,7 +163,7 @@ func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
 	wf := aiflow.NewWorkflow(name)
 	keepRunning(wf)
 	wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
-		OnCondition(aiflow.ActionStart, aiflow.NewCondition([]string{countedKey}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+		OnCondition(aiflow.NewCondition([]string{countedKey}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
 			st := aiflow.ValueState[int](cc, "ticks")
 			ticks, _, err := st.Value()
 			if err != nil {
@@ -177,7 +177,7 @@ func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
 			c.m[cc.ExecutionID()] = max(c.m[cc.ExecutionID()], ticks)
 			c.mu.Unlock()
 			return false, nil
-		}))
+		}), aiflow.ActionStart)
 	return wf, c
 }
 

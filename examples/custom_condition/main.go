@@ -84,10 +84,10 @@ func produce(interval time.Duration) func(ctx context.Context, tc *aiflow.TaskCo
 func Workflow(interval time.Duration) *aiflow.Workflow {
 	wf := aiflow.NewWorkflow("condition_workflow")
 	consumer := wf.Task("consumer", operators.Bash("echo Got 100 records."))
-	consumer.OnCondition(aiflow.ActionStart, NumCondition{})
+	consumer.OnCondition(NumCondition{}, aiflow.ActionStart)
 	for i := 1; i <= 3; i++ {
 		p := wf.Task(fmt.Sprintf("producer%d", i), operators.Func(produce(interval)), aiflow.Streaming())
-		p.OnTaskStatus(aiflow.ActionStop, map[*aiflow.Task]aiflow.TaskStatus{consumer: aiflow.TaskSuccess})
+		p.OnTaskStatus(map[*aiflow.Task]aiflow.TaskStatus{consumer: aiflow.TaskSuccess}, aiflow.ActionStop)
 	}
 	return wf
 }

@@ -117,7 +117,7 @@ func TestPoisonBoundHoldsAcrossClients(t *testing.T) {
 	newClient := func(s *Store, id string, attempts int, bad *atomic.Int64) *aiflow.Client {
 		wf := aiflow.NewWorkflow("w")
 		wf.Task("t", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
-			OnCondition(aiflow.ActionStart, explodingCondition{bad})
+			OnCondition(explodingCondition{bad}, aiflow.ActionStart)
 		c, err := aiflow.New(&aiflow.Config{Store: s, ClientID: id, Logger: testLogger(t), PollInterval: 50 * time.Millisecond,
 			LeaseTTL: 2 * time.Second, PoisonAttempts: attempts})
 		require.NoError(t, err)

@@ -7,7 +7,7 @@
 //	stream  a streaming task started with the execution, running until stopped
 //	a       OnEvent("ping", START)
 //	b       StartAfter(a)
-//	c       OnCondition(START, sum of "num" values reaches 10; the sum keeps the rest)
+//	c       OnCondition(sum of "num" values reaches 10; the sum keeps the rest, START)
 //
 // Each body of a, b, c and stream records (task execution, attempt) in the
 // table chaos_run of the schema, so that the test can tell whether a body ran
@@ -103,7 +103,7 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 		a := wf.Task("a", batch, retry)
 		a.OnEvent("ping", aiflow.ActionStart)
 		wf.Task("b", batch, retry).StartAfter(a)
-		wf.Task("c", batch, retry).OnCondition(aiflow.ActionStart, sumReaches(10))
+		wf.Task("c", batch, retry).OnCondition(sumReaches(10), aiflow.ActionStart)
 		wfs = append(wfs, wf)
 	}
 	c, err := aiflow.New(&aiflow.Config{
