@@ -45,6 +45,10 @@ func (cc *ConditionContext) Workflow() string { return cc.env.Workflow() }
 // ExecutionID is the workflow execution's id; 0 for workflow triggers.
 func (cc *ConditionContext) ExecutionID() int64 { return cc.env.ExecutionID() }
 
+// Input is the workflow execution's input (StartWorkflowOpts.Input); empty
+// for executions without one and for workflow triggers.
+func (cc *ConditionContext) Input() string { return cc.env.Input() }
+
 // TaskStatus returns the status of the latest execution of task in this
 // workflow execution; ok is false if the task never ran (always for
 // triggers).

@@ -15,21 +15,22 @@ import (
 // builds on it (aiflowtest.RunCondition); tests of conditions use that.
 // Create it with NewConditionRun.
 type ConditionRun struct {
-	cond     Condition
-	ns, wf   string
-	exec     int64
-	statuses map[string]TaskStatus
-	state    map[string][]byte
+	cond          Condition
+	ns, wf, input string
+	exec          int64
+	statuses      map[string]TaskStatus
+	state         map[string][]byte
 }
 
 // ConditionRunOpts are the options of NewConditionRun. A nil
 // *ConditionRunOpts means the defaults.
 type ConditionRunOpts struct {
-	// Namespace, Workflow and ExecutionID are what ConditionContext reports;
-	// "default", "" and 0 when unset.
+	// Namespace, Workflow, ExecutionID and Input are what ConditionContext
+	// reports; "default", "", 0 and "" when unset.
 	Namespace   string
 	Workflow    string
 	ExecutionID int64
+	Input       string
 	// TaskStatuses are the statuses ConditionContext.TaskStatus reports, by
 	// task name; a task that is not listed never ran.
 	TaskStatuses map[string]TaskStatus
@@ -41,7 +42,7 @@ func NewConditionRun(cond Condition, opts *ConditionRunOpts) *ConditionRun {
 		opts = &ConditionRunOpts{}
 	}
 	return &ConditionRun{
-		cond: assignStateNames(cond, "test.1"), ns: orDefault(opts.Namespace), wf: opts.Workflow, exec: opts.ExecutionID,
+		cond: assignStateNames(cond, "test.1"), ns: orDefault(opts.Namespace), wf: opts.Workflow, input: opts.Input, exec: opts.ExecutionID,
 		statuses: maps.Clone(opts.TaskStatuses), state: map[string][]byte{},
 	}
 }
@@ -101,6 +102,7 @@ type runEnv struct {
 func (e *runEnv) Namespace() string  { return e.r.ns }
 func (e *runEnv) Workflow() string   { return e.r.wf }
 func (e *runEnv) ExecutionID() int64 { return e.r.exec }
+func (e *runEnv) Input() string      { return e.r.input }
 func (e *runEnv) TaskStatus(task string) (store.TaskStatus, bool) {
 	s, ok := e.r.statuses[task]
 	return store.TaskStatus(s), ok

@@ -15,7 +15,17 @@ import (
 type StartWorkflowOpts struct {
 	// Namespace of the workflow; "default" when empty.
 	Namespace string
+	// Input is the execution's input, for its tasks
+	// (TaskContext.Input, the environment variable EnvInput), its
+	// conditions (ConditionContext.Input) and the API (WorkflowExecution).
+	// A string, often JSON; empty by default. It is stored with the
+	// execution, so keep it small (at most MaxInputBytes): pass a reference
+	// to larger data.
+	Input string
 }
+
+// MaxInputBytes is the largest StartWorkflowOpts.Input accepted (64 KiB).
+const MaxInputBytes = 64 << 10
 
 // StartWorkflowExecution starts an execution of a registered, enabled
 // workflow and returns its id. The execution exists (in INIT) when the call
@@ -26,6 +36,9 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 		opts = &StartWorkflowOpts{}
 	}
 	ns := orDefault(opts.Namespace)
+	if len(opts.Input) > MaxInputBytes {
+		return 0, opError("start workflow execution", fmt.Errorf("%w: StartWorkflowOpts.Input is %d bytes: expected at most %d (MaxInputBytes): pass a reference to larger data", ErrInvalid, len(opts.Input), MaxInputBytes))
+	}
 	w, err := c.getWorkflow(ctx, ns, workflow)
 	if err != nil {
 		return 0, opError("start workflow execution", err)
@@ -37,8 +50,8 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 	if err != nil {
 		return 0, opError("start workflow execution", err)
 	}
-	data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual})
-	rec := store.WorkflowExecutionRecord{ID: ids[0], Namespace: ns, Workflow: workflow, Version: w.Version, RunType: store.RunManual}
+	data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual, Input: opts.Input})
+	rec := store.WorkflowExecutionRecord{ID: ids[0], Namespace: ns, Workflow: workflow, Version: w.Version, RunType: store.RunManual, Input: opts.Input}
 	ev := store.Event{
 		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderClient,
 		Workflow: workflow, ExecutionID: ids[0], Data: data,

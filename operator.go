@@ -102,6 +102,9 @@ const (
 	EnvTaskExecutionID     = "AIFLOW_TASK_EXECUTION_ID"
 	EnvSeqNum              = "AIFLOW_SEQ_NUM"
 	EnvAttempt             = "AIFLOW_ATTEMPT"
+	// EnvInput holds the workflow execution's input
+	// (StartWorkflowOpts.Input); empty when it has none.
+	EnvInput = "AIFLOW_INPUT"
 )
 
 // TaskContext is what an operator knows about the task execution it runs, and
@@ -115,6 +118,10 @@ type TaskContext struct {
 	SeqNum          int
 	// Attempt is 1 for the first attempt, 2 for the first retry, ...
 	Attempt int
+	// Input is the workflow execution's input (StartWorkflowOpts.Input);
+	// empty when it has none. Processes the task starts find it in the
+	// environment variable EnvInput.
+	Input string
 	// Log is the task execution's log. Operators write their output here;
 	// Client.ReadTaskLog reads it back. Output that cannot be stored (the
 	// store or the log directory fails) is lost, and the loss is logged
@@ -151,6 +158,7 @@ func (tc *TaskContext) TaskEnviron() []string {
 		EnvTaskExecutionID:     strconv.FormatInt(tc.TaskExecutionID, 10),
 		EnvSeqNum:              strconv.Itoa(tc.SeqNum),
 		EnvAttempt:             strconv.Itoa(tc.Attempt),
+		EnvInput:               tc.Input,
 	}
 	env := make([]string, 0, len(ctxVars)+len(tc.Env))
 	for _, k := range slices.Sorted(maps.Keys(ctxVars)) {

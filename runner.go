@@ -9,31 +9,25 @@ import (
 )
 
 // compiledFor returns the definition a task execution runs: the version its
-// workflow execution began with when this client has it, else the latest.
-func (c *Client) compiledFor(ctx context.Context, run *store.TaskRun) *compiled {
+// workflow execution (x) began with when this client has it, else the
+// latest.
+func (c *Client) compiledFor(run *store.TaskRun, x *store.WorkflowExecutionRecord) *compiled {
 	k := workflowKey{run.Namespace, run.Workflow}
-	c.mu.Lock()
-	cw, n := c.workflows[k], c.nVersions[k]
-	c.mu.Unlock()
-	if cw == nil || n < 2 {
-		return cw // one version: no need to look the execution up
-	}
-	x, err := c.store.GetExecution(ctx, run.ExecutionID)
-	if err != nil {
-		c.log.WarnContext(ctx, "reading a task's workflow execution failed: running the latest version of its workflow",
-			slog.Int64("execution_id", run.ExecutionID), slog.Any("error", err))
-		return cw
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v := c.versions[versionKey{k, x.Version}]; v != nil {
 		return v
 	}
-	return cw
+	return c.workflows[k]
 }
 
 func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
-	cw := c.compiledFor(ctx, run)
+	// The execution gives the definition's version and the input.
+	x, err := c.store.GetExecution(ctx, run.ExecutionID)
+	if err != nil {
+		return fmt.Errorf("reading workflow execution %d: %w", run.ExecutionID, err)
+	}
+	cw := c.compiledFor(run, &x)
 	if cw == nil {
 		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
 	}
@@ -47,7 +41,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	defer lw.Close()
 	tc := &TaskContext{
 		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
-		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Log: lw, Logger: logger,
+		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Input: x.Input, Log: lw, Logger: logger,
 		Env: t.env, WorkDir: t.workDir, client: c,
 	}
 	runCtx := ctx
@@ -77,7 +71,6 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		}
 		cancel()
 	}
-	var err error
 	select {
 	case err = <-done:
 	case <-c.clock.After(grace):

@@ -164,12 +164,15 @@ type WorkflowExecution struct {
 	UpdatedAt  time.Time
 	// EndedAt is zero until the execution has finished.
 	EndedAt time.Time
+	// Input is the execution's input (StartWorkflowOpts.Input); empty for
+	// executions started by schedules and triggers.
+	Input string
 }
 
 func executionFromStore(r store.WorkflowExecutionRecord) WorkflowExecution {
 	return WorkflowExecution{ID: r.ID, Namespace: r.Namespace, Workflow: r.Workflow, Version: r.Version,
 		Status: WorkflowStatus(r.Status), RunType: RunType(r.RunType), Note: r.Note, ScheduleID: r.ScheduleID,
-		TriggerID: r.TriggerID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, EndedAt: r.EndedAt}
+		TriggerID: r.TriggerID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, EndedAt: r.EndedAt, Input: r.Input}
 }
 
 // TaskExecution is one run of a task in a workflow execution.

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +186,49 @@ func testClientRun(t *testing.T, b *bed) {
 	cancel()
 	require.NoError(t, <-done)
 	require.ErrorIs(t, c.Start(b.ctx), aiflow.ErrConflict, "Run stopped the client")
+}
+
+// testExecutionInput: the input given at start is stored with the
+// execution and seen by its tasks (TaskContext.Input, AIFLOW_INPUT) and its
+// conditions; executions started without one have none.
+func testExecutionInput(t *testing.T, b *bed) {
+	seen := make(chan string, 2)
+	f := b.flow("w")
+	f.funcTask("read", func(_ context.Context, tc *aiflow.TaskContext) error {
+		seen <- tc.Input
+		seen <- tc.TaskEnvMap()[aiflow.EnvInput]
+		return nil
+	})
+	f.ctl.setAuto("cond", nil)
+	f.task("cond").OnCondition(aiflow.NewCondition([]string{"check"}, func(cc *aiflow.ConditionContext, ev *aiflow.Event) (bool, error) {
+		return cc.Input() == ev.Value, nil
+	}), aiflow.ActionStart)
+	b.register(f.wf)
+	const input = `{"date":"2026-01-01","rows":3}`
+	x, err := b.client.StartWorkflowExecution(b.ctx, "w", &aiflow.StartWorkflowOpts{Input: input})
+	require.NoError(t, err)
+	require.Equal(t, input, <-seen)
+	require.Equal(t, input, <-seen)
+	got := b.execution(x)
+	require.Equal(t, input, got.Input)
+	b.waitExecution(x, aiflow.WorkflowRunning)
+	_, err = b.client.SendEvent(b.ctx, "check", "not the input", &aiflow.SendEventOpts{ExecutionID: x})
+	require.NoError(t, err)
+	_, err = b.client.SendEvent(b.ctx, "check", input, &aiflow.SendEventOpts{ExecutionID: x})
+	require.NoError(t, err)
+	b.waitRun(x, "cond", 1, aiflow.TaskSuccess)
+	b.waitExecution(x, aiflow.WorkflowSuccess)
+	require.Len(t, b.runs(x, "cond"), 1, "met by the event carrying the input only")
+	xs, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w"})
+	require.NoError(t, err)
+	require.Equal(t, input, xs[0].Input)
+
+	y := b.start("w")
+	require.Equal(t, "", <-seen)
+	require.Equal(t, "", <-seen)
+	require.Empty(t, b.execution(y).Input)
+
+	_, err = b.client.StartWorkflowExecution(b.ctx, "w", &aiflow.StartWorkflowOpts{Input: strings.Repeat("x", aiflow.MaxInputBytes+1)})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "StartWorkflowOpts.Input")
 }

@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "API/ScheduleFormsEveryCrontabAndDescriptors", fn: testScheduleForms},
 		{name: "API/PeriodicTaskOnEvery", fn: testPeriodicEvery},
 		{name: "API/ClientRunUntilTheContextEnds", fn: testClientRun},
+		{name: "API/ExecutionInputReachesTasksConditionsAndTheAPI", fn: testExecutionInput},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,6 +56,10 @@ type WorkflowExecutionRecord struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	EndedAt    time.Time
+	// Input is the execution's input, given when it was started
+	// (CreateExecution); empty for executions started by schedules and
+	// triggers. Effects.NewExecutions that replace an INIT record keep it.
+	Input string
 }
 
 // TaskExecutionRecord is one run of a task in a workflow execution.

@@ -103,6 +103,9 @@ type StartExecutionData struct {
 	TriggerID  int64   `json:"trigger_id,omitempty"`
 	// FireTime is the nominal time of the schedule tick that started it.
 	FireTime time.Time `json:"fire_time,omitzero"`
+	// Input is the execution's input (WorkflowExecutionRecord.Input), for
+	// its conditions.
+	Input string `json:"input,omitempty"`
 }
 
 // ControlData is the JSON payload of the other control events.

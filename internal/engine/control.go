@@ -80,7 +80,7 @@ func (e *Engine) startExecution(ev *store.Event) error {
 func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecutionData, at time.Time) *Execution {
 	rec := store.WorkflowExecutionRecord{
 		ID: id, Namespace: ns, Workflow: wf, RunType: d.RunType,
-		ScheduleID: d.ScheduleID, TriggerID: d.TriggerID, CreatedAt: at, UpdatedAt: at,
+		ScheduleID: d.ScheduleID, TriggerID: d.TriggerID, CreatedAt: at, UpdatedAt: at, Input: d.Input,
 	}
 	def, ok := e.reg.Latest(ns, wf)
 	w := e.workflow(ns, wf)
@@ -99,7 +99,7 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 	}
 	x := &Execution{
 		ID: id, Namespace: ns, Workflow: wf, Version: def.Version, Status: store.WorkflowRunning,
-		RunType: d.RunType, Tasks: make(map[string]*TaskState, len(def.Tasks)), CreatedAt: at, def: def,
+		RunType: d.RunType, Tasks: make(map[string]*TaskState, len(def.Tasks)), CreatedAt: at, Input: d.Input, def: def,
 	}
 	e.execs[id] = x
 	e.route(x)

@@ -46,6 +46,8 @@ type Env interface {
 	Workflow() string
 	// ExecutionID is 0 for workflow triggers.
 	ExecutionID() int64
+	// Input is the execution's input; empty for workflow triggers.
+	Input() string
 	// TaskStatus is the status of the latest execution of task in this
 	// workflow execution; ok is false if it never ran (always for
 	// triggers).

@@ -57,7 +57,12 @@ func appendExecution(b []byte, x *Execution) []byte {
 	}
 	b = append(b, `,"created_at":"`...)
 	b = x.CreatedAt.AppendFormat(b, time.RFC3339Nano)
-	return append(b, `"}`...)
+	b = append(b, '"')
+	if x.Input != "" {
+		b = append(b, `,"input":`...)
+		b = appendString(b, x.Input)
+	}
+	return append(b, '}')
 }
 
 // sortedKeys returns the task names of m in sorted order, using the

@@ -15,6 +15,7 @@ type execEnv struct {
 func (v *execEnv) Namespace() string  { return v.x.Namespace }
 func (v *execEnv) Workflow() string   { return v.x.Workflow }
 func (v *execEnv) ExecutionID() int64 { return v.x.ID }
+func (v *execEnv) Input() string      { return v.x.Input }
 
 func (v *execEnv) TaskStatus(task string) (store.TaskStatus, bool) {
 	ts := v.x.Tasks[task]
@@ -53,6 +54,7 @@ type wfEnv struct {
 func (v *wfEnv) Namespace() string                          { return v.w.Namespace }
 func (v *wfEnv) Workflow() string                           { return v.w.Name }
 func (v *wfEnv) ExecutionID() int64                         { return 0 }
+func (v *wfEnv) Input() string                              { return "" }
 func (v *wfEnv) TaskStatus(string) (store.TaskStatus, bool) { return "", false }
 
 func (v *wfEnv) State(name string) ([]byte, bool) {

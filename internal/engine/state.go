@@ -53,6 +53,8 @@ type Execution struct {
 	Tasks     map[string]*TaskState      `json:"tasks"`
 	State     map[string]json.RawMessage `json:"state,omitempty"`
 	CreatedAt time.Time                  `json:"created_at"`
+	// Input is the execution's input, which its conditions read.
+	Input string `json:"input,omitempty"`
 
 	def *Definition
 }

@@ -122,6 +122,7 @@ type Execution struct {
 	CreatedAt  string `json:"created_at,omitempty" yaml:"created_at,omitempty"`
 	UpdatedAt  string `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
 	EndedAt    string `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
+	Input      string `json:"input,omitempty" yaml:"input,omitempty"`
 }
 
 // ExecutionRecord has the fields of a workflow execution
@@ -139,13 +140,14 @@ type ExecutionRecord[S, R ~string] struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	EndedAt    time.Time
+	Input      string
 }
 
 // NewExecution converts a workflow execution.
 func NewExecution[S, R ~string](x ExecutionRecord[S, R]) Execution {
 	return Execution{ID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Version: x.Version, Status: string(x.Status),
 		RunType: string(x.RunType), Note: x.Note, ScheduleID: x.ScheduleID, TriggerID: x.TriggerID,
-		CreatedAt: Time(x.CreatedAt), UpdatedAt: Time(x.UpdatedAt), EndedAt: Time(x.EndedAt)}
+		CreatedAt: Time(x.CreatedAt), UpdatedAt: Time(x.UpdatedAt), EndedAt: Time(x.EndedAt), Input: x.Input}
 }
 
 // TaskExecution is a task execution.

@@ -132,7 +132,7 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 	for _, x := range fx.NewExecutions {
 		c := x
 		if cur := s.execs[x.ID]; cur != nil {
-			c.CreatedAt = cur.CreatedAt
+			c.CreatedAt, c.Input = cur.CreatedAt, cur.Input
 		}
 		s.execs[x.ID] = &c
 	}

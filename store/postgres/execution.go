@@ -13,13 +13,13 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-const execCols = "id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at"
+const execCols = "id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at, input"
 
 func scanExec(r pgx.CollectableRow) (store.WorkflowExecutionRecord, error) {
 	var x store.WorkflowExecutionRecord
 	var ended pgtype.Timestamptz
 	err := r.Scan(&x.ID, &x.Namespace, &x.Workflow, &x.Version, &x.Status, &x.RunType, &x.Note, &x.ScheduleID, &x.TriggerID,
-		&x.CreatedAt, &x.UpdatedAt, &ended)
+		&x.CreatedAt, &x.UpdatedAt, &ended, &x.Input)
 	x.EndedAt = tsTime(ended)
 	return x, err
 }
@@ -37,9 +37,9 @@ func (s *Store) CreateExecution(ctx context.Context, rec store.WorkflowExecution
 			return workflowNotFound(rec.Namespace, rec.Workflow)
 		}
 		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_workflow_execution
-			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, 'INIT', $5, $6, $7, $8, clock_timestamp(), clock_timestamp()) ON CONFLICT (id) DO NOTHING`),
-			rec.ID, rec.Namespace, rec.Workflow, rec.Version, string(rec.RunType), rec.Note, rec.ScheduleID, rec.TriggerID)
+			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, input)
+			VALUES ($1, $2, $3, $4, 'INIT', $5, $6, $7, $8, clock_timestamp(), clock_timestamp(), $9) ON CONFLICT (id) DO NOTHING`),
+			rec.ID, rec.Namespace, rec.Workflow, rec.Version, string(rec.RunType), rec.Note, rec.ScheduleID, rec.TriggerID, rec.Input)
 		if err != nil {
 			return err
 		}
