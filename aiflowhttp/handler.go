@@ -392,11 +392,14 @@ func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
-	if err := decode(r, &struct{}{}, true); err != nil {
+	var req struct {
+		Input string `json:"input"`
+	}
+	if err := decode(r, &req, true); err != nil {
 		return err
 	}
 	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
-	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{Namespace: ns})
+	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{Namespace: ns, Input: req.Input})
 	if err != nil {
 		return err
 	}

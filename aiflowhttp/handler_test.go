@@ -266,12 +266,18 @@ func checkStartExecution(t *testing.T, b *bed) (int64, int64) {
 	require.Equal(t, fmt.Sprintf("/v1/executions/%d", x.ID), r.header.Get("Location"))
 	require.Equal(t, "MANUAL", x.RunType)
 	b.waitExecution(x.ID, aiflow.WorkflowRunning)
-	r = b.do("POST", "/v1/namespaces/default/workflows/w/executions", "{}")
+	r = b.do("POST", "/v1/namespaces/default/workflows/w/executions", `{"input":"{\"day\":1}"}`)
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
 	var x2 struct {
-		ID int64 `json:"id"`
+		ID    int64  `json:"id"`
+		Input string `json:"input"`
 	}
 	r.json(t, &x2)
+	require.Equal(t, `{"day":1}`, x2.Input, "the execution's input")
+	got, err := b.client.GetWorkflowExecution(b.ctx, x2.ID)
+	require.NoError(t, err)
+	require.Equal(t, `{"day":1}`, got.Input)
+
 	b.waitExecution(x2.ID, aiflow.WorkflowRunning) // listed as running below
 	b.fails(b.do("POST", "/v1/namespaces/default/workflows/w/executions", `{"namespace":"x"}`), http.StatusBadRequest, "malformed_body", "unknown field")
 	b.fails(b.do("POST", "/v1/namespaces/default/workflows/nope/executions", ""), http.StatusNotFound, "not_found", "workflow not found")

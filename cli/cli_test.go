@@ -325,7 +325,7 @@ func TestEventSendFromATaskReachesItsExecution(t *testing.T) {
 	require.Contains(t, r.stderr, "AIFLOW_TASK_EXECUTION_ID")
 	r = b.run(b.env(aiflow.EnvNamespace+"=nope", aiflow.EnvTaskExecutionID+"="+strconv.FormatInt(sender.ID, 10)), "event", "send", "ping")
 	require.Equal(t, cli.ExitUsage, r.code, r.stderr)
-	require.Contains(t, r.stderr, `task execution `+strconv.FormatInt(sender.ID, 10)+` is in namespace "default", not "nope"`)
+	require.Contains(t, r.stderr, `SendEventOpts.Namespace "nope": task execution `+strconv.FormatInt(sender.ID, 10)+` is in namespace "default"`)
 }
 
 // TestWorkflowAndExecutionCommands steers a running client's workflows with
@@ -376,7 +376,13 @@ func TestWorkflowAndExecutionCommands(t *testing.T) {
 
 	// Executions.
 	x1 := parseInt(t, b.ok("workflow-execution", "start", "w"))
-	x2 := parseInt(t, b.ok("workflow-execution", "start", "w"))
+	x2 := parseInt(t, b.ok("workflow-execution", "start", "--input", `{"day":1}`, "w"))
+	require.Contains(t, b.ok("workflow-execution", "show", strconv.FormatInt(x2, 10)), `INPUT`)
+	var shown struct {
+		Input string `json:"input"`
+	}
+	b.json(&shown, "workflow-execution", "show", strconv.FormatInt(x2, 10))
+	require.Equal(t, `{"day":1}`, shown.Input)
 	quick := b.waitRun(x1, "quick", 1, aiflow.TaskSuccess)
 	b.waitRun(x1, "stream", 1, aiflow.TaskRunning)
 	b.waitRun(x2, "stream", 1, aiflow.TaskRunning)

@@ -127,6 +127,9 @@ environment.`,
 					}
 				}
 			}
+			if (opts.ExecutionID != 0 || opts.TaskExecutionID != 0) && !cmd.Flags().Changed("namespace") && e.opts.Getenv(aiflow.EnvNamespace) == "" {
+				opts.Namespace = "" // the execution's
+			}
 			c, err := e.getClient(cmd.Context())
 			if err != nil {
 				return err

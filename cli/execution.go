@@ -37,6 +37,9 @@ func executionFields(x view.Execution) writerTo {
 	f.add("CREATED AT", x.CreatedAt)
 	f.add("UPDATED AT", x.UpdatedAt)
 	f.add("ENDED AT", x.EndedAt)
+	if x.Input != "" {
+		f.add("INPUT", x.Input)
+	}
 	return f
 }
 
@@ -48,6 +51,7 @@ func (e *env) executionCmd() *cobra.Command {
 an event in the log: the running application handles it exactly once.`,
 	}
 	var all, yes bool
+	var input string
 	var statuses []string
 	var limit int
 	start := &cobra.Command{
@@ -59,7 +63,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace})
+			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace, Input: input})
 			if err != nil {
 				return err
 			}
@@ -190,6 +194,7 @@ an event in the log: the running application handles it exactly once.`,
 		}),
 	}
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	start.Flags().StringVar(&input, "input", "", "the execution's input (a string, often JSON), which its tasks and conditions see")
 	cmd.AddCommand(start, stop, stopAll, list, show, del)
 	return cmd
 }
