@@ -3,46 +3,44 @@ package operators_test
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/aiflow-go/aiflow"
-	"github.com/aiflow-go/aiflow/aiflowtest"
 	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store/memory"
 )
 
-// exampleT stands in for the *testing.T that aiflowtest takes in tests.
-type exampleT struct {
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-func (t *exampleT) Cleanup(f func())                  { t.mu.Lock(); t.cleanups = append(t.cleanups, f); t.mu.Unlock() }
-func (t *exampleT) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
-func (t *exampleT) Helper()                           {}
-func (t *exampleT) Log(...any)                        {}
-func (t *exampleT) done() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
-}
-
-// runOnce runs wf's one execution on a test client and prints the log of
-// task's first run.
+// runOnce runs wf's one execution on a client on the memory store and
+// prints the log of task's first run.
 func runOnce(wf *aiflow.Workflow, task string) {
-	t := &exampleT{}
-	defer t.done()
-	env := aiflowtest.New(t, nil, wf)
-	id, err := env.Client.StartWorkflowExecution(env.Context(), wf.Name(), nil)
+	ctx := context.Background()
+	client, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
 	if err != nil {
 		panic(err)
 	}
-	x := env.WaitExecution(id)
-	te := env.WaitTaskExecution(id, task, 1)
-	log, _, err := env.Client.ReadTaskLog(env.Context(), te.ID, 0, 0)
+	if err := client.Register(ctx, wf); err != nil {
+		panic(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer client.Stop(ctx)
+	id, err := client.StartWorkflowExecution(ctx, wf.Name(), nil)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("%s %s\n%s", x.Status, te.Status, log)
+	x, err := client.WaitWorkflowExecution(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	tes, err := client.ListTaskExecutions(ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: task, SeqNum: 1})
+	if err != nil || len(tes) != 1 {
+		panic(fmt.Sprint(tes, err))
+	}
+	log, _, err := client.ReadTaskLog(ctx, tes[0].ID, 0, 0)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s %s\n%s", x.Status, tes[0].Status, log)
 }
 
 // A Bash task runs a shell command; its output goes to the task's log, and

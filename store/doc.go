@@ -17,7 +17,9 @@
 // are exported so that the library's own backends can live in separate
 // packages, not as an extension point: implementing them outside this module
 // is not supported, and changes to them are not considered breaking changes.
-// The conformance suite in store/storetest is the definition of what a
+// The client converts the records into package aiflow's own result types
+// (WorkflowExecution, TaskExecution, ...), so users never see them. The
+// conformance suite (package conformance) is the definition of what a
 // backend must do.
 //
 // # The unit of work
