@@ -30,8 +30,11 @@
 //	id, err := client.StartWorkflowExecution(ctx, "quickstart_workflow", nil)
 //	x, err := client.WaitWorkflowExecution(ctx, id)
 //
-// Or, in a service, let [Run] start the client and stop it gracefully when the
-// context ends (for example from signal.NotifyContext).
+// Each call returns an error to handle (left out above). In a service,
+// [Client.Run] starts the client and stops it gracefully when the context
+// ends (for example from signal.NotifyContext); build the client with [New]
+// first to mount its HTTP handler (package aiflowhttp) on the same client.
+// [Run] does New, Register and Client.Run in one call.
 //
 // # Concepts
 //
@@ -190,5 +193,8 @@
 // # Testing
 //
 // Unit tests run workflows on store/memory with operators.Func tasks, exactly
-// as production runs them on Postgres. The examples in this package do so.
+// as production runs them on Postgres. Package aiflowtest gives such a client
+// with a fake clock in one call, waits for statuses, moves the clock to the
+// next schedule tick, checks the events an execution sent and evaluates one
+// condition against a list of events ([ConditionRun]).
 package aiflow
