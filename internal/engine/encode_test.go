@@ -23,6 +23,7 @@ func TestAppendExecutionMatchesEncodingJSON(t *testing.T) {
 		},
 		State:     map[string]json.RawMessage{"z": json.RawMessage(`{"sum":3}`), "a": json.RawMessage(`[true,false]`)},
 		CreatedAt: time.Date(2026, 11, 24, 13, 0, 0, 123456789, time.UTC),
+		Input:     `{"day":"2026-11-24","note":"<&>"}`,
 		def:       d,
 	}
 	for _, withDef := range []bool{true, false} {
@@ -38,6 +39,7 @@ func TestAppendExecutionMatchesEncodingJSON(t *testing.T) {
 		require.Equal(t, x.Tasks, back.Tasks)
 		require.Equal(t, x.ID, back.ID)
 		require.True(t, x.CreatedAt.Equal(back.CreatedAt))
+		require.Equal(t, x.Input, back.Input)
 	}
 	empty := &Execution{ID: 1, Tasks: map[string]*TaskState{}}
 	want, _ := json.Marshal(empty)
