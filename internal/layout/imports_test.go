@@ -59,7 +59,6 @@ var lowerLayerExceptions = map[string][]string{
 	"store/postgres/failures_test.go":  {".", "operators"},
 	"store/postgres/horizon_test.go":   {".", "operators"},
 	"store/postgres/schedule_test.go":  {"."},
-	"internal/runtime/runtime_test.go": {".", "operators"},
 }
 
 func TestImportRules(t *testing.T) {
