@@ -101,10 +101,10 @@ type workers struct {
 	// heartbeatsPaused makes the heartbeat skip its renewals (tests: a
 	// database that does not answer).
 	heartbeatsPaused atomic.Bool
-	wg           sync.WaitGroup
-	elector      *leader.Elector
-	starter      *batcher[*river.Job[taskArgs], *store.TaskRun]
-	finisher     *batcher[finishReq, struct{}]
+	wg               sync.WaitGroup
+	elector          *leader.Elector
+	starter          *batcher[*river.Job[taskArgs], *store.TaskRun]
+	finisher         *batcher[finishReq, struct{}]
 }
 
 type attempt struct {
