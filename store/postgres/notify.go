@@ -63,6 +63,14 @@ type hub struct {
 	awaitSignal   chan struct{} // cap 1: awaiting changed
 	awaits        atomic.Int64  // calls of await; for tests
 	horizonChecks atomic.Int64  // queries of the horizon watcher; for tests
+	// heldSince is when awaiting last became non-empty (zero while it is
+	// empty); holder is the transaction last found holding the horizon
+	// (looked up at holderLooked), holderWarned the multiples of
+	// HorizonWarnAfter already logged. See checkHolder.
+	heldSince    time.Time
+	holder       HorizonHolder
+	holderLooked time.Time
+	holderWarned int
 
 	// connects counts successful LISTEN (re)connections; for tests.
 	connects atomic.Int64
@@ -431,6 +439,9 @@ func (h *hub) await(part int, xid uint64) {
 		h.mu.Unlock()
 		return
 	}
+	if len(h.awaiting) == 0 {
+		h.heldSince, h.holder, h.holderLooked, h.holderWarned = time.Now(), HorizonHolder{}, time.Time{}, 0
+	}
 	if cur, ok := h.awaiting[part]; !ok || xid < cur {
 		h.awaiting[part] = xid
 	}
@@ -482,9 +493,17 @@ func (h *hub) watchHorizon(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		h.mu.Lock()
+		oldest := uint64(0)
+		for _, xid := range h.awaiting {
+			if oldest == 0 || xid < oldest {
+				oldest = xid
+			}
+		}
+		h.mu.Unlock()
 		var x uint64
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.s.pool.QueryRow(qctx, "SELECT "+horizon).Scan(&x)
+		err := h.s.pool.QueryRow(qctx, h.s.q(horizonCheckSQL), oldest).Scan(&x)
 		cancel()
 		h.horizonChecks.Add(1)
 		if err != nil {
@@ -506,7 +525,14 @@ func (h *hub) watchHorizon(ctx context.Context) {
 				}
 			}
 		}
+		waiting = len(h.awaiting)
+		if waiting == 0 {
+			h.heldSince, h.holder = time.Time{}, HorizonHolder{}
+		}
 		h.mu.Unlock()
+		if waiting > 0 {
+			h.checkHolder(ctx, x)
+		}
 		if len(parts) > 0 {
 			h.wakeParts(parts)
 		}
