@@ -20,6 +20,6 @@
 //
 // Environment: AIFLOW_FAULT_KILLS sets the number of kills of the kill test
 // (20 by default, the CI setting; raise it for a long run), AIFLOW_FAULT_PAUSES
-// the number of freezes of the pause test (3 by default), AIFLOW_FAULT_SEED
+// the number of freezes of the pause test (4 by default), AIFLOW_FAULT_SEED
 // fixes the random seed (logged by every test).
 package faulttest

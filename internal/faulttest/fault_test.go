@@ -98,14 +98,14 @@ func TestReplicasOneKilled(t *testing.T) {
 // TestReplicaPaused runs two replicas while events flow and freezes the one
 // that holds the most (partitions and task leases) with SIGSTOP, for longer
 // than its task lease but less than the lease plus the stop grace
-// (AIFLOW_FAULT_PAUSES times, 3 by default), then checks every decision
+// (AIFLOW_FAULT_PAUSES times, 4 by default), then checks every decision
 // against the oracle, and that no two attempts of a task ran at once: the
 // frozen replica's attempts are taken over by the other one only after the
 // lease and the grace, and the frozen one cancels them as soon as it runs
 // again.
 func TestReplicaPaused(t *testing.T) {
 	pgtest.Require(t)
-	pauses := envInt(t, "AIFLOW_FAULT_PAUSES", 3)
+	pauses := envInt(t, "AIFLOW_FAULT_PAUSES", 4)
 	b := setup(t, pgtest.URL(), "chaos1", "chaos2", "chaos3")
 	const lease, grace = 2 * time.Second, time.Second
 	b.appArgs = []string{"-lease", lease.String(), "-stop-grace", grace.String()}
