@@ -46,13 +46,13 @@ const filteredHorizon = `(SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_sn
 
 // horizonCheckSQL is the watcher's check: the horizon, and when it has not
 // passed $1 (the smallest xid waited for), the filtered horizon, stored when
-// it is further. It returns the further of the two.
+// it is further. It returns the horizon, and the further of the two.
 const horizonCheckSQL = `WITH p AS MATERIALIZED (SELECT ` + horizon + ` AS x),
 f AS MATERIALIZED (SELECT ` + filteredHorizon + ` AS x WHERE (SELECT x FROM p) <= $1::xid8),
 up AS (INSERT INTO {s}.aiflow_meta AS m (key, value)
 	SELECT 'horizon', f.x::text FROM f WHERE f.x > (SELECT x FROM p)
 	ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value WHERE m.value::xid8 < EXCLUDED.value::xid8)
-SELECT greatest((SELECT x FROM p), (SELECT x FROM f))`
+SELECT (SELECT x FROM p), greatest((SELECT x FROM p), (SELECT x FROM f))`
 
 // horizonHolderSQL finds the transaction whose id is $1 (the horizon): its
 // session, or the prepared transaction.

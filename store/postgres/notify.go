@@ -466,6 +466,10 @@ func (h *hub) await(part int, xid uint64) {
 func (h *hub) watchHorizon(ctx context.Context) {
 	maxStep := min(horizonStepMax, h.s.cfg.EventPollInterval)
 	var step time.Duration
+	// filtering: the last check passed the plain horizon thanks to the
+	// filtered one (a transaction of another database is open): every new
+	// event waits for the next check, so check at once.
+	filtering := false
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -482,16 +486,21 @@ func (h *hub) watchHorizon(ctx context.Context) {
 			}
 			continue
 		}
-		if step == 0 {
+		switch {
+		case step == 0 && filtering:
+			step = horizonStepMin / 2
+		case step == 0:
 			step = horizonStepMin
-		} else {
+		default:
 			step = min(2*step, maxStep)
 		}
-		timer.Reset(step)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
+		if step >= horizonStepMin {
+			timer.Reset(step)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
 		}
 		h.mu.Lock()
 		oldest := uint64(0)
@@ -501,10 +510,11 @@ func (h *hub) watchHorizon(ctx context.Context) {
 			}
 		}
 		h.mu.Unlock()
-		var x uint64
+		var plain, x uint64
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.s.pool.QueryRow(qctx, h.s.q(horizonCheckSQL), oldest).Scan(&x)
+		err := h.s.pool.QueryRow(qctx, h.s.q(horizonCheckSQL), oldest).Scan(&plain, &x)
 		cancel()
+		filtering = err == nil && x > plain
 		h.horizonChecks.Add(1)
 		if err != nil {
 			if ctx.Err() == nil {
