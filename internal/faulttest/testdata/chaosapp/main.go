@@ -88,13 +88,24 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 			// Also when the start's insert failed: it may have committed
 			// (cancelled while its answer was on the way).
 			ended := time.Now()
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			// Retried while the server restarts: a body without an end
+			// counts as still running.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if _, uerr := pool.Exec(wctx, `UPDATE `+schema+`.chaos_run SET ended_at = $3 WHERE task_execution_id = $1 AND attempt = $2`,
-				tc.TaskExecutionID, tc.Attempt, ended); uerr != nil && err == nil {
-				err = uerr
+			for {
+				_, uerr := pool.Exec(wctx, `UPDATE `+schema+`.chaos_run SET ended_at = $3 WHERE task_execution_id = $1 AND attempt = $2`,
+					tc.TaskExecutionID, tc.Attempt, ended)
+				if uerr == nil || wctx.Err() != nil {
+					if err == nil {
+						err = uerr
+					}
+					return err
+				}
+				select {
+				case <-wctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
 			}
-			return err
 		})
 	}
 	// A batch body works for a few milliseconds, so that events arrive
