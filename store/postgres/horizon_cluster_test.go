@@ -128,6 +128,19 @@ func TestLongTransactionInAnotherDatabaseHoldsNothingBack(t *testing.T) {
 		during = append(during, readableAfter(t, s, opened.Add(hold)))
 		<-time.After(50 * time.Millisecond) // the pace of the appends
 	}
+	// A consumer reads them all, still while the transaction is open.
+	claimAll(t, s, testOwner)
+	read := 0
+	for {
+		res := consume(t, s, testOwner, func(b store.Batch) *store.Effects {
+			read += len(b.Events())
+			return &store.Effects{}
+		})
+		if !res.More {
+			break
+		}
+	}
+	require.Equal(t, len(before)+len(during), read, "the consumer read every event")
 	_, err = tx.Exec(ctx, "SELECT 1")
 	require.NoError(t, err, "the other database's transaction was open all along")
 	_, held := s.HorizonHolder()
