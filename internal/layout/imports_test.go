@@ -56,9 +56,9 @@ var importRules = map[string]importRule{
 // conformance), or to stop needing a client. Remove an entry when its file
 // is fixed; add none.
 var lowerLayerExceptions = map[string][]string{
-	"store/postgres/failures_test.go":  {".", "operators"},
-	"store/postgres/horizon_test.go":   {".", "operators"},
-	"store/postgres/schedule_test.go":  {"."},
+	"store/postgres/failures_test.go": {".", "operators"},
+	"store/postgres/horizon_test.go":  {".", "operators"},
+	"store/postgres/schedule_test.go": {"."},
 }
 
 func TestImportRules(t *testing.T) {
