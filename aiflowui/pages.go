@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -260,8 +261,9 @@ type execFilter struct {
 // Has reports whether the filter selects status s.
 func (f execFilter) Has(s string) bool { return slices.Contains(f.Statuses, s) }
 
-// Query is the filter as a query string, without the page.
-func (f execFilter) Query() string {
+// Query is the filter as a query string, without the page (each value
+// escaped, so the template may insert it as is).
+func (f execFilter) Query() template.URL {
 	q := make([]string, 0, 4)
 	add := func(k, v string) {
 		if v != "" {
@@ -274,7 +276,7 @@ func (f execFilter) Query() string {
 	for _, s := range f.Statuses {
 		add("status", s)
 	}
-	return strings.Join(q, "&")
+	return template.URL(strings.Join(q, "&"))
 }
 
 var windows = [][2]string{{"", "any time"}, {"1h", "last hour"}, {"24h", "last 24 hours"}, {"168h", "last 7 days"}}
