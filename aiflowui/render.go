@@ -43,7 +43,7 @@ func (h *Handler) page(pattern string, fn func(w http.ResponseWriter, r *http.Re
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	t := h.pages[name]
 	l := &layout{Base: base(r), Title: h.opts.Title, Page: name, Caller: aiflowhttp.CallerFrom(r.Context()),
-		CSRF: h.csrfToken(w, r), Path: r.URL.RequestURI(), Data: data, Now: h.opts.Now()}
+		CSRF: h.csrfToken(w, r), Path: base(r) + r.URL.RequestURI(), Data: data, Now: h.opts.Now()}
 	if live[name] {
 		l.Refresh = h.opts.RefreshInterval.Milliseconds()
 	}
@@ -63,7 +63,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 var live = map[string]bool{"overview": true, "workflow": true, "executions": true, "execution": true, "task": true, "events": true}
 
 var funcs = template.FuncMap{
-	"ago":      ago,
+	"ago":      agoHTML,
+	"since":    sinceHTML,
 	"dur":      duration,
 	"clock":    func(t time.Time) string { return t.UTC().Format("15:04:05") },
 	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
@@ -100,6 +101,23 @@ func parseTemplates() map[string]*template.Template {
 		out[name] = template.Must(template.Must(shared.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
 	return out
+}
+
+// agoHTML is ago in a <time> element that the page's script keeps current.
+func agoHTML(now, t time.Time) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" data-ago>%s</time>`, t.UTC().Format(time.RFC3339Nano), ago(now, t)))
+}
+
+// sinceHTML is the time elapsed since t, in a <time> element that the page's
+// script keeps current.
+func sinceHTML(now, t time.Time) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" data-since>%s</time>`, t.UTC().Format(time.RFC3339Nano), duration(now.Sub(t))))
 }
 
 // ago says how long before now t was ("3m ago"), empty for the zero time.

@@ -20,9 +20,38 @@
     try { localStorage.setItem("aiflow-theme", next); } catch (e) { /* ignore */ }
   }
 
+  // Times: <time data-ago> says how long ago, <time data-since> how long
+  // since; both are kept current here between refreshes.
+  function span(ms) {
+    var s = Math.max(0, ms) / 1000;
+    if (s < 1) return Math.round(s * 1000) + "ms";
+    if (s < 10) return s.toFixed(1) + "s";
+    if (s < 60) return Math.floor(s) + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m" + Math.floor(s % 60) + "s";
+    if (s < 172800) return Math.floor(s / 3600) + "h" + Math.floor((s % 3600) / 60) + "m";
+    return Math.floor(s / 86400) + "d" + Math.floor((s % 86400) / 3600) + "h";
+  }
+  function refreshTimes(scope) {
+    var now = Date.now();
+    (scope || document).querySelectorAll("time[data-ago], time[data-since]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(t)) return;
+      var d = now - t;
+      if (el.hasAttribute("data-since")) el.textContent = span(d);
+      else el.textContent = d < 0 ? "in " + span(-d) : span(d) + " ago";
+    });
+  }
+  // The rendering of a region, leaving out the texts of times, which change
+  // every second without anything else changing.
+  function stable(html) {
+    return html.replace(/(<time[^>]*>)[^<]*(<\/time>)/g, "$1$2");
+  }
+
   // Live regions: every element with data-live is replaced by its new
-  // rendering, fetched from the same URL, unless the user is typing in it.
+  // rendering, fetched from the same URL, when that has changed (and unless
+  // the user is typing in it).
   function startLive(interval) {
+    document.querySelectorAll("[data-live]").forEach(function (el) { el.__last = stable(el.innerHTML); });
     var dot = document.querySelector(".live-dot");
     var busy = false;
     function tick() {
@@ -39,7 +68,11 @@
             var fresh = doc.querySelector('[data-live="' + el.getAttribute("data-live") + '"]');
             if (!fresh) return;
             if (el.contains(document.activeElement) && document.activeElement.matches("input,textarea,select")) return;
-            if (el.innerHTML !== fresh.innerHTML) el.innerHTML = fresh.innerHTML;
+            var html = stable(fresh.innerHTML);
+            if (html === el.__last) return;
+            el.__last = html;
+            el.innerHTML = fresh.innerHTML;
+            refreshTimes(el);
           });
           if (dot) dot.classList.remove("off");
         })
@@ -88,6 +121,8 @@
     if (btn) btn.addEventListener("click", toggleTheme);
     var interval = parseInt(document.body.getAttribute("data-refresh"), 10);
     if (interval > 0) startLive(interval);
+    refreshTimes();
+    setInterval(refreshTimes, 1000);
     var pre = document.getElementById("log");
     if (pre) followLog(pre, Math.max(interval || 1000, 500));
     // Forms that ask before they act.
