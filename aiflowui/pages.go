@@ -482,7 +482,7 @@ func (h *Handler) taskExecutionPage(_ http.ResponseWriter, r *http.Request) (str
 	}
 	d.Log, d.Offset = string(data), next
 	for _, k := range sortedKeys(te.Metrics) {
-		d.Metrics = append(d.Metrics, fmt.Sprintf("%s = %g", k, te.Metrics[k]))
+		d.Metrics = append(d.Metrics, fmt.Sprintf("%s = %.4g", k, te.Metrics[k]))
 	}
 	return "task", d, nil
 }

@@ -268,10 +268,18 @@ func takeScreenshots(t *testing.T, b context.Context, s *system) {
 	require.NoError(t, os.MkdirAll(*screenshots, 0o755))
 	// Let the living system show something: a few finished quickstarts,
 	// online_ml's loop going round.
-	for range 3 {
-		id, err := s.client.StartWorkflowExecution(b, demo.Quickstart, nil)
+	var ids []int64
+	for i := range 14 {
+		wf := demo.Quickstart
+		if i%2 == 1 {
+			wf = demo.Report
+		}
+		id, err := s.client.StartWorkflowExecution(b, wf, nil)
 		require.NoError(t, err)
-		_, err = s.client.WaitWorkflowExecution(b, id)
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		_, err := s.client.WaitWorkflowExecution(b, id)
 		require.NoError(t, err)
 	}
 	xs, err := s.client.ListWorkflowExecutions(b, &aiflow.ExecutionFilter{Workflow: demo.OnlineML, Limit: 1})

@@ -22,6 +22,7 @@ const (
 	Interval    = "interval_workflow"
 	OnlineML    = "online_ml"
 	Approval    = "approval"
+	Report      = "nightly_report"
 	ApprovedKey = "approved"
 
 	quickstartKey  = "key"
@@ -32,7 +33,34 @@ const (
 
 // Workflows returns the demo's workflows, in the default namespace.
 func Workflows() []*aiflow.Workflow {
-	return []*aiflow.Workflow{quickstart(), periodic(), interval(), onlineML(), approval()}
+	return []*aiflow.Workflow{quickstart(), periodic(), interval(), onlineML(), approval(), report()}
+}
+
+// report is a batch job that sometimes needs a retry and sometimes fails,
+// so that the dashboard has failures to show. Its password is an
+// environment variable, which the dashboard names without its value.
+func report() *aiflow.Workflow {
+	wf := aiflow.NewWorkflow(Report)
+	extract := wf.Task("extract", operators.Bash("echo extracted 1200 rows"),
+		aiflow.WithEnv(map[string]string{"WAREHOUSE_PASSWORD": "not-shown-anywhere"}))
+	transform := wf.Task("transform", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		fmt.Fprintf(tc.Log, "attempt %d: transforming 1200 rows\n", tc.Attempt)
+		if tc.Attempt == 1 && rand.IntN(2) == 0 {
+			return fmt.Errorf("lock timeout on table rows_staging")
+		}
+		return pause(ctx, 300*time.Millisecond)
+	}), aiflow.WithRetry(aiflow.RetryPolicy{MaxAttempts: 2, InitialBackoff: 500 * time.Millisecond}))
+	load := wf.Task("load", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if rand.IntN(4) == 0 {
+			fmt.Fprintln(tc.Log, "connecting to the warehouse: connection refused")
+			return fmt.Errorf("warehouse: connection refused")
+		}
+		fmt.Fprintln(tc.Log, "loaded 1200 rows")
+		return nil
+	}))
+	transform.StartAfter(extract)
+	load.StartAfter(transform)
+	return wf
 }
 
 // quickstart is the quickstart example's workflow: task3 after task1 and
@@ -173,19 +201,26 @@ func Populate(ctx context.Context, c *aiflow.Client) error {
 	return nil
 }
 
-// Keep starts an execution of the quickstart workflow every interval until
-// ctx ends.
+// Keep starts an execution of the quickstart workflow every interval, and
+// one of nightly_report every other, until ctx ends.
 func Keep(ctx context.Context, c *aiflow.Client, every time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	odd := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if _, err := c.StartWorkflowExecution(ctx, Quickstart, nil); err != nil && ctx.Err() == nil {
-			logger.Warn("dashboard demo: starting an execution failed", "error", err)
+		wfs := []string{Quickstart}
+		if odd = !odd; odd {
+			wfs = append(wfs, Report)
+		}
+		for _, wf := range wfs {
+			if _, err := c.StartWorkflowExecution(ctx, wf, nil); err != nil && ctx.Err() == nil {
+				logger.Warn("dashboard demo: starting an execution failed", "workflow", wf, "error", err)
+			}
 		}
 	}
 }
