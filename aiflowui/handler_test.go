@@ -249,12 +249,25 @@ func TestNamespaceAuthorization(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, status, path)
 		require.Contains(t, body, `may not change namespace &#34;b&#34;`, path)
 	}
+	// Forms return to their page, under the prefix.
+	_, body = teamA.get("/ui/namespaces/a/workflows/w")
+	back := regexp.MustCompile(`name="back" value="([^"]+)"`).FindStringSubmatch(body)
+	require.NotNil(t, back)
+	require.Equal(t, "/ui/namespaces/a/workflows/w", back[1])
+	status, _, loc := teamA.act("/ui/actions/workflow", url.Values{"namespace": {"a"}, "workflow": {"w"}, "op": {"disable"}, "back": {back[1]}})
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, back[1], loc)
+	w, err := b.client.GetWorkflow(b.ctx, "a", "w")
+	require.NoError(t, err)
+	require.False(t, w.Enabled)
+	require.NoError(t, b.client.EnableWorkflow(b.ctx, "a", "w"))
+
 	n, err := b.client.CountEvents(b.ctx, &aiflow.EventFilter{Namespace: "b", Keys: []string{"go"}})
 	require.NoError(t, err)
 	require.Zero(t, n)
 
 	// In namespace a, team a acts: the event it sends starts the task.
-	status, _, loc := teamA.act("/ui/actions/send-event", url.Values{"namespace": {"a"}, "key": {"go"}, "back": {"/ui/events"}})
+	status, _, loc = teamA.act("/ui/actions/send-event", url.Values{"namespace": {"a"}, "key": {"go"}, "back": {"/ui/events"}})
 	require.Equal(t, http.StatusSeeOther, status)
 	require.True(t, strings.HasPrefix(loc, "/ui/events?sent="), loc)
 	require.Eventually(t, func() bool {

@@ -376,17 +376,11 @@ type taskInfo struct {
 
 func (h *Handler) executionPage(_ http.ResponseWriter, r *http.Request) (string, any, error) {
 	ctx := r.Context()
-	id, err := pathID(r, "id")
+	x, err := readable(r, h, h.c.GetWorkflowExecution, func(x *aiflow.WorkflowExecution) string { return x.Namespace })
 	if err != nil {
 		return "", nil, err
 	}
-	x, err := h.c.GetWorkflowExecution(ctx, id)
-	if err != nil {
-		return "", nil, err
-	}
-	if err := h.require(ctx, x.Namespace, aiflowhttp.AccessRead); err != nil {
-		return "", nil, err
-	}
+	id := x.ID
 	d := &executionData{X: *x, Access: h.access(ctx, x.Namespace)}
 	tes, err := h.c.ListTaskExecutions(ctx, &aiflow.TaskExecutionFilter{ExecutionID: id})
 	if err != nil {
@@ -461,17 +455,11 @@ const logPage = 256 << 10
 
 func (h *Handler) taskExecutionPage(_ http.ResponseWriter, r *http.Request) (string, any, error) {
 	ctx := r.Context()
-	id, err := pathID(r, "id")
+	te, err := readableTask(r, h)
 	if err != nil {
 		return "", nil, err
 	}
-	te, err := h.c.GetTaskExecution(ctx, id)
-	if err != nil {
-		return "", nil, err
-	}
-	if err := h.require(ctx, te.Namespace, aiflowhttp.AccessRead); err != nil {
-		return "", nil, err
-	}
+	id := te.ID
 	d := &taskData{TE: *te, Access: h.access(ctx, te.Namespace)}
 	if x, err := h.c.GetWorkflowExecution(ctx, te.ExecutionID); err == nil {
 		d.X = x
@@ -491,22 +479,15 @@ func (h *Handler) taskExecutionPage(_ http.ResponseWriter, r *http.Request) (str
 func (h *Handler) logChunk(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := func() error {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return err
-		}
 		offset, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
 		if err != nil || offset < 0 {
 			return errorf(http.StatusBadRequest, "offset %q: expected a non-negative integer", r.URL.Query().Get("offset"))
 		}
-		te, err := h.c.GetTaskExecution(ctx, id)
+		te, err := readableTask(r, h)
 		if err != nil {
 			return err
 		}
-		if err := h.require(ctx, te.Namespace, aiflowhttp.AccessRead); err != nil {
-			return err
-		}
-		data, next, err := h.c.ReadTaskLog(ctx, id, offset, logPage)
+		data, next, err := h.c.ReadTaskLog(ctx, te.ID, offset, logPage)
 		if err != nil {
 			return err
 		}
@@ -582,4 +563,22 @@ func (h *Handler) eventsPage(_ http.ResponseWriter, r *http.Request) (string, an
 		}
 	}
 	return "events", d, nil
+}
+
+// readable returns the record that the path's id names, read with get, when
+// the caller may read its namespace.
+func readable[T any](r *http.Request, h *Handler, get func(context.Context, int64) (*T, error), ns func(*T) string) (*T, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	v, err := get(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return v, h.require(r.Context(), ns(v), aiflowhttp.AccessRead)
+}
+
+func readableTask(r *http.Request, h *Handler) (*aiflow.TaskExecution, error) {
+	return readable(r, h, h.c.GetTaskExecution, func(te *aiflow.TaskExecution) string { return te.Namespace })
 }
