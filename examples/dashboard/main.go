@@ -40,13 +40,20 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *token, *readToken, *every); err != nil {
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dashboard:", err)
+		os.Exit(1)
+	}
+	if err := run(ctx, ln, *token, *readToken, *every); err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, addr, token, readToken string, every time.Duration) error {
+// run serves on ln until ctx ends.
+func run(ctx context.Context, ln net.Listener, token, readToken string, every time.Duration) error {
+	defer ln.Close()
 	logger := slog.Default()
 	st, closeStore, err := exampleenv.OpenStore(ctx)
 	if err != nil {
@@ -77,10 +84,6 @@ func run(ctx context.Context, addr, token, readToken string, every time.Duration
 	mux.Handle("/api/", http.StripPrefix("/api", aiflowhttp.NewHandler(client, &aiflowhttp.Options{Auth: auth})))
 	mux.Handle("/", aiflowui.NewHandler(client, &aiflowui.Options{Auth: auth}))
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("dashboard: serving", "url", "http://"+ln.Addr().String()+"/", "api", "http://"+ln.Addr().String()+"/api/v1/")
 	errc := make(chan error, 1)
