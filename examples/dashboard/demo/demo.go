@@ -187,11 +187,17 @@ func Setup(ctx context.Context, c *aiflow.Client) error {
 }
 
 // Populate, on a started client, adds the schedule of interval_workflow
-// (every 10 seconds) and starts one execution each of online_ml, the
+// (every 10 seconds) unless it has one, and starts one execution each of online_ml, the
 // periodic workflow and approval.
 func Populate(ctx context.Context, c *aiflow.Client) error {
-	if _, err := c.AddWorkflowSchedule(ctx, Interval, "interval@0 0 0 10", nil); err != nil {
+	scheds, err := c.ListWorkflowSchedules(ctx, aiflow.DefaultNamespace, Interval)
+	if err != nil {
 		return err
+	}
+	if len(scheds) == 0 { // a store kept from an earlier run has it already
+		if _, err := c.AddWorkflowSchedule(ctx, Interval, "interval@0 0 0 10", nil); err != nil {
+			return err
+		}
 	}
 	for _, wf := range []string{OnlineML, Periodic, Approval} {
 		if _, err := c.StartWorkflowExecution(ctx, wf, nil); err != nil {
