@@ -17,13 +17,15 @@ import (
 
 // Workflow names and event keys.
 const (
-	Quickstart  = "quickstart_workflow"
-	Periodic    = "periodic_task_workflow"
-	Interval    = "interval_workflow"
-	OnlineML    = "online_ml"
-	Approval    = "approval"
-	Report      = "nightly_report"
-	ApprovedKey = "approved"
+	Quickstart = "quickstart_workflow"
+	Periodic   = "periodic_task_workflow"
+	Interval   = "interval_workflow"
+	OnlineML   = "online_ml"
+	Approval   = "approval"
+	Report     = "nightly_report"
+	// ReportRequestedKey starts a nightly_report through its trigger.
+	ReportRequestedKey = "report_requested"
+	ApprovedKey        = "approved"
 
 	quickstartKey  = "key"
 	dataPrepared   = "data_prepared"
@@ -187,7 +189,8 @@ func Setup(ctx context.Context, c *aiflow.Client) error {
 }
 
 // Populate, on a started client, adds the schedule of interval_workflow
-// (every 10 seconds) unless it has one, and starts one execution each of online_ml, the
+// (every 10 seconds) unless it has one and the trigger of nightly_report,
+// and starts one execution each of online_ml, the
 // periodic workflow and approval.
 func Populate(ctx context.Context, c *aiflow.Client) error {
 	scheds, err := c.ListWorkflowSchedules(ctx, aiflow.DefaultNamespace, Interval)
@@ -198,6 +201,10 @@ func Populate(ctx context.Context, c *aiflow.Client) error {
 		if _, err := c.AddWorkflowSchedule(ctx, Interval, "interval@0 0 0 10", nil); err != nil {
 			return err
 		}
+	}
+	// An event "report_requested" starts a nightly_report.
+	if _, err := c.AddWorkflowTrigger(ctx, Report, "on_request", aiflow.EventCondition(ReportRequestedKey), nil); err != nil {
+		return err
 	}
 	for _, wf := range []string{OnlineML, Periodic, Approval} {
 		if _, err := c.StartWorkflowExecution(ctx, wf, nil); err != nil {
