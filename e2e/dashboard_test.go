@@ -181,8 +181,25 @@ func TestDashboardInABrowser(t *testing.T) {
 		require.Equal(t, 42, evaluate[int](t, b, `window.__noReload`), "the page was reloaded")
 	})
 
+	t.Run("ThemeToggleSwitchesAndIsRemembered", func(t *testing.T) {
+		within(t, b, waitLong, chromedp.Navigate(s.ui+"/"), chromedp.WaitVisible(chromedp.CSS(`#theme`)))
+		before := evaluate[string](t, b, `getComputedStyle(document.body).backgroundColor`)
+		within(t, b, waitLong, chromedp.Click(chromedp.CSS(`#theme`)))
+		after := evaluate[string](t, b, `getComputedStyle(document.body).backgroundColor`)
+		require.NotEqual(t, before, after)
+		within(t, b, waitLong, chromedp.Navigate(s.ui+"/events"), chromedp.WaitVisible(chromedp.CSS(`main`)))
+		require.Equal(t, after, evaluate[string](t, b, `getComputedStyle(document.body).backgroundColor`), "the choice lasts across pages")
+		within(t, b, waitLong, chromedp.Click(chromedp.CSS(`#theme`)))
+		require.Equal(t, before, evaluate[string](t, b, `getComputedStyle(document.body).backgroundColor`))
+		evaluate[bool](t, b, `localStorage.removeItem("aiflow-theme"), document.documentElement.removeAttribute("data-theme"), true`)
+	})
+
 	t.Run("TaskLog", func(t *testing.T) {
+		xs, err := s.client.ListWorkflowExecutions(ctx, &aiflow.ExecutionFilter{Workflow: demo.Quickstart, Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, xs, 1)
 		within(t, b, waitLong,
+			chromedp.Navigate(fmt.Sprintf("%s/executions/%d", s.ui, xs[0].ID)),
 			chromedp.Click(chromedp.CSS(`#task-task1 a[data-log]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#log`)),
 			until(`document.querySelector('#log').textContent.includes('I am the 1st task.')`),
