@@ -141,6 +141,38 @@ const (
 // layoutGraph lays d out; status maps task names to their latest status
 // (empty: not run), href to their links.
 func layoutGraph(d definition, status map[string]string, href func(task string) string) Graph {
+	rank := ranks(d)
+	inputs := collectInputs(d)
+	var g Graph
+	nodes := g.place(d, rank, inputs, status, href)
+	for _, t := range d.Tasks {
+		to := nodes["t:"+t.Name]
+		for _, r := range t.Rules {
+			for _, u := range sortedKeys(r.Upstream) {
+				if from := nodes["t:"+u]; from != nil {
+					g.edge(from, to, upstreamLabel(r, u), false)
+				}
+			}
+		}
+	}
+	for _, in := range inputs {
+		for _, t := range in.tasks {
+			g.edge(nodes[in.id], nodes["t:"+t], inputLabel(d, in, t), true)
+		}
+	}
+	for _, t := range d.Tasks {
+		g.Nodes = append(g.Nodes, *nodes["t:"+t.Name])
+	}
+	for _, in := range inputs {
+		g.Nodes = append(g.Nodes, *nodes[in.id])
+	}
+	return g
+}
+
+// ranks numbers the columns of the tasks: the longest path from a source,
+// one more for a task started by an event or condition (its input goes
+// before it). Edges that close a cycle are ignored.
+func ranks(d definition) map[string]int {
 	rank := map[string]int{}
 	up := map[string][]string{}
 	hasInput := map[string]bool{}
@@ -160,7 +192,6 @@ func layoutGraph(d definition, status map[string]string, href func(task string) 
 			}
 		}
 	}
-	// Longest path from the sources; edges that close a cycle are ignored.
 	visiting := map[string]bool{}
 	var rankOf func(string) int
 	rankOf = func(n string) int {
@@ -187,11 +218,16 @@ func layoutGraph(d definition, status map[string]string, href func(task string) 
 	for _, t := range d.Tasks {
 		rankOf(t.Name)
 	}
+	return rank
+}
 
-	type input struct {
-		id, label, sub string
-		tasks          []string
-	}
+// input is an event key (or a condition's keys) that starts tasks.
+type input struct {
+	id, label, sub string
+	tasks          []string
+}
+
+func collectInputs(d definition) []*input {
 	var inputs []*input
 	byLabel := map[string]*input{}
 	for _, t := range d.Tasks {
@@ -216,12 +252,15 @@ func layoutGraph(d definition, status map[string]string, href func(task string) 
 			}
 		}
 	}
+	return inputs
+}
 
-	// Columns.
+// place puts the nodes in their columns, each column centred, and sets the
+// graph's size.
+func (g *Graph) place(d definition, rank map[string]int, inputs []*input, status map[string]string, href func(string) string) map[string]*Node {
 	cols := map[int][]*Node{}
 	nodes := map[string]*Node{}
 	maxRank := 0
-	var g Graph
 	for _, t := range d.Tasks {
 		n := &Node{ID: "t:" + t.Name, Label: t.Name, Status: status[t.Name], W: nodeW, H: nodeH}
 		n.Sub = strings.ToLower(n.Status)
@@ -254,7 +293,6 @@ func layoutGraph(d definition, status map[string]string, href func(task string) 
 		}
 		height = max(height, y-rowGap+margin)
 	}
-	// Centre each column vertically.
 	for c := 0; c <= maxRank; c++ {
 		col := cols[c]
 		if len(col) == 0 {
@@ -268,63 +306,53 @@ func layoutGraph(d definition, status map[string]string, href func(task string) 
 	}
 	g.Width = margin*2 + (maxRank+1)*nodeW + maxRank*colGap
 	g.Height = max(height, nodeH+2*margin)
+	return nodes
+}
 
-	edge := func(from, to *Node, label string, dashed bool) {
-		x1, y1 := from.X+from.W, from.Y+from.H/2
-		x2, y2 := to.X, to.Y+to.H/2
-		if x2 <= x1 { // a back edge: around the bottom
-			yb := max(from.Y+from.H, to.Y+to.H) + rowGap/2
-			g.Edges = append(g.Edges, Edge{Path: fmt.Sprintf("M%d %d C%d %d %d %d %d %d", x1, y1, x1+40, yb+30, x2-40, yb+30, x2, y2),
-				Label: label, LX: (x1 + x2) / 2, LY: yb + 18, Dashed: dashed})
-			return
-		}
-		mx := (x1 + x2) / 2
-		g.Edges = append(g.Edges, Edge{Path: fmt.Sprintf("M%d %d C%d %d %d %d %d %d", x1, y1, mx, y1, mx, y2, x2-6, y2),
-			Label: label, LX: mx, LY: (y1+y2)/2 - 6, Dashed: dashed})
+// edge draws a curve from the right of one node to the left of the other,
+// around the bottom when it goes back.
+func (g *Graph) edge(from, to *Node, label string, dashed bool) {
+	x1, y1 := from.X+from.W, from.Y+from.H/2
+	x2, y2 := to.X, to.Y+to.H/2
+	if x2 <= x1 {
+		yb := max(from.Y+from.H, to.Y+to.H) + rowGap/2
+		g.Edges = append(g.Edges, Edge{Path: fmt.Sprintf("M%d %d C%d %d %d %d %d %d", x1, y1, x1+40, yb+30, x2-40, yb+30, x2, y2),
+			Label: label, LX: (x1 + x2) / 2, LY: yb + 18, Dashed: dashed})
+		return
 	}
+	mx := (x1 + x2) / 2
+	g.Edges = append(g.Edges, Edge{Path: fmt.Sprintf("M%d %d C%d %d %d %d %d %d", x1, y1, mx, y1, mx, y2, x2-6, y2),
+		Label: label, LX: mx, LY: (y1+y2)/2 - 6, Dashed: dashed})
+}
+
+// upstreamLabel says the status an edge waits for when it is not a plain
+// StartAfter, and the action when it is not START.
+func upstreamLabel(r defRule, upstream string) string {
+	var label string
+	if s := r.Upstream[upstream]; s != string(aiflow.TaskSuccess) || r.Kind != "start_after" {
+		label = s
+	}
+	if r.Action != "" && r.Action != "START" {
+		label = strings.TrimSpace(strings.ToLower(r.Action) + " on " + strings.ToLower(label))
+	}
+	return strings.ToLower(label)
+}
+
+// inputLabel says the action of task's rule on in, when it is not START.
+func inputLabel(d definition, in *input, task string) string {
+	label := ""
 	for _, t := range d.Tasks {
-		to := nodes["t:"+t.Name]
+		if t.Name != task {
+			continue
+		}
 		for _, r := range t.Rules {
-			for _, u := range sortedKeys(r.Upstream) {
-				from := nodes["t:"+u]
-				if from == nil {
-					continue
+			if (r.Kind == "on_event" && in.sub == "event" && r.Key == in.label) ||
+				(r.Kind == "on_condition" && in.sub == "condition" && strings.Join(r.Keys, ", ") == in.label) {
+				if r.Action != "START" {
+					label = strings.ToLower(r.Action)
 				}
-				var label string
-				if s := r.Upstream[u]; s != string(aiflow.TaskSuccess) || r.Kind != "start_after" {
-					label = s
-				}
-				if r.Action != "" && r.Action != "START" {
-					label = strings.TrimSpace(strings.ToLower(r.Action) + " on " + strings.ToLower(label))
-				}
-				edge(from, to, strings.ToLower(label), false)
 			}
 		}
 	}
-	for _, in := range inputs {
-		for _, t := range in.tasks {
-			label := ""
-			for _, task := range d.Tasks {
-				if task.Name != t {
-					continue
-				}
-				for _, r := range task.Rules {
-					if (r.Kind == "on_event" && in.sub == "event" && r.Key == in.label) ||
-						(r.Kind == "on_condition" && in.sub == "condition" && strings.Join(r.Keys, ", ") == in.label) {
-						if r.Action != "START" {
-							label = strings.ToLower(r.Action)
-						}
-					}
-				}
-			}
-			edge(nodes[in.id], nodes["t:"+t], label, true)
-		}
-	}
-	for _, t := range d.Tasks {
-		g.Nodes = append(g.Nodes, *nodes["t:"+t.Name])
-	}
-	for _, in := range inputs {
-		g.Nodes = append(g.Nodes, *nodes[in.id])
-	}
-	return g
+	return label
 }

@@ -26,8 +26,8 @@
 // site). Workflow definitions are shown redacted: environment values
 // (WithEnv) and operator descriptions, which hold commands, are not shown.
 //
-// Import rule: aiflowui imports the root package, aiflowhttp, store (for
-// record types and keys), internal/view and the standard library.
+// Import rule: aiflowui imports the root package, aiflowhttp, internal/view
+// and the standard library.
 package aiflowui
 
 import (

@@ -15,7 +15,6 @@ import (
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/aiflowhttp"
-	"github.com/aiflow-go/aiflow/store"
 )
 
 // ---- overview ----
@@ -98,7 +97,7 @@ func (h *Handler) overview(_ http.ResponseWriter, r *http.Request) (string, any,
 			return "", nil, err
 		}
 		d.Failures = append(d.Failures, failed...)
-		poison, err := h.newestEvents(ctx, &aiflow.EventFilter{Namespace: ns, Keys: []string{store.KeyPoisonEvent}, Since: h.opts.Now().Add(-poisonWindow)}, 5)
+		poison, err := h.newestEvents(ctx, &aiflow.EventFilter{Namespace: ns, Keys: []string{aiflow.KeyPoisonEvent}, Since: h.opts.Now().Add(-poisonWindow)}, 5)
 		if err != nil {
 			return "", nil, err
 		}

@@ -12,8 +12,7 @@ import (
 )
 
 // Executions: stopping every execution of a workflow, deleting one, paging
-// through them, and the
-// definition version an execution keeps.
+// through them, and the definition version an execution keeps.
 
 func testStopAllAndDeleteExecutions(t *testing.T, b *bed) {
 	f := b.flow("w")
