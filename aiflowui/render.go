@@ -81,6 +81,7 @@ var funcs = template.FuncMap{
 		return s[:n] + "…"
 	},
 	"uiSender": uiSender,
+	"lastRuns": func(n int, runs []aiflow.TaskExecution) []aiflow.TaskExecution { return runs[max(0, len(runs)-n):] },
 	"xrow": func(l *layout, x aiflow.WorkflowExecution) map[string]any {
 		return map[string]any{"Base": l.Base, "Now": l.Now, "X": x}
 	},
