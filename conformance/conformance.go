@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Events/ValueSizeLimit", fn: testEventSizeLimit},
 		{name: "Events/SendAsATaskExecutionAndCount", fn: testSendAsTaskExecution},
 		{name: "Executions/StopAllAndDelete", fn: testStopAllAndDeleteExecutions},
+		{name: "Executions/ListPagesByIDAndCreationTime", fn: testListExecutionPages},
 		{name: "Executions/KeepTheDefinitionVersionTheyBeganWith", fn: testExecutionKeepsItsVersion},
 		{name: "Shutdown/GracefulStopDrainsAndInterrupts", fn: testGracefulStop},
 		{name: "Shutdown/TasksOutlivingStopTimeoutAreCancelledAndRunAgain", fn: testStopTimeoutCancels,

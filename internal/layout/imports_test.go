@@ -43,6 +43,7 @@ var importRules = map[string]importRule{
 	"internal/layout": {},
 	"operators":       {module: []string{"."}},
 	"aiflowhttp":      {module: []string{".", "internal/view"}},
+	"aiflowui":        {module: []string{".", "aiflowhttp", "internal/view"}},
 	"cli": {module: []string{".", "store/postgres", "internal/view"},
 		other: []string{pgx, "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "go.yaml.in/yaml/v3"}},
 	"conformance":      {module: []string{".", "operators", "store"}, other: []string{testify}},

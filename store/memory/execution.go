@@ -103,7 +103,9 @@ func (s *Store) ListExecutions(_ context.Context, f store.ExecutionFilter) ([]st
 	var out []store.WorkflowExecutionRecord
 	for _, x := range s.execs {
 		if (f.Namespace == "" || x.Namespace == f.Namespace) && (f.Workflow == "" || x.Workflow == f.Workflow) &&
-			(len(f.Statuses) == 0 || slices.Contains(f.Statuses, x.Status)) {
+			(len(f.Statuses) == 0 || slices.Contains(f.Statuses, x.Status)) &&
+			(f.BeforeID == 0 || x.ID < f.BeforeID) && (f.CreatedAfter.IsZero() || !x.CreatedAt.Before(f.CreatedAfter)) &&
+			(f.CreatedBefore.IsZero() || x.CreatedAt.Before(f.CreatedBefore)) {
 			out = append(out, *x)
 		}
 	}

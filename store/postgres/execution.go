@@ -146,6 +146,15 @@ func (s *Store) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]
 		}
 		where = append(where, "status = ANY("+arg(st)+")")
 	}
+	if f.BeforeID != 0 {
+		where = append(where, "id < "+arg(f.BeforeID))
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, "created_at >= "+arg(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(f.CreatedBefore))
+	}
 	sql := "SELECT " + execCols + " FROM {s}.aiflow_workflow_execution"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
