@@ -42,6 +42,9 @@ type Client struct {
 	logs      taskLogs
 	// pruner deletes old task logs (Config.TaskLogRetention).
 	pruner startstop.Service
+	// idemPruner deletes old idempotency keys
+	// (Config.IdempotencyKeyRetention).
+	idemPruner startstop.Service
 	// started and stopped make a client start once: it cannot start again
 	// after Stop.
 	started bool
@@ -186,6 +189,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.cfg.TaskLogRetention > 0 {
 		_ = c.pruner.Start(context.WithoutCancel(ctx), c.pruneLoop) // starts once: c.started was false
 	}
+	if c.cfg.IdempotencyKeyRetention > 0 {
+		_ = c.idemPruner.Start(context.WithoutCancel(ctx), c.pruneIdempotencyLoop)
+	}
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
 	return nil
@@ -207,6 +213,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	rt, timers := c.rt, c.timers
 	c.mu.Unlock()
 	_ = c.pruner.Stop(context.Background()) // nothing to stop without a retention
+	_ = c.idemPruner.Stop(context.Background())
 	timers.Stop()
 	errRT := rt.Stop(context.WithoutCancel(ctx))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)

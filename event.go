@@ -100,14 +100,28 @@ type SendEventOpts struct {
 	// execution of the namespace whose rules expect the key instead of only
 	// that execution, as the option ToNamespace does for a task.
 	ToNamespace bool
+	// IdempotencyKey, when set, makes the call act once: a second SendEvent
+	// with the same key in the same namespace, within
+	// Config.IdempotencyKeyRetention, returns the first call's event and
+	// appends nothing, whatever its other arguments. Retry a call whose
+	// answer was lost (a timeout, a dropped connection) with the same key.
+	// 1 to 255 bytes of text, such as a UUID; empty means none.
+	IdempotencyKey string
 }
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
 // running execution of the namespace whose rules expect the key, and the
-// namespace's workflow triggers.
+// namespace's workflow triggers. With opts.IdempotencyKey a retried call
+// appends the event once.
 func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEventOpts) (*Event, error) {
 	if opts == nil {
 		opts = &SendEventOpts{}
+	}
+	if err := c.stoppedError("send event"); err != nil {
+		return nil, err
+	}
+	if err := checkIdempotencyKey(opts.IdempotencyKey); err != nil {
+		return nil, opError("send event", err)
 	}
 	ev := store.Event{
 		Kind: store.KindUser, Namespace: orDefault(opts.Namespace), Key: key, Value: value,
@@ -129,7 +143,7 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 			ev.Sender = taskSender(te.ExecutionID, te.Task, te.SeqNum)
 		}
 		ev.Broadcast = opts.ToNamespace
-		return c.append(ctx, "send event", ev)
+		return c.appendOnce(ctx, "send event", opts.IdempotencyKey, ev)
 	}
 	if ev.Sender == "" {
 		ev.Sender = store.SenderClient
@@ -145,7 +159,7 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 		}
 		ev.Workflow = x.Workflow
 	}
-	return c.append(ctx, "send event", ev)
+	return c.appendOnce(ctx, "send event", opts.IdempotencyKey, ev)
 }
 
 // append appends one event. The store checks it (store.ValidateEvent, the

@@ -22,17 +22,41 @@ type ExecutionFilter = store.ExecutionFilter
 type StartWorkflowOpts struct {
 	// Namespace of the workflow; "default" when empty.
 	Namespace string
+	// IdempotencyKey, when set, makes the call act once: a second call with
+	// the same key in the same namespace, within
+	// Config.IdempotencyKeyRetention, returns the first call's execution id
+	// and starts nothing, whatever its workflow. Retry a call whose answer
+	// was lost with the same key. 1 to 255 bytes of text, such as a UUID;
+	// empty means none.
+	IdempotencyKey string
 }
 
 // StartWorkflowExecution starts an execution of a registered, enabled
 // workflow and returns its id. The execution exists (in INIT) when the call
 // returns; a running client starts it (RUNNING, its first tasks QUEUED)
-// right after, exactly once.
+// right after, exactly once. With opts.IdempotencyKey a retried call starts
+// one execution.
 func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, opts *StartWorkflowOpts) (int64, error) {
 	if opts == nil {
 		opts = &StartWorkflowOpts{}
 	}
 	ns := orDefault(opts.Namespace)
+	if err := c.stoppedError("start workflow execution"); err != nil {
+		return 0, err
+	}
+	var idem store.IdempotencyKey
+	if opts.IdempotencyKey != "" {
+		idem = store.IdempotencyKey{Namespace: ns, Kind: store.IdempotencyStartExecution, Key: opts.IdempotencyKey}
+		// A retry returns the first call's execution even if the workflow
+		// was disabled since.
+		id, ok, err := c.store.LookupIdempotencyKey(ctx, idem)
+		if err != nil {
+			return 0, opError("start workflow execution", err)
+		}
+		if ok {
+			return id, nil
+		}
+	}
 	w, err := c.getWorkflow(ctx, ns, workflow)
 	if err != nil {
 		return 0, opError("start workflow execution", err)
@@ -49,6 +73,10 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 	ev := store.Event{
 		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderClient,
 		Workflow: workflow, ExecutionID: ids[0], Data: data,
+	}
+	if idem.Key != "" {
+		id, _, err := c.store.CreateExecutionOnce(ctx, idem, rec, ev)
+		return id, opError("start workflow execution", err)
 	}
 	if _, err := c.store.CreateExecution(ctx, rec, ev); err != nil {
 		return 0, opError("start workflow execution", err)
