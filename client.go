@@ -89,6 +89,9 @@ func (c *Client) ID() string { return c.cfg.ClientID }
 // If the client is started, the definitions are recorded in the store now,
 // else when it starts.
 func (c *Client) Register(ctx context.Context, workflows ...*Workflow) error {
+	if err := c.stoppedError("register"); err != nil {
+		return err
+	}
 	var errs []error
 	var out []*compiled
 	seen := map[workflowKey]bool{}

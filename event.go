@@ -66,6 +66,9 @@ func (ev *Event) IsWorkflowStatusChange() bool {
 // LastPosition returns the position of the latest event: listening after it
 // sees every event appended from now on.
 func (c *Client) LastPosition(ctx context.Context) (Position, error) {
+	if err := c.stoppedError("last position"); err != nil {
+		return Position{}, err
+	}
 	p, err := c.store.LastPosition(ctx)
 	return p, opError("last position", err)
 }
@@ -205,13 +208,28 @@ func (f *EventFilter) toStore() store.EventFilter {
 	return sf
 }
 
-// requireNamespace fails with ErrNamespaceNotFound when ns is not a
+// checkNamespace refuses (ErrInvalid) a namespace that is not a valid name
+// (see store.ValidateName): no such namespace can exist, and a NUL byte or
+// invalid UTF-8 must not reach the store. An empty ns (the default, or
+// every namespace) passes.
+func checkNamespace(ns string) error {
+	if ns == "" {
+		return nil
+	}
+	return store.ValidateName("namespace", ns)
+}
+
+// requireNamespace fails with ErrInvalid when ns is not a valid name, and
+// with ErrNamespaceNotFound when ns is not a
 // namespace, so that listing in a misspelt namespace is an error rather than
 // an empty answer. An empty ns (every namespace) and "default" pass without a
 // query.
 func (c *Client) requireNamespace(ctx context.Context, ns string) error {
 	if ns == "" || ns == store.DefaultNamespace {
 		return nil
+	}
+	if err := checkNamespace(ns); err != nil {
+		return err
 	}
 	nss, err := c.store.ListNamespaces(ctx)
 	if err != nil {
@@ -232,6 +250,9 @@ func (c *Client) requireNamespace(ctx context.Context, ns string) error {
 // older transactions of the database finish. Paging from a returned position
 // never misses or repeats an event.
 func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
+	if err := c.stoppedError("list events"); err != nil {
+		return nil, Position{}, err
+	}
 	if filter == nil {
 		filter = &EventFilter{}
 	}
@@ -254,6 +275,9 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 // so bound large logs with After or Since. Like ListEvents, it fails with
 // ErrNamespaceNotFound for a namespace that does not exist.
 func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, error) {
+	if err := c.stoppedError("count events"); err != nil {
+		return 0, err
+	}
 	var f EventFilter
 	if filter != nil {
 		f = *filter
@@ -285,6 +309,9 @@ func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, err
 // ErrNamespaceNotFound, before listening, for a namespace that does not
 // exist.
 func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(Event) error) error {
+	if err := c.stoppedError("listen events"); err != nil {
+		return err
+	}
 	var f EventFilter
 	if filter != nil {
 		f = *filter

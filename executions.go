@@ -88,6 +88,9 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 // its alive tasks are stopped. It fails with ErrExecutionFinished if the
 // execution has already finished.
 func (c *Client) StopWorkflowExecution(ctx context.Context, id int64) error {
+	if err := c.stoppedError("stop workflow execution"); err != nil {
+		return err
+	}
 	x, err := c.aliveExecution(ctx, id)
 	if err != nil {
 		return opError("stop workflow execution", err)
@@ -102,6 +105,9 @@ func (c *Client) StopWorkflowExecution(ctx context.Context, id int64) error {
 // StopWorkflowExecution does for each) and returns their ids, oldest first.
 // Executions that finish meanwhile are skipped.
 func (c *Client) StopWorkflowExecutions(ctx context.Context, namespace, workflow string) ([]int64, error) {
+	if err := c.stoppedError("stop workflow executions"); err != nil {
+		return nil, err
+	}
 	op := "stop workflow executions"
 	ns := orDefault(namespace)
 	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
@@ -141,6 +147,9 @@ func (c *Client) StopWorkflowExecutions(ctx context.Context, namespace, workflow
 // executions and their logs from the store; its events stay in the log. It
 // fails with ErrConflict while the execution or one of its tasks is alive.
 func (c *Client) DeleteWorkflowExecution(ctx context.Context, id int64) error {
+	if err := c.stoppedError("delete workflow execution"); err != nil {
+		return err
+	}
 	return opError("delete workflow execution", c.store.DeleteExecution(ctx, id))
 }
 
@@ -157,6 +166,9 @@ func (c *Client) aliveExecution(ctx context.Context, id int64) (store.WorkflowEx
 
 // GetWorkflowExecution returns a workflow execution.
 func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowExecution, error) {
+	if err := c.stoppedError("get workflow execution"); err != nil {
+		return nil, err
+	}
 	x, err := c.store.GetExecution(ctx, id)
 	if err != nil {
 		return nil, opError("get workflow execution", err)
@@ -167,6 +179,9 @@ func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowE
 // ListWorkflowExecutions lists workflow executions, newest first. It fails
 // with ErrNamespaceNotFound when filter.Namespace does not exist.
 func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFilter) ([]WorkflowExecution, error) {
+	if err := c.stoppedError("list workflow executions"); err != nil {
+		return nil, err
+	}
 	if filter == nil {
 		filter = &ExecutionFilter{}
 	}
@@ -180,6 +195,9 @@ func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFi
 // WaitWorkflowExecution waits until a workflow execution has finished and
 // returns it, or returns ctx's error.
 func (c *Client) WaitWorkflowExecution(ctx context.Context, id int64) (*WorkflowExecution, error) {
+	if err := c.stoppedError("wait workflow execution"); err != nil {
+		return nil, err
+	}
 	wake, unsubscribe := c.store.Subscribe()
 	defer unsubscribe()
 	for {
@@ -210,18 +228,27 @@ type TaskExecutionFilter = store.TaskExecutionFilter
 // START rule would: it is ignored (and the latest task execution's Note says
 // so) while the task is alive.
 func (c *Client) StartTaskExecution(ctx context.Context, executionID int64, task string) error {
+	if err := c.stoppedError("start task execution"); err != nil {
+		return err
+	}
 	return c.taskRequest(ctx, "start task execution", store.KeyStartTask, executionID, task)
 }
 
 // StopTaskExecution stops the alive execution of a task, as a STOP rule
 // would; a no-op when none is alive.
 func (c *Client) StopTaskExecution(ctx context.Context, executionID int64, task string) error {
+	if err := c.stoppedError("stop task execution"); err != nil {
+		return err
+	}
 	return c.taskRequest(ctx, "stop task execution", store.KeyStopTask, executionID, task)
 }
 
 // RestartTaskExecution restarts a task, as a RESTART rule would: the alive
 // execution is stopped and a new one starts once it has stopped.
 func (c *Client) RestartTaskExecution(ctx context.Context, executionID int64, task string) error {
+	if err := c.stoppedError("restart task execution"); err != nil {
+		return err
+	}
 	return c.taskRequest(ctx, "restart task execution", store.KeyRestartTask, executionID, task)
 }
 
@@ -260,6 +287,9 @@ func definitionTasks(def []byte) []string {
 
 // GetTaskExecution returns a task execution.
 func (c *Client) GetTaskExecution(ctx context.Context, id int64) (*TaskExecution, error) {
+	if err := c.stoppedError("get task execution"); err != nil {
+		return nil, err
+	}
 	te, err := c.store.GetTaskExecution(ctx, id)
 	if err != nil {
 		return nil, opError("get task execution", err)
@@ -269,6 +299,9 @@ func (c *Client) GetTaskExecution(ctx context.Context, id int64) (*TaskExecution
 
 // ListTaskExecutions lists task executions by id.
 func (c *Client) ListTaskExecutions(ctx context.Context, filter *TaskExecutionFilter) ([]TaskExecution, error) {
+	if err := c.stoppedError("list task executions"); err != nil {
+		return nil, err
+	}
 	if filter == nil {
 		filter = &TaskExecutionFilter{}
 	}

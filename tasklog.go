@@ -195,6 +195,9 @@ func (c *Client) pruneLoop(ctx context.Context) {
 // everything when limit is 0) and returns the offset to continue from. A
 // log pruned after Config.TaskLogRetention reads as empty.
 func (c *Client) ReadTaskLog(ctx context.Context, taskExecutionID, offset int64, limit int) ([]byte, int64, error) {
+	if err := c.stoppedError("read task log"); err != nil {
+		return nil, 0, err
+	}
 	if _, ok := c.logs.(storeLogs); ok {
 		data, next, err := c.store.ReadTaskLog(ctx, taskExecutionID, offset, limit)
 		return data, next, opError("read task log", err)
