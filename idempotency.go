@@ -3,7 +3,6 @@ package aiflow
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -37,25 +36,9 @@ func (c *Client) appendOnce(ctx context.Context, op, key string, ev store.Event)
 }
 
 // pruneIdempotencyLoop forgets idempotency keys older than the retention
-// until ctx ends. The keys are pruned in small batches by the store.
+// until ctx ends. The store deletes them in small batches.
 func (c *Client) pruneIdempotencyLoop(ctx context.Context) {
-	retention := c.cfg.IdempotencyKeyRetention
-	t := c.clock.NewTicker(pruneInterval(retention))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.Chan():
-		}
-		n, err := c.store.PruneIdempotencyKeys(ctx, c.clock.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.log.WarnContext(ctx, "pruning idempotency keys failed", slog.Any("error", err))
-		case n > 0:
-			c.log.InfoContext(ctx, "pruned idempotency keys", slog.Int("keys", n), slog.Duration("retention", retention))
-		}
-	}
+	c.prunePeriodically(ctx, c.cfg.IdempotencyKeyRetention, "idempotency keys", c.store.PruneIdempotencyKeys)
 }
 
 // stoppedError returns an error matching ErrStopped for op once the client
