@@ -206,9 +206,9 @@ func (c *Client) Start(ctx context.Context) error {
 // cancels those still running. Interrupted tasks end RETRYING, so another
 // client (or this one, restarted) runs them again. It returns ctx's error if the drain was cut short. Stop
 // on a client that is not started does nothing. Once a started client has
-// stopped, every other call
-// of the client returns an error matching ErrStopped: inspect the store
-// through another client (one that is never started can read and steer).
+// stopped, every other call of the client returns an error matching
+// ErrStopped: inspect the store through another client (one that is never
+// started can read and steer).
 func (c *Client) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	if !c.started || c.stopped {
