@@ -288,6 +288,9 @@ func decode(r *http.Request, v any, optional bool) error {
 		return &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("Content-Type %q: expected application/json", r.Header.Get("Content-Type"))}
 	}
+	if problem := checkJSONText(body); problem != "" {
+		return badRequest("invalid", "%s", problem)
+	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -367,6 +370,7 @@ func (h *handler) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	ev, err := h.c.SendEvent(r.Context(), req.Key, value, &aiflow.SendEventOpts{
 		Namespace: req.Namespace, Sender: req.Sender, ExecutionID: req.ExecutionID,
 		TaskExecutionID: req.TaskExecutionID, ToNamespace: req.ToNamespace,
+		IdempotencyKey: r.Header.Get(IdempotencyKeyHeader),
 	})
 	if err != nil {
 		return err
@@ -469,7 +473,9 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 	if err := h.require(r, ns, AccessWrite); err != nil {
 		return err
 	}
-	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{Namespace: ns})
+	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{
+		Namespace: ns, IdempotencyKey: r.Header.Get(IdempotencyKeyHeader),
+	})
 	if err != nil {
 		return err
 	}

@@ -280,6 +280,7 @@ func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
 		},
 		"GET /v1/namespaces/{namespace}/workflows": {
 			{status: 200, path: "/v1/namespaces/default/workflows"},
+			{status: 400, path: "/v1/namespaces/bad%20name/workflows"},
 			{status: 404, path: "/v1/namespaces/ghost/workflows"},
 		},
 		"GET /v1/namespaces/{namespace}/workflows/{workflow}": {

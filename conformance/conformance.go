@@ -71,6 +71,8 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Events/ListAndListenFromAPositionNeverMissOrRepeat", fn: testListenFromPosition},
 		{name: "Events/ValueSizeLimit", fn: testEventSizeLimit},
 		{name: "Events/SendAsATaskExecutionAndCount", fn: testSendAsTaskExecution},
+		{name: "Events/IdempotencyKeyAppendsOnce", fn: testIdempotentSendEvent},
+		{name: "Executions/IdempotencyKeyStartsOnce", fn: testIdempotentStart},
 		{name: "Executions/StopAllAndDelete", fn: testStopAllAndDeleteExecutions},
 		{name: "Executions/ListPagesByIDAndCreationTime", fn: testListExecutionPages},
 		{name: "Executions/KeepTheDefinitionVersionTheyBeganWith", fn: testExecutionKeepsItsVersion},

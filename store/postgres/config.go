@@ -185,6 +185,15 @@ type Config struct {
 
 var schemaRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
+// ValidateSchema checks a schema name as Config.Schema takes it: 1 to 63
+// letters, digits or '_', starting with a letter or '_'.
+func ValidateSchema(schema string) error {
+	if len(schema) > 63 || !schemaRE.MatchString(schema) {
+		return fmt.Errorf("schema %q: expected 1 to 63 letters, digits or '_', starting with a letter or '_'", schema)
+	}
+	return nil
+}
+
 // withDefaults returns a copy of cfg with defaults filled in, or an error
 // naming the first invalid field.
 func (cfg *Config) withDefaults() (*Config, error) {
@@ -195,8 +204,8 @@ func (cfg *Config) withDefaults() (*Config, error) {
 	if c.Schema == "" {
 		c.Schema = SchemaDefault
 	}
-	if len(c.Schema) > 63 || !schemaRE.MatchString(c.Schema) {
-		return nil, fmt.Errorf("postgres: Config.Schema %q: expected 1 to 63 letters, digits or '_', starting with a letter or '_'", c.Schema)
+	if err := ValidateSchema(c.Schema); err != nil {
+		return nil, fmt.Errorf("postgres: Config.Schema: %w", err)
 	}
 	if c.Partitions < 0 || c.Partitions > PartitionsMax {
 		return nil, fmt.Errorf("postgres: Config.Partitions %d: expected 1 to %d (0 for the default, %d)", c.Partitions, PartitionsMax, PartitionsDefault)

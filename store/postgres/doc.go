@@ -109,9 +109,15 @@
 // only that workflow execution), task_execution_id (send as that task
 // execution's task would, as TaskContext.SendEvent does: a task's process
 // finds its id in AIFLOW_TASK_EXECUTION_ID) and to_namespace (with an
-// execution, reach the whole namespace instead). Malformed arguments raise
-// SQLSTATE 22023, a value over 64 KiB 54000, an unknown namespace, execution
-// or task execution P0002; each message starts with "aiflow: send_event:".
+// execution, reach the whole namespace instead), and idempotency_key
+// (migration 6: a second call with the same key in the same namespace
+// returns the first call's position and appends nothing; keys are shared
+// with Client.SendEvent's and kept at least for the client's
+// Config.IdempotencyKeyRetention, 24 h by default). Malformed arguments
+// raise SQLSTATE 22023, a NULL value 22004, a value over 64 KiB 54000, an
+// unknown namespace, execution or task execution P0002; each message starts
+// with "aiflow: send_event:". With an idempotency key the caller also needs
+// INSERT, SELECT and UPDATE on <schema>.aiflow_idempotency_key.
 // The caller needs INSERT on <schema>.aiflow_event and SELECT on the
 // namespace, execution and task execution tables (the function runs with the
 // caller's rights). The horizon caveat above applies to the caller's
