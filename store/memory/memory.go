@@ -62,6 +62,7 @@ type state struct {
 	logs        map[int64][]byte
 	dispatched  map[dispatchKey]bool
 	tm          *timerState
+	decisions   decisionLog
 }
 
 type wfKey struct{ ns, name string }
