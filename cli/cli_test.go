@@ -433,6 +433,12 @@ func TestWorkflowAndExecutionCommands(t *testing.T) {
 	require.Equal(t, "hello from quick\n", b.ok("task-execution", "logs", "-f", strconv.FormatInt(quick.ID, 10)), "-f ends with a finished task")
 	b.ok("task-execution", "start", strconv.FormatInt(x1, 10), "manual")
 	b.waitRun(x1, "manual", 1, aiflow.TaskSuccess)
+	require.Regexp(t, `(?m)^1\s+\d+\s+SUCCESS\s+event \d+ .*requested`, b.ok("task-execution", "why", strconv.FormatInt(x1, 10), "manual"))
+	var why aiflow.TaskExplanation
+	b.json(&why, "task-execution", "why", strconv.FormatInt(x1, 10), "manual")
+	require.Len(t, why.Runs, 1)
+	require.Equal(t, aiflow.OutcomeStarted, why.Runs[0].StartedBy.Outcome)
+	b.fails(cli.ExitNotFound, `"nope" is not a task of workflow "w"`, "task-execution", "why", strconv.FormatInt(x1, 10), "nope")
 	b.fails(cli.ExitNotFound, `"nope" is not a task of workflow "w"`, "task-execution", "start", strconv.FormatInt(x1, 10), "nope")
 	b.fails(cli.ExitNotFound, "task execution not found", "task-execution", "show", "999999")
 	b.fails(cli.ExitNotFound, "workflow execution not found", "task-execution", "list", "999999")
