@@ -245,14 +245,19 @@ func (c *Client) ExplainTask(ctx context.Context, executionID int64, task string
 	for i, r := range rules {
 		ex.Rules = append(ex.Rules, RuleExplanation{Rule: i + 1, Action: r.Action, Kind: r.Kind, Keys: r.keys(x.Workflow), Evaluations: []Evaluation{}})
 	}
+	// The task executions first: a decision that started one is committed
+	// with it, so every run read has its start decision.
+	tes, err := c.store.ListTaskExecutions(ctx, store.TaskExecutionFilter{ExecutionID: x.ID, Task: task})
+	if err != nil {
+		return nil, opError(op, err)
+	}
 	ds, err := c.store.ListDecisions(ctx, x.ID, task)
 	if err != nil {
 		return nil, opError(op, err)
 	}
 	started := map[int64]*Evaluation{}
 	for _, d := range ds {
-		ev := Evaluation{Rule: d.Rule, EventID: d.EventID, EventKey: d.EventKey, Time: d.Time, Outcome: d.Outcome,
-			Reason: d.Reason, TaskExecutionID: d.TaskExecutionID, SeqNum: d.SeqNum}
+		ev := evaluationOf(d)
 		if d.Outcome.Starts() {
 			e := ev
 			started[d.TaskExecutionID] = &e
@@ -262,10 +267,6 @@ func (c *Client) ExplainTask(ctx context.Context, executionID int64, task string
 		} else {
 			ex.Other = append(ex.Other, ev)
 		}
-	}
-	tes, err := c.store.ListTaskExecutions(ctx, store.TaskExecutionFilter{ExecutionID: x.ID, Task: task})
-	if err != nil {
-		return nil, opError(op, err)
 	}
 	for _, te := range tes {
 		ex.Runs = append(ex.Runs, RunExplanation{TaskExecutionID: te.ID, SeqNum: te.SeqNum, Status: te.Status, StartedBy: started[te.ID]})

@@ -90,6 +90,7 @@ func Run(t *testing.T, newStore Factory) {
 			adjust: func(_ *testing.T, c *aiflow.Config) { c.PoisonAttempts = 1 }},
 		{name: "Why/WorkflowDisabled", fn: testWhyWorkflowDisabled},
 		{name: "Why/EventsThatMissedTheRules", fn: testWhyMissedEvents},
+		{name: "Replay/AChangedConditionShowsItsDifference", fn: testReplayShowsAChangedCondition},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
