@@ -144,6 +144,7 @@ Exit codes:
 		e.scheduleCmd(),
 		e.triggerCmd(),
 		e.eventCmd(),
+		e.replayCmd(),
 		e.versionCmd(),
 	)
 	return root

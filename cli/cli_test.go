@@ -439,6 +439,8 @@ func TestWorkflowAndExecutionCommands(t *testing.T) {
 	require.Len(t, why.Runs, 1)
 	require.Equal(t, aiflow.OutcomeStarted, why.Runs[0].StartedBy.Outcome)
 	b.fails(cli.ExitNotFound, `"nope" is not a task of workflow "w"`, "task-execution", "why", strconv.FormatInt(x1, 10), "nope")
+	b.fails(cli.ExitNotFound, "not registered in this process", "replay", "w")
+	b.fails(cli.ExitUsage, "--begin-time", "replay", "w", "--begin-time", "yesterday")
 	b.fails(cli.ExitNotFound, `"nope" is not a task of workflow "w"`, "task-execution", "start", strconv.FormatInt(x1, 10), "nope")
 	b.fails(cli.ExitNotFound, "task execution not found", "task-execution", "show", "999999")
 	b.fails(cli.ExitNotFound, "workflow execution not found", "task-execution", "list", "999999")

@@ -22,6 +22,7 @@
 //	aiflow workflow-schedule add|list|show|pause|resume|delete|delete-all
 //	aiflow workflow-trigger list|show|pause|resume|delete|delete-all
 //	aiflow event send|list|count|listen
+//	aiflow replay WORKFLOW (with the workflows of a program that mounts the commands)
 //	aiflow version
 //
 // Every command takes -o table|json|yaml (table by default) and -n NAMESPACE
