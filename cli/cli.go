@@ -145,6 +145,7 @@ Exit codes:
 		e.scheduleCmd(),
 		e.triggerCmd(),
 		e.eventCmd(),
+		e.replayCmd(),
 		e.versionCmd(),
 	)
 	for _, cmd := range root.Commands() {

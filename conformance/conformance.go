@@ -87,6 +87,13 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Triggers/StatefulTriggerStartsEventExecutions", fn: testTriggerWithStateStartsEventExecutions},
 		{name: "Triggers/SeeEventsFromOtherWorkflowsExecutions", fn: testTriggerSeesOtherWorkflowsEvents},
 		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
+		{name: "Why/StartsConditionFalseTaskAliveAndRestart", fn: testWhyStartsConditionFalseAndAlive},
+		{name: "Why/EvaluationsAreBoundedAndDeletedWithTheExecution", fn: testWhyEvaluationsAreBounded},
+		{name: "Why/ConditionFailed", fn: testWhyPoison,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.PoisonAttempts = 1 }},
+		{name: "Why/WorkflowDisabled", fn: testWhyWorkflowDisabled},
+		{name: "Why/EventsThatMissedTheRules", fn: testWhyMissedEvents},
+		{name: "Replay/AChangedConditionShowsItsDifference", fn: testReplayShowsAChangedCondition},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
