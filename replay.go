@@ -207,6 +207,7 @@ type replayer struct {
 	snaps map[string][]byte
 
 	rep    ReplayReport
+	starts map[int64]store.Event // the start requests read, by execution
 	execs  map[int64]*ReplayExecution
 	runs   map[replayRunKey]*ReplayedRun
 	teRuns map[int64]replayRunKey // the replay's task execution ids
@@ -217,8 +218,8 @@ func newReplayer(def *engine.Definition) *replayer {
 	reg.Add(def)
 	return &replayer{
 		def: def, eng: engine.New(reg, 0), snaps: map[string][]byte{},
-		rep:   ReplayReport{Namespace: def.Namespace, Workflow: def.Name, Version: def.Version, Executions: []ReplayExecution{}, Decisions: []ReplayDecision{}},
-		execs: map[int64]*ReplayExecution{}, runs: map[replayRunKey]*ReplayedRun{}, teRuns: map[int64]replayRunKey{},
+		rep:    ReplayReport{Namespace: def.Namespace, Workflow: def.Name, Version: def.Version, Executions: []ReplayExecution{}, Decisions: []ReplayDecision{}},
+		starts: map[int64]store.Event{}, execs: map[int64]*ReplayExecution{}, runs: map[replayRunKey]*ReplayedRun{}, teRuns: map[int64]replayRunKey{},
 	}
 }
 
@@ -272,11 +273,16 @@ func (r *replayer) apply(ev *store.Event) error {
 				return nil
 			}
 			// The execution started here: start it in the replay, with
-			// the replayed definition.
+			// the replayed definition, on its start request when it had
+			// one (else on this status event).
 			r.execs[ev.ExecutionID] = &ReplayExecution{ID: ev.ExecutionID, ReplayStatus: store.WorkflowRunning}
-			data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual})
-			start := *ev
-			start.Kind, start.Key, start.Value, start.Data = store.KindControl, store.KeyStartExecution, "", data
+			start, ok := r.starts[ev.ExecutionID]
+			if !ok {
+				data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual})
+				start = *ev
+				start.Kind, start.Key, start.Value, start.Data = store.KindControl, store.KeyStartExecution, "", data
+			}
+			delete(r.starts, ev.ExecutionID)
 			return r.unit(&start)
 		}
 		if _, known := r.execs[ev.ExecutionID]; !known || ev.TaskName == "" {
@@ -284,6 +290,11 @@ func (r *replayer) apply(ev *store.Event) error {
 		}
 	case store.KindControl:
 		switch ev.Key {
+		case store.KeyStartExecution:
+			if ev.Workflow == wf {
+				r.starts[ev.ExecutionID] = *ev
+			}
+			return nil
 		case store.KeyEnableWorkflow, store.KeyDisableWorkflow:
 			if ev.Workflow != wf {
 				return nil
@@ -293,7 +304,7 @@ func (r *replayer) apply(ev *store.Event) error {
 				return nil
 			}
 		default:
-			return nil // starts (replayed at their status event), schedules, triggers, the engine's records
+			return nil // schedules, triggers, the engine's records
 		}
 	}
 	return r.unit(ev)
@@ -463,7 +474,9 @@ func runDifference(run *ReplayRun) string {
 		return s
 	case rc == nil:
 		return "would start (did not happen): " + describeStart(rp.StartedBy)
-	case rc.StartedBy != nil && rc.StartedBy.EventID != rp.StartedBy.EventID:
+	case rc.StartedBy != nil && (rc.StartedBy.Rule != rp.StartedBy.Rule || rp.StartedBy.Rule > 0 && rc.StartedBy.EventID != rp.StartedBy.EventID):
+		// Starts without a rule (the execution's start, requests, ticks)
+		// are replayed from the record: only rules can differ.
 		return "would start by " + describeStart(rp.StartedBy) + "; really started by " + describeStart(*rc.StartedBy)
 	case rp.StopReason != "" && rc.Status != TaskStopped:
 		return fmt.Sprintf("would be stopped (%s); really %s", rp.StopReason, rc.Status)

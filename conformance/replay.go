@@ -16,6 +16,8 @@ import (
 func testReplayShowsAChangedCondition(t *testing.T, b *bed) {
 	mk := func(cond aiflow.Condition) *aiflow.Workflow {
 		f := b.flow("w")
+		f.ctl.setAuto("first", nil)
+		f.task("first") // starts with the execution
 		f.ctl.setAuto("a", nil)
 		f.task("a").OnCondition(aiflow.ActionStart, cond)
 		f.witnessTask()
@@ -34,6 +36,7 @@ func testReplayShowsAChangedCondition(t *testing.T, b *bed) {
 	// are listed.
 	b.eventsN(store.StatusKey("w", "a"), 3)
 	b.eventsN(store.StatusKey("w", "witness"), 3)
+	b.eventsN(store.StatusKey("w", "first"), 3)
 
 	replay := func(wf *aiflow.Workflow, opts *aiflow.ReplayOpts) *aiflow.ReplayReport {
 		t.Helper()
@@ -63,6 +66,9 @@ func testReplayShowsAChangedCondition(t *testing.T, b *bed) {
 	require.Equal(t, yes.ID, a.Replayed.StartedBy.EventID)
 	require.Equal(t, aiflow.TaskSuccess, a.Recorded.Status)
 	require.Equal(t, same.Executions[0].Status, same.Executions[0].ReplayStatus, "the execution ends as it really did")
+	first := runOf(same, "first", 1)
+	require.Equal(t, first.Recorded.StartedBy.EventID, first.Replayed.StartedBy.EventID, "started by the execution's start request")
+	require.Equal(t, aiflow.TaskSuccess, first.Recorded.Status)
 
 	// A condition that is never met: a would not have started.
 	never := replay(mk(valueIs("go", "never")), nil)
