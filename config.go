@@ -73,6 +73,15 @@ type Config struct {
 	// the count with the partition, so it holds across restarts and clients;
 	// the memory store counts per consuming loop. Defaults to 3.
 	PoisonAttempts int
+	// IdempotencyKeyRetention is how long the idempotency keys of
+	// SendEvent and StartWorkflowExecution (SendEventOpts.IdempotencyKey,
+	// StartWorkflowOpts.IdempotencyKey, the HTTP header Idempotency-Key,
+	// the command line's --idempotency-key, the SQL function's
+	// idempotency_key) are honoured at least: a started client deletes
+	// older keys about every tenth of it (at least every hour), after which
+	// a call with such a key acts again. Defaults to 24 h
+	// (IdempotencyKeyRetentionDefault); -1 keeps keys forever.
+	IdempotencyKeyRetention time.Duration
 	// Test holds knobs for tests only.
 	Test TestConfig
 }
@@ -111,6 +120,13 @@ func (c Config) withDefaults() (Config, error) {
 	c.PollInterval, c.LeaseTTL, c.MaxBatch, c.PoisonAttempts = rc.PollInterval, rc.LeaseTTL, rc.MaxBatch, rc.PoisonAttempts
 	if c.TaskLogRetention < 0 {
 		return c, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
+	}
+	switch {
+	case c.IdempotencyKeyRetention == 0:
+		c.IdempotencyKeyRetention = IdempotencyKeyRetentionDefault
+	case c.IdempotencyKeyRetention < 0 && c.IdempotencyKeyRetention != -1:
+		return c, fmt.Errorf("aiflow: New: %w: Config.IdempotencyKeyRetention is %s: expected a positive duration, 0 for the default (%s) or -1 to keep keys forever",
+			ErrInvalid, c.IdempotencyKeyRetention, IdempotencyKeyRetentionDefault)
 	}
 	return c, nil
 }

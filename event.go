@@ -59,6 +59,9 @@ func (ev *Event) IsWorkflowStatusChange() bool {
 // LastPosition returns the position of the latest event: listening after it
 // sees every event appended from now on.
 func (c *Client) LastPosition(ctx context.Context) (Position, error) {
+	if err := c.stoppedError("last position"); err != nil {
+		return Position{}, err
+	}
 	p, err := c.store.LastPosition(ctx)
 	return Position(p), opError("last position", err)
 }
@@ -94,18 +97,33 @@ type SendEventOpts struct {
 	// execution of the namespace whose rules expect the key instead of only
 	// that execution, as it does for TaskContext.SendEvent.
 	ToNamespace bool
+	// IdempotencyKey, when set, makes the call act once: a second SendEvent
+	// with the same key in the same namespace, within
+	// Config.IdempotencyKeyRetention, returns the first call's event and
+	// appends nothing, whatever its other arguments. Retry a call whose
+	// answer was lost (a timeout, a dropped connection) with the same key.
+	// 1 to 255 bytes of text, such as a UUID; empty means none.
+	IdempotencyKey string
 }
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
 // running execution of the namespace whose rules expect the key, and the
 // namespace's workflow triggers. An ExecutionID or TaskExecutionID implies
-// the namespace: Namespace may then be left empty.
+// the namespace: Namespace may then be left empty. With
+// opts.IdempotencyKey a retried call appends the event once.
 func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEventOpts) (*Event, error) {
+	if err := c.stoppedError("send event"); err != nil {
+		return nil, err
+	}
 	ev, err := c.userEvent(ctx, key, value, opts)
 	if err != nil {
 		return nil, opError("send event", err)
 	}
-	return c.append(ctx, "send event", ev)
+	var idem string
+	if opts != nil {
+		idem = opts.IdempotencyKey
+	}
+	return c.appendOnce(ctx, "send event", idem, ev)
 }
 
 // SendEventTx appends a user event, as SendEvent does, inside tx, a
@@ -117,19 +135,27 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 // once tx has committed. Keep tx short: until it commits it holds back
 // every consumer of the store. A store without transactions (the memory
 // store) refuses the call with an error matching ErrInvalid; so does a tx
-// of another type.
+// of another type, and an opts.IdempotencyKey (the caller's transaction
+// already makes the send happen once: commit it or not).
 func (c *Client) SendEventTx(ctx context.Context, tx any, key, value string, opts *SendEventOpts) (*Event, error) {
+	const op = "send event in a transaction"
+	if err := c.stoppedError(op); err != nil {
+		return nil, err
+	}
 	ta, ok := c.store.(store.TxAppender)
 	if !ok {
-		return nil, opError("send event in a transaction", fmt.Errorf("%w: the store (%T) cannot append in a caller's transaction: use SendEvent, or the Postgres store", ErrInvalid, c.store))
+		return nil, opError(op, fmt.Errorf("%w: the store (%T) cannot append in a caller's transaction: use SendEvent, or the Postgres store", ErrInvalid, c.store))
+	}
+	if opts != nil && opts.IdempotencyKey != "" {
+		return nil, opError(op, fmt.Errorf("%w: SendEventOpts.IdempotencyKey %q: expected empty in SendEventTx (the caller's transaction decides whether the event is sent)", ErrInvalid, opts.IdempotencyKey))
 	}
 	ev, err := c.userEvent(ctx, key, value, opts)
 	if err != nil {
-		return nil, opError("send event in a transaction", err)
+		return nil, opError(op, err)
 	}
 	out, err := ta.AppendEventsInTx(ctx, tx, []store.Event{ev})
 	if err != nil {
-		return nil, opError("send event in a transaction", err)
+		return nil, opError(op, err)
 	}
 	return ptr(eventFromStore(&out[0])), nil
 }
@@ -141,6 +167,9 @@ func (c *Client) userEvent(ctx context.Context, key, value string, opts *SendEve
 		opts = &SendEventOpts{}
 	}
 	ev := store.Event{Kind: store.KindUser, Namespace: opts.Namespace, Key: key, Value: value, Sender: opts.Sender}
+	if err := checkIdempotencyKey(opts.IdempotencyKey); err != nil {
+		return ev, err
+	}
 	// inNamespace fills the namespace from the execution (ns) or checks
 	// that the one given is it.
 	inNamespace := func(what string, id int64, ns string) error {
@@ -228,13 +257,28 @@ func (f *EventFilter) toStore() store.EventFilter {
 	return sf
 }
 
-// requireNamespace fails with ErrNamespaceNotFound when ns is not a
+// checkNamespace refuses (ErrInvalid) a namespace that is not a valid name
+// (see store.ValidateName): no such namespace can exist, and a NUL byte or
+// invalid UTF-8 must not reach the store. An empty ns (the default, or
+// every namespace) passes.
+func checkNamespace(ns string) error {
+	if ns == "" {
+		return nil
+	}
+	return store.ValidateName("namespace", ns)
+}
+
+// requireNamespace fails with ErrInvalid when ns is not a valid name, and
+// with ErrNamespaceNotFound when ns is not a
 // namespace, so that listing in a misspelt namespace is an error rather than
 // an empty answer. An empty ns (every namespace) and "default" pass without a
 // query.
 func (c *Client) requireNamespace(ctx context.Context, ns string) error {
 	if ns == "" || ns == store.DefaultNamespace {
 		return nil
+	}
+	if err := checkNamespace(ns); err != nil {
+		return err
 	}
 	nss, err := c.store.ListNamespaces(ctx)
 	if err != nil {
@@ -255,6 +299,9 @@ func (c *Client) requireNamespace(ctx context.Context, ns string) error {
 // older transactions of the database finish. Paging from a returned position
 // never misses or repeats an event.
 func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
+	if err := c.stoppedError("list events"); err != nil {
+		return nil, Position{}, err
+	}
 	if filter == nil {
 		filter = &EventFilter{}
 	}
@@ -277,6 +324,9 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 // so bound large logs with After or Since. Like ListEvents, it fails with
 // ErrNamespaceNotFound for a namespace that does not exist.
 func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, error) {
+	if err := c.stoppedError("count events"); err != nil {
+		return 0, err
+	}
 	var f EventFilter
 	if filter != nil {
 		f = *filter
@@ -309,6 +359,9 @@ func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, err
 // ErrNamespaceNotFound, before listening, for a namespace that does not
 // exist.
 func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(Event) error) error {
+	if err := c.stoppedError("listen events"); err != nil {
+		return err
+	}
 	var f EventFilter
 	if filter != nil {
 		f = *filter

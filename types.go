@@ -276,12 +276,21 @@ type ExecutionFilter struct {
 	Namespace string
 	Workflow  string
 	Statuses  []WorkflowStatus
+	// BeforeID, when set, selects executions with a smaller id: the next
+	// page after one that ended with that id.
+	BeforeID int64
+	// CreatedAfter and CreatedBefore, when set, bound the creation time
+	// (inclusive, exclusive).
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
 	// Limit bounds the result; 0 means 1000.
 	Limit int
 }
 
 func (f *ExecutionFilter) toStore() store.ExecutionFilter {
-	return store.ExecutionFilter{Namespace: f.Namespace, Workflow: f.Workflow, Statuses: convertAll(f.Statuses, toStoreStatus[WorkflowStatus, store.WorkflowStatus]), Limit: f.Limit}
+	return store.ExecutionFilter{Namespace: f.Namespace, Workflow: f.Workflow,
+		Statuses: convertAll(f.Statuses, toStoreStatus[WorkflowStatus, store.WorkflowStatus]),
+		BeforeID: f.BeforeID, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore, Limit: f.Limit}
 }
 
 // TaskExecutionFilter selects task executions; zero fields select

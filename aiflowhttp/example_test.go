@@ -32,12 +32,21 @@ func ExampleNewHandler() {
 	}
 	defer client.Stop(ctx)
 
+	// The handler answers callers with a known token (see Auth); read the
+	// token from the service's configuration, not from the code.
+	const token = "example-token"
 	mux := http.NewServeMux()
-	mux.Handle("/aiflow/", http.StripPrefix("/aiflow", aiflowhttp.NewHandler(client, nil)))
+	mux.Handle("/aiflow/", http.StripPrefix("/aiflow", aiflowhttp.NewHandler(client, &aiflowhttp.Options{Auth: aiflowhttp.Auth{Token: token}})))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	resp, err := http.Post(srv.URL+"/aiflow/v1/namespaces/default/workflows/hello/executions", "application/json", strings.NewReader("{}"))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/aiflow/v1/namespaces/default/workflows/hello/executions", strings.NewReader("{}"))
+	if err != nil {
+		panic(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		panic(err)
 	}

@@ -51,7 +51,7 @@ func (e *env) executionCmd() *cobra.Command {
 an event in the log: the running application handles it exactly once.`,
 	}
 	var all, yes bool
-	var input string
+	var input, startKey string
 	var statuses []string
 	var limit int
 	start := &cobra.Command{
@@ -63,13 +63,14 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace, Input: input})
+			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace, Input: input, IdempotencyKey: startKey})
 			if err != nil {
 				return err
 			}
 			return e.done(map[string]any{"id": id, "namespace": e.namespace, "workflow": a[0]}, "%d", id)
 		}),
 	}
+	start.Flags().StringVar(&startKey, "idempotency-key", "", "start once: a retry with the same key prints the first call's execution and starts nothing")
 	stop := &cobra.Command{
 		Use:   "stop EXECUTION_ID",
 		Short: "Stop a workflow execution: it becomes STOPPED and its alive tasks are stopped",
@@ -204,7 +205,7 @@ an event in the log: the running application handles it exactly once.`,
 func (e *env) taskExecutionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "task-execution",
-		Short: "List, show, start, stop and read the logs of task executions",
+		Short: "List, show, start, stop, explain and read the logs of task executions",
 	}
 	var task string
 	list := &cobra.Command{
@@ -349,7 +350,7 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the task execution has finished")
 	logs.Flags().Int64Var(&offset, "offset", 0, "start at this byte offset")
-	cmd.AddCommand(list, show,
+	cmd.AddCommand(list, show, e.whyCmd(),
 		action("start", "Start a task in a running workflow execution (ignored while the task is alive)",
 			func(c *aiflow.Client, cmd *cobra.Command, id int64, task string) error {
 				return c.StartTaskExecution(cmd.Context(), id, task)

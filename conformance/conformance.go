@@ -71,7 +71,10 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Events/ListAndListenFromAPositionNeverMissOrRepeat", fn: testListenFromPosition},
 		{name: "Events/ValueSizeLimit", fn: testEventSizeLimit},
 		{name: "Events/SendAsATaskExecutionAndCount", fn: testSendAsTaskExecution},
+		{name: "Events/IdempotencyKeyAppendsOnce", fn: testIdempotentSendEvent},
+		{name: "Executions/IdempotencyKeyStartsOnce", fn: testIdempotentStart},
 		{name: "Executions/StopAllAndDelete", fn: testStopAllAndDeleteExecutions},
+		{name: "Executions/ListPagesByIDAndCreationTime", fn: testListExecutionPages},
 		{name: "Executions/KeepTheDefinitionVersionTheyBeganWith", fn: testExecutionKeepsItsVersion},
 		{name: "Shutdown/GracefulStopDrainsAndInterrupts", fn: testGracefulStop},
 		{name: "Shutdown/TasksOutlivingStopTimeoutAreCancelledAndRunAgain", fn: testStopTimeoutCancels,
@@ -92,6 +95,13 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "API/PeriodicTaskOnEvery", fn: testPeriodicEvery},
 		{name: "API/ClientRunUntilTheContextEnds", fn: testClientRun},
 		{name: "API/ExecutionInputReachesTasksConditionsAndTheAPI", fn: testExecutionInput},
+		{name: "Why/StartsConditionFalseTaskAliveAndRestart", fn: testWhyStartsConditionFalseAndAlive},
+		{name: "Why/EvaluationsAreBoundedAndDeletedWithTheExecution", fn: testWhyEvaluationsAreBounded},
+		{name: "Why/ConditionFailed", fn: testWhyPoison,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.PoisonAttempts = 1 }},
+		{name: "Why/WorkflowDisabled", fn: testWhyWorkflowDisabled},
+		{name: "Why/EventsThatMissedTheRules", fn: testWhyMissedEvents},
+		{name: "Replay/AChangedConditionShowsItsDifference", fn: testReplayShowsAChangedCondition},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

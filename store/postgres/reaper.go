@@ -45,9 +45,11 @@ type reaped struct {
 
 // reap ends the attempts whose worker is gone, and returns how many it ended:
 //
-//   - a running attempt whose lease expired (its worker stopped heartbeating):
-//     FAILED, or RETRYING while the retry policy allows (a failure), or
-//     STOPPED if it was stopping;
+//   - a running attempt whose lease expired TaskStopGrace ago or more (its
+//     worker stopped heartbeating; a worker that is alive but cut off has
+//     cancelled the attempt TaskStopGrace before the expiry, so it had twice
+//     the grace to stop): FAILED, or RETRYING while the retry policy allows
+//     (a failure), or STOPPED if it was stopping;
 //   - a dispatched attempt that never recorded RUNNING although its job is
 //     finished, gone, or running for longer than TaskLeaseTTL (its worker
 //     died before the attempt started): RETRYING as an interruption, not a
@@ -81,9 +83,9 @@ func (s *Store) reapExpiredLeases(ctx context.Context) (int, error) {
 		FROM {s}.aiflow_task_lease l
 		JOIN {s}.aiflow_task_execution t ON t.id = l.task_execution_id
 		LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = l.task_execution_id AND d.attempt = l.attempt
-		WHERE l.expires_at < now()
+		WHERE l.expires_at < now() - $2::interval
 		ORDER BY l.expires_at LIMIT $1
-		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch}, errHeartbeatLost, false, "heartbeat lost")
+		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskStopGrace}, errHeartbeatLost, false, "heartbeat lost")
 }
 
 func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
