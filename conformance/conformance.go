@@ -85,6 +85,12 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Triggers/StatefulTriggerStartsEventExecutions", fn: testTriggerWithStateStartsEventExecutions},
 		{name: "Triggers/SeeEventsFromOtherWorkflowsExecutions", fn: testTriggerSeesOtherWorkflowsEvents},
 		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
+		{name: "Retention/PruneKeepsRecentUnconsumedAndRunningRecords", fn: testPruneKeepsRecentUnconsumedAndRunning,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.Retention = &aiflow.Retention{} }},
+		{name: "Retention/TheLeaderPrunesOldRecords", fn: testLeaderPrunes,
+			adjust: func(_ *testing.T, c *aiflow.Config) {
+				c.Retention = &aiflow.Retention{Executions: leaderRetention, Events: leaderRetention}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -437,6 +437,7 @@ type Store interface {
 	Schedules
 	Triggers
 	Elector
+	Pruner
 	// Close releases the store's resources. It does not close a pool the
 	// caller passed in.
 	Close() error
