@@ -144,6 +144,7 @@ Exit codes:
 		e.scheduleCmd(),
 		e.triggerCmd(),
 		e.eventCmd(),
+		e.pruneCmd(),
 		e.versionCmd(),
 	)
 	return root
