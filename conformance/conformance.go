@@ -87,6 +87,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
 		{name: "Retention/PruneKeepsRecentUnconsumedAndRunningRecords", fn: testPruneKeepsRecentUnconsumedAndRunning,
 			adjust: func(_ *testing.T, c *aiflow.Config) { c.Retention = &aiflow.Retention{} }},
+		{name: "Retention/AnEventGoesOnceEveryPartitionReadingItConsumedIt", fn: testPruneWaitsForEveryPartition},
 		{name: "Retention/TheLeaderPrunesOldRecords", fn: testLeaderPrunes,
 			adjust: func(_ *testing.T, c *aiflow.Config) {
 				c.Retention = &aiflow.Retention{Executions: leaderRetention, Events: leaderRetention}

@@ -163,3 +163,64 @@ func testLeaderPrunes(t *testing.T, b *bed) {
 	require.False(t, b.gone(live), "a running execution is kept")
 	require.False(t, b.taskGone(liveWork.ID), "with its finished task executions")
 }
+
+// testPruneWaitsForEveryPartition checks, on the store with the client
+// stopped and the partitions consumed by hand, that an event goes only once
+// every partition that reads it has consumed it: a workflow's control event
+// once its workflow's partition has, a user event once all have.
+func testPruneWaitsForEveryPartition(t *testing.T, b *bed) {
+	require.NoError(t, b.client.Stop(b.ctx))
+	n := b.st.Partitions()
+	if n < 2 {
+		t.Skip("needs two partitions")
+	}
+	const owner = "retention-test"
+	parts, err := b.st.ClaimPartitions(b.ctx, owner, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, parts, n)
+	drain := func(part int) {
+		for {
+			res, err := b.st.Consume(b.ctx, store.ConsumeParams{Partition: part, Owner: owner},
+				func(_ context.Context, bt store.Batch) (*store.Effects, error) {
+					evs := bt.Events()
+					if len(evs) == 0 {
+						return nil, nil
+					}
+					return &store.Effects{Position: evs[len(evs)-1].Position}, nil
+				})
+			require.NoError(t, err)
+			if res.Events == 0 {
+				return
+			}
+		}
+	}
+	for p := range n {
+		drain(p)
+	}
+	const wf = "some_workflow"
+	part := store.PartitionOf(store.DefaultNamespace, wf, n)
+	evs, err := b.st.AppendEvents(b.ctx, []store.Event{
+		{Namespace: store.DefaultNamespace, Key: "user_event", Sender: "test"},
+		{Kind: store.KindControl, Namespace: store.DefaultNamespace, Key: "aiflow.test_control", Sender: "test", Workflow: wf},
+	})
+	require.NoError(t, err)
+	require.Equal(t, part, evs[1].Partition)
+	b.eventsN("aiflow.test_control", 1)
+	later := store.PruneParams{EventsBefore: evs[1].Time.Add(time.Hour)}
+
+	drain(part)
+	_, err = b.st.Prune(b.ctx, later)
+	require.NoError(t, err)
+	require.Empty(t, b.events("aiflow.test_control"), "its partition consumed it")
+	require.Len(t, b.events("user_event"), 1, "the other partitions have not consumed it")
+
+	for p := range n {
+		if p != part {
+			drain(p)
+		}
+	}
+	res, err := b.st.Prune(b.ctx, later)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), res.Events)
+	require.Empty(t, b.events("user_event"), "every partition consumed it")
+}
