@@ -54,14 +54,17 @@ SELECT coalesce((SELECT array_agg(b.id) FROM batch b WHERE b.status IN ('SUCCESS
 // executions $1 with their logs, dispatch records and leases, and returns
 // how many task executions and logs it deleted. The task executions are
 // finished (pruneExecutionsSQL checked it, and a finished one never comes
-// alive again).
+// alive again). The ids are passed through sub-selects, whose values the
+// planner does not weigh against the tables' sizes: every batch probes the
+// indexes, even on small tables.
 const pruneTaskExecutionsSQL = `WITH te AS MATERIALIZED (
-	SELECT id FROM {s}.aiflow_task_execution WHERE execution_id = ANY($1::bigint[]) ORDER BY execution_id, id LIMIT $2
-), l AS (DELETE FROM {s}.aiflow_task_log WHERE task_execution_id IN (SELECT id FROM te)),
-ls AS (DELETE FROM {s}.aiflow_task_log_size WHERE task_execution_id IN (SELECT id FROM te) RETURNING 1),
-d AS (DELETE FROM {s}.aiflow_dispatch WHERE task_execution_id IN (SELECT id FROM te)),
-le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id IN (SELECT id FROM te)),
-t AS (DELETE FROM {s}.aiflow_task_execution WHERE id IN (SELECT id FROM te) RETURNING 1)
+	SELECT id FROM {s}.aiflow_task_execution WHERE execution_id = ANY((SELECT $1::bigint[])::bigint[]) LIMIT $2
+), ids AS MATERIALIZED (SELECT ARRAY(SELECT id FROM te) AS a),
+l AS (DELETE FROM {s}.aiflow_task_log WHERE task_execution_id = ANY((SELECT a FROM ids)::bigint[])),
+ls AS (DELETE FROM {s}.aiflow_task_log_size WHERE task_execution_id = ANY((SELECT a FROM ids)::bigint[]) RETURNING 1),
+d AS (DELETE FROM {s}.aiflow_dispatch WHERE task_execution_id = ANY((SELECT a FROM ids)::bigint[])),
+le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY((SELECT a FROM ids)::bigint[])),
+t AS (DELETE FROM {s}.aiflow_task_execution WHERE id = ANY((SELECT a FROM ids)::bigint[]) RETURNING 1)
 SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ls)`
 
 // countTaskExecutionsSQL counts, for a dry run, the task executions and logs
