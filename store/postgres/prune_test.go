@@ -193,18 +193,6 @@ func mb(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/(1<<20)) }
 func explainPrune(t *testing.T, s *Store, cut time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	plan := func(sql string, args ...any) string {
-		rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+s.q(sql), args...)
-		require.NoError(t, err)
-		var lines []string
-		for rows.Next() {
-			var l string
-			require.NoError(t, rows.Scan(&l))
-			lines = append(lines, l)
-		}
-		require.NoError(t, rows.Err())
-		return strings.Join(lines, "\n")
-	}
 	var ids []int64
 	require.NoError(t, s.pool.QueryRow(ctx, s.q("SELECT array_agg(id) FROM (SELECT id FROM {s}.aiflow_workflow_execution ORDER BY id LIMIT 100) x")).Scan(&ids))
 	// EXPLAIN ANALYZE runs the statement: the deleting ones run in a
@@ -212,8 +200,8 @@ func explainPrune(t *testing.T, s *Store, cut time.Time) {
 	tx, err := s.pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
-	explainTx := func(sql string, args ...any) string {
-		rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+s.q(sql), args...)
+	explainIn := func(q querier, sql string, args ...any) string {
+		rows, err := q.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+s.q(sql), args...)
 		require.NoError(t, err)
 		var lines []string
 		for rows.Next() {
@@ -224,6 +212,8 @@ func explainPrune(t *testing.T, s *Store, cut time.Time) {
 		require.NoError(t, rows.Err())
 		return strings.Join(lines, "\n")
 	}
+	plan := func(sql string, args ...any) string { return explainIn(s.pool, sql, args...) }
+	explainTx := func(sql string, args ...any) string { return explainIn(tx, sql, args...) }
 	plans := []struct {
 		name, plan string
 		uses       []string
