@@ -162,7 +162,8 @@ func TestPruneBoundsTheTables(t *testing.T) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "a month: %d events, %d finished executions (%d task executions with logs and dispatch records); "+
-		"the first prune took %s; each prune is followed by a plain VACUUM, as autovacuum would run\n",
+		"the first prune took %s; each prune is followed by a plain VACUUM, as autovacuum would run (it reclaims the "+
+		"deleted rows only once no snapshot of any session of the cluster can see them: other tests' sessions may delay it)\n",
 		events, executions, 3*executions, took.Round(time.Millisecond))
 	fmt.Fprintf(&b, "%-26s", "table")
 	for _, h := range heads {
