@@ -3,6 +3,7 @@ package aiflowui
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -430,4 +431,28 @@ func TestActions(t *testing.T) {
 	_, body = br.get("/ui/namespaces/a/workflows/w")
 	require.Contains(t, body, fmt.Sprintf(`data-schedule="%d"`, sched.ID))
 	require.Contains(t, body, fmt.Sprintf(`data-trigger="%d"`, trig.ID))
+}
+
+func TestDecisionsExplainer(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	x := b.execs["a"]
+	require.Eventually(t, func() bool {
+		tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: x, Task: "then"})
+		require.NoError(t, err)
+		return len(tes) == 1 && tes[0].Status == aiflow.TaskSuccess
+	}, 10*time.Second, 10*time.Millisecond)
+	_, err := b.client.SendEvent(b.ctx, "unrelated", "v", &aiflow.SendEventOpts{Namespace: "a", ExecutionID: x})
+	require.NoError(t, err)
+	ui := NewHandler(b.client, &Options{Auth: aiflowhttp.Auth{AllowUnauthenticated: true}, Explainer: DecisionsExplainer{Client: b.client},
+		Logger: slog.New(slog.DiscardHandler)})
+	rec := httptest.NewRecorder()
+	ui.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/executions/%d", x), nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	body := rec.Body.String()
+	want, err := b.client.ExplainTask(b.ctx, x, "then")
+	require.NoError(t, err)
+	require.Contains(t, body, template.HTMLEscapeString(want.Summary))
+	require.Contains(t, body, "Rule 1 (start, on event &#34;go&#34;): not evaluated yet")
+	require.Contains(t, body, "Rule 1 (start, start after")
 }
