@@ -9,6 +9,9 @@ func (h *handler) explainTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := h.execution(r, id, AccessRead); err != nil {
+		return err
+	}
 	ex, err := h.c.ExplainTask(r.Context(), id, r.PathValue("task"))
 	if err != nil {
 		return err

@@ -146,6 +146,7 @@ Exit codes:
 		e.triggerCmd(),
 		e.eventCmd(),
 		e.replayCmd(),
+		e.pruneCmd(),
 		e.versionCmd(),
 	)
 	for _, cmd := range root.Commands() {

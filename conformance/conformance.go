@@ -102,6 +102,13 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Why/WorkflowDisabled", fn: testWhyWorkflowDisabled},
 		{name: "Why/EventsThatMissedTheRules", fn: testWhyMissedEvents},
 		{name: "Replay/AChangedConditionShowsItsDifference", fn: testReplayShowsAChangedCondition},
+		{name: "Retention/PruneKeepsRecentUnconsumedAndRunningRecords", fn: testPruneKeepsRecentUnconsumedAndRunning,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.Retention = &aiflow.Retention{} }},
+		{name: "Retention/AnEventGoesOnceEveryPartitionReadingItConsumedIt", fn: testPruneWaitsForEveryPartition},
+		{name: "Retention/TheLeaderPrunesOldRecords", fn: testLeaderPrunes,
+			adjust: func(_ *testing.T, c *aiflow.Config) {
+				c.Retention = &aiflow.Retention{Executions: leaderRetention, Events: leaderRetention}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -461,6 +461,7 @@ type Store interface {
 	Elector
 	Idempotency
 	Decisions
+	Pruner
 	// Close releases the store's resources. It does not close a pool the
 	// caller passed in.
 	Close() error

@@ -63,6 +63,11 @@ func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
 		Schema:   s.cfg.Schema,
 		TestOnly: s.cfg.riverTestOnly,
 		Workers:  ws,
+
+		// River's job cleaner deletes finished jobs (Config.*JobRetention).
+		CompletedJobRetentionPeriod: s.cfg.CompletedJobRetention,
+		CancelledJobRetentionPeriod: s.cfg.CancelledJobRetention,
+		DiscardedJobRetentionPeriod: s.cfg.DiscardedJobRetention,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: River client: %w", err)

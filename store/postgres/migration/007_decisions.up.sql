@@ -1,4 +1,4 @@
--- AIFlow for Go, schema version 6: the engine's decisions about tasks (why a
+-- AIFlow for Go, schema version 7: the engine's decisions about tasks (why a
 -- task execution started, and the outcome of the latest evaluations of each
 -- rule), written with the unit of work that made them. Start decisions
 -- (kept) stay for the life of the execution; of the others the store keeps
