@@ -13,31 +13,35 @@ import (
 
 // Outcome is the outcome of one evaluation of a task rule, or the reason an
 // event did not reach the rule. See the constants.
-type Outcome = store.DecisionOutcome
+type Outcome string
+
+// Starts reports whether the outcome created a task execution
+// (OutcomeStarted or OutcomeRestarted).
+func (o Outcome) Starts() bool { return store.DecisionOutcome(o).Starts() }
 
 // The outcomes the engine records when it applies an event to an execution.
 const (
 	// OutcomeStarted: a new task execution was created.
-	OutcomeStarted = store.DecisionStarted
+	OutcomeStarted = Outcome(store.DecisionStarted)
 	// OutcomeRestarted: the alive run was asked to stop and a new one was
 	// created (dispatched once the old one has stopped).
-	OutcomeRestarted = store.DecisionRestarted
+	OutcomeRestarted = Outcome(store.DecisionRestarted)
 	// OutcomeStopRequested: the alive run was asked to stop.
-	OutcomeStopRequested = store.DecisionStopRequested
+	OutcomeStopRequested = Outcome(store.DecisionStopRequested)
 	// OutcomeNothingToStop: a STOP rule was met while no run was alive.
-	OutcomeNothingToStop = store.DecisionNothingToStop
+	OutcomeNothingToStop = Outcome(store.DecisionNothingToStop)
 	// OutcomeConditionFalse: the condition was not met; the reason is the
 	// condition's description (see [ConditionDescriber]).
-	OutcomeConditionFalse = store.DecisionConditionFalse
+	OutcomeConditionFalse = Outcome(store.DecisionConditionFalse)
 	// OutcomeTaskAlive: the rule was met, but a run of the task was still
 	// alive, so nothing started.
-	OutcomeTaskAlive = store.DecisionTaskAlive
+	OutcomeTaskAlive = Outcome(store.DecisionTaskAlive)
 	// OutcomeWorkflowDisabled: the event was not applied because the
 	// workflow was disabled.
-	OutcomeWorkflowDisabled = store.DecisionWorkflowDisabled
+	OutcomeWorkflowDisabled = Outcome(store.DecisionWorkflowDisabled)
 	// OutcomeConditionFailed: the condition returned an error or panicked
 	// until the event was skipped as poison; the reason is the error.
-	OutcomeConditionFailed = store.DecisionConditionFailed
+	OutcomeConditionFailed = Outcome(store.DecisionConditionFailed)
 )
 
 // The outcomes ExplainTask works out from the event log, for events that

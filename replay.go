@@ -500,6 +500,6 @@ func describeStart(ev Evaluation) string {
 
 // evaluationOf is the public form of a decision.
 func evaluationOf(d store.Decision) Evaluation {
-	return Evaluation{Rule: d.Rule, EventID: d.EventID, EventKey: d.EventKey, Time: d.Time, Outcome: d.Outcome,
+	return Evaluation{Rule: d.Rule, EventID: d.EventID, EventKey: d.EventKey, Time: d.Time, Outcome: Outcome(d.Outcome),
 		Reason: d.Reason, TaskExecutionID: d.TaskExecutionID, SeqNum: d.SeqNum}
 }
