@@ -80,7 +80,14 @@ func (r *Retention) params(now time.Time, dryRun bool) store.PruneParams {
 
 // PruneResult counts the records a prune deleted (or, for a dry run, would
 // delete), per kind.
-type PruneResult = store.PruneResult
+type PruneResult struct {
+	Events             int64 `json:"events"`
+	WorkflowExecutions int64 `json:"workflow_executions"`
+	TaskExecutions     int64 `json:"task_executions"`
+	// TaskLogs counts the task logs kept in the store that went with their
+	// task executions.
+	TaskLogs int64 `json:"task_logs"`
+}
 
 // PruneOpts are the options of Client.Prune. A nil *PruneOpts means the
 // defaults.
@@ -111,7 +118,7 @@ func (c *Client) Prune(ctx context.Context, opts *PruneOpts) (PruneResult, error
 		r = opts.Retention
 	}
 	res, err := c.store.Prune(ctx, r.params(c.clock.Now(), opts.DryRun))
-	return res, opError("prune", err)
+	return PruneResult(res), opError("prune", err)
 }
 
 // retentionLoop prunes at once and then every pruneInterval of the shortest
@@ -125,7 +132,7 @@ func (c *Client) retentionLoop(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			c.log.WarnContext(ctx, "pruning old records failed", slog.Any("error", err))
-		case res != PruneResult{}:
+		case res != store.PruneResult{}:
 			c.log.InfoContext(ctx, "pruned old records", slog.Int64("events", res.Events),
 				slog.Int64("workflow_executions", res.WorkflowExecutions), slog.Int64("task_executions", res.TaskExecutions),
 				slog.Int64("task_logs", res.TaskLogs))
