@@ -37,6 +37,9 @@ func testReplayShowsAChangedCondition(t *testing.T, b *bed) {
 	b.eventsN(store.StatusKey("w", "a"), 3)
 	b.eventsN(store.StatusKey("w", "witness"), 3)
 	b.eventsN(store.StatusKey("w", "first"), 3)
+	// Every task has finished: the execution ends (the unit of work that
+	// applies the last status event records it, after the event is listed).
+	b.waitExecution(x, aiflow.WorkflowSuccess)
 
 	replay := func(wf *aiflow.Workflow, opts *aiflow.ReplayOpts) *aiflow.ReplayReport {
 		t.Helper()

@@ -36,8 +36,9 @@ func retentionFlows(b *bed) {
 // gone reports whether an execution was deleted.
 func (b *bed) gone(id int64) bool {
 	b.t.Helper()
-	_, err := b.client.GetWorkflowExecution(b.ctx, id)
-	if errors.Is(err, aiflow.ErrNotFound) {
+	// The store, not the client: the test reads after stopping it.
+	_, err := b.st.GetExecution(b.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return true
 	}
 	require.NoError(b.t, err)
@@ -47,10 +48,10 @@ func (b *bed) gone(id int64) bool {
 // taskGone reports whether a task execution was deleted, with its log.
 func (b *bed) taskGone(id int64) bool {
 	b.t.Helper()
-	_, errTE := b.client.GetTaskExecution(b.ctx, id)
-	_, _, errLog := b.client.ReadTaskLog(b.ctx, id, 0, 0)
-	if errors.Is(errTE, aiflow.ErrNotFound) {
-		require.ErrorIs(b.t, errLog, aiflow.ErrNotFound, "the log goes with its task execution")
+	_, errTE := b.st.GetTaskExecution(b.ctx, id)
+	_, _, errLog := b.st.ReadTaskLog(b.ctx, id, 0, 0)
+	if errors.Is(errTE, store.ErrNotFound) {
+		require.ErrorIs(b.t, errLog, store.ErrNotFound, "the log goes with its task execution")
 		return true
 	}
 	require.NoError(b.t, errTE)
