@@ -365,6 +365,14 @@ func TestPostgresSendEventTx(t *testing.T) {
 	_, err = c.SendEventTx(ctx, "not a tx", "go", "", nil)
 	require.ErrorIs(t, err, aiflow.ErrInvalid)
 	require.ErrorContains(t, err, "expected a pgx.Tx")
+
+	// An idempotency key is refused: the caller's transaction decides.
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = c.SendEventTx(ctx, tx, "go", "", &aiflow.SendEventOpts{ExecutionID: x, IdempotencyKey: "k1"})
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "SendEventOpts.IdempotencyKey")
+	require.NoError(t, tx.Rollback(ctx))
 }
 
 // TestSQLSendEventIdempotencyKey: a repeated send_event with an idempotency
