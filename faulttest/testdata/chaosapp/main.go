@@ -12,10 +12,19 @@
 // Each body of a, b, c and stream records (task execution, attempt) in the
 // table chaos_run of the schema, so that the test can tell whether a body ran
 // twice for one attempt.
+//
+// Only a and stream have a retry policy; b and c have none, so that a lost
+// worker that the library took for the task's failure would leave them
+// FAILED. c fails on purpose one time in four. Every body that returns an
+// error of its own (not one caused by the cancellation of its context)
+// appends a line "<task execution id> <attempt> <error>" to the file named
+// by -errors first, so that the test can tell a FAILED task whose body
+// failed from one that the library failed.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -39,9 +48,16 @@ func main() {
 	schema := flag.String("schema", "", "schema")
 	id := flag.String("id", "", "client id")
 	workflows := flag.String("workflows", "chaos1", "comma-separated workflow names")
+	errorsPath := flag.String("errors", os.DevNull, "file the bodies' own errors are appended to")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	errs, err := os.OpenFile(*errorsPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaosapp:", err)
+		os.Exit(1)
+	}
+	bodyErrors = errs
 	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "chaosapp:", err)
 		os.Exit(1)
@@ -99,11 +115,11 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 	var wfs []*aiflow.Workflow
 	for _, name := range names {
 		wf := aiflow.NewWorkflow(name)
-		wf.Task("stream", stream, aiflow.Streaming(), retry)
-		a := wf.Task("a", batch, retry)
+		wf.Task("stream", noted(stream), aiflow.Streaming(), retry)
+		a := wf.Task("a", noted(batch), retry)
 		a.OnEvent("ping", aiflow.ActionStart)
-		wf.Task("b", batch, retry).StartAfter(a)
-		wf.Task("c", batch, retry).OnCondition(aiflow.ActionStart, sumReaches(10))
+		wf.Task("b", noted(batch)).StartAfter(a)
+		wf.Task("c", noted(failSometimes(batch))).OnCondition(aiflow.ActionStart, sumReaches(10))
 		wfs = append(wfs, wf)
 	}
 	c, err := aiflow.New(&aiflow.Config{
@@ -122,6 +138,42 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 	fmt.Println("ready", id)
 	<-ctx.Done()
 	return c.Stop(context.Background())
+}
+
+// bodyErrors receives a line for every error a body returned of its own.
+var bodyErrors *os.File
+
+// noted runs op and, when it returns an error that is not the cancellation
+// of its context, appends the error to bodyErrors before returning it (a
+// single write with O_APPEND: whole lines, and kept by the kernel if the
+// process is killed right after).
+func noted(op aiflow.Operator) aiflow.Operator {
+	return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		err := op.Run(ctx, tc)
+		if err != nil && ctx.Err() == nil {
+			line := fmt.Sprintf("%d %d %s\n", tc.TaskExecutionID, tc.Attempt, strings.ReplaceAll(err.Error(), "\n", " "))
+			if _, werr := bodyErrors.WriteString(line); werr != nil {
+				return errors.Join(err, werr)
+			}
+		}
+		return err
+	})
+}
+
+// errOnPurpose is the error of the bodies that fail on purpose.
+var errOnPurpose = errors.New("chaos: failing on purpose")
+
+// failSometimes runs op and then fails one time in four.
+func failSometimes(op aiflow.Operator) aiflow.Operator {
+	return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if err := op.Run(ctx, tc); err != nil {
+			return err
+		}
+		if rand.IntN(4) == 0 {
+			return errOnPurpose
+		}
+		return nil
+	})
 }
 
 // sumReaches is met each time the sum of the "num" values it has seen reaches
