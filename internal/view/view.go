@@ -102,32 +102,37 @@ func NewExecution(x store.WorkflowExecutionRecord) Execution {
 
 // TaskExecution is a task execution.
 type TaskExecution struct {
-	ID            int64              `json:"id" yaml:"id"`
-	ExecutionID   int64              `json:"execution_id" yaml:"execution_id"`
-	Namespace     string             `json:"namespace" yaml:"namespace"`
-	Workflow      string             `json:"workflow" yaml:"workflow"`
-	Task          string             `json:"task" yaml:"task"`
-	SeqNum        int                `json:"seq_num" yaml:"seq_num"`
-	Status        string             `json:"status" yaml:"status"`
-	Attempt       int                `json:"attempt" yaml:"attempt"`
-	Failures      int                `json:"failures" yaml:"failures"`
-	MaxAttempts   int                `json:"max_attempts" yaml:"max_attempts"`
-	Streaming     bool               `json:"streaming" yaml:"streaming"`
-	Timeout       string             `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	Error         string             `json:"error,omitempty" yaml:"error,omitempty"`
-	Note          string             `json:"note,omitempty" yaml:"note,omitempty"`
-	StatusMessage string             `json:"status_message,omitempty" yaml:"status_message,omitempty"`
-	Metrics       map[string]float64 `json:"metrics,omitempty" yaml:"metrics,omitempty"`
-	CreatedAt     string             `json:"created_at,omitempty" yaml:"created_at,omitempty"`
-	UpdatedAt     string             `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
-	StartedAt     string             `json:"started_at,omitempty" yaml:"started_at,omitempty"`
-	EndedAt       string             `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
+	ID          int64  `json:"id" yaml:"id"`
+	ExecutionID int64  `json:"execution_id" yaml:"execution_id"`
+	Namespace   string `json:"namespace" yaml:"namespace"`
+	Workflow    string `json:"workflow" yaml:"workflow"`
+	Task        string `json:"task" yaml:"task"`
+	SeqNum      int    `json:"seq_num" yaml:"seq_num"`
+	Status      string `json:"status" yaml:"status"`
+	Attempt     int    `json:"attempt" yaml:"attempt"`
+	Failures    int    `json:"failures" yaml:"failures"`
+	MaxAttempts int    `json:"max_attempts" yaml:"max_attempts"`
+	// Interruptions counts the attempts interrupted by the loss of their
+	// worker; MaxInterruptions of them run again.
+	Interruptions    int                `json:"interruptions" yaml:"interruptions"`
+	MaxInterruptions int                `json:"max_interruptions" yaml:"max_interruptions"`
+	Streaming        bool               `json:"streaming" yaml:"streaming"`
+	Timeout          string             `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Error            string             `json:"error,omitempty" yaml:"error,omitempty"`
+	Note             string             `json:"note,omitempty" yaml:"note,omitempty"`
+	StatusMessage    string             `json:"status_message,omitempty" yaml:"status_message,omitempty"`
+	Metrics          map[string]float64 `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	CreatedAt        string             `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt        string             `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	StartedAt        string             `json:"started_at,omitempty" yaml:"started_at,omitempty"`
+	EndedAt          string             `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
 }
 
 // NewTaskExecution converts a task execution.
 func NewTaskExecution(te store.TaskExecutionRecord) TaskExecution {
 	out := TaskExecution{ID: te.ID, ExecutionID: te.ExecutionID, Namespace: te.Namespace, Workflow: te.Workflow, Task: te.Task,
 		SeqNum: te.SeqNum, Status: string(te.Status), Attempt: te.Attempt, Failures: te.Failures, MaxAttempts: te.MaxAttempts,
+		Interruptions: te.Interruptions, MaxInterruptions: te.MaxInterruptions,
 		Streaming: te.Streaming, Error: te.Error, Note: te.Note, StatusMessage: te.StatusMessage, Metrics: te.Metrics,
 		CreatedAt: Time(te.CreatedAt), UpdatedAt: Time(te.UpdatedAt), StartedAt: Time(te.StartedAt), EndedAt: Time(te.EndedAt)}
 	if te.Timeout > 0 {
