@@ -15,7 +15,8 @@
 //
 // Only a and stream have a retry policy; b and c have none, so that a lost
 // worker that the library took for the task's failure would leave them
-// FAILED. c fails on purpose one time in four. Every body that returns an
+// FAILED. The interruptions by lost workers are not limited (the streams are
+// interrupted by every kill of their process). c fails on purpose one time in four. Every body that returns an
 // error of its own (not one caused by the cancellation of its context)
 // appends a line "<task execution id> <attempt> <error>" to the file named
 // by -errors first, so that the test can tell a FAILED task whose body
@@ -125,6 +126,9 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 	c, err := aiflow.New(&aiflow.Config{
 		Store: st, Logger: log, ClientID: id, LeaseTTL: time.Second, PollInterval: 100 * time.Millisecond,
 		StopTimeout: 5 * time.Second,
+		// The streams live through every kill of the process running them:
+		// no limit on their interruptions here.
+		MaxInterruptions: 1 << 20,
 	})
 	if err != nil {
 		return err
