@@ -166,6 +166,19 @@
 // Interrupted tasks end RETRYING so another client (or this one, restarted)
 // runs them again.
 //
+// # Lost workers
+//
+// A process that dies while it runs a task (kill -9, out of memory, a
+// crashed machine), or on Postgres is cut off or paused for longer than the
+// task's lease, loses its workers. That is not the task's failure: the
+// attempt ends RETRYING, its status event's reason starting with "worker
+// lost", and the task runs again at once as a new attempt, with or without a
+// retry policy. Config.MaxInterruptions (3 by default) bounds these
+// interruptions per task execution; the one after them fails it with an
+// error starting with "the workers kept dying". Interruptions and the retry
+// policy's failures are counted apart (TaskExecution.Interruptions and
+// Failures).
+//
 // # Errors
 //
 // Calls return errors that errors.Is matches against the sentinels of this

@@ -114,8 +114,9 @@ type Config struct {
 	TaskHeartbeat time.Duration
 
 	// TaskLeaseTTL is how long a running attempt's lease lasts without a
-	// heartbeat. After it expires the reaper ends the attempt (FAILED, or
-	// RETRYING while the retry policy allows), and the worker, if it still
+	// heartbeat. After it expires the reaper ends the attempt as interrupted
+	// by a lost worker (store.WorkerLost: RETRYING, run again, up to the
+	// task execution's interruption limit), and the worker, if it still
 	// runs, is fenced out and cancelled. It is also the grace period after
 	// which a job whose worker died before recording RUNNING is reaped the
 	// same way. Must exceed TaskHeartbeat; defaults to 30 s.
