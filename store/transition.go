@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // This file is the one home of what a dispatch or a stop request does to a
 // task execution. Both backends call these functions and only write their
@@ -78,6 +81,18 @@ const WorkersKeptDying = "the workers kept dying"
 // ReasonWorkerLost starts the reason of the status events WorkerLost
 // decides.
 const ReasonWorkerLost = "worker lost"
+
+// WorkerLostBeforeStart decides how an attempt ends whose worker was lost
+// before the attempt recorded RUNNING (the task's code never ran): RETRYING,
+// interrupted (the next attempt is dispatched at once), counted neither as a
+// failure nor as an interruption. te is not changed.
+func WorkerLostBeforeStart(te *TaskExecutionRecord) (TaskStatus, StatusData) {
+	status, data := FinalStatus(te, errLostBeforeStart, true)
+	data.Reason = ReasonWorkerLost + " before the attempt started"
+	return status, data
+}
+
+var errLostBeforeStart = errors.New("the worker was lost before the attempt started")
 
 // WorkerLost decides how an attempt ends when the worker that ran it was
 // lost after the attempt recorded RUNNING (its process died, or was cut off

@@ -126,3 +126,11 @@ func TestWorkerLost(t *testing.T) {
 		})
 	}
 }
+
+func TestWorkerLostBeforeStart(t *testing.T) {
+	te := &TaskExecutionRecord{Status: TaskQueued, Attempt: 2, Failures: 1, MaxAttempts: 1, Interruptions: 3, MaxInterruptions: 3}
+	got, d := WorkerLostBeforeStart(te)
+	if got != TaskRetrying || !d.Interrupted || d.Failures != 1 || d.Interruptions != 3 || d.Reason != ReasonWorkerLost+" before the attempt started" {
+		t.Fatalf("WorkerLostBeforeStart = %s, %+v; want RETRYING, interrupted, counted neither as a failure nor as an interruption", got, d)
+	}
+}

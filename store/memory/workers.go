@@ -164,7 +164,6 @@ type attempt struct {
 var (
 	errStopRequested = errors.New("aiflow: task execution stopped")
 	errWorkerLost    = errors.New("the worker running the attempt was lost")
-	errNeverStarted  = errors.New("the worker was lost before the attempt started")
 )
 
 func newWorkers(s *Store, max int) *workers {
@@ -360,10 +359,9 @@ func (s *Store) LoseWorkers() int {
 		case store.TaskRunning, store.TaskStopping:
 			status, data = store.WorkerLost(te, errWorkerLost.Error())
 		case store.TaskQueued, store.TaskRetrying:
-			// Lost before it started: an interruption that does not
-			// count, as the Postgres reaper ends a dead dispatch.
-			status, data = store.FinalStatus(te, errNeverStarted, true)
-			data.Reason = store.ReasonWorkerLost + " before the attempt started"
+			// Lost before it started, as the Postgres reaper ends a dead
+			// dispatch.
+			status, data = store.WorkerLostBeforeStart(te)
 		default:
 			continue // already ended
 		}

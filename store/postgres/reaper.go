@@ -94,15 +94,6 @@ func heartbeatLost(te *store.TaskExecutionRecord) (store.TaskStatus, store.Statu
 	return store.WorkerLost(te, errHeartbeatLost.Error())
 }
 
-// neverStarted is what becomes of a dispatched attempt whose worker was lost
-// before it recorded RUNNING: an interruption that does not count (the
-// task's code never ran), so RETRYING.
-func neverStarted(te *store.TaskExecutionRecord) (store.TaskStatus, store.StatusData) {
-	status, data := store.FinalStatus(te, errNeverStarted, true)
-	data.Reason = store.ReasonWorkerLost + " before the attempt started"
-	return status, data
-}
-
 func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 	return s.reapWith(ctx, `SELECT `+teColsOf("t")+`, d.attempt, coalesce(d.job_id, 0), true
 		FROM {s}.aiflow_dispatch d
@@ -112,7 +103,7 @@ func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 			AND (j.id IS NULL OR j.state::text IN ('completed', 'cancelled', 'discarded')
 				OR (j.state::text = 'running' AND j.attempted_at < now() - $2::interval))
 		ORDER BY d.created_at LIMIT $1
-		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, neverStarted)
+		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, store.WorkerLostBeforeStart)
 }
 
 // reapZombieJobs asks River to cancel the jobs it still sees running

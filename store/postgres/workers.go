@@ -74,7 +74,6 @@ func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
 var (
 	errLeaseLost     = errors.New("aiflow: the attempt's lease was lost (heartbeats failed or the attempt was reaped)")
 	errHeartbeatLost = errors.New("heartbeat lost: the worker stopped renewing the attempt's lease")
-	errNeverStarted  = errors.New("the worker was lost before the attempt started")
 )
 
 // workers runs task attempts through River.
