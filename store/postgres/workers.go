@@ -379,7 +379,7 @@ func (r *finishReq) end(te *store.TaskExecutionRecord) (store.TaskStatus, store.
 	return store.FinalStatus(te, r.runErr, r.interrupted)
 }
 
-// finishBatch records the final status of attempts (store.FinalStatus) with
+// finishBatch records the final status of attempts (finishReq.end) with
 // their status events, releases their leases and completes their River jobs,
 // all in one transaction, fenced by each attempt and its lease, which must
 // still be this process's (a reaped attempt writes nothing, but its job is
