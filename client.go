@@ -42,6 +42,9 @@ type Client struct {
 	logs      taskLogs
 	// pruner deletes old task logs (Config.TaskLogRetention).
 	pruner startstop.Service
+	// idemPruner deletes old idempotency keys
+	// (Config.IdempotencyKeyRetention).
+	idemPruner startstop.Service
 	// started and stopped make a client start once: it cannot start again
 	// after Stop.
 	started bool
@@ -86,6 +89,9 @@ func (c *Client) ID() string { return c.cfg.ClientID }
 // If the client is started, the definitions are recorded in the store now,
 // else when it starts.
 func (c *Client) Register(ctx context.Context, workflows ...*Workflow) error {
+	if err := c.stoppedError("register"); err != nil {
+		return err
+	}
 	var errs []error
 	var out []*compiled
 	seen := map[workflowKey]bool{}
@@ -186,6 +192,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.cfg.TaskLogRetention > 0 {
 		_ = c.pruner.Start(context.WithoutCancel(ctx), c.pruneLoop) // starts once: c.started was false
 	}
+	if c.cfg.IdempotencyKeyRetention > 0 {
+		_ = c.idemPruner.Start(context.WithoutCancel(ctx), c.pruneIdempotencyLoop)
+	}
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
 	return nil
@@ -196,7 +205,10 @@ func (c *Client) Start(ctx context.Context) error {
 // the other running tasks finish until ctx ends or StopTimeout passes, then
 // cancels those still running. Interrupted tasks end RETRYING, so another
 // client (or this one, restarted) runs them again. It returns ctx's error if the drain was cut short. Stop
-// on a client that is not started does nothing.
+// on a client that is not started does nothing. Once a started client has
+// stopped, every other call of the client returns an error matching
+// ErrStopped: inspect the store through another client (one that is never
+// started can read and steer).
 func (c *Client) Stop(ctx context.Context) error {
 	c.mu.Lock()
 	if !c.started || c.stopped {
@@ -207,6 +219,7 @@ func (c *Client) Stop(ctx context.Context) error {
 	rt, timers := c.rt, c.timers
 	c.mu.Unlock()
 	_ = c.pruner.Stop(context.Background()) // nothing to stop without a retention
+	_ = c.idemPruner.Stop(context.Background())
 	timers.Stop()
 	errRT := rt.Stop(context.WithoutCancel(ctx))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)

@@ -79,7 +79,7 @@ type Config struct {
 	// one task execution and have it run again. A worker is lost when the
 	// process running an attempt dies (kill -9, out of memory, a crashed
 	// machine) or, on Postgres, is cut off from the database or paused for
-	// longer than its task lease. That is not the task's failure: the
+	// too long to keep its task lease. That is not the task's failure: the
 	// attempt ends RETRYING, interrupted, and the task runs again at once as
 	// a new attempt (its status event's reason starts with "worker lost").
 	// Interruptions do not count against the task's retry policy
@@ -94,6 +94,15 @@ type Config struct {
 	// crashes. Defaults to 3; a negative value runs no interrupted attempt
 	// again (the first loss fails the task execution).
 	MaxInterruptions int
+	// IdempotencyKeyRetention is how long the idempotency keys of
+	// SendEvent and StartWorkflowExecution (SendEventOpts.IdempotencyKey,
+	// StartWorkflowOpts.IdempotencyKey, the HTTP header Idempotency-Key,
+	// the command line's --idempotency-key, the SQL function's
+	// idempotency_key) are honoured at least: a started client deletes
+	// older keys about every tenth of it (at least every hour), after which
+	// a call with such a key acts again. Defaults to 24 h
+	// (IdempotencyKeyRetentionDefault); -1 keeps keys forever.
+	IdempotencyKeyRetention time.Duration
 	// Test holds knobs for tests only.
 	Test TestConfig
 }
@@ -133,6 +142,13 @@ func (c Config) withDefaults() (Config, error) {
 	c.MaxInterruptions = rc.MaxInterruptions
 	if c.TaskLogRetention < 0 {
 		return c, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
+	}
+	switch {
+	case c.IdempotencyKeyRetention == 0:
+		c.IdempotencyKeyRetention = IdempotencyKeyRetentionDefault
+	case c.IdempotencyKeyRetention < 0 && c.IdempotencyKeyRetention != -1:
+		return c, fmt.Errorf("aiflow: New: %w: Config.IdempotencyKeyRetention is %s: expected a positive duration, 0 for the default (%s) or -1 to keep keys forever",
+			ErrInvalid, c.IdempotencyKeyRetention, IdempotencyKeyRetentionDefault)
 	}
 	return c, nil
 }

@@ -59,9 +59,11 @@
 // START rule start with the execution. A START while the task is alive is
 // ignored (the task execution's Note says why). A RESTART stops the alive run
 // and dispatches the new one only once the old one has stopped: two runs of a
-// task never overlap. Several RESTARTs that arrive while the new run waits for
-// the old one to stop are coalesced into that one new run (its Note says the
-// later ones were ignored). A STOP on a task that is not alive does nothing.
+// task never overlap, and neither do two attempts of one run (see Running
+// tasks for the one bound). Several RESTARTs that arrive while the new run
+// waits for the old one to stop are coalesced into that one new run (its Note
+// says the later ones were ignored). A STOP on a task that is not alive does
+// nothing.
 //
 // # Which executions an event reaches
 //
@@ -98,6 +100,22 @@
 // [Client.GetTaskExecution] shows. On Postgres, every running attempt holds a
 // lease that its client renews; an attempt whose lease expires is ended by the
 // leader (FAILED, or RETRYING under its policy) with its status event.
+//
+// Two attempts of a task never run at once. A client that can no longer prove
+// it holds an attempt's lease (its renewals fail or block, or the process was
+// paused) cancels the attempt's context, which kills the process group of an
+// operator's command, a stop grace before the lease can expire as the
+// database sees it, measured from when it sent its last successful renewal;
+// a process that resumes after a pause does so at once. The leader starts
+// another attempt only once the lease has been expired for the stop grace
+// too (the Postgres store's TaskLeaseTTL and TaskStopGrace). The bound that
+// remains: a process frozen for longer than the lease plus the grace cannot
+// stop itself in time, and a body that ignores its context keeps running.
+// For side effects outside the database, use the attempt number as a fencing
+// token: [TaskContext.Attempt], and AIFLOW_ATTEMPT in the environment of the
+// processes an operator starts. Write your output under the attempt number,
+// or check it against the latest before you commit it, and a stale attempt
+// can do no harm.
 //
 // Each task execution has one log, which its attempts append to through
 // [TaskContext.Log] and [Client.ReadTaskLog] reads. It is kept in the store,

@@ -24,7 +24,7 @@ import (
 //	  the namespace still has workflows                 ErrNamespaceNotEmpty
 //	  the workflow is disabled                          ErrWorkflowDisabled
 //	  the workflow execution has finished               ErrExecutionFinished
-//	the client is not started or was stopped          ErrStopped
+//	the client was stopped (every call after Stop)    ErrStopped
 var (
 	ErrNotFound              = store.ErrNotFound
 	ErrNamespaceNotFound     = store.ErrNamespaceNotFound

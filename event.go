@@ -66,6 +66,9 @@ func (ev *Event) IsWorkflowStatusChange() bool {
 // LastPosition returns the position of the latest event: listening after it
 // sees every event appended from now on.
 func (c *Client) LastPosition(ctx context.Context) (Position, error) {
+	if err := c.stoppedError("last position"); err != nil {
+		return Position{}, err
+	}
 	p, err := c.store.LastPosition(ctx)
 	return p, opError("last position", err)
 }
@@ -100,14 +103,28 @@ type SendEventOpts struct {
 	// execution of the namespace whose rules expect the key instead of only
 	// that execution, as the option ToNamespace does for a task.
 	ToNamespace bool
+	// IdempotencyKey, when set, makes the call act once: a second SendEvent
+	// with the same key in the same namespace, within
+	// Config.IdempotencyKeyRetention, returns the first call's event and
+	// appends nothing, whatever its other arguments. Retry a call whose
+	// answer was lost (a timeout, a dropped connection) with the same key.
+	// 1 to 255 bytes of text, such as a UUID; empty means none.
+	IdempotencyKey string
 }
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
 // running execution of the namespace whose rules expect the key, and the
-// namespace's workflow triggers.
+// namespace's workflow triggers. With opts.IdempotencyKey a retried call
+// appends the event once.
 func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEventOpts) (*Event, error) {
 	if opts == nil {
 		opts = &SendEventOpts{}
+	}
+	if err := c.stoppedError("send event"); err != nil {
+		return nil, err
+	}
+	if err := checkIdempotencyKey(opts.IdempotencyKey); err != nil {
+		return nil, opError("send event", err)
 	}
 	ev := store.Event{
 		Kind: store.KindUser, Namespace: orDefault(opts.Namespace), Key: key, Value: value,
@@ -129,7 +146,7 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 			ev.Sender = taskSender(te.ExecutionID, te.Task, te.SeqNum)
 		}
 		ev.Broadcast = opts.ToNamespace
-		return c.append(ctx, "send event", ev)
+		return c.appendOnce(ctx, "send event", opts.IdempotencyKey, ev)
 	}
 	if ev.Sender == "" {
 		ev.Sender = store.SenderClient
@@ -145,7 +162,7 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 		}
 		ev.Workflow = x.Workflow
 	}
-	return c.append(ctx, "send event", ev)
+	return c.appendOnce(ctx, "send event", opts.IdempotencyKey, ev)
 }
 
 // append appends one event. The store checks it (store.ValidateEvent, the
@@ -191,13 +208,28 @@ func (f *EventFilter) toStore() store.EventFilter {
 	return sf
 }
 
-// requireNamespace fails with ErrNamespaceNotFound when ns is not a
+// checkNamespace refuses (ErrInvalid) a namespace that is not a valid name
+// (see store.ValidateName): no such namespace can exist, and a NUL byte or
+// invalid UTF-8 must not reach the store. An empty ns (the default, or
+// every namespace) passes.
+func checkNamespace(ns string) error {
+	if ns == "" {
+		return nil
+	}
+	return store.ValidateName("namespace", ns)
+}
+
+// requireNamespace fails with ErrInvalid when ns is not a valid name, and
+// with ErrNamespaceNotFound when ns is not a
 // namespace, so that listing in a misspelt namespace is an error rather than
 // an empty answer. An empty ns (every namespace) and "default" pass without a
 // query.
 func (c *Client) requireNamespace(ctx context.Context, ns string) error {
 	if ns == "" || ns == store.DefaultNamespace {
 		return nil
+	}
+	if err := checkNamespace(ns); err != nil {
+		return err
 	}
 	nss, err := c.store.ListNamespaces(ctx)
 	if err != nil {
@@ -218,6 +250,9 @@ func (c *Client) requireNamespace(ctx context.Context, ns string) error {
 // older transactions of the database finish. Paging from a returned position
 // never misses or repeats an event.
 func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, Position, error) {
+	if err := c.stoppedError("list events"); err != nil {
+		return nil, Position{}, err
+	}
 	if filter == nil {
 		filter = &EventFilter{}
 	}
@@ -240,6 +275,9 @@ func (c *Client) ListEvents(ctx context.Context, filter *EventFilter) ([]Event, 
 // so bound large logs with After or Since. Like ListEvents, it fails with
 // ErrNamespaceNotFound for a namespace that does not exist.
 func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, error) {
+	if err := c.stoppedError("count events"); err != nil {
+		return 0, err
+	}
 	var f EventFilter
 	if filter != nil {
 		f = *filter
@@ -271,6 +309,9 @@ func (c *Client) CountEvents(ctx context.Context, filter *EventFilter) (int, err
 // ErrNamespaceNotFound, before listening, for a namespace that does not
 // exist.
 func (c *Client) ListenEvents(ctx context.Context, filter *EventFilter, fn func(Event) error) error {
+	if err := c.stoppedError("listen events"); err != nil {
+		return err
+	}
 	var f EventFilter
 	if filter != nil {
 		f = *filter

@@ -22,17 +22,41 @@ type ExecutionFilter = store.ExecutionFilter
 type StartWorkflowOpts struct {
 	// Namespace of the workflow; "default" when empty.
 	Namespace string
+	// IdempotencyKey, when set, makes the call act once: a second call with
+	// the same key in the same namespace, within
+	// Config.IdempotencyKeyRetention, returns the first call's execution id
+	// and starts nothing, whatever its workflow. Retry a call whose answer
+	// was lost with the same key. 1 to 255 bytes of text, such as a UUID;
+	// empty means none.
+	IdempotencyKey string
 }
 
 // StartWorkflowExecution starts an execution of a registered, enabled
 // workflow and returns its id. The execution exists (in INIT) when the call
 // returns; a running client starts it (RUNNING, its first tasks QUEUED)
-// right after, exactly once.
+// right after, exactly once. With opts.IdempotencyKey a retried call starts
+// one execution.
 func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, opts *StartWorkflowOpts) (int64, error) {
 	if opts == nil {
 		opts = &StartWorkflowOpts{}
 	}
 	ns := orDefault(opts.Namespace)
+	if err := c.stoppedError("start workflow execution"); err != nil {
+		return 0, err
+	}
+	var idem store.IdempotencyKey
+	if opts.IdempotencyKey != "" {
+		idem = store.IdempotencyKey{Namespace: ns, Kind: store.IdempotencyStartExecution, Key: opts.IdempotencyKey}
+		// A retry returns the first call's execution even if the workflow
+		// was disabled since.
+		id, ok, err := c.store.LookupIdempotencyKey(ctx, idem)
+		if err != nil {
+			return 0, opError("start workflow execution", err)
+		}
+		if ok {
+			return id, nil
+		}
+	}
 	w, err := c.getWorkflow(ctx, ns, workflow)
 	if err != nil {
 		return 0, opError("start workflow execution", err)
@@ -50,6 +74,10 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderClient,
 		Workflow: workflow, ExecutionID: ids[0], Data: data,
 	}
+	if idem.Key != "" {
+		id, _, err := c.store.CreateExecutionOnce(ctx, idem, rec, ev)
+		return id, opError("start workflow execution", err)
+	}
 	if _, err := c.store.CreateExecution(ctx, rec, ev); err != nil {
 		return 0, opError("start workflow execution", err)
 	}
@@ -60,6 +88,9 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 // its alive tasks are stopped. It fails with ErrExecutionFinished if the
 // execution has already finished.
 func (c *Client) StopWorkflowExecution(ctx context.Context, id int64) error {
+	if err := c.stoppedError("stop workflow execution"); err != nil {
+		return err
+	}
 	x, err := c.aliveExecution(ctx, id)
 	if err != nil {
 		return opError("stop workflow execution", err)
@@ -74,6 +105,9 @@ func (c *Client) StopWorkflowExecution(ctx context.Context, id int64) error {
 // StopWorkflowExecution does for each) and returns their ids, oldest first.
 // Executions that finish meanwhile are skipped.
 func (c *Client) StopWorkflowExecutions(ctx context.Context, namespace, workflow string) ([]int64, error) {
+	if err := c.stoppedError("stop workflow executions"); err != nil {
+		return nil, err
+	}
 	op := "stop workflow executions"
 	ns := orDefault(namespace)
 	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
@@ -113,6 +147,9 @@ func (c *Client) StopWorkflowExecutions(ctx context.Context, namespace, workflow
 // executions and their logs from the store; its events stay in the log. It
 // fails with ErrConflict while the execution or one of its tasks is alive.
 func (c *Client) DeleteWorkflowExecution(ctx context.Context, id int64) error {
+	if err := c.stoppedError("delete workflow execution"); err != nil {
+		return err
+	}
 	return opError("delete workflow execution", c.store.DeleteExecution(ctx, id))
 }
 
@@ -129,6 +166,9 @@ func (c *Client) aliveExecution(ctx context.Context, id int64) (store.WorkflowEx
 
 // GetWorkflowExecution returns a workflow execution.
 func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowExecution, error) {
+	if err := c.stoppedError("get workflow execution"); err != nil {
+		return nil, err
+	}
 	x, err := c.store.GetExecution(ctx, id)
 	if err != nil {
 		return nil, opError("get workflow execution", err)
@@ -139,6 +179,9 @@ func (c *Client) GetWorkflowExecution(ctx context.Context, id int64) (*WorkflowE
 // ListWorkflowExecutions lists workflow executions, newest first. It fails
 // with ErrNamespaceNotFound when filter.Namespace does not exist.
 func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFilter) ([]WorkflowExecution, error) {
+	if err := c.stoppedError("list workflow executions"); err != nil {
+		return nil, err
+	}
 	if filter == nil {
 		filter = &ExecutionFilter{}
 	}
@@ -152,6 +195,9 @@ func (c *Client) ListWorkflowExecutions(ctx context.Context, filter *ExecutionFi
 // WaitWorkflowExecution waits until a workflow execution has finished and
 // returns it, or returns ctx's error.
 func (c *Client) WaitWorkflowExecution(ctx context.Context, id int64) (*WorkflowExecution, error) {
+	if err := c.stoppedError("wait workflow execution"); err != nil {
+		return nil, err
+	}
 	wake, unsubscribe := c.store.Subscribe()
 	defer unsubscribe()
 	for {
@@ -182,18 +228,27 @@ type TaskExecutionFilter = store.TaskExecutionFilter
 // START rule would: it is ignored (and the latest task execution's Note says
 // so) while the task is alive.
 func (c *Client) StartTaskExecution(ctx context.Context, executionID int64, task string) error {
+	if err := c.stoppedError("start task execution"); err != nil {
+		return err
+	}
 	return c.taskRequest(ctx, "start task execution", store.KeyStartTask, executionID, task)
 }
 
 // StopTaskExecution stops the alive execution of a task, as a STOP rule
 // would; a no-op when none is alive.
 func (c *Client) StopTaskExecution(ctx context.Context, executionID int64, task string) error {
+	if err := c.stoppedError("stop task execution"); err != nil {
+		return err
+	}
 	return c.taskRequest(ctx, "stop task execution", store.KeyStopTask, executionID, task)
 }
 
 // RestartTaskExecution restarts a task, as a RESTART rule would: the alive
 // execution is stopped and a new one starts once it has stopped.
 func (c *Client) RestartTaskExecution(ctx context.Context, executionID int64, task string) error {
+	if err := c.stoppedError("restart task execution"); err != nil {
+		return err
+	}
 	return c.taskRequest(ctx, "restart task execution", store.KeyRestartTask, executionID, task)
 }
 
@@ -232,6 +287,9 @@ func definitionTasks(def []byte) []string {
 
 // GetTaskExecution returns a task execution.
 func (c *Client) GetTaskExecution(ctx context.Context, id int64) (*TaskExecution, error) {
+	if err := c.stoppedError("get task execution"); err != nil {
+		return nil, err
+	}
 	te, err := c.store.GetTaskExecution(ctx, id)
 	if err != nil {
 		return nil, opError("get task execution", err)
@@ -241,6 +299,9 @@ func (c *Client) GetTaskExecution(ctx context.Context, id int64) (*TaskExecution
 
 // ListTaskExecutions lists task executions by id.
 func (c *Client) ListTaskExecutions(ctx context.Context, filter *TaskExecutionFilter) ([]TaskExecution, error) {
+	if err := c.stoppedError("list task executions"); err != nil {
+		return nil, err
+	}
 	if filter == nil {
 		filter = &TaskExecutionFilter{}
 	}

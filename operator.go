@@ -112,7 +112,12 @@ type TaskContext struct {
 	Task            string
 	TaskExecutionID int64
 	SeqNum          int
-	// Attempt is 1 for the first attempt, 2 for the first retry, ...
+	// Attempt is 1 for the first attempt, 2 for the first retry, ...: the
+	// fencing token of side effects outside the database (also in
+	// AIFLOW_ATTEMPT). A newer attempt of the task execution starts only
+	// once this one's lease and stop grace have passed; write output under
+	// the attempt number, or check it before committing, and a stale
+	// attempt can do no harm.
 	Attempt int
 	// Log is the task execution's log. Operators write their output here;
 	// Client.ReadTaskLog reads it back. Output that cannot be stored (the

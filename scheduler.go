@@ -108,6 +108,9 @@ type ScheduleOpts struct {
 // sharing the store, each exactly once. A tick of a disabled workflow starts
 // nothing (an "aiflow.schedule_skipped" event says so).
 func (c *Client) AddWorkflowSchedule(ctx context.Context, workflow, expr string, opts *ScheduleOpts) (*WorkflowSchedule, error) {
+	if err := c.stoppedError("add workflow schedule"); err != nil {
+		return nil, err
+	}
 	if opts == nil {
 		opts = &ScheduleOpts{}
 	}
@@ -149,6 +152,9 @@ func scheduleChanged(ns, workflow string) store.Event {
 
 // GetWorkflowSchedule returns a workflow schedule.
 func (c *Client) GetWorkflowSchedule(ctx context.Context, id int64) (*WorkflowSchedule, error) {
+	if err := c.stoppedError("get workflow schedule"); err != nil {
+		return nil, err
+	}
 	rec, err := c.store.GetSchedule(ctx, id)
 	if err != nil {
 		return nil, opError("get workflow schedule", err)
@@ -161,6 +167,9 @@ func (c *Client) GetWorkflowSchedule(ctx context.Context, id int64) (*WorkflowSc
 // is empty too). It fails with ErrNamespaceNotFound for a namespace that does
 // not exist.
 func (c *Client) ListWorkflowSchedules(ctx context.Context, namespace, workflow string) ([]WorkflowSchedule, error) {
+	if err := c.stoppedError("list workflow schedules"); err != nil {
+		return nil, err
+	}
 	if err := c.requireNamespace(ctx, namespace); err != nil {
 		return nil, opError("list workflow schedules", err)
 	}
@@ -170,6 +179,9 @@ func (c *Client) ListWorkflowSchedules(ctx context.Context, namespace, workflow 
 
 // PauseWorkflowSchedule stops a schedule's ticks until it is resumed.
 func (c *Client) PauseWorkflowSchedule(ctx context.Context, id int64) error {
+	if err := c.stoppedError("pause workflow schedule"); err != nil {
+		return err
+	}
 	return c.setSchedulePaused(ctx, "pause workflow schedule", id, true)
 }
 
@@ -177,6 +189,9 @@ func (c *Client) PauseWorkflowSchedule(ctx context.Context, id int64) error {
 // while it was paused are not fired, whatever its CatchUp; ticks missed after
 // the resume (no client leading) are caught up as usual.
 func (c *Client) ResumeWorkflowSchedule(ctx context.Context, id int64) error {
+	if err := c.stoppedError("resume workflow schedule"); err != nil {
+		return err
+	}
 	return c.setSchedulePaused(ctx, "resume workflow schedule", id, false)
 }
 
@@ -190,6 +205,9 @@ func (c *Client) setSchedulePaused(ctx context.Context, op string, id int64, pau
 
 // DeleteWorkflowSchedule deletes a schedule.
 func (c *Client) DeleteWorkflowSchedule(ctx context.Context, id int64) error {
+	if err := c.stoppedError("delete workflow schedule"); err != nil {
+		return err
+	}
 	rec, err := c.store.GetSchedule(ctx, id)
 	if err != nil {
 		return opError("delete workflow schedule", err)
@@ -200,6 +218,9 @@ func (c *Client) DeleteWorkflowSchedule(ctx context.Context, id int64) error {
 // DeleteWorkflowSchedules deletes every schedule of a workflow and returns
 // how many it deleted.
 func (c *Client) DeleteWorkflowSchedules(ctx context.Context, namespace, workflow string) (int, error) {
+	if err := c.stoppedError("delete workflow schedules"); err != nil {
+		return 0, err
+	}
 	ns := orDefault(namespace)
 	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
 		return 0, opError("delete workflow schedules", err)

@@ -392,9 +392,11 @@ func TestScheduleCatchesUpTicksMissedAfterAResume(t *testing.T) {
 	first.advanceTo(at)
 	first.waitExecutions("w", 1)
 	require.NoError(t, first.client.PauseWorkflowSchedule(first.ctx, s.ID))
-	require.NoError(t, first.client.Stop(first.ctx)) // no leader from now on
-	clock.Advance(25 * time.Second)                  // 35 s: the ticks at 20 and 30 s pass while paused
-	require.NoError(t, first.client.ResumeWorkflowSchedule(first.ctx, s.ID))
+	require.NoError(t, first.client.Stop(first.ctx))                    // no leader from now on
+	clock.Advance(25 * time.Second)                                     // 35 s: the ticks at 20 and 30 s pass while paused
+	resumer, err := aiflow.New(&aiflow.Config{Store: st, Clock: clock}) // not started: a stopped client refuses calls
+	require.NoError(t, err)
+	require.NoError(t, resumer.ResumeWorkflowSchedule(first.ctx, s.ID))
 	clock.Advance(30 * time.Second) // 65 s: the ticks at 40 to 60 s pass with no leader
 
 	second := newTimerBed(t, st, clock, quickWorkflow("w"))

@@ -173,7 +173,14 @@ func pruneInterval(retention time.Duration) time.Duration {
 
 // pruneLoop deletes the logs older than the retention until ctx ends.
 func (c *Client) pruneLoop(ctx context.Context) {
-	t := c.clock.NewTicker(pruneInterval(c.cfg.TaskLogRetention))
+	c.prunePeriodically(ctx, c.cfg.TaskLogRetention, "task logs", c.logs.prune)
+}
+
+// prunePeriodically calls prune with the time retention ago every
+// pruneInterval(retention) until ctx ends, and logs what it pruned (what
+// names the records, such as "task logs").
+func (c *Client) prunePeriodically(ctx context.Context, retention time.Duration, what string, prune func(ctx context.Context, before time.Time) (int, error)) {
+	t := c.clock.NewTicker(pruneInterval(retention))
 	defer t.Stop()
 	for {
 		select {
@@ -181,12 +188,12 @@ func (c *Client) pruneLoop(ctx context.Context) {
 			return
 		case <-t.Chan():
 		}
-		n, err := c.logs.prune(ctx, c.clock.Now().Add(-c.cfg.TaskLogRetention))
+		n, err := prune(ctx, c.clock.Now().Add(-retention))
 		switch {
 		case err != nil && ctx.Err() == nil:
-			c.log.WarnContext(ctx, "pruning task logs failed", slog.Any("error", err))
+			c.log.WarnContext(ctx, "pruning "+what+" failed", slog.Any("error", err))
 		case n > 0:
-			c.log.InfoContext(ctx, "pruned task logs", slog.Int("logs", n), slog.Duration("retention", c.cfg.TaskLogRetention))
+			c.log.InfoContext(ctx, "pruned "+what, slog.Int("count", n), slog.Duration("retention", retention))
 		}
 	}
 }
@@ -195,6 +202,9 @@ func (c *Client) pruneLoop(ctx context.Context) {
 // everything when limit is 0) and returns the offset to continue from. A
 // log pruned after Config.TaskLogRetention reads as empty.
 func (c *Client) ReadTaskLog(ctx context.Context, taskExecutionID, offset int64, limit int) ([]byte, int64, error) {
+	if err := c.stoppedError("read task log"); err != nil {
+		return nil, 0, err
+	}
 	if _, ok := c.logs.(storeLogs); ok {
 		data, next, err := c.store.ReadTaskLog(ctx, taskExecutionID, offset, limit)
 		return data, next, opError("read task log", err)

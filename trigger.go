@@ -33,6 +33,9 @@ type TriggerOpts struct {
 // an existing trigger (same workflow and name) registers its condition in
 // this client and returns the stored trigger unchanged.
 func (c *Client) AddWorkflowTrigger(ctx context.Context, workflow, name string, cond Condition, opts *TriggerOpts) (*WorkflowTrigger, error) {
+	if err := c.stoppedError("add workflow trigger"); err != nil {
+		return nil, err
+	}
 	if opts == nil {
 		opts = &TriggerOpts{}
 	}
@@ -75,6 +78,9 @@ func triggerEvent(key string, r store.TriggerRecord) store.Event {
 
 // GetWorkflowTrigger returns a workflow trigger.
 func (c *Client) GetWorkflowTrigger(ctx context.Context, id int64) (*WorkflowTrigger, error) {
+	if err := c.stoppedError("get workflow trigger"); err != nil {
+		return nil, err
+	}
 	rec, err := c.store.GetTrigger(ctx, id)
 	if err != nil {
 		return nil, opError("get workflow trigger", err)
@@ -87,6 +93,9 @@ func (c *Client) GetWorkflowTrigger(ctx context.Context, id int64) (*WorkflowTri
 // empty too). It fails with ErrNamespaceNotFound for a namespace that does
 // not exist.
 func (c *Client) ListWorkflowTriggers(ctx context.Context, namespace, workflow string) ([]WorkflowTrigger, error) {
+	if err := c.stoppedError("list workflow triggers"); err != nil {
+		return nil, err
+	}
 	if err := c.requireNamespace(ctx, namespace); err != nil {
 		return nil, opError("list workflow triggers", err)
 	}
@@ -96,11 +105,17 @@ func (c *Client) ListWorkflowTriggers(ctx context.Context, namespace, workflow s
 
 // PauseWorkflowTrigger stops evaluating a trigger until it is resumed.
 func (c *Client) PauseWorkflowTrigger(ctx context.Context, id int64) error {
+	if err := c.stoppedError("pause workflow trigger"); err != nil {
+		return err
+	}
 	return c.setTriggerPaused(ctx, "pause workflow trigger", id, true)
 }
 
 // ResumeWorkflowTrigger resumes a paused trigger.
 func (c *Client) ResumeWorkflowTrigger(ctx context.Context, id int64) error {
+	if err := c.stoppedError("resume workflow trigger"); err != nil {
+		return err
+	}
 	return c.setTriggerPaused(ctx, "resume workflow trigger", id, false)
 }
 
@@ -118,6 +133,9 @@ func (c *Client) setTriggerPaused(ctx context.Context, op string, id int64, paus
 
 // DeleteWorkflowTrigger deletes a trigger.
 func (c *Client) DeleteWorkflowTrigger(ctx context.Context, id int64) error {
+	if err := c.stoppedError("delete workflow trigger"); err != nil {
+		return err
+	}
 	rec, err := c.store.GetTrigger(ctx, id)
 	if err != nil {
 		return opError("delete workflow trigger", err)
@@ -128,6 +146,9 @@ func (c *Client) DeleteWorkflowTrigger(ctx context.Context, id int64) error {
 // DeleteWorkflowTriggers deletes every trigger of a workflow and returns how
 // many it deleted.
 func (c *Client) DeleteWorkflowTriggers(ctx context.Context, namespace, workflow string) (int, error) {
+	if err := c.stoppedError("delete workflow triggers"); err != nil {
+		return 0, err
+	}
 	ns := orDefault(namespace)
 	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
 		return 0, opError("delete workflow triggers", err)

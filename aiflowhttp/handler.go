@@ -3,7 +3,7 @@
 // steer workflows over HTTP: JSON in and out, described by openapi.yaml in
 // this directory (served at GET /v1/openapi.yaml).
 //
-//	h := aiflowhttp.NewHandler(client, &aiflowhttp.Options{Token: os.Getenv("AIFLOW_HTTP_TOKEN")})
+//	h := aiflowhttp.NewHandler(client, &aiflowhttp.Options{Auth: aiflowhttp.Auth{Token: os.Getenv("AIFLOW_HTTP_TOKEN")}})
 //	mux.Handle("/aiflow/", http.StripPrefix("/aiflow", h))
 //
 // Endpoints:
@@ -26,17 +26,27 @@
 // an event is in the log, a start or stop request is an event in the log that
 // the running clients handle exactly once. Errors are JSON objects
 // {"error": "...", "code": "..."} with a status that says what was wrong:
-// 400 malformed, 401 unauthenticated, 404 unknown name, id or path, 405 a
+// 400 malformed, 401 unauthenticated, 403 forbidden (the caller may not see
+// or change that namespace, or claim that sender or task execution: see
+// Auth), 404 unknown name, id or path, 405 a
 // method the path is not served with, 409 conflict with the current state,
 // 413 too large, 415 not JSON, 500 the store failed (logged), 503 the request
 // was cancelled. openapi.yaml lists those of each operation.
+//
+// Security: Options.Auth identifies the caller of every request (bearer
+// tokens, or an Authenticate function) and says what it may do in each
+// namespace (Caller.Namespaces and ReadOnly, or an Authorize function); a
+// handler with no credentials configured refuses everything unless
+// AllowUnauthenticated is set, which it logs. Workflow definitions are served
+// redacted: environment values (WithEnv) and operator descriptions (which
+// hold commands) are left out. Package aiflowui uses the same Auth.
 //
 // Import rule: aiflowhttp imports the root package, internal/view and the
 // standard library.
 package aiflowhttp
 
 import (
-	"crypto/subtle"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -60,12 +70,14 @@ const MaxBodyBytesDefault = 512 << 10
 // MaxLogBytes bounds one read of a task log.
 const MaxLogBytes = 1 << 20
 
-// Options configure the handler. A nil *Options means the defaults.
+// Options configure the handler. A nil *Options means the defaults, which
+// refuse every request: configure Auth.
 type Options struct {
-	// Token, when set, is required as "Authorization: Bearer <Token>" on
-	// every request (compared in constant time). Empty: no authentication;
-	// protect the handler otherwise.
-	Token string
+	// Auth identifies callers (a bearer Token, Tokens, or Authenticate) and
+	// says what each may do in which namespace (Authorize). A handler with
+	// none of them refuses every request with 401, unless
+	// AllowUnauthenticated is set, an explicit choice the handler logs.
+	Auth
 	// MaxBodyBytes bounds request bodies; MaxBodyBytesDefault when 0.
 	MaxBodyBytes int64
 	// Logger receives server errors (5xx); slog.Default() when nil.
@@ -118,6 +130,7 @@ func NewHandler(client *aiflow.Client, opts *Options) http.Handler {
 	if h.opts.Logger == nil {
 		h.opts.Logger = slog.Default()
 	}
+	h.opts.Auth.LogChoice(h.opts.Logger, "aiflowhttp")
 	for _, rt := range routes {
 		fn := rt.fn
 		h.mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -130,11 +143,13 @@ func NewHandler(client *aiflow.Client, opts *Options) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.opts.Token != "" && !h.authorized(r) {
+	caller, err := h.opts.Identify(r, "")
+	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aiflow"`)
-		writeError(w, http.StatusUnauthorized, "unauthenticated", "expected the header Authorization: Bearer <token>")
+		writeError(w, http.StatusUnauthorized, "unauthenticated", err.Error())
 		return
 	}
+	r = r.WithContext(WithCaller(r.Context(), caller))
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	}
@@ -153,13 +168,37 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-func (h *handler) authorized(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+// require fails with 403 unless the request's caller has need in namespace.
+func (h *handler) require(r *http.Request, namespace string, need Access) error {
+	return Require(r.Context(), &h.opts.Auth, namespace, need)
+}
+
+// Require fails with an error that the handlers answer with 403 unless the
+// caller stored in ctx (WithCaller) has at least need in namespace.
+func Require(ctx context.Context, a *Auth, namespace string, need Access) error {
+	c := CallerFrom(ctx)
+	if got := a.Access(ctx, c, namespace); got < need {
+		name := "no caller"
+		if c != nil {
+			name = fmt.Sprintf("caller %q", c.Name)
+		}
+		return &httpError{http.StatusForbidden, "forbidden",
+			fmt.Sprintf("%s may not %s namespace %q (it has %s access)", name, verb(need), namespace, got)}
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(h.opts.Token)) == 1
+	return nil
+}
+
+// IsForbidden reports whether err is Require's refusal.
+func IsForbidden(err error) bool {
+	var he *httpError
+	return errors.As(err, &he) && he.status == http.StatusForbidden
+}
+
+func verb(a Access) string {
+	if a == AccessWrite {
+		return "change"
+	}
+	return "see"
 }
 
 // statusRecorder captures the mux's answer for unknown routes.
@@ -249,6 +288,9 @@ func decode(r *http.Request, v any, optional bool) error {
 		return &httpError{http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("Content-Type %q: expected application/json", r.Header.Get("Content-Type"))}
 	}
+	if problem := checkJSONText(body); problem != "" {
+		return badRequest("invalid", "%s", problem)
+	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -307,6 +349,20 @@ func (h *handler) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if req.Key == "" {
 		return badRequest("invalid", `"key" is missing or empty: expected the event's key`)
 	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = aiflow.DefaultNamespace
+	}
+	if err := h.require(r, ns, AccessWrite); err != nil {
+		return err
+	}
+	caller := CallerFrom(r.Context())
+	if !caller.MaySend(req.Sender) {
+		return &httpError{http.StatusForbidden, "forbidden", fmt.Sprintf("caller %q may not send as sender %q", caller.Name, req.Sender)}
+	}
+	if req.TaskExecutionID != 0 && !caller.ActAsTask {
+		return &httpError{http.StatusForbidden, "forbidden", fmt.Sprintf("caller %q may not send as task execution %d", caller.Name, req.TaskExecutionID)}
+	}
 	value := ""
 	if req.Value != nil {
 		value = *req.Value
@@ -314,6 +370,7 @@ func (h *handler) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	ev, err := h.c.SendEvent(r.Context(), req.Key, value, &aiflow.SendEventOpts{
 		Namespace: req.Namespace, Sender: req.Sender, ExecutionID: req.ExecutionID,
 		TaskExecutionID: req.TaskExecutionID, ToNamespace: req.ToNamespace,
+		IdempotencyKey: r.Header.Get(IdempotencyKeyHeader),
 	})
 	if err != nil {
 		return err
@@ -360,15 +417,28 @@ func (h *handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("invalid", "query parameter user_only=%q: expected true or false", s)
 	}
+	if f.Namespace != "" {
+		if err := h.require(r, f.Namespace, AccessRead); err != nil {
+			return err
+		}
+	}
 	evs, next, err := h.c.ListEvents(r.Context(), f)
 	if err != nil {
 		return err
+	}
+	if f.Namespace == "" {
+		// Every namespace: leave out those the caller may not see; next
+		// still continues after the last event read.
+		evs = VisibleEvents(r.Context(), &h.opts.Auth, evs)
 	}
 	writeJSON(w, http.StatusOK, eventList{Events: view.Map(evs, eventView), Next: next.String()})
 	return nil
 }
 
 func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
+	if err := h.require(r, r.PathValue("namespace"), AccessRead); err != nil {
+		return err
+	}
 	// ListWorkflows fails with ErrNamespaceNotFound for an unknown namespace.
 	ws, err := h.c.ListWorkflows(r.Context(), r.PathValue("namespace"))
 	if err != nil {
@@ -380,6 +450,9 @@ func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
+	if err := h.require(r, ns, AccessRead); err != nil {
+		return err
+	}
 	wf, err := h.c.GetWorkflow(r.Context(), ns, name)
 	if err != nil {
 		return err
@@ -388,7 +461,7 @@ func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view.NewWorkflowDetail(*wf, vers))
+	writeJSON(w, http.StatusOK, view.Redact(view.NewWorkflowDetail(*wf, vers)))
 	return nil
 }
 
@@ -397,7 +470,12 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
-	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{Namespace: ns})
+	if err := h.require(r, ns, AccessWrite); err != nil {
+		return err
+	}
+	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{
+		Namespace: ns, IdempotencyKey: r.Header.Get(IdempotencyKeyHeader),
+	})
 	if err != nil {
 		return err
 	}
@@ -412,6 +490,9 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request) error {
 	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
+	if err := h.require(r, ns, AccessRead); err != nil {
+		return err
+	}
 	if _, err := h.c.GetWorkflow(r.Context(), ns, name); err != nil {
 		return err
 	}
@@ -442,12 +523,22 @@ func (h *handler) getExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	x, err := h.c.GetWorkflowExecution(r.Context(), id)
+	x, err := h.execution(r, id, AccessRead)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, view.NewExecution(*x))
 	return nil
+}
+
+// execution returns the execution id when the caller has need in its
+// namespace.
+func (h *handler) execution(r *http.Request, id int64, need Access) (*aiflow.WorkflowExecution, error) {
+	x, err := h.c.GetWorkflowExecution(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return x, h.require(r, x.Namespace, need)
 }
 
 type accepted struct {
@@ -464,6 +555,9 @@ func (h *handler) stopExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := h.execution(r, id, AccessWrite); err != nil {
+		return err
+	}
 	if err := h.c.StopWorkflowExecution(r.Context(), id); err != nil {
 		return err
 	}
@@ -476,7 +570,7 @@ func (h *handler) listTaskExecutions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if _, err := h.c.GetWorkflowExecution(r.Context(), id); err != nil {
+	if _, err := h.execution(r, id, AccessRead); err != nil {
 		return err
 	}
 	tes, err := h.c.ListTaskExecutions(r.Context(), &aiflow.TaskExecutionFilter{ExecutionID: id, Task: r.URL.Query().Get("task")})
@@ -496,6 +590,9 @@ func (h *handler) taskAction(w http.ResponseWriter, r *http.Request, action stri
 		return err
 	}
 	task := r.PathValue("task")
+	if _, err := h.execution(r, id, AccessWrite); err != nil {
+		return err
+	}
 	if err := fn(h.c, r, id, task); err != nil {
 		return err
 	}
@@ -522,6 +619,9 @@ func (h *handler) getTaskExecution(w http.ResponseWriter, r *http.Request) error
 	}
 	te, err := h.c.GetTaskExecution(r.Context(), id)
 	if err != nil {
+		return err
+	}
+	if err := h.require(r, te.Namespace, AccessRead); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, view.NewTaskExecution(*te))
@@ -555,10 +655,32 @@ func (h *handler) readTaskLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.require(r, te.Namespace, AccessRead); err != nil {
+		return err
+	}
 	data, next, err := h.c.ReadTaskLog(r.Context(), id, offset, int(limit))
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, taskLog{Data: string(data), Offset: offset, NextOffset: next, Finished: te.Status.Finished()})
 	return nil
+}
+
+// VisibleEvents returns the events of evs in namespaces the caller stored in
+// ctx may see, asking a once per namespace.
+func VisibleEvents(ctx context.Context, a *Auth, evs []aiflow.Event) []aiflow.Event {
+	c := CallerFrom(ctx)
+	seen := map[string]bool{}
+	out := evs[:0:0]
+	for _, ev := range evs {
+		ok, known := seen[ev.Namespace]
+		if !known {
+			ok = a.Access(ctx, c, ev.Namespace) >= AccessRead
+			seen[ev.Namespace] = ok
+		}
+		if ok {
+			out = append(out, ev)
+		}
+	}
+	return out
 }

@@ -96,7 +96,7 @@ func newBed(t *testing.T) *bed {
 	w.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).OnEvent("never", aiflow.ActionStart)
 	require.NoError(t, c.Register(ctx, w))
 	require.NoError(t, c.Start(ctx))
-	srv := httptest.NewServer(NewHandler(c, &Options{Token: token, Logger: logger}))
+	srv := httptest.NewServer(NewHandler(c, &Options{Auth: Auth{Token: token}, Logger: logger}))
 	t.Cleanup(func() {
 		srv.Close()
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -196,10 +196,18 @@ func TestAuthentication(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 
-	// Without a token configured, everything is open.
-	open := httptest.NewServer(NewHandler(b.client, nil))
+	// Without credentials configured, everything is refused ...
+	closed := httptest.NewServer(NewHandler(b.client, nil))
+	defer closed.Close()
+	resp, err := http.Get(closed.URL + "/v1/openapi.yaml")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	// ... unless opened on purpose.
+	open := httptest.NewServer(NewHandler(b.client, &Options{Auth: Auth{AllowUnauthenticated: true}}))
 	defer open.Close()
-	resp, err := http.Get(open.URL + "/v1/openapi.yaml")
+	resp, err = http.Get(open.URL + "/v1/openapi.yaml")
 	require.NoError(t, err)
 	data, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -64,6 +64,7 @@ func operations(t *testing.T) (map[string]apiOperation, apiDoc) {
 var codeOf = map[int][]string{
 	400: {"malformed_body", "invalid"},
 	401: {"unauthenticated"},
+	403: {"forbidden"},
 	404: {"not_found"},
 	409: {"conflict", "already_exists"},
 	413: {"body_too_large", "event_too_large"},
@@ -96,8 +97,10 @@ func TestOpenAPIStatusCodes(t *testing.T) {
 	calls := statusCalls(t, b, newStatusFixtures(t, b))
 
 	var logs syncBuffer
-	h := NewHandler(b.client, &Options{Token: token, MaxBodyBytes: statusMaxBody, Logger: b.logger})
-	broken := NewHandler(brokenClient(t, b), &Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	const elsewhere = "token-of-another-namespace"
+	h := NewHandler(b.client, &Options{Auth: Auth{Token: token, Tokens: map[string]*Caller{elsewhere: {Name: "other", Namespaces: []string{"other"}}}},
+		MaxBodyBytes: statusMaxBody, Logger: b.logger})
+	broken := NewHandler(brokenClient(t, b), &Options{Auth: Auth{AllowUnauthenticated: true}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 
@@ -112,17 +115,23 @@ func TestOpenAPIStatusCodes(t *testing.T) {
 			if c.path == "" {
 				c.path = sample.path
 			}
-			checkStatus(t, key, serveCall(ctx, h, rt.method, c, true), c.status)
+			checkStatus(t, key, serveCall(ctx, h, rt.method, c, token), c.status)
 			exercised[strconv.Itoa(c.status)] = true
 		}
 		// Generated: unauthenticated; the store failing; cancelled.
 		noAuth := sample
 		noAuth.around = nil
-		checkStatus(t, key+" without a token", serveCall(ctx, h, rt.method, noAuth, false), 401)
+		checkStatus(t, key+" without a token", serveCall(ctx, h, rt.method, noAuth, ""), 401)
 		if key != "GET /v1/openapi.yaml" {
-			checkStatus(t, key+" on a broken store", serveCall(ctx, broken, rt.method, noAuth, false), 500)
-			checkStatus(t, key+" cancelled", serveCall(cancelled, h, rt.method, noAuth, true), 503)
-			exercised["500"], exercised["503"] = true, true
+			checkStatus(t, key+" on a broken store", serveCall(ctx, broken, rt.method, noAuth, ""), 500)
+			checkStatus(t, key+" cancelled", serveCall(cancelled, h, rt.method, noAuth, token), 503)
+			// A caller of another namespace (listing events of every
+			// namespace is allowed, and leaves out the others' events).
+			if key == "GET /v1/events" {
+				noAuth.path = "/v1/events?namespace=default"
+			}
+			checkStatus(t, key+" by a caller of another namespace", serveCall(ctx, h, rt.method, noAuth, elsewhere), 403)
+			exercised["500"], exercised["503"], exercised["403"] = true, true, true
 		}
 		documented := map[string]bool{}
 		for code := range ops[key].Responses {
@@ -161,7 +170,7 @@ func TestOpenAPIDocumentsEveryResponse(t *testing.T) {
 		require.Contains(t, doc.Components.Responses, name)
 	}
 
-	h := NewHandler(nil, nil) // neither answer reaches the client
+	h := NewHandler(nil, &Options{Auth: Auth{AllowUnauthenticated: true}}) // neither answer reaches the client
 	for path, items := range doc.Paths {
 		var methods []string
 		for m := range items {
@@ -271,6 +280,7 @@ func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
 		},
 		"GET /v1/namespaces/{namespace}/workflows": {
 			{status: 200, path: "/v1/namespaces/default/workflows"},
+			{status: 400, path: "/v1/namespaces/bad%20name/workflows"},
 			{status: 404, path: "/v1/namespaces/ghost/workflows"},
 		},
 		"GET /v1/namespaces/{namespace}/workflows/{workflow}": {
@@ -343,11 +353,11 @@ func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
 	}
 }
 
-// serveCall sends c to h as method, with the token when auth is set.
-func serveCall(ctx context.Context, h http.Handler, method string, c call, auth bool) *httptest.ResponseRecorder {
+// serveCall sends c to h as method, with the bearer token tok unless empty.
+func serveCall(ctx context.Context, h http.Handler, method string, c call, tok string) *httptest.ResponseRecorder {
 	req := httptest.NewRequestWithContext(ctx, method, c.path, strings.NewReader(c.body))
-	if auth {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	if c.body != "" {
 		req.Header.Set("Content-Type", "application/json")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -146,7 +147,54 @@ Exit codes:
 		e.eventCmd(),
 		e.versionCmd(),
 	)
+	for _, cmd := range root.Commands() {
+		refuseUnknownSubcommands(cmd)
+	}
 	return root
+}
+
+// refuseUnknownSubcommands makes every command of the tree under cmd that
+// only groups subcommands refuse an argument that names none of them (a
+// usage error, with the close names), instead of printing its help and
+// succeeding. Without an argument it still prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, a []string) error {
+		if len(a) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", a[0], c.CommandPath())
+		if sugg := c.SuggestionsFor(a[0]); len(sugg) > 0 {
+			msg += "; did you mean " + quoteList(sugg) + "?"
+		} else {
+			var names []string
+			for _, sub := range c.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			msg += ": expected one of " + quoteList(names)
+		}
+		return errors.New(msg)
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+}
+
+// quoteList formats names as "a", "b" or "c".
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	if len(q) <= 1 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
 // Main runs the command tree with args (without the program name) until it
@@ -219,6 +267,9 @@ func (e *env) run(fn func(cmd *cobra.Command, args []string) error) func(*cobra.
 		case "table", "json", "yaml":
 		default:
 			return &runError{usagef("--output %q: expected table, json or yaml", e.output)}
+		}
+		if err := postgres.ValidateSchema(e.schema); err != nil {
+			return &runError{usagef("--schema: %v", err)}
 		}
 		defer e.close()
 		if err := fn(cmd, args); err != nil {

@@ -26,8 +26,11 @@
 //
 // Every command takes -o table|json|yaml (table by default) and -n NAMESPACE
 // (AIFLOW_NAMESPACE, else "default"; a namespace that does not exist is an
-// error with exit code 3, for listings too); deletions ask for confirmation on a
-// terminal and need -y elsewhere. Inside a task's process, "event send"
+// error with exit code 3, for listings too, and one that is not a valid name
+// a usage error, exit code 2); deletions ask for confirmation on a
+// terminal and need -y elsewhere. "event send" and "workflow-execution
+// start" take --idempotency-key: a retry with the same key prints the first
+// call's result and acts no more (see aiflow.SendEventOpts.IdempotencyKey). Inside a task's process, "event send"
 // picks up the task's context from the AIFLOW_* environment, so the event
 // reaches the task's own workflow execution, as TaskContext.SendEvent does.
 //

@@ -89,7 +89,7 @@ func (e *env) eventCmd() *cobra.Command {
 		Short: "Send, list, count and listen to events",
 	}
 
-	var sender string
+	var sender, idemKey string
 	var execID, teID int64
 	var wide, noTaskCtx bool
 	send := &cobra.Command{
@@ -119,7 +119,8 @@ environment.`,
 				}
 				value = string(b)
 			}
-			opts := &aiflow.SendEventOpts{Namespace: e.namespace, Sender: sender, ExecutionID: execID, TaskExecutionID: teID, ToNamespace: wide}
+			opts := &aiflow.SendEventOpts{Namespace: e.namespace, Sender: sender, ExecutionID: execID, TaskExecutionID: teID, ToNamespace: wide,
+				IdempotencyKey: idemKey}
 			if !noTaskCtx && execID == 0 && teID == 0 {
 				var err error
 				if opts.TaskExecutionID, err = e.envID(aiflow.EnvTaskExecutionID); err != nil {
@@ -147,6 +148,7 @@ environment.`,
 	send.Flags().Int64Var(&execID, "execution-id", 0, "send to this workflow execution only")
 	send.Flags().Int64Var(&teID, "task-execution-id", 0, "send as this task execution's task would")
 	send.Flags().BoolVar(&wide, "namespace-wide", false, "with a task or execution context, reach the whole namespace instead of only that execution")
+	send.Flags().StringVar(&idemKey, "idempotency-key", "", "send once: a retry with the same key prints the first call's event and appends nothing")
 	send.Flags().BoolVar(&noTaskCtx, "no-task-context", false, "ignore the task context in the environment ("+aiflow.EnvTaskExecutionID+", ...)")
 
 	var lf eventFilterFlags

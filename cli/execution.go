@@ -48,6 +48,7 @@ func (e *env) executionCmd() *cobra.Command {
 an event in the log: the running application handles it exactly once.`,
 	}
 	var all, yes bool
+	var startKey string
 	var statuses []string
 	var limit int
 	start := &cobra.Command{
@@ -59,13 +60,14 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace})
+			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace, IdempotencyKey: startKey})
 			if err != nil {
 				return err
 			}
 			return e.done(map[string]any{"id": id, "namespace": e.namespace, "workflow": a[0]}, "%d", id)
 		}),
 	}
+	start.Flags().StringVar(&startKey, "idempotency-key", "", "start once: a retry with the same key prints the first call's execution and starts nothing")
 	stop := &cobra.Command{
 		Use:   "stop EXECUTION_ID",
 		Short: "Stop a workflow execution: it becomes STOPPED and its alive tasks are stopped",

@@ -22,6 +22,10 @@ type bed struct {
 	ctx    context.Context
 	st     store.Store
 	client *aiflow.Client
+	// reader is a client on the same store that is never started (nor
+	// stopped): the helpers inspect the store through it, so that they
+	// work after the test stopped client.
+	reader *aiflow.Client
 	ctl    *control
 	cfg    *aiflow.Config
 }
@@ -41,7 +45,9 @@ func newBed(t *testing.T, newStore Factory, adjust func(*testing.T, *aiflow.Conf
 	client, err := aiflow.New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, client.Start(ctx))
-	b := &bed{t: t, ctx: ctx, st: st, client: client, ctl: newControl(), cfg: cfg}
+	reader, err := aiflow.New(&aiflow.Config{Store: st, Logger: cfg.Logger, TaskLogDir: cfg.TaskLogDir})
+	require.NoError(t, err)
+	b := &bed{t: t, ctx: ctx, st: st, client: client, reader: reader, ctl: newControl(), cfg: cfg}
 	t.Cleanup(func() {
 		b.ctl.releaseAll()
 		_ = client.Stop(context.Background())
@@ -102,7 +108,7 @@ func (b *bed) waitFor(what string, ok func() bool) {
 // number.
 func (b *bed) runs(exec int64, task string) []aiflow.TaskExecution {
 	b.t.Helper()
-	tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: exec, Task: task})
+	tes, err := b.reader.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: exec, Task: task})
 	require.NoError(b.t, err)
 	slices.SortFunc(tes, func(x, y aiflow.TaskExecution) int { return x.SeqNum - y.SeqNum })
 	return tes
@@ -129,7 +135,7 @@ func (b *bed) waitExecution(id int64, statuses ...aiflow.WorkflowStatus) aiflow.
 	var x *aiflow.WorkflowExecution
 	b.waitFor(fmt.Sprintf("execution %d in %v", id, statuses), func() bool {
 		var err error
-		x, err = b.client.GetWorkflowExecution(b.ctx, id)
+		x, err = b.reader.GetWorkflowExecution(b.ctx, id)
 		require.NoError(b.t, err)
 		return slices.Contains(statuses, x.Status)
 	})
@@ -138,7 +144,7 @@ func (b *bed) waitExecution(id int64, statuses ...aiflow.WorkflowStatus) aiflow.
 
 func (b *bed) execution(id int64) aiflow.WorkflowExecution {
 	b.t.Helper()
-	x, err := b.client.GetWorkflowExecution(b.ctx, id)
+	x, err := b.reader.GetWorkflowExecution(b.ctx, id)
 	require.NoError(b.t, err)
 	return *x
 }
@@ -166,7 +172,7 @@ func (b *bed) events(key string) []aiflow.Event {
 		f.Keys = []string{key}
 	}
 	for {
-		evs, next, err := b.client.ListEvents(b.ctx, f)
+		evs, next, err := b.reader.ListEvents(b.ctx, f)
 		require.NoError(b.t, err)
 		out = append(out, evs...)
 		if next == f.After {
@@ -218,7 +224,7 @@ func containsAll(s string, parts ...string) bool {
 // log reads a task execution's whole log.
 func (b *bed) log(id int64) string {
 	b.t.Helper()
-	data, _, err := b.client.ReadTaskLog(b.ctx, id, 0, 0)
+	data, _, err := b.reader.ReadTaskLog(b.ctx, id, 0, 0)
 	require.NoError(b.t, err)
 	return string(data)
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/aiflow-go/aiflow"
 )
 
-// Executions: stopping every execution of a workflow, deleting one, and the
-// definition version an execution keeps.
+// Executions: stopping every execution of a workflow, deleting one, paging
+// through them, and the definition version an execution keeps.
 
 func testStopAllAndDeleteExecutions(t *testing.T, b *bed) {
 	f := b.flow("w")
@@ -104,4 +104,48 @@ func testExecutionKeepsItsVersion(t *testing.T, b *bed) {
 	b.sendTo(x2, "go", "")
 	b.waitRun(x2, "b", 1, aiflow.TaskSuccess)
 	require.EqualValues(t, 1, v2Runs.Load(), "x2's b ran version 2's operator")
+}
+
+// testListExecutionPages pages through executions as the dashboard does:
+// newest first, each page after the last id of the one before, and bounded
+// by creation time.
+func testListExecutionPages(t *testing.T, b *bed) {
+	f := b.flow("w")
+	f.ctl.setAuto("quick", nil)
+	f.task("quick")
+	b.register(f.wf)
+	var ids []int64
+	for range 5 {
+		ids = append(ids, b.start("w"))
+	}
+	slices.Reverse(ids) // newest first
+	var got []int64
+	var before int64
+	for {
+		page, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w", BeforeID: before, Limit: 2})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(page), 2)
+		if len(page) == 0 {
+			break
+		}
+		for _, x := range page {
+			got = append(got, x.ID)
+		}
+		before = page[len(page)-1].ID
+	}
+	require.Equal(t, ids, got)
+
+	mid := b.execution(ids[2])
+	after, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w", CreatedAfter: mid.CreatedAt})
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(after, func(x aiflow.WorkflowExecution) bool { return x.ID == mid.ID }))
+	for _, x := range after {
+		require.False(t, x.CreatedAt.Before(mid.CreatedAt), "execution %d created %v, before %v", x.ID, x.CreatedAt, mid.CreatedAt)
+	}
+	earlier, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w", CreatedBefore: mid.CreatedAt})
+	require.NoError(t, err)
+	for _, x := range earlier {
+		require.True(t, x.CreatedAt.Before(mid.CreatedAt), "execution %d created %v, not before %v", x.ID, x.CreatedAt, mid.CreatedAt)
+	}
+	require.Len(t, after, len(ids)-len(earlier))
 }

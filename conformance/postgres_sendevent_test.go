@@ -268,6 +268,10 @@ func TestSQLSendEventRefusesBadInput(t *testing.T) {
 		{"unknown execution", "'default', 'k', execution_id => 99", nil, "P0002", "workflow execution not found: id 99"},
 		{"execution of another namespace", "'default', 'k', execution_id => 7", nil, "22023", `is in namespace "other", not "default"`},
 		{"unknown task execution", "'default', 'k', task_execution_id => 99", nil, "P0002", "task execution not found: id 99"},
+		{"null value", "'default', 'k', NULL", nil, "22004", "event value is NULL"},
+		{"invalid namespace", "'bad ns', 'k'", nil, "22023", `namespace name "bad ns"`},
+		{"empty idempotency key", "'default', 'k', idempotency_key => ''", nil, "22023", "idempotency key"},
+		{"long idempotency key", "'default', 'k', idempotency_key => $1", []any{strings.Repeat("i", 256)}, "22023", "is 256 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,4 +324,49 @@ func TestSQLSendEventNotifies(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "witness", n.Payload)
 	require.NotZero(t, pos.ID)
+}
+
+// TestSQLSendEventIdempotencyKey: a repeated send_event with an idempotency
+// key returns the first call's position and appends nothing; the key is
+// shared with Client.SendEvent (the same kind of call), and calls written
+// for the function's first version (seven arguments) still work.
+func TestSQLSendEventIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t, 10)
+	cfg := clientConfig(t)
+	cfg.Schema = pgtest.SchemaName(t, pool)
+	_, err := postgres.Migrate(ctx, pool, cfg)
+	require.NoError(t, err)
+	st, err := postgres.New(ctx, pool, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	c, err := aiflow.New(&aiflow.Config{Store: st, Logger: cfg.Logger})
+	require.NoError(t, err)
+	conn := sqlConn(t)
+	count := func(key string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+cfg.Schema+".aiflow_event WHERE key = $1", key).Scan(&n))
+		return n
+	}
+
+	p1 := sendSQL(t, conn, cfg.Schema, "'default', 'k', 'v1', idempotency_key => 'sql-1'")
+	p2 := sendSQL(t, conn, cfg.Schema, "'default', 'k', 'v2', idempotency_key => 'sql-1'")
+	require.Equal(t, p1, p2)
+	require.Equal(t, 1, count("k"))
+
+	// Client.SendEvent with the same key answers the SQL call's event, and
+	// the other way round.
+	ev, err := c.SendEvent(ctx, "k", "v3", &aiflow.SendEventOpts{IdempotencyKey: "sql-1"})
+	require.NoError(t, err)
+	require.Equal(t, p1, ev.Position)
+	ev, err = c.SendEvent(ctx, "k2", "", &aiflow.SendEventOpts{IdempotencyKey: "go-1"})
+	require.NoError(t, err)
+	require.Equal(t, ev.Position, sendSQL(t, conn, cfg.Schema, "'default', 'k2', '', NULL, NULL, NULL, false, 'go-1'"))
+	require.Equal(t, 1, count("k2"))
+
+	// The first version's calls, positional and named.
+	sendSQL(t, conn, cfg.Schema, "'default', 'old', 'v', NULL, NULL, NULL, false")
+	sendSQL(t, conn, cfg.Schema, "namespace => 'default', key => 'old'")
+	require.Equal(t, 2, count("old"))
 }

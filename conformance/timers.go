@@ -219,7 +219,7 @@ func testScheduleCatchUp(t *testing.T, b *bed) {
 	f.task("t")
 	b.register(f.wf)
 	require.NoError(t, b.client.Stop(b.ctx)) // no client leads from now on
-	s, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 1", &aiflow.ScheduleOpts{CatchUp: 2})
+	s, err := b.reader.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 0 1", &aiflow.ScheduleOpts{CatchUp: 2})
 	require.NoError(t, err)
 	anchor := s.CreatedAt.Truncate(time.Second)
 	b.waitUntil("three ticks due with no leader", anchor.Add(3500*time.Millisecond))
@@ -242,7 +242,7 @@ func testScheduleCatchUp(t *testing.T, b *bed) {
 	}
 	require.GreaterOrEqual(t, ticks[0].ev.Time.Sub(ticks[0].d.FireTime), time.Second,
 		"the first tick fired late: it was caught up (the last two due when the leader started are)")
-	xs, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w"})
+	xs, err := b.reader.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w"})
 	require.NoError(t, err)
 	for _, x := range xs {
 		require.Equal(t, aiflow.RunPeriodic, x.RunType)

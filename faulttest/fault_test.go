@@ -72,12 +72,7 @@ func TestReplicasOneKilled(t *testing.T) {
 				"two replicas hold partitions or task leases")
 			pause(time.Duration(500+b.rng.IntN(1000)) * time.Millisecond)
 			holdings := b.holdings(ctx)
-			victim := ""
-			for id, held := range holdings {
-				if victim == "" || held > holdings[victim] || (held == holdings[victim] && id < victim) {
-					victim = id
-				}
-			}
+			victim := busiest(holdings)
 			t.Logf("killing %s, which holds %d (of %v)", victim, holdings[victim], holdings)
 			b.kill(victim)
 			pause(time.Duration(1500+b.rng.IntN(1000)) * time.Millisecond)
@@ -98,6 +93,59 @@ func TestReplicasOneKilled(t *testing.T) {
 			b.stopApps()
 		})
 	}
+}
+
+// TestReplicaPaused runs two replicas while events flow and freezes the one
+// that holds the most (partitions and task leases) with SIGSTOP, for longer
+// than its task lease but less than the lease plus the stop grace
+// (AIFLOW_FAULT_PAUSES times, 4 by default), then checks every decision
+// against the oracle, and that no two attempts of a task ran at once: the
+// frozen replica's attempts are taken over by the other one only after the
+// lease and the grace, and the frozen one cancels them as soon as it runs
+// again.
+func TestReplicaPaused(t *testing.T) {
+	pgtest.Require(t)
+	pauses := envInt(t, "AIFLOW_FAULT_PAUSES", 4)
+	b := setup(t, pgtest.URL(), "chaos1", "chaos2", "chaos3")
+	const lease, grace = 2 * time.Second, time.Second
+	b.appArgs = []string{"-lease", lease.String(), "-stop-grace", grace.String()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b.startApp()
+	b.startApp()
+	b.startExecutions(ctx, 2)
+	p := b.produce(4*time.Millisecond, b.rng.Uint64())
+	for range pauses {
+		pause(time.Duration(500+b.rng.IntN(1000)) * time.Millisecond)
+		holdings := b.holdings(ctx)
+		victim := busiest(holdings)
+		// Longer than the lease, shorter than the lease plus the grace less
+		// a heartbeat (the last renewal may have been sent that much before
+		// the pause).
+		d := lease + time.Duration(300+b.rng.IntN(300))*time.Millisecond
+		t.Logf("freezing %s, which holds %d (of %v), for %s", victim, holdings[victim], holdings, d)
+		b.freeze(victim, d)
+	}
+	pause(1500 * time.Millisecond) // events keep flowing after the last pause
+	p.stop()
+
+	b.settle(ctx)
+	b.verify(ctx, true)
+	b.stopExecutions(ctx)
+	b.summary(ctx, p, 0)
+	b.stopApps()
+}
+
+// busiest is the client that holds the most in holdings (the smallest id
+// among equals).
+func busiest(holdings map[string]int) string {
+	victim := ""
+	for id, held := range holdings {
+		if victim == "" || held > holdings[victim] || (held == holdings[victim] && id < victim) {
+			victim = id
+		}
+	}
+	return victim
 }
 
 // holdings counts, per live client, the partitions it holds and the stream

@@ -114,6 +114,9 @@ type bundle struct {
 	// to (see testdata/chaosapp).
 	errorsPath string
 
+	// appArgs are added to every chaosapp's command line (lease settings).
+	appArgs []string
+
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
 	seq   int
@@ -155,7 +158,8 @@ func setup(t *testing.T, url string, workflows ...string) *bundle {
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `CREATE TABLE `+b.schema+`.chaos_run (
 		task_execution_id bigint NOT NULL, attempt integer NOT NULL, client text NOT NULL,
-		runs integer NOT NULL DEFAULT 1, PRIMARY KEY (task_execution_id, attempt))`)
+		runs integer NOT NULL DEFAULT 1, started_at timestamptz NOT NULL, ended_at timestamptz,
+		PRIMARY KEY (task_execution_id, attempt))`)
 	require.NoError(t, err)
 	b.st, err = postgres.New(ctx, pool, cfg)
 	require.NoError(t, err)
@@ -179,8 +183,9 @@ func (b *bundle) startApp() string {
 	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(b.t, err)
 	defer logf.Close()
-	cmd := exec.Command(chaosApp(b.t), "-url", b.url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ","),
-		"-errors", b.errorsPath)
+	args := append([]string{"-url", b.url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ","),
+		"-errors", b.errorsPath}, b.appArgs...)
+	cmd := exec.Command(chaosApp(b.t), args...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(b.t, err)
@@ -213,6 +218,19 @@ func (b *bundle) kill(id string) {
 	require.NotNil(b.t, cmd, "no process %s", id)
 	require.NoError(b.t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
+}
+
+// freeze stops a process with SIGSTOP for d, then lets it go on with
+// SIGCONT.
+func (b *bundle) freeze(id string, d time.Duration) {
+	b.t.Helper()
+	b.mu.Lock()
+	cmd := b.procs[id]
+	b.mu.Unlock()
+	require.NotNil(b.t, cmd, "no process %s", id)
+	require.NoError(b.t, cmd.Process.Signal(syscall.SIGSTOP))
+	pause(d)
+	require.NoError(b.t, cmd.Process.Signal(syscall.SIGCONT))
 }
 
 // stopApps stops every process with SIGTERM and requires a clean exit.
@@ -539,6 +557,7 @@ func (b *bundle) verify(ctx context.Context, state bool) map[int64]*oracleExec {
 	var twice int
 	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+s+`.chaos_run WHERE runs > 1`).Scan(&twice))
 	require.Zero(b.t, twice, "a task body ran twice for one attempt")
+	b.checkBodies(ctx)
 	b.checkFailures(ctx)
 	return want
 }
@@ -593,6 +612,47 @@ func (b *bundle) checkFailures(ctx context.Context) {
 		len(all), byBody, byLimit, len(wrong))
 	require.Empty(b.t, wrong, "task executions FAILED although no body of theirs returned an error and the interruption limit was not reached (%d), for example:\n%s",
 		len(wrong), strings.Join(wrong[:min(len(wrong), 5)], "\n"))
+}
+
+// checkBodies checks the bodies' records: every SUCCESS had a body that
+// ran to its end, and no two bodies of a task of an execution (attempts of
+// one task execution, or task executions of one task) ran at once. A body
+// without an end runs on (its process is alive: it counts as running until
+// now and beyond) or died with its process (killed: when it ended is not
+// known, and it is left out).
+func (b *bundle) checkBodies(ctx context.Context) {
+	b.t.Helper()
+	s := b.schema
+	var bodiless int
+	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_task_execution t
+		WHERE t.workflow = ANY($1) AND t.status = 'SUCCESS' AND NOT EXISTS (SELECT 1 FROM `+s+`.chaos_run r
+			WHERE r.task_execution_id = t.id AND r.attempt = t.attempt AND r.ended_at IS NOT NULL)`, b.workflows).Scan(&bodiless))
+	require.Zero(b.t, bodiless, "task executions SUCCESS without a body that ran to its end")
+	n, examples := b.overlaps(ctx)
+	require.Zero(b.t, n, "attempts of a task that ran at the same time, for example:\n%s", strings.Join(examples, "\n"))
+}
+
+// overlaps counts the pairs of bodies of one task of an execution that ran
+// at the same time, with a few of them described.
+func (b *bundle) overlaps(ctx context.Context) (int, []string) {
+	b.t.Helper()
+	s := b.schema
+	rows, err := b.pool.Query(ctx, `WITH r AS (
+			SELECT t.execution_id, t.task, r.task_execution_id AS te, r.attempt, r.client, r.started_at,
+				coalesce(r.ended_at, CASE WHEN r.client = ANY($2) THEN 'infinity'::timestamptz END) AS ended_at
+			FROM `+s+`.chaos_run r JOIN `+s+`.aiflow_task_execution t ON t.id = r.task_execution_id
+			WHERE t.workflow = ANY($1))
+		SELECT format('execution %s task %s: te %s attempt %s on %s [%s, %s] and te %s attempt %s on %s [%s, %s]',
+			r1.execution_id, r1.task, r1.te, r1.attempt, r1.client, r1.started_at, r1.ended_at,
+			r2.te, r2.attempt, r2.client, r2.started_at, r2.ended_at)
+		FROM r r1 JOIN r r2 ON r2.execution_id = r1.execution_id AND r2.task = r1.task AND (r1.te, r1.attempt) < (r2.te, r2.attempt)
+		WHERE r1.ended_at IS NOT NULL AND r2.ended_at IS NOT NULL
+			AND r1.started_at < r2.ended_at AND r2.started_at < r1.ended_at
+		ORDER BY r1.te, r1.attempt`, b.workflows, b.alive())
+	require.NoError(b.t, err)
+	all, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(b.t, err)
+	return len(all), all[:min(len(all), 5)]
 }
 
 // sumState reads the sum kept by the condition of task c from the engine's

@@ -4,6 +4,9 @@ package operators
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aiflow-go/aiflow"
@@ -45,6 +48,18 @@ func Bash(command string, opts ...BashOption) *BashOperator {
 		o(b)
 	}
 	return b
+}
+
+// Validate refuses an empty command (or one of blanks only), which would
+// run nothing and succeed, and an empty shell (WithShell("")).
+func (b *BashOperator) Validate() error {
+	if strings.TrimSpace(b.command) == "" {
+		return fmt.Errorf("operators.Bash: command %q is empty: expected a shell command, such as \"echo hello\"", b.command)
+	}
+	if b.shell == "" {
+		return errors.New("operators.Bash: WithShell(\"\"): expected a shell program, such as \"sh\"")
+	}
+	return nil
 }
 
 // Describe returns the command.

@@ -27,18 +27,23 @@ type bed struct {
 	t      *testing.T
 	ctx    context.Context
 	client *aiflow.Client
+	// reader, never started, inspects the store (after client stopped too).
+	reader *aiflow.Client
 }
 
 func newBed(t *testing.T, wfs ...*aiflow.Workflow) *bed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	c, err := aiflow.New(&aiflow.Config{Store: memory.New(nil), PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second})
+	st := memory.New(nil)
+	c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, c.Register(ctx, wfs...))
 	require.NoError(t, c.Start(ctx))
 	t.Cleanup(func() { _ = c.Stop(context.Background()) })
-	return &bed{t: t, ctx: ctx, client: c}
+	reader, err := aiflow.New(&aiflow.Config{Store: st})
+	require.NoError(t, err)
+	return &bed{t: t, ctx: ctx, client: c, reader: reader}
 }
 
 // run starts an execution and returns the first run of task once it is in
@@ -54,7 +59,7 @@ func (b *bed) wait(id int64, task string, statuses ...aiflow.TaskStatus) aiflow.
 	b.t.Helper()
 	var te aiflow.TaskExecution
 	require.Eventually(b.t, func() bool {
-		tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: task})
+		tes, err := b.reader.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: task})
 		require.NoError(b.t, err)
 		if len(tes) == 0 {
 			return false
@@ -75,7 +80,7 @@ func (b *bed) log(id int64, re string) string {
 	b.t.Helper()
 	var out string
 	require.Eventually(b.t, func() bool {
-		data, _, err := b.client.ReadTaskLog(b.ctx, id, 0, 0)
+		data, _, err := b.reader.ReadTaskLog(b.ctx, id, 0, 0)
 		require.NoError(b.t, err)
 		out = string(data)
 		return regexp.MustCompile(re).MatchString(out)
@@ -199,4 +204,23 @@ func TestFuncErrorsPanicsAndCancellation(t *testing.T) {
 	}
 	b.wait(id, "waits", aiflow.TaskStopped)
 	require.Contains(t, operators.Func(nil).Describe(), "nil")
+}
+
+// TestEmptyCommandsAreRefusedAtRegistration: a Bash operator without a
+// command, or a Python operator without a script or module, would run
+// nothing and succeed; registration refuses them.
+func TestEmptyCommandsAreRefusedAtRegistration(t *testing.T) {
+	t.Parallel()
+	c, err := aiflow.New(&aiflow.Config{Store: memory.New(nil)})
+	require.NoError(t, err)
+	for _, op := range []aiflow.Operator{
+		operators.Bash(""), operators.Bash("  \n"), operators.Bash("true", operators.WithShell("")),
+		operators.Python(operators.PythonConfig{}), operators.Python(operators.PythonConfig{Script: " "}),
+	} {
+		wf := aiflow.NewWorkflow("w")
+		wf.Task("t", op)
+		err := c.Register(t.Context(), wf)
+		require.ErrorIs(t, err, aiflow.ErrInvalidWorkflow, "%#v", op)
+		require.ErrorContains(t, err, `task "t": operator: operators.`)
+	}
 }

@@ -67,7 +67,7 @@ func Python(cfg PythonConfig) *PythonOperator {
 
 // Validate checks that exactly one of Script and Module is set.
 func (p *PythonOperator) Validate() error {
-	if (p.cfg.Script == "") == (p.cfg.Module == "") {
+	if (strings.TrimSpace(p.cfg.Script) == "") == (strings.TrimSpace(p.cfg.Module) == "") {
 		return errors.New("operators.Python: expected exactly one of Script and Module")
 	}
 	return nil

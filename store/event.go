@@ -213,7 +213,7 @@ type EventFilter struct {
 const DefaultListLimit = 1000
 
 // ValidateEvent checks what every backend checks before appending an event:
-// a namespace and a key, names within [MaxKeyBytes], a value within
+// a valid namespace name (see [ValidateName]) and a key, names within [MaxKeyBytes], a value within
 // [MaxEventValueBytes], key, value and sender in valid UTF-8 without NUL
 // bytes (Postgres text cannot hold them), and no reserved key on a user
 // event. It does not check that the namespace exists.
@@ -235,6 +235,8 @@ func ValidateEvent(ev *Event) error {
 	switch {
 	case ev.Namespace == "":
 		return fmt.Errorf("%w: event namespace is empty: expected the name of an existing namespace, such as %q", ErrInvalid, DefaultNamespace)
+	case ValidateName("namespace", ev.Namespace) != nil:
+		return ValidateName("namespace", ev.Namespace)
 	case ev.Key == "":
 		return fmt.Errorf("%w: event key is empty in namespace %q: expected a non-empty key", ErrInvalid, ev.Namespace)
 	case len(ev.Key) > MaxKeyBytes:

@@ -106,6 +106,13 @@ type ExecutionFilter struct {
 	Namespace string
 	Workflow  string
 	Statuses  []WorkflowStatus
+	// BeforeID, when set, selects executions with a smaller id: the next
+	// page after one that ended with that id.
+	BeforeID int64
+	// CreatedAfter and CreatedBefore, when set, bound the creation time
+	// (inclusive, exclusive).
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
 	// Limit bounds the result; 0 means DefaultListLimit. Newest first.
 	Limit int
 }
@@ -438,6 +445,7 @@ type Store interface {
 	Schedules
 	Triggers
 	Elector
+	Idempotency
 	// Close releases the store's resources. It does not close a pool the
 	// caller passed in.
 	Close() error

@@ -13,6 +13,7 @@ package view
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -234,4 +235,60 @@ func Map[T, U any](xs []T, f func(T) U) []U {
 		out[i] = f(x)
 	}
 	return out
+}
+
+// Redacted is the text that replaces a secret.
+const Redacted = "[redacted]"
+
+// Redact returns w with its definition made safe to show to any caller:
+// the values of every task's environment (WithEnv) replaced by Redacted and
+// every operator described by its type alone, since operators' descriptions
+// (commands, arguments, pod specifications) may hold secrets.
+func Redact(w Workflow) Workflow {
+	def, ok := w.Definition.(map[string]any)
+	if !ok {
+		return w
+	}
+	out := make(map[string]any, len(def))
+	for k, v := range def {
+		out[k] = v
+	}
+	if tasks, ok := def["tasks"].([]any); ok {
+		rt := make([]any, len(tasks))
+		for i, t := range tasks {
+			rt[i] = redactTask(t)
+		}
+		out["tasks"] = rt
+	}
+	w.Definition = out
+	return w
+}
+
+func redactTask(t any) any {
+	m, ok := t.(map[string]any)
+	if !ok {
+		return t
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	if op, ok := m["operator"].(string); ok {
+		out["operator"] = OperatorType(op)
+	}
+	if env, ok := m["env"].(map[string]any); ok {
+		re := make(map[string]any, len(env))
+		for k := range env {
+			re[k] = Redacted
+		}
+		out["env"] = re
+	}
+	return out
+}
+
+// OperatorType returns the type part of an operator's description
+// ("*operators.BashOperator" of "*operators.BashOperator: echo hi").
+func OperatorType(desc string) string {
+	typ, _, _ := strings.Cut(desc, ": ")
+	return typ
 }

@@ -176,6 +176,9 @@ func TestPodIsAdoptedAfterARestart(t *testing.T) {
 	te := b.wait(x, "serve", aiflow.TaskRunning)
 	b.log(te.ID, "fake logs")
 	require.NoError(t, first.Stop(ctx))
+	reader, err := aiflow.New(&aiflow.Config{Store: st}) // a stopped client refuses calls: inspect through another
+	require.NoError(t, err)
+	b.client = reader
 	te = b.wait(x, "serve", aiflow.TaskRetrying)
 	b.log(te.ID, "keeps running for the next attempt")
 	_, err = cs.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})

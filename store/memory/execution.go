@@ -40,24 +40,31 @@ func (s *Store) DeleteExecution(_ context.Context, id int64) error {
 // CreateExecution inserts an INIT execution and its start event.
 func (s *Store) CreateExecution(_ context.Context, rec store.WorkflowExecutionRecord, ev store.Event) (store.Event, error) {
 	s.mu.Lock()
+	out, err := s.createExecutionLocked(rec, ev)
+	s.mu.Unlock()
+	if err != nil {
+		return store.Event{}, err
+	}
+	s.notify()
+	return out, nil
+}
+
+// createExecutionLocked inserts an INIT execution and appends its start
+// event; s.mu must be held.
+func (s *Store) createExecutionLocked(rec store.WorkflowExecutionRecord, ev store.Event) (store.Event, error) {
 	if s.workflows[wfKey{rec.Namespace, rec.Workflow}] == nil {
-		s.mu.Unlock()
 		return store.Event{}, fmt.Errorf("%w: %q in namespace %q", store.ErrWorkflowNotFound, rec.Workflow, rec.Namespace)
 	}
 	if _, dup := s.execs[rec.ID]; dup {
-		s.mu.Unlock()
 		return store.Event{}, fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, rec.ID)
 	}
 	out, err := s.appendLocked([]store.Event{ev})
 	if err != nil {
-		s.mu.Unlock()
 		return store.Event{}, err
 	}
 	now := s.clock.Now()
 	rec.Status, rec.CreatedAt, rec.UpdatedAt = store.WorkflowInit, now, now
 	s.execs[rec.ID] = &rec
-	s.mu.Unlock()
-	s.notify()
 	return out[0], nil
 }
 
@@ -103,7 +110,9 @@ func (s *Store) ListExecutions(_ context.Context, f store.ExecutionFilter) ([]st
 	var out []store.WorkflowExecutionRecord
 	for _, x := range s.execs {
 		if (f.Namespace == "" || x.Namespace == f.Namespace) && (f.Workflow == "" || x.Workflow == f.Workflow) &&
-			(len(f.Statuses) == 0 || slices.Contains(f.Statuses, x.Status)) {
+			(len(f.Statuses) == 0 || slices.Contains(f.Statuses, x.Status)) &&
+			(f.BeforeID == 0 || x.ID < f.BeforeID) && (f.CreatedAfter.IsZero() || !x.CreatedAt.Before(f.CreatedAfter)) &&
+			(f.CreatedBefore.IsZero() || x.CreatedAt.Before(f.CreatedBefore)) {
 			out = append(out, *x)
 		}
 	}

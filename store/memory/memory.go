@@ -62,6 +62,8 @@ type state struct {
 	logs        map[int64][]byte
 	dispatched  map[dispatchKey]bool
 	tm          *timerState
+	// idem holds the results of calls made with an idempotency key.
+	idem map[store.IdempotencyKey]idemResult
 }
 
 type wfKey struct{ ns, name string }

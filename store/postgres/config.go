@@ -34,7 +34,11 @@ const (
 	ReapIntervalDefault        = 5 * time.Second
 	LeaderTTLDefault           = 15 * time.Second
 	ListenerReconnectDefault   = 200 * time.Millisecond
+	HorizonWarnAfterDefault    = 10 * time.Second
+	CompleteJobTimeoutDefault  = 10 * time.Second
 	ResignTimeoutDefault       = 5 * time.Second
+	// TaskStopGraceMax caps the default of Config.TaskStopGrace.
+	TaskStopGraceMax = 10 * time.Second
 
 	// QueueBatch and QueueStreaming are the River queues of task attempts:
 	// streaming tasks hold a worker slot for their whole life, so they have a
@@ -114,13 +118,30 @@ type Config struct {
 	TaskHeartbeat time.Duration
 
 	// TaskLeaseTTL is how long a running attempt's lease lasts without a
-	// heartbeat. After it expires the reaper ends the attempt as interrupted
-	// by a lost worker (store.WorkerLost: RETRYING, run again, up to the
-	// task execution's interruption limit), and the worker, if it still
-	// runs, is fenced out and cancelled. It is also the grace period after
-	// which a job whose worker died before recording RUNNING is reaped the
-	// same way. Must exceed TaskHeartbeat; defaults to 30 s.
+	// heartbeat. Once it has expired for TaskStopGrace more, the reaper ends
+	// the attempt as interrupted by a lost worker (store.WorkerLost:
+	// RETRYING, run again, up to the task execution's interruption limit)
+	// and a new attempt may start; the worker, if it still runs, is fenced
+	// out. It is also the grace period after which a job whose worker died
+	// before recording RUNNING is reaped the same way. Must exceed
+	// TaskHeartbeat plus TaskStopGrace; defaults to 30 s.
 	TaskLeaseTTL time.Duration
+
+	// TaskStopGrace is the time an attempt is given to stop once its
+	// process can no longer prove it holds the lease, on both sides of the
+	// lease's expiry: the holder cancels the attempt (its context, and so the
+	// process group an operator started: SIGTERM, then SIGKILL after the
+	// operator's kill grace) when TaskLeaseTTL minus TaskStopGrace has passed
+	// since it sent its last successful renewal, measured on the monotonic
+	// clock; a watchdog checks this every few milliseconds, so a process that
+	// resumes after a pause (SIGSTOP, a stalled VM) cancels at once every
+	// attempt whose lease it can no longer prove. The reaper ends an attempt
+	// only once its lease has been expired for TaskStopGrace, so two attempts
+	// of a task never run at once, unless a process is frozen for longer than
+	// TaskLeaseTTL plus TaskStopGrace. Keep it above the operators' kill grace
+	// (5 s by default). Must be below TaskLeaseTTL minus TaskHeartbeat;
+	// defaults to half of that, at most 10 s (TaskStopGraceMax).
+	TaskStopGrace time.Duration
 
 	// ReapInterval is how often the elected leader looks for expired task
 	// leases and dead dispatches. Defaults to 5 s.
@@ -138,9 +159,24 @@ type Config struct {
 	// 200 ms.
 	ListenerReconnect time.Duration
 
-	// ResignTimeout bounds how long a campaign (Elect) whose context ended
-	// waits to give its leader lease up, so that another client leads at
-	// once rather than after LeaderTTL. Defaults to 5 s.
+	// HorizonWarnAfter is how long committed events may wait above the read
+	// horizon (held back by a transaction that is still open) before the
+	// store logs, at Warn level, the transaction holding them: its pid, age
+	// and query, once each time the wait crosses another multiple of it.
+	// Store.HorizonHolder reports the same at any time. Defaults to 10 s.
+	HorizonWarnAfter time.Duration
+
+	// CompleteJobTimeout bounds the completion of the River job of a
+	// handed-off attempt whose final status could not be recorded (retried
+	// for half of it); after it the reaper finalizes the job. Defaults to
+	// 10 s.
+	CompleteJobTimeout time.Duration
+
+	// ResignTimeout bounds how long a stopping client waits to give up a
+	// leader lease it holds (the timers' campaign, Elect, and the reaper's,
+	// in StopWorkers), so that another client leads at once rather than
+	// after LeaderTTL; if it cannot, another process takes over once the
+	// lease has expired. Defaults to 5 s.
 	ResignTimeout time.Duration
 
 	// riverTestOnly sets River's TestOnly (no jittered start-up sleeps); for
@@ -149,6 +185,15 @@ type Config struct {
 }
 
 var schemaRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// ValidateSchema checks a schema name as Config.Schema takes it: 1 to 63
+// letters, digits or '_', starting with a letter or '_'.
+func ValidateSchema(schema string) error {
+	if len(schema) > 63 || !schemaRE.MatchString(schema) {
+		return fmt.Errorf("schema %q: expected 1 to 63 letters, digits or '_', starting with a letter or '_'", schema)
+	}
+	return nil
+}
 
 // withDefaults returns a copy of cfg with defaults filled in, or an error
 // naming the first invalid field.
@@ -160,8 +205,8 @@ func (cfg *Config) withDefaults() (*Config, error) {
 	if c.Schema == "" {
 		c.Schema = SchemaDefault
 	}
-	if len(c.Schema) > 63 || !schemaRE.MatchString(c.Schema) {
-		return nil, fmt.Errorf("postgres: Config.Schema %q: expected 1 to 63 letters, digits or '_', starting with a letter or '_'", c.Schema)
+	if err := ValidateSchema(c.Schema); err != nil {
+		return nil, fmt.Errorf("postgres: Config.Schema: %w", err)
 	}
 	if c.Partitions < 0 || c.Partitions > PartitionsMax {
 		return nil, fmt.Errorf("postgres: Config.Partitions %d: expected 1 to %d (0 for the default, %d)", c.Partitions, PartitionsMax, PartitionsDefault)
@@ -182,6 +227,8 @@ func (cfg *Config) withDefaults() (*Config, error) {
 		{"ReapInterval", &c.ReapInterval, ReapIntervalDefault},
 		{"LeaderTTL", &c.LeaderTTL, LeaderTTLDefault},
 		{"ListenerReconnect", &c.ListenerReconnect, ListenerReconnectDefault},
+		{"HorizonWarnAfter", &c.HorizonWarnAfter, HorizonWarnAfterDefault},
+		{"CompleteJobTimeout", &c.CompleteJobTimeout, CompleteJobTimeoutDefault},
 		{"ResignTimeout", &c.ResignTimeout, ResignTimeoutDefault},
 	}
 	for _, d := range durations {
@@ -200,6 +247,15 @@ func (cfg *Config) withDefaults() (*Config, error) {
 	}
 	if c.TaskLeaseTTL <= c.TaskHeartbeat {
 		return nil, fmt.Errorf("postgres: Config.TaskLeaseTTL %s: expected more than TaskHeartbeat (%s), ideally three times as much", c.TaskLeaseTTL, c.TaskHeartbeat)
+	}
+	switch room := c.TaskLeaseTTL - c.TaskHeartbeat; {
+	case c.TaskStopGrace < 0:
+		return nil, fmt.Errorf("postgres: Config.TaskStopGrace %s: expected a positive duration (0 for the default, %s)", c.TaskStopGrace, min(room/2, TaskStopGraceMax))
+	case c.TaskStopGrace == 0:
+		c.TaskStopGrace = min(room/2, TaskStopGraceMax)
+	case c.TaskStopGrace >= room:
+		return nil, fmt.Errorf("postgres: Config.TaskStopGrace %s: expected less than TaskLeaseTTL minus TaskHeartbeat (%s - %s)",
+			c.TaskStopGrace, c.TaskLeaseTTL, c.TaskHeartbeat)
 	}
 	workers := []struct {
 		name string

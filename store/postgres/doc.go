@@ -63,13 +63,29 @@
 // returned position never misses or repeats an event, however late a writer
 // commits.
 //
-// The price: a transaction that holds an xid holds back every reader until it
-// ends, and xids are shared by the whole Postgres cluster, so a long write
-// transaction in any database of the server (or a prepared transaction, or a
-// session idle in transaction) delays every consumer. Keep transactions that
-// call AppendEventsTx short, and consider idle_in_transaction_session_timeout.
-// A logical dump and restore does not carry the xid counter: restore into a
-// fresh cluster only with an empty event log.
+// xids are shared by the whole Postgres cluster, and pg_snapshot_xmin counts
+// every transaction of the server. So while committed events wait above it,
+// the store's horizon watcher also computes a filtered horizon that leaves out
+// the transactions positively known to belong to another database (by their
+// session in pg_stat_get_activity, or as prepared transactions), and stores it
+// in aiflow_meta (key "horizon") when it is further; readers take the greater
+// of the two (one primary-key lookup: the filter reads every session of the
+// server, 0.5 to 1 ms, so only the watcher pays it, and only while events
+// wait). A transaction left open in another database therefore holds nothing
+// back; events then wait a few milliseconds for the watcher.
+//
+// What remains: a transaction of our own database that holds an xid (or one
+// that cannot be placed) holds back every reader until it ends, whatever it
+// writes, because it may still append an event with its old id. Keep
+// transactions that call AppendEventsTx short, and consider
+// idle_in_transaction_session_timeout. When committed events have waited
+// longer than Config.HorizonWarnAfter (10 s), the store logs the transaction
+// holding them at Warn level, with its pid, age and query (seeing another
+// role's query needs pg_read_all_stats), once each time the wait crosses
+// another multiple of the threshold; Store.HorizonHolder reports it at any
+// time. A logical dump and restore does not carry the xid counter: restore
+// into a fresh cluster only with an empty event log, and without the
+// aiflow_meta row "horizon".
 //
 // Events are appended by AppendEvents (one pipelined implicit transaction),
 // by AppendEventsTx and SendEventTx inside the caller's pgx transaction (the
@@ -93,9 +109,15 @@
 // only that workflow execution), task_execution_id (send as that task
 // execution's task would, as TaskContext.SendEvent does: a task's process
 // finds its id in AIFLOW_TASK_EXECUTION_ID) and to_namespace (with an
-// execution, reach the whole namespace instead). Malformed arguments raise
-// SQLSTATE 22023, a value over 64 KiB 54000, an unknown namespace, execution
-// or task execution P0002; each message starts with "aiflow: send_event:".
+// execution, reach the whole namespace instead), and idempotency_key
+// (migration 6: a second call with the same key in the same namespace
+// returns the first call's position and appends nothing; keys are shared
+// with Client.SendEvent's and kept at least for the client's
+// Config.IdempotencyKeyRetention, 24 h by default). Malformed arguments
+// raise SQLSTATE 22023, a NULL value 22004, a value over 64 KiB 54000, an
+// unknown namespace, execution or task execution P0002; each message starts
+// with "aiflow: send_event:". With an idempotency key the caller also needs
+// INSERT, SELECT and UPDATE on <schema>.aiflow_idempotency_key.
 // The caller needs INSERT on <schema>.aiflow_event and SELECT on the
 // namespace, execution and task execution tables (the function runs with the
 // caller's rights). The horizon caveat above applies to the caller's
@@ -208,7 +230,15 @@
 //     worker writes nothing and completes its job.
 //   - Run: the store's TaskHandler runs; the process renews the leases of all
 //     its running attempts in one query every Config.TaskHeartbeat, and
-//     cancels an attempt whose lease is gone.
+//     cancels an attempt whose lease is gone. It also cancels an attempt
+//     whose lease it can no longer prove: when TaskLeaseTTL minus
+//     Config.TaskStopGrace has passed since it sent the last renewal that
+//     succeeded (the database set the expiry from a later instant), on the
+//     monotonic clock, checked by a watchdog every few milliseconds. A
+//     renewal that blocks is abandoned at that deadline, and a process that
+//     resumes after a pause cancels such attempts on the watchdog's first
+//     tick. Handoff takes its leases with clock_timestamp(), not the unit's
+//     transaction start, so that this holds for them too.
 //   - Finish: the final status (store.FinalStatus), its status event, the
 //     release of the lease and the completion of the River job commit
 //     together, fenced by the attempt and the lease: a crash leaves either
@@ -220,19 +250,22 @@
 //     batch completer would. When the worker returns, River's completer
 //     finds its job completed and leaves it so.
 //   - Reaper: on the elected leader (internal/leader), every
-//     Config.ReapInterval, an attempt whose lease expired (its worker stopped
-//     heartbeating for Config.TaskLeaseTTL) ends as store.WorkerLost decides:
-//     the death of its worker is an interruption, not the task's failure, so
-//     it ends RETRYING (interrupted: the engine dispatches the next attempt at
-//     once, and the retry policy's failures are untouched) while the task
-//     execution's interruptions stay within its max_interruptions (the
-//     creating client's Config.MaxInterruptions, kept in the row since
-//     migration 6), FAILED ("the workers kept dying") at the interruption
-//     after those, or STOPPED if it was stopping; its status event's reason
-//     starts with "worker lost: heartbeat lost". Its job is cancelled so
-//     that a worker that still runs it stops. A worker that cancelled its
-//     attempt because it could not keep the lease records the same
-//     interruption itself, unless the body succeeded all the same. A
+//     Config.ReapInterval, an attempt whose lease expired TaskStopGrace ago
+//     (its worker stopped heartbeating for Config.TaskLeaseTTL, and had the
+//     grace to stop; a live worker had cancelled it a grace before the
+//     expiry, so two attempts never run at once unless a process is frozen
+//     for longer than the lease plus the grace) ends as store.WorkerLost
+//     decides: the death of its worker is an interruption, not the task's
+//     failure, so it ends RETRYING (interrupted: the engine dispatches the
+//     next attempt at once, and the retry policy's failures are untouched)
+//     while the task execution's interruptions stay within its
+//     max_interruptions (the creating client's Config.MaxInterruptions, kept
+//     in the row since migration 7), FAILED ("the workers kept dying") at
+//     the interruption after those, or STOPPED if it was stopping; its status
+//     event's reason starts with "worker lost: heartbeat lost". Its job is
+//     cancelled so that a worker that still runs it stops. A worker that
+//     cancelled its attempt because it could not keep the lease records the
+//     same interruption itself, unless the body succeeded all the same. A
 //     dispatched attempt whose
 //     worker died before recording RUNNING (its job finished, gone, or
 //     running for longer than TaskLeaseTTL without RUNNING) ends RETRYING as

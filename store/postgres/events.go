@@ -254,9 +254,16 @@ func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []stor
 }
 
 // horizon is the read horizon of the event log: every transaction with a
-// smaller id has committed or aborted, so no event can appear below it any
-// more.
-const horizon = "pg_snapshot_xmin(pg_current_snapshot())"
+// smaller id that can still append an event has committed or aborted, so no
+// event can appear below it any more. It is the snapshot's xmin (the oldest
+// transaction in progress anywhere on the server), or the horizon stored by
+// the horizon watcher when that is further: the watcher computes
+// filteredHorizon, which leaves out the transactions of other databases,
+// while events wait (see horizon.go). A horizon once valid stays valid (the
+// transactions below it have ended, or belong to another database), so the
+// stored one is only ever raised.
+const horizon = `greatest(pg_snapshot_xmin(pg_current_snapshot()),
+	(SELECT value::xid8 FROM {s}.aiflow_meta WHERE key = 'horizon'))`
 
 // ListEvents returns events matching filter in position order, and the
 // position to continue from. Only events below the horizon are returned, so

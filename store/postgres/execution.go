@@ -29,24 +29,8 @@ func scanExec(r pgx.CollectableRow) (store.WorkflowExecutionRecord, error) {
 func (s *Store) CreateExecution(ctx context.Context, rec store.WorkflowExecutionRecord, ev store.Event) (store.Event, error) {
 	var out []store.Event
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, s.q("SELECT EXISTS (SELECT 1 FROM {s}.aiflow_workflow WHERE namespace = $1 AND name = $2)"), rec.Namespace, rec.Workflow).Scan(&exists); err != nil {
-			return err
-		}
-		if !exists {
-			return workflowNotFound(rec.Namespace, rec.Workflow)
-		}
-		tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_workflow_execution
-			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, 'INIT', $5, $6, $7, $8, clock_timestamp(), clock_timestamp()) ON CONFLICT (id) DO NOTHING`),
-			rec.ID, rec.Namespace, rec.Workflow, rec.Version, string(rec.RunType), rec.Note, rec.ScheduleID, rec.TriggerID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, rec.ID)
-		}
-		out, err = s.insertEvents(ctx, tx, []store.Event{ev})
+		var err error
+		out, err = s.createExecutionTx(ctx, tx, rec, ev)
 		return err
 	})
 	if err != nil {
@@ -54,6 +38,28 @@ func (s *Store) CreateExecution(ctx context.Context, rec store.WorkflowExecution
 	}
 	s.hub.appended(partsOf(out))
 	return out[0], nil
+}
+
+// createExecutionTx inserts rec (INIT) and appends ev in tx.
+func (s *Store) createExecutionTx(ctx context.Context, tx pgx.Tx, rec store.WorkflowExecutionRecord, ev store.Event) ([]store.Event, error) {
+	var exists bool
+	if err := tx.QueryRow(ctx, s.q("SELECT EXISTS (SELECT 1 FROM {s}.aiflow_workflow WHERE namespace = $1 AND name = $2)"), rec.Namespace, rec.Workflow).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, workflowNotFound(rec.Namespace, rec.Workflow)
+	}
+	tag, err := tx.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_workflow_execution
+		(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, 'INIT', $5, $6, $7, $8, clock_timestamp(), clock_timestamp()) ON CONFLICT (id) DO NOTHING`),
+		rec.ID, rec.Namespace, rec.Workflow, rec.Version, string(rec.RunType), rec.Note, rec.ScheduleID, rec.TriggerID)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, rec.ID)
+	}
+	return s.insertEvents(ctx, tx, []store.Event{ev})
 }
 
 // AllocateExecutionIDs reserves n workflow execution ids.
@@ -145,6 +151,15 @@ func (s *Store) ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]
 			st[i] = string(v)
 		}
 		where = append(where, "status = ANY("+arg(st)+")")
+	}
+	if f.BeforeID != 0 {
+		where = append(where, "id < "+arg(f.BeforeID))
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, "created_at >= "+arg(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(f.CreatedBefore))
 	}
 	sql := "SELECT " + execCols + " FROM {s}.aiflow_workflow_execution"
 	if len(where) > 0 {

@@ -39,6 +39,10 @@ type handoffJob struct {
 	attempt int
 	jobID   int64          // set once the job is inserted
 	run     *store.TaskRun // set once RUNNING is recorded
+	// sent is when (on the lease clock) the statement taking the lease was
+	// built, before it was sent: the lease expires at least TaskLeaseTTL
+	// after it.
+	sent time.Time
 }
 
 // stopRequest is an attempt that a unit of work moved to STOPPING.
@@ -95,12 +99,13 @@ func (w *workers) launchHandoffs(jobs []handoffJob) {
 	for _, j := range jobs {
 		w.mu.Lock()
 		hctx, cancel := context.WithCancelCause(w.bctx)
-		a := &attempt{te: j.te, attempt: j.attempt, cancel: cancel}
+		a := &attempt{te: j.te, attempt: j.attempt, cancel: cancel, leaseSent: j.sent}
 		w.running[j.te] = a
 		if w.stopping || w.forced {
 			a.interrupted = true
 			a.cancel(store.ErrStopped)
 		}
+		w.checkLeaseLocked(a, w.clock())
 		w.mu.Unlock()
 		go func() {
 			defer w.releaseHandoffs([]handoffJob{j})
@@ -140,10 +145,10 @@ func (w *workers) cancelLocal(stops []stopRequest) {
 // returns.
 // A failure only leaves the job to the reaper.
 func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CompleteJobTimeout)
 	defer cancel()
 	calls := []*batchCall[finishReq, struct{}]{{req: finishReq{job: job}}}
-	err := retry(ctx, 5*time.Second, func(ctx context.Context) error {
+	err := retry(ctx, s.cfg.CompleteJobTimeout/2, func(ctx context.Context) error {
 		return s.inTx(ctx, func(tx pgx.Tx) error { return s.completeJobs(ctx, tx, calls) })
 	})
 	if err != nil {
@@ -155,11 +160,15 @@ func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
 // hs in a unit of work, after its River jobs are inserted and its task
 // executions written (tes are their records): RUNNING (reading back the
 // times into hs[i].run), the leases, the River jobs claimed; it appends the
-// RUNNING status events to events.
+// RUNNING status events to events. The leases expire TaskLeaseTTL after
+// their statement runs (clock_timestamp, not the transaction's start): the
+// holder measures its lease from hs[i].sent, taken before.
 func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutionRecord, events *[]store.Event) []stmt {
 	ids, atts, jobs := make([]int64, len(hs)), make([]int32, len(hs)), make([]int64, len(hs))
 	byID := make(map[int64]int, len(hs))
+	sent := s.workers.clock()
 	for i, h := range hs {
+		hs[i].sent = sent
 		ids[i], atts[i], jobs[i] = h.te, int32(h.attempt), h.jobID
 		byID[h.te] = i
 		te := *tes[h.te]
@@ -194,7 +203,7 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 		},
 	}, {
 		sql: s.q(`INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
-			SELECT u.te, u.attempt, $3, now() + $4::interval FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
+			SELECT u.te, u.attempt, $3, clock_timestamp() + $4::interval FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
 		args: []any{ids, atts, s.workers.ownerID(), s.cfg.TaskLeaseTTL},
 	}, {

@@ -86,7 +86,7 @@ func TestHandoffStartsTheAttemptInTheUnitOfWork(t *testing.T) {
 func TestHandedOffAttemptOfADeadProcessIsReaped(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestStore(t, func(c *Config) {
-		c.TaskHeartbeat, c.TaskLeaseTTL, c.ReapInterval = 50*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+		c.TaskHeartbeat, c.TaskLeaseTTL, c.TaskStopGrace, c.ReapInterval = 50*time.Millisecond, 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	})
 	claimAll(t, s, testOwner)
 	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })

@@ -28,6 +28,9 @@ func testConfig(t *testing.T, pool *pgxpool.Pool) *Config {
 		FetchPollInterval: 50 * time.Millisecond,
 		TaskHeartbeat:     100 * time.Millisecond,
 		TaskLeaseTTL:      time.Second,
+		// The holder cancels after 750 ms without a renewal: a loaded
+		// machine's slow heartbeat does not cancel the tests' attempts.
+		TaskStopGrace:     250 * time.Millisecond,
 		ReapInterval:      100 * time.Millisecond,
 		LeaderTTL:         time.Second,
 		ListenerReconnect: 20 * time.Millisecond,

@@ -63,6 +63,14 @@ type hub struct {
 	awaitSignal   chan struct{} // cap 1: awaiting changed
 	awaits        atomic.Int64  // calls of await; for tests
 	horizonChecks atomic.Int64  // queries of the horizon watcher; for tests
+	// heldSince is when awaiting last became non-empty (zero while it is
+	// empty); holder is the transaction last found holding the horizon
+	// (looked up at holderLooked), holderWarned the multiples of
+	// HorizonWarnAfter already logged. See checkHolder.
+	heldSince    time.Time
+	holder       HorizonHolder
+	holderLooked time.Time
+	holderWarned int
 
 	// connects counts successful LISTEN (re)connections; for tests.
 	connects atomic.Int64
@@ -431,6 +439,9 @@ func (h *hub) await(part int, xid uint64) {
 		h.mu.Unlock()
 		return
 	}
+	if len(h.awaiting) == 0 {
+		h.heldSince, h.holder, h.holderLooked, h.holderWarned = time.Now(), HorizonHolder{}, time.Time{}, 0
+	}
 	if cur, ok := h.awaiting[part]; !ok || xid < cur {
 		h.awaiting[part] = xid
 	}
@@ -455,6 +466,10 @@ func (h *hub) await(part int, xid uint64) {
 func (h *hub) watchHorizon(ctx context.Context) {
 	maxStep := min(horizonStepMax, h.s.cfg.EventPollInterval)
 	var step time.Duration
+	// filtering: the last check passed the plain horizon thanks to the
+	// filtered one (a transaction of another database is open): every new
+	// event waits for the next check, so check at once.
+	filtering := false
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -471,21 +486,35 @@ func (h *hub) watchHorizon(ctx context.Context) {
 			}
 			continue
 		}
-		if step == 0 {
+		switch {
+		case step == 0 && filtering:
+			step = horizonStepMin / 2
+		case step == 0:
 			step = horizonStepMin
-		} else {
+		default:
 			step = min(2*step, maxStep)
 		}
-		timer.Reset(step)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
+		if step >= horizonStepMin {
+			timer.Reset(step)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
 		}
-		var x uint64
+		h.mu.Lock()
+		oldest := uint64(0)
+		for _, xid := range h.awaiting {
+			if oldest == 0 || xid < oldest {
+				oldest = xid
+			}
+		}
+		h.mu.Unlock()
+		var plain, x uint64
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.s.pool.QueryRow(qctx, "SELECT "+horizon).Scan(&x)
+		err := h.s.pool.QueryRow(qctx, h.s.q(horizonCheckSQL), oldest).Scan(&plain, &x)
 		cancel()
+		filtering = err == nil && x > plain
 		h.horizonChecks.Add(1)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -506,7 +535,14 @@ func (h *hub) watchHorizon(ctx context.Context) {
 				}
 			}
 		}
+		waiting = len(h.awaiting)
+		if waiting == 0 {
+			h.heldSince, h.holder = time.Time{}, HorizonHolder{}
+		}
 		h.mu.Unlock()
+		if waiting > 0 {
+			h.checkHolder(ctx, x)
+		}
 		if len(parts) > 0 {
 			h.wakeParts(parts)
 		}

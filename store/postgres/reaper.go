@@ -45,11 +45,13 @@ type reaped struct {
 
 // reap ends the attempts whose worker is gone, and returns how many it ended:
 //
-//   - a running attempt whose lease expired (its worker stopped heartbeating):
-//     what store.WorkerLost decides, an interruption and not a failure:
-//     RETRYING (run again at once) while the task execution's interruptions
-//     stay within its limit, FAILED ("the workers kept dying") at the one
-//     after, or STOPPED if it was stopping;
+//   - a running attempt whose lease expired TaskStopGrace ago or more (its
+//     worker stopped heartbeating; a worker that is alive but cut off has
+//     cancelled the attempt TaskStopGrace before the expiry, so it had twice
+//     the grace to stop): what store.WorkerLost decides, an interruption and
+//     not a failure: RETRYING (run again at once) while the task execution's
+//     interruptions stay within its limit, FAILED ("the workers kept dying")
+//     at the one after, or STOPPED if it was stopping;
 //   - a dispatched attempt that never recorded RUNNING although its job is
 //     finished, gone, or running for longer than TaskLeaseTTL (its worker
 //     died before the attempt started): RETRYING as an interruption, not a
@@ -83,9 +85,9 @@ func (s *Store) reapExpiredLeases(ctx context.Context) (int, error) {
 		FROM {s}.aiflow_task_lease l
 		JOIN {s}.aiflow_task_execution t ON t.id = l.task_execution_id
 		LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = l.task_execution_id AND d.attempt = l.attempt
-		WHERE l.expires_at < now()
+		WHERE l.expires_at < now() - $2::interval
 		ORDER BY l.expires_at LIMIT $1
-		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch}, heartbeatLost)
+		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskStopGrace}, heartbeatLost)
 }
 
 // heartbeatLost is what becomes of an attempt whose lease expired: its

@@ -94,10 +94,16 @@ type workers struct {
 
 	handedOff    atomic.Int64 // attempts started by handoff (for tests)
 	dropHandoffs bool         // tests: run no handed-off attempt, as a process that died after its unit committed
-	wg           sync.WaitGroup
-	elector      *leader.Elector
-	starter      *batcher[*river.Job[taskArgs], *store.TaskRun]
-	finisher     *batcher[finishReq, struct{}]
+	// clock is the monotonic clock of the leases (time.Now; tests shift it
+	// to simulate a pause of the process).
+	clock func() time.Time
+	// heartbeatsPaused makes the heartbeat skip its renewals (tests: a
+	// database that does not answer).
+	heartbeatsPaused atomic.Bool
+	wg               sync.WaitGroup
+	elector          *leader.Elector
+	starter          *batcher[*river.Job[taskArgs], *store.TaskRun]
+	finisher         *batcher[finishReq, struct{}]
 }
 
 type attempt struct {
@@ -109,10 +115,18 @@ type attempt struct {
 	// abandoned: LoseWorkers made this process act as dead for the
 	// attempt, which records nothing any more. Guarded by workers.mu.
 	abandoned bool
+	// leaseSent is when (monotonic clock) this process sent the last
+	// statement that took or renewed the attempt's lease successfully: the
+	// database set its expiry to at least leaseSent + TaskLeaseTTL. Guarded
+	// by workers.mu.
+	leaseSent time.Time
+	// leaseLost is set once the attempt was cancelled for a lease it could
+	// no longer prove. Guarded by workers.mu.
+	leaseLost bool
 }
 
 func newWorkers(s *Store) *workers {
-	return &workers{s: s, running: map[int64]*attempt{},
+	return &workers{s: s, running: map[int64]*attempt{}, clock: time.Now,
 		starter: newStarter(s), finisher: newBatcher(finishBatchMax, s.finishBatch)}
 }
 
@@ -152,10 +166,14 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	bctx, cancel := context.WithCancel(context.Background())
 	w.bctx, w.cancel = bctx, cancel
 	w.started = true
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go func() {
 		defer w.wg.Done()
 		w.heartbeatLoop(bctx)
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.leaseWatch(bctx)
 	}()
 	go func() {
 		defer w.wg.Done()
@@ -213,7 +231,7 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	w.mu.Unlock()
 	cancel()
 	w.wg.Wait()
-	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), s.cfg.ResignTimeout)
 	if rerr := el.Stop(rctx); rerr != nil {
 		s.log.Warn("resigning the leader lease failed", slog.Any("error", rerr))
 	}
@@ -237,6 +255,9 @@ func (s *Store) IsLeader() bool {
 func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 	s := w.s
 	args := job.Args
+	// The statement that takes the lease sets its expiry from its own
+	// start, later than this.
+	sent := w.clock()
 	run, err := w.starter.do(job)
 	if err == nil && run == nil {
 		return nil // fenced out (stopped or superseded): River completes the job
@@ -253,13 +274,14 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a := &attempt{te: run.ID, attempt: run.Attempt, streaming: run.Streaming, cancel: cancel}
+	a := &attempt{te: run.ID, attempt: run.Attempt, streaming: run.Streaming, cancel: cancel, leaseSent: sent}
 	w.mu.Lock()
 	w.running[run.ID] = a
 	if (a.streaming && w.stopping) || w.forced {
 		a.interrupted = true
 		a.cancel(store.ErrStopped)
 	}
+	w.checkLeaseLocked(a, w.clock())
 	w.mu.Unlock()
 	w.run(hctx, a, job, run, false)
 	return nil
@@ -387,7 +409,7 @@ func (r *finishReq) end(te *store.TaskExecutionRecord) (store.TaskStatus, store.
 // the attempts that return together share the transaction, and their jobs
 // are completed by one statement.
 func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TaskLeaseTTL+10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TaskLeaseTTL+s.cfg.CompleteJobTimeout)
 	defer cancel()
 	var appended []int32 // partitions of the appended events
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
@@ -526,12 +548,13 @@ func (s *Store) completeJobs(ctx context.Context, tx pgx.Tx, calls []*batchCall[
 }
 
 // heartbeatLoop renews the leases of this process's running attempts every
-// TaskHeartbeat, in one query, and cancels the attempts whose lease is gone
-// (reaped) or could not be renewed for TaskLeaseTTL, and those whose task is
-// STOPPING (a stop that did not reach them otherwise).
+// TaskHeartbeat, in one query bounded by the earliest deadline of their
+// leases (see leaseWatch), and cancels the attempts whose lease is gone
+// (reaped) and those whose task is STOPPING (a stop that did not reach them
+// otherwise). An attempt whose lease could not be renewed in time is
+// cancelled by leaseWatch.
 func (w *workers) heartbeatLoop(ctx context.Context) {
 	s := w.s
-	lastOK := time.Now()
 	t := time.NewTicker(s.cfg.TaskHeartbeat)
 	defer t.Stop()
 	for {
@@ -540,23 +563,32 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if w.heartbeatsPaused.Load() {
+			continue
+		}
+		sent := w.clock()
 		w.mu.Lock()
 		owner := w.owner
 		list := make([]*attempt, 0, len(w.running))
+		deadline := sent.Add(s.cfg.TaskHeartbeat)
 		for _, a := range w.running {
 			list = append(list, a)
+			if d := w.leaseDeadline(a); !a.leaseLost && d.After(sent) && d.Before(deadline) {
+				deadline = d
+			}
 		}
 		w.mu.Unlock()
 		if len(list) == 0 {
-			lastOK = time.Now()
 			continue
 		}
-		sent := time.Now()
 		tes, atts := make([]int64, len(list)), make([]int32, len(list))
 		for i, a := range list {
 			tes[i], atts[i] = a.te, int32(a.attempt)
 		}
-		qctx, cancel := context.WithTimeout(ctx, s.cfg.TaskHeartbeat)
+		// A renewal that arrives after the deadline cannot save the
+		// attempts any more: do not wait for it longer (the deadline is on
+		// the lease clock; the timeout on the real one).
+		qctx, cancel := context.WithTimeout(ctx, deadline.Sub(sent))
 		rows, err := s.pool.Query(qctx, s.q(`UPDATE {s}.aiflow_task_lease AS l SET expires_at = now() + $4::interval
 			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			WHERE l.task_execution_id = u.te AND l.attempt = u.attempt AND l.owner = $3
@@ -582,31 +614,89 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 				return
 			}
 			s.log.WarnContext(ctx, "renewing task leases failed", slog.Any("error", err), slog.Int("attempts", len(list)))
-			if time.Since(lastOK) > s.cfg.TaskLeaseTTL {
-				// The leases may have expired and been reaped: stop the
-				// attempts rather than let a second attempt run beside them.
-				for _, a := range list {
-					a.cancel(errLeaseLost)
-				}
-			}
 			continue
 		}
-		lastOK = sent
 		ok := make(map[int64]bool, len(renewed))
 		for _, id := range renewed {
 			ok[id] = true
 		}
 		w.mu.Lock()
 		for _, a := range list {
-			if !ok[a.te] && w.running[a.te] == a {
-				s.log.WarnContext(ctx, "task lease lost; cancelling the attempt", slog.Int64("task_execution_id", a.te), slog.Int("attempt", a.attempt))
-				a.cancel(errLeaseLost)
+			if w.running[a.te] != a {
+				continue
 			}
+			if ok[a.te] {
+				if sent.After(a.leaseSent) {
+					a.leaseSent = sent
+				}
+				continue
+			}
+			s.log.WarnContext(ctx, "task lease lost; cancelling the attempt", slog.Int64("task_execution_id", a.te), slog.Int("attempt", a.attempt))
+			a.leaseLost = true
+			a.cancel(errLeaseLost)
 		}
 		w.mu.Unlock()
 		// A stop whose cancellation did not reach the attempt (a handed-off
 		// attempt stopped by another process, or River's notification lost).
 		w.cancelLocal(stopping)
+	}
+}
+
+// leaseDeadline is when the holder of a's lease must have cancelled it: the
+// database expires the lease TaskLeaseTTL after the last renewal was sent at
+// the earliest, and the attempt gets TaskStopGrace before that to stop.
+// Called with w.mu held.
+func (w *workers) leaseDeadline(a *attempt) time.Time {
+	return a.leaseSent.Add(w.s.cfg.TaskLeaseTTL - w.s.cfg.TaskStopGrace)
+}
+
+// checkLeaseLocked cancels a if its lease can no longer be proven at now.
+// Called with w.mu held.
+func (w *workers) checkLeaseLocked(a *attempt, now time.Time) {
+	if a.leaseLost || now.Before(w.leaseDeadline(a)) {
+		return
+	}
+	a.leaseLost = true
+	w.s.log.Warn("cannot prove the task lease any more (no renewal in time); cancelling the attempt",
+		slog.Int64("task_execution_id", a.te), slog.Int("attempt", a.attempt),
+		slog.Duration("since_last_renewal_sent", now.Sub(a.leaseSent)))
+	a.cancel(errLeaseLost)
+}
+
+// leaseWatchStep is the period of leaseWatch: a small part of the stop
+// grace, so that an attempt is cancelled almost at its deadline.
+func (w *workers) leaseWatchStep() time.Duration {
+	return max(min(100*time.Millisecond, w.s.cfg.TaskStopGrace/4), time.Millisecond)
+}
+
+// leaseWatch is the watchdog of the leases: every leaseWatchStep it cancels
+// the attempts whose lease this process can no longer prove (no renewal
+// sent within TaskLeaseTTL minus TaskStopGrace was answered), whether the
+// heartbeat failed, blocks, or the whole process was paused (SIGSTOP, a
+// frozen VM): after a pause its first tick cancels them at once, on the
+// monotonic clock, before any renewal is tried. Pauses longer than the stop
+// grace are logged.
+func (w *workers) leaseWatch(ctx context.Context) {
+	step := w.leaseWatchStep()
+	t := time.NewTicker(step)
+	defer t.Stop()
+	last := w.clock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := w.clock()
+		if gap := now.Sub(last); gap > step+w.s.cfg.TaskStopGrace {
+			w.s.log.Warn("the process did not run for a while (paused or starved); checking the task leases", slog.Duration("gap", gap))
+		}
+		last = now
+		w.mu.Lock()
+		for _, a := range w.running {
+			w.checkLeaseLocked(a, now)
+		}
+		w.mu.Unlock()
 	}
 }
 

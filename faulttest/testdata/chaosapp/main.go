@@ -10,17 +10,20 @@
 //	c       OnCondition(START, sum of "num" values reaches 10; the sum keeps the rest)
 //
 // Each body of a, b, c and stream records (task execution, attempt) in the
-// table chaos_run of the schema, so that the test can tell whether a body ran
-// twice for one attempt.
+// table chaos_run of the schema when it starts, with its start time, and its
+// end time when it returns, so that the test can tell whether a body ran
+// twice for one attempt, whether two attempts of a task ran at once, and
+// whether every SUCCESS had a body. The attempt number is the fencing token
+// a real task would use the same way.
 //
 // Only a and stream have a retry policy; b and c have none, so that a lost
 // worker that the library took for the task's failure would leave them
 // FAILED. The interruptions by lost workers are not limited (the streams are
-// interrupted by every kill of their process). c fails on purpose one time in four. Every body that returns an
-// error of its own (not one caused by the cancellation of its context)
-// appends a line "<task execution id> <attempt> <error>" to the file named
-// by -errors first, so that the test can tell a FAILED task whose body
-// failed from one that the library failed.
+// interrupted by every kill of their process). c fails on purpose one time
+// in four. Every body that returns an error of its own (not one caused by the
+// cancellation of its context) appends a line "<task execution id> <attempt>
+// <error>" to the file named by -errors first, so that the test can tell a
+// FAILED task whose body failed from one that the library failed.
 package main
 
 import (
@@ -50,6 +53,8 @@ func main() {
 	id := flag.String("id", "", "client id")
 	workflows := flag.String("workflows", "chaos1", "comma-separated workflow names")
 	errorsPath := flag.String("errors", os.DevNull, "file the bodies' own errors are appended to")
+	lease := flag.Duration("lease", time.Second, "the task lease (postgres.Config.TaskLeaseTTL)")
+	grace := flag.Duration("stop-grace", 0, "the stop grace (postgres.Config.TaskStopGrace; 0 for the default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -59,13 +64,13 @@ func main() {
 		os.Exit(1)
 	}
 	bodyErrors = errs
-	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ",")); err != nil {
+	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ","), *lease, *grace); err != nil {
 		fmt.Fprintln(os.Stderr, "chaosapp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, url, schema, id string, names []string) error {
+func run(ctx context.Context, url, schema, id string, names []string, lease, grace time.Duration) error {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return err
@@ -79,7 +84,7 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("client", id)
 	st, err := postgres.New(ctx, pool, &postgres.Config{
 		Schema: schema, Logger: log, LeaderTTL: time.Second, TaskHeartbeat: 200 * time.Millisecond,
-		TaskLeaseTTL: time.Second, ReapInterval: 200 * time.Millisecond, EventPollInterval: 100 * time.Millisecond,
+		TaskLeaseTTL: lease, TaskStopGrace: grace, ReapInterval: 200 * time.Millisecond, EventPollInterval: 100 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond, ListenerReconnect: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -87,17 +92,42 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 	}
 	defer st.Close()
 
-	record := func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := pool.Exec(ctx, `INSERT INTO `+schema+`.chaos_run (task_execution_id, attempt, client) VALUES ($1, $2, $3)
-			ON CONFLICT (task_execution_id, attempt) DO UPDATE SET runs = chaos_run.runs + 1`, tc.TaskExecutionID, tc.Attempt, id)
-		return err
+	// body runs work between the records of its start and its end (the
+	// clock of this machine, shared by every process of the test).
+	body := func(work func(ctx context.Context) error) aiflow.Operator {
+		return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+			_, err := pool.Exec(ctx, `INSERT INTO `+schema+`.chaos_run (task_execution_id, attempt, client, started_at)
+				VALUES ($1, $2, $3, $4)
+				ON CONFLICT (task_execution_id, attempt) DO UPDATE SET runs = chaos_run.runs + 1`, tc.TaskExecutionID, tc.Attempt, id, time.Now())
+			if err == nil {
+				err = work(ctx)
+			}
+			// Also when the start's insert failed: it may have committed
+			// (cancelled while its answer was on the way).
+			ended := time.Now()
+			// Retried while the server restarts: a body without an end
+			// counts as still running.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			for {
+				_, uerr := pool.Exec(wctx, `UPDATE `+schema+`.chaos_run SET ended_at = $3 WHERE task_execution_id = $1 AND attempt = $2`,
+					tc.TaskExecutionID, tc.Attempt, ended)
+				if uerr == nil || wctx.Err() != nil {
+					if err == nil {
+						err = uerr
+					}
+					return err
+				}
+				select {
+				case <-wctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
 	}
-	// A batch body: record the run, then work for a few milliseconds so
-	// that events arrive while it is alive.
-	batch := operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-		if err := record(ctx, tc); err != nil {
-			return err
-		}
+	// A batch body works for a few milliseconds, so that events arrive
+	// while it is alive.
+	batch := body(func(ctx context.Context) error {
 		select {
 		case <-time.After(time.Duration(rand.IntN(20)) * time.Millisecond):
 			return nil
@@ -105,10 +135,7 @@ func run(ctx context.Context, url, schema, id string, names []string) error {
 			return context.Cause(ctx)
 		}
 	})
-	stream := operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-		if err := record(ctx, tc); err != nil {
-			return err
-		}
+	stream := body(func(ctx context.Context) error {
 		<-ctx.Done()
 		return context.Cause(ctx)
 	})

@@ -1,4 +1,4 @@
-package runtime_test
+package conformance_test
 
 import (
 	"context"
@@ -9,17 +9,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/operators"
 	"github.com/aiflow-go/aiflow/store/memory"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// These tests run several clients on one memory store (replicas share its
+// partitions) and check that partitions are shared, taken over when a client
+// stops, and that each decision is applied once.
 
 // counted returns workflows whose single task counts its runs per execution.
-func counted(n int, runs *sync.Map) []*aiflow.Workflow {
+func countingWorkflows(n int, runs *sync.Map) []*aiflow.Workflow {
 	var out []*aiflow.Workflow
 	for i := 0; i < n; i++ {
 		wf := aiflow.NewWorkflow(fmt.Sprintf("w%02d", i))
@@ -33,7 +34,7 @@ func counted(n int, runs *sync.Map) []*aiflow.Workflow {
 	return out
 }
 
-func newClient(t *testing.T, st *memory.Store, id string, wfs []*aiflow.Workflow) *aiflow.Client {
+func newMemoryReplica(t *testing.T, st *memory.Store, id string, wfs []*aiflow.Workflow) *aiflow.Client {
 	t.Helper()
 	c, err := aiflow.New(&aiflow.Config{Store: st, ClientID: id, PollInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond})
 	require.NoError(t, err)
@@ -42,26 +43,26 @@ func newClient(t *testing.T, st *memory.Store, id string, wfs []*aiflow.Workflow
 	return c
 }
 
-func waitOwned(t *testing.T, c *aiflow.Client, n int) {
+func waitOwnedPartitions(t *testing.T, c *aiflow.Client, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool { return len(c.Owned()) == n }, 10*time.Second, 5*time.Millisecond,
 		"client %s owns %v, want %d partitions", c.ID(), c.Owned(), n)
 }
 
-func TestClientsSharePartitionsAndApplyEachDecisionOnce(t *testing.T) {
+func TestMemoryClientsSharePartitionsAndApplyEachDecisionOnce(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st := memory.New(&memory.Config{Partitions: 4})
 	var runs sync.Map
-	wfs := counted(12, &runs)
-	a := newClient(t, st, "a", wfs)
+	wfs := countingWorkflows(12, &runs)
+	a := newMemoryReplica(t, st, "a", wfs)
 	defer a.Stop(ctx)
-	waitOwned(t, a, 4)
-	b := newClient(t, st.Replica(), "b", wfs)
+	waitOwnedPartitions(t, a, 4)
+	b := newMemoryReplica(t, st.Replica(), "b", wfs)
 	defer b.Stop(ctx)
-	waitOwned(t, b, 2)
-	waitOwned(t, a, 2)
+	waitOwnedPartitions(t, b, 2)
+	waitOwnedPartitions(t, a, 2)
 
 	var ids []int64
 	for round := 0; round < 5; round++ {
@@ -84,20 +85,20 @@ func TestClientsSharePartitionsAndApplyEachDecisionOnce(t *testing.T) {
 	}
 }
 
-func TestStoppedClientsPartitionsAreTakenOver(t *testing.T) {
+func TestMemoryStoppedClientsPartitionsAreTakenOver(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st := memory.New(&memory.Config{Partitions: 4})
 	var runs sync.Map
-	wfs := counted(8, &runs)
-	a := newClient(t, st, "a", wfs)
-	b := newClient(t, st.Replica(), "b", wfs)
+	wfs := countingWorkflows(8, &runs)
+	a := newMemoryReplica(t, st, "a", wfs)
+	b := newMemoryReplica(t, st.Replica(), "b", wfs)
 	defer b.Stop(ctx)
-	waitOwned(t, a, 2)
-	waitOwned(t, b, 2)
+	waitOwnedPartitions(t, a, 2)
+	waitOwnedPartitions(t, b, 2)
 	require.NoError(t, a.Stop(ctx)) // releases its leases
-	waitOwned(t, b, 4)
+	waitOwnedPartitions(t, b, 4)
 	for _, wf := range wfs {
 		id, err := b.StartWorkflowExecution(ctx, wf.Name(), nil)
 		require.NoError(t, err)
