@@ -59,7 +59,8 @@ type versionKey struct {
 }
 
 // New returns a client for cfg. It returns an error matching ErrInvalid if
-// cfg is nil, has no Store or has a negative TaskLogRetention.
+// cfg is nil, has no Store, or has a negative TaskLogRetention or Retention
+// field.
 func New(cfg *Config) (*Client, error) {
 	if cfg == nil || cfg.Store == nil {
 		return nil, fmt.Errorf("aiflow: New: %w: Config.Store is nil: expected a store, such as memory.New(nil) or postgres.New(ctx, pool, nil)", ErrInvalid)
@@ -179,9 +180,13 @@ func (c *Client) Start(ctx context.Context) error {
 		_ = c.store.StopWorkers(context.Background())
 		return opError("start", err)
 	}
-	timers := timer.New(timer.Config{
+	tc := timer.Config{
 		Store: c.store, Registry: c.reg, Owner: c.cfg.ClientID, Clock: c.clock, Logger: c.log, OnArm: c.cfg.Test.OnTimerArmed,
-	})
+	}
+	if c.cfg.Retention.shortest() > 0 {
+		tc.Leading = c.retentionLoop // on the leader only (Config.Retention)
+	}
+	timers := timer.New(tc)
 	if err := timers.Start(ctx); err != nil {
 		_ = rt.Stop(context.Background())
 		_ = c.store.StopWorkers(context.Background())

@@ -41,6 +41,7 @@ func (w *Workflow) compile() (*compiled, error) {
 			cond := assignStateNames(r.cond, fmt.Sprintf("%s.%d", t.name, i+1))
 			et.Rules = append(et.Rules, engine.Rule{
 				Action: r.action, Keys: slices.Clone(cond.ExpectedKeys()), Cond: compileCondition(cond),
+				Desc: describeCondition(cond),
 			})
 			ruleDescs = append(ruleDescs, r.describe())
 		}

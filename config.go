@@ -69,6 +69,14 @@ type Config struct {
 	// about every tenth of it (at least every hour). Defaults to 0: logs
 	// are kept as long as their task executions.
 	TaskLogRetention time.Duration
+	// Retention says how long finished workflow executions (with their
+	// task executions and the task logs kept in the store) and events are
+	// kept: the elected leader among the started clients deletes older ones
+	// when it becomes leader and then about every tenth of the shortest
+	// retention (at most every hour), in small batches. nil means 30 days
+	// for both (RetentionDefault); in a Retention given, a zero field keeps
+	// those records forever. See Retention for what is never deleted.
+	Retention *Retention
 	// PoisonAttempts is how many times applying one event to one execution
 	// may fail (a condition errors or panics) before it is skipped and
 	// recorded as an "aiflow.poison_event" event. The Postgres store keeps
@@ -149,6 +157,15 @@ func (c Config) withDefaults() (Config, error) {
 	case c.IdempotencyKeyRetention < 0 && c.IdempotencyKeyRetention != -1:
 		return c, fmt.Errorf("aiflow: New: %w: Config.IdempotencyKeyRetention is %s: expected a positive duration, 0 for the default (%s) or -1 to keep keys forever",
 			ErrInvalid, c.IdempotencyKeyRetention, IdempotencyKeyRetentionDefault)
+	}
+	if c.Retention == nil {
+		c.Retention = defaultRetention()
+	} else {
+		r := *c.Retention // the caller's value may change afterwards
+		c.Retention = &r
+	}
+	if err := c.Retention.check("Config.Retention"); err != nil {
+		return c, fmt.Errorf("aiflow: New: %w", err)
 	}
 	return c, nil
 }

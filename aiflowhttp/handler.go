@@ -109,6 +109,7 @@ var routes = []route{
 	{"GET", "/v1/executions/{id}/tasks", (*handler).listTaskExecutions},
 	{"POST", "/v1/executions/{id}/tasks/{task}/start", (*handler).startTask},
 	{"POST", "/v1/executions/{id}/tasks/{task}/stop", (*handler).stopTask},
+	{"GET", "/v1/executions/{id}/tasks/{task}/why", (*handler).explainTask},
 	{"GET", "/v1/task-executions/{id}", (*handler).getTaskExecution},
 	{"GET", "/v1/task-executions/{id}/log", (*handler).readTaskLog},
 }

@@ -330,6 +330,12 @@ func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
 			{status: 413, body: pad},
 			{status: 415, body: `{}`, ctype: "text/plain"},
 		},
+		"GET /v1/executions/{id}/tasks/{task}/why": {
+			{status: 200, path: xp("/v1/executions/%d/tasks/manual/why", fx.running)},
+			{status: 400, path: "/v1/executions/x1/tasks/manual/why"},
+			{status: 404, path: xp("/v1/executions/%d/tasks/nope/why", fx.running)},
+			{status: 404, path: "/v1/executions/424242/tasks/manual/why"},
+		},
 		"POST /v1/executions/{id}/tasks/{task}/stop": {
 			{status: 202, path: xp("/v1/executions/%d/tasks/stream/stop", fx.running)},
 			{status: 400, path: "/v1/executions/0/tasks/stream/stop"},

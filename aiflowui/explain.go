@@ -84,3 +84,56 @@ func (NotesExplainer) Explain(_ context.Context, s TaskState) (Explanation, erro
 	}
 	return e, nil
 }
+
+// DecisionsExplainer explains from the decisions the engine records
+// (Client.ExplainTask): the engine's summary, the latest evaluation of each
+// rule with its outcome, and the latest events that missed the task's rules.
+// Each call reads up to aiflow.ExplainScanLimit events of the log, for every
+// task shown and every refresh of an execution's page: prefer it where
+// executions see few events, or raise Options.RefreshInterval. When the
+// engine has nothing to say (an execution older than its records, an
+// error), it falls back to NotesExplainer.
+type DecisionsExplainer struct {
+	Client *aiflow.Client
+}
+
+// decisionsShown bounds the missed events listed per task.
+const decisionsShown = 3
+
+// Explain implements Explainer.
+func (e DecisionsExplainer) Explain(ctx context.Context, s TaskState) (Explanation, error) {
+	if e.Client == nil || s.Execution == nil {
+		return NotesExplainer{}.Explain(ctx, s)
+	}
+	te, err := e.Client.ExplainTask(ctx, s.Execution.ID, s.Task)
+	if err != nil || te.Summary == "" {
+		return NotesExplainer{}.Explain(ctx, s)
+	}
+	out := Explanation{Summary: te.Summary}
+	for _, r := range te.Rules {
+		line := fmt.Sprintf("Rule %d (%s, %s", r.Rule, strings.ToLower(r.Action), strings.ReplaceAll(r.Kind, "_", " "))
+		if len(r.Keys) > 0 {
+			line += " " + quoteAll(r.Keys)
+		}
+		line += ")"
+		if n := len(r.Evaluations); n > 0 {
+			ev := r.Evaluations[n-1]
+			line += fmt.Sprintf(": last on %q (event %d): %s", ev.EventKey, ev.EventID, outcome(ev.Outcome))
+			if ev.Reason != "" {
+				line += ": " + ev.Reason
+			}
+		} else {
+			line += ": not evaluated yet"
+		}
+		out.Details = append(out.Details, line)
+	}
+	for _, m := range te.Missed[max(0, len(te.Missed)-decisionsShown):] {
+		out.Details = append(out.Details, fmt.Sprintf("Event %q (%d) missed the rules: %s", m.Key, m.EventID, m.Reason))
+	}
+	return out, nil
+}
+
+// outcome is an outcome in words ("condition false").
+func outcome(o aiflow.Outcome) string {
+	return strings.ReplaceAll(strings.ToLower(string(o)), "_", " ")
+}

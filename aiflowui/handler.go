@@ -76,8 +76,9 @@ type Options struct {
 	// PageSize is the number of executions per page; PageSizeDefault when 0.
 	PageSize int
 	// Explainer says why each task of an execution did or did not start;
-	// NotesExplainer (the task executions' notes and the workflow's rules)
-	// when nil.
+	// NotesExplainer (the task executions' notes and the workflow's rules,
+	// cheap) when nil. DecisionsExplainer tells the engine's recorded
+	// decisions instead.
 	Explainer Explainer
 	// CSRFKey signs the tokens of the forms; a random key when empty (forms
 	// rendered before a restart are then refused: reload the page).

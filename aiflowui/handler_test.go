@@ -3,6 +3,7 @@ package aiflowui
 import (
 	"context"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -372,4 +373,86 @@ func TestExecutionsPageThroughThousands(t *testing.T) {
 		}
 	}
 	require.Len(t, seen, n+1)
+}
+
+func TestActions(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	br := b.browser(adminToken)
+	br.get("/ui/")
+	// Start an execution: the answer leads to its page.
+	status, _, loc := br.act("/ui/actions/start-execution", url.Values{"namespace": {"a"}, "workflow": {"w"}})
+	require.Equal(t, http.StatusSeeOther, status)
+	var id int64
+	_, err := fmt.Sscanf(loc, "/ui/executions/%d", &id)
+	require.NoError(t, err, loc)
+	require.Eventually(t, func() bool {
+		x, err := b.client.GetWorkflowExecution(b.ctx, id)
+		require.NoError(t, err)
+		return x.Status == aiflow.WorkflowRunning
+	}, 10*time.Second, 10*time.Millisecond)
+	// Start a task by hand: the execution then has run every task.
+	status, body, _ := br.act("/ui/actions/task", url.Values{"execution": {fmt.Sprint(id)}, "task": {"wait"}, "op": {"start"}})
+	require.Equal(t, http.StatusSeeOther, status, body)
+	require.Eventually(t, func() bool {
+		tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: "wait"})
+		require.NoError(t, err)
+		return len(tes) == 1 && tes[0].Status == aiflow.TaskSuccess
+	}, 10*time.Second, 10*time.Millisecond)
+	status, _, _ = br.act("/ui/actions/task", url.Values{"execution": {fmt.Sprint(id)}, "task": {"wait"}, "op": {"explode"}})
+	require.Equal(t, http.StatusBadRequest, status)
+	x, err := b.client.WaitWorkflowExecution(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowSuccess, x.Status, "every task has run")
+	// Stop the execution of namespace a that waits for its event.
+	status, body, _ = br.act("/ui/actions/stop-execution", url.Values{"execution": {fmt.Sprint(b.execs["a"])}})
+	require.Equal(t, http.StatusSeeOther, status, body)
+	x, err = b.client.WaitWorkflowExecution(b.ctx, b.execs["a"])
+	require.NoError(t, err)
+	require.Equal(t, aiflow.WorkflowStopped, x.Status)
+
+	// Pause and resume a schedule and a trigger.
+	sched, err := b.client.AddWorkflowSchedule(b.ctx, "w", "interval@0 0 1 0", &aiflow.ScheduleOpts{Namespace: "a"})
+	require.NoError(t, err)
+	trig, err := b.client.AddWorkflowTrigger(b.ctx, "w", "on_go", aiflow.EventCondition("go"), &aiflow.TriggerOpts{Namespace: "a"})
+	require.NoError(t, err)
+	for _, op := range []string{"pause", "resume"} {
+		status, _, _ = br.act("/ui/actions/schedule", url.Values{"schedule": {fmt.Sprint(sched.ID)}, "op": {op}})
+		require.Equal(t, http.StatusSeeOther, status)
+		s, err := b.client.GetWorkflowSchedule(b.ctx, sched.ID)
+		require.NoError(t, err)
+		require.Equal(t, op == "pause", s.Paused)
+		status, _, _ = br.act("/ui/actions/trigger", url.Values{"trigger": {fmt.Sprint(trig.ID)}, "op": {op}})
+		require.Equal(t, http.StatusSeeOther, status)
+		tr, err := b.client.GetWorkflowTrigger(b.ctx, trig.ID)
+		require.NoError(t, err)
+		require.Equal(t, op == "pause", tr.Paused)
+	}
+	_, body = br.get("/ui/namespaces/a/workflows/w")
+	require.Contains(t, body, fmt.Sprintf(`data-schedule="%d"`, sched.ID))
+	require.Contains(t, body, fmt.Sprintf(`data-trigger="%d"`, trig.ID))
+}
+
+func TestDecisionsExplainer(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	x := b.execs["a"]
+	require.Eventually(t, func() bool {
+		tes, err := b.client.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: x, Task: "then"})
+		require.NoError(t, err)
+		return len(tes) == 1 && tes[0].Status == aiflow.TaskSuccess
+	}, 10*time.Second, 10*time.Millisecond)
+	_, err := b.client.SendEvent(b.ctx, "unrelated", "v", &aiflow.SendEventOpts{Namespace: "a", ExecutionID: x})
+	require.NoError(t, err)
+	ui := NewHandler(b.client, &Options{Auth: aiflowhttp.Auth{AllowUnauthenticated: true}, Explainer: DecisionsExplainer{Client: b.client},
+		Logger: slog.New(slog.DiscardHandler)})
+	rec := httptest.NewRecorder()
+	ui.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/executions/%d", x), nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	body := rec.Body.String()
+	want, err := b.client.ExplainTask(b.ctx, x, "then")
+	require.NoError(t, err)
+	require.Contains(t, body, template.HTMLEscapeString(want.Summary))
+	require.Contains(t, body, "Rule 1 (start, on event &#34;go&#34;): not evaluated yet")
+	require.Contains(t, body, "Rule 1 (start, start after")
 }

@@ -145,6 +145,8 @@ Exit codes:
 		e.scheduleCmd(),
 		e.triggerCmd(),
 		e.eventCmd(),
+		e.replayCmd(),
+		e.pruneCmd(),
 		e.versionCmd(),
 	)
 	for _, cmd := range root.Commands() {

@@ -18,10 +18,11 @@
 //	aiflow namespace add|list|delete
 //	aiflow workflow list|show|enable|disable|delete
 //	aiflow workflow-execution start|stop|stop-all|list|show|delete
-//	aiflow task-execution list|show|start|stop|restart|logs
+//	aiflow task-execution list|show|why|start|stop|restart|logs
 //	aiflow workflow-schedule add|list|show|pause|resume|delete|delete-all
 //	aiflow workflow-trigger list|show|pause|resume|delete|delete-all
 //	aiflow event send|list|count|listen
+//	aiflow replay WORKFLOW (with the workflows of a program that mounts the commands)
 //	aiflow version
 //
 // Every command takes -o table|json|yaml (table by default) and -n NAMESPACE

@@ -201,7 +201,7 @@ an event in the log: the running application handles it exactly once.`,
 func (e *env) taskExecutionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "task-execution",
-		Short: "List, show, start, stop and read the logs of task executions",
+		Short: "List, show, start, stop, explain and read the logs of task executions",
 	}
 	var task string
 	list := &cobra.Command{
@@ -349,7 +349,7 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the task execution has finished")
 	logs.Flags().Int64Var(&offset, "offset", 0, "start at this byte offset")
-	cmd.AddCommand(list, show,
+	cmd.AddCommand(list, show, e.whyCmd(),
 		action("start", "Start a task in a running workflow execution (ignored while the task is alive)",
 			func(c *aiflow.Client, cmd *cobra.Command, id int64, task string) error {
 				return c.StartTaskExecution(cmd.Context(), id, task)

@@ -58,6 +58,18 @@ func TestMountedUnderAnotherCommand(t *testing.T) {
 	require.Equal(t, "aiflow.client", ev.Sender)
 	require.Empty(t, stderr.String())
 	b.waitRun(x, "on_ping", 1, aiflow.TaskSuccess)
+
+	// replay: the application's registered definition over the log agrees
+	// with what happened.
+	require.NoError(t, run("flow", "replay", "w", "-o", "json"))
+	var rep aiflow.ReplayReport
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	require.Zero(t, rep.Differences, stdout.String())
+	require.Len(t, rep.Executions, 1)
+	require.Equal(t, x, rep.Executions[0].ID)
+	require.NoError(t, run("flow", "replay", "w"))
+	require.Regexp(t, `(?m)^DIFFERENCES:\s+0$`, stdout.String())
+	require.Regexp(t, `(?m)^`+strconv.FormatInt(x, 10)+`\s+on_ping\s+1\s+event \d+ rule 1\s+\d+ SUCCESS\s+-$`, stdout.String())
 	require.Equal(t, 0, cli.ExitCode(nil))
 
 	// migrate status: the migrate commands need the database, client or not.

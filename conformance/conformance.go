@@ -92,6 +92,20 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Triggers/StatefulTriggerStartsEventExecutions", fn: testTriggerWithStateStartsEventExecutions},
 		{name: "Triggers/SeeEventsFromOtherWorkflowsExecutions", fn: testTriggerSeesOtherWorkflowsEvents},
 		{name: "Timers/PruneFiringsKeepsTheLatestOfLiveTimers", fn: testPruneFirings},
+		{name: "Why/StartsConditionFalseTaskAliveAndRestart", fn: testWhyStartsConditionFalseAndAlive},
+		{name: "Why/EvaluationsAreBoundedAndDeletedWithTheExecution", fn: testWhyEvaluationsAreBounded},
+		{name: "Why/ConditionFailed", fn: testWhyPoison,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.PoisonAttempts = 1 }},
+		{name: "Why/WorkflowDisabled", fn: testWhyWorkflowDisabled},
+		{name: "Why/EventsThatMissedTheRules", fn: testWhyMissedEvents},
+		{name: "Replay/AChangedConditionShowsItsDifference", fn: testReplayShowsAChangedCondition},
+		{name: "Retention/PruneKeepsRecentUnconsumedAndRunningRecords", fn: testPruneKeepsRecentUnconsumedAndRunning,
+			adjust: func(_ *testing.T, c *aiflow.Config) { c.Retention = &aiflow.Retention{} }},
+		{name: "Retention/AnEventGoesOnceEveryPartitionReadingItConsumedIt", fn: testPruneWaitsForEveryPartition},
+		{name: "Retention/TheLeaderPrunesOldRecords", fn: testLeaderPrunes,
+			adjust: func(_ *testing.T, c *aiflow.Config) {
+				c.Retention = &aiflow.Retention{Executions: leaderRetention, Events: leaderRetention}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

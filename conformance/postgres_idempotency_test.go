@@ -21,17 +21,23 @@ import (
 
 // commitCutter breaks a client's connection right after the server has
 // committed a transaction: the server commits, the answer never reaches the
-// client, which sees its connection die. It cuts once per arm, and only a
-// transaction whose statements carried marker (the idempotency key or event
-// key of the call under test), so that other traffic on the pool is left
-// alone. With implicit set, it cuts the answer to the first statement that
-// carries marker instead: a pipelined implicit transaction, which commits
-// before the server answers.
+// client, which sees its connection die. Armed with a marker (the
+// idempotency key or event key of the call under test), it cuts once: the
+// answer to the COMMIT of a transaction whose statements carried the
+// marker, or with implicit, the answer to the statements that carry it (a
+// pipelined implicit transaction, which commits before the server's
+// ReadyForQuery). Other traffic on the pool is left alone.
 type commitCutter struct {
-	marker   []byte
-	armed    atomic.Bool
-	implicit atomic.Bool
+	mu       sync.Mutex
+	marker   string // armed while not empty
+	implicit bool
 	cuts     atomic.Int32
+}
+
+func (cc *commitCutter) arm(marker string, implicit bool) {
+	cc.mu.Lock()
+	cc.marker, cc.implicit = marker, implicit
+	cc.mu.Unlock()
 }
 
 func (cc *commitCutter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -47,25 +53,29 @@ type cutConn struct {
 	net.Conn
 	cc *commitCutter
 
-	mu        sync.Mutex
-	sawMarker bool // since the last BEGIN
-	cut       bool // the commit was sent: the next answer is dropped
+	mu  sync.Mutex
+	saw string // the armed marker, when this connection's transaction sent it
+	cut bool   // the answer to the last write is dropped
 }
 
 func (c *cutConn) Write(p []byte) (int, error) {
 	low := bytes.ToLower(p)
-	c.mu.Lock()
-	if bytes.Contains(low, []byte("begin")) {
-		c.sawMarker = false
+	c.cc.mu.Lock()
+	if m := c.cc.marker; m != "" {
+		carries := bytes.Contains(p, []byte(m))
+		c.mu.Lock()
+		if bytes.Contains(low, []byte("begin")) {
+			c.saw = ""
+		}
+		if carries {
+			c.saw = m
+		}
+		if c.cc.implicit && carries || !c.cc.implicit && c.saw == m && bytes.Contains(low, []byte("commit")) {
+			c.cut, c.cc.marker = true, ""
+		}
+		c.mu.Unlock()
 	}
-	if bytes.Contains(p, c.cc.marker) {
-		c.sawMarker = true
-	}
-	commit := bytes.Contains(low, []byte("commit")) || c.cc.implicit.Load()
-	if c.sawMarker && commit && c.cc.armed.CompareAndSwap(true, false) {
-		c.cut = true
-	}
-	c.mu.Unlock()
+	c.cc.mu.Unlock()
 	return c.Conn.Write(p)
 }
 
@@ -77,9 +87,18 @@ func (c *cutConn) Read(p []byte) (int, error) {
 	if !cut {
 		return c.Conn.Read(p)
 	}
-	// The server answers once the commit is done: drop the answer and the
+	// Drop the answer up to its ReadyForQuery message ('Z', length 5), which
+	// the server sends once the transaction is over (committed), then the
 	// connection.
-	_, _ = c.Conn.Read(p)
+	var answer []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(answer, []byte{'Z', 0, 0, 0, 5}) {
+		n, err := c.Conn.Read(buf)
+		answer = append(answer, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
 	_ = c.Conn.Close()
 	c.cc.cuts.Add(1)
 	return 0, io.ErrUnexpectedEOF
@@ -100,7 +119,7 @@ func TestPostgresIdempotencyAcrossAConnectionLostAtCommit(t *testing.T) {
 	wf.Task("t", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil }))
 	openClient(t, pool, cfg, "runner", wf)
 
-	cutter := &commitCutter{marker: []byte("cut-me")}
+	cutter := &commitCutter{}
 	pcfg, err := pgxpool.ParseConfig(pgtest.URL())
 	require.NoError(t, err)
 	pcfg.MaxConns = 4
@@ -126,7 +145,7 @@ func TestPostgresIdempotencyAcrossAConnectionLostAtCommit(t *testing.T) {
 
 	// SendEvent with a key.
 	opts := &aiflow.SendEventOpts{IdempotencyKey: "cut-me-send"}
-	cutter.armed.Store(true)
+	cutter.arm("cut-me-send", false)
 	_, err = c.SendEvent(ctx, "paid", "order-1", opts)
 	require.Error(t, err, "the connection died before the answer")
 	require.EqualValues(t, 1, cutter.cuts.Load())
@@ -139,7 +158,7 @@ func TestPostgresIdempotencyAcrossAConnectionLostAtCommit(t *testing.T) {
 	require.Equal(t, firstID, ev.ID, "the retry returns the first call's event")
 
 	// StartWorkflowExecution with a key.
-	cutter.armed.Store(true)
+	cutter.arm("cut-me-start", false)
 	_, err = c.StartWorkflowExecution(ctx, "w", &aiflow.StartWorkflowOpts{IdempotencyKey: "cut-me-start"})
 	require.Error(t, err)
 	require.EqualValues(t, 2, cutter.cuts.Load())
@@ -154,8 +173,7 @@ func TestPostgresIdempotencyAcrossAConnectionLostAtCommit(t *testing.T) {
 	require.Equal(t, aiflow.WorkflowSuccess, x.Status)
 
 	// Without a key the retry acts twice: what the key is for.
-	cutter.implicit.Store(true)
-	cutter.armed.Store(true)
+	cutter.arm("cut-me-nokey", true)
 	_, err = c.SendEvent(ctx, "cut-me-nokey", "", nil)
 	require.Error(t, err)
 	require.EqualValues(t, 3, cutter.cuts.Load())

@@ -190,12 +190,16 @@ type Effects struct {
 	Stops             []StopRequest
 	Events            []Event
 	Snapshots         []Snapshot
+	// Decisions are the engine's decisions about tasks (see [Decision]),
+	// kept within the bounds of [FoldDecisions] and DecisionsKept.
+	Decisions []Decision
 }
 
 // Empty reports whether e writes nothing but (maybe) a position.
 func (e *Effects) Empty() bool {
 	return len(e.NewExecutions) == 0 && len(e.ExecutionUpdates) == 0 && len(e.NewTaskExecutions) == 0 &&
-		len(e.TaskNotes) == 0 && len(e.Dispatches) == 0 && len(e.Stops) == 0 && len(e.Events) == 0 && len(e.Snapshots) == 0
+		len(e.TaskNotes) == 0 && len(e.Dispatches) == 0 && len(e.Stops) == 0 && len(e.Events) == 0 && len(e.Snapshots) == 0 &&
+		len(e.Decisions) == 0
 }
 
 // Batch is what a unit of work sees: the events after the partition's
@@ -446,6 +450,8 @@ type Store interface {
 	Triggers
 	Elector
 	Idempotency
+	Decisions
+	Pruner
 	// Close releases the store's resources. It does not close a pool the
 	// caller passed in.
 	Close() error

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aiflow-go/aiflow"
@@ -243,13 +242,7 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, e
 		last = out[len(out)-1].Position
 	}
 	// Every partition has consumed past the last event.
-	err = waitUntil(ctx, st, "every partition past the last event", func() (bool, error) {
-		var behind int
-		err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
-			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint)", last.XID, last.ID).Scan(&behind)
-		return behind == 0, err
-	})
-	if err != nil {
+	if err := waitConsumed(ctx, pool, st, last); err != nil {
 		return 0, err
 	}
 	rate := float64(sent) / time.Since(t0).Seconds()

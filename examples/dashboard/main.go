@@ -82,7 +82,7 @@ func run(ctx context.Context, ln net.Listener, token, readToken string, every ti
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", http.StripPrefix("/api", aiflowhttp.NewHandler(client, &aiflowhttp.Options{Auth: auth})))
-	mux.Handle("/", aiflowui.NewHandler(client, &aiflowui.Options{Auth: auth}))
+	mux.Handle("/", aiflowui.NewHandler(client, &aiflowui.Options{Auth: auth, Explainer: aiflowui.DecisionsExplainer{Client: client}}))
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("dashboard: serving", "url", "http://"+ln.Addr().String()+"/", "api", "http://"+ln.Addr().String()+"/api/v1/")

@@ -37,26 +37,36 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause
 	switch a {
 	case ActionStart:
 		if alive {
-			e.note(cur, fmt.Sprintf("START by %s ignored: task execution %d is %s", why, cur.Seq, cur.Status))
+			msg := fmt.Sprintf("START by %s ignored: task execution %d is %s", why, cur.Seq, cur.Status)
+			e.note(cur, msg)
+			e.decide(x, t.Name, why.rule, ev, store.DecisionTaskAlive, msg, cur)
 			return
 		}
 		e.startNew(x, t, ts, ev.Time)
+		e.decide(x, t.Name, why.rule, ev, store.DecisionStarted, why.ruleReason(), ts.Latest)
 	case ActionStop:
 		if alive {
 			e.requestStop(x, cur, "STOP by "+why.String())
+			e.decide(x, t.Name, why.rule, ev, store.DecisionStopRequested, why.ruleReason(), cur)
+		} else {
+			e.decide(x, t.Name, why.rule, ev, store.DecisionNothingToStop, why.ruleReason(), cur)
 		}
 	case ActionRestart:
 		if !alive {
 			e.startNew(x, t, ts, ev.Time)
+			e.decide(x, t.Name, why.rule, ev, store.DecisionStarted, why.ruleReason(), ts.Latest)
 			return
 		}
 		if cur.Status == store.TaskInit {
-			e.note(cur, fmt.Sprintf("RESTART by %s ignored: a restart is already waiting for the previous run to stop", why))
+			msg := fmt.Sprintf("RESTART by %s ignored: a restart is already waiting for the previous run to stop", why)
+			e.note(cur, msg)
+			e.decide(x, t.Name, why.rule, ev, store.DecisionTaskAlive, msg, cur)
 			return
 		}
 		e.requestStop(x, cur, "RESTART by "+why.String())
 		ts.Stopping = append(ts.Stopping, cur)
 		e.startNew(x, t, ts, ev.Time)
+		e.decide(x, t.Name, why.rule, ev, store.DecisionRestarted, why.ruleReason(), ts.Latest)
 	}
 	e.markDirty(x)
 }

@@ -71,13 +71,16 @@ func (e *Engine) startExecution(ev *store.Event) error {
 	if d.RunType == "" {
 		d.RunType = store.RunManual
 	}
-	e.createExecution(ev.ExecutionID, ev.Namespace, ev.Workflow, d, ev.Time)
+	e.createExecution(ev.ExecutionID, ev.Namespace, ev.Workflow, d, ev)
 	return nil
 }
 
 // createExecution records a new execution and starts its initial tasks; it
 // returns the execution, or nil when it could not run.
-func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecutionData, at time.Time) *Execution {
+// ev is the event that started it (a start request, a schedule tick, an
+// event that met a trigger).
+func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecutionData, ev *store.Event) *Execution {
+	at := ev.Time
 	rec := store.WorkflowExecutionRecord{
 		ID: id, Namespace: ns, Workflow: wf, RunType: d.RunType,
 		ScheduleID: d.ScheduleID, TriggerID: d.TriggerID, CreatedAt: at, UpdatedAt: at,
@@ -108,7 +111,9 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 	e.markDirty(x)
 	for _, ti := range def.initial {
 		t := def.Tasks[ti]
-		e.startNew(x, t, x.task(t.Name), at)
+		ts := x.task(t.Name)
+		e.startNew(x, t, ts, at)
+		e.decide(x, t.Name, 0, ev, store.DecisionStarted, reasonExecutionStart, ts.Latest)
 	}
 	e.settle(x, at)
 	return x

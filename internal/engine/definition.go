@@ -66,6 +66,9 @@ type Rule struct {
 	Action Action
 	Keys   []string
 	Cond   CondFunc
+	// Desc describes the condition in words; it is the reason recorded
+	// when the condition is not met.
+	Desc string
 	// external is true when some key is not a task status key.
 	external bool
 }

@@ -41,4 +41,14 @@
 // the execution running. A settled execution is FAILED if the latest
 // execution of some task FAILED, else SUCCESS. The check looks at every task
 // and does not depend on declaration order.
+//
+// # Decisions
+//
+// Besides its records, the engine adds to the effects a [store.Decision]
+// for every start of a task execution (with the event and the rule, or what
+// started it without a rule), for every rule it evaluates (condition false,
+// task alive, stop requested, nothing to stop), for every rule of an
+// execution that an event skipped because its workflow was disabled, and for
+// every rule of a poison event skipped. They explain later why a task did or
+// did not start; the store bounds what it keeps.
 package engine

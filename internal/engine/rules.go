@@ -41,6 +41,7 @@ func (e *Engine) applyUser(ev *store.Event) error {
 			disabled = w != nil && w.Disabled
 		}
 		if disabled {
+			e.decideAll(x, ev, store.DecisionWorkflowDisabled, "the workflow was disabled")
 			continue
 		}
 		if err := e.evalRules(x, ev); err != nil {
@@ -81,6 +82,7 @@ func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
 					e.act(x, t, r.Action, ev, cause{rule: ri + 1, task: t.Name, ev: ev})
 					break
 				}
+				e.decide(x, t.Name, ri+1, ev, store.DecisionConditionFalse, r.Desc, nil)
 			}
 			if x.Status != store.WorkflowRunning {
 				break
@@ -111,6 +113,7 @@ func evalCondition(c CondFunc, ev *store.Event, env Env) (met bool, err error) {
 
 func (e *Engine) recordPoison(ev *store.Event, key PoisonKey, msg string, x *Execution) {
 	// Poison records stay in this partition: they name the execution.
+	e.decideAll(x, ev, store.DecisionConditionFailed, msg)
 	e.poisonEvent(ev, key, msg, ev.Namespace, x.Workflow, x.ID)
 }
 

@@ -31,7 +31,7 @@ func (e *Engine) applyScheduleTick(ev *store.Event) {
 	}
 	e.createExecution(id, ev.Namespace, ev.Workflow, store.StartExecutionData{
 		RunType: store.RunPeriodic, ScheduleID: d.ScheduleID, FireTime: d.FireTime,
-	}, ev.Time)
+	}, ev)
 }
 
 // applyPeriodicTick restarts a periodic task in its execution.
@@ -44,6 +44,6 @@ func (e *Engine) applyPeriodicTick(ev *store.Event) {
 	if !ok || !t.Periodic {
 		return
 	}
-	e.act(x, t, ActionRestart, ev, cause{ev: ev, label: "periodic tick"})
+	e.act(x, t, ActionRestart, ev, cause{ev: ev, label: reasonPeriodicTick})
 	e.settle(x, ev.Time)
 }

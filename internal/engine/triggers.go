@@ -108,7 +108,7 @@ func (e *Engine) applyWorkflowTriggers(ev *store.Event, group []*Trigger) error 
 		if err != nil {
 			panic(idError{err})
 		}
-		e.createExecution(id, w.Namespace, w.Name, store.StartExecutionData{RunType: store.RunEvent, TriggerID: a.id}, ev.Time)
+		e.createExecution(id, w.Namespace, w.Name, store.StartExecutionData{RunType: store.RunEvent, TriggerID: a.id}, ev)
 		return nil
 	}
 	return nil

@@ -93,6 +93,10 @@ type Config struct {
 	// tick, and with a zero time when a timer is dropped (tests use it to
 	// know when to advance a fake clock).
 	OnArm func(timer string, at time.Time)
+	// Leading, if set, runs during each term of leadership in a goroutine
+	// of its own, with a context that ends with the term: maintenance that
+	// one client at a time does (the client's pruning of old records).
+	Leading func(ctx context.Context)
 }
 
 // Service campaigns for leadership and runs the timers while it leads.
@@ -198,6 +202,11 @@ func (s *Service) lead(ctx context.Context) {
 	gs.Start()
 	defer func() { _ = gs.Shutdown() }()
 	l := &leader{s: s, ctx: ctx, gs: gs, jobs: map[string]*armed{}}
+	if s.cfg.Leading != nil {
+		var maintenance startstop.Service
+		_ = maintenance.Start(ctx, s.cfg.Leading) // fails only once ctx has ended
+		defer func() { _ = maintenance.Stop(context.Background()) }()
+	}
 
 	from, err := s.cfg.Store.LastPosition(ctx)
 	if err != nil && ctx.Err() == nil {

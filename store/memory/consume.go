@@ -196,6 +196,7 @@ func (s *Store) applyEffects(p *partition, fx *store.Effects) (appended bool, er
 			p.snaps[sn.Key] = slices.Clone(sn.Data)
 		}
 	}
+	s.decisions.record(fx.Decisions)
 	all := append(slices.Clone(fx.Events), out...)
 	if len(all) > 0 {
 		s.appendChecked(all) // the engine's events were checked above; the status events are the store's own

@@ -34,6 +34,7 @@ func (s *Store) DeleteExecution(_ context.Context, id int64) error {
 		}
 	}
 	delete(s.execs, id)
+	delete(s.decisions.byX, id)
 	return nil
 }
 

@@ -63,7 +63,8 @@ type state struct {
 	dispatched  map[dispatchKey]bool
 	tm          *timerState
 	// idem holds the results of calls made with an idempotency key.
-	idem map[store.IdempotencyKey]idemResult
+	idem      map[store.IdempotencyKey]idemResult
+	decisions decisionLog
 }
 
 type wfKey struct{ ns, name string }

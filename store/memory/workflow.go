@@ -115,6 +115,7 @@ func (s *Store) DeleteWorkflow(_ context.Context, ns, name string) error {
 	for id, x := range s.execs {
 		if x.Namespace == ns && x.Workflow == name {
 			delete(s.execs, id)
+			delete(s.decisions.byX, id)
 		}
 	}
 	for id, te := range s.tes {

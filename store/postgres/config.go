@@ -40,6 +40,12 @@ const (
 	// TaskStopGraceMax caps the default of Config.TaskStopGrace.
 	TaskStopGraceMax = 10 * time.Second
 
+	// Retention of River's finished jobs (Config.CompletedJobRetention and
+	// friends), River's own defaults.
+	CompletedJobRetentionDefault = 24 * time.Hour
+	CancelledJobRetentionDefault = 24 * time.Hour
+	DiscardedJobRetentionDefault = 7 * 24 * time.Hour
+
 	// QueueBatch and QueueStreaming are the River queues of task attempts:
 	// streaming tasks hold a worker slot for their whole life, so they have a
 	// queue of their own and cannot starve batch tasks.
@@ -179,6 +185,18 @@ type Config struct {
 	// lease has expired. Defaults to 5 s.
 	ResignTimeout time.Duration
 
+	// CompletedJobRetention, CancelledJobRetention and DiscardedJobRetention
+	// are how long River keeps the jobs of finished task attempts
+	// (completed, cancelled, discarded) before its job cleaner, on River's
+	// elected leader among the started stores, deletes them; -1 keeps them
+	// forever. Jobs are the queue's bookkeeping: a task execution records
+	// its attempts' outcome itself, and is kept as long as
+	// aiflow.Config.Retention says. Default to River's own: 24 h, 24 h and
+	// 7 days.
+	CompletedJobRetention time.Duration
+	CancelledJobRetention time.Duration
+	DiscardedJobRetention time.Duration
+
 	// riverTestOnly sets River's TestOnly (no jittered start-up sleeps); for
 	// this package's tests.
 	riverTestOnly bool
@@ -237,6 +255,22 @@ func (cfg *Config) withDefaults() (*Config, error) {
 		}
 		if *d.v == 0 {
 			*d.v = d.def
+		}
+	}
+	for _, r := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"CompletedJobRetention", &c.CompletedJobRetention, CompletedJobRetentionDefault},
+		{"CancelledJobRetention", &c.CancelledJobRetention, CancelledJobRetentionDefault},
+		{"DiscardedJobRetention", &c.DiscardedJobRetention, DiscardedJobRetentionDefault},
+	} {
+		if *r.v < -1 {
+			return nil, fmt.Errorf("postgres: Config.%s %s: expected a positive duration, or -1 to keep River's finished jobs forever (0 for the default, %s)", r.name, *r.v, r.def)
+		}
+		if *r.v == 0 {
+			*r.v = r.def
 		}
 	}
 	if c.FetchCooldown < time.Millisecond {

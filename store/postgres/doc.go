@@ -260,7 +260,7 @@
 //     next attempt at once, and the retry policy's failures are untouched)
 //     while the task execution's interruptions stay within its
 //     max_interruptions (the creating client's Config.MaxInterruptions, kept
-//     in the row since migration 7), FAILED ("the workers kept dying") at
+//     in the row since migration 8), FAILED ("the workers kept dying") at
 //     the interruption after those, or STOPPED if it was stopping; its status
 //     event's reason starts with "worker lost: heartbeat lost". Its job is
 //     cancelled so that a worker that still runs it stops. A worker that
@@ -282,4 +282,33 @@
 // them again. Retries are dispatched by the engine as new jobs; a retry's
 // backoff (a job scheduled in the future) is rounded up to River's scheduler
 // period, about 5 s.
+//
+// # Retention
+//
+// Prune (called on the elected leader by the client, see aiflow.Retention,
+// and by "aiflow prune") deletes old records in batches of
+// store.PruneParams.BatchSize rows (1,000 by default), each statement its own
+// short implicit transaction that locks only the rows it deletes, so pruning
+// never blocks the consumers, the workers or the appenders for long:
+//
+//   - Events are walked by id (the primary key; ids and times are both taken
+//     when a row is inserted, so id order is time order) up to the first
+//     batch that reaches an event newer than the cut-off. An event goes if it
+//     is older than the cut-off and at or before the cursor of every
+//     partition that reads it (the lowest cursor for a user event, its own
+//     partition's for another), so a partition never misses an event it has
+//     not consumed.
+//   - Workflow executions are walked by id up to the first batch that reaches
+//     one created after the cut-off. One that finished before the cut-off and
+//     has no alive task execution goes with its task executions (a batch of
+//     them per statement, through the (execution_id, id) index), their logs,
+//     dispatch rows and leases.
+//
+// Deleted rows are reclaimed by (auto)vacuum, whose space later rows reuse.
+// No index beyond the primary keys is needed, and the hot path (appending and
+// consuming) is unchanged; TestPruneBoundsTheTables shows the plans (EXPLAIN)
+// and the table sizes before and after. River's finished jobs are deleted by
+// River's own job cleaner on River's leader, after
+// Config.CompletedJobRetention, CancelledJobRetention and
+// DiscardedJobRetention.
 package postgres

@@ -128,7 +128,8 @@ func (s *Store) DeleteExecution(ctx context.Context, id int64) error {
 			l AS (DELETE FROM {s}.aiflow_task_log WHERE task_execution_id IN (SELECT id FROM te)),
 			ls AS (DELETE FROM {s}.aiflow_task_log_size WHERE task_execution_id IN (SELECT id FROM te)),
 			d AS (DELETE FROM {s}.aiflow_dispatch WHERE task_execution_id IN (SELECT id FROM te)),
-			le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id IN (SELECT id FROM te))
+			le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id IN (SELECT id FROM te)),
+			dc AS (DELETE FROM {s}.aiflow_decision WHERE execution_id = $1)
 			DELETE FROM {s}.aiflow_workflow_execution WHERE id = $1`), id)
 		return err
 	}))

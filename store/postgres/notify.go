@@ -509,10 +509,11 @@ func (h *hub) watchHorizon(ctx context.Context) {
 				oldest = xid
 			}
 		}
+		filter := filtering || time.Since(h.heldSince) >= horizonFilterAfter
 		h.mu.Unlock()
 		var plain, x uint64
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := h.s.pool.QueryRow(qctx, h.s.q(horizonCheckSQL), oldest).Scan(&plain, &x)
+		err := h.s.pool.QueryRow(qctx, h.s.q(horizonCheckSQL), oldest, filter).Scan(&plain, &x)
 		cancel()
 		filtering = err == nil && x > plain
 		h.horizonChecks.Add(1)

@@ -366,6 +366,7 @@ func (u *unitWrite) queueFinal() error {
 		return err
 	}
 	u.pending = append(u.pending, u.s.snapshotWrites(u.params.Partition, u.fx.Snapshots)...)
+	u.pending = append(u.pending, u.s.decisionWrites(u.fx.Decisions)...)
 	return nil
 }
 

@@ -63,6 +63,11 @@ func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
 		Schema:   s.cfg.Schema,
 		TestOnly: s.cfg.riverTestOnly,
 		Workers:  ws,
+
+		// River's job cleaner deletes finished jobs (Config.*JobRetention).
+		CompletedJobRetentionPeriod: s.cfg.CompletedJobRetention,
+		CancelledJobRetentionPeriod: s.cfg.CancelledJobRetention,
+		DiscardedJobRetentionPeriod: s.cfg.DiscardedJobRetention,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: River client: %w", err)
@@ -548,8 +553,9 @@ func (s *Store) completeJobs(ctx context.Context, tx pgx.Tx, calls []*batchCall[
 }
 
 // heartbeatLoop renews the leases of this process's running attempts every
-// TaskHeartbeat, in one query bounded by the earliest deadline of their
-// leases (see leaseWatch), and cancels the attempts whose lease is gone
+// TaskHeartbeat (or as soon as the previous renewal returned, if it took
+// longer), in one query bounded by the earliest deadline of their leases
+// (see leaseWatch), and cancels the attempts whose lease is gone
 // (reaped) and those whose task is STOPPING (a stop that did not reach them
 // otherwise). An attempt whose lease could not be renewed in time is
 // cancelled by leaseWatch.
@@ -570,7 +576,9 @@ func (w *workers) heartbeatLoop(ctx context.Context) {
 		w.mu.Lock()
 		owner := w.owner
 		list := make([]*attempt, 0, len(w.running))
-		deadline := sent.Add(s.cfg.TaskHeartbeat)
+		// A slow renewal still proves the leases from sent: wait for it up
+		// to the earliest deadline of the leases it renews.
+		deadline := sent.Add(s.cfg.TaskLeaseTTL - s.cfg.TaskStopGrace)
 		for _, a := range w.running {
 			list = append(list, a)
 			if d := w.leaseDeadline(a); !a.leaseLost && d.After(sent) && d.Before(deadline) {

@@ -154,6 +154,8 @@ func (s *Store) DeleteWorkflow(ctx context.Context, ns, name string) error {
 			d AS (DELETE FROM {s}.aiflow_dispatch WHERE task_execution_id IN (SELECT id FROM te)),
 			le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id IN (SELECT id FROM te))
 			DELETE FROM {s}.aiflow_task_execution WHERE id IN (SELECT id FROM te)`), ns, name)
+		b.Queue(s.q(`DELETE FROM {s}.aiflow_decision WHERE execution_id IN
+			(SELECT id FROM {s}.aiflow_workflow_execution WHERE namespace = $1 AND workflow = $2)`), ns, name)
 		b.Queue(s.q("DELETE FROM {s}.aiflow_workflow_execution WHERE namespace = $1 AND workflow = $2"), ns, name)
 		b.Queue(s.q("DELETE FROM {s}.aiflow_workflow WHERE namespace = $1 AND name = $2"), ns, name)
 		return tx.SendBatch(ctx, b).Close()

@@ -1,4 +1,4 @@
--- AIFlow for Go, schema version 7: the interruptions of a task execution by
+-- AIFlow for Go, schema version 8: the interruptions of a task execution by
 -- the loss of its worker (the process running an attempt died, or was cut
 -- off or paused past its lease). They are not failures: an interrupted
 -- attempt runs again, up to max_interruptions times (the client's

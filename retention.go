@@ -1,0 +1,139 @@
+package aiflow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// RetentionDefault is how long finished workflow executions and events are
+// kept when Config.Retention is nil.
+const RetentionDefault = 30 * 24 * time.Hour
+
+// Retention says how long finished records are kept (Config.Retention). A
+// zero field keeps those records forever.
+//
+// What is never deleted, however old: an event that some partition has not
+// consumed yet; a workflow execution that is not finished, or one of whose
+// task executions is alive (with all its task executions, finished or not,
+// and their logs); workflows, their versions, schedules and triggers, and the
+// state of trigger conditions, which live as long as their workflow. Rule
+// state held for an execution is dropped when the execution finishes.
+type Retention struct {
+	// Executions is how long a finished workflow execution is kept after it
+	// ended, with its task executions and their logs kept in the store
+	// (Config.TaskLogRetention may delete logs sooner; logs kept in a
+	// Config.TaskLogDir follow TaskLogRetention only).
+	Executions time.Duration
+	// Events is how long an event is kept after it was appended. Events are
+	// history, once consumed: nothing the library decides reads them again.
+	// A reader that pages through the log (ListEvents, ListenEvents) and
+	// falls further behind than this misses the events pruned meanwhile.
+	Events time.Duration
+}
+
+// defaultRetention is Config.Retention when nil.
+func defaultRetention() *Retention {
+	return &Retention{Executions: RetentionDefault, Events: RetentionDefault}
+}
+
+// check returns an error naming the first negative field, prefixed with
+// what (such as "Config.Retention").
+func (r *Retention) check(what string) error {
+	for _, f := range []struct {
+		name, kept string
+		v          time.Duration
+	}{{"Executions", "finished executions", r.Executions}, {"Events", "events", r.Events}} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s.%s is %s: expected a positive duration, or 0 to keep %s forever", ErrInvalid, what, f.name, f.v, f.kept)
+		}
+	}
+	return nil
+}
+
+// shortest is the shortest positive retention of r, or 0 when r keeps
+// everything.
+func (r *Retention) shortest() time.Duration {
+	var d time.Duration
+	for _, v := range []time.Duration{r.Executions, r.Events} {
+		if v > 0 && (d == 0 || v < d) {
+			d = v
+		}
+	}
+	return d
+}
+
+// params are the store's prune parameters for r at now.
+func (r *Retention) params(now time.Time, dryRun bool) store.PruneParams {
+	p := store.PruneParams{DryRun: dryRun}
+	if r.Executions > 0 {
+		p.ExecutionsBefore = now.Add(-r.Executions)
+	}
+	if r.Events > 0 {
+		p.EventsBefore = now.Add(-r.Events)
+	}
+	return p
+}
+
+// PruneResult counts the records a prune deleted (or, for a dry run, would
+// delete), per kind.
+type PruneResult = store.PruneResult
+
+// PruneOpts are the options of Client.Prune. A nil *PruneOpts means the
+// defaults.
+type PruneOpts struct {
+	// DryRun counts what would be deleted and deletes nothing.
+	DryRun bool
+	// Retention replaces Config.Retention for this call; nil means the
+	// client's. A zero field keeps those records.
+	Retention *Retention
+}
+
+// Prune deletes, once, the records older than the retention (see Retention
+// for what is never deleted) and returns how many of each kind went. A
+// started client already does this on the elected leader about every tenth
+// of the shortest retention (at most every hour); Prune is for tools ("aiflow
+// prune") and for a dry run, which deletes nothing. The store deletes in
+// small batches, each its own short transaction. A prune cut short by ctx or
+// an error returns what it deleted so far with the error.
+func (c *Client) Prune(ctx context.Context, opts *PruneOpts) (PruneResult, error) {
+	if opts == nil {
+		opts = &PruneOpts{}
+	}
+	r := c.cfg.Retention
+	if opts.Retention != nil {
+		if err := opts.Retention.check("PruneOpts.Retention"); err != nil {
+			return PruneResult{}, opError("prune", err)
+		}
+		r = opts.Retention
+	}
+	res, err := c.store.Prune(ctx, r.params(c.clock.Now(), opts.DryRun))
+	return res, opError("prune", err)
+}
+
+// retentionLoop prunes at once and then every pruneInterval of the shortest
+// retention, until ctx ends (the end of this client's term as leader).
+func (c *Client) retentionLoop(ctx context.Context) {
+	r := c.cfg.Retention
+	t := c.clock.NewTicker(pruneInterval(r.shortest()))
+	defer t.Stop()
+	for {
+		res, err := c.store.Prune(ctx, r.params(c.clock.Now(), false))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.WarnContext(ctx, "pruning old records failed", slog.Any("error", err))
+		case res != PruneResult{}:
+			c.log.InfoContext(ctx, "pruned old records", slog.Int64("events", res.Events),
+				slog.Int64("workflow_executions", res.WorkflowExecutions), slog.Int64("task_executions", res.TaskExecutions),
+				slog.Int64("task_logs", res.TaskLogs))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+		}
+	}
+}
