@@ -94,8 +94,10 @@ func (s *Store) pruneExecutionsLocked(p store.PruneParams) store.PruneResult {
 			delete(s.tes, teID)
 			delete(s.logs, teID)
 		}
+		res.Decisions += int64(len(s.decisions.byX[id]))
 		if !p.DryRun {
 			delete(s.execs, id)
+			delete(s.decisions.byX, id)
 		}
 	}
 	return res
