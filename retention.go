@@ -24,7 +24,8 @@ const RetentionDefault = 30 * 24 * time.Hour
 // state held for an execution is dropped when the execution finishes.
 type Retention struct {
 	// Executions is how long a finished workflow execution is kept after it
-	// ended, with its task executions and their logs kept in the store
+	// ended, with its task executions, their logs kept in the store and the
+	// engine's decisions about its tasks
 	// (Config.TaskLogRetention may delete logs sooner; logs kept in a
 	// Config.TaskLogDir follow TaskLogRetention only).
 	Executions time.Duration
@@ -128,7 +129,7 @@ func (c *Client) retentionLoop(ctx context.Context) {
 		case res != PruneResult{}:
 			c.log.InfoContext(ctx, "pruned old records", slog.Int64("events", res.Events),
 				slog.Int64("workflow_executions", res.WorkflowExecutions), slog.Int64("task_executions", res.TaskExecutions),
-				slog.Int64("task_logs", res.TaskLogs))
+				slog.Int64("task_logs", res.TaskLogs), slog.Int64("decisions", res.Decisions))
 		}
 		select {
 		case <-ctx.Done():
