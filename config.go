@@ -22,6 +22,8 @@ const (
 	LeaseTTLDefault        = runtime.LeaseTTLDefault
 	MaxBatchDefault        = runtime.MaxBatchDefault
 	PoisonAttemptsDefault  = runtime.PoisonAttemptsDefault
+	// MaxInterruptionsDefault is Config.MaxInterruptions when it is zero.
+	MaxInterruptionsDefault = runtime.MaxInterruptionsDefault
 )
 
 // Config configures a Client. Only Store is required.
@@ -81,6 +83,25 @@ type Config struct {
 	// the count with the partition, so it holds across restarts and clients;
 	// the memory store counts per consuming loop. Defaults to 3.
 	PoisonAttempts int
+	// MaxInterruptions is how many times the loss of a worker may interrupt
+	// one task execution and have it run again. A worker is lost when the
+	// process running an attempt dies (kill -9, out of memory, a crashed
+	// machine) or, on Postgres, is cut off from the database or paused for
+	// too long to keep its task lease. That is not the task's failure: the
+	// attempt ends RETRYING, interrupted, and the task runs again at once as
+	// a new attempt (its status event's reason starts with "worker lost").
+	// Interruptions do not count against the task's retry policy
+	// (WithRetry), and the retry policy's failures do not count here. At the
+	// interruption after the first MaxInterruptions the task execution ends
+	// FAILED, with an error that starts with "the workers kept dying". A
+	// stopping task whose worker is lost ends STOPPED, as it would have. A
+	// graceful shutdown (Client.Stop) interrupts nothing here: its attempts
+	// run again without counting. Each task execution keeps the value of
+	// the client that created it. Streaming tasks count their losses over
+	// their whole life: raise it for a stream expected to outlive many
+	// crashes. Defaults to 3; a negative value runs no interrupted attempt
+	// again (the first loss fails the task execution).
+	MaxInterruptions int
 	// IdempotencyKeyRetention is how long the idempotency keys of
 	// SendEvent and StartWorkflowExecution (SendEventOpts.IdempotencyKey,
 	// StartWorkflowOpts.IdempotencyKey, the HTTP header Idempotency-Key,
@@ -126,6 +147,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	rc := c.runtimeConfig(nil).WithDefaults()
 	c.PollInterval, c.LeaseTTL, c.MaxBatch, c.PoisonAttempts = rc.PollInterval, rc.LeaseTTL, rc.MaxBatch, rc.PoisonAttempts
+	c.MaxInterruptions = rc.MaxInterruptions
 	if c.TaskLogRetention < 0 {
 		return c, fmt.Errorf("aiflow: New: %w: Config.TaskLogRetention is %s: expected a positive duration, or 0 to keep logs", ErrInvalid, c.TaskLogRetention)
 	}
@@ -154,5 +176,6 @@ func (c *Config) runtimeConfig(reg *engine.Registry) runtime.Config {
 	return runtime.Config{
 		Store: c.Store, Registry: reg, Owner: c.ClientID, Logger: c.Logger, Clock: c.Clock,
 		PollInterval: c.PollInterval, LeaseTTL: c.LeaseTTL, MaxBatch: c.MaxBatch, PoisonAttempts: c.PoisonAttempts,
+		MaxInterruptions: c.MaxInterruptions,
 	}
 }

@@ -102,14 +102,17 @@
 // ([TaskContext.ReportStatus], [TaskContext.ReportMetrics]) that
 // [Client.GetTaskExecution] shows. On Postgres, every running attempt holds a
 // lease that its client renews; an attempt whose lease expires is ended by the
-// leader (FAILED, or RETRYING under its policy) with its status event.
+// leader with its status event, as interrupted by a lost worker (see Lost
+// workers).
 //
 // Two attempts of a task never run at once. A client that can no longer prove
 // it holds an attempt's lease (its renewals fail or block, or the process was
 // paused) cancels the attempt's context, which kills the process group of an
 // operator's command, a stop grace before the lease can expire as the
 // database sees it, measured from when it sent its last successful renewal;
-// a process that resumes after a pause does so at once. The leader starts
+// a process that resumes after a pause does so at once. Unless its body
+// succeeds all the same, such an attempt ends as interrupted by a lost
+// worker, not as a failure. The leader starts
 // another attempt only once the lease has been expired for the stop grace
 // too (the Postgres store's TaskLeaseTTL and TaskStopGrace). The bound that
 // remains: a process frozen for longer than the lease plus the grace cannot
@@ -188,6 +191,19 @@
 // other running tasks finish until Config.StopTimeout, then cancels the rest.
 // Interrupted tasks end RETRYING so another client (or this one, restarted)
 // runs them again.
+//
+// # Lost workers
+//
+// A process that dies while it runs a task (kill -9, out of memory, a
+// crashed machine), or on Postgres is cut off or paused for too long to keep
+// the task's lease, loses its workers. That is not the task's failure: the
+// attempt ends RETRYING, its status event's reason starting with "worker
+// lost", and the task runs again at once as a new attempt, with or without a
+// retry policy. Config.MaxInterruptions (3 by default) bounds these
+// interruptions per task execution; the one after them fails it with an
+// error starting with "the workers kept dying". Interruptions and the retry
+// policy's failures are counted apart (TaskExecution.Interruptions and
+// Failures).
 //
 // # Errors
 //

@@ -89,6 +89,8 @@ func TestRestartsWhileOneWaitsAreCoalesced(t *testing.T) {
 		r := runs("t")
 		return len(r) == 2 && bySeq(r, 1).Status == aiflow.TaskStopped && bySeq(r, 2).Status == aiflow.TaskRunning
 	}, 30*time.Second, 5*time.Millisecond)
-	require.EqualValues(t, 2, started.Load())
+	// RUNNING is recorded before the body runs: wait for the body itself.
+	require.Eventually(t, func() bool { return started.Load() == 2 }, 30*time.Second, 5*time.Millisecond)
+	require.EqualValues(t, 2, started.Load(), "the new run's body ran once")
 	require.Len(t, runs("t"), 2)
 }

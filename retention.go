@@ -24,7 +24,8 @@ const RetentionDefault = 30 * 24 * time.Hour
 // state held for an execution is dropped when the execution finishes.
 type Retention struct {
 	// Executions is how long a finished workflow execution is kept after it
-	// ended, with its task executions and their logs kept in the store
+	// ended, with its task executions, their logs kept in the store and the
+	// engine's decisions about its tasks
 	// (Config.TaskLogRetention may delete logs sooner; logs kept in a
 	// Config.TaskLogDir follow TaskLogRetention only).
 	Executions time.Duration
@@ -87,6 +88,9 @@ type PruneResult struct {
 	// TaskLogs counts the task logs kept in the store that went with their
 	// task executions.
 	TaskLogs int64 `json:"task_logs"`
+	// Decisions counts the engine's recorded decisions that went with their
+	// workflow executions.
+	Decisions int64 `json:"decisions"`
 }
 
 // PruneOpts are the options of Client.Prune. A nil *PruneOpts means the
@@ -135,7 +139,7 @@ func (c *Client) retentionLoop(ctx context.Context) {
 		case res != store.PruneResult{}:
 			c.log.InfoContext(ctx, "pruned old records", slog.Int64("events", res.Events),
 				slog.Int64("workflow_executions", res.WorkflowExecutions), slog.Int64("task_executions", res.TaskExecutions),
-				slog.Int64("task_logs", res.TaskLogs))
+				slog.Int64("task_logs", res.TaskLogs), slog.Int64("decisions", res.Decisions))
 		}
 		select {
 		case <-ctx.Done():

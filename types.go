@@ -191,7 +191,15 @@ type TaskExecution struct {
 	// Failures counts failed attempts; MaxAttempts bounds it.
 	Failures    int
 	MaxAttempts int
-	Status      TaskStatus
+	// Interruptions counts the attempts interrupted by the loss of their
+	// worker after they recorded RUNNING (its process died, or was cut off
+	// or paused past its lease): they are not failures and do not count in
+	// Failures. MaxInterruptions (Config.MaxInterruptions when the task
+	// execution was created) is how many of them are run again; one more
+	// fails the task execution.
+	Interruptions    int
+	MaxInterruptions int
+	Status           TaskStatus
 	// Error is the last attempt's error, if it failed.
 	Error string
 	// Note keeps the last decision about this task that a user may want to
@@ -214,7 +222,7 @@ type TaskExecution struct {
 func taskExecutionFromStore(r store.TaskExecutionRecord) TaskExecution {
 	return TaskExecution{ID: r.ID, ExecutionID: r.ExecutionID, Namespace: r.Namespace, Workflow: r.Workflow,
 		Task: r.Task, SeqNum: r.SeqNum, Attempt: r.Attempt, Failures: r.Failures, MaxAttempts: r.MaxAttempts,
-		Status: TaskStatus(r.Status), Error: r.Error, Note: r.Note, StatusMessage: r.StatusMessage, Metrics: r.Metrics,
+		Interruptions: r.Interruptions, MaxInterruptions: r.MaxInterruptions, Status: TaskStatus(r.Status), Error: r.Error, Note: r.Note, StatusMessage: r.StatusMessage, Metrics: r.Metrics,
 		Streaming: r.Streaming, Timeout: r.Timeout, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		StartedAt: r.StartedAt, EndedAt: r.EndedAt}
 }

@@ -267,6 +267,9 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 				f.add("SEQ", v.SeqNum)
 				f.add("STATUS", v.Status)
 				f.add("ATTEMPT", fmt.Sprintf("%d of %d (%d failed)", v.Attempt, v.MaxAttempts, v.Failures))
+				if v.Interruptions > 0 {
+					f.add("INTERRUPTIONS", fmt.Sprintf("%d (workers lost; %d run again at most)", v.Interruptions, v.MaxInterruptions))
+				}
 				f.add("STREAMING", v.Streaming)
 				f.add("TIMEOUT", v.Timeout)
 				f.add("ERROR", v.Error)

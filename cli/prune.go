@@ -20,6 +20,7 @@ type pruneOutput struct {
 	WorkflowExecutions  int64  `json:"workflow_executions" yaml:"workflow_executions"`
 	TaskExecutions      int64  `json:"task_executions" yaml:"task_executions"`
 	TaskLogs            int64  `json:"task_logs" yaml:"task_logs"`
+	Decisions           int64  `json:"decisions" yaml:"decisions"`
 	Events              int64  `json:"events" yaml:"events"`
 }
 
@@ -69,7 +70,8 @@ A retention is a duration such as 30d, 12h or 90m; 0 keeps those records.`,
 		}
 		out := pruneOutput{
 			DryRun: dryRun, ExecutionsRetention: formatRetention(r.Executions), EventsRetention: formatRetention(r.Events),
-			WorkflowExecutions: res.WorkflowExecutions, TaskExecutions: res.TaskExecutions, TaskLogs: res.TaskLogs, Events: res.Events,
+			WorkflowExecutions: res.WorkflowExecutions, TaskExecutions: res.TaskExecutions, TaskLogs: res.TaskLogs,
+			Decisions: res.Decisions, Events: res.Events,
 		}
 		return e.print(out, func() writerTo {
 			verb := "DELETED"
@@ -80,6 +82,7 @@ A retention is a duration such as 30d, 12h or 90m; 0 keeps those records.`,
 			t.add("workflow executions", out.ExecutionsRetention, res.WorkflowExecutions)
 			t.add("task executions", out.ExecutionsRetention, res.TaskExecutions)
 			t.add("task logs", out.ExecutionsRetention, res.TaskLogs)
+			t.add("decisions", out.ExecutionsRetention, res.Decisions)
 			t.add("events", out.EventsRetention, res.Events)
 			return t
 		})

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -32,6 +33,7 @@ func TestPrune(t *testing.T) {
 		EventsRetention     string `json:"events_retention"`
 		WorkflowExecutions  int64  `json:"workflow_executions"`
 		TaskExecutions      int64  `json:"task_executions"`
+		Decisions           int64  `json:"decisions"`
 		Events              int64  `json:"events"`
 	}
 	b.json(&dry, "prune", "--dry-run", "--executions", "1ms", "--events", "0")
@@ -40,6 +42,7 @@ func TestPrune(t *testing.T) {
 	require.Equal(t, "0 (kept)", dry.EventsRetention)
 	require.Equal(t, int64(1), dry.WorkflowExecutions, "the finished execution, not the running one")
 	require.Equal(t, int64(1), dry.TaskExecutions)
+	require.Positive(t, dry.Decisions, "the decision that started its task")
 	require.Zero(t, dry.Events, "events are kept with --events 0")
 	_, err := b.client.GetWorkflowExecution(b.ctx, x)
 	require.NoError(t, err, "a dry run deletes nothing")
@@ -49,6 +52,7 @@ func TestPrune(t *testing.T) {
 	out := b.ok("prune", "-y", "--executions", "1ms", "--events", "1ms")
 	require.Regexp(t, `(?m)^KIND\s+RETENTION\s+DELETED$`, out)
 	require.Regexp(t, `(?m)^workflow executions\s+1ms\s+1$`, out)
+	require.Regexp(t, fmt.Sprintf(`(?m)^decisions\s+1ms\s+%d$`, dry.Decisions), out)
 	_, err = b.client.GetWorkflowExecution(b.ctx, x)
 	require.True(t, errors.Is(err, aiflow.ErrNotFound), "pruned: %v", err)
 	_, err = b.client.GetWorkflowExecution(b.ctx, running)

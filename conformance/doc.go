@@ -13,8 +13,8 @@
 // been applied).
 //
 // The files are named after the behaviour they test: rules, conditions,
-// actions, routing, status (of an execution), tasks, logs, events,
-// executions, shutdown and timers (schedules and triggers). bed.go, flow.go
+// actions, routing, status (of an execution), tasks, lost (workers), logs,
+// events, executions, shutdown and timers (schedules and triggers). bed.go, flow.go
 // and control.go hold the test bed: a client on a fresh store, workflows
 // built from controlled tasks, and the control of those tasks' runs.
 //

@@ -33,10 +33,10 @@ func retentionFlows(b *bed) {
 	b.register(done.wf, live.wf)
 }
 
-// gone reports whether an execution was deleted.
+// gone reports whether an execution was deleted. It reads the store, so
+// that it works after the client has stopped.
 func (b *bed) gone(id int64) bool {
 	b.t.Helper()
-	// The store, not the client: the test reads after stopping it.
 	_, err := b.st.GetExecution(b.ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return true
@@ -45,7 +45,8 @@ func (b *bed) gone(id int64) bool {
 	return false
 }
 
-// taskGone reports whether a task execution was deleted, with its log.
+// taskGone reports whether a task execution was deleted, with its log (read
+// from the store, as gone).
 func (b *bed) taskGone(id int64) bool {
 	b.t.Helper()
 	_, errTE := b.st.GetTaskExecution(b.ctx, id)
@@ -56,6 +57,15 @@ func (b *bed) taskGone(id int64) bool {
 	}
 	require.NoError(b.t, errTE)
 	return false
+}
+
+// decisions returns the engine's recorded decisions about an execution's
+// tasks, read from the store.
+func (b *bed) decisions(id int64) []store.Decision {
+	b.t.Helper()
+	ds, err := b.st.ListDecisions(b.ctx, id, "")
+	require.NoError(b.t, err)
+	return ds
 }
 
 // testPruneKeepsRecentUnconsumedAndRunning prunes through the store with
@@ -90,6 +100,11 @@ func testPruneKeepsRecentUnconsumedAndRunning(t *testing.T, b *bed) {
 	require.Equal(t, int64(1), dry.WorkflowExecutions, "the old finished execution: %+v", dry)
 	require.Equal(t, int64(1), dry.TaskExecutions, "its task execution: %+v", dry)
 	require.Equal(t, int64(1), dry.TaskLogs, "its log: %+v", dry)
+	oldDecisions := b.decisions(old)
+	require.NotEmpty(t, oldDecisions, "the engine recorded why the old execution's task started")
+	require.Equal(t, int64(len(oldDecisions)), dry.Decisions, "its decisions: %+v", dry)
+	liveDecisions := b.decisions(live)
+	require.NotEmpty(t, liveDecisions)
 	require.Positive(t, dry.Events, "events before the cut-off")
 	require.Len(t, b.events(""), before, "a dry run deletes no event")
 	require.False(t, b.gone(old), "a dry run deletes no execution")
@@ -112,11 +127,15 @@ func testPruneKeepsRecentUnconsumedAndRunning(t *testing.T, b *bed) {
 	require.Equal(t, dry.WorkflowExecutions, res.WorkflowExecutions)
 	require.Equal(t, dry.TaskExecutions, res.TaskExecutions)
 	require.Equal(t, dry.TaskLogs, res.TaskLogs)
+	require.Equal(t, dry.Decisions, res.Decisions)
 	require.GreaterOrEqual(t, res.Events, dry.Events)
 	require.Len(t, b.events(""), before-int(res.Events), "the counts are what went")
 
 	require.True(t, b.gone(old), "the old finished execution is pruned")
 	require.True(t, b.taskGone(oldWork.ID), "with its task execution and log")
+	require.Empty(t, b.decisions(old), "and its decisions")
+	require.NotEmpty(t, b.decisions(recent), "a recent execution keeps its decisions")
+	require.Equal(t, liveDecisions, b.decisions(live), "a running execution keeps its decisions")
 	require.False(t, b.gone(recent), "a recent execution is kept")
 	require.False(t, b.gone(live), "a running execution is kept")
 	require.False(t, b.taskGone(liveWork.ID), "with its finished task executions, however old")
@@ -137,6 +156,7 @@ func testPruneKeepsRecentUnconsumedAndRunning(t *testing.T, b *bed) {
 	require.Len(t, b.events("unread"), 1, "an event no partition has consumed is kept")
 	require.Empty(t, b.events("mark"), "a consumed one goes")
 	require.True(t, b.gone(recent), "a finished execution goes")
+	require.Empty(t, b.decisions(recent), "with its decisions")
 	require.False(t, b.gone(live), "a running one stays")
 	require.False(t, b.taskGone(liveWork.ID))
 }
@@ -153,6 +173,7 @@ func testLeaderPrunes(t *testing.T, b *bed) {
 	b.waitFor("the finished execution to be pruned", func() bool { return b.gone(old) })
 	require.GreaterOrEqual(t, time.Since(x.EndedAt), leaderRetention-100*time.Millisecond, "not before the retention")
 	require.True(t, b.taskGone(oldWork.ID))
+	require.Empty(t, b.decisions(old), "its decisions go with it")
 	b.waitFor("the execution's events to be pruned", func() bool {
 		for _, ev := range b.events("") {
 			if ev.ExecutionID == old {

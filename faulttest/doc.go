@@ -12,11 +12,15 @@
 // After the stream ends and everything has settled, an oracle replays the
 // event log with the library's rules (docs/semantics.md) and checks every
 // decision: the task executions of every execution (none missing, none
-// twice), the state of the condition, the final statuses, and that no body
-// ran twice for one attempt and no task is left alive without a live worker.
-// Bodies record when they start and end, so the oracle also checks that no
-// two attempts of a task ran at the same time and that every SUCCESS had a
-// body that ran to its end.
+// twice), the state of the condition, the final statuses, that no body ran
+// twice for one attempt and no task is left alive without a live worker, and
+// that no task execution ends FAILED unless a body of it returned an error
+// of its own (the chaosapp bodies write those to a file) or its workers kept
+// dying (the interruption limit): a killed worker is not the task's failure.
+// It logs how many task executions FAILED and why. Bodies record when they
+// start and end, so the oracle also checks that no two attempts of a task
+// ran at the same time and that every SUCCESS had a body that ran to its
+// end.
 //
 // Environment: AIFLOW_FAULT_KILLS sets the number of kills of the kill test
 // (20 by default, the CI setting; raise it for a long run), AIFLOW_FAULT_PAUSES

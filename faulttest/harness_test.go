@@ -110,6 +110,9 @@ type bundle struct {
 	workflows []string
 	rng       *mrand.Rand
 	logPath   string
+	// errorsPath is the file the chaosapp bodies append their own errors
+	// to (see testdata/chaosapp).
+	errorsPath string
 
 	// appArgs are added to every chaosapp's command line (lease settings).
 	appArgs []string
@@ -136,7 +139,7 @@ func setup(t *testing.T, url string, workflows ...string) *bundle {
 	b := &bundle{
 		t: t, url: url, schema: "aiflowfault_" + hex.EncodeToString(rb[:]), pool: pool, workflows: workflows,
 		rng: mrand.New(mrand.NewPCG(seed(t), 1)), procs: map[string]*exec.Cmd{},
-		logPath: filepath.Join(t.TempDir(), "chaosapp.log"),
+		logPath: filepath.Join(t.TempDir(), "chaosapp.log"), errorsPath: filepath.Join(t.TempDir(), "body-errors.txt"),
 	}
 	t.Cleanup(func() {
 		b.killAll()
@@ -180,7 +183,8 @@ func (b *bundle) startApp() string {
 	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(b.t, err)
 	defer logf.Close()
-	args := append([]string{"-url", b.url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ",")}, b.appArgs...)
+	args := append([]string{"-url", b.url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ","),
+		"-errors", b.errorsPath}, b.appArgs...)
 	cmd := exec.Command(chaosApp(b.t), args...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
@@ -554,7 +558,60 @@ func (b *bundle) verify(ctx context.Context, state bool) map[int64]*oracleExec {
 	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+s+`.chaos_run WHERE runs > 1`).Scan(&twice))
 	require.Zero(b.t, twice, "a task body ran twice for one attempt")
 	b.checkBodies(ctx)
+	b.checkFailures(ctx)
 	return want
+}
+
+// checkFailures checks that no task execution ended FAILED unless a body of
+// it returned an error of its own (the chaosapp bodies write those to
+// errorsPath) or its workers kept dying (the interruption limit was
+// reached): the loss of a worker is not the task's failure.
+func (b *bundle) checkFailures(ctx context.Context) {
+	b.t.Helper()
+	bodyFailed := map[int64]bool{}
+	data, err := os.ReadFile(b.errorsPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		require.NoError(b.t, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		id, err := strconv.ParseInt(f[0], 10, 64)
+		require.NoError(b.t, err, "body error line %q", line)
+		bodyFailed[id] = true
+	}
+	rows, err := b.pool.Query(ctx, `SELECT id, task, seq_num, attempt, error FROM `+b.schema+`.aiflow_task_execution
+		WHERE workflow = ANY($1) AND status = 'FAILED' ORDER BY id`, b.workflows)
+	require.NoError(b.t, err)
+	type failed struct {
+		id           int64
+		task         string
+		seq, attempt int
+		error        string
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (failed, error) {
+		var f failed
+		return f, r.Scan(&f.id, &f.task, &f.seq, &f.attempt, &f.error)
+	})
+	require.NoError(b.t, err)
+	var byBody, byLimit int
+	var wrong []string
+	for _, f := range all {
+		switch {
+		case bodyFailed[f.id]:
+			byBody++
+		case strings.Contains(f.error, "workers kept dying"):
+			byLimit++
+		default:
+			wrong = append(wrong, fmt.Sprintf("task execution %d (%s #%d) attempt %d: %s", f.id, f.task, f.seq, f.attempt, f.error))
+		}
+	}
+	b.t.Logf("%d task executions FAILED: %d after a body error, %d after the interruption limit, %d without a body error",
+		len(all), byBody, byLimit, len(wrong))
+	require.Empty(b.t, wrong, "task executions FAILED although no body of theirs returned an error and the interruption limit was not reached (%d), for example:\n%s",
+		len(wrong), strings.Join(wrong[:min(len(wrong), 5)], "\n"))
 }
 
 // checkBodies checks the bodies' records: every SUCCESS had a body that

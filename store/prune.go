@@ -15,7 +15,8 @@ type PruneParams struct {
 	EventsBefore time.Time
 	// ExecutionsBefore: workflow executions that finished (SUCCESS, FAILED,
 	// STOPPED) before it are deleted with their task executions, the task
-	// executions' logs, dispatch records and leases (the rule state of an
+	// executions' logs, dispatch records and leases, and the engine's
+	// decisions about their tasks (the rule state of an
 	// execution is dropped by the unit of work that finishes it). An
 	// execution that is not finished, or one of whose task executions is
 	// still alive, is never deleted.
@@ -38,6 +39,9 @@ type PruneResult struct {
 	// TaskLogs counts the task logs kept in the store that went with their
 	// task executions.
 	TaskLogs int64 `json:"task_logs"`
+	// Decisions counts the engine's recorded decisions (see Decision) that
+	// went with their workflow executions.
+	Decisions int64 `json:"decisions"`
 }
 
 // Add adds o's counts to r.
@@ -46,6 +50,7 @@ func (r *PruneResult) Add(o PruneResult) {
 	r.WorkflowExecutions += o.WorkflowExecutions
 	r.TaskExecutions += o.TaskExecutions
 	r.TaskLogs += o.TaskLogs
+	r.Decisions += o.Decisions
 }
 
 // Pruner deletes old records so that the log and the execution history do

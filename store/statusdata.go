@@ -14,6 +14,10 @@ func (d StatusData) appendJSON(b []byte) []byte {
 		b = append(b, `,"failures":`...)
 		b = strconv.AppendInt(b, int64(d.Failures), 10)
 	}
+	if d.Interruptions != 0 {
+		b = append(b, `,"interruptions":`...)
+		b = strconv.AppendInt(b, int64(d.Interruptions), 10)
+	}
 	if d.Error != "" {
 		b = append(b, `,"error":`...)
 		b = appendJSONString(b, d.Error)

@@ -15,6 +15,7 @@ func TestStatusDataEncodingMatchesEncodingJSON(t *testing.T) {
 		{Attempt: 2, Failures: 1, Error: "exit status 1: \"quoted\" <html> \u2028"},
 		{Attempt: 1, Interrupted: true, Error: "stopped"},
 		{Attempt: 4, Reason: "STOP by rule 1"},
+		{Attempt: 3, Failures: 1, Interruptions: 2, Interrupted: true, Error: "lost", Reason: "worker lost"},
 	} {
 		want, err := json.Marshal(d)
 		require.NoError(t, err)

@@ -78,7 +78,15 @@ type TaskExecutionRecord struct {
 	// Failures counts failed attempts; MaxAttempts bounds it.
 	Failures    int
 	MaxAttempts int
-	Status      TaskStatus
+	// Interruptions counts the attempts interrupted by the loss of their
+	// worker after they recorded RUNNING (its process died, or was cut off
+	// or paused past its lease): they are not failures and do not count in
+	// Failures. MaxInterruptions is how many of them are run again; one
+	// more fails the task execution (see WorkerLost). The client sets it
+	// from its Config.MaxInterruptions when it creates the task execution.
+	Interruptions    int
+	MaxInterruptions int
+	Status           TaskStatus
 	// Error is the last attempt's error, if it failed.
 	Error string
 	// Note keeps the last decision about this task that a user may want to

@@ -9,12 +9,17 @@ import (
 type StatusData struct {
 	Attempt  int `json:"attempt"`
 	Failures int `json:"failures,omitempty"`
+	// Interruptions is the task execution's count of attempts interrupted
+	// by the loss of their worker (see WorkerLost).
+	Interruptions int `json:"interruptions,omitempty"`
 	// Error is the failed attempt's error.
 	Error string `json:"error,omitempty"`
-	// Interrupted marks an attempt cancelled by a shutdown, not by a failure.
+	// Interrupted marks an attempt that ended without failing: cancelled by
+	// a shutdown, or whose worker was lost. Its next attempt is dispatched
+	// at once, without the retry policy's backoff.
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Reason says why the status changed when a user may wonder (a stop
-	// request, a lost heartbeat).
+	// request, a lost worker).
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -71,7 +76,7 @@ func DecodeStatusData(ev *Event) StatusData {
 //   - an interrupted attempt is RETRYING without counting as a failure;
 //   - a failure is RETRYING while failures stay below MaxAttempts, else FAILED.
 func FinalStatus(cur *TaskExecutionRecord, runErr error, interrupted bool) (TaskStatus, StatusData) {
-	data := StatusData{Attempt: cur.Attempt, Failures: cur.Failures}
+	data := StatusData{Attempt: cur.Attempt, Failures: cur.Failures, Interruptions: cur.Interruptions}
 	switch {
 	case cur.Status == TaskStopping:
 		return TaskStopped, data

@@ -1,6 +1,9 @@
 package store
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDispatchStatus(t *testing.T) {
 	tests := []struct {
@@ -78,5 +81,56 @@ func TestStop(t *testing.T) {
 				t.Fatalf("Stop(%s) event data = %+v; want attempt %d, reason %q", tt.status, d, tt.wantAttempt, "by user")
 			}
 		})
+	}
+}
+
+func TestWorkerLost(t *testing.T) {
+	const cause = "heartbeat lost"
+	tests := []struct {
+		name              string
+		status            TaskStatus
+		interruptions     int
+		max               int
+		want              TaskStatus
+		wantInterruptions int
+		interrupted       bool
+	}{
+		{"the first interruption runs it again", TaskRunning, 0, 3, TaskRetrying, 1, true},
+		{"the last allowed interruption runs it again", TaskRunning, 2, 3, TaskRetrying, 3, true},
+		{"one more fails it", TaskRunning, 3, 3, TaskFailed, 4, false},
+		{"a limit of 0 fails at the first", TaskRunning, 0, 0, TaskFailed, 1, false},
+		{"a negative limit counts as 0", TaskRunning, 0, -1, TaskFailed, 1, false},
+		{"a stopping task ends stopped", TaskStopping, 3, 3, TaskStopped, 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			te := &TaskExecutionRecord{Status: tt.status, Attempt: 2, Failures: 1, MaxAttempts: 1,
+				Interruptions: tt.interruptions, MaxInterruptions: tt.max}
+			got, d := WorkerLost(te, cause)
+			if got != tt.want || d.Interruptions != tt.wantInterruptions || d.Interrupted != tt.interrupted {
+				t.Fatalf("WorkerLost(%s, %d of %d) = %s, %+v; want %s with %d interruptions, interrupted %v",
+					tt.status, tt.interruptions, tt.max, got, d, tt.want, tt.wantInterruptions, tt.interrupted)
+			}
+			if d.Failures != 1 || d.Attempt != 2 {
+				t.Fatalf("WorkerLost changed the failures or the attempt: %+v", d)
+			}
+			if !strings.HasPrefix(d.Reason, ReasonWorkerLost) || !strings.Contains(d.Reason, cause) {
+				t.Fatalf("reason %q: want it to start with %q and name the cause", d.Reason, ReasonWorkerLost)
+			}
+			if failed := strings.HasPrefix(d.Error, WorkersKeptDying); failed != (got == TaskFailed) {
+				t.Fatalf("error %q for %s: want it to start with %q exactly when FAILED", d.Error, got, WorkersKeptDying)
+			}
+			if te.Status != tt.status || te.Interruptions != tt.interruptions {
+				t.Fatalf("WorkerLost changed its argument")
+			}
+		})
+	}
+}
+
+func TestWorkerLostBeforeStart(t *testing.T) {
+	te := &TaskExecutionRecord{Status: TaskQueued, Attempt: 2, Failures: 1, MaxAttempts: 1, Interruptions: 3, MaxInterruptions: 3}
+	got, d := WorkerLostBeforeStart(te)
+	if got != TaskRetrying || !d.Interrupted || d.Failures != 1 || d.Interruptions != 3 || d.Reason != ReasonWorkerLost+" before the attempt started" {
+		t.Fatalf("WorkerLostBeforeStart = %s, %+v; want RETRYING, interrupted, counted neither as a failure nor as an interruption", got, d)
 	}
 }

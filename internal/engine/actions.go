@@ -90,7 +90,7 @@ func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, at time.Time) {
 	}
 	e.fx.NewTaskExecutions = append(e.fx.NewTaskExecutions, store.TaskExecutionRecord{
 		ID: id, ExecutionID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Task: t.Name,
-		SeqNum: seq, MaxAttempts: maxAttempts, Status: store.TaskInit, Streaming: t.Streaming,
+		SeqNum: seq, MaxAttempts: maxAttempts, MaxInterruptions: e.maxInterruptions, Status: store.TaskInit, Streaming: t.Streaming,
 		Timeout: t.Timeout, CreatedAt: at, UpdatedAt: at,
 	})
 	if len(ts.Stopping) == 0 {

@@ -41,6 +41,9 @@ func (e *EvalError) Unwrap() error { return e.Err }
 type Engine struct {
 	reg       *Registry
 	partition int
+	// maxInterruptions is the MaxInterruptions of the task executions it
+	// creates.
+	maxInterruptions int
 
 	execs     map[int64]*Execution
 	routes    map[routeKey][]*Execution // running executions whose definition expects a user key
@@ -62,7 +65,7 @@ type routeKey struct{ ns, key string }
 
 // New returns an engine for one partition with empty state.
 func New(reg *Registry, partition int, opts ...Option) *Engine {
-	e := &Engine{reg: reg, partition: partition, partitions: 1}
+	e := &Engine{reg: reg, partition: partition, partitions: 1, maxInterruptions: store.MaxInterruptionsDefault}
 	for _, o := range opts {
 		o(e)
 	}
@@ -265,3 +268,10 @@ type Option func(*Engine)
 // WithPartitions tells the engine how many partitions the store has (1 by
 // default), so it evaluates only the triggers of its partition's workflows.
 func WithPartitions(n int) Option { return func(e *Engine) { e.partitions = n } }
+
+// WithMaxInterruptions sets the MaxInterruptions of the task executions the
+// engine creates (store.MaxInterruptionsDefault by default; a negative n
+// counts as 0: no attempt interrupted by a lost worker is run again).
+func WithMaxInterruptions(n int) Option {
+	return func(e *Engine) { e.maxInterruptions = max(n, 0) }
+}

@@ -58,6 +58,8 @@ const (
 	MaxBatchDefault = store.DefaultMaxEvents
 	// PoisonAttemptsDefault is Config.PoisonAttempts when it is zero.
 	PoisonAttemptsDefault = 3
+	// MaxInterruptionsDefault is Config.MaxInterruptions when it is zero.
+	MaxInterruptionsDefault = store.MaxInterruptionsDefault
 )
 
 // Bounds of the backoff between retries of a failed unit of work: it starts
@@ -89,6 +91,10 @@ type Config struct {
 	// to one execution before it is skipped. Counted across processes when
 	// the store is a store.FailureRecorder.
 	PoisonAttempts int
+	// MaxInterruptions is how many attempts of one task execution
+	// interrupted by the loss of their worker are run again (the task
+	// executions created here carry it); a negative value means none.
+	MaxInterruptions int
 	// OnCommit, if set, is called after every committed unit of work with
 	// the number of events it applied. For tests and metrics.
 	OnCommit func(partition, events int)
@@ -130,6 +136,9 @@ func (cfg Config) WithDefaults() Config {
 	}
 	if cfg.PoisonAttempts <= 0 {
 		cfg.PoisonAttempts = PoisonAttemptsDefault
+	}
+	if cfg.MaxInterruptions == 0 {
+		cfg.MaxInterruptions = MaxInterruptionsDefault
 	}
 	return cfg
 }
@@ -264,7 +273,8 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	recorder, _ := r.cfg.Store.(store.FailureRecorder)
 	l := &partitionLoop{
 		r: r, log: r.log.With(slog.Int("partition", part)),
-		eng:    engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions())),
+		eng: engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions()),
+			engine.WithMaxInterruptions(r.cfg.MaxInterruptions)),
 		ids:    &idPool{store: r.cfg.Store},
 		params: store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch},
 		cached: -1, recorder: recorder, failures: map[engine.PoisonKey]*poisonCount{},

@@ -153,57 +153,64 @@ func NewExecution[S, R ~string](x ExecutionRecord[S, R]) Execution {
 
 // TaskExecution is a task execution.
 type TaskExecution struct {
-	ID            int64              `json:"id" yaml:"id"`
-	ExecutionID   int64              `json:"execution_id" yaml:"execution_id"`
-	Namespace     string             `json:"namespace" yaml:"namespace"`
-	Workflow      string             `json:"workflow" yaml:"workflow"`
-	Task          string             `json:"task" yaml:"task"`
-	SeqNum        int                `json:"seq_num" yaml:"seq_num"`
-	Status        string             `json:"status" yaml:"status"`
-	Attempt       int                `json:"attempt" yaml:"attempt"`
-	Failures      int                `json:"failures" yaml:"failures"`
-	MaxAttempts   int                `json:"max_attempts" yaml:"max_attempts"`
-	Streaming     bool               `json:"streaming" yaml:"streaming"`
-	Timeout       string             `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	Error         string             `json:"error,omitempty" yaml:"error,omitempty"`
-	Note          string             `json:"note,omitempty" yaml:"note,omitempty"`
-	StatusMessage string             `json:"status_message,omitempty" yaml:"status_message,omitempty"`
-	Metrics       map[string]float64 `json:"metrics,omitempty" yaml:"metrics,omitempty"`
-	CreatedAt     string             `json:"created_at,omitempty" yaml:"created_at,omitempty"`
-	UpdatedAt     string             `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
-	StartedAt     string             `json:"started_at,omitempty" yaml:"started_at,omitempty"`
-	EndedAt       string             `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
+	ID          int64  `json:"id" yaml:"id"`
+	ExecutionID int64  `json:"execution_id" yaml:"execution_id"`
+	Namespace   string `json:"namespace" yaml:"namespace"`
+	Workflow    string `json:"workflow" yaml:"workflow"`
+	Task        string `json:"task" yaml:"task"`
+	SeqNum      int    `json:"seq_num" yaml:"seq_num"`
+	Status      string `json:"status" yaml:"status"`
+	Attempt     int    `json:"attempt" yaml:"attempt"`
+	Failures    int    `json:"failures" yaml:"failures"`
+	MaxAttempts int    `json:"max_attempts" yaml:"max_attempts"`
+	// Interruptions counts the attempts interrupted by the loss of their
+	// worker; MaxInterruptions of them run again.
+	Interruptions    int                `json:"interruptions" yaml:"interruptions"`
+	MaxInterruptions int                `json:"max_interruptions" yaml:"max_interruptions"`
+	Streaming        bool               `json:"streaming" yaml:"streaming"`
+	Timeout          string             `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Error            string             `json:"error,omitempty" yaml:"error,omitempty"`
+	Note             string             `json:"note,omitempty" yaml:"note,omitempty"`
+	StatusMessage    string             `json:"status_message,omitempty" yaml:"status_message,omitempty"`
+	Metrics          map[string]float64 `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	CreatedAt        string             `json:"created_at,omitempty" yaml:"created_at,omitempty"`
+	UpdatedAt        string             `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	StartedAt        string             `json:"started_at,omitempty" yaml:"started_at,omitempty"`
+	EndedAt          string             `json:"ended_at,omitempty" yaml:"ended_at,omitempty"`
 }
 
 // TaskExecutionRecord has the fields of a task execution
 // (aiflow.TaskExecution); S is its status kind.
 type TaskExecutionRecord[S ~string] struct {
-	ID            int64
-	ExecutionID   int64
-	Namespace     string
-	Workflow      string
-	Task          string
-	SeqNum        int
-	Attempt       int
-	Failures      int
-	MaxAttempts   int
-	Status        S
-	Error         string
-	Note          string
-	StatusMessage string
-	Metrics       map[string]float64
-	Streaming     bool
-	Timeout       time.Duration
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	StartedAt     time.Time
-	EndedAt       time.Time
+	ID               int64
+	ExecutionID      int64
+	Namespace        string
+	Workflow         string
+	Task             string
+	SeqNum           int
+	Attempt          int
+	Failures         int
+	MaxAttempts      int
+	Interruptions    int
+	MaxInterruptions int
+	Status           S
+	Error            string
+	Note             string
+	StatusMessage    string
+	Metrics          map[string]float64
+	Streaming        bool
+	Timeout          time.Duration
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	StartedAt        time.Time
+	EndedAt          time.Time
 }
 
 // NewTaskExecution converts a task execution.
 func NewTaskExecution[S ~string](te TaskExecutionRecord[S]) TaskExecution {
 	out := TaskExecution{ID: te.ID, ExecutionID: te.ExecutionID, Namespace: te.Namespace, Workflow: te.Workflow, Task: te.Task,
 		SeqNum: te.SeqNum, Status: string(te.Status), Attempt: te.Attempt, Failures: te.Failures, MaxAttempts: te.MaxAttempts,
+		Interruptions: te.Interruptions, MaxInterruptions: te.MaxInterruptions,
 		Streaming: te.Streaming, Error: te.Error, Note: te.Note, StatusMessage: te.StatusMessage, Metrics: te.Metrics,
 		CreatedAt: Time(te.CreatedAt), UpdatedAt: Time(te.UpdatedAt), StartedAt: Time(te.StartedAt), EndedAt: Time(te.EndedAt)}
 	if te.Timeout > 0 {

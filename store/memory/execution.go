@@ -9,8 +9,8 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// DeleteExecution removes a finished execution, its task executions and
-// their logs.
+// DeleteExecution removes a finished execution, its task executions, their
+// logs and dispatch records, and its decisions.
 func (s *Store) DeleteExecution(_ context.Context, id int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -29,8 +29,7 @@ func (s *Store) DeleteExecution(_ context.Context, id int64) error {
 	}
 	for teID, te := range s.tes {
 		if te.ExecutionID == id {
-			delete(s.tes, teID)
-			delete(s.logs, teID)
+			s.dropTaskExecutionLocked(teID)
 		}
 	}
 	delete(s.execs, id)

@@ -87,16 +87,25 @@ func (s *Store) pruneExecutionsLocked(p store.PruneParams) store.PruneResult {
 			if p.DryRun {
 				continue
 			}
-			te := s.tes[teID]
-			for a := 0; a <= te.Attempt; a++ {
-				delete(s.dispatched, dispatchKey{teID, a})
-			}
-			delete(s.tes, teID)
-			delete(s.logs, teID)
+			s.dropTaskExecutionLocked(teID)
 		}
+		res.Decisions += int64(len(s.decisions.byX[id]))
 		if !p.DryRun {
 			delete(s.execs, id)
+			delete(s.decisions.byX, id)
 		}
 	}
 	return res
+}
+
+// dropTaskExecutionLocked deletes a task execution with its log and
+// dispatch records; s.mu must be held.
+func (s *Store) dropTaskExecutionLocked(teID int64) {
+	if te := s.tes[teID]; te != nil {
+		for a := 0; a <= te.Attempt; a++ {
+			delete(s.dispatched, dispatchKey{teID, a})
+		}
+	}
+	delete(s.tes, teID)
+	delete(s.logs, teID)
 }

@@ -155,9 +155,16 @@ type attempt struct {
 	cancel      context.CancelCauseFunc
 	interrupted bool
 	streaming   bool
+	// abandoned: LoseWorkers ended the attempt as its worker's death
+	// would; it records nothing any more. Set with state.mu and
+	// workers.mu held.
+	abandoned bool
 }
 
-var errStopRequested = errors.New("aiflow: task execution stopped")
+var (
+	errStopRequested = errors.New("aiflow: task execution stopped")
+	errWorkerLost    = errors.New("the worker running the attempt was lost")
+)
 
 func newWorkers(s *Store, max int) *workers {
 	return &workers{s: s, max: max, running: map[int64]*attempt{}}
@@ -262,7 +269,10 @@ func (w *workers) run(ctx context.Context, j job, a *attempt, handler store.Task
 	// RUNNING, fenced by the attempt.
 	s.mu.Lock()
 	te := s.tes[j.te]
-	if te == nil || te.Attempt != j.attempt || (te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
+	w.mu.Lock()
+	abandoned := a.abandoned
+	w.mu.Unlock()
+	if abandoned || te == nil || te.Attempt != j.attempt || (te.Status != store.TaskQueued && te.Status != store.TaskRetrying) {
 		s.mu.Unlock()
 		return
 	}
@@ -295,19 +305,77 @@ func (w *workers) run(ctx context.Context, j job, a *attempt, handler store.Task
 		return // fenced: someone else decided this attempt's fate
 	}
 	status, data := store.FinalStatus(te, runErr, interrupted)
-	now = s.clock.Now()
-	te.Status, te.Failures, te.UpdatedAt = status, data.Failures, now
+	_, err = s.endAttemptLocked(te, status, data, store.SenderWorker)
+	s.mu.Unlock()
+	if err == nil {
+		s.notify()
+	}
+}
+
+// endAttemptLocked writes how te's attempt ended and appends its status
+// event; s.mu is held.
+func (s *Store) endAttemptLocked(te *store.TaskExecutionRecord, status store.TaskStatus, data store.StatusData, sender string) ([]store.Event, error) {
+	now := s.clock.Now()
+	te.Status, te.Failures, te.Interruptions, te.UpdatedAt = status, data.Failures, data.Interruptions, now
 	if data.Error != "" {
 		te.Error = data.Error
 	}
 	if status.Finished() {
 		te.EndedAt = now
 	}
-	_, err = s.appendLocked([]store.Event{store.NewStatusEvent(te, status, data, store.SenderWorker)})
-	s.mu.Unlock()
-	if err == nil {
-		s.notify()
+	return s.appendLocked([]store.Event{store.NewStatusEvent(te, status, data, sender)})
+}
+
+// LoseWorkers makes this replica's workers act, for every attempt they run
+// now, as if their process had died (kill -9): for tests of what happens to
+// a task whose worker is lost. The memory store has no leases to expire:
+// each attempt ends at once as store.WorkerLost decides (RETRYING, run again
+// at once, within the task execution's MaxInterruptions; FAILED after them;
+// STOPPED if it was stopping), with its status event, as the Postgres
+// store's reaper ends it once its lease has expired. The attempts' contexts
+// are cancelled (the reaper cancels their jobs) and nothing their bodies
+// return is recorded. The workers go on taking new attempts. It returns how
+// many attempts it ended.
+func (s *Store) LoseWorkers() int {
+	w := s.workers
+	s.mu.Lock()
+	w.mu.Lock()
+	lost := make(map[int64]*attempt, len(w.running))
+	for id, a := range w.running {
+		a.abandoned = true
+		lost[id] = a
+		delete(w.running, id)
 	}
+	w.mu.Unlock()
+	n := 0
+	for id, a := range lost {
+		te := s.tes[id]
+		if te == nil || te.Attempt != a.attempt {
+			continue
+		}
+		var status store.TaskStatus
+		var data store.StatusData
+		switch te.Status {
+		case store.TaskRunning, store.TaskStopping:
+			status, data = store.WorkerLost(te, errWorkerLost.Error())
+		case store.TaskQueued, store.TaskRetrying:
+			// Lost before it started, as the Postgres reaper ends a dead
+			// dispatch.
+			status, data = store.WorkerLostBeforeStart(te)
+		default:
+			continue // already ended
+		}
+		if _, err := s.endAttemptLocked(te, status, data, store.SenderReaper); err == nil {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range lost {
+		a.cancel(errWorkerLost)
+	}
+	s.notify()
+	s.disp.kick()
+	return n
 }
 
 // callHandler runs the handler and turns a panic into an error.

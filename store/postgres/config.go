@@ -125,11 +125,12 @@ type Config struct {
 
 	// TaskLeaseTTL is how long a running attempt's lease lasts without a
 	// heartbeat. Once it has expired for TaskStopGrace more, the reaper ends
-	// the attempt (FAILED, or RETRYING while the retry policy allows) and a
-	// new attempt may start; the worker, if it still runs, is fenced out. It
-	// is also the grace period after which a job whose worker died before
-	// recording RUNNING is reaped the same way. Must exceed TaskHeartbeat
-	// plus TaskStopGrace; defaults to 30 s.
+	// the attempt as interrupted by a lost worker (store.WorkerLost:
+	// RETRYING, run again, up to the task execution's interruption limit)
+	// and a new attempt may start; the worker, if it still runs, is fenced
+	// out. It is also the grace period after which a job whose worker died
+	// before recording RUNNING is reaped the same way. Must exceed
+	// TaskHeartbeat plus TaskStopGrace; defaults to 30 s.
 	TaskLeaseTTL time.Duration
 
 	// TaskStopGrace is the time an attempt is given to stop once its

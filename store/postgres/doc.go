@@ -216,8 +216,8 @@
 // available); once it has committed, the process runs them at once. From
 // there an attempt is like any other: heartbeats, the final status completing
 // its job, the reaper. A process that dies in between is a worker that died
-// after RUNNING: the leases expire and the reaper ends the attempts
-// (RETRYING while the retry policy allows). Streaming attempts and those
+// after RUNNING: the leases expire and the reaper ends the attempts as
+// interrupted (see Reaper below), and they run again. Streaming attempts and those
 // beyond the handoff slots always go through River, which spreads them over
 // the processes.
 //
@@ -254,14 +254,23 @@
 //     (its worker stopped heartbeating for Config.TaskLeaseTTL, and had the
 //     grace to stop; a live worker had cancelled it a grace before the
 //     expiry, so two attempts never run at once unless a process is frozen
-//     for longer than the lease plus the grace) ends FAILED, or RETRYING while its
-//     retry policy allows (a failure), or STOPPED if it was stopping, with its
-//     status event and "heartbeat lost" as the reason; its job is cancelled so
-//     that a worker that still runs it stops. A dispatched attempt whose
+//     for longer than the lease plus the grace) ends as store.WorkerLost
+//     decides: the death of its worker is an interruption, not the task's
+//     failure, so it ends RETRYING (interrupted: the engine dispatches the
+//     next attempt at once, and the retry policy's failures are untouched)
+//     while the task execution's interruptions stay within its
+//     max_interruptions (the creating client's Config.MaxInterruptions, kept
+//     in the row since migration 8), FAILED ("the workers kept dying") at
+//     the interruption after those, or STOPPED if it was stopping; its status
+//     event's reason starts with "worker lost: heartbeat lost". Its job is
+//     cancelled so that a worker that still runs it stops. A worker that
+//     cancelled its attempt because it could not keep the lease records the
+//     same interruption itself, unless the body succeeded all the same. A
+//     dispatched attempt whose
 //     worker died before recording RUNNING (its job finished, gone, or
 //     running for longer than TaskLeaseTTL without RUNNING) ends RETRYING as
-//     an interruption (its code never ran: not a failure), so nothing stays
-//     QUEUED forever. A job River still shows running long after its attempt
+//     an interruption that does not count (its code never ran), so nothing
+//     stays QUEUED forever. A job River still shows running long after its attempt
 //     ended without it (a worker fenced out at its start, or whose final
 //     status could not be recorded, returns and leaves the job to River's
 //     completer; its process may die first) is cancelled, which River's

@@ -23,8 +23,8 @@ import (
 // notification and fetch nor a RUNNING statement of its own; from there it is
 // like any other: heartbeats, the final status completing its job, the
 // reaper. Should the process die in between, the attempt is one whose worker
-// died after RUNNING: its lease expires and the reaper ends it (RETRYING
-// while the retry policy allows).
+// died after RUNNING: its lease expires and the reaper ends it as an
+// interruption (store.WorkerLost), and it runs again.
 //
 // STOP reaches a handed-off attempt without River (whose producer does not
 // know it): the unit of work that moves a task to STOPPING cancels the

@@ -47,7 +47,7 @@ func newTE(t *testing.T, s *Store, execID int64, task string) store.TaskExecutio
 	now := time.Now()
 	return store.TaskExecutionRecord{
 		ID: ids[0], ExecutionID: execID, Namespace: store.DefaultNamespace, Workflow: "wf", Task: task, SeqNum: 1,
-		MaxAttempts: 2, Status: store.TaskInit, CreatedAt: now, UpdatedAt: now,
+		MaxAttempts: 2, MaxInterruptions: store.MaxInterruptionsDefault, Status: store.TaskInit, CreatedAt: now, UpdatedAt: now,
 	}
 }
 

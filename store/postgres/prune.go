@@ -69,16 +69,23 @@ le AS (DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY((SELECT a
 t AS (DELETE FROM {s}.aiflow_task_execution WHERE id = ANY((SELECT a FROM ids)::bigint[]) RETURNING 1)
 SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ls)`
 
-// countTaskExecutionsSQL counts, for a dry run, the task executions and logs
-// that pruneTaskExecutionsSQL would delete.
-const countTaskExecutionsSQL = `SELECT count(*), count(z.task_execution_id) FROM {s}.aiflow_task_execution t
+// countTaskExecutionsSQL counts, for a dry run, the task executions, logs
+// and decisions that pruneTaskExecutionsSQL and deleteExecutionsSQL would
+// delete.
+const countTaskExecutionsSQL = `SELECT count(*), count(z.task_execution_id),
+	(SELECT count(*) FROM {s}.aiflow_decision WHERE execution_id = ANY((SELECT $1::bigint[])::bigint[]))
+	FROM {s}.aiflow_task_execution t
 	LEFT JOIN {s}.aiflow_task_log_size z ON z.task_execution_id = t.id WHERE t.execution_id = ANY($1::bigint[])`
 
 // deleteExecutionsSQL deletes the workflow executions $1, still finished and
-// without task executions.
-const deleteExecutionsSQL = `DELETE FROM {s}.aiflow_workflow_execution x WHERE x.id = ANY($1::bigint[])
+// without task executions, with their decisions (by execution_id, through
+// the decisions' index), and returns how many executions and decisions it
+// deleted.
+const deleteExecutionsSQL = `WITH x AS (DELETE FROM {s}.aiflow_workflow_execution x WHERE x.id = ANY((SELECT $1::bigint[])::bigint[])
 	AND x.status IN ('SUCCESS', 'FAILED', 'STOPPED')
-	AND NOT EXISTS (SELECT 1 FROM {s}.aiflow_task_execution t WHERE t.execution_id = x.id)`
+	AND NOT EXISTS (SELECT 1 FROM {s}.aiflow_task_execution t WHERE t.execution_id = x.id) RETURNING id),
+dc AS (DELETE FROM {s}.aiflow_decision WHERE execution_id = ANY(ARRAY(SELECT id FROM x)) RETURNING 1)
+SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM dc)`
 
 // Prune deletes the events and finished workflow executions that p selects
 // (see store.PruneParams), in batches of p.BatchSize rows, each its own short
@@ -154,12 +161,12 @@ func (s *Store) pruneExecutions(ctx context.Context, before time.Time, n int, dr
 }
 
 // pruneExecutionBatch deletes the task executions of the workflow
-// executions ids, n at a time, then the executions.
+// executions ids, n at a time, then the executions with their decisions.
 func (s *Store) pruneExecutionBatch(ctx context.Context, ids []int64, n int, dry bool) (store.PruneResult, error) {
 	var res store.PruneResult
 	if dry {
 		res.WorkflowExecutions = int64(len(ids))
-		err := s.pool.QueryRow(ctx, s.q(countTaskExecutionsSQL), ids).Scan(&res.TaskExecutions, &res.TaskLogs)
+		err := s.pool.QueryRow(ctx, s.q(countTaskExecutionsSQL), ids).Scan(&res.TaskExecutions, &res.TaskLogs, &res.Decisions)
 		return res, err
 	}
 	for {
@@ -173,7 +180,6 @@ func (s *Store) pruneExecutionBatch(ctx context.Context, ids []int64, n int, dry
 			break
 		}
 	}
-	tag, err := s.pool.Exec(ctx, s.q(deleteExecutionsSQL), ids)
-	res.WorkflowExecutions = tag.RowsAffected()
+	err := s.pool.QueryRow(ctx, s.q(deleteExecutionsSQL), ids).Scan(&res.WorkflowExecutions, &res.Decisions)
 	return res, err
 }

@@ -16,7 +16,7 @@ import (
 
 // pruneTables are the tables a prune deletes from.
 var pruneTables = []string{"aiflow_event", "aiflow_workflow_execution", "aiflow_task_execution", "aiflow_task_log",
-	"aiflow_task_log_size", "aiflow_dispatch"}
+	"aiflow_task_log_size", "aiflow_dispatch", "aiflow_decision"}
 
 // tableSizes returns pg_total_relation_size (table, indexes and TOAST) of
 // each prune table.
@@ -40,8 +40,8 @@ func countRows(t *testing.T, s *Store, table string) int64 {
 
 // fillOld writes, as of 40 days ago, events user events of about 250 bytes
 // each, and executions finished workflow executions of 3 task executions
-// each with a log and a dispatch record, and moves every partition's cursor
-// past the events (consumed).
+// each with a log, a dispatch record and the decision that started it, and
+// moves every partition's cursor past the events (consumed).
 func fillOld(t *testing.T, s *Store, events, executions int) {
 	t.Helper()
 	ctx := context.Background()
@@ -58,7 +58,9 @@ func fillOld(t *testing.T, s *Store, events, executions int) {
 			INSERT INTO {s}.aiflow_task_execution (id, execution_id, namespace, workflow, task, seq_num, attempt, status, created_at, updated_at, ended_at)
 			SELECT nextval('{s}.aiflow_task_execution_id_seq'), x.id, 'default', 'wf', 't' || k, 1, 1, 'SUCCESS',
 				now() - interval '41 days', now() - interval '40 days', now() - interval '40 days'
-			FROM x, generate_series(1, 3) k RETURNING id),
+			FROM x, generate_series(1, 3) k RETURNING id, execution_id, task),
+		dc AS (INSERT INTO {s}.aiflow_decision (execution_id, task, rule, event_id, event_key, time, outcome, task_execution_id, seq_num, kept)
+			SELECT execution_id, task, 0, 1, 'key_1', now() - interval '40 days', 'started', id, 1, true FROM te),
 		l AS (INSERT INTO {s}.aiflow_task_log (task_execution_id, start_offset, data) SELECT id, 0, convert_to(repeat('log line ', 20), 'UTF8') FROM te),
 		ls AS (INSERT INTO {s}.aiflow_task_log_size (task_execution_id, size) SELECT id, 180 FROM te)
 		INSERT INTO {s}.aiflow_dispatch (task_execution_id, attempt, state) SELECT id, 1, 'done' FROM te`), executions)
@@ -117,7 +119,7 @@ func TestPruneBoundsTheTables(t *testing.T) {
 	dry, err := s.Prune(ctx, p)
 	require.NoError(t, err)
 	want := store.PruneResult{Events: int64(events), WorkflowExecutions: int64(executions),
-		TaskExecutions: 3 * int64(executions), TaskLogs: 3 * int64(executions)}
+		TaskExecutions: 3 * int64(executions), TaskLogs: 3 * int64(executions), Decisions: 3 * int64(executions)}
 	require.Equal(t, want, dry)
 	require.Equal(t, int64(events+1), countRows(t, s, "aiflow_event"), "a dry run deletes nothing")
 	require.Equal(t, int64(executions), countRows(t, s, "aiflow_workflow_execution"))
@@ -225,6 +227,8 @@ func explainPrune(t *testing.T, s *Store, cut time.Time) {
 			[]string{"aiflow_workflow_execution_pkey", "aiflow_task_execution_execution"}},
 		{"task executions of 100 executions (deleting)", explainTx(pruneTaskExecutionsSQL, ids, store.DefaultPruneBatch),
 			[]string{"aiflow_task_execution_execution"}},
+		{"executions and their decisions (deleting)", explainTx(deleteExecutionsSQL, ids),
+			[]string{"aiflow_workflow_execution_pkey", "aiflow_decision_execution"}},
 		{"consumer's read", plan(consumeReadSQL, 0, store.DefaultMaxEvents), []string{"aiflow_event_partition_position"}},
 	}
 	for _, p := range plans {

@@ -48,8 +48,10 @@ type reaped struct {
 //   - a running attempt whose lease expired TaskStopGrace ago or more (its
 //     worker stopped heartbeating; a worker that is alive but cut off has
 //     cancelled the attempt TaskStopGrace before the expiry, so it had twice
-//     the grace to stop): FAILED, or RETRYING while the retry policy allows
-//     (a failure), or STOPPED if it was stopping;
+//     the grace to stop): what store.WorkerLost decides, an interruption and
+//     not a failure: RETRYING (run again at once) while the task execution's
+//     interruptions stay within its limit, FAILED ("the workers kept dying")
+//     at the one after, or STOPPED if it was stopping;
 //   - a dispatched attempt that never recorded RUNNING although its job is
 //     finished, gone, or running for longer than TaskLeaseTTL (its worker
 //     died before the attempt started): RETRYING as an interruption, not a
@@ -85,7 +87,13 @@ func (s *Store) reapExpiredLeases(ctx context.Context) (int, error) {
 		LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = l.task_execution_id AND d.attempt = l.attempt
 		WHERE l.expires_at < now() - $2::interval
 		ORDER BY l.expires_at LIMIT $1
-		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskStopGrace}, errHeartbeatLost, false, "heartbeat lost")
+		FOR UPDATE OF l, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskStopGrace}, heartbeatLost)
+}
+
+// heartbeatLost is what becomes of an attempt whose lease expired: its
+// worker was lost (store.WorkerLost).
+func heartbeatLost(te *store.TaskExecutionRecord) (store.TaskStatus, store.StatusData) {
+	return store.WorkerLost(te, errHeartbeatLost.Error())
 }
 
 func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
@@ -97,7 +105,7 @@ func (s *Store) reapDeadDispatches(ctx context.Context) (int, error) {
 			AND (j.id IS NULL OR j.state::text IN ('completed', 'cancelled', 'discarded')
 				OR (j.state::text = 'running' AND j.attempted_at < now() - $2::interval))
 		ORDER BY d.created_at LIMIT $1
-		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, errNeverStarted, true, "worker lost before the attempt started")
+		FOR UPDATE OF d, t SKIP LOCKED`, []any{reapBatch, s.cfg.TaskLeaseTTL}, store.WorkerLostBeforeStart)
 }
 
 // reapZombieJobs asks River to cancel the jobs it still sees running
@@ -131,9 +139,13 @@ func (s *Store) reapZombieJobs(ctx context.Context) (int, error) {
 	return n, opErr("reap", err)
 }
 
-func (s *Store) reapWith(ctx context.Context, query string, args []any, cause error, interrupted bool, reason string) (int, error) {
+// reapWith ends the attempts query selects with the statuses end decides
+// (from the task execution as stored), each with its status event.
+func (s *Store) reapWith(ctx context.Context, query string, args []any,
+	end func(te *store.TaskExecutionRecord) (store.TaskStatus, store.StatusData)) (int, error) {
 	var list []reaped
 	var appended []store.Event
+	var reasons map[int64]string // by task execution, of the attempts ended
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		list, appended = nil, nil
 		rows, err := tx.Query(ctx, s.q(query), args...)
@@ -155,28 +167,26 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 			return nil
 		}
 		var events []store.Event
-		ids, statuses, failures, errs, endeds := []int64{}, []string{}, []int32{}, []string{}, []bool{}
+		reasons = map[int64]string{}
+		ids, statuses, failures, interruptions, errs, endeds := []int64{}, []string{}, []int32{}, []int32{}, []string{}, []bool{}
 		leaseTEs, dispTEs, dispAtts := []int64{}, []int64{}, []int32{}
 		for _, r := range list {
 			leaseTEs = append(leaseTEs, r.te.ID)
 			if !r.valid {
 				continue // a stale lease: just drop it
 			}
-			status, data := store.FinalStatus(&r.te, cause, interrupted)
-			data.Reason = reason
+			status, data := end(&r.te)
 			events = append(events, store.NewStatusEvent(&r.te, status, data, store.SenderReaper))
 			ids, statuses, failures = append(ids, r.te.ID), append(statuses, string(status)), append(failures, int32(data.Failures))
+			interruptions = append(interruptions, int32(data.Interruptions))
+			reasons[r.te.ID] = data.Reason
 			errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
 			dispTEs, dispAtts = append(dispTEs, r.te.ID), append(dispAtts, int32(r.attempt))
 		}
 		b := &pgx.Batch{}
 		b.Queue(s.q(`DELETE FROM {s}.aiflow_task_lease AS l USING unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			WHERE l.task_execution_id = u.te AND l.attempt = u.attempt`), leaseTEs, attemptsOf(list))
-		b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, failures = u.failures,
-				error = CASE WHEN u.error <> '' THEN u.error ELSE t.error END, updated_at = clock_timestamp(),
-				ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
-			FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::boolean[]) AS u(id, status, failures, error, ended)
-			WHERE t.id = u.id`), ids, statuses, failures, errs, endeds)
+		b.Queue(s.q(updateFinalSQL), ids, statuses, failures, errs, endeds, interruptions)
 		b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'reaped', updated_at = clock_timestamp()
 			FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt) WHERE d.task_execution_id = u.te AND d.attempt = u.attempt`), dispTEs, dispAtts)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -203,7 +213,7 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 		if r.valid {
 			n++
 			s.log.WarnContext(ctx, "task attempt reaped", slog.Int64("task_execution_id", r.te.ID), slog.Int("attempt", r.attempt),
-				slog.String("reason", reason))
+				slog.String("reason", reasons[r.te.ID]))
 		}
 	}
 	if len(appended) > 0 {
@@ -211,6 +221,16 @@ func (s *Store) reapWith(ctx context.Context, query string, args []any, cause er
 	}
 	return len(list), nil
 }
+
+// updateFinalSQL writes how attempts ended, from arrays: $1 task execution
+// ids, $2 statuses, $3 failures, $4 errors (empty keeps the last one), $5
+// whether the status is final (which sets ended_at), $6 interruptions.
+const updateFinalSQL = `UPDATE {s}.aiflow_task_execution AS t SET status = u.status, failures = u.failures,
+		interruptions = u.interruptions, error = CASE WHEN u.error <> '' THEN u.error ELSE t.error END,
+		updated_at = clock_timestamp(), ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
+	FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::boolean[], $6::integer[])
+		AS u(id, status, failures, error, ended, interruptions)
+	WHERE t.id = u.id`
 
 func attemptsOf(list []reaped) []int32 {
 	out := make([]int32, len(list))

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,6 +60,10 @@ func TestReaperEndsAttemptsWhoseWorkerDiedBeforeRunning(t *testing.T) {
 	require.Zero(t, n)
 }
 
+// A worker lost while its attempt runs is an interruption, not the task's
+// failure: the reaper makes it RETRYING (run again at once) even without a
+// retry policy, up to the task execution's MaxInterruptions, and fails it
+// at the interruption after those, saying that the workers kept dying.
 func TestReaperOnLeaderEndsLostRunningAttempts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -72,19 +77,43 @@ func TestReaperOnLeaderEndsLostRunningAttempts(t *testing.T) {
 	eventually(t, s.IsLeader, "the only client becomes leader")
 
 	te := newTE(t, s, 1, "t")
-	te.MaxAttempts = 1
+	te.MaxAttempts, te.MaxInterruptions = 1, 1 // no retry policy; one interruption runs again
 	dispatch(t, s, te)
-	h.waitStarted(t)
-	waitStatus(t, s, te.ID, store.TaskRunning)
 	// The worker stops heartbeating (its process is gone, say): the lease
-	// expires and the leader's reaper fails the attempt.
-	_, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_lease SET owner = 'dead-process', expires_at = now() - interval '1 second'`))
-	require.NoError(t, err)
-	got := waitStatus(t, s, te.ID, store.TaskFailed)
+	// expires and the leader's reaper ends the attempt.
+	loseWorker := func(attempt int) {
+		t.Helper()
+		require.Equal(t, attempt, h.waitStarted(t).Attempt)
+		waitStatus(t, s, te.ID, store.TaskRunning)
+		_, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_lease SET owner = 'dead-process', expires_at = now() - interval '1 second'`))
+		require.NoError(t, err)
+	}
+	loseWorker(1)
+	got := waitStatus(t, s, te.ID, store.TaskRetrying)
+	require.Zero(t, got.Failures, "a lost worker is not the task's failure")
+	require.Equal(t, 1, got.Interruptions)
 	require.Contains(t, got.Error, "heartbeat lost")
-	require.False(t, got.EndedAt.IsZero())
+	require.True(t, got.EndedAt.IsZero())
 	eventually(t, func() bool { return h.cause(te.ID) != nil }, "the lost attempt's context ends")
-	require.Equal(t, []string{"RUNNING", "FAILED"}, statuses(statusEvents(t, s, te.ID)))
+	evs := statusEvents(t, s, te.ID)
+	require.Equal(t, []string{"RUNNING", "RETRYING"}, statuses(evs))
+	d := store.DecodeStatusData(&evs[1])
+	require.True(t, d.Interrupted, "the next attempt is dispatched at once")
+	require.Equal(t, 1, d.Interruptions)
+	require.Contains(t, d.Reason, store.ReasonWorkerLost)
+
+	// The engine dispatches the next attempt; its worker is lost too: one
+	// interruption more than the limit fails the task execution.
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{Dispatches: []store.Dispatch{{TaskExecutionID: te.ID, Attempt: 2}}}
+	})
+	loseWorker(2)
+	got = waitStatus(t, s, te.ID, store.TaskFailed)
+	require.Zero(t, got.Failures)
+	require.Equal(t, 2, got.Interruptions)
+	require.True(t, strings.HasPrefix(got.Error, store.WorkersKeptDying), "error %q", got.Error)
+	require.False(t, got.EndedAt.IsZero())
+	require.Equal(t, []string{"RUNNING", "RETRYING", "RUNNING", "FAILED"}, statuses(statusEvents(t, s, te.ID)))
 }
 
 func TestStoppingAttemptWithLostWorkerEndsStopped(t *testing.T) {

@@ -96,14 +96,18 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord) []stmt {
 	return []stmt{{
 		sql: s.q(`INSERT INTO {s}.aiflow_task_execution
 			(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
-			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at)
+			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
+			 interruptions, max_interruptions)
 			SELECT id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
-				status_message, nullif(metrics, 'null'::jsonb), streaming, timeout_us, created_at, updated_at, started_at, ended_at
+				status_message, nullif(metrics, 'null'::jsonb), streaming, timeout_us, created_at, updated_at, started_at, ended_at,
+				interruptions, max_interruptions
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
 				$8::integer[], $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::boolean[],
-				$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])
+				$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[],
+				$21::integer[], $22::integer[])
 				AS u(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
-					status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at)
+					status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
+					interruptions, max_interruptions)
 			ON CONFLICT (id) DO NOTHING RETURNING id`),
 		args: teArrays(news),
 		handle: expectIDs(ids, func(id int64) error {
@@ -184,6 +188,7 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 	ids, execs, timeouts := make([]int64, n), make([]int64, n), make([]int64, n)
 	ns, wf, task, st, errs, notes, msgs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seq, att, fail, maxAtt := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	intr, maxIntr := make([]int32, n), make([]int32, n)
 	// Metrics as JSON text ("null" without any): a []map has no text
 	// encoding, which the simple protocol (PgBouncer) needs.
 	metrics := make([]string, n)
@@ -192,6 +197,7 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 	for i, te := range tes {
 		ids[i], execs[i], ns[i], wf[i], task[i] = te.ID, te.ExecutionID, te.Namespace, te.Workflow, te.Task
 		seq[i], att[i], fail[i], maxAtt[i] = int32(te.SeqNum), int32(te.Attempt), int32(te.Failures), int32(te.MaxAttempts)
+		intr[i], maxIntr[i] = int32(te.Interruptions), int32(te.MaxInterruptions)
 		st[i], errs[i], notes[i], msgs[i] = string(te.Status), te.Error, te.Note, te.StatusMessage
 		m, err := json.Marshal(te.Metrics)
 		if err != nil {
@@ -208,7 +214,7 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 		created[i], updated[i], started[i], ended[i] = tsOrNil(c), tsOrNil(u), tsOrNil(te.StartedAt), tsOrNil(te.EndedAt)
 	}
 	return []any{ids, execs, ns, wf, task, seq, att, fail, maxAtt, st, errs, notes, msgs, metrics, streaming, timeouts,
-		created, updated, started, ended}
+		created, updated, started, ended, intr, maxIntr}
 }
 
 // foldExecutionUpdates merges the updates of one execution in order, as

@@ -79,7 +79,6 @@ func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
 var (
 	errLeaseLost     = errors.New("aiflow: the attempt's lease was lost (heartbeats failed or the attempt was reaped)")
 	errHeartbeatLost = errors.New("heartbeat lost: the worker stopped renewing the attempt's lease")
-	errNeverStarted  = errors.New("the worker was lost before the attempt started")
 )
 
 // workers runs task attempts through River.
@@ -118,6 +117,9 @@ type attempt struct {
 	streaming   bool
 	cancel      context.CancelCauseFunc
 	interrupted bool
+	// abandoned: LoseWorkers made this process act as dead for the
+	// attempt, which records nothing any more. Guarded by workers.mu.
+	abandoned bool
 	// leaseSent is when (monotonic clock) this process sent the last
 	// statement that took or renewed the attempt's lease successfully: the
 	// database set its expiry to at least leaseSent + TaskLeaseTTL. Guarded
@@ -305,15 +307,21 @@ func (w *workers) run(ctx context.Context, a *attempt, job *river.Job[taskArgs],
 	} else {
 		runErr = callHandler(ctx, handler, run)
 	}
+	// Cancelled because this process could not keep the attempt's lease:
+	// its worker is as good as lost.
+	lost := errors.Is(context.Cause(ctx), errLeaseLost)
 	a.cancel(nil)
 
 	w.mu.Lock()
-	interrupted = a.interrupted
+	interrupted, abandoned := a.interrupted, a.abandoned
 	if w.running[run.ID] == a {
 		delete(w.running, run.ID)
 	}
 	w.mu.Unlock()
-	if _, err := w.finisher.do(finishReq{job: job, runErr: runErr, interrupted: interrupted}); err != nil {
+	if abandoned {
+		return // as a dead process: the reaper ends the attempt
+	}
+	if _, err := w.finisher.do(finishReq{job: job, runErr: runErr, interrupted: interrupted, lost: lost}); err != nil {
 		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
 			slog.Int64("task_execution_id", run.ID), slog.Int("attempt", run.Attempt), slog.Any("error", err))
 		if handoff {
@@ -384,9 +392,21 @@ type finishReq struct {
 	job         *river.Job[taskArgs]
 	runErr      error
 	interrupted bool
+	// lost: the attempt was cancelled because its lease could no longer be
+	// kept (store.WorkerLost decides unless it succeeded all the same).
+	lost bool
 }
 
-// finishBatch records the final status of attempts (store.FinalStatus) with
+// end decides how the attempt of r ends, te being its task execution as
+// stored.
+func (r *finishReq) end(te *store.TaskExecutionRecord) (store.TaskStatus, store.StatusData) {
+	if r.lost && r.runErr != nil {
+		return store.WorkerLost(te, errLeaseLost.Error())
+	}
+	return store.FinalStatus(te, r.runErr, r.interrupted)
+}
+
+// finishBatch records the final status of attempts (finishReq.end) with
 // their status events, releases their leases and completes their River jobs,
 // all in one transaction, fenced by each attempt and its lease, which must
 // still be this process's (a reaped attempt writes nothing, but its job is
@@ -428,7 +448,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 			}
 			var ids []int64
 			var statuses, errs []string
-			var failures []int32
+			var failures, interruptions []int32
 			var endeds []bool
 			var events []store.Event
 			for _, c := range calls {
@@ -437,9 +457,10 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 					(te.Status != store.TaskRunning && te.Status != store.TaskStopping) {
 					continue // fenced: someone else decided this attempt's fate
 				}
-				status, data := store.FinalStatus(&te, c.req.runErr, c.req.interrupted)
+				status, data := c.req.end(&te)
 				events = append(events, store.NewStatusEvent(&te, status, data, store.SenderWorker))
 				ids, statuses, failures = append(ids, te.ID), append(statuses, string(status)), append(failures, int32(data.Failures))
+				interruptions = append(interruptions, int32(data.Interruptions))
 				errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
 			}
 			if len(ids) > 0 {
@@ -448,11 +469,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 					return err
 				}
 				b := &pgx.Batch{}
-				b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, failures = u.failures,
-						error = CASE WHEN u.error <> '' THEN u.error ELSE t.error END, updated_at = clock_timestamp(),
-						ended_at = CASE WHEN u.ended THEN clock_timestamp() ELSE t.ended_at END
-					FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[], $5::boolean[]) AS u(id, status, failures, error, ended)
-					WHERE t.id = u.id`), ids, statuses, failures, errs, endeds)
+				b.Queue(s.q(updateFinalSQL), ids, statuses, failures, errs, endeds, interruptions)
 				b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY($1)"), ids)
 				b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'done', updated_at = clock_timestamp() FROM {s}.aiflow_task_execution t
 					WHERE t.id = ANY($1) AND d.task_execution_id = t.id AND d.attempt = t.attempt`), ids)

@@ -267,7 +267,8 @@ func TestFencedAttemptWritesNothing(t *testing.T) {
 	require.Equal(t, 1, n)
 	got := getTE(t, s, te.ID)
 	require.Equal(t, store.TaskRetrying, got.Status)
-	require.Equal(t, 1, got.Failures)
+	require.Zero(t, got.Failures)
+	require.Equal(t, 1, got.Interruptions)
 
 	// The stale worker is told to stop, and its final write is fenced out.
 	eventually(t, func() bool { return h.cause(te.ID) != nil }, "the stale attempt's context ends")
@@ -279,8 +280,9 @@ func TestFencedAttemptWritesNothing(t *testing.T) {
 	require.Equal(t, []string{"RUNNING", "RETRYING"}, statuses(evs))
 	require.Equal(t, store.SenderReaper, evs[1].Sender)
 	d := store.DecodeStatusData(&evs[1])
-	require.Equal(t, "heartbeat lost", d.Reason)
-	require.Equal(t, 1, d.Failures)
+	require.True(t, strings.HasPrefix(d.Reason, store.ReasonWorkerLost+": heartbeat lost"), "reason %q", d.Reason)
+	require.Zero(t, d.Failures)
+	require.Equal(t, 1, d.Interruptions)
 }
 
 func TestReportProgressAndTaskLog(t *testing.T) {

@@ -15,10 +15,20 @@
 // twice for one attempt, whether two attempts of a task ran at once, and
 // whether every SUCCESS had a body. The attempt number is the fencing token
 // a real task would use the same way.
+//
+// Only a and stream have a retry policy; b and c have none, so that a lost
+// worker that the library took for the task's failure would leave them
+// FAILED. The interruptions by lost workers are not limited (the streams are
+// interrupted by every kill of their process). c fails on purpose one time
+// in four. Every body that returns an error of its own (not one caused by the
+// cancellation of its context) appends a line "<task execution id> <attempt>
+// <error>" to the file named by -errors first, so that the test can tell a
+// FAILED task whose body failed from one that the library failed.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -42,11 +52,18 @@ func main() {
 	schema := flag.String("schema", "", "schema")
 	id := flag.String("id", "", "client id")
 	workflows := flag.String("workflows", "chaos1", "comma-separated workflow names")
+	errorsPath := flag.String("errors", os.DevNull, "file the bodies' own errors are appended to")
 	lease := flag.Duration("lease", time.Second, "the task lease (postgres.Config.TaskLeaseTTL)")
 	grace := flag.Duration("stop-grace", 0, "the stop grace (postgres.Config.TaskStopGrace; 0 for the default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	errs, err := os.OpenFile(*errorsPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaosapp:", err)
+		os.Exit(1)
+	}
+	bodyErrors = errs
 	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ","), *lease, *grace); err != nil {
 		fmt.Fprintln(os.Stderr, "chaosapp:", err)
 		os.Exit(1)
@@ -126,16 +143,19 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 	var wfs []*aiflow.Workflow
 	for _, name := range names {
 		wf := aiflow.NewWorkflow(name)
-		wf.Task("stream", stream, aiflow.Streaming(), retry)
-		a := wf.Task("a", batch, retry)
+		wf.Task("stream", noted(stream), aiflow.Streaming(), retry)
+		a := wf.Task("a", noted(batch), retry)
 		a.OnEvent("ping", aiflow.ActionStart)
-		wf.Task("b", batch, retry).StartAfter(a)
-		wf.Task("c", batch, retry).OnCondition(sumReaches(10), aiflow.ActionStart)
+		wf.Task("b", noted(batch)).StartAfter(a)
+		wf.Task("c", noted(failSometimes(batch))).OnCondition(sumReaches(10), aiflow.ActionStart)
 		wfs = append(wfs, wf)
 	}
 	c, err := aiflow.New(&aiflow.Config{
 		Store: st, Logger: log, ClientID: id, LeaseTTL: time.Second, PollInterval: 100 * time.Millisecond,
 		StopTimeout: 5 * time.Second,
+		// The streams live through every kill of the process running them:
+		// no limit on their interruptions here.
+		MaxInterruptions: 1 << 20,
 	})
 	if err != nil {
 		return err
@@ -149,6 +169,42 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 	fmt.Println("ready", id)
 	<-ctx.Done()
 	return c.Stop(context.Background())
+}
+
+// bodyErrors receives a line for every error a body returned of its own.
+var bodyErrors *os.File
+
+// noted runs op and, when it returns an error that is not the cancellation
+// of its context, appends the error to bodyErrors before returning it (a
+// single write with O_APPEND: whole lines, and kept by the kernel if the
+// process is killed right after).
+func noted(op aiflow.Operator) aiflow.Operator {
+	return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		err := op.Run(ctx, tc)
+		if err != nil && ctx.Err() == nil {
+			line := fmt.Sprintf("%d %d %s\n", tc.TaskExecutionID, tc.Attempt, strings.ReplaceAll(err.Error(), "\n", " "))
+			if _, werr := bodyErrors.WriteString(line); werr != nil {
+				return errors.Join(err, werr)
+			}
+		}
+		return err
+	})
+}
+
+// errOnPurpose is the error of the bodies that fail on purpose.
+var errOnPurpose = errors.New("chaos: failing on purpose")
+
+// failSometimes runs op and then fails one time in four.
+func failSometimes(op aiflow.Operator) aiflow.Operator {
+	return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		if err := op.Run(ctx, tc); err != nil {
+			return err
+		}
+		if rand.IntN(4) == 0 {
+			return errOnPurpose
+		}
+		return nil
+	})
 }
 
 // sumReaches is met each time the sum of the "num" values it has seen reaches
