@@ -168,11 +168,14 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 // append appends one event. The store checks it (store.ValidateEvent, the
 // one place the rules are written) before anything is written, and its error
 // names the field, the value and the expected form.
-func (c *Client) append(ctx context.Context, op string, ev store.Event) (*Event, error) {
+func (c *Client) append(ctx context.Context, op string, ev store.Event) (_ *Event, err error) {
+	ctx, span := c.tel.sendSpan(ctx, op, &ev)
+	defer func() { endSpan(span, err) }()
 	out, err := c.store.AppendEvents(ctx, []store.Event{ev})
 	if err != nil {
 		return nil, opError(op, err)
 	}
+	c.tel.appended(ctx, out)
 	pub := eventFromStore(&out[0])
 	return &pub, nil
 }
