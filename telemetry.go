@@ -3,6 +3,7 @@ package aiflow
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -75,13 +76,7 @@ var (
 )
 
 func newTelemetry(c *Client) (*telemetry, error) {
-	mp, tp := c.cfg.MeterProvider, c.cfg.TracerProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
+	mp, tp := c.MeterProvider(), c.TracerProvider()
 	m := mp.Meter(InstrumentationName)
 	t := &telemetry{tracer: tp.Tracer(InstrumentationName)}
 	var errs []error
@@ -380,4 +375,27 @@ func (c *Client) operatorSpan(ctx context.Context, name string, tc *TaskContext,
 	return c.tel.tracer.Start(ctx, name, trace.WithAttributes(
 		AttrNamespace.String(tc.Namespace), AttrWorkflow.String(tc.Workflow), AttrTask.String(tc.Task),
 		attribute.String("aiflow.operator", describeOperator(op))))
+}
+
+// Logger returns the client's logger (Config.Logger or its default), for
+// the parts of an application built around the client, such as its HTTP
+// handler.
+func (c *Client) Logger() *slog.Logger { return c.log }
+
+// MeterProvider returns the meter provider of the client's metrics
+// (Config.MeterProvider, or the global one).
+func (c *Client) MeterProvider() metric.MeterProvider {
+	if c.cfg.MeterProvider != nil {
+		return c.cfg.MeterProvider
+	}
+	return otel.GetMeterProvider()
+}
+
+// TracerProvider returns the tracer provider of the client's spans
+// (Config.TracerProvider, or the global one).
+func (c *Client) TracerProvider() trace.TracerProvider {
+	if c.cfg.TracerProvider != nil {
+		return c.cfg.TracerProvider
+	}
+	return otel.GetTracerProvider()
 }

@@ -312,10 +312,10 @@ func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Ev
 page AS (SELECT ` + eventCols + ` FROM {s}.aiflow_event WHERE ` + strings.Join(where, " AND ") + ` ORDER BY xid, id LIMIT ` + lim + `)
 SELECT * FROM page
 UNION ALL
-(SELECT id, xid, time, 0, -1::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
+(SELECT id, xid, time, 0, -1::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL, '' FROM {s}.aiflow_event
 	WHERE xid < (SELECT x FROM h) ORDER BY xid DESC, id DESC LIMIT 1)
 UNION ALL
-(SELECT id, xid, time, 0, -2::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
+(SELECT id, xid, time, 0, -2::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL, '' FROM {s}.aiflow_event
 	WHERE xid >= (SELECT x FROM h) ORDER BY xid, id LIMIT 1)`
 	rows, err := s.pool.Query(ctx, s.q(sql), args...)
 	if err != nil {
