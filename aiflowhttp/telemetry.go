@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -31,9 +32,13 @@ type telemetry struct {
 }
 
 func newTelemetry(c *aiflow.Client) *telemetry {
-	t := &telemetry{tracer: c.TracerProvider().Tracer(aiflow.InstrumentationName + "/aiflowhttp")}
+	mp, tp := otel.GetMeterProvider(), otel.GetTracerProvider()
+	if c != nil {
+		mp, tp = c.MeterProvider(), c.TracerProvider()
+	}
+	t := &telemetry{tracer: tp.Tracer(aiflow.InstrumentationName + "/aiflowhttp")}
 	// An error leaves a no-op histogram: requests are served all the same.
-	t.duration, _ = c.MeterProvider().Meter(aiflow.InstrumentationName+"/aiflowhttp").Float64Histogram(
+	t.duration, _ = mp.Meter(aiflow.InstrumentationName+"/aiflowhttp").Float64Histogram(
 		"aiflow.http.server.request.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the HTTP API's requests, by method, route and status code."),
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
