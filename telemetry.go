@@ -117,7 +117,7 @@ func newTelemetry(c *Client) (*telemetry, error) {
 	queue, err := m.Int64ObservableGauge("aiflow.queue.jobs", metric.WithUnit("{job}"),
 		metric.WithDescription("Task jobs in the store's queues, by queue and state."))
 	errs = append(errs, err)
-	leader, err := m.Int64ObservableGauge("aiflow.leader", metric.WithUnit("1"),
+	leader, err := m.Int64ObservableGauge("aiflow.leader",
 		metric.WithDescription("1 while this client leads (runs schedules and timers), else 0."))
 	errs = append(errs, err)
 	owned, err := m.Int64ObservableGauge("aiflow.partitions.owned", metric.WithUnit("{partition}"),
