@@ -208,6 +208,15 @@ func (t *telemetry) remoteContext(ctx context.Context, tp string) context.Contex
 	return t.prop.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
 }
 
+// withTraceParent returns ctx with the remote span context of tp, unless ctx
+// carries a span already.
+func (t *telemetry) withTraceParent(ctx context.Context, tp string) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return t.remoteContext(ctx, tp)
+}
+
 // sendSpan starts the span of an event sent through the client and stamps
 // ev with its trace context. end records the outcome.
 func (t *telemetry) sendSpan(ctx context.Context, op string, ev *store.Event) (context.Context, trace.Span) {

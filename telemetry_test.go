@@ -274,3 +274,55 @@ func TestHealthAndDone(t *testing.T) {
 	require.NoError(t, c.Err())
 	require.False(t, c.Health(ctx).Healthy())
 }
+
+// TestTraceParentFromOptionsAndSQL sends events with an explicit
+// traceparent, through SendEventOpts on both stores and through the SQL
+// function send_event on Postgres, and reads it back with the event.
+func TestTraceParentFromOptionsAndSQL(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for name, open := range telemetryStores {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			st := open(t)
+			t.Cleanup(func() { _ = st.Close() })
+			c, err := aiflow.New(&aiflow.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(t, err)
+			ev, err := c.SendEvent(ctx, "k", "v", &aiflow.SendEventOpts{TraceParent: tp})
+			require.NoError(t, err)
+			require.Equal(t, tp, ev.TraceParent, "with the no-op tracer the event keeps the caller's trace context")
+			_, err = c.SendEvent(ctx, "k", "v", &aiflow.SendEventOpts{TraceParent: "00-xyz"})
+			require.ErrorIs(t, err, aiflow.ErrInvalid)
+			require.ErrorContains(t, err, "SendEventOpts.TraceParent")
+
+			if pg, ok := st.(*postgres.Store); ok {
+				_, err := pg.Pool().Exec(ctx, "SELECT "+pg.Schema()+".send_event('default', 'sql', 'v', traceparent => $1)", tp)
+				require.NoError(t, err)
+				_, err = pg.Pool().Exec(ctx, "SELECT "+pg.Schema()+".send_event('default', 'sql', 'v', traceparent => 'nope')")
+				require.ErrorContains(t, err, "expected a W3C traceparent")
+				_, err = pg.Pool().Exec(ctx, "SELECT "+pg.Schema()+".send_event('default', 'sql', 'v')")
+				require.NoError(t, err, "the earlier arguments work as before")
+				evs := listed(t, c, "sql", 2)
+				require.Equal(t, tp, evs[0].TraceParent)
+				require.Empty(t, evs[1].TraceParent)
+			}
+			evs := listed(t, c, "k", 1)
+			require.Equal(t, tp, evs[0].TraceParent)
+		})
+	}
+}
+
+// listed waits until n events of key are listed (Postgres lists an event once
+// every older transaction has ended) and returns them.
+func listed(t *testing.T, c *aiflow.Client, key string, n int) []aiflow.Event {
+	t.Helper()
+	var evs []aiflow.Event
+	require.Eventually(t, func() bool {
+		var err error
+		evs, _, err = c.ListEvents(context.Background(), &aiflow.EventFilter{Keys: []string{key}})
+		require.NoError(t, err)
+		return len(evs) >= n
+	}, 30*time.Second, 10*time.Millisecond, "%d events %q are listed", n, key)
+	require.Len(t, evs, n)
+	return evs
+}
