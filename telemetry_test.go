@@ -205,7 +205,9 @@ func TestTelemetryOfARun(t *testing.T) {
 			}
 			require.True(t, linked, "a unit of work's span links to the send span of the event it applied")
 			wait := findSpan(t, byName["aiflow.task.attempt"], "aiflow.task", "wait")
-			require.NotEqual(t, send.SpanContext().TraceID(), wait.SpanContext().TraceID(), "a task started by a request outside a trace starts its own")
+			require.NotEqual(t, send.SpanContext().TraceID(), wait.SpanContext().TraceID(), "the execution was started in another trace")
+			start := findSpan(t, byName["aiflow.event.send"], "aiflow.event.key", store.KeyStartExecution)
+			require.Equal(t, start.SpanContext().SpanID(), wait.Parent().SpanID(), "an initial task is a child of the start request's span")
 
 			// Metrics, with the run's values.
 			ns := aiflow.AttrNamespace.String("default")
@@ -224,6 +226,7 @@ func TestTelemetryOfARun(t *testing.T) {
 			require.Zero(t, b.sum(t, "aiflow.task.retries"))
 			require.Zero(t, b.sum(t, "aiflow.task.interruptions"))
 			require.EqualValues(t, 1, b.sum(t, "aiflow.events.appended", ns, aiflow.AttrEventKind.String("user")))
+			require.EqualValues(t, 1, b.sum(t, "aiflow.events.appended", ns, aiflow.AttrEventKind.String("control")), "the start request")
 			// The status events of the engine: QUEUED of each task, and the
 			// workflow's RUNNING and SUCCESS.
 			require.GreaterOrEqual(t, b.sum(t, "aiflow.events.appended", ns, aiflow.AttrEventKind.String("status")), int64(2))
