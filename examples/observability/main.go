@@ -12,8 +12,9 @@
 //
 // It runs on the memory store, or on Postgres when AIFLOW_DATABASE_URL is
 // set (in the schema AIFLOW_SCHEMA), until interrupted or -duration passes.
-// This is its own Go module, so that the SDK and exporters stay out of the
-// library's dependencies.
+// On Postgres, River's OpenTelemetry middleware (otelriver) is wired through
+// postgres.Config.RiverMiddleware. This is its own Go module, so that the
+// SDK, the exporters and otelriver stay out of the library's dependencies.
 package main
 
 import (
@@ -32,6 +33,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -43,6 +46,7 @@ import (
 	"github.com/aiflow-go/aiflow/aiflowhttp"
 	"github.com/aiflow-go/aiflow/examples/internal/exampleenv"
 	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store/postgres"
 )
 
 // EventKey is the key of the event task3 sends and task4 starts on.
@@ -113,7 +117,13 @@ func run(ctx context.Context, ln net.Listener, rate float64, out io.Writer) erro
 	}
 	defer tp.Shutdown(context.WithoutCancel(ctx))
 
-	st, closeStore, err := exampleenv.OpenStore(ctx)
+	// On Postgres, River's own OpenTelemetry middleware traces and measures
+	// the task jobs it inserts and runs (river.* metrics and spans).
+	st, closeStore, err := exampleenv.OpenStoreWith(ctx, func(cfg *postgres.Config) {
+		cfg.RiverMiddleware = []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+			MeterProvider: mp, TracerProvider: tp,
+		})}
+	})
 	if err != nil {
 		return err
 	}

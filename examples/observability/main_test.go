@@ -11,14 +11,33 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/aiflow-go/aiflow/examples/internal/exampleenv"
+	"github.com/aiflow-go/aiflow/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, pgtest.LeakOptions()...) }
 
 // TestServesMetrics runs the example on the memory store and scrapes
 // /metrics until the library's metrics show executions run end to end.
 func TestServesMetrics(t *testing.T) {
 	t.Setenv(exampleenv.DatabaseURLEnv, "")
+	serveAndScrape(t)
+}
+
+// TestServesMetricsOnPostgres runs the example on Postgres, where River's
+// own metrics (otelriver) are served too, and the queue depths.
+func TestServesMetricsOnPostgres(t *testing.T) {
+	pool := pgtest.Pool(t, 2)
+	t.Setenv(exampleenv.DatabaseURLEnv, pgtest.URL())
+	t.Setenv(exampleenv.SchemaEnv, pgtest.SchemaName(t, pool))
+	serveAndScrape(t, `river_work_count_total{`, `river_insert_count_total{`)
+}
+
+// serveAndScrape runs the example and scrapes /metrics until it has the
+// library's metrics and more.
+func serveAndScrape(t *testing.T, more ...string) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
 	t.Setenv("OTEL_TRACES_EXPORTER", "console")
@@ -47,6 +66,7 @@ func TestServesMetrics(t *testing.T) {
 		`aiflow_consume_lag{aiflow_partition="0"`,
 		`aiflow_leader{`,
 	}
+	want = append(want, more...)
 	require.Eventually(t, func() bool {
 		code, body := scrape("/metrics")
 		if code != http.StatusOK {
