@@ -95,17 +95,3 @@ func (c *Client) Err() error {
 	defer c.mu.Unlock()
 	return c.fatalErr
 }
-
-// fail stops the client on a fatal background error: Done is closed and Err
-// returns err. The first error wins.
-func (c *Client) fail(err error) {
-	c.mu.Lock()
-	if c.fatalErr != nil || c.stopped {
-		c.mu.Unlock()
-		return
-	}
-	c.fatalErr = err
-	c.mu.Unlock()
-	c.log.Error("aiflow client stopping on a fatal error", "error", err)
-	go func() { _ = c.Stop(context.Background()) }()
-}
