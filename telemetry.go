@@ -176,8 +176,8 @@ func (c *Client) observe(ctx context.Context, o metric.Observer, lag metric.Int6
 			o.ObserveInt64(queue, q.Jobs, metric.WithAttributes(AttrQueue.String(q.Queue), AttrJobState.String(q.State)))
 		}
 	}
-	if hh, ok := c.store.(store.HorizonHolder); ok {
-		h, err := hh.HorizonHolder(ctx)
+	if hh, ok := c.store.(store.HorizonReporter); ok {
+		h, err := hh.HorizonHold(ctx)
 		errs = append(errs, err)
 		held := 0.0
 		if !h.Since.IsZero() {

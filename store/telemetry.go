@@ -58,10 +58,10 @@ type HorizonHold struct {
 	Holder string
 }
 
-// HorizonHolder is implemented by stores that can tell what holds back their
-// read horizon.
-type HorizonHolder interface {
-	HorizonHolder(ctx context.Context) (HorizonHold, error)
+// HorizonReporter is implemented by stores that can tell what holds back
+// their read horizon.
+type HorizonReporter interface {
+	HorizonHold(ctx context.Context) (HorizonHold, error)
 }
 
 // Pinger is implemented by stores that can check that their database

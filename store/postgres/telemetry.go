@@ -19,7 +19,27 @@ var (
 	_ store.Pinger           = (*Store)(nil)
 	_ store.SchemaChecker    = (*Store)(nil)
 	_ store.LoggerSetter     = (*Store)(nil)
+	_ store.HorizonReporter  = (*Store)(nil)
 )
+
+// HorizonHold reports HorizonHolder for telemetry: since when committed
+// events have waited above the horizon, and the transaction holding them
+// ("backend <pid> (<state>)", "prepared transaction <gid>", or "unknown"
+// before it was looked up). It does not query the database.
+func (s *Store) HorizonHold(context.Context) (store.HorizonHold, error) {
+	h, ok := s.HorizonHolder()
+	if !ok {
+		return store.HorizonHold{}, nil
+	}
+	out := store.HorizonHold{Since: time.Now().Add(-h.Waiting), Holder: "unknown"}
+	switch {
+	case h.GID != "":
+		out.Holder = "prepared transaction " + h.GID
+	case h.PID != 0:
+		out.Holder = fmt.Sprintf("backend %d (%s)", h.PID, h.State)
+	}
+	return out, nil
+}
 
 // partitionLagSQL counts, for each partition, the readable events after its
 // position (at most $1, through the partition's index) and the time of the
