@@ -50,6 +50,9 @@ type Event struct {
 	// (key "aiflow.task_status.<workflow>.<task>", see TaskStatusKey; value
 	// the status) and control requests (keys starting with "aiflow.").
 	Internal bool
+	// TraceParent is the W3C trace context the event was sent in, empty
+	// when it was sent outside a trace.
+	TraceParent string
 }
 
 // IsStatusChange reports whether ev is a task status change; its Value is then
@@ -78,6 +81,7 @@ func eventFromStore(ev *store.Event) Event {
 		ID: ev.ID, Position: ev.Position, Time: ev.Time, Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value,
 		Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, TaskName: ev.TaskName,
 		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Kind != store.KindUser,
+		TraceParent: ev.TraceParent,
 	}
 }
 
@@ -110,6 +114,11 @@ type SendEventOpts struct {
 	// answer was lost (a timeout, a dropped connection) with the same key.
 	// 1 to 255 bytes of text, such as a UUID; empty means none.
 	IdempotencyKey string
+	// TraceParent, when set, is the W3C trace context
+	// ("00-<trace id>-<span id>-<flags>") to send the event in when ctx
+	// carries no span, as a program handed a TRACEPARENT does. Empty: the
+	// trace context of ctx, if any.
+	TraceParent string
 }
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
@@ -125,6 +134,13 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 	}
 	if err := checkIdempotencyKey(opts.IdempotencyKey); err != nil {
 		return nil, opError("send event", err)
+	}
+	if opts.TraceParent != "" {
+		if !store.ValidTraceParent(opts.TraceParent) {
+			return nil, opError("send event", fmt.Errorf("%w: SendEventOpts.TraceParent is %.80q: expected a W3C traceparent, 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>",
+				ErrInvalid, opts.TraceParent))
+		}
+		ctx = c.tel.withTraceParent(ctx, opts.TraceParent)
 	}
 	ev := store.Event{
 		Kind: store.KindUser, Namespace: orDefault(opts.Namespace), Key: key, Value: value,
@@ -168,11 +184,14 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 // append appends one event. The store checks it (store.ValidateEvent, the
 // one place the rules are written) before anything is written, and its error
 // names the field, the value and the expected form.
-func (c *Client) append(ctx context.Context, op string, ev store.Event) (*Event, error) {
+func (c *Client) append(ctx context.Context, op string, ev store.Event) (_ *Event, err error) {
+	ctx, span := c.tel.sendSpan(ctx, op, &ev)
+	defer func() { endSpan(span, err) }()
 	out, err := c.store.AppendEvents(ctx, []store.Event{ev})
 	if err != nil {
 		return nil, opError(op, err)
 	}
+	c.tel.appended(ctx, out)
 	pub := eventFromStore(&out[0])
 	return &pub, nil
 }

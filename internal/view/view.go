@@ -219,6 +219,9 @@ type EventRecord struct {
 	SeqNum          int
 	Broadcast       bool
 	Internal        bool
+	// TraceParent is not shown (yet): it is here so that the root
+	// package's Event converts to an EventRecord.
+	TraceParent string
 }
 
 // NewEvent converts an event.
