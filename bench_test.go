@@ -6,6 +6,11 @@ import (
 	"testing"
 	"time"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/operators"
 	"github.com/aiflow-go/aiflow/store"
@@ -23,7 +28,30 @@ type started struct {
 // median and 99th percentile.
 //
 //	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 2000x .
-func BenchmarkEventToFuncStart(b *testing.B) {
+func BenchmarkEventToFuncStart(b *testing.B) { eventToFuncStart(b, &aiflow.Config{}) }
+
+// BenchmarkEventToFuncStartTelemetry is BenchmarkEventToFuncStart with the
+// OpenTelemetry no-op providers ("noop") and with the SDK's providers
+// without an exporter ("sdk": a manual metric reader never collected, spans
+// sampled and dropped), to measure the cost of the instrumentation.
+//
+//	go test -run '^$' -bench BenchmarkEventToFuncStartTelemetry -benchtime 2000x .
+func BenchmarkEventToFuncStartTelemetry(b *testing.B) {
+	b.Run("noop", func(b *testing.B) {
+		eventToFuncStart(b, &aiflow.Config{MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider()})
+	})
+	b.Run("sdk", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		tp := sdktrace.NewTracerProvider()
+		defer mp.Shutdown(context.Background())
+		defer tp.Shutdown(context.Background())
+		eventToFuncStart(b, &aiflow.Config{MeterProvider: mp, TracerProvider: tp})
+	})
+}
+
+// eventToFuncStart runs BenchmarkEventToFuncStart with cfg (its Store set
+// here).
+func eventToFuncStart(b *testing.B, cfg *aiflow.Config) {
 	ctx := context.Background()
 	st := memory.New(nil)
 	starts := make(chan started, 1)
@@ -34,7 +62,8 @@ func BenchmarkEventToFuncStart(b *testing.B) {
 	})).OnEvent("go", aiflow.ActionStart)
 	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
 		OnEvent("never", aiflow.ActionStart) // keeps the execution RUNNING
-	client, err := aiflow.New(&aiflow.Config{Store: st})
+	cfg.Store = st
+	client, err := aiflow.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

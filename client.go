@@ -29,6 +29,7 @@ type Client struct {
 	log   *slog.Logger
 	clock clockwork.Clock
 	reg   *engine.Registry
+	tel   *telemetry
 
 	mu        sync.Mutex
 	workflows map[workflowKey]*compiled // the latest version of each
@@ -49,6 +50,10 @@ type Client struct {
 	// after Stop.
 	started bool
 	stopped bool
+	// done is closed when the client stops; fatalErr is the fatal
+	// background error it stopped on (Done, Err).
+	done     chan struct{}
+	fatalErr error
 }
 
 type workflowKey struct{ ns, name string }
@@ -73,10 +78,18 @@ func New(cfg *Config) (*Client, error) {
 	if c.TaskLogDir != "" {
 		logs = dirLogs{dir: filepath.Clean(c.TaskLogDir), st: c.Store}
 	}
-	return &Client{
+	if ls, ok := c.Store.(store.LoggerSetter); ok {
+		ls.SetLogger(c.Logger)
+	}
+	cl := &Client{
 		cfg: c, store: c.Store, log: c.Logger, clock: c.Clock, reg: engine.NewRegistry(),
 		workflows: map[workflowKey]*compiled{}, versions: map[versionKey]*compiled{}, nVersions: map[workflowKey]int{}, logs: logs,
-	}, nil
+		done: make(chan struct{}),
+	}
+	if cl.tel, err = newTelemetry(cl); err != nil {
+		return nil, fmt.Errorf("aiflow: New: creating the metrics: %w", err)
+	}
+	return cl, nil
 }
 
 // ID returns the client's id (Config.ClientID).
@@ -172,10 +185,12 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.persist(ctx, ws); err != nil {
 		return err
 	}
-	if err := c.store.StartWorkers(ctx, store.WorkersParams{Handler: c.runTask, Owner: c.cfg.ClientID}); err != nil {
+	if err := c.store.StartWorkers(ctx, store.WorkersParams{Handler: c.observedTask, Owner: c.cfg.ClientID}); err != nil {
 		return opError("start", err)
 	}
-	rt := runtime.New(c.cfg.runtimeConfig(c.reg))
+	rc := c.cfg.runtimeConfig(c.reg)
+	rc.Observer = unitObserver{c.tel}
+	rt := runtime.New(rc)
 	if err := rt.Start(ctx); err != nil {
 		_ = c.store.StopWorkers(context.Background())
 		return opError("start", err)
@@ -234,6 +249,7 @@ func (c *Client) Stop(ctx context.Context) error {
 		errW = nil // StopTimeout elapsed: the remaining tasks were cancelled as documented
 	}
 	c.log.InfoContext(ctx, "aiflow client stopped", slog.String("client_id", c.cfg.ClientID))
+	close(c.done)
 	return errors.Join(errRT, errW)
 }
 

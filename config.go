@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aiflow-go/aiflow/internal/engine"
 	"github.com/aiflow-go/aiflow/internal/runtime"
@@ -111,6 +113,14 @@ type Config struct {
 	// a call with such a key acts again. Defaults to 24 h
 	// (IdempotencyKeyRetentionDefault); -1 keeps keys forever.
 	IdempotencyKeyRetention time.Duration
+	// MeterProvider gives the meter of the client's metrics (see
+	// docs/observability.md). Defaults to the global one (otel.GetMeterProvider),
+	// a no-op until the application installs an SDK.
+	MeterProvider metric.MeterProvider
+	// TracerProvider gives the tracer of the client's spans. Defaults to the
+	// global one (otel.GetTracerProvider), a no-op until the application
+	// installs an SDK.
+	TracerProvider trace.TracerProvider
 	// Test holds knobs for tests only.
 	Test TestConfig
 }

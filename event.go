@@ -43,6 +43,9 @@ type Event struct {
 	// (key "aiflow.task_status.<workflow>.<task>", see TaskStatusKey; value
 	// the status) and control requests (keys starting with "aiflow.").
 	Internal bool
+	// TraceParent is the W3C trace context the event was sent in, empty
+	// when it was sent outside a trace.
+	TraceParent string
 }
 
 // IsStatusChange reports whether ev is a task status change; its Value is then
@@ -71,6 +74,7 @@ func eventFromStore(ev *store.Event) Event {
 		ID: ev.ID, Position: Position(ev.Position), Time: ev.Time, Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value,
 		Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, TaskName: ev.TaskName,
 		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Kind != store.KindUser,
+		TraceParent: ev.TraceParent,
 	}
 }
 
@@ -104,6 +108,11 @@ type SendEventOpts struct {
 	// answer was lost (a timeout, a dropped connection) with the same key.
 	// 1 to 255 bytes of text, such as a UUID; empty means none.
 	IdempotencyKey string
+	// TraceParent, when set, is the W3C trace context
+	// ("00-<trace id>-<span id>-<flags>") to send the event in when ctx
+	// carries no span, as a program handed a TRACEPARENT does. Empty: the
+	// trace context of ctx, if any.
+	TraceParent string
 }
 
 // SendEvent appends a user event. Without an ExecutionID it reaches every
@@ -115,6 +124,10 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 	if err := c.stoppedError("send event"); err != nil {
 		return nil, err
 	}
+	ctx, err := c.withTraceParent(ctx, opts)
+	if err != nil {
+		return nil, opError("send event", err)
+	}
 	ev, err := c.userEvent(ctx, key, value, opts)
 	if err != nil {
 		return nil, opError("send event", err)
@@ -124,6 +137,19 @@ func (c *Client) SendEvent(ctx context.Context, key, value string, opts *SendEve
 		idem = opts.IdempotencyKey
 	}
 	return c.appendOnce(ctx, "send event", idem, ev)
+}
+
+// withTraceParent checks opts.TraceParent and, when set, returns ctx
+// carrying it, so that the send span continues the caller's trace.
+func (c *Client) withTraceParent(ctx context.Context, opts *SendEventOpts) (context.Context, error) {
+	if opts == nil || opts.TraceParent == "" {
+		return ctx, nil
+	}
+	if !store.ValidTraceParent(opts.TraceParent) {
+		return ctx, fmt.Errorf("%w: SendEventOpts.TraceParent is %.80q: expected a W3C traceparent, 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>",
+			ErrInvalid, opts.TraceParent)
+	}
+	return c.tel.withTraceParent(ctx, opts.TraceParent), nil
 }
 
 // SendEventTx appends a user event, as SendEvent does, inside tx, a
@@ -149,14 +175,21 @@ func (c *Client) SendEventTx(ctx context.Context, tx any, key, value string, opt
 	if opts != nil && opts.IdempotencyKey != "" {
 		return nil, opError(op, fmt.Errorf("%w: SendEventOpts.IdempotencyKey %q: expected empty in SendEventTx (the caller's transaction decides whether the event is sent)", ErrInvalid, opts.IdempotencyKey))
 	}
+	ctx, err := c.withTraceParent(ctx, opts)
+	if err != nil {
+		return nil, opError(op, err)
+	}
 	ev, err := c.userEvent(ctx, key, value, opts)
 	if err != nil {
 		return nil, opError(op, err)
 	}
+	ctx, span := c.tel.sendSpan(ctx, op, &ev)
 	out, err := ta.AppendEventsInTx(ctx, tx, []store.Event{ev})
+	endSpan(span, err)
 	if err != nil {
 		return nil, opError(op, err)
 	}
+	c.tel.appended(ctx, out)
 	return ptr(eventFromStore(&out[0])), nil
 }
 
@@ -213,11 +246,14 @@ func (c *Client) userEvent(ctx context.Context, key, value string, opts *SendEve
 // append appends one event. The store checks it (store.ValidateEvent, the
 // one place the rules are written) before anything is written, and its error
 // names the field, the value and the expected form.
-func (c *Client) append(ctx context.Context, op string, ev store.Event) (*Event, error) {
+func (c *Client) append(ctx context.Context, op string, ev store.Event) (_ *Event, err error) {
+	ctx, span := c.tel.sendSpan(ctx, op, &ev)
+	defer func() { endSpan(span, err) }()
 	out, err := c.store.AppendEvents(ctx, []store.Event{ev})
 	if err != nil {
 		return nil, opError(op, err)
 	}
+	c.tel.appended(ctx, out)
 	pub := eventFromStore(&out[0])
 	return &pub, nil
 }

@@ -80,13 +80,18 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderClient,
 		Workflow: workflow, ExecutionID: ids[0], Data: data,
 	}
+	ctx, span := c.tel.sendSpan(ctx, "start workflow execution", &ev)
 	if idem.Key != "" {
 		id, _, err := c.store.CreateExecutionOnce(ctx, idem, rec, ev)
+		endSpan(span, err)
 		return id, opError("start workflow execution", err)
 	}
-	if _, err := c.store.CreateExecution(ctx, rec, ev); err != nil {
+	_, err = c.store.CreateExecution(ctx, rec, ev)
+	endSpan(span, err)
+	if err != nil {
 		return 0, opError("start workflow execution", err)
 	}
+	c.tel.appended(ctx, []store.Event{ev})
 	return ids[0], nil
 }
 

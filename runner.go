@@ -53,7 +53,12 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		defer cancel()
 	}
 	done := make(chan error, 1)
-	go func() { done <- runOperator(runCtx, t.op, tc) }()
+	opCtx, opSpan := c.operatorSpan(runCtx, "aiflow.operator.run", tc, t.op)
+	go func() {
+		err := runOperator(opCtx, t.op, tc)
+		endSpan(opSpan, err)
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if errTimeout != nil && context.Cause(runCtx) == errTimeout {
@@ -65,7 +70,10 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	grace := c.cfg.StopGracePeriod
 	if s, ok := t.op.(Stopper); ok {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-		if err := s.Stop(sctx, tc); err != nil {
+		sctx, span := c.operatorSpan(sctx, "aiflow.operator.stop", tc, t.op)
+		err := s.Stop(sctx, tc)
+		endSpan(span, err)
+		if err != nil {
 			tc.Logger.Warn("operator Stop failed", slog.Any("error", err))
 			fmt.Fprintf(lw, "aiflow: stopping the operator failed: %v\n", err)
 		}

@@ -217,6 +217,9 @@ type TaskExecution struct {
 	UpdatedAt time.Time
 	StartedAt time.Time
 	EndedAt   time.Time
+	// TraceParent is the W3C trace context of the event that started this
+	// task execution (its Event.TraceParent), empty when there was none.
+	TraceParent string
 }
 
 func taskExecutionFromStore(r store.TaskExecutionRecord) TaskExecution {
@@ -224,7 +227,7 @@ func taskExecutionFromStore(r store.TaskExecutionRecord) TaskExecution {
 		Task: r.Task, SeqNum: r.SeqNum, Attempt: r.Attempt, Failures: r.Failures, MaxAttempts: r.MaxAttempts,
 		Interruptions: r.Interruptions, MaxInterruptions: r.MaxInterruptions, Status: TaskStatus(r.Status), Error: r.Error, Note: r.Note, StatusMessage: r.StatusMessage, Metrics: r.Metrics,
 		Streaming: r.Streaming, Timeout: r.Timeout, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		StartedAt: r.StartedAt, EndedAt: r.EndedAt}
+		StartedAt: r.StartedAt, EndedAt: r.EndedAt, TraceParent: r.TraceParent}
 }
 
 // WorkflowSchedule is a timer that starts an execution of a workflow (run type

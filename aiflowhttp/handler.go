@@ -21,6 +21,8 @@
 //	POST /v1/executions/{id}/tasks/{task}/stop                stop a task
 //	GET  /v1/task-executions/{id}                             show a task execution
 //	GET  /v1/task-executions/{id}/log                         read its log
+//	GET  /healthz                                             liveness (no authentication)
+//	GET  /readyz                                              readiness (no authentication)
 //
 // A 2xx answer is given only once what was asked is committed in the store:
 // an event is in the log, a start or stop request is an event in the log that
@@ -41,8 +43,8 @@
 // redacted: environment values (WithEnv) and operator descriptions (which
 // hold commands) are left out. Package aiflowui uses the same Auth.
 //
-// Import rule: aiflowhttp imports the root package, internal/view and the
-// standard library.
+// Import rule: aiflowhttp imports the root package, internal/view, the
+// OpenTelemetry API and the standard library.
 package aiflowhttp
 
 import (
@@ -80,14 +82,19 @@ type Options struct {
 	Auth
 	// MaxBodyBytes bounds request bodies; MaxBodyBytesDefault when 0.
 	MaxBodyBytes int64
-	// Logger receives server errors (5xx); slog.Default() when nil.
+	// Logger receives server errors (5xx); the client's logger when nil.
 	Logger *slog.Logger
+	// ReadyMaxLag is the largest consume lag (age of the oldest event
+	// waiting) at which GET /readyz still answers 200; ReadyMaxLagDefault
+	// (5 min) when 0.
+	ReadyMaxLag time.Duration
 }
 
 type handler struct {
 	c    *aiflow.Client
 	opts Options
 	mux  *http.ServeMux
+	tel  *telemetry
 }
 
 // route is one endpoint; routes lists them for the handler and its tests.
@@ -128,10 +135,17 @@ func NewHandler(client *aiflow.Client, opts *Options) http.Handler {
 	if h.opts.MaxBodyBytes <= 0 {
 		h.opts.MaxBodyBytes = MaxBodyBytesDefault
 	}
+	if h.opts.Logger == nil && client != nil {
+		h.opts.Logger = client.Logger()
+	}
 	if h.opts.Logger == nil {
 		h.opts.Logger = slog.Default()
 	}
 	h.opts.Auth.LogChoice(h.opts.Logger, "aiflowhttp")
+	if h.opts.ReadyMaxLag <= 0 {
+		h.opts.ReadyMaxLag = ReadyMaxLagDefault
+	}
+	h.tel = newTelemetry(client)
 	for _, rt := range routes {
 		fn := rt.fn
 		h.mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +158,21 @@ func NewHandler(client *aiflow.Client, opts *Options) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route := "unmatched"
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		_, route, _ = strings.Cut(pattern, " ")
+	}
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == HealthzPath:
+		h.tel.serve(w, r, HealthzPath, h.healthz)
+	case r.Method == http.MethodGet && r.URL.Path == ReadyzPath:
+		h.tel.serve(w, r, ReadyzPath, h.readyz)
+	default:
+		h.tel.serve(w, r, route, h.serve)
+	}
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	caller, err := h.opts.Identify(r, "")
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="aiflow"`)

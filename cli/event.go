@@ -85,7 +85,7 @@ func (e *env) eventCmd() *cobra.Command {
 		Short: "Send, list, count and listen to events",
 	}
 
-	var sender, idemKey string
+	var sender, idemKey, traceParent string
 	var execID, teID int64
 	var wide, noTaskCtx bool
 	send := &cobra.Command{
@@ -101,7 +101,11 @@ context exactly as TaskContext.SendEvent does: it reaches only the task's own
 workflow execution (and the namespace's triggers), its sender is
 "<execution>_<task>_<seq>", and the namespace is the task's. --namespace-wide
 sends it to the whole namespace instead; --no-task-context ignores the
-environment.`,
+environment.
+
+--traceparent (or the environment variable TRACEPARENT) gives the W3C trace
+context the event is sent in, "00-<trace id>-<span id>-<flags>": the task
+executions the event starts join that trace.`,
 		Args: args(cobra.RangeArgs(1, 2)),
 		RunE: e.run(func(cmd *cobra.Command, a []string) error {
 			value := ""
@@ -116,7 +120,10 @@ environment.`,
 				value = string(b)
 			}
 			opts := &aiflow.SendEventOpts{Namespace: e.namespace, Sender: sender, ExecutionID: execID, TaskExecutionID: teID, ToNamespace: wide,
-				IdempotencyKey: idemKey}
+				IdempotencyKey: idemKey, TraceParent: traceParent}
+			if opts.TraceParent == "" {
+				opts.TraceParent = e.opts.Getenv("TRACEPARENT")
+			}
 			if !noTaskCtx && execID == 0 && teID == 0 {
 				var err error
 				if opts.TaskExecutionID, err = e.envID(aiflow.EnvTaskExecutionID); err != nil {
@@ -148,6 +155,7 @@ environment.`,
 	send.Flags().Int64Var(&teID, "task-execution-id", 0, "send as this task execution's task would")
 	send.Flags().BoolVar(&wide, "namespace-wide", false, "with a task or execution context, reach the whole namespace instead of only that execution")
 	send.Flags().StringVar(&idemKey, "idempotency-key", "", "send once: a retry with the same key prints the first call's event and appends nothing")
+	send.Flags().StringVar(&traceParent, "traceparent", "", "W3C trace context to send the event in (default $TRACEPARENT)")
 	send.Flags().BoolVar(&noTaskCtx, "no-task-context", false, "ignore the task context in the environment ("+aiflow.EnvTaskExecutionID+", ...)")
 
 	var lf eventFilterFlags

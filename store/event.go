@@ -142,6 +142,12 @@ type Event struct {
 	// Partition is computed by the store on append: the workflow's partition
 	// for status and control events, -1 for user events.
 	Partition int
+
+	// TraceParent is the W3C trace context (a "traceparent" header value,
+	// "00-<trace id>-<span id>-<flags>") of the operation that sent the
+	// event, empty when it was sent outside a trace. The task executions
+	// the event starts carry it on, so their spans join that trace.
+	TraceParent string
 }
 
 // Keys of the library's own events. User keys may not start with
@@ -248,8 +254,29 @@ func ValidateEvent(ev *Event) error {
 			ErrEventTooLarge, ev.Key, len(ev.Value), MaxEventValueBytes)
 	case ev.Kind == KindUser && strings.HasPrefix(ev.Key, ReservedKeyPrefix):
 		return fmt.Errorf("%w: event key %q: keys starting with %q are reserved for the library", ErrInvalid, ev.Key, ReservedKeyPrefix)
+	case ev.TraceParent != "" && !ValidTraceParent(ev.TraceParent):
+		return fmt.Errorf("%w: event %q: traceparent %.80q: expected a W3C traceparent, 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>",
+			ErrInvalid, ev.Key, ev.TraceParent)
 	}
 	return nil
+}
+
+// ValidTraceParent reports whether s has the form of a W3C traceparent:
+// "vv-<32 hex>-<16 hex>-ff" in lower-case hexadecimal (the form the SQL
+// function send_event accepts too).
+func ValidTraceParent(s string) bool {
+	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i == 2 || i == 35 || i == 52 {
+			continue
+		}
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkText rejects strings that are not valid UTF-8 or contain NUL bytes.

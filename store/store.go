@@ -103,6 +103,9 @@ type TaskExecutionRecord struct {
 	UpdatedAt time.Time
 	StartedAt time.Time
 	EndedAt   time.Time
+	// TraceParent is the W3C trace context of the event that started this
+	// task execution (its Event.TraceParent), empty when there was none.
+	TraceParent string
 }
 
 // ExecutionFilter selects workflow executions. Zero fields select everything.

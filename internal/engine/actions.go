@@ -42,7 +42,7 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause
 			e.decide(x, t.Name, why.rule, ev, store.DecisionTaskAlive, msg, cur)
 			return
 		}
-		e.startNew(x, t, ts, ev.Time)
+		e.startNew(x, t, ts, ev)
 		e.decide(x, t.Name, why.rule, ev, store.DecisionStarted, why.ruleReason(), ts.Latest)
 	case ActionStop:
 		if alive {
@@ -53,7 +53,7 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause
 		}
 	case ActionRestart:
 		if !alive {
-			e.startNew(x, t, ts, ev.Time)
+			e.startNew(x, t, ts, ev)
 			e.decide(x, t.Name, why.rule, ev, store.DecisionStarted, why.ruleReason(), ts.Latest)
 			return
 		}
@@ -65,7 +65,7 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause
 		}
 		e.requestStop(x, cur, "RESTART by "+why.String())
 		ts.Stopping = append(ts.Stopping, cur)
-		e.startNew(x, t, ts, ev.Time)
+		e.startNew(x, t, ts, ev)
 		e.decide(x, t.Name, why.rule, ev, store.DecisionRestarted, why.ruleReason(), ts.Latest)
 	}
 	e.markDirty(x)
@@ -73,7 +73,8 @@ func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause
 
 // startNew creates the next task execution of t; it is dispatched now, or
 // left in INIT while earlier runs are still stopping.
-func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, at time.Time) {
+func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, ev *store.Event) {
+	at := ev.Time
 	id, err := e.ids.NextTaskExecutionID()
 	if err != nil {
 		panic(idError{err})
@@ -91,7 +92,7 @@ func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, at time.Time) {
 	e.fx.NewTaskExecutions = append(e.fx.NewTaskExecutions, store.TaskExecutionRecord{
 		ID: id, ExecutionID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Task: t.Name,
 		SeqNum: seq, MaxAttempts: maxAttempts, MaxInterruptions: e.maxInterruptions, Status: store.TaskInit, Streaming: t.Streaming,
-		Timeout: t.Timeout, CreatedAt: at, UpdatedAt: at,
+		Timeout: t.Timeout, CreatedAt: at, UpdatedAt: at, TraceParent: ev.TraceParent,
 	})
 	if len(ts.Stopping) == 0 {
 		e.dispatch(x, t, te, at)

@@ -112,7 +112,7 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 	for _, ti := range def.initial {
 		t := def.Tasks[ti]
 		ts := x.task(t.Name)
-		e.startNew(x, t, ts, at)
+		e.startNew(x, t, ts, ev)
 		e.decide(x, t.Name, 0, ev, store.DecisionStarted, reasonExecutionStart, ts.Latest)
 	}
 	e.settle(x, at)

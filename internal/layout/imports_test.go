@@ -42,7 +42,7 @@ var importRules = map[string]importRule{
 	"internal/view":   {},
 	"internal/layout": {},
 	"operators":       {module: []string{"."}},
-	"aiflowhttp":      {module: []string{".", "internal/view"}},
+	"aiflowhttp":      {module: []string{".", "internal/view"}, other: []string{"go.opentelemetry.io/otel"}},
 	"aiflowui":        {module: []string{".", "aiflowhttp", "internal/view"}},
 	"cli": {module: []string{".", "store/postgres", "internal/view"},
 		other: []string{pgx, "github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term", "go.yaml.in/yaml/v3"}},

@@ -98,6 +98,17 @@ type Config struct {
 	// OnCommit, if set, is called after every committed unit of work with
 	// the number of events it applied. For tests and metrics.
 	OnCommit func(partition, events int)
+	// Observer, if set, is told about every unit of work that has events
+	// to apply (telemetry).
+	Observer Observer
+}
+
+// Observer watches units of work. BeginUnit is called inside a unit that has
+// events to apply, before the engine applies them; the context it returns is
+// the one the unit goes on with, and end is called once with the unit's
+// effects when it committed (err nil) or with the error that rolled it back.
+type Observer interface {
+	BeginUnit(ctx context.Context, partition int, events []store.Event) (_ context.Context, end func(fx *store.Effects, err error))
 }
 
 // Runtime consumes the partitions a client owns.
@@ -265,6 +276,10 @@ type partitionLoop struct {
 	batchVersion int64
 	// applied is the number of events of the latest unit of work.
 	applied int
+	// fx and endUnit are the effects of the latest unit of work and the
+	// Observer's end of it (nil without an Observer or events).
+	fx      *store.Effects
+	endUnit func(*store.Effects, error)
 }
 
 // runPartition consumes a partition until ctx ends (it returns false) or the
@@ -292,6 +307,10 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	for {
 		l.applied = 0
 		res, err := r.cfg.Store.Consume(ctx, l.params, l.apply)
+		if l.endUnit != nil {
+			l.endUnit(l.fx, err)
+			l.endUnit, l.fx = nil, nil
+		}
 		switch {
 		case err == nil:
 			if l.applied > 0 {
@@ -351,6 +370,9 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 		return nil, nil
 	}
 	l.batchVersion = b.Version()
+	if o := l.r.cfg.Observer; o != nil {
+		ctx, l.endUnit = o.BeginUnit(ctx, b.Partition(), evs)
+	}
 	if fb, ok := b.(store.FailuresBatch); ok && l.recorder != nil {
 		for _, f := range fb.Failures() {
 			mergeFailure(l.failures, f)
@@ -373,7 +395,7 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 	}
 	fx := l.eng.End()
 	fx.Position = evs[len(evs)-1].Position
-	l.applied = len(evs)
+	l.applied, l.fx = len(evs), fx
 	return fx, nil
 }
 

@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -106,7 +107,12 @@ type Service struct {
 	// campaign follows the election; the terms of leadership run under its
 	// context.
 	campaign startstop.Service
+	// leading is true during a term of leadership.
+	leading atomic.Bool
 }
+
+// Leading reports whether this client leads now (runs the timers).
+func (s *Service) Leading() bool { return s.leading.Load() }
 
 // New returns a service; Start runs it.
 func New(cfg Config) *Service {
@@ -142,8 +148,9 @@ func (s *Service) Start(ctx context.Context) error {
 // until ch is closed.
 func (s *Service) follow(ctx context.Context, ch <-chan bool) {
 	var term startstop.Service // one term of leadership
-	defer func() { _ = term.Stop(context.Background()) }()
+	defer func() { _ = term.Stop(context.Background()); s.leading.Store(false) }()
 	for leading := range ch {
+		s.leading.Store(leading)
 		if leading && !term.Started() {
 			s.log.InfoContext(ctx, "leading: timers start")
 			_ = term.Start(ctx, s.lead) // fails only once ctx has ended

@@ -204,6 +204,9 @@ type TaskExecutionRecord[S ~string] struct {
 	UpdatedAt        time.Time
 	StartedAt        time.Time
 	EndedAt          time.Time
+	// TraceParent is not shown (yet): it is here so that the root
+	// package's TaskExecution converts to a TaskExecutionRecord.
+	TraceParent string
 }
 
 // NewTaskExecution converts a task execution.
@@ -326,6 +329,9 @@ type EventRecord[P fmt.Stringer] struct {
 	SeqNum          int
 	Broadcast       bool
 	Internal        bool
+	// TraceParent is not shown (yet): it is here so that the root
+	// package's Event converts to an EventRecord.
+	TraceParent string
 }
 
 // NewEvent converts an event.

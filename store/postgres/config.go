@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Defaults of Config.
@@ -196,6 +197,13 @@ type Config struct {
 	CompletedJobRetention time.Duration
 	CancelledJobRetention time.Duration
 	DiscardedJobRetention time.Duration
+
+	// RiverMiddleware is handed to River's client (river.Config.Middleware),
+	// for example River's OpenTelemetry middleware (otelriver), which traces
+	// and measures job inserts and the attempts River runs. Attempts handed
+	// off within this process (HandoffMaxWorkers) do not pass through River's
+	// work middleware. Defaults to none.
+	RiverMiddleware []rivertype.Middleware
 
 	// riverTestOnly sets River's TestOnly (no jittered start-up sleeps); for
 	// this package's tests.

@@ -116,8 +116,9 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		var ns, key, value, sender, wf, task *string
 		var exec, te *int64
 		var bc *bool
+		var tp *string
 		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &failures, &pending,
-			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data); err != nil {
+			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data, &tp); err != nil {
 			rows.Close()
 			return store.ConsumeResult{}, opErr("consume", err)
 		}
@@ -127,6 +128,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		ev.ID, ev.Position, ev.Time, ev.Partition, ev.Kind = *id, store.Position{XID: *xid, ID: *id}, *t, int(*part), store.EventKind(*kind)
 		ev.Namespace, ev.Key, ev.Value, ev.Sender, ev.Workflow = *ns, *key, *value, *sender, *wf
 		ev.ExecutionID, ev.TaskName, ev.TaskExecutionID, ev.SeqNum, ev.Broadcast = *exec, *task, *te, int(*seq), *bc
+		ev.TraceParent = *tp
 		bt.events = append(bt.events, ev)
 	}
 	if err := rows.Err(); err != nil {

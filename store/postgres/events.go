@@ -16,16 +16,16 @@ import (
 
 // eventWriteCols are the columns an event is written with, in the order of
 // eventArgs; the database gives the id, xid and time.
-const eventWriteCols = "partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data"
+const eventWriteCols = "partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data, trace_parent"
 
 // eventCols are the columns an event is read with (see scanEvent).
 const eventCols = "id, xid, time, " + eventWriteCols
 
 // eventRows returns a FROM item of the events laid out by eventArgs as the
-// parameters $first to $first+12: a row u per event, with the columns
+// parameters $first to $first+13: a row u per event, with the columns
 // eventWriteCols and ord, the event's place in the list.
 func eventRows(first int) string {
-	types := []string{"integer", "smallint", "text", "text", "text", "text", "text", "bigint", "text", "bigint", "integer", "boolean", "bytea"}
+	types := []string{"integer", "smallint", "text", "text", "text", "text", "text", "bigint", "text", "bigint", "integer", "boolean", "bytea", "text"}
 	params := make([]string, len(types))
 	for i, t := range types {
 		params[i] = "$" + strconv.Itoa(first+i) + "::" + t + "[]"
@@ -37,7 +37,7 @@ func scanEvent(r pgx.CollectableRow) (store.Event, error) {
 	var ev store.Event
 	var kind int16
 	err := r.Scan(&ev.ID, &ev.Position.XID, &ev.Time, &ev.Partition, &kind, &ev.Namespace, &ev.Key, &ev.Value, &ev.Sender,
-		&ev.Workflow, &ev.ExecutionID, &ev.TaskName, &ev.TaskExecutionID, &ev.SeqNum, &ev.Broadcast, &ev.Data)
+		&ev.Workflow, &ev.ExecutionID, &ev.TaskName, &ev.TaskExecutionID, &ev.SeqNum, &ev.Broadcast, &ev.Data, &ev.TraceParent)
 	ev.Kind = store.EventKind(kind)
 	ev.Position.ID = ev.ID
 	return ev, err
@@ -55,19 +55,20 @@ RETURNING id, xid, time`
 // eventArgs validates events and lays them out as the arrays of
 // insertEventsSQL.
 type eventArgs struct {
-	partition []int32
-	kind      []int16
-	namespace []string
-	key       []string
-	value     []string
-	sender    []string
-	workflow  []string
-	execID    []int64
-	taskName  []string
-	teID      []int64
-	seqNum    []int32
-	broadcast []bool
-	data      [][]byte
+	partition   []int32
+	kind        []int16
+	namespace   []string
+	key         []string
+	value       []string
+	sender      []string
+	workflow    []string
+	execID      []int64
+	taskName    []string
+	teID        []int64
+	seqNum      []int32
+	broadcast   []bool
+	data        [][]byte
+	traceParent []string
 }
 
 func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
@@ -76,7 +77,7 @@ func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
 		partition: make([]int32, n), kind: make([]int16, n), namespace: make([]string, n), key: make([]string, n),
 		value: make([]string, n), sender: make([]string, n), workflow: make([]string, n), execID: make([]int64, n),
 		taskName: make([]string, n), teID: make([]int64, n), seqNum: make([]int32, n), broadcast: make([]bool, n),
-		data: make([][]byte, n),
+		data: make([][]byte, n), traceParent: make([]string, n),
 	}
 	for i := range events {
 		ev := &events[i]
@@ -88,6 +89,7 @@ func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
 		a.namespace[i], a.key[i], a.value[i], a.sender[i] = ev.Namespace, ev.Key, ev.Value, ev.Sender
 		a.workflow[i], a.execID[i], a.taskName[i], a.teID[i] = ev.Workflow, ev.ExecutionID, ev.TaskName, ev.TaskExecutionID
 		a.seqNum[i], a.broadcast[i], a.data[i] = int32(ev.SeqNum), ev.Broadcast, ev.Data
+		a.traceParent[i] = ev.TraceParent
 	}
 	return a, nil
 }
@@ -95,7 +97,7 @@ func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
 // args returns the arrays in insertEventsSQL's parameter order.
 func (a *eventArgs) args() []any {
 	return []any{a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName,
-		a.teID, a.seqNum, a.broadcast, a.data}
+		a.teID, a.seqNum, a.broadcast, a.data, a.traceParent}
 }
 
 func (a *eventArgs) queue(b *pgx.Batch, sql string) *pgx.QueuedQuery {
@@ -321,10 +323,10 @@ func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Ev
 page AS (SELECT ` + eventCols + ` FROM {s}.aiflow_event WHERE ` + strings.Join(where, " AND ") + ` ORDER BY xid, id LIMIT ` + lim + `)
 SELECT * FROM page
 UNION ALL
-(SELECT id, xid, time, 0, -1::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
+(SELECT id, xid, time, 0, -1::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL, '' FROM {s}.aiflow_event
 	WHERE xid < (SELECT x FROM h) ORDER BY xid DESC, id DESC LIMIT 1)
 UNION ALL
-(SELECT id, xid, time, 0, -2::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL FROM {s}.aiflow_event
+(SELECT id, xid, time, 0, -2::smallint, '', '', '', '', '', 0, '', 0, 0, false, NULL, '' FROM {s}.aiflow_event
 	WHERE xid >= (SELECT x FROM h) ORDER BY xid, id LIMIT 1)`
 	rows, err := s.pool.Query(ctx, s.q(sql), args...)
 	if err != nil {

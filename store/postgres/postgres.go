@@ -31,6 +31,9 @@ type Store struct {
 
 	hub     *hub
 	workers *workers
+	// defaultLogger is true when the Config had no Logger (SetLogger may
+	// replace it).
+	defaultLogger bool
 
 	closeOnce sync.Once
 }
@@ -64,6 +67,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 		log:     c.Logger.With(slog.String("component", "aiflow.postgres"), slog.String("schema", c.Schema)),
 		schema:  quoteIdent(c.Schema),
 		channel: channelName(c.Schema),
+		// A client's logger replaces the default one (SetLogger).
+		defaultLogger: cfg == nil || cfg.Logger == nil,
 	}
 	var version int
 	err = pool.QueryRow(ctx, s.q("SELECT coalesce(max(version), 0) FROM {s}.aiflow_migration")).Scan(&version)

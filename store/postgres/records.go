@@ -97,17 +97,17 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord) []stmt {
 		sql: s.q(`INSERT INTO {s}.aiflow_task_execution
 			(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
-			 interruptions, max_interruptions)
+			 interruptions, max_interruptions, trace_parent)
 			SELECT id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 				status_message, nullif(metrics, 'null'::jsonb), streaming, timeout_us, created_at, updated_at, started_at, ended_at,
-				interruptions, max_interruptions
+				interruptions, max_interruptions, trace_parent
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
 				$8::integer[], $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::boolean[],
 				$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[],
-				$21::integer[], $22::integer[])
+				$21::integer[], $22::integer[], $23::text[])
 				AS u(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 					status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
-					interruptions, max_interruptions)
+					interruptions, max_interruptions, trace_parent)
 			ON CONFLICT (id) DO NOTHING RETURNING id`),
 		args: teArrays(news),
 		handle: expectIDs(ids, func(id int64) error {
@@ -193,6 +193,7 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 	// encoding, which the simple protocol (PgBouncer) needs.
 	metrics := make([]string, n)
 	streaming := make([]bool, n)
+	traceParents := make([]string, n)
 	created, updated, started, ended := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	for i, te := range tes {
 		ids[i], execs[i], ns[i], wf[i], task[i] = te.ID, te.ExecutionID, te.Namespace, te.Workflow, te.Task
@@ -203,7 +204,7 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 		if err != nil {
 			m = []byte("null") // map[string]float64 fails only on NaN or infinities
 		}
-		metrics[i], streaming[i], timeouts[i] = string(m), te.Streaming, te.Timeout.Microseconds()
+		metrics[i], streaming[i], timeouts[i], traceParents[i] = string(m), te.Streaming, te.Timeout.Microseconds(), te.TraceParent
 		c, u := te.CreatedAt, te.UpdatedAt
 		if c.IsZero() {
 			c = time.Now()
@@ -214,7 +215,7 @@ func teArrays(tes []store.TaskExecutionRecord) []any {
 		created[i], updated[i], started[i], ended[i] = tsOrNil(c), tsOrNil(u), tsOrNil(te.StartedAt), tsOrNil(te.EndedAt)
 	}
 	return []any{ids, execs, ns, wf, task, seq, att, fail, maxAtt, st, errs, notes, msgs, metrics, streaming, timeouts,
-		created, updated, started, ended, intr, maxIntr}
+		created, updated, started, ended, intr, maxIntr, traceParents}
 }
 
 // foldExecutionUpdates merges the updates of one execution in order, as

@@ -110,7 +110,7 @@ func (s *Store) startBatch(calls []*startCall) {
 		}
 		rows, err = s.pool.Query(ctx, s.q(startRunningSQL), reqTE, reqAtt, s.workers.ownerID(), s.cfg.TaskLeaseTTL,
 			a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName, a.teID, a.seqNum,
-			a.broadcast, a.data)
+			a.broadcast, a.data, a.traceParent)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 const teCols = "id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note, " +
-	"status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at, interruptions, max_interruptions"
+	"status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at, interruptions, max_interruptions, trace_parent"
 
 // teColsOf prefixes teCols with a table alias.
 func teColsOf(alias string) string {
@@ -34,7 +34,7 @@ func scanTE(r rowScanner, extra ...any) (store.TaskExecutionRecord, error) {
 	var started, ended pgtype.Timestamptz
 	dest := []any{&te.ID, &te.ExecutionID, &te.Namespace, &te.Workflow, &te.Task, &te.SeqNum, &te.Attempt, &te.Failures,
 		&te.MaxAttempts, &te.Status, &te.Error, &te.Note, &te.StatusMessage, &te.Metrics, &te.Streaming, &timeoutUS,
-		&te.CreatedAt, &te.UpdatedAt, &started, &ended, &te.Interruptions, &te.MaxInterruptions}
+		&te.CreatedAt, &te.UpdatedAt, &started, &ended, &te.Interruptions, &te.MaxInterruptions, &te.TraceParent}
 	err := r.Scan(append(dest, extra...)...)
 	te.Timeout = time.Duration(timeoutUS) * time.Microsecond
 	te.StartedAt, te.EndedAt = tsTime(started), tsTime(ended)

@@ -55,6 +55,7 @@ func (s *Store) newRiverClient() (*river.Client[pgx.Tx], error) {
 		JobTimeout:        -1,
 		Logger:            slog.New(quietRiver{s.cfg.Logger.Handler()}),
 		MaxAttempts:       1,
+		Middleware:        s.cfg.RiverMiddleware,
 		PollOnly:          s.cfg.PollOnly,
 		Queues: map[string]river.QueueConfig{
 			QueueBatch:     {MaxWorkers: s.cfg.MaxWorkers},

@@ -14,6 +14,7 @@ import (
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/store"
 	"github.com/aiflow-go/aiflow/store/memory"
+	"github.com/aiflow-go/aiflow/store/postgres"
 )
 
 // Environment variables that select the store.
@@ -31,8 +32,14 @@ const (
 // AIFLOW_DATABASE_URL is set (in the schema AIFLOW_SCHEMA, "aiflow" when
 // empty, migrated first), and a function that closes it.
 func OpenStore(ctx context.Context) (store.Store, func(), error) {
+	return OpenStoreWith(ctx, nil)
+}
+
+// OpenStoreWith is OpenStore with adjust, when not nil, called on the
+// Postgres store's Config before the store opens.
+func OpenStoreWith(ctx context.Context, adjust func(*postgres.Config)) (store.Store, func(), error) {
 	if url := os.Getenv(DatabaseURLEnv); url != "" {
-		return openPostgres(ctx, url, os.Getenv(SchemaEnv))
+		return openPostgres(ctx, url, os.Getenv(SchemaEnv), adjust)
 	}
 	st := memory.New(nil)
 	return st, func() { _ = st.Close() }, nil

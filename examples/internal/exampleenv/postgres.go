@@ -11,8 +11,9 @@ import (
 )
 
 // openPostgres connects to url, applies the migrations into schema (the
-// default schema, "aiflow", when empty) and opens the Postgres store.
-func openPostgres(ctx context.Context, url, schema string) (store.Store, func(), error) {
+// default schema, "aiflow", when empty) and opens the Postgres store with
+// adjust, when not nil, applied to its Config.
+func openPostgres(ctx context.Context, url, schema string, adjust func(*postgres.Config)) (store.Store, func(), error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", DatabaseURLEnv, err)
@@ -21,7 +22,11 @@ func openPostgres(ctx context.Context, url, schema string) (store.Store, func(),
 		pool.Close()
 		return nil, nil, fmt.Errorf("%s=%q: %w", SchemaEnv, schema, err)
 	}
-	st, err := postgres.New(ctx, pool, &postgres.Config{Schema: schema})
+	cfg := &postgres.Config{Schema: schema}
+	if adjust != nil {
+		adjust(cfg)
+	}
+	st, err := postgres.New(ctx, pool, cfg)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

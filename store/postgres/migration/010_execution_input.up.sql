@@ -1,4 +1,4 @@
--- AIFlow for Go, schema version 9: a workflow execution's input, given when
+-- AIFlow for Go, schema version 10: a workflow execution's input, given when
 -- it is started (StartWorkflowOpts.Input); empty for executions started by
 -- schedules and triggers.
 

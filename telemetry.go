@@ -1,0 +1,410 @@
+package aiflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/aiflow-go/aiflow/internal/runtime"
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// InstrumentationName is the name of the library's meter and tracer.
+const InstrumentationName = "github.com/aiflow-go/aiflow"
+
+// The attributes of the library's metrics and spans. They are few and of low
+// cardinality: never an execution id or an event's value (spans carry ids).
+const (
+	AttrNamespace   = attribute.Key("aiflow.namespace")
+	AttrWorkflow    = attribute.Key("aiflow.workflow")
+	AttrTask        = attribute.Key("aiflow.task")
+	AttrStatus      = attribute.Key("aiflow.status")
+	AttrPartition   = attribute.Key("aiflow.partition")
+	AttrEventKind   = attribute.Key("aiflow.event.kind")
+	AttrQueue       = attribute.Key("aiflow.queue")
+	AttrJobState    = attribute.Key("aiflow.job.state")
+	AttrTickOutcome = attribute.Key("aiflow.tick.outcome")
+	AttrHolder      = attribute.Key("aiflow.horizon.holder")
+	// Span-only attributes (high cardinality: never on metrics).
+	attrExecutionID     = attribute.Key("aiflow.execution.id")
+	attrTaskExecutionID = attribute.Key("aiflow.task_execution.id")
+	attrAttempt         = attribute.Key("aiflow.task.attempt")
+	attrEventKey        = attribute.Key("aiflow.event.key")
+	attrEvents          = attribute.Key("aiflow.unit.events")
+)
+
+// maxUnitLinks bounds the links of a unit of work's span to the traces of the
+// events it applied.
+const maxUnitLinks = 32
+
+// telemetry holds the client's tracer and instruments. Built from
+// Config.MeterProvider and Config.TracerProvider (the global ones by
+// default); with the no-op providers every call costs a few nanoseconds.
+type telemetry struct {
+	tracer trace.Tracer
+	prop   propagation.TraceContext
+
+	eventsAppended  metric.Int64Counter
+	eventsApplied   metric.Int64Counter
+	poison          metric.Int64Counter
+	unitDuration    metric.Float64Histogram
+	startLatency    metric.Float64Histogram
+	execStarted     metric.Int64Counter
+	execEnded       metric.Int64Counter
+	attemptsStarted metric.Int64Counter
+	attemptsEnded   metric.Int64Counter
+	retries         metric.Int64Counter
+	interruptions   metric.Int64Counter
+	taskDuration    metric.Float64Histogram
+	ticks           metric.Int64Counter
+	triggerFirings  metric.Int64Counter
+	reg             metric.Registration
+}
+
+// Bucket bounds, in seconds, of the latency and duration histograms.
+var (
+	latencyBuckets  = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+	durationBuckets = []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600}
+)
+
+func newTelemetry(c *Client) (*telemetry, error) {
+	mp, tp := c.MeterProvider(), c.TracerProvider()
+	m := mp.Meter(InstrumentationName)
+	t := &telemetry{tracer: tp.Tracer(InstrumentationName)}
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		x, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return x
+	}
+	histogram := func(name, desc string, bounds []float64) metric.Float64Histogram {
+		x, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(bounds...))
+		errs = append(errs, err)
+		return x
+	}
+	t.eventsAppended = counter("aiflow.events.appended", "{event}", "Events appended by this client: sent through it and written by the units of work it applied.")
+	t.eventsApplied = counter("aiflow.events.applied", "{event}", "Events applied by this client's units of work (a user event counts once per partition that reads it).")
+	t.poison = counter("aiflow.events.poison", "{event}", "Applications of an event skipped as poison after repeated condition failures.")
+	t.unitDuration = histogram("aiflow.unit_of_work.duration", "Duration of the units of work that applied events, commit included.", latencyBuckets)
+	t.startLatency = histogram("aiflow.task.start_latency", "Time from the event that started a task execution to the start of its first attempt.", latencyBuckets)
+	t.execStarted = counter("aiflow.task.executions.started", "{execution}", "Task executions whose first attempt started on this client.")
+	t.execEnded = counter("aiflow.task.executions.ended", "{execution}", "Task executions that ended on this client, by final status.")
+	t.attemptsStarted = counter("aiflow.task.attempts.started", "{attempt}", "Task attempts started on this client.")
+	t.attemptsEnded = counter("aiflow.task.attempts.ended", "{attempt}", "Task attempts ended on this client, by the status they left their task execution in.")
+	t.retries = counter("aiflow.task.retries", "{attempt}", "Task attempts started after an earlier attempt of the same task execution.")
+	t.interruptions = counter("aiflow.task.interruptions", "{attempt}", "Task attempts interrupted by a shutdown (run again later, not a failure).")
+	t.taskDuration = histogram("aiflow.task.duration", "Duration of task attempts, by the status they ended with.", durationBuckets)
+	t.ticks = counter("aiflow.schedule.ticks", "{tick}", "Workflow schedule ticks applied, fired (an execution started) or skipped.")
+	t.triggerFirings = counter("aiflow.trigger.firings", "{execution}", "Workflow executions started by workflow triggers.")
+
+	lag, err := m.Int64ObservableGauge("aiflow.consume.lag", metric.WithUnit("{event}"),
+		metric.WithDescription("Events waiting to be applied, by partition (bounded by 10000); read from the store on collection."))
+	errs = append(errs, err)
+	lagAge, err := m.Float64ObservableGauge("aiflow.consume.lag.age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest event waiting to be applied, by partition; 0 when none waits."))
+	errs = append(errs, err)
+	horizon, err := m.Float64ObservableGauge("aiflow.read_horizon.held", metric.WithUnit("s"),
+		metric.WithDescription("How long the store's read horizon has been held back, with what holds it; 0 when it moves."))
+	errs = append(errs, err)
+	queue, err := m.Int64ObservableGauge("aiflow.queue.jobs", metric.WithUnit("{job}"),
+		metric.WithDescription("Task jobs in the store's queues, by queue and state."))
+	errs = append(errs, err)
+	leader, err := m.Int64ObservableGauge("aiflow.leader",
+		metric.WithDescription("1 while this client leads (runs schedules and timers), else 0."))
+	errs = append(errs, err)
+	owned, err := m.Int64ObservableGauge("aiflow.partitions.owned", metric.WithUnit("{partition}"),
+		metric.WithDescription("Partitions this client consumes."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	t.reg, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		return c.observe(ctx, o, lag, lagAge, horizon, queue, leader, owned)
+	}, lag, lagAge, horizon, queue, leader, owned)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// collectTimeout bounds the store queries of one collection.
+const collectTimeout = 5 * time.Second
+
+// observe reports the gauges read from the client and its store.
+func (c *Client) observe(ctx context.Context, o metric.Observer, lag metric.Int64ObservableGauge, lagAge, horizon metric.Float64ObservableGauge,
+	queue, leader, owned metric.Int64ObservableGauge) error {
+	ctx, cancel := context.WithTimeout(ctx, collectTimeout)
+	defer cancel()
+	c.mu.Lock()
+	rt, timers := c.rt, c.timers
+	c.mu.Unlock()
+	leads := int64(0)
+	if timers != nil && timers.Leading() {
+		leads = 1
+	}
+	o.ObserveInt64(leader, leads)
+	if rt != nil {
+		o.ObserveInt64(owned, int64(len(rt.Owned())))
+	}
+	now := c.clock.Now()
+	var errs []error
+	if lr, ok := c.store.(store.LagReader); ok {
+		lags, err := lr.PartitionLag(ctx)
+		errs = append(errs, err)
+		for _, l := range lags {
+			at := metric.WithAttributes(AttrPartition.Int(l.Partition))
+			o.ObserveInt64(lag, l.Events, at)
+			age := 0.0
+			if !l.Oldest.IsZero() {
+				age = max(now.Sub(l.Oldest).Seconds(), 0)
+			}
+			o.ObserveFloat64(lagAge, age, at)
+		}
+	}
+	if qr, ok := c.store.(store.QueueDepthReader); ok {
+		qs, err := qr.QueueDepths(ctx)
+		errs = append(errs, err)
+		for _, q := range qs {
+			o.ObserveInt64(queue, q.Jobs, metric.WithAttributes(AttrQueue.String(q.Queue), AttrJobState.String(q.State)))
+		}
+	}
+	if hh, ok := c.store.(store.HorizonReporter); ok {
+		h, err := hh.HorizonHold(ctx)
+		errs = append(errs, err)
+		held := 0.0
+		if !h.Since.IsZero() {
+			held = max(now.Sub(h.Since).Seconds(), 0)
+		}
+		o.ObserveFloat64(horizon, held, metric.WithAttributes(AttrHolder.String(h.Holder)))
+	}
+	return errors.Join(errs...)
+}
+
+// traceParent returns the W3C traceparent of ctx's span, or "" when ctx
+// carries no valid span context.
+func (t *telemetry) traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	carrier := propagation.MapCarrier{}
+	t.prop.Inject(ctx, carrier)
+	return carrier.Get("traceparent")
+}
+
+// remoteContext returns ctx with the remote span context of a traceparent
+// (ctx itself when tp is empty or malformed).
+func (t *telemetry) remoteContext(ctx context.Context, tp string) context.Context {
+	if tp == "" {
+		return ctx
+	}
+	return t.prop.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
+}
+
+// withTraceParent returns ctx with the remote span context of tp, unless ctx
+// carries a span already.
+func (t *telemetry) withTraceParent(ctx context.Context, tp string) context.Context {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	return t.remoteContext(ctx, tp)
+}
+
+// sendSpan starts the span of an event sent through the client and stamps
+// ev with its trace context. end records the outcome.
+func (t *telemetry) sendSpan(ctx context.Context, op string, ev *store.Event) (context.Context, trace.Span) {
+	ctx, span := t.tracer.Start(ctx, "aiflow.event.send", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(AttrNamespace.String(ev.Namespace), attrEventKey.String(ev.Key), attribute.String("aiflow.operation", op)))
+	if ev.TraceParent == "" {
+		ev.TraceParent = t.traceParent(ctx)
+	}
+	return ctx, span
+}
+
+// appended counts events appended through the client.
+func (t *telemetry) appended(ctx context.Context, evs []store.Event) {
+	for i := range evs {
+		t.eventsAppended.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(evs[i].Namespace), AttrEventKind.String(evs[i].Kind.String())))
+	}
+}
+
+// endSpan ends span, recording err.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// unitObserver is the runtime's Observer: a span and metrics per unit of
+// work.
+type unitObserver struct{ t *telemetry }
+
+var _ runtime.Observer = unitObserver{}
+
+// BeginUnit starts the span of a unit of work, linked to the traces of the
+// events it applies.
+func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, error)) {
+	t := u.t
+	start := time.Now()
+	var links []trace.Link
+	seen := map[string]bool{}
+	for i := range events {
+		tp := events[i].TraceParent
+		if tp == "" || seen[tp] || len(links) == maxUnitLinks {
+			continue
+		}
+		seen[tp] = true
+		if sc := trace.SpanContextFromContext(t.remoteContext(context.Background(), tp)); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, "aiflow.unit_of_work", trace.WithLinks(links...),
+		trace.WithAttributes(AttrPartition.Int(partition), attrEvents.Int(len(events))))
+	return ctx, func(fx *store.Effects, err error) {
+		defer endSpan(span, err)
+		if err != nil {
+			return
+		}
+		t.unitDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(AttrPartition.Int(partition)))
+		t.countApplied(ctx, events)
+		if fx != nil {
+			t.countEffects(ctx, fx)
+		}
+	}
+}
+
+// countApplied adds the events of a committed unit of work, by namespace.
+func (t *telemetry) countApplied(ctx context.Context, events []store.Event) {
+	ns, n := "", int64(0)
+	for i := range events {
+		if events[i].Namespace != ns && n > 0 {
+			t.eventsApplied.Add(ctx, n, metric.WithAttributes(AttrNamespace.String(ns)))
+			n = 0
+		}
+		ns = events[i].Namespace
+		n++
+	}
+	if n > 0 {
+		t.eventsApplied.Add(ctx, n, metric.WithAttributes(AttrNamespace.String(ns)))
+	}
+}
+
+// countEffects counts what a committed unit of work wrote: its events,
+// poison events, schedule ticks and trigger firings.
+func (t *telemetry) countEffects(ctx context.Context, fx *store.Effects) {
+	t.appended(ctx, fx.Events)
+	for i := range fx.Events {
+		ev := &fx.Events[i]
+		switch ev.Key {
+		case store.KeyPoisonEvent:
+			t.poison.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(ev.Namespace), AttrWorkflow.String(ev.Workflow)))
+		case store.KeyScheduleSkipped:
+			t.ticks.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(ev.Namespace), AttrWorkflow.String(ev.Workflow), AttrTickOutcome.String("skipped")))
+		}
+	}
+	for i := range fx.NewExecutions {
+		x := &fx.NewExecutions[i]
+		switch x.RunType {
+		case store.RunPeriodic:
+			t.ticks.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(x.Namespace), AttrWorkflow.String(x.Workflow), AttrTickOutcome.String("fired")))
+		case store.RunEvent:
+			t.triggerFirings.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(x.Namespace), AttrWorkflow.String(x.Workflow)))
+		}
+	}
+}
+
+// taskSpan starts the span of a task attempt, a child of the trace context
+// of the event that started its task execution, and counts the start.
+func (t *telemetry) taskSpan(ctx context.Context, run *store.TaskRun, now time.Time) (context.Context, trace.Span) {
+	parent := t.remoteContext(ctx, run.TraceParent)
+	ctx, span := t.tracer.Start(parent, "aiflow.task.attempt", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
+			attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt)))
+	attrs := metric.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task))
+	t.attemptsStarted.Add(ctx, 1, attrs)
+	if run.Attempt > 1 {
+		t.retries.Add(ctx, 1, attrs)
+		return ctx, span
+	}
+	t.execStarted.Add(ctx, 1, attrs)
+	started := run.StartedAt
+	if started.IsZero() {
+		started = now
+	}
+	if !run.CreatedAt.IsZero() {
+		t.startLatency.Record(ctx, max(started.Sub(run.CreatedAt).Seconds(), 0), attrs)
+	}
+	return ctx, span
+}
+
+// taskEnded records the end of a task attempt: its duration and the status
+// it leaves its task execution in (as the store will decide it).
+func (t *telemetry) taskEnded(ctx context.Context, run *store.TaskRun, err error, interrupted, stopped bool, d time.Duration) {
+	status, _ := store.FinalStatus(&run.TaskExecutionRecord, err, interrupted)
+	if stopped {
+		status = store.TaskStopped
+	}
+	st := string(status)
+	attrs := metric.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task), AttrStatus.String(st))
+	t.attemptsEnded.Add(ctx, 1, attrs)
+	t.taskDuration.Record(ctx, d.Seconds(), attrs)
+	if interrupted {
+		t.interruptions.Add(ctx, 1, attrs)
+	}
+	if status.Finished() {
+		t.execEnded.Add(ctx, 1, attrs)
+	}
+}
+
+// observedTask is the store's task handler: runTask inside the attempt's
+// span, with its metrics.
+func (c *Client) observedTask(ctx context.Context, run *store.TaskRun) error {
+	t := c.tel
+	start := time.Now()
+	ctx, span := t.taskSpan(ctx, run, c.clock.Now())
+	err := c.runTask(ctx, run)
+	interrupted := err != nil && Interrupted(ctx)
+	stopped := err != nil && !interrupted && ctx.Err() != nil
+	t.taskEnded(ctx, run, err, interrupted, stopped, time.Since(start))
+	endSpan(span, err)
+	return err
+}
+
+// operatorSpan starts the span of an operator's Run or Stop.
+func (c *Client) operatorSpan(ctx context.Context, name string, tc *TaskContext, op Operator) (context.Context, trace.Span) {
+	return c.tel.tracer.Start(ctx, name, trace.WithAttributes(
+		AttrNamespace.String(tc.Namespace), AttrWorkflow.String(tc.Workflow), AttrTask.String(tc.Task),
+		attribute.String("aiflow.operator", describeOperator(op))))
+}
+
+// Logger returns the client's logger (Config.Logger or its default), for
+// the parts of an application built around the client, such as its HTTP
+// handler.
+func (c *Client) Logger() *slog.Logger { return c.log }
+
+// MeterProvider returns the meter provider of the client's metrics
+// (Config.MeterProvider, or the global one).
+func (c *Client) MeterProvider() metric.MeterProvider {
+	if c.cfg.MeterProvider != nil {
+		return c.cfg.MeterProvider
+	}
+	return otel.GetMeterProvider()
+}
+
+// TracerProvider returns the tracer provider of the client's spans
+// (Config.TracerProvider, or the global one).
+func (c *Client) TracerProvider() trace.TracerProvider {
+	if c.cfg.TracerProvider != nil {
+		return c.cfg.TracerProvider
+	}
+	return otel.GetTracerProvider()
+}

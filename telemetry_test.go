@@ -1,0 +1,331 @@
+package aiflow_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/internal/pgtest"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/memory"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// telemetryStores opens the stores the telemetry tests run on.
+var telemetryStores = map[string]func(t *testing.T) store.Store{
+	"memory": func(t *testing.T) store.Store { return memory.New(nil) },
+	"postgres": func(t *testing.T) store.Store {
+		pgtest.Require(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		pool := pgtest.Pool(t, 10)
+		cfg := &postgres.Config{
+			Schema: pgtest.SchemaName(t, pool), Partitions: 2,
+			EventPollInterval: 50 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+		}
+		_, err := postgres.Migrate(ctx, pool, cfg)
+		require.NoError(t, err)
+		st, err := postgres.New(ctx, pool, cfg)
+		require.NoError(t, err)
+		return st
+	},
+}
+
+// telemetryBed is a started client with the SDK's in-memory reader and
+// span recorder.
+type telemetryBed struct {
+	client *aiflow.Client
+	reader *sdkmetric.ManualReader
+	spans  *tracetest.SpanRecorder
+	tp     *sdktrace.TracerProvider
+}
+
+func newTelemetryBed(t *testing.T, st store.Store, wfs ...*aiflow.Workflow) *telemetryBed {
+	t.Helper()
+	b := &telemetryBed{reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
+	b.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b.spans))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(b.reader))
+	c, err := aiflow.New(&aiflow.Config{
+		Store: st, MeterProvider: mp, TracerProvider: b.tp, PollInterval: 20 * time.Millisecond, LeaseTTL: 2 * time.Second,
+		StopTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, c.Register(ctx, wfs...))
+	require.NoError(t, c.Start(ctx))
+	b.client = c
+	t.Cleanup(func() {
+		_ = c.Stop(context.Background())
+		_ = st.Close()
+		_ = mp.Shutdown(context.Background())
+		_ = b.tp.Shutdown(context.Background())
+	})
+	return b
+}
+
+// metric returns the named metric of a collection.
+func (b *telemetryBed) metric(t *testing.T, name string) metricdata.Aggregation {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, b.reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				return m.Data
+			}
+		}
+	}
+	return nil
+}
+
+// sum adds the data points of an int64 counter or gauge whose attributes
+// include attrs.
+func (b *telemetryBed) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
+	t.Helper()
+	var n int64
+	var points []metricdata.DataPoint[int64]
+	switch d := b.metric(t, name).(type) {
+	case metricdata.Sum[int64]:
+		points = d.DataPoints
+	case metricdata.Gauge[int64]:
+		points = d.DataPoints
+	case nil:
+		return 0
+	default:
+		t.Fatalf("metric %s is a %T", name, d)
+	}
+	for _, p := range points {
+		if hasAttrs(p.Attributes, attrs) {
+			n += p.Value
+		}
+	}
+	return n
+}
+
+// histogramCount counts the observations of a histogram whose attributes
+// include attrs, and returns the largest.
+func (b *telemetryBed) histogramCount(t *testing.T, name string, attrs ...attribute.KeyValue) (uint64, float64) {
+	t.Helper()
+	d, ok := b.metric(t, name).(metricdata.Histogram[float64])
+	require.True(t, ok, "metric %s is a float64 histogram", name)
+	var n uint64
+	var top float64
+	for _, p := range d.DataPoints {
+		if hasAttrs(p.Attributes, attrs) {
+			n += p.Count
+			if m, ok := p.Max.Value(); ok {
+				top = max(top, m)
+			}
+		}
+	}
+	return n, top
+}
+
+func hasAttrs(set attribute.Set, attrs []attribute.KeyValue) bool {
+	for _, a := range attrs {
+		if v, ok := set.Value(a.Key); !ok || v != a.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTelemetryOfARun runs a workflow whose task starts on an event sent
+// inside a traced request, and checks the metrics and spans it leaves on
+// both stores: the task's attempt is a child of the event's send span, and
+// the counters have the run's values.
+func TestTelemetryOfARun(t *testing.T) {
+	for name, open := range telemetryStores {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			release, ranA := make(chan struct{}), make(chan struct{})
+			wf := aiflow.NewWorkflow("otel")
+			wf.Task("wait", operators.Func(func(ctx context.Context, _ *aiflow.TaskContext) error {
+				select {
+				case <-release:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}))
+			wf.Task("a", operators.Func(func(context.Context, *aiflow.TaskContext) error {
+				close(ranA)
+				return nil
+			})).OnEvent("go", aiflow.ActionStart)
+			b := newTelemetryBed(t, open(t), wf)
+
+			id, err := b.client.StartWorkflowExecution(ctx, "otel", nil)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return b.sum(t, "aiflow.task.attempts.started", aiflow.AttrTask.String("wait")) == 1 },
+				30*time.Second, 10*time.Millisecond, "the task wait starts")
+			reqCtx, req := b.tp.Tracer("test").Start(ctx, "request")
+			_, err = b.client.SendEvent(reqCtx, "go", "v", &aiflow.SendEventOpts{ExecutionID: id})
+			require.NoError(t, err)
+			req.End()
+			select {
+			case <-ranA:
+			case <-ctx.Done():
+				t.Fatal("task a did not run")
+			}
+			close(release)
+			x, err := b.client.WaitWorkflowExecution(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, aiflow.WorkflowSuccess, x.Status)
+
+			// Spans: request -> aiflow.event.send -> aiflow.task.attempt -> aiflow.operator.run.
+			byName := map[string][]sdktrace.ReadOnlySpan{}
+			for _, s := range b.spans.Ended() {
+				byName[s.Name()] = append(byName[s.Name()], s)
+			}
+			send := findSpan(t, byName["aiflow.event.send"], "aiflow.event.key", "go")
+			require.Equal(t, req.SpanContext().TraceID(), send.SpanContext().TraceID(), "the send span is in the request's trace")
+			attempt := findSpan(t, byName["aiflow.task.attempt"], "aiflow.task", "a")
+			require.Equal(t, send.SpanContext().TraceID(), attempt.SpanContext().TraceID(), "the task's span is in the trace of the event that started it")
+			require.Equal(t, send.SpanContext().SpanID(), attempt.Parent().SpanID(), "the task's span is a child of the send span")
+			require.True(t, attempt.Parent().IsRemote(), "the parent came through the store")
+			run := findSpan(t, byName["aiflow.operator.run"], "aiflow.task", "a")
+			require.Equal(t, attempt.SpanContext().SpanID(), run.Parent().SpanID())
+			linked := false
+			for _, u := range byName["aiflow.unit_of_work"] {
+				for _, l := range u.Links() {
+					linked = linked || l.SpanContext.SpanID() == send.SpanContext().SpanID()
+				}
+			}
+			require.True(t, linked, "a unit of work's span links to the send span of the event it applied")
+			wait := findSpan(t, byName["aiflow.task.attempt"], "aiflow.task", "wait")
+			require.NotEqual(t, send.SpanContext().TraceID(), wait.SpanContext().TraceID(), "the execution was started in another trace")
+			start := findSpan(t, byName["aiflow.event.send"], "aiflow.event.key", store.KeyStartExecution)
+			require.Equal(t, start.SpanContext().SpanID(), wait.Parent().SpanID(), "an initial task is a child of the start request's span")
+
+			// Metrics, with the run's values.
+			ns := aiflow.AttrNamespace.String("default")
+			for _, task := range []string{"wait", "a"} {
+				at := aiflow.AttrTask.String(task)
+				require.EqualValues(t, 1, b.sum(t, "aiflow.task.executions.started", at), task)
+				require.EqualValues(t, 1, b.sum(t, "aiflow.task.attempts.started", at), task)
+				require.EqualValues(t, 1, b.sum(t, "aiflow.task.attempts.ended", at, aiflow.AttrStatus.String("SUCCESS")), task)
+				require.EqualValues(t, 1, b.sum(t, "aiflow.task.executions.ended", at, aiflow.AttrStatus.String("SUCCESS")), task)
+				n, _ := b.histogramCount(t, "aiflow.task.duration", at)
+				require.EqualValues(t, 1, n, task)
+				n, top := b.histogramCount(t, "aiflow.task.start_latency", at, ns, aiflow.AttrWorkflow.String("otel"))
+				require.EqualValues(t, 1, n, task)
+				require.Less(t, top, 30.0, task)
+			}
+			require.Zero(t, b.sum(t, "aiflow.task.retries"))
+			require.Zero(t, b.sum(t, "aiflow.task.interruptions"))
+			require.EqualValues(t, 1, b.sum(t, "aiflow.events.appended", ns, aiflow.AttrEventKind.String("user")))
+			require.EqualValues(t, 1, b.sum(t, "aiflow.events.appended", ns, aiflow.AttrEventKind.String("control")), "the start request")
+			// The status events of the engine: QUEUED of each task, and the
+			// workflow's RUNNING and SUCCESS.
+			require.GreaterOrEqual(t, b.sum(t, "aiflow.events.appended", ns, aiflow.AttrEventKind.String("status")), int64(2))
+			// Every partition applies the user event; the workflow's own
+			// partition applies its start and status events too.
+			require.GreaterOrEqual(t, b.sum(t, "aiflow.events.applied", ns), int64(1+3))
+			require.Zero(t, b.sum(t, "aiflow.events.poison"))
+			require.Eventually(t, func() bool { return b.sum(t, "aiflow.leader") == 1 }, 30*time.Second, 10*time.Millisecond, "the only client leads")
+			require.Eventually(t, func() bool { return b.sum(t, "aiflow.consume.lag") == 0 }, 30*time.Second, 10*time.Millisecond, "nothing is left to apply")
+			require.Equal(t, int64(len(b.client.Owned())), b.sum(t, "aiflow.partitions.owned"))
+
+			h := b.client.Health(ctx)
+			require.True(t, h.Healthy(), "%+v", h)
+			require.Zero(t, h.Lag)
+		})
+	}
+}
+
+func findSpan(t *testing.T, spans []sdktrace.ReadOnlySpan, key, value string) sdktrace.ReadOnlySpan {
+	t.Helper()
+	for _, s := range spans {
+		for _, a := range s.Attributes() {
+			if string(a.Key) == key && a.Value.AsString() == value {
+				return s
+			}
+		}
+	}
+	t.Fatalf("no span with %s=%s among %d", key, value, len(spans))
+	return nil
+}
+
+// TestHealthAndDone checks Health before Start, while running and after Stop,
+// and that Done is closed by Stop with a nil Err.
+func TestHealthAndDone(t *testing.T) {
+	ctx := context.Background()
+	c, err := aiflow.New(&aiflow.Config{Store: memory.New(nil), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.False(t, c.Health(ctx).Consuming)
+	require.NoError(t, c.Start(ctx))
+	require.Eventually(t, func() bool { return c.Health(ctx).Healthy() && len(c.Health(ctx).Partitions) > 0 }, 10*time.Second, 5*time.Millisecond)
+	select {
+	case <-c.Done():
+		t.Fatal("Done is closed while the client runs")
+	default:
+	}
+	require.NoError(t, c.Stop(ctx))
+	<-c.Done()
+	require.NoError(t, c.Err())
+	require.False(t, c.Health(ctx).Healthy())
+}
+
+// TestTraceParentFromOptionsAndSQL sends events with an explicit
+// traceparent, through SendEventOpts on both stores and through the SQL
+// function send_event on Postgres, and reads it back with the event.
+func TestTraceParentFromOptionsAndSQL(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for name, open := range telemetryStores {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			st := open(t)
+			t.Cleanup(func() { _ = st.Close() })
+			c, err := aiflow.New(&aiflow.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(t, err)
+			ev, err := c.SendEvent(ctx, "k", "v", &aiflow.SendEventOpts{TraceParent: tp})
+			require.NoError(t, err)
+			require.Equal(t, tp, ev.TraceParent, "with the no-op tracer the event keeps the caller's trace context")
+			_, err = c.SendEvent(ctx, "k", "v", &aiflow.SendEventOpts{TraceParent: "00-xyz"})
+			require.ErrorIs(t, err, aiflow.ErrInvalid)
+			require.ErrorContains(t, err, "SendEventOpts.TraceParent")
+
+			if pg, ok := st.(*postgres.Store); ok {
+				_, err := pg.Pool().Exec(ctx, "SELECT "+pg.Schema()+".send_event('default', 'sql', 'v', traceparent => $1)", tp)
+				require.NoError(t, err)
+				_, err = pg.Pool().Exec(ctx, "SELECT "+pg.Schema()+".send_event('default', 'sql', 'v', traceparent => 'nope')")
+				require.ErrorContains(t, err, "expected a W3C traceparent")
+				_, err = pg.Pool().Exec(ctx, "SELECT "+pg.Schema()+".send_event('default', 'sql', 'v')")
+				require.NoError(t, err, "the earlier arguments work as before")
+				evs := listed(t, c, "sql", 2)
+				require.Equal(t, tp, evs[0].TraceParent)
+				require.Empty(t, evs[1].TraceParent)
+			}
+			evs := listed(t, c, "k", 1)
+			require.Equal(t, tp, evs[0].TraceParent)
+		})
+	}
+}
+
+// listed waits until n events of key are listed (Postgres lists an event once
+// every older transaction has ended) and returns them.
+func listed(t *testing.T, c *aiflow.Client, key string, n int) []aiflow.Event {
+	t.Helper()
+	var evs []aiflow.Event
+	require.Eventually(t, func() bool {
+		var err error
+		evs, _, err = c.ListEvents(context.Background(), &aiflow.EventFilter{Keys: []string{key}})
+		require.NoError(t, err)
+		return len(evs) >= n
+	}, 30*time.Second, 10*time.Millisecond, "%d events %q are listed", n, key)
+	require.Len(t, evs, n)
+	return evs
+}
