@@ -66,7 +66,7 @@ func Workflow() *aiflow.Workflow {
 	task1 := wf.Task("task1", echo("I am the 1st task."))
 	task2 := wf.Task("task2", echo("I am the 2nd task."))
 	task3 := wf.Task("task3", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-		_, err := tc.SendEvent(ctx, EventKey, "This is a custom message.")
+		_, err := tc.SendEvent(ctx, EventKey, "This is a custom message.", nil)
 		return err
 	}))
 	task4 := wf.Task("task4", echo("I am the 4th task."))
