@@ -438,10 +438,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 				errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
 			}
 			if len(ids) > 0 {
-				a, err := s.eventArgs(events)
-				if err != nil {
-					return err
-				}
+				a := s.eventArgs(events)
 				b := &pgx.Batch{}
 				b.Queue(s.q(`UPDATE {s}.aiflow_task_execution AS t SET status = u.status, failures = u.failures,
 						error = CASE WHEN u.error <> '' THEN u.error ELSE t.error END, updated_at = clock_timestamp(),
