@@ -31,7 +31,7 @@ const (
 var importRules = map[string]importRule{
 	"store":              {},
 	"store/memory":       {module: []string{"store"}, other: []string{clockwork}},
-	"store/postgres":     {module: []string{"store", "internal/leader"}, other: []string{pgx, river}},
+	"store/postgres":     {module: []string{"store", "internal/leader", "internal/startstop"}, other: []string{pgx, river}},
 	"internal/engine":    {module: []string{"store"}},
 	"internal/runtime":   {module: []string{"store", "internal/engine", "internal/startstop"}, other: []string{clockwork}},
 	"internal/leader":    {module: []string{"internal/startstop"}, other: []string{pgx}},

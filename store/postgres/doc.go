@@ -3,8 +3,9 @@
 // River, the durable job queue, so that applying events and dispatching the
 // tasks they start commit together, exactly once.
 //
-// Import rule: this package imports store, internal/leader, pgx and River. It
-// never imports the engine or the root package; those hand it callbacks.
+// Import rule: this package imports store, internal/leader,
+// internal/startstop, pgx and River. It never imports the engine or the root
+// package; those hand it callbacks.
 //
 // # Setting up
 //
