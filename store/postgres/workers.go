@@ -465,10 +465,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 				errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
 			}
 			if len(ids) > 0 {
-				a, err := s.eventArgs(events)
-				if err != nil {
-					return err
-				}
+				a := s.eventArgs(events)
 				b := &pgx.Batch{}
 				b.Queue(s.q(updateFinalSQL), ids, statuses, failures, errs, endeds, interruptions)
 				b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY($1)"), ids)
