@@ -336,5 +336,7 @@
 // context ends first), so that another client fires the next tick on time
 // instead of waiting for the drain. One election would have to hold both
 // roles through the drain, delaying ticks by up to the drain's length, or
-// hand the reaper over early. At this cost the two stay separate.
+// hand the reaper over early. At this cost the two stay separate. Retention
+// pruning (aiflow.Retention) runs on the timers' leader, in its terms of
+// leadership.
 package postgres
