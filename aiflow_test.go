@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,16 +26,18 @@ func noop() aiflow.Operator {
 	return operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })
 }
 
-func TestRegisterValidation(t *testing.T) {
-	t.Parallel()
-	other := aiflow.NewWorkflow("other")
-	foreign := other.Task("foreign", noop())
+// registerCase is a workflow that Register must refuse, with every problem
+// its error must report.
+type registerCase struct {
+	name  string
+	build func() *aiflow.Workflow
+	want  []string // every problem, in any order
+}
 
-	cases := []struct {
-		name  string
-		build func() *aiflow.Workflow
-		want  []string // every problem, in any order
-	}{
+// declarationCases are workflows with a malformed name, task, rule or
+// option; foreign is a task of another workflow.
+func declarationCases(foreign *aiflow.Task) []registerCase {
+	return []registerCase{
 		{"empty workflow name", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("")
 			w.Task("a", noop())
@@ -89,6 +92,14 @@ func TestRegisterValidation(t *testing.T) {
 			w.Task("a", noop(), aiflow.WithRetry(aiflow.RetryPolicy{MaxAttempts: -1}), aiflow.WithTimeout(-time.Second))
 			return w
 		}, []string{`WithRetry: MaxAttempts is -1`, `WithTimeout: -1s: expected a positive duration`}},
+	}
+}
+
+// cycleCases are workflows whose tasks can never start, and one whose
+// malformed rules are not also reported as a cycle; foreign is a task of
+// another workflow.
+func cycleCases(foreign *aiflow.Task) []registerCase {
+	return []registerCase{
 		{"StartAfter cycle", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
 			a, b, c := w.Task("a", noop()), w.Task("b", noop()), w.Task("c", noop())
@@ -122,6 +133,23 @@ func TestRegisterValidation(t *testing.T) {
 			w.Task("b", noop()).StartAfter(a)
 			return w
 		}, []string{`task "a": rule 1 (start_after): upstream task "foreign" belongs to workflow "other"`}},
+		{"cycle through task status conditions", func() *aiflow.Workflow {
+			w := aiflow.NewWorkflow("w")
+			a, b := w.Task("a", noop()), w.Task("b", noop())
+			a.OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{b: aiflow.TaskSuccess}), aiflow.ActionStart)
+			b.OnCondition(aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed})), aiflow.ActionStart)
+			return w
+		}, []string{
+			`task "a": it can never start: its start rules wait on "b"`,
+			`task "b": it can never start: its start rules wait on "a"`,
+		}},
+	}
+}
+
+// statusConditionCases are workflows whose task status conditions name
+// tasks or statuses they may not; foreign is a task of another workflow.
+func statusConditionCases(foreign *aiflow.Task) []registerCase {
+	return []registerCase{
 		{"TaskStatusCondition on a task of another workflow", func() *aiflow.Workflow {
 			w := aiflow.NewWorkflow("w")
 			w.Task("a", noop()).OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{foreign: aiflow.TaskSuccess}), aiflow.ActionStart)
@@ -149,17 +177,15 @@ func TestRegisterValidation(t *testing.T) {
 			w.Task("a", noop()).OnCondition(aiflow.NewCondition([]string{aiflow.TaskStatusKey("other", "foreign")}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { return true, nil }), aiflow.ActionStart)
 			return w
 		}, []string{`task "a": rule 1 (on_condition): condition aiflow.funcCondition expects status key "aiflow.task_status.other.foreign", which names no task of workflow "w"`}},
-		{"cycle through task status conditions", func() *aiflow.Workflow {
-			w := aiflow.NewWorkflow("w")
-			a, b := w.Task("a", noop()), w.Task("b", noop())
-			a.OnCondition(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{b: aiflow.TaskSuccess}), aiflow.ActionStart)
-			b.OnCondition(aiflow.AllOf(aiflow.TaskStatusCondition(map[*aiflow.Task]aiflow.TaskStatus{a: aiflow.TaskFailed})), aiflow.ActionStart)
-			return w
-		}, []string{
-			`task "a": it can never start: its start rules wait on "b"`,
-			`task "b": it can never start: its start rules wait on "a"`,
-		}},
 	}
+}
+
+func TestRegisterValidation(t *testing.T) {
+	t.Parallel()
+	other := aiflow.NewWorkflow("other")
+	foreign := other.Task("foreign", noop())
+
+	cases := slices.Concat(declarationCases(foreign), cycleCases(foreign), statusConditionCases(foreign))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -31,7 +31,7 @@ const (
 var importRules = map[string]importRule{
 	"store":              {},
 	"store/memory":       {module: []string{"store"}, other: []string{clockwork}},
-	"store/postgres":     {module: []string{"store", "internal/leader"}, other: []string{pgx, river}},
+	"store/postgres":     {module: []string{"store", "internal/leader", "internal/startstop"}, other: []string{pgx, river}},
 	"internal/engine":    {module: []string{"store"}},
 	"internal/runtime":   {module: []string{"store", "internal/engine", "internal/startstop"}, other: []string{clockwork}},
 	"internal/leader":    {module: []string{"internal/startstop"}, other: []string{pgx}},
@@ -49,18 +49,6 @@ var importRules = map[string]importRule{
 	"aiflowtest":       {module: []string{".", "store/memory"}, other: []string{clockwork}},
 	"conformance":      {module: []string{".", "operators", "store"}, other: []string{testify}},
 	"cmd/aiflow-bench": {module: []string{".", "operators", "store", "store/postgres"}, other: []string{pgx, river}},
-}
-
-// lowerLayerExceptions lists test files under store/ and internal/ that
-// still import packages above those layers (the root package, operators),
-// with what they import (as directories). They predate the rule and drive a
-// whole client: each waits to move to the top of the module (beside
-// conformance), or to stop needing a client. Remove an entry when its file
-// is fixed; add none.
-var lowerLayerExceptions = map[string][]string{
-	"store/postgres/failures_test.go": {".", "operators"},
-	"store/postgres/horizon_test.go":  {".", "operators"},
-	"store/postgres/schedule_test.go": {"."},
 }
 
 func TestImportRules(t *testing.T) {
@@ -110,10 +98,8 @@ func TestLayers(t *testing.T) {
 	for _, f := range m.files {
 		switch {
 		case isLower(f.dir):
-			allowed := lowerLayerExceptions[f.path()]
 			for _, imp := range f.imports {
-				dir, ok := m.dirOf(imp)
-				if ok && !isLower(dir) && !slices.Contains(allowed, dir) {
+				if dir, ok := m.dirOf(imp); ok && !isLower(dir) {
 					t.Errorf("%s imports %s: nothing under store/ or internal/ imports the root package or another package above those layers", f.path(), imp)
 				}
 			}
@@ -123,11 +109,6 @@ func TestLayers(t *testing.T) {
 					t.Errorf("%s imports %s: the root package imports only store and packages under internal/", f.path(), imp)
 				}
 			}
-		}
-	}
-	for path := range lowerLayerExceptions {
-		if !slices.ContainsFunc(m.files, func(f *sourceFile) bool { return f.path() == path }) {
-			t.Errorf("lowerLayerExceptions lists %s, which no longer exists: remove the entry", path)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -17,12 +18,12 @@ type batcher[Req, Res any] struct {
 	max     int
 	process func(calls []*batchCall[Req, Res])
 
+	svc startstop.Service // the loop
+
 	mu      sync.Mutex
 	queue   []*batchCall[Req, Res]
-	running bool
+	running bool // calls are taken: between start and stop
 	kick    chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
 }
 
 type batchCall[Req, Res any] struct {
@@ -36,28 +37,20 @@ func newBatcher[Req, Res any](max int, process func(calls []*batchCall[Req, Res]
 	return &batcher[Req, Res]{max: max, process: process, kick: make(chan struct{}, 1)}
 }
 
-// start runs the loop until stop.
+// start runs the loop until stop; a batcher that runs already goes on.
 func (b *batcher[Req, Res]) start() {
-	ctx, cancel := context.WithCancel(context.Background())
 	b.mu.Lock()
-	b.cancel, b.done, b.running = cancel, make(chan struct{}), true
+	b.running = true
 	b.mu.Unlock()
-	go func() {
-		defer close(b.done)
-		b.loop(ctx)
-	}()
+	_ = b.svc.Start(context.Background(), b.loop) // ErrStarted: it runs
 }
 
 // stop ends the loop after serving the calls queued.
 func (b *batcher[Req, Res]) stop() {
 	b.mu.Lock()
-	cancel, done := b.cancel, b.done
-	b.running, b.cancel = false, nil
+	b.running = false
 	b.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
+	_ = b.svc.Stop(context.Background()) // waits: it cannot fail
 }
 
 // do queues req and waits for its result; store.ErrStopped when the loop

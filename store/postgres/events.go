@@ -52,8 +52,10 @@ WHERE NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS n(name)
 ORDER BY u.ord
 RETURNING id, xid, time`
 
-// eventArgs validates events and lays them out as the arrays of
-// insertEventsSQL.
+// eventArgs lays events out as the arrays of insertEventsSQL. It does not
+// check them: events are checked where they enter the store (AppendEvents
+// and its variants, and the effects of a unit of work), and the store's own
+// status events are valid by construction.
 type eventArgs struct {
 	partition   []int32
 	kind        []int16
@@ -71,7 +73,7 @@ type eventArgs struct {
 	traceParent []string
 }
 
-func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
+func (s *Store) eventArgs(events []store.Event) *eventArgs {
 	n := len(events)
 	a := &eventArgs{
 		partition: make([]int32, n), kind: make([]int16, n), namespace: make([]string, n), key: make([]string, n),
@@ -81,9 +83,6 @@ func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
 	}
 	for i := range events {
 		ev := &events[i]
-		if err := store.ValidateEvent(ev); err != nil {
-			return nil, err
-		}
 		a.partition[i] = int32(store.EventPartition(ev, s.nPart))
 		a.kind[i] = int16(ev.Kind)
 		a.namespace[i], a.key[i], a.value[i], a.sender[i] = ev.Namespace, ev.Key, ev.Value, ev.Sender
@@ -91,7 +90,7 @@ func (s *Store) eventArgs(events []store.Event) (*eventArgs, error) {
 		a.seqNum[i], a.broadcast[i], a.data[i] = int32(ev.SeqNum), ev.Broadcast, ev.Data
 		a.traceParent[i] = ev.TraceParent
 	}
-	return a, nil
+	return a
 }
 
 // args returns the arrays in insertEventsSQL's parameter order.
@@ -155,15 +154,27 @@ func (s *Store) missingNamespace(ctx context.Context, q querier, names []string)
 	return namespaceNotFound(name)
 }
 
-// insertEvents appends events in q's transaction, without a notification.
+// checkEvents checks each event with store.ValidateEvent: the one check of
+// events that enter the store.
+func checkEvents(events []store.Event) error {
+	for i := range events {
+		if err := store.ValidateEvent(&events[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertEvents checks events and appends them in q's transaction, without a
+// notification.
 func (s *Store) insertEvents(ctx context.Context, q querier, events []store.Event) ([]store.Event, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	a, err := s.eventArgs(events)
-	if err != nil {
+	if err := checkEvents(events); err != nil {
 		return nil, err
 	}
+	a := s.eventArgs(events)
 	b := &pgx.Batch{}
 	a.queue(b, s.q(insertEventsSQL))
 	br := q.SendBatch(ctx, b)
@@ -190,6 +201,9 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 	if len(events) == 0 {
 		return nil, nil
 	}
+	if err := checkEvents(events); err != nil {
+		return nil, opErr("append events", err)
+	}
 	// One pipelined implicit transaction: the insert and the NOTIFY commit
 	// together, in one round trip.
 	out, err := s.appendEventsNotify(ctx, s.pool, events)
@@ -214,6 +228,9 @@ func (s *Store) AppendEventsTx(ctx context.Context, tx pgx.Tx, events []store.Ev
 	}
 	if len(events) == 0 {
 		return nil, nil
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, opErr("append events", err)
 	}
 	out, err := s.appendEventsNotify(ctx, tx, events)
 	return out, opErr("append events", err)
@@ -240,11 +257,10 @@ func (s *Store) SendEventTx(ctx context.Context, tx pgx.Tx, namespace, key, valu
 	return out[0], nil
 }
 
+// appendEventsNotify appends checked events and sends the NOTIFY that wakes
+// consumers, in one round trip on q.
 func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []store.Event) ([]store.Event, error) {
-	a, err := s.eventArgs(events)
-	if err != nil {
-		return nil, err
-	}
+	a := s.eventArgs(events)
 	b := &pgx.Batch{}
 	a.queue(b, s.q(insertEventsSQL))
 	if !s.cfg.PollOnly {

@@ -2,15 +2,11 @@ package postgres
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/aiflow-go/aiflow"
-	"github.com/aiflow-go/aiflow/operators"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -78,105 +74,4 @@ func TestRecordFailure(t *testing.T) {
 	require.Len(t, evs, 1)
 	require.NotEqual(t, id, evs[0].ID)
 	require.Empty(t, failures)
-}
-
-// explodingCondition panics on events whose value is "bad", counting its
-// calls on them, and is met otherwise.
-type explodingCondition struct{ bad *atomic.Int64 }
-
-func (explodingCondition) ExpectedKeys() []string { return []string{"n"} }
-func (c explodingCondition) IsMet(_ *aiflow.ConditionContext, ev *aiflow.Event) (bool, error) {
-	if ev.Value == "bad" {
-		c.bad.Add(1)
-		panic("condition bug")
-	}
-	return true, nil
-}
-
-// recordedAttempts is the largest count of failed attempts recorded in any
-// partition of s.
-func recordedAttempts(t *testing.T, s *Store) int {
-	t.Helper()
-	var n int
-	err := s.pool.QueryRow(context.Background(), s.q(`SELECT coalesce(max((f->>'attempts')::int), 0)
-		FROM {s}.aiflow_partition, jsonb_array_elements(coalesce(failures, '[]')) AS f`)).Scan(&n)
-	require.NoError(t, err)
-	return n
-}
-
-// TestPoisonBoundHoldsAcrossClients: the failed attempts at applying an event
-// are counted with the partition, so a client that takes the partition over
-// (here after the first one stopped) goes on counting instead of starting
-// again: with a bound equal to what the first client reached, the second
-// skips the event as poison without evaluating the condition again.
-func TestPoisonBoundHoldsAcrossClients(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s1, pool := newTestStore(t, nil)
-
-	newClient := func(s *Store, id string, attempts int, bad *atomic.Int64) *aiflow.Client {
-		wf := aiflow.NewWorkflow("w")
-		wf.Task("t", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
-			OnCondition(explodingCondition{bad}, aiflow.ActionStart)
-		c, err := aiflow.New(&aiflow.Config{Store: s, ClientID: id, Logger: testLogger(t), PollInterval: 50 * time.Millisecond,
-			LeaseTTL: 2 * time.Second, PoisonAttempts: attempts})
-		require.NoError(t, err)
-		require.NoError(t, c.Register(ctx, wf))
-		require.NoError(t, c.Start(ctx))
-		return c
-	}
-	stop := func(c *aiflow.Client) {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		require.NoError(t, c.Stop(sctx))
-	}
-
-	var bad1 atomic.Int64
-	c1 := newClient(s1, "first", 1000, &bad1)
-	x, err := c1.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	eventually(t, func() bool {
-		got, err := c1.GetWorkflowExecution(ctx, x)
-		require.NoError(t, err)
-		return got.Status == aiflow.WorkflowRunning
-	}, "the execution runs")
-	_, err = c1.SendEvent(ctx, "n", "bad", &aiflow.SendEventOpts{ExecutionID: x})
-	require.NoError(t, err)
-	eventually(t, func() bool { return recordedAttempts(t, s1) >= 2 }, "the first client records failed attempts")
-	stop(c1)
-	reached := recordedAttempts(t, s1)
-
-	// Another process on the same schema.
-	s2 := reopen(t, pool, s1)
-	var bad2 atomic.Int64
-	c2 := newClient(s2, "second", reached, &bad2)
-	defer stop(c2)
-	var poison []aiflow.Event
-	eventually(t, func() bool {
-		evs, _, err := c2.ListEvents(ctx, &aiflow.EventFilter{Keys: []string{store.KeyPoisonEvent}})
-		require.NoError(t, err)
-		poison = evs
-		return len(evs) == 1
-	}, "the event is skipped as poison")
-	require.Contains(t, poison[0].Value, "condition panicked: condition bug")
-	require.Equal(t, x, poison[0].ExecutionID)
-	require.Zero(t, bad2.Load(), "the second client went on from the first one's count")
-	// The execution goes on after the skipped event.
-	_, err = c2.SendEvent(ctx, "n", "good", &aiflow.SendEventOpts{ExecutionID: x})
-	require.NoError(t, err)
-	eventually(t, func() bool {
-		tes, err := c2.ListTaskExecutions(ctx, &aiflow.TaskExecutionFilter{ExecutionID: x, Task: "t"})
-		require.NoError(t, err)
-		return len(tes) == 1 && tes[0].Status == aiflow.TaskSuccess
-	}, "the task starts on the next event")
-}
-
-// reopen opens another store on s's schema, as another process would.
-func reopen(t *testing.T, pool *pgxpool.Pool, s *Store) *Store {
-	t.Helper()
-	cfg := *s.cfg
-	s2, err := New(t.Context(), pool, &cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s2.Close()) })
-	return s2
 }

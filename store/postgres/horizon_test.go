@@ -8,8 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/aiflow-go/aiflow"
-	"github.com/aiflow-go/aiflow/operators"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -109,60 +107,4 @@ func TestListEventsWokenWhenTheHorizonPassesItsEvents(t *testing.T) {
 	evs, _, err = s.ListEvents(ctx, store.EventFilter{})
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
-}
-
-// TestTaskStartsPromptlyAfterTheHorizonPasses runs the whole library: an
-// event sent while an unrelated transaction is open starts its task promptly
-// once that transaction ends, with the consumers' and the store's polls an
-// hour apart.
-func TestTaskStartsPromptlyAfterTheHorizonPasses(t *testing.T) {
-	ctx := context.Background()
-	s, pool := newTestStore(t, func(c *Config) { c.EventPollInterval = time.Hour })
-
-	started := make(chan time.Time, 1)
-	wf := aiflow.NewWorkflow("w")
-	wf.Task("t", operators.Func(func(context.Context, *aiflow.TaskContext) error {
-		started <- time.Now()
-		return nil
-	})).OnEvent("go", aiflow.ActionStart)
-	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).OnEvent("never", aiflow.ActionStart)
-	c, err := aiflow.New(&aiflow.Config{Store: s, Logger: testLogger(t),
-		PollInterval: time.Hour, LeaseTTL: 3 * time.Second})
-	require.NoError(t, err)
-	require.NoError(t, c.Register(ctx, wf))
-	require.NoError(t, c.Start(ctx))
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, c.Stop(sctx))
-	})
-	x, err := c.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	eventually(t, func() bool {
-		got, err := c.GetWorkflowExecution(ctx, x)
-		require.NoError(t, err)
-		return got.Status == aiflow.WorkflowRunning
-	}, "the execution runs")
-
-	// The listener's catch-up after connecting wakes every consumer: let it
-	// happen before the transaction begins.
-	eventually(t, func() bool { return s.hub.connects.Load() >= 1 }, "the listener connects")
-	release := holdHorizon(t, pool)
-	before := s.hub.awaits.Load()
-	_, err = c.SendEvent(ctx, "go", "", nil)
-	require.NoError(t, err)
-	eventually(t, func() bool { return s.hub.awaits.Load() > before }, "the consumer reads while the event waits above the horizon")
-	select {
-	case <-started:
-		t.Fatal("the task started before the open transaction ended")
-	default:
-	}
-	released := time.Now()
-	release()
-	select {
-	case at := <-started:
-		t.Logf("the task started %s after the transaction ended", at.Sub(released))
-	case <-time.After(horizonPromptly):
-		t.Fatalf("the task did not start within %s of the transaction's end (polls are an hour apart)", horizonPromptly)
-	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -42,13 +43,15 @@ type hub struct {
 	mu      sync.Mutex
 	subs    map[int]*subscriber
 	nextSub int
-	started bool
 	closed  bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 
-	remoteStarted bool
+	// The hub's goroutines, each started when first needed (under mu, unless
+	// closed) and stopped by close.
+	listener startstop.Service // the LISTEN connection, unless PollOnly
+	poller   startstop.Service // the fallback poll
+	notifier startstop.Service // sends the NOTIFY of local appends
+	watcher  startstop.Service // the horizon watcher
+
 	remote        chan struct{} // cap 1: a NOTIFY is due
 	pendingEvents bool          // an event NOTIFY is due
 	pendingAll    bool          // ... for every partition
@@ -59,7 +62,6 @@ type hub struct {
 	// -1 for the subscribers of every partition) to the smallest xid they
 	// wait for; see await.
 	awaiting      map[int]uint64
-	watchStarted  bool
 	awaitSignal   chan struct{} // cap 1: awaiting changed
 	awaits        atomic.Int64  // calls of await; for tests
 	horizonChecks atomic.Int64  // queries of the horizon watcher; for tests
@@ -84,8 +86,7 @@ type subscriber struct {
 }
 
 func newHub(s *Store) *hub {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &hub{s: s, subs: map[int]*subscriber{}, ctx: ctx, cancel: cancel, remote: make(chan struct{}, 1),
+	return &hub{s: s, subs: map[int]*subscriber{}, remote: make(chan struct{}, 1),
 		pendingParts: map[int32]struct{}{}, pendingQueues: map[string]struct{}{},
 		awaiting: map[int]uint64{}, awaitSignal: make(chan struct{}, 1)}
 }
@@ -110,20 +111,11 @@ func (h *hub) subscribe(part int) (<-chan struct{}, func()) {
 	id := h.nextSub
 	h.nextSub++
 	h.subs[id] = &subscriber{ch: ch, part: part}
-	if !h.started && !h.closed {
-		h.started = true
+	if !h.closed && !h.poller.Started() {
 		if !h.s.cfg.PollOnly {
-			h.wg.Add(1)
-			go func() {
-				defer h.wg.Done()
-				h.listen(h.ctx)
-			}()
+			_ = h.listener.Start(context.Background(), h.listen) // not started: no error
 		}
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.poll(h.ctx)
-		}()
+		_ = h.poller.Start(context.Background(), h.poll)
 	}
 	return ch, func() {
 		h.mu.Lock()
@@ -231,13 +223,8 @@ func (h *hub) remoteNotify(record func()) {
 		h.mu.Unlock()
 		return
 	}
-	if !h.remoteStarted {
-		h.remoteStarted = true
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.sendNotifications(h.ctx)
-		}()
+	if !h.notifier.Started() {
+		_ = h.notifier.Start(context.Background(), h.sendNotifications) // not started: no error
 	}
 	record()
 	h.mu.Unlock()
@@ -272,12 +259,19 @@ func (h *hub) takePending() [][2]string {
 	return out
 }
 
+// close stops the hub's goroutines (all cancelled first, then awaited); none
+// starts again.
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	h.cancel()
-	h.wg.Wait()
+	svcs := []*startstop.Service{&h.listener, &h.poller, &h.notifier, &h.watcher}
+	for _, svc := range svcs {
+		svc.Cancel()
+	}
+	for _, svc := range svcs {
+		_ = svc.Stop(context.Background()) // waits: it cannot fail
+	}
 }
 
 func (h *hub) subscribers() int {
@@ -445,13 +439,8 @@ func (h *hub) await(part int, xid uint64) {
 	if cur, ok := h.awaiting[part]; !ok || xid < cur {
 		h.awaiting[part] = xid
 	}
-	if !h.watchStarted {
-		h.watchStarted = true
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.watchHorizon(h.ctx)
-		}()
+	if !h.watcher.Started() {
+		_ = h.watcher.Start(context.Background(), h.watchHorizon) // not started: no error
 	}
 	h.mu.Unlock()
 	h.awaits.Add(1)

@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/internal/pgtest"
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -249,10 +248,9 @@ func TestScheduleTicksOnceWhenTheLeaderIsKilled(t *testing.T) {
 			_ = p.Wait()
 		}
 	})
-	admin, err := aiflow.New(&aiflow.Config{Store: s})
-	require.NoError(t, err)
 	eventually(t, func() bool { _, err := s.GetWorkflow(ctx, "default", "tick"); return err == nil }, "the clients registered the workflow")
-	sched, err := admin.AddWorkflowSchedule(ctx, "tick", "interval@0 0 0 1", &aiflow.ScheduleOpts{CatchUp: 30})
+	sched, err := s.AddSchedule(ctx, store.ScheduleRecord{Namespace: "default", Workflow: "tick", Expression: "interval@0 0 0 1",
+		TimeZone: "UTC", Overlap: "allow", CatchUp: 30}, changedEvent("tick"))
 	require.NoError(t, err)
 
 	ticks := func() []time.Time {
@@ -275,7 +273,7 @@ func TestScheduleTicksOnceWhenTheLeaderIsKilled(t *testing.T) {
 	delete(procs, leaderID)
 	eventually(t, func() bool { return len(ticks()) >= killed+5 }, "five more ticks after the leader was killed")
 	// No more ticks; let the survivors consume every tick, then stop them.
-	require.NoError(t, admin.PauseWorkflowSchedule(ctx, sched.ID))
+	require.NoError(t, s.SetSchedulePaused(ctx, sched.ID, true, changedEvent("tick")))
 	executions := func() int {
 		xs, err := s.ListExecutions(ctx, store.ExecutionFilter{Workflow: "tick"})
 		require.NoError(t, err)

@@ -104,10 +104,7 @@ func (s *Store) startBatch(calls []*startCall) {
 		if len(reqTE) == 0 {
 			return nil
 		}
-		a, err := s.eventArgs(events)
-		if err != nil {
-			return err
-		}
+		a := s.eventArgs(events)
 		rows, err = s.pool.Query(ctx, s.q(startRunningSQL), reqTE, reqAtt, s.workers.ownerID(), s.cfg.TaskLeaseTTL,
 			a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName, a.teID, a.seqNum,
 			a.broadcast, a.data, a.traceParent)

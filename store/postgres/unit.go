@@ -63,10 +63,8 @@ type unitWrite struct {
 // round trip per cancelled job, and everything else in a last round trip;
 // without such reads the records ride in the last round trip too.
 func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.ConsumeParams, version int64, fx *store.Effects) (effectsResult, error) {
-	for i := range fx.Events {
-		if err := store.ValidateEvent(&fx.Events[i]); err != nil {
-			return effectsResult{}, err
-		}
+	if err := checkEvents(fx.Events); err != nil {
+		return effectsResult{}, err
 	}
 	u := &unitWrite{
 		s: s, tx: tx, params: params, version: version, fx: fx,
@@ -88,9 +86,7 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 	if err := u.cancelStoppedJobs(ctx); err != nil {
 		return u.res, err
 	}
-	if err := u.queueFinal(); err != nil {
-		return u.res, err
-	}
+	u.queueFinal()
 	err := u.send(ctx, u.pending)
 	if err == nil && u.missing {
 		err = s.missingNamespace(ctx, tx, u.ea.namespace)
@@ -356,18 +352,15 @@ func (u *unitWrite) cancelStoppedJobs(ctx context.Context) error {
 // queueFinal queues the last round trip after the records (if not sent
 // yet): task execution statuses, handed-off starts, dispatch rows, events
 // and snapshots.
-func (u *unitWrite) queueFinal() error {
+func (u *unitWrite) queueFinal() {
 	u.queueStatuses()
 	if len(u.res.handoffs) > 0 {
 		u.pending = append(u.pending, u.s.startHandoffs(u.res.handoffs, u.tes, &u.events)...)
 	}
 	u.queueDispatchRows()
-	if err := u.queueEvents(); err != nil {
-		return err
-	}
+	u.queueEvents()
 	u.pending = append(u.pending, u.s.snapshotWrites(u.params.Partition, u.fx.Snapshots)...)
 	u.pending = append(u.pending, u.s.decisionWrites(u.fx.Decisions)...)
-	return nil
 }
 
 // queueStatuses writes the status and attempt of the task executions the
@@ -423,28 +416,23 @@ func (u *unitWrite) queueDispatchRows() {
 
 // queueEvents appends the unit's events; when a namespace is missing none
 // is inserted and the unit fails (see missingNamespace).
-func (u *unitWrite) queueEvents() error {
+func (u *unitWrite) queueEvents() {
 	if len(u.events) == 0 {
-		return nil
+		return
 	}
-	ea, err := u.s.eventArgs(u.events)
-	if err != nil {
-		return err
-	}
-	u.ea = ea
+	u.ea = u.s.eventArgs(u.events)
 	u.pending = append(u.pending, stmt{
 		sql:  u.s.q(insertEventsSQL),
-		args: ea.args(),
+		args: u.ea.args(),
 		handle: func(br pgx.BatchResults) error {
 			rows, err := br.Query()
 			if err != nil {
 				return err
 			}
-			_, ok, err := u.s.readInserted(u.events, ea, rows)
+			_, ok, err := u.s.readInserted(u.events, u.ea, rows)
 			u.missing = !ok
-			u.res.appended, u.res.parts = ok, ea.partition
+			u.res.appended, u.res.parts = ok, u.ea.partition
 			return err
 		},
 	})
-	return nil
 }
