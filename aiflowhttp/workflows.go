@@ -1,0 +1,68 @@
+package aiflowhttp
+
+// The workflow endpoints: list, show, start an execution.
+
+import (
+	_ "embed"
+	"fmt"
+	"net/http"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/internal/view"
+)
+
+func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
+	if err := h.require(r, r.PathValue("namespace"), AccessRead); err != nil {
+		return err
+	}
+	// ListWorkflows fails with ErrNamespaceNotFound for an unknown namespace.
+	ws, err := h.c.ListWorkflows(r.Context(), r.PathValue("namespace"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, workflowView)})
+	return nil
+}
+
+func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
+	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
+	if err := h.require(r, ns, AccessRead); err != nil {
+		return err
+	}
+	wf, err := h.c.GetWorkflow(r.Context(), ns, name)
+	if err != nil {
+		return err
+	}
+	vers, err := h.c.ListWorkflowVersions(r.Context(), ns, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view.Redact(workflowDetailView(*wf, vers)))
+	return nil
+}
+
+func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Input string `json:"input"`
+	}
+	if err := decode(r, &req, true); err != nil {
+		return err
+	}
+	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
+	if err := h.require(r, ns, AccessWrite); err != nil {
+		return err
+	}
+	id, err := h.c.StartWorkflowExecution(r.Context(), name, &aiflow.StartWorkflowOpts{
+		Namespace: ns, Input: req.Input, IdempotencyKey: r.Header.Get(IdempotencyKeyHeader),
+	})
+	if err != nil {
+		return err
+	}
+	x, err := h.c.GetWorkflowExecution(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", fmt.Sprintf("/v1/executions/%d", id))
+	writeJSON(w, http.StatusCreated, executionView(*x))
+	return nil
+}
