@@ -99,8 +99,6 @@ func parseDefinition(w *aiflow.WorkflowInfo) definition {
 	return d
 }
 
-// ---- the graph ----
-
 // Graph is a workflow drawn by rank: tasks in columns after their upstream
 // tasks, event and condition inputs in the column before the tasks they
 // start.
