@@ -99,7 +99,10 @@ func TestPodRunsFollowsAndLogs(t *testing.T) {
 	require.Equal(t, "yes", env["MINE"], "WithEnv wins over the template")
 	require.Equal(t, id, env[aiflow.EnvTaskExecutionID])
 	require.Equal(t, "Train_Flow", env[aiflow.EnvWorkflow])
-	require.Len(t, pod.Spec.Containers[0].Env, 9)
+	require.Contains(t, env, aiflow.EnvInput, "the execution's input is passed even when empty")
+	// KEEP and MINE and the eight AIFLOW_* variables, each once.
+	require.Len(t, pod.Spec.Containers[0].Env, 10)
+	require.Len(t, env, 10, "no variable twice")
 
 	b.log(te.ID, "pod ml/"+pod.Name+" is Pending")
 	setPhase(t, cs, pod, corev1.PodRunning)
