@@ -296,7 +296,10 @@ func TestScheduleTicksOnceWhenTheLeaderIsKilled(t *testing.T) {
 	}
 	xs, err := s.ListExecutions(ctx, store.ExecutionFilter{Workflow: "tick"})
 	require.NoError(t, err)
-	require.Len(t, xs, len(got), "one execution per tick")
+	// One execution per tick, but the processes were stopped as the last tick
+	// fired: its event may still wait for a consumer.
+	require.LessOrEqual(t, len(xs), len(got), "no tick started two executions")
+	require.GreaterOrEqual(t, len(xs), len(got)-1, "every tick but one fired as the processes stopped started its execution")
 	t.Logf("%d ticks, leader %s killed after %d", len(got), leaderID, killed)
 }
 

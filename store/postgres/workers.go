@@ -248,8 +248,13 @@ func (w *workers) run(ctx context.Context, a *attempt, job *river.Job[taskArgs],
 		runErr = callHandler(ctx, handler, run)
 	}
 	// Cancelled because this process could not keep the attempt's lease:
-	// its worker is as good as lost.
-	lost := errors.Is(context.Cause(ctx), errLeaseLost)
+	// its worker is as good as lost. So is an attempt that failed because its
+	// context ended for any other reason than a stop (a stop cancels with
+	// store.ErrStopped and marks the attempt interrupted): the failure is not
+	// the task's own.
+	cause := context.Cause(ctx)
+	lost := errors.Is(cause, errLeaseLost) ||
+		(runErr != nil && ctx.Err() != nil && !interrupted && !errors.Is(cause, store.ErrStopped))
 	a.cancel(nil)
 
 	w.mu.Lock()
