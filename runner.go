@@ -2,8 +2,10 @@ package aiflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -23,7 +25,7 @@ func (c *Client) compiledFor(run *store.TaskRun, x *store.WorkflowExecutionRecor
 
 func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	// The execution gives the definition's version and the input.
-	x, err := c.store.GetExecution(ctx, run.ExecutionID)
+	x, err := c.readExecution(ctx, run.ExecutionID)
 	if err != nil {
 		return fmt.Errorf("reading workflow execution %d: %w", run.ExecutionID, err)
 	}
@@ -92,6 +94,40 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		err = context.Cause(runCtx)
 	}
 	return err
+}
+
+// readExecution reads the execution of a task about to run. A failure of
+// the store (a dropped connection, a restarting server) is not the task's:
+// it is tried again, with backoff, until it succeeds, the store answers
+// with one of its sentinel errors (not found) or ctx ends (the attempt's
+// lease could no longer be kept, or it was stopped), which the store then
+// takes for an interruption rather than the task's failure.
+func (c *Client) readExecution(ctx context.Context, id int64) (store.WorkflowExecutionRecord, error) {
+	delay := 20 * time.Millisecond
+	for {
+		x, err := c.store.GetExecution(ctx, id)
+		if err == nil || storeAnswered(err) || ctx.Err() != nil {
+			return x, err
+		}
+		c.log.WarnContext(ctx, "reading the execution of a task failed; trying again", slog.Int64("execution_id", id), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return x, err
+		case <-c.clock.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// storeAnswered reports whether err is an answer of the store (one of its
+// sentinel errors) rather than a failure to reach it.
+func storeAnswered(err error) bool {
+	for _, s := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrInvalid, store.ErrConflict, store.ErrStopped} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // runOperator calls op.Run and turns a panic into an error.
