@@ -2,6 +2,7 @@ package aiflow_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -328,4 +329,58 @@ func listed(t *testing.T, c *aiflow.Client, key string, n int) []aiflow.Event {
 	}, 30*time.Second, 10*time.Millisecond, "%d events %q are listed", n, key)
 	require.Len(t, evs, n)
 	return evs
+}
+
+// TestStatusEventsJoinTheTrace checks, on both stores, that the status
+// events of a task execution (the engine's QUEUED, the worker's RUNNING and
+// SUCCESS or FAILED) carry the trace context of the event that started it,
+// so that a task started after it (StartAfter) joins the same trace.
+func TestStatusEventsJoinTheTrace(t *testing.T) {
+	for name, open := range telemetryStores {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			wf := aiflow.NewWorkflow("chain")
+			a := wf.Task("a", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).OnEvent("go", aiflow.ActionStart)
+			bad := wf.Task("bad", operators.Func(func(context.Context, *aiflow.TaskContext) error { return errors.New("boom") })).
+				OnEvent("go", aiflow.ActionStart)
+			wf.Task("b", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).StartAfter(a)
+			wf.Task("c", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+				OnTaskStatus(map[*aiflow.Task]aiflow.TaskStatus{bad: aiflow.TaskFailed}, aiflow.ActionStart)
+			b := newTelemetryBed(t, open(t), wf)
+
+			id, err := b.client.StartWorkflowExecution(ctx, "chain", nil)
+			require.NoError(t, err)
+			reqCtx, req := b.tp.Tracer("test").Start(ctx, "request")
+			_, err = b.client.SendEvent(reqCtx, "go", "v", &aiflow.SendEventOpts{ExecutionID: id})
+			require.NoError(t, err)
+			req.End()
+			trace := req.SpanContext().TraceID()
+
+			// The status events of a and bad, worker's included, carry the
+			// request's trace.
+			want := map[string][]aiflow.TaskStatus{
+				"a":   {aiflow.TaskQueued, aiflow.TaskRunning, aiflow.TaskSuccess},
+				"bad": {aiflow.TaskQueued, aiflow.TaskRunning, aiflow.TaskFailed},
+			}
+			for task, statuses := range want {
+				evs := listed(t, b.client, store.StatusKey("chain", task), len(statuses))
+				for i, ev := range evs {
+					require.Equal(t, string(statuses[i]), ev.Value, task)
+					require.NotEmpty(t, ev.TraceParent, "%s %s carries a trace context", task, ev.Value)
+					require.Equal(t, trace.String(), ev.TraceParent[3:35], "%s %s is in the request's trace", task, ev.Value)
+				}
+			}
+			// b (after a's SUCCESS) and c (after bad's FAILED) run in it too.
+			require.Eventually(t, func() bool {
+				n := 0
+				for _, s := range b.spans.Ended() {
+					if s.Name() == "aiflow.task.attempt" && s.SpanContext().TraceID() == trace {
+						n++
+					}
+				}
+				return n == 4
+			}, 30*time.Second, 10*time.Millisecond, "the attempts of a, bad, b and c are in the request's trace")
+		})
+	}
 }
