@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,6 +278,84 @@ func TestHealthAndDone(t *testing.T) {
 	<-c.Done()
 	require.NoError(t, c.Err())
 	require.False(t, c.Health(ctx).Healthy())
+}
+
+// failingStore is a store whose consumers, partition claims and pings fail
+// while fail is set.
+type failingStore struct {
+	store.Store
+	fail   atomic.Bool
+	failed atomic.Int64 // consumes refused
+}
+
+var errStoreDown = errors.New("the store is down")
+
+func (f *failingStore) Consume(ctx context.Context, p store.ConsumeParams, fn store.BatchFunc) (store.ConsumeResult, error) {
+	if f.fail.Load() {
+		f.failed.Add(1)
+		return store.ConsumeResult{}, errStoreDown
+	}
+	return f.Store.Consume(ctx, p, fn)
+}
+
+func (f *failingStore) ClaimPartitions(ctx context.Context, owner string, ttl time.Duration) ([]int, error) {
+	if f.fail.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.ClaimPartitions(ctx, owner, ttl)
+}
+
+func (f *failingStore) Ping(context.Context) error {
+	if f.fail.Load() {
+		return errStoreDown
+	}
+	return nil
+}
+
+// TestStoreFailureIsNotFatal checks that a client whose store fails keeps
+// running (Done stays open, Err nil), reports the failure in Health, and
+// consumes again once the store answers.
+func TestStoreFailureIsNotFatal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := &failingStore{Store: memory.New(nil)}
+	ran := make(chan struct{}, 1)
+	wf := aiflow.NewWorkflow("survive")
+	wf.Task("a", operators.Func(func(context.Context, *aiflow.TaskContext) error { ran <- struct{}{}; return nil })).
+		OnEvent("go", aiflow.ActionStart)
+	c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, c.Register(ctx, wf))
+	require.NoError(t, c.Start(ctx))
+	defer func() { _ = c.Stop(context.Background()) }()
+	_, err = c.StartWorkflowExecution(ctx, "survive", nil)
+	require.NoError(t, err)
+
+	st.fail.Store(true)
+	_, err = c.SendEvent(ctx, "go", "", nil) // appended: only consuming fails
+	require.NoError(t, err)
+	h := c.Health(ctx)
+	require.ErrorIs(t, h.StoreErr, errStoreDown)
+	require.False(t, h.Healthy())
+	require.Eventually(t, func() bool { return st.failed.Load() >= 10 }, 30*time.Second, time.Millisecond, "the consumers keep trying")
+	select {
+	case <-c.Done():
+		t.Fatal("a failing store stopped the client")
+	case <-ran:
+		t.Fatal("the event was applied while the store failed")
+	default:
+	}
+	require.NoError(t, c.Err())
+	require.True(t, c.Health(ctx).Consuming)
+
+	st.fail.Store(false)
+	select {
+	case <-ran:
+	case <-ctx.Done():
+		t.Fatal("the client did not consume again once the store answered")
+	}
+	require.True(t, c.Health(ctx).Healthy())
+	require.NoError(t, c.Err())
 }
 
 // TestTraceParentFromOptionsAndSQL sends events with an explicit
