@@ -50,8 +50,9 @@ type Client struct {
 	// after Stop.
 	started bool
 	stopped bool
-	// done is closed when the client stops; fatalErr is the fatal
-	// background error it stopped on (Done, Err).
+	// done is closed when the client stops (Done); fatalErr is the fatal
+	// background error it stopped on (Err): never set, since no background
+	// failure is fatal.
 	done     chan struct{}
 	fatalErr error
 }
