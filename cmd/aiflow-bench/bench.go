@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aiflow-go/aiflow"
@@ -97,11 +99,16 @@ func runClient(ctx context.Context, st store.Store, wf *aiflow.Workflow) (*aiflo
 }
 
 // waitUntil waits until done holds, re-checking on every wake-up of st and
-// at least every 20 ms (wake-ups are hints).
+// at least every 20 ms (wake-ups are hints), for at most waitTimeout.
 func waitUntil(ctx context.Context, st store.Store, what string, done func() (bool, error)) error {
+	return waitWithin(ctx, st, waitTimeout, what, done)
+}
+
+// waitWithin is waitUntil with a timeout of its own.
+func waitWithin(ctx context.Context, st store.Store, timeout time.Duration, what string, done func() (bool, error)) error {
 	wake, unsubscribe := st.Subscribe()
 	defer unsubscribe()
-	deadline := time.NewTimer(waitTimeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		ok, err := done()
@@ -115,7 +122,7 @@ func waitUntil(ctx context.Context, st store.Store, what string, done func() (bo
 		case <-wake:
 		case <-time.After(20 * time.Millisecond):
 		case <-deadline.C:
-			return fmt.Errorf("timed out after %s waiting for %s", waitTimeout, what)
+			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -129,20 +136,46 @@ func keepRunning(wf *aiflow.Workflow) {
 		OnEvent("never", aiflow.ActionStart)
 }
 
-// startExecutions starts n executions of workflow, waits until they run and
-// returns their ids in the order they were started.
-func startExecutions(ctx context.Context, st store.Store, client *aiflow.Client, workflow string, n int) ([]int64, error) {
-	ids := make([]int64, 0, n)
-	for range n {
-		id, err := client.StartWorkflowExecution(ctx, workflow, nil)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
+// startCallers is how many goroutines start executions at once.
+const startCallers = 8
+
+// startExecutions starts n executions of workflow (from startCallers
+// goroutines), waits until they all run and returns their ids.
+func startExecutions(ctx context.Context, st *postgres.Store, client *aiflow.Client, workflow string, n int) ([]int64, error) {
+	ids := make([]int64, n)
+	errs := make(chan error, startCallers)
+	var wg sync.WaitGroup
+	for c := range startCallers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < n; i += startCallers {
+				id, err := client.StartWorkflowExecution(ctx, workflow, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = id
+			}
+		}()
 	}
-	err := waitUntil(ctx, st, fmt.Sprintf("%d executions running", n), func() (bool, error) {
-		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: n})
-		return len(xs) == n, err
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	// Starting takes about 10 ms an execution on a loaded machine.
+	err := waitWithin(ctx, st, waitTimeout+time.Duration(n)*10*time.Millisecond, fmt.Sprintf("%d executions running", n), func() (bool, error) {
+		running, err := countRunning(ctx, st, workflow)
+		return running == n, err
 	})
 	return ids, err
+}
+
+// countRunning returns the number of RUNNING executions of workflow.
+func countRunning(ctx context.Context, st *postgres.Store, workflow string) (int, error) {
+	var n int
+	err := st.Pool().QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
+		".aiflow_workflow_execution WHERE workflow = $1 AND status = $2", workflow, string(store.WorkflowRunning)).Scan(&n)
+	return n, err
 }

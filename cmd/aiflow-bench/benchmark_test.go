@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -149,4 +151,95 @@ func BenchmarkScopedEventsApplied(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(rate, "events/s")
+}
+
+// curveSizes and scalingProcesses are the points BenchmarkEventCostByExecutions
+// and BenchmarkScaling measure; the long form of the curve passes
+// -args -curve 10,1000,10000,100000 (outside CI).
+var (
+	curveSizes       = flag.String("curve", "10,1000,10000", "running executions of the points of BenchmarkEventCostByExecutions")
+	scalingProcesses = flag.String("processes", "1,2,3", "numbers of worker processes of BenchmarkScaling")
+)
+
+// BenchmarkEventCostByExecutions measures the execution-count curve: with
+// each number of running executions of one workflow (-curve), the mean time
+// per event (and its inverse, the events each partition applies per second)
+// of b.N events that no rule expects and of b.N events that the stateful
+// condition of every execution expects and counts in its state, each kind
+// appended in batches of 100 (b.N is rounded up to a multiple of 100).
+//
+//	go test -run '^$' -bench BenchmarkEventCostByExecutions -benchtime 100x -timeout 30m ./cmd/aiflow-bench
+//	go test -run '^$' -bench BenchmarkEventCostByExecutions -benchtime 100x -timeout 2h ./cmd/aiflow-bench \
+//		-args -curve 10,1000,10000,100000
+func BenchmarkEventCostByExecutions(b *testing.B) {
+	sizes, err := parseInts("-curve", *curveSizes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("executions=%d", n), func(b *testing.B) { benchCurve(b, n) })
+	}
+}
+
+func benchCurve(b *testing.B, executions int) {
+	m, err := curveMetrics(benchPool(b), executions, b.N)
+	report(b, m, err)
+}
+
+// curveMetrics measures a point of the curve with n events of each kind
+// and returns the benchmark's metrics.
+func curveMetrics(pool *pgxpool.Pool, executions, n int) (map[string]float64, error) {
+	p, err := ExecutionCurve(context.Background(), pool, executions, n, n)
+	return map[string]float64{
+		"expected-ms/event":   float64(p.Expected.Microseconds()) / 1000,
+		"expected-events/s":   perSecond(p.Expected),
+		"unexpected-ms/event": float64(p.Unexpected.Microseconds()) / 1000,
+		"unexpected-events/s": perSecond(p.Unexpected),
+	}, err
+}
+
+// report reports metrics m, or fails b with err.
+func report(b *testing.B, m map[string]float64, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	for unit, v := range m {
+		b.ReportMetric(v, unit)
+	}
+}
+
+// BenchmarkScaling measures one workflow with 1, 2 and 3 processes
+// (-processes): worker processes (this test binary run again, see
+// worker.go) share a schema of 6 partitions and run 1,000 executions of the
+// workflow; b.N events, each sent to one execution and counted by its
+// stateful condition, then 3 rounds of an event starting a task in every
+// execution. It reports the events applied and task starts per second.
+//
+//	go test -run '^$' -bench BenchmarkScaling -benchtime 20000x -timeout 30m ./cmd/aiflow-bench
+func BenchmarkScaling(b *testing.B) {
+	procs, err := parseInts("-processes", *scalingProcesses)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range procs {
+		b.Run(fmt.Sprintf("processes=%d", k), func(b *testing.B) {
+			benchScaling(b, k, ScalingSetup{Executions: 1000, Events: b.N, Rounds: 3, Partitions: 6, Conns: 20})
+		})
+	}
+}
+
+func benchScaling(b *testing.B, processes int, s ScalingSetup) {
+	m, err := scalingMetrics(benchPool(b), processes, s)
+	report(b, m, err)
+}
+
+// scalingMetrics measures one workflow with processes worker processes and
+// returns the benchmark's metrics.
+func scalingMetrics(pool *pgxpool.Pool, processes int, s ScalingSetup) (map[string]float64, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	p, err := Scaling(context.Background(), pool, exe, processes, s)
+	return map[string]float64{"applied-events/s": p.EventsApplied, "starts/s": p.TaskStarts}, err
 }

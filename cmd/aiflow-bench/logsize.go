@@ -90,31 +90,23 @@ func EventCostWithLog(ctx context.Context, pool *pgxpool.Pool, logged, execution
 	}
 	c.Append = time.Since(t0) / time.Duration(max(n, 1))
 
-	const batch = 100
-	sent := (n + batch - 1) / batch * batch
-	evs := make([]store.Event, batch)
-	for i := range evs {
-		evs[i] = one[0]
-	}
-	t0 = time.Now()
-	var last store.Position
-	for i := 0; i < sent; i += batch {
-		out, err := st.AppendEvents(ctx, evs)
-		if err != nil {
-			return c, err
-		}
-		last = out[len(out)-1].Position
-	}
-	if err := waitConsumed(ctx, pool, st, last); err != nil {
+	_, per, err := timeEvents(ctx, pool, st, n, waitTimeout, func(int) store.Event { return one[0] })
+	if err != nil {
 		return c, err
 	}
-	c.Applied = float64(sent) / time.Since(t0).Seconds()
+	c.Applied = perSecond(per)
 	return c, nil
 }
 
-// waitConsumed waits until every partition of st has consumed past last.
+// waitConsumed waits until every partition of st has consumed past last,
+// for at most waitTimeout.
 func waitConsumed(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, last store.Position) error {
-	return waitUntil(ctx, st, "every partition past the last event", func() (bool, error) {
+	return waitConsumedWithin(ctx, pool, st, waitTimeout, last)
+}
+
+// waitConsumedWithin is waitConsumed with a timeout of its own.
+func waitConsumedWithin(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, timeout time.Duration, last store.Position) error {
+	return waitWithin(ctx, st, timeout, "every partition past the last event", func() (bool, error) {
 		var behind int
 		err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
 			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint)", last.XID, last.ID).Scan(&behind)

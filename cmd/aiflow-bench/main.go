@@ -5,8 +5,11 @@
 // second with running executions (events no rule meets; events each sent to
 // one execution, whose stateful condition evaluates them and updates its
 // state; and, for information, events that the stateful condition of every
-// execution evaluates), task starts per second, and the idle CPU of a client
-// and its Postgres backends.
+// execution evaluates), task starts per second, bulk starts (when the build
+// has them), the idle CPU of a client and its Postgres backends, the cost of
+// an event by the number of running executions (the execution-count curve)
+// and the events applied and task starts of one workflow with 1, 2 and 3
+// processes, each with PASS or MISS against its target.
 //
 //	go run ./cmd/aiflow-bench -database-url postgres://postgres@127.0.0.1:5432/test
 //
@@ -14,6 +17,13 @@
 // runs every measurement briefly (a smoke run, figures not meaningful).
 // Run it on a quiet machine: figures taken while other work runs are up to
 // three times worse.
+//
+// -curve sets the running executions of the execution-count curve (10, 1,000
+// and 10,000 by default; -curve 10,1000,10000,100000 adds the point outside
+// CI), -processes the numbers of processes of the multi-process scaling (1, 2
+// and 3: this program runs itself again as each worker process, told so by
+// the environment variable AIFLOW_BENCH_WORKER), and -only a subset of the
+// measurements (-only curve,scaling).
 //
 // The same measurements run as go test benchmarks, one at a time:
 //
@@ -29,14 +39,40 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func main() {
+	runWorkerIfAsked()
 	url := flag.String("database-url", os.Getenv("AIFLOW_DATABASE_URL"), "Postgres URL (default $AIFLOW_DATABASE_URL)")
 	quick := flag.Bool("quick", false, "run every measurement briefly (smoke run)")
+	curve := flag.String("curve", joinInts(Full.Curve), "running executions of the points of the execution-count curve (add 100000 outside CI)")
+	processes := flag.String("processes", joinInts(Full.Processes), "numbers of worker processes of the multi-process scaling measurement")
+	only := flag.String("only", "", "comma-separated measurements to take, of "+strings.Join(Measurements, ", ")+" (default all)")
 	flag.Parse()
+	sizes := Full
+	if *quick {
+		sizes = Quick
+	}
+	var err error
+	flag.Visit(func(f *flag.Flag) {
+		switch {
+		case err != nil:
+		case f.Name == "curve":
+			sizes.Curve, err = parseInts("-curve", *curve)
+		case f.Name == "processes":
+			sizes.Processes, err = parseInts("-processes", *processes)
+		case f.Name == "only":
+			sizes.Only = strings.Split(*only, ",")
+		}
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aiflow-bench:", err)
+		os.Exit(2)
+	}
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "aiflow-bench: no database: pass -database-url or set AIFLOW_DATABASE_URL, for example postgres://postgres@127.0.0.1:5432/test")
 		os.Exit(2)
@@ -55,13 +91,32 @@ func main() {
 		os.Exit(1)
 	}
 	defer pool.Close()
-	sizes := Full
-	if *quick {
-		sizes = Quick
-	}
 	if _, err := Run(ctx, pool, sizes, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "aiflow-bench:", err)
 		pool.Close()
 		os.Exit(1)
 	}
+}
+
+// parseInts parses a comma-separated list of positive numbers, the value of
+// flag name.
+func parseInts(name, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: expected comma-separated positive numbers, such as 10,1000,10000", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// joinInts writes ns as parseInts reads them.
+func joinInts(ns []int) string {
+	fs := make([]string, len(ns))
+	for i, n := range ns {
+		fs[i] = strconv.Itoa(n)
+	}
+	return strings.Join(fs, ",")
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -20,13 +23,48 @@ type Sizes struct {
 	Applied    int           // events of the applied measurement (no rule met)
 	Stateful   int           // events of the stateful applied measurement, each deciding in every execution
 	Scoped     int           // events of the scoped applied measurement, each deciding in one execution
+	BulkStarts int           // executions of the bulk start measurement
+
+	// Curve lists the running executions of the points of the
+	// execution-count curve; each point sends CurveEvents events that no
+	// rule expects and curveEvents(n, CurveEvents, CurveWork) that every
+	// execution expects (about CurveWork decisions, at least 100 events).
+	Curve       []int
+	CurveEvents int
+	CurveWork   int
+
+	// Processes lists the numbers of worker processes of the scaling
+	// measurement, each measured as Scaling sets.
+	Processes []int
+	Scaling   ScalingSetup
+
+	// Only lists the measurements to take (see Measurements); empty means
+	// all of them.
+	Only []string
 }
+
+// Measurements names the measurements of a run, for Sizes.Only (the
+// command's -only): event to start (with River's floor), appends, events
+// applied (the three kinds), task starts, bulk starts, idle CPU, the
+// execution-count curve and the multi-process scaling.
+var Measurements = []string{"latency", "appends", "applied", "starts", "bulk", "idle", "curve", "scaling"}
 
 // Full are the sizes of a measurement run; Quick those of a smoke run.
 var (
-	Full  = Sizes{Latencies: 1000, Appends: 5 * time.Second, Idle: 10 * time.Second, Executions: 1000, Rounds: 5, Applied: 50000, Stateful: 5000, Scoped: 20000}
-	Quick = Sizes{Latencies: 20, Appends: 300 * time.Millisecond, Idle: time.Second, Executions: 50, Rounds: 1, Applied: 1000, Stateful: 200, Scoped: 200}
+	Full = Sizes{Latencies: 1000, Appends: 5 * time.Second, Idle: 10 * time.Second, Executions: 1000, Rounds: 5,
+		Applied: 50000, Stateful: 5000, Scoped: 20000, BulkStarts: 10000,
+		Curve: []int{10, 1000, 10000}, CurveEvents: 2000, CurveWork: 1_000_000,
+		Processes: []int{1, 2, 3}, Scaling: ScalingSetup{Executions: 1000, Events: 20000, Rounds: 3, Partitions: 6, Conns: 20}}
+	Quick = Sizes{Latencies: 20, Appends: 300 * time.Millisecond, Idle: time.Second, Executions: 50, Rounds: 1,
+		Applied: 1000, Stateful: 200, Scoped: 200, BulkStarts: 100,
+		Curve: []int{10, 50}, CurveEvents: 100, CurveWork: 1000,
+		Processes: []int{1, 2}, Scaling: ScalingSetup{Executions: 20, Events: 200, Rounds: 1, Partitions: 2, Conns: 8}}
 )
+
+// bulkStarts, when set (by bulkstart.go, which comes with the bulk start
+// API), measures starting n executions at once and returns the executions
+// started per second. While it is nil the report says it was not measured.
+var bulkStarts func(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error)
 
 // Report holds the figures of one run.
 type Report struct {
@@ -38,28 +76,44 @@ type Report struct {
 	StatefulApplied   float64 // events/s, each updating a condition's state in every execution
 	ScopedApplied     float64 // events/s, each updating a condition's state in the one execution it is sent to
 	TaskStarts        float64 // starts/s
+	BulkStarts        float64 // executions started/s by a bulk start; 0 if not measured
 	IdleProcess       float64 // % of one core
 	IdleBackends      float64 // % of one core
+	Curve             []CurvePoint
+	Scaling           []ScalingPoint
+
+	taken map[string]bool // the measurements taken, by name
 }
 
 // Run takes every measurement in turn, printing each line to w as it comes,
-// and returns the figures.
+// and returns the figures. The scaling measurement runs this program again
+// as its worker processes (see worker.go).
 func Run(ctx context.Context, pool *pgxpool.Pool, sz Sizes, w io.Writer) (*Report, error) {
-	r := &Report{}
+	r := &Report{taken: map[string]bool{}}
+	for _, m := range sz.Only {
+		if !slices.Contains(Measurements, m) {
+			return nil, fmt.Errorf("measurement %q: expected one of %s", m, strings.Join(Measurements, ", "))
+		}
+	}
 	var err error
+	kind := ""
 	step := func(name string, f func() error) {
-		if err != nil {
+		if err != nil || (len(sz.Only) > 0 && !slices.Contains(sz.Only, kind)) {
 			return
 		}
+		r.taken[kind] = true
 		fmt.Fprintf(w, "measuring %s ...\n", name)
 		if e := f(); e != nil {
 			err = fmt.Errorf("%s: %w", name, e)
 		}
 	}
+	kind = "latency"
 	step("event to operator start", func() (e error) { r.EventToStart, e = EventToStart(ctx, pool, nil, sz.Latencies); return })
 	step("River insert to work", func() (e error) { r.RiverInsertToWork, e = RiverInsertToWork(ctx, pool, sz.Latencies); return })
+	kind = "appends"
 	step("appends, one event per transaction", func() (e error) { r.AppendOne, e = AppendEvents(ctx, pool, 1, 2, sz.Appends); return })
 	step("appends, 100 events per transaction", func() (e error) { r.AppendBatch, e = AppendEvents(ctx, pool, 100, 2, sz.Appends); return })
+	kind = "applied"
 	step("events applied", func() (e error) { r.EventsApplied, e = EventsApplied(ctx, pool, sz.Executions, sz.Applied); return })
 	step("events applied, stateful condition, each event sent to one execution", func() (e error) {
 		r.ScopedApplied, e = ScopedEventsApplied(ctx, pool, sz.Executions, sz.Scoped)
@@ -69,8 +123,39 @@ func Run(ctx context.Context, pool *pgxpool.Pool, sz Sizes, w io.Writer) (*Repor
 		r.StatefulApplied, e = StatefulEventsApplied(ctx, pool, sz.Executions, sz.Stateful)
 		return
 	})
+	kind = "starts"
 	step("task starts", func() (e error) { r.TaskStarts, e = TaskStarts(ctx, pool, sz.Executions, sz.Rounds); return })
+	kind = "bulk"
+	step("bulk starts", func() (e error) {
+		if bulkStarts == nil {
+			fmt.Fprintln(w, "  (no bulk start in this build)")
+			return nil
+		}
+		r.BulkStarts, e = bulkStarts(ctx, pool, sz.BulkStarts)
+		return
+	})
+	kind = "idle"
 	step("idle CPU", func() (e error) { r.IdleProcess, r.IdleBackends, e = IdleCPU(ctx, pool, sz.Idle); return })
+	kind = "curve"
+	for _, n := range sz.Curve {
+		step(fmt.Sprintf("the cost of an event with %d running executions", n), func() error {
+			p, e := ExecutionCurve(ctx, pool, n, curveEvents(n, sz.CurveEvents, sz.CurveWork), sz.CurveEvents)
+			r.Curve = append(r.Curve, p)
+			return e
+		})
+	}
+	kind = "scaling"
+	exe, exeErr := os.Executable()
+	for _, k := range sz.Processes {
+		step(fmt.Sprintf("one workflow with %d %s", k, processesWord(k)), func() error {
+			if exeErr != nil {
+				return exeErr
+			}
+			p, e := Scaling(ctx, pool, exe, k, sz.Scaling)
+			r.Scaling = append(r.Scaling, p)
+			return e
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -78,34 +163,138 @@ func Run(ctx context.Context, pool *pgxpool.Pool, sz Sizes, w io.Writer) (*Repor
 	return r, nil
 }
 
-// Print writes the report as a table with the targets.
-func (r *Report) Print(w io.Writer, sz Sizes) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "NOT MET"
+// table is the report being written: one row per figure, with its target
+// and whether it is met.
+type table struct{ tw *tabwriter.Writer }
+
+// row writes a figure; target "" means it has none (information, or a
+// floor), and then no verdict is written.
+func (t table) row(what, figure, target string, met bool) {
+	verdict := ""
+	switch {
+	case target == "":
+	case met:
+		verdict = "PASS"
+	default:
+		verdict = "MISS"
 	}
+	fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t\n", what, figure, target, verdict)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// Print writes the report as a table: each figure, its target (those of
+// issue 16) and PASS or MISS.
+func (r *Report) Print(w io.Writer, sz Sizes) {
+	t := table{tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	fmt.Fprintln(t.tw, "measurement\tfigure\ttarget\t\t")
+	if r.taken["latency"] {
+		r.printLatency(t)
+	}
+	if r.taken["idle"] {
+		t.row("idle CPU, process + Postgres backends", fmt.Sprintf("%.2f %% + %.2f %% of a core", r.IdleProcess, r.IdleBackends), "< 2 %",
+			r.IdleProcess+r.IdleBackends < 2)
+	}
+	if r.taken["starts"] {
+		t.row(fmt.Sprintf("task starts (%d running executions, %d rounds)", sz.Executions, sz.Rounds), fmt.Sprintf("%.0f starts/s", r.TaskStarts),
+			">= 5,000/s", r.TaskStarts >= 5000)
+	}
+	if r.taken["applied"] {
+		t.row(fmt.Sprintf("events applied, stateful condition, each event to one of %d executions", sz.Executions),
+			fmt.Sprintf("%.0f events/s", r.ScopedApplied), ">= 20,000/s", r.ScopedApplied >= 20000)
+	}
+	switch {
+	case !r.taken["bulk"]:
+	case r.BulkStarts > 0:
+		t.row(fmt.Sprintf("bulk starts (%d executions)", sz.BulkStarts), fmt.Sprintf("%.0f executions/s", r.BulkStarts), ">= 2,000/s", r.BulkStarts >= 2000)
+	default:
+		t.row("bulk starts", "not measured (no bulk start in this build)", ">= 2,000/s", false)
+	}
+	r.printCurve(t)
+	r.printScaling(t, sz)
+	if r.taken["appends"] {
+		t.row("appends, one event per transaction (2 callers)", fmt.Sprintf("%.0f events/s", r.AppendOne), "", false)
+		t.row("appends, 100 events per transaction (2 callers)", fmt.Sprintf("%.0f events/s", r.AppendBatch), "", false)
+	}
+	if r.taken["applied"] {
+		t.row(fmt.Sprintf("events applied, no rule met (%d running executions)", sz.Executions), fmt.Sprintf("%.0f events/s", r.EventsApplied), "", false)
+		t.row(fmt.Sprintf("events applied, each deciding in all %d executions", sz.Executions),
+			fmt.Sprintf("%.0f events/s (%.0f decisions/s)", r.StatefulApplied, r.StatefulApplied*float64(sz.Executions)), "", false)
+	}
+	_ = t.tw.Flush()
+}
+
+// printLatency writes event to operator start and River's floor.
+func (r *Report) printLatency(t table) {
 	p50, p99 := r.EventToStart.Quantile(0.5), r.EventToStart.Quantile(0.99)
 	rp50, rp99 := r.RiverInsertToWork.Quantile(0.5), r.RiverInsertToWork.Quantile(0.99)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "measurement\tresult\ttarget\t")
-	fmt.Fprintf(tw, "event to operator start, p50 (%d events)\t%s\t<= 5 ms: %s\t\n", len(r.EventToStart), ms(p50), verdict(p50 <= 5*time.Millisecond))
-	fmt.Fprintf(tw, "event to operator start, p99\t%s\t<= 20 ms: %s\t\n", ms(p99), verdict(p99 <= 20*time.Millisecond))
-	fmt.Fprintf(tw, "River insert to work, p50 / p99 (same settings)\t%s / %s\tfloor\t\n", ms(rp50), ms(rp99))
+	t.row(fmt.Sprintf("event to operator start, p50 (%d events)", len(r.EventToStart)), ms(p50), "<= 2.0 ms", p50 <= 2*time.Millisecond)
+	t.row("event to operator start, p99", ms(p99), "<= 4 ms", p99 <= 4*time.Millisecond)
+	t.row("River insert to work, p50 / p99 (same settings, same run)", ms(rp50)+" / "+ms(rp99), "", false)
 	ratio := 0.0
 	if rp50 > 0 {
 		ratio = float64(p50) / float64(rp50)
 	}
-	fmt.Fprintf(tw, "event to start p50 / River's p50\t%.2fx\t<= 2x: %s\t\n", ratio, verdict(ratio <= 2))
-	fmt.Fprintf(tw, "appends, one event per transaction (2 callers)\t%.0f events/s\t\t\n", r.AppendOne)
-	fmt.Fprintf(tw, "appends, 100 events per transaction (2 callers)\t%.0f events/s\t\t\n", r.AppendBatch)
-	fmt.Fprintf(tw, "events applied, no rule met (%d running executions)\t%.0f events/s\t>= 5,000: %s\t\n", sz.Executions, r.EventsApplied, verdict(r.EventsApplied >= 5000))
-	fmt.Fprintf(tw, "events applied, each deciding in one of %d executions (stateful condition)\t%.0f events/s\t>= 5,000: %s\t\n", sz.Executions, r.ScopedApplied, verdict(r.ScopedApplied >= 5000))
-	fmt.Fprintf(tw, "events applied, each deciding in all %d executions (%d decisions per event)\t%.0f events/s (%.0f decisions/s)\tinformational\t\n",
-		sz.Executions, sz.Executions, r.StatefulApplied, r.StatefulApplied*float64(sz.Executions))
-	fmt.Fprintf(tw, "task starts (%d running executions, %d rounds)\t%.0f starts/s\t>= 2,000: %s\t\n", sz.Executions, sz.Rounds, r.TaskStarts, verdict(r.TaskStarts >= 2000))
-	fmt.Fprintf(tw, "idle CPU, process / Postgres backends\t%.2f %% / %.2f %% of a core\t< 2 %%: %s\t\n", r.IdleProcess, r.IdleBackends, verdict(r.IdleProcess+r.IdleBackends < 2))
-	_ = tw.Flush()
+	t.row("event to start p50 / River's p50", fmt.Sprintf("%.2fx", ratio), "<= 1.0x", rp50 > 0 && ratio <= 1)
+}
+
+// printCurve writes the execution-count curve: each point, then whether an
+// event no execution expects costs the same at the largest count as at the
+// smallest (within 1.5x, the noise of a shared machine), and whether the
+// cost of one every execution expects grew less than the number of
+// executions between the two largest counts.
+func (r *Report) printCurve(t table) {
+	for _, p := range r.Curve {
+		t.row(fmt.Sprintf("an event every execution expects, %d running executions (%d events)", p.Executions, p.ExpectedEvents),
+			fmt.Sprintf("%s/event, %.0f events/s a partition", ms(p.Expected), perSecond(p.Expected)), "", false)
+	}
+	for _, p := range r.Curve {
+		t.row(fmt.Sprintf("an event no execution expects, %d running executions (%d events)", p.Executions, p.UnexpectedEvents),
+			fmt.Sprintf("%s/event, %.0f events/s a partition", ms(p.Unexpected), perSecond(p.Unexpected)), "", false)
+	}
+	if len(r.Curve) < 2 {
+		return
+	}
+	first, prev, last := r.Curve[0], r.Curve[len(r.Curve)-2], r.Curve[len(r.Curve)-1]
+	flat := float64(last.Unexpected) / float64(max(first.Unexpected, 1))
+	t.row(fmt.Sprintf("an event no execution expects: cost at %d / at %d executions", last.Executions, first.Executions),
+		fmt.Sprintf("%.2fx", flat), "<= 1.5x (flat)", flat <= 1.5)
+	grew := float64(last.Expected) / float64(max(prev.Expected, 1))
+	more := float64(last.Executions) / float64(max(prev.Executions, 1))
+	t.row(fmt.Sprintf("an event every execution expects: cost at %d / at %d executions", last.Executions, prev.Executions),
+		fmt.Sprintf("%.2fx", grew), fmt.Sprintf("< %.0fx (less than linear)", more), grew < more)
+}
+
+// printScaling writes what one workflow did with each number of processes,
+// then whether the figures grew with the processes: at the most processes
+// at least 1 + 0.25 a process more than at the fewest (1.5x from 1 to 3).
+func (r *Report) printScaling(t table, sz Sizes) {
+	for _, p := range r.Scaling {
+		t.row(fmt.Sprintf("one workflow, %d %s (partitions held %v of %d): events applied, stateful condition",
+			p.Processes, processesWord(p.Processes), p.Partitions, sz.Scaling.Partitions), fmt.Sprintf("%.0f events/s", p.EventsApplied), "", false)
+		t.row(fmt.Sprintf("one workflow, %d %s (task bodies run %v): task starts, %d executions",
+			p.Processes, processesWord(p.Processes), p.Ran, sz.Scaling.Executions), fmt.Sprintf("%.0f starts/s", p.TaskStarts), "", false)
+	}
+	if len(r.Scaling) < 2 {
+		return
+	}
+	first, last := r.Scaling[0], r.Scaling[len(r.Scaling)-1]
+	want := 1 + 0.25*float64(last.Processes-first.Processes)
+	target := fmt.Sprintf(">= %.2fx", want)
+	ratio := func(a, b float64) float64 {
+		if b <= 0 {
+			return 0
+		}
+		return a / b
+	}
+	applied, starts := ratio(last.EventsApplied, first.EventsApplied), ratio(last.TaskStarts, first.TaskStarts)
+	t.row(fmt.Sprintf("one workflow: events applied, %d / %d processes", last.Processes, first.Processes), fmt.Sprintf("%.2fx", applied), target, applied >= want)
+	t.row(fmt.Sprintf("one workflow: task starts, %d / %d processes", last.Processes, first.Processes), fmt.Sprintf("%.2fx", starts), target, starts >= want)
+}
+
+func processesWord(n int) string {
+	if n == 1 {
+		return "process"
+	}
+	return "processes"
 }

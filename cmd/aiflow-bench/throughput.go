@@ -226,26 +226,11 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, e
 	if err != nil {
 		return 0, err
 	}
-	const batch = 100
-	sent := (n + batch - 1) / batch * batch
-	evs := make([]store.Event, sent)
-	for i := range evs {
-		evs[i] = event(i, ids)
-	}
-	t0 := time.Now()
-	var last store.Position
-	for i := 0; i < sent; i += batch {
-		out, err := st.AppendEvents(ctx, evs[i:i+batch])
-		if err != nil {
-			return 0, err
-		}
-		last = out[len(out)-1].Position
-	}
-	// Every partition has consumed past the last event.
-	if err := waitConsumed(ctx, pool, st, last); err != nil {
+	sent, per, err := timeEvents(ctx, pool, st, n, waitTimeout, func(i int) store.Event { return event(i, ids) })
+	if err != nil {
 		return 0, err
 	}
-	rate := float64(sent) / time.Since(t0).Seconds()
+	rate := perSecond(per)
 	if check != nil {
 		if err := check(ids, sent); err != nil {
 			return 0, err

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// CurvePoint is the cost of an event with a number of running executions
+// (one point of the execution-count curve).
+type CurvePoint struct {
+	// Executions is the number of running executions of the workflow.
+	Executions int
+	// Expected is the mean time per event, from the first append to the
+	// moment every partition has applied the last one, of events that the
+	// stateful condition of every execution expects (and counts in its
+	// state); ExpectedEvents is how many were sent.
+	Expected       time.Duration
+	ExpectedEvents int
+	// Unexpected is the same for events that no rule of any execution
+	// expects; UnexpectedEvents is how many were sent.
+	Unexpected       time.Duration
+	UnexpectedEvents int
+}
+
+// perSecond returns the events per second of a mean time per event.
+func perSecond(d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(time.Second) / float64(d)
+}
+
+// curveEvents returns how many events a point of the curve sends that every
+// execution expects: about work decisions in all, between 100 and most.
+func curveEvents(executions, most, work int) int {
+	return max(100, min(most, work/max(executions, 1)))
+}
+
+// ExecutionCurve measures one point of the execution-count curve: with
+// executions running executions of one workflow (the counting workflow of
+// StatefulEventsApplied), unexpected events that no rule expects, then
+// expected events that the stateful condition of every execution counts in
+// its state, each kind appended in batches of 100 and timed until every
+// partition has consumed past the last one. It fails unless every execution
+// counted every expected event. Every partition reads every user event, so
+// the time per event is the time of the partition that holds the
+// executions (all of them, while a workflow lives in one partition): its
+// inverse is the events each partition applies per second.
+func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int) (CurvePoint, error) {
+	p := CurvePoint{Executions: executions}
+	st, closeStore, err := openStore(ctx, pool, nil)
+	if err != nil {
+		return p, err
+	}
+	defer closeStore()
+	wf, c := countingWorkflow("curve")
+	client, stop, err := runClient(ctx, st, wf)
+	if err != nil {
+		return p, err
+	}
+	defer stop()
+	ids, err := startExecutions(ctx, st, client, wf.Name(), executions)
+	if err != nil {
+		return p, err
+	}
+	p.UnexpectedEvents, p.Unexpected, err = timeEvents(ctx, pool, st, unexpected, waitTimeout,
+		func(int) store.Event { return store.Event{Namespace: "default", Key: "noise", Value: "v"} })
+	if err != nil {
+		return p, err
+	}
+	// Allow 20 µs per decision on a loaded machine (today about 3.5).
+	budget := waitTimeout + time.Duration(expected)*time.Duration(executions)*20*time.Microsecond
+	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget,
+		func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
+	if err != nil {
+		return p, err
+	}
+	return p, c.check(ids, func(int) int { return p.ExpectedEvents })
+}
+
+// timeEvents appends n events (rounded up to a multiple of 100), the i-th
+// built by event(i), in batches of 100, waits (at most timeout) until every
+// partition of st has consumed past the last one, and returns how many it
+// sent and the mean time per event.
+func timeEvents(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, n int, timeout time.Duration,
+	event func(i int) store.Event) (int, time.Duration, error) {
+	const batch = 100
+	sent := max(batch, (n+batch-1)/batch*batch)
+	evs := make([]store.Event, sent)
+	for i := range evs {
+		evs[i] = event(i)
+	}
+	t0 := time.Now()
+	var last store.Position
+	for i := 0; i < sent; i += batch {
+		out, err := st.AppendEvents(ctx, evs[i:i+batch])
+		if err != nil {
+			return 0, 0, err
+		}
+		last = out[len(out)-1].Position
+	}
+	if err := waitConsumedWithin(ctx, pool, st, timeout, last); err != nil {
+		return 0, 0, err
+	}
+	return sent, time.Since(t0) / time.Duration(sent), nil
+}

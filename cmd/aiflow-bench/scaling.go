@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// ScalingPoint is what one workflow did with a number of processes.
+type ScalingPoint struct {
+	// Processes is the number of worker processes.
+	Processes int
+	// EventsApplied is the events applied per second: each sent to one of
+	// the running executions (round-robin), whose stateful condition counts
+	// it in its state.
+	EventsApplied float64
+	// TaskStarts is the task starts per second: each round, one event
+	// starts a task in every running execution, and the round ends when
+	// every task has succeeded.
+	TaskStarts float64
+	// Partitions is the number of partitions each process consumed when
+	// the measurement began, and Ran the task bodies each ran.
+	Partitions []int
+	Ran        []int64
+}
+
+// ScalingSetup sets a scaling measurement.
+type ScalingSetup struct {
+	Executions int   // running executions of the one workflow
+	Events     int   // events of the events-applied measurement
+	Rounds     int   // task start rounds
+	Partitions int   // partitions of the schema
+	Conns      int32 // connections of each worker's pool
+}
+
+// scalingLeaseTTL is the workers' partition lease: they claim every third
+// of it, so that partitions settle within seconds of the last one joining.
+const scalingLeaseTTL = 3 * time.Second
+
+// Scaling measures, with processes worker processes (this program run again
+// by exe, see worker.go) sharing one schema, the events applied and task
+// starts per second of a single workflow (scalingWorkflow). This process
+// only prepares the schema, starts the executions, appends the events and
+// watches the database; it waits until the partitions are shared among the
+// workers before measuring.
+func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int, s ScalingSetup) (ScalingPoint, error) {
+	p := ScalingPoint{Processes: processes}
+	st, closeStore, err := openStore(ctx, pool, &postgres.Config{Partitions: s.Partitions})
+	if err != nil {
+		return p, err
+	}
+	defer closeStore()
+	ws, err := startWorkers(ctx, exe, workerConfig{URL: pool.Config().ConnString(), Schema: st.Schema(), LeaseTTL: scalingLeaseTTL, Conns: s.Conns}, processes)
+	defer func() { _ = ws.stop() }()
+	if err != nil {
+		return p, err
+	}
+	if p.Partitions, err = waitShared(ctx, st, ws.ids); err != nil {
+		return p, err
+	}
+	client, err := aiflow.New(&aiflow.Config{Store: st, Logger: discard})
+	if err != nil {
+		return p, err
+	}
+	ids, err := startExecutions(ctx, st, client, scalingName, s.Executions)
+	if err != nil {
+		return p, err
+	}
+	_, per, err := timeEvents(ctx, pool, st, s.Events, waitTimeout, func(i int) store.Event {
+		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: scalingName, ExecutionID: ids[i%len(ids)]}
+	})
+	if err != nil {
+		return p, err
+	}
+	p.EventsApplied = perSecond(per)
+	if p.TaskStarts, err = scalingStarts(ctx, st, s.Executions, s.Rounds); err != nil {
+		return p, err
+	}
+	if err := ws.stop(); err != nil {
+		return p, err
+	}
+	p.Ran = ws.ran
+	return p, nil
+}
+
+// scalingStarts sends rounds events "go", each starting the task "work" in
+// every one of the executions running executions, waiting after each until
+// every task has succeeded, and returns the task starts per second.
+func scalingStarts(ctx context.Context, st *postgres.Store, executions, rounds int) (float64, error) {
+	q := "SELECT count(*) FILTER (WHERE status = 'SUCCESS'), count(*) FILTER (WHERE status NOT IN ('SUCCESS', 'FAILED', 'STOPPED')) FROM " +
+		pgx.Identifier{st.Schema()}.Sanitize() + ".aiflow_task_execution WHERE task = 'work'"
+	t0 := time.Now()
+	for r := range rounds {
+		if _, err := st.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "go", Value: "v"}}); err != nil {
+			return 0, err
+		}
+		var done, alive int
+		err := waitUntil(ctx, st, "every task succeeded", func() (bool, error) {
+			err := st.Pool().QueryRow(ctx, q).Scan(&done, &alive)
+			return done >= (r+1)*executions && alive == 0, err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("round %d of %d: %d tasks succeeded, %d alive, of %d: %w", r+1, rounds, done, alive, (r+1)*executions, err)
+		}
+	}
+	return float64(rounds*executions) / time.Since(t0).Seconds(), nil
+}
+
+// waitShared waits until each of the clients ids (and no other) is live and
+// the partitions are shared fairly among them (each held, none by a client
+// beyond its fair share), and returns how many each holds.
+func waitShared(ctx context.Context, st *postgres.Store, ids []string) ([]int, error) {
+	s := pgx.Identifier{st.Schema()}.Sanitize()
+	share := (st.Partitions() + len(ids) - 1) / len(ids)
+	held := make([]int, len(ids))
+	err := waitUntil(ctx, st, "the partitions shared among the workers", func() (bool, error) {
+		var live int
+		if err := st.Pool().QueryRow(ctx, "SELECT count(*) FROM "+s+".aiflow_client WHERE expires_at > now()").Scan(&live); err != nil {
+			return false, err
+		}
+		rows, err := st.Pool().Query(ctx, "SELECT owner FROM "+s+".aiflow_partition WHERE lease_until > now()")
+		if err != nil {
+			return false, err
+		}
+		owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return false, err
+		}
+		clear(held)
+		for _, o := range owners {
+			i := indexOf(ids, o)
+			if i < 0 {
+				return false, nil
+			}
+			held[i]++
+		}
+		for _, h := range held {
+			if h > share {
+				return false, nil
+			}
+		}
+		return live == len(ids) && len(owners) == st.Partitions(), nil
+	})
+	return held, err
+}
+
+func indexOf(xs []string, x string) int {
+	for i, y := range xs {
+		if y == x {
+			return i
+		}
+	}
+	return -1
+}
+
+// workers are the worker processes of a scaling measurement.
+type workers struct {
+	cmds    []*exec.Cmd
+	stdins  []io.WriteCloser
+	stdouts []*bufio.Reader
+	stderrs []*syncBuffer
+	ids     []string // client ids, as each worker said when ready
+	ran     []int64  // task bodies each ran, once stopped
+	stopped bool
+}
+
+// startWorkers starts n worker processes with cfg and waits until each has
+// said it is ready. Call stop in any case.
+func startWorkers(ctx context.Context, exe string, cfg workerConfig, n int) (*workers, error) {
+	ws := &workers{}
+	spec, err := json.Marshal(cfg)
+	if err != nil {
+		return ws, err
+	}
+	for range n {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), workerEnv+"="+string(spec))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return ws, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return ws, err
+		}
+		stderr := &syncBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return ws, fmt.Errorf("starting a worker process (%s): %w", exe, err)
+		}
+		ws.cmds, ws.stdins = append(ws.cmds, cmd), append(ws.stdins, stdin)
+		ws.stdouts, ws.stderrs = append(ws.stdouts, bufio.NewReader(stdout)), append(ws.stderrs, stderr)
+	}
+	for i := range ws.cmds {
+		line, err := ws.line(ctx, i)
+		if err != nil {
+			return ws, err
+		}
+		id, ok := strings.CutPrefix(line, "ready ")
+		if !ok {
+			return ws, fmt.Errorf("worker %d said %q: expected \"ready <client id>\"", i, line)
+		}
+		ws.ids = append(ws.ids, id)
+	}
+	return ws, nil
+}
+
+// line reads the next line worker i writes, within waitTimeout.
+func (ws *workers) line(ctx context.Context, i int) (string, error) {
+	type read struct {
+		s   string
+		err error
+	}
+	got := make(chan read, 1)
+	go func() {
+		s, err := ws.stdouts[i].ReadString('\n')
+		got <- read{strings.TrimSpace(s), err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return "", fmt.Errorf("worker %d: %w (its stderr: %q)", i, r.err, ws.stderrs[i].String())
+		}
+		return r.s, nil
+	case <-time.After(waitTimeout):
+		return "", fmt.Errorf("worker %d said nothing for %s", i, waitTimeout)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// stop closes the workers' standard input, reads what each ran and waits
+// for them to exit; those that do not exit within waitTimeout are killed.
+func (ws *workers) stop() error {
+	if ws.stopped {
+		return nil
+	}
+	ws.stopped = true
+	var errs []error
+	for _, in := range ws.stdins {
+		_ = in.Close()
+	}
+	ws.ran = make([]int64, len(ws.cmds))
+	for i, cmd := range ws.cmds {
+		if i < len(ws.ids) {
+			if line, err := ws.line(context.Background(), i); err != nil {
+				errs = append(errs, err)
+			} else if _, err := fmt.Sscanf(line, "stats %d", &ws.ran[i]); err != nil {
+				errs = append(errs, fmt.Errorf("worker %d said %q: expected \"stats <runs> <counted>\"", i, line))
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("worker %d: %w (its stderr: %q)", i, err, ws.stderrs[i].String()))
+			}
+		case <-time.After(waitTimeout):
+			_ = cmd.Process.Kill()
+			errs = append(errs, fmt.Errorf("worker %d did not exit within %s: killed", i, waitTimeout))
+			<-done
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncBuffer is a bytes.Buffer that a process writes to while it is read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
