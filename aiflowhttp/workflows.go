@@ -20,7 +20,7 @@ func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, workflowView)})
+	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, view.NewWorkflow)})
 	return nil
 }
 
@@ -37,7 +37,7 @@ func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view.Redact(workflowDetailView(*wf, vers)))
+	writeJSON(w, http.StatusOK, view.Redact(view.NewWorkflowDetail(*wf, vers)))
 	return nil
 }
 
@@ -63,6 +63,6 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/executions/%d", id))
-	writeJSON(w, http.StatusCreated, executionView(*x))
+	writeJSON(w, http.StatusCreated, view.NewExecution(*x))
 	return nil
 }

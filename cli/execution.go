@@ -140,7 +140,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(xs, executionView)
+			vs := view.Map(xs, view.NewExecution)
 			return e.print(vs, func() writerTo { return executionTable(vs) })
 		}),
 	}
@@ -164,7 +164,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			v := executionView(*x)
+			v := view.NewExecution(*x)
 			return e.print(v, func() writerTo { return executionFields(v) })
 		}),
 	}
