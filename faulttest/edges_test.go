@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,10 +32,15 @@ import (
 // replica must have stopped its attempts before the other one starts new
 // ones: no two attempts of a task ran at once, and every decision holds. It
 // runs on a private cluster, because the cut-off replica may hold a
-// transaction open, which holds back the readers of the whole database.
+// transaction open, which holds back the readers of the whole database
+// until the server ends it: the test logs the consumption lag during the
+// cut. AIFLOW_FAULT_IDLE_TX_TIMEOUT (a Postgres duration such as 5s) sets
+// idle_in_transaction_session_timeout on the replicas' sessions, so that
+// the server ends such a transaction.
 func TestReplicaCutOff(t *testing.T) {
 	pgtest.Require(t)
 	cut := envDuration(t, "AIFLOW_FAULT_CUTOFF", 45*time.Second)
+	idle := os.Getenv("AIFLOW_FAULT_IDLE_TX_TIMEOUT")
 	cluster := pgtest.StartCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -49,7 +55,11 @@ func TestReplicaCutOff(t *testing.T) {
 		mu.Lock()
 		proxies[id] = px
 		mu.Unlock()
-		return withHost(t, cluster.URL(), px.addr())
+		u := withParam(t, withHost(t, cluster.URL(), px.addr()), "application_name", b.schema+"-"+id)
+		if idle != "" {
+			u = withParam(t, u, "idle_in_transaction_session_timeout", idle)
+		}
+		return u
 	}
 	b.startApp()
 	b.startApp()
@@ -65,7 +75,9 @@ func TestReplicaCutOff(t *testing.T) {
 	px := proxies[victim]
 	mu.Unlock()
 	px.hold()
-	pause(cut)
+	pause(cut / 2)
+	t.Logf("sessions of %s halfway through the cut: %s", victim, b.sessions(ctx, victim))
+	pause(cut - cut/2)
 	px.release()
 	t.Logf("consumption lag while %s was cut off: %s", victim, lag.stop())
 	pause(2 * time.Second) // events keep flowing after the cut
@@ -83,8 +95,8 @@ func TestReplicaCutOff(t *testing.T) {
 // database of the server, then on an unrelated table of our own database,
 // each for AIFLOW_FAULT_HOLD (5 s by default; 60 s for the figures of
 // docs/benchmarks.md). It logs the consumption lag (the age of the oldest
-// committed event not yet consumed, sampled every 100 ms) before and during
-// each hold. The transaction in another database holds nothing back: an
+// committed event not yet consumed, sampled every 100 ms) for as long before
+// the holds and during each. The transaction in another database holds nothing back: an
 // event sent after it began is consumed while it is still open. One in our
 // own database holds the readers back until it ends (it might still append
 // an event with its old id: see the Postgres store's documentation); then
@@ -107,8 +119,8 @@ func TestHorizonHeld(t *testing.T) {
 	b.addSchedule(ctx)
 	p := b.produce(4*time.Millisecond, b.rng.Uint64())
 	lag := b.sampleLag(ctx)
-	pause(2 * time.Second)
-	t.Logf("consumption lag with no transaction held: %s", lag.stop())
+	pause(hold)
+	t.Logf("consumption lag for %s with no transaction held: %s", hold, lag.stop())
 
 	// Another database.
 	other := withDatabase(t, cluster.URL(), "aiflow_other")
@@ -202,6 +214,27 @@ func TestConnectionsTerminated(t *testing.T) {
 	b.stopExecutions(ctx)
 	b.summary(ctx, p, 0)
 	b.stopApps()
+}
+
+// sessions describes the server's sessions of a chaosapp process: how many
+// in each state, and how many of them hold a transaction id.
+func (b *bundle) sessions(ctx context.Context, id string) string {
+	rows, err := b.pool.Query(ctx, `SELECT coalesce(state, '') || CASE WHEN backend_xid IS NOT NULL THEN ' (holding a transaction id)' ELSE '' END,
+		count(*) FROM pg_stat_activity WHERE application_name = $1 GROUP BY 1 ORDER BY 1`, b.schema+"-"+id)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	var state string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+		out = append(out, fmt.Sprintf("%d %s", n, state))
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(out, ", ")
 }
 
 // consumed reports whether every partition of the workflows has consumed

@@ -187,11 +187,12 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 	if err := c.Register(ctx, wfs...); err != nil {
 		return err
 	}
-	if err := c.Start(ctx); err != nil {
+	// Between Register and Start: no "fire" event is consumed before the
+	// trigger is evaluated.
+	if _, err := c.AddWorkflowTrigger(ctx, "chaostrig", "every3", everyThird("fire"), nil); err != nil {
 		return err
 	}
-	// Registered workflows are stored by Start.
-	if _, err := c.AddWorkflowTrigger(ctx, "chaostrig", "every3", everyThird("fire"), nil); err != nil {
+	if err := c.Start(ctx); err != nil {
 		return err
 	}
 	fmt.Println("ready", id)
