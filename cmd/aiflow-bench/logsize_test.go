@@ -31,6 +31,9 @@ func BenchmarkEventCostByLogSize(b *testing.B) {
 			b.Fatalf("-log-sizes %q: expected comma-separated numbers of events, such as 10000,10000000", *logSizes)
 		}
 		b.Run(fmt.Sprintf("logged=%d", logged), func(b *testing.B) {
+			if probe(b) {
+				return
+			}
 			c, err := EventCostWithLog(context.Background(), benchPool(b), logged, 100, b.N)
 			if err != nil {
 				b.Fatal(err)

@@ -101,22 +101,48 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 
 // scalingStarts sends rounds events "go", each starting the task "work" in
 // every one of the executions running executions, waiting after each until
-// every task has succeeded, and returns the task starts per second.
+// every task has ended, and returns the task starts per second. It fails
+// if a task ended otherwise than in SUCCESS.
 func scalingStarts(ctx context.Context, st *postgres.Store, executions, rounds int) (float64, error) {
-	q := "SELECT count(*) FILTER (WHERE status = 'SUCCESS'), count(*) FILTER (WHERE status NOT IN ('SUCCESS', 'FAILED', 'STOPPED')) FROM " +
-		pgx.Identifier{st.Schema()}.Sanitize() + ".aiflow_task_execution WHERE task = 'work'"
+	q := "SELECT status, count(*), min(error) FROM " + pgx.Identifier{st.Schema()}.Sanitize() +
+		".aiflow_task_execution WHERE task = 'work' GROUP BY status ORDER BY status"
 	t0 := time.Now()
 	for r := range rounds {
 		if _, err := st.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "go", Value: "v"}}); err != nil {
 			return 0, err
 		}
-		var done, alive int
-		err := waitUntil(ctx, st, "every task succeeded", func() (bool, error) {
-			err := st.Pool().QueryRow(ctx, q).Scan(&done, &alive)
-			return done >= (r+1)*executions && alive == 0, err
+		var seen []string
+		var ended, failed int
+		err := waitUntil(ctx, st, "every task ended", func() (bool, error) {
+			rows, err := st.Pool().Query(ctx, q)
+			if err != nil {
+				return false, err
+			}
+			seen, ended, failed = nil, 0, 0
+			alive := 0
+			var status, msg string
+			var n int
+			_, err = pgx.ForEachRow(rows, []any{&status, &n, &msg}, func() error {
+				seen = append(seen, fmt.Sprintf("%d %s", n, status))
+				switch store.TaskStatus(status) {
+				case store.TaskSuccess:
+					ended += n
+				case store.TaskFailed, store.TaskStopped:
+					ended += n
+					failed += n
+					seen[len(seen)-1] += fmt.Sprintf(" (%q)", msg)
+				default:
+					alive += n
+				}
+				return nil
+			})
+			return ended >= (r+1)*executions && alive == 0, err
 		})
 		if err != nil {
-			return 0, fmt.Errorf("round %d of %d: %d tasks succeeded, %d alive, of %d: %w", r+1, rounds, done, alive, (r+1)*executions, err)
+			return 0, fmt.Errorf("round %d of %d, %d tasks expected in all, seen %s: %w", r+1, rounds, (r+1)*executions, strings.Join(seen, ", "), err)
+		}
+		if failed > 0 {
+			return 0, fmt.Errorf("round %d of %d: %d tasks did not succeed: %s", r+1, rounds, failed, strings.Join(seen, ", "))
 		}
 	}
 	return float64(rounds*executions) / time.Since(t0).Seconds(), nil
