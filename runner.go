@@ -2,34 +2,28 @@ package aiflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/aiflow-go/aiflow/store"
 )
 
 // compiledFor returns the definition a task execution runs: the version its
-// workflow execution (x) began with when this client has it, else the
-// latest.
-func (c *Client) compiledFor(run *store.TaskRun, x *store.WorkflowExecutionRecord) *compiled {
+// workflow execution began with (run.Version) when this client has it, else
+// the latest.
+func (c *Client) compiledFor(run *store.TaskRun) *compiled {
 	k := workflowKey{run.Namespace, run.Workflow}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v := c.versions[versionKey{k, x.Version}]; v != nil {
+	if v := c.versions[versionKey{k, run.Version}]; v != nil {
 		return v
 	}
 	return c.workflows[k]
 }
 
 func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
-	// The execution gives the definition's version and the input.
-	x, err := c.readExecution(ctx, run.ExecutionID)
-	if err != nil {
-		return fmt.Errorf("reading workflow execution %d: %w", run.ExecutionID, err)
-	}
-	cw := c.compiledFor(run, &x)
+	// The store read the execution's version and input with the attempt.
+	cw := c.compiledFor(run)
 	if cw == nil {
 		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
 	}
@@ -43,7 +37,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	defer lw.Close()
 	tc := &TaskContext{
 		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
-		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Input: x.Input, Log: lw, Logger: logger,
+		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Input: run.Input, Log: lw, Logger: logger,
 		Env: t.env, WorkDir: t.workDir, client: c,
 	}
 	runCtx := ctx
@@ -81,6 +75,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		}
 		cancel()
 	}
+	var err error
 	select {
 	case err = <-done:
 	case <-c.clock.After(grace):
@@ -94,40 +89,6 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		err = context.Cause(runCtx)
 	}
 	return err
-}
-
-// readExecution reads the execution of a task about to run. A failure of
-// the store (a dropped connection, a restarting server) is not the task's:
-// it is tried again, with backoff, until it succeeds, the store answers
-// with one of its sentinel errors (not found) or ctx ends (the attempt's
-// lease could no longer be kept, or it was stopped), which the store then
-// takes for an interruption rather than the task's failure.
-func (c *Client) readExecution(ctx context.Context, id int64) (store.WorkflowExecutionRecord, error) {
-	delay := 20 * time.Millisecond
-	for {
-		x, err := c.store.GetExecution(ctx, id)
-		if err == nil || storeAnswered(err) || ctx.Err() != nil {
-			return x, err
-		}
-		c.log.WarnContext(ctx, "reading the execution of a task failed; trying again", slog.Int64("execution_id", id), slog.Any("error", err))
-		select {
-		case <-ctx.Done():
-			return x, err
-		case <-c.clock.After(delay):
-		}
-		delay = min(2*delay, time.Second)
-	}
-}
-
-// storeAnswered reports whether err is an answer of the store (one of its
-// sentinel errors) rather than a failure to reach it.
-func storeAnswered(err error) bool {
-	for _, s := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrInvalid, store.ErrConflict, store.ErrStopped} {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // runOperator calls op.Run and turns a panic into an error.

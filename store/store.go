@@ -403,9 +403,17 @@ type Metadata interface {
 	ListTaskExecutions(ctx context.Context, filter TaskExecutionFilter) ([]TaskExecutionRecord, error)
 }
 
-// TaskRun is one attempt of a task execution handed to a worker.
+// TaskRun is one attempt of a task execution handed to a worker, with what
+// the worker needs of its workflow execution, read with the attempt (no
+// read of its own).
 type TaskRun struct {
 	TaskExecutionRecord
+	// Version is the definition version the workflow execution began with
+	// (WorkflowExecutionRecord.Version); empty when not recorded, which
+	// runs the latest definition.
+	Version string
+	// Input is the workflow execution's input (WorkflowExecutionRecord.Input).
+	Input string
 }
 
 // TaskHandler runs one attempt of a task execution: it starts the operator and

@@ -285,6 +285,9 @@ func (w *workers) run(ctx context.Context, j job, a *attempt, handler store.Task
 	now := s.clock.Now()
 	te.Status, te.StartedAt, te.UpdatedAt, te.Error = store.TaskRunning, now, now, ""
 	run := &store.TaskRun{TaskExecutionRecord: cloneTE(te)}
+	if x := s.execs[te.ExecutionID]; x != nil {
+		run.Version, run.Input = x.Version, x.Input
+	}
 	_, err := s.appendLocked([]store.Event{store.NewStatusEvent(te, store.TaskRunning, store.StatusData{}, store.SenderWorker)})
 	s.mu.Unlock()
 	if err != nil {

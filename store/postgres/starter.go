@@ -65,23 +65,26 @@ func (s *Store) startBatch(calls []*startCall) {
 		for i, c := range calls {
 			tes[i], atts[i] = c.req.Args.TaskExecutionID, int32(c.req.Args.Attempt)
 		}
-		rows, err := s.pool.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, '')
+		// With each attempt, what its worker needs of the execution.
+		rows, err := s.pool.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, coalesce(d.state, ''), coalesce(x.version, ''), coalesce(x.input, '')
 			FROM unnest($1::bigint[], $2::integer[]) AS r(te, attempt)
 			JOIN {s}.aiflow_task_execution t ON t.id = r.te
-			LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = r.te AND d.attempt = r.attempt`), tes, atts)
+			LEFT JOIN {s}.aiflow_dispatch d ON d.task_execution_id = r.te AND d.attempt = r.attempt
+			LEFT JOIN {s}.aiflow_workflow_execution x ON x.id = t.execution_id`), tes, atts)
 		if err != nil {
 			return err
 		}
 		byID := map[int64]store.TaskExecutionRecord{}
 		dstate := map[int64]string{}
+		execOf := map[int64][2]string{}
 		for rows.Next() {
-			var state string
-			te, err := scanTE(rows, &state)
+			var state, version, input string
+			te, err := scanTE(rows, &state, &version, &input)
 			if err != nil {
 				rows.Close()
 				return err
 			}
-			byID[te.ID], dstate[te.ID] = te, state
+			byID[te.ID], dstate[te.ID], execOf[te.ID] = te, state, [2]string{version, input}
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -128,7 +131,8 @@ func (s *Store) startBatch(calls []*startCall) {
 		}
 		for i, c := range calls {
 			if te, ok := started[c.req.Args.TaskExecutionID]; ok {
-				runs[i] = &store.TaskRun{TaskExecutionRecord: te}
+				x := execOf[te.ID]
+				runs[i] = &store.TaskRun{TaskExecutionRecord: te, Version: x[0], Input: x[1]}
 			}
 		}
 		for i, ev := range events {
