@@ -38,6 +38,7 @@ type Report struct {
 	StatefulApplied   float64 // events/s, each updating a condition's state in every execution
 	ScopedApplied     float64 // events/s, each updating a condition's state in the one execution it is sent to
 	TaskStarts        float64 // starts/s
+	BulkStarts        BulkStartFigures
 	IdleProcess       float64 // % of one core
 	IdleBackends      float64 // % of one core
 }
@@ -70,6 +71,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, sz Sizes, w io.Writer) (*Repor
 		return
 	})
 	step("task starts", func() (e error) { r.TaskStarts, e = TaskStarts(ctx, pool, sz.Executions, sz.Rounds); return })
+	step("bulk starts", func() (e error) { r.BulkStarts, e = BulkStarts(ctx, pool, 10*sz.Executions); return })
 	step("idle CPU", func() (e error) { r.IdleProcess, r.IdleBackends, e = IdleCPU(ctx, pool, sz.Idle); return })
 	if err != nil {
 		return nil, err
@@ -106,6 +108,7 @@ func (r *Report) Print(w io.Writer, sz Sizes) {
 	fmt.Fprintf(tw, "events applied, each deciding in all %d executions (%d decisions per event)\t%.0f events/s (%.0f decisions/s)\tinformational\t\n",
 		sz.Executions, sz.Executions, r.StatefulApplied, r.StatefulApplied*float64(sz.Executions))
 	fmt.Fprintf(tw, "task starts (%d running executions, %d rounds)\t%.0f starts/s\t>= 2,000: %s\t\n", sz.Executions, sz.Rounds, r.TaskStarts, verdict(r.TaskStarts >= 2000))
+	r.BulkStarts.print(tw)
 	fmt.Fprintf(tw, "idle CPU, process / Postgres backends\t%.2f %% / %.2f %% of a core\t< 2 %%: %s\t\n", r.IdleProcess, r.IdleBackends, verdict(r.IdleProcess+r.IdleBackends < 2))
 	_ = tw.Flush()
 }
