@@ -66,3 +66,37 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusCreated, view.NewExecution(*x))
 	return nil
 }
+
+// startExecutions starts many executions of a workflow in one transaction:
+// {"count": N} starts N without input, {"inputs": [...]} one per input.
+func (h *handler) startExecutions(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Count  int      `json:"count"`
+		Inputs []string `json:"inputs"`
+	}
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	switch {
+	case r.Header.Get(IdempotencyKeyHeader) != "":
+		return badRequest("invalid", "header %s: a batch start has no idempotency key: start one execution per request with it", IdempotencyKeyHeader)
+	case req.Count != 0 && req.Inputs != nil:
+		return badRequest("invalid", "count and inputs: expected one of them (inputs starts one execution per input)")
+	case req.Count < 0 || req.Count > aiflow.MaxStartExecutions:
+		return badRequest("invalid", "count %d: expected 1 to %d executions", req.Count, aiflow.MaxStartExecutions)
+	}
+	inputs := req.Inputs
+	if req.Count > 0 {
+		inputs = make([]string, req.Count)
+	}
+	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
+	if err := h.require(r, ns, AccessWrite); err != nil {
+		return err
+	}
+	ids, err := h.c.StartWorkflowExecutions(r.Context(), name, inputs, &aiflow.StartWorkflowExecutionsOpts{Namespace: ns})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"ids": ids})
+	return nil
+}

@@ -386,6 +386,10 @@ type Metadata interface {
 	// start_execution control event) in one transaction, so the execution
 	// can be read, listed and stopped before the engine handles the event.
 	CreateExecution(ctx context.Context, rec WorkflowExecutionRecord, ev Event) (Event, error)
+	// CreateExecutions does what CreateExecution does for each of recs,
+	// evs[i] being the start event of recs[i], in one transaction: all of
+	// them or none. It returns the appended events in the order of evs.
+	CreateExecutions(ctx context.Context, recs []WorkflowExecutionRecord, evs []Event) ([]Event, error)
 
 	// AllocateExecutionIDs reserves n workflow execution ids.
 	AllocateExecutionIDs(ctx context.Context, n int) ([]int64, error)

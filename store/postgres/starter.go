@@ -26,14 +26,17 @@ func newStarter(s *Store) *batcher[*river.Job[taskArgs], *store.TaskRun] {
 // startable, locking their task executions in id order (as the units of work
 // do), marks their dispatches running, takes their leases and appends their
 // status events ($5.. are insertEventsSQL's arrays; the events of attempts
-// that were fenced out are left out). It returns the attempts started.
+// that were fenced out are left out). It returns the attempts started. The
+// update joins the locked rows rather than testing membership in them, which
+// a plan made on a young table's statistics did with a nested loop over the
+// CTE: quadratic in the batch (33 of the 42 ms of a 200-attempt batch).
 var startRunningSQL = `WITH req AS (SELECT * FROM unnest($1::bigint[], $2::integer[]) AS r(te, attempt)),
-locked AS (SELECT t.id FROM {s}.aiflow_task_execution t WHERE t.id IN (SELECT te FROM req) ORDER BY t.id FOR UPDATE),
+locked AS MATERIALIZED (SELECT t.id, req.attempt FROM {s}.aiflow_task_execution t JOIN req ON req.te = t.id ORDER BY t.id FOR UPDATE OF t),
 up AS (
 	UPDATE {s}.aiflow_task_execution t SET status = 'RUNNING', error = '', started_at = clock_timestamp(), updated_at = clock_timestamp()
-	FROM req
-	WHERE t.id = req.te AND t.id IN (SELECT id FROM locked) AND t.attempt = req.attempt AND t.status IN ('QUEUED', 'RETRYING')
-		AND EXISTS (SELECT 1 FROM {s}.aiflow_dispatch d WHERE d.task_execution_id = req.te AND d.attempt = req.attempt AND d.state = 'pending')
+	FROM locked
+	WHERE t.id = locked.id AND t.attempt = locked.attempt AND t.status IN ('QUEUED', 'RETRYING')
+		AND EXISTS (SELECT 1 FROM {s}.aiflow_dispatch d WHERE d.task_execution_id = locked.id AND d.attempt = locked.attempt AND d.state = 'pending')
 	RETURNING t.id, t.attempt, t.started_at, t.updated_at),
 d AS (
 	UPDATE {s}.aiflow_dispatch d SET state = 'running', updated_at = clock_timestamp() FROM up WHERE d.task_execution_id = up.id AND d.attempt = up.attempt),
