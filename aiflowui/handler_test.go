@@ -468,7 +468,7 @@ func TestOverviewHealth(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, `<b class="c-ok">Healthy</b>`)
 	require.Contains(t, body, "Consume lag")
-	require.Regexp(t, `<b class="c-(ok|run)">\d+ event\(s\)</b>`, body)
+	require.Regexp(t, `<b class="c-(ok|run)">\d+ events?</b>`, body)
 
 	// A dashboard on a client that is not started.
 	idle, err := aiflow.New(&aiflow.Config{Store: memory.New(nil), Logger: slog.New(slog.DiscardHandler)})
