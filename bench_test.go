@@ -6,11 +6,6 @@ import (
 	"testing"
 	"time"
 
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/operators"
 	"github.com/aiflow-go/aiflow/store"
@@ -29,25 +24,6 @@ type started struct {
 //
 //	go test -run '^$' -bench BenchmarkEventToFuncStart -benchtime 2000x .
 func BenchmarkEventToFuncStart(b *testing.B) { eventToFuncStart(b, &aiflow.Config{}) }
-
-// BenchmarkEventToFuncStartTelemetry is BenchmarkEventToFuncStart with the
-// OpenTelemetry no-op providers ("noop") and with the SDK's providers
-// without an exporter ("sdk": a manual metric reader never collected, spans
-// sampled and dropped), to measure the cost of the instrumentation.
-//
-//	go test -run '^$' -bench BenchmarkEventToFuncStartTelemetry -benchtime 2000x .
-func BenchmarkEventToFuncStartTelemetry(b *testing.B) {
-	b.Run("noop", func(b *testing.B) {
-		eventToFuncStart(b, &aiflow.Config{MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider()})
-	})
-	b.Run("sdk", func(b *testing.B) {
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		tp := sdktrace.NewTracerProvider()
-		defer mp.Shutdown(context.Background())
-		defer tp.Shutdown(context.Background())
-		eventToFuncStart(b, &aiflow.Config{MeterProvider: mp, TracerProvider: tp})
-	})
-}
 
 // eventToFuncStart runs BenchmarkEventToFuncStart with cfg (its Store set
 // here).

@@ -43,15 +43,13 @@ type Client struct {
 	logs      taskLogs
 	// pruner deletes old task logs (Config.TaskLogRetention).
 	pruner startstop.Service
-	// idemPruner deletes old idempotency keys
-	// (Config.IdempotencyKeyRetention).
-	idemPruner startstop.Service
 	// started and stopped make a client start once: it cannot start again
 	// after Stop.
 	started bool
 	stopped bool
-	// done is closed when the client stops; fatalErr is the fatal
-	// background error it stopped on (Done, Err).
+	// done is closed when the client stops (Done); fatalErr is the fatal
+	// background error it stopped on (Err): never set, since no background
+	// failure is fatal.
 	done     chan struct{}
 	fatalErr error
 }
@@ -198,8 +196,8 @@ func (c *Client) Start(ctx context.Context) error {
 	tc := timer.Config{
 		Store: c.store, Registry: c.reg, Owner: c.cfg.ClientID, Clock: c.clock, Logger: c.log, OnArm: c.cfg.Test.OnTimerArmed,
 	}
-	if c.cfg.Retention.shortest() > 0 {
-		tc.Leading = c.retentionLoop // on the leader only (Config.Retention)
+	if c.leaderPrunes() {
+		tc.Leading = c.leaderPruning // on the leader only
 	}
 	timers := timer.New(tc)
 	if err := timers.Start(ctx); err != nil {
@@ -211,9 +209,6 @@ func (c *Client) Start(ctx context.Context) error {
 	c.rt, c.timers, c.started = rt, timers, true
 	if c.cfg.TaskLogRetention > 0 {
 		_ = c.pruner.Start(context.WithoutCancel(ctx), c.pruneLoop) // starts once: c.started was false
-	}
-	if c.cfg.IdempotencyKeyRetention > 0 {
-		_ = c.idemPruner.Start(context.WithoutCancel(ctx), c.pruneIdempotencyLoop)
 	}
 	c.mu.Unlock()
 	c.log.InfoContext(ctx, "aiflow client started", slog.String("client_id", c.cfg.ClientID), slog.Int("workflows", len(ws)))
@@ -239,7 +234,6 @@ func (c *Client) Stop(ctx context.Context) error {
 	rt, timers := c.rt, c.timers
 	c.mu.Unlock()
 	_ = c.pruner.Stop(context.Background()) // nothing to stop without a retention
-	_ = c.idemPruner.Stop(context.Background())
 	timers.Stop()
 	errRT := rt.Stop(context.WithoutCancel(ctx))
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.StopTimeout)

@@ -108,9 +108,10 @@ type Config struct {
 	// SendEvent and StartWorkflowExecution (SendEventOpts.IdempotencyKey,
 	// StartWorkflowOpts.IdempotencyKey, the HTTP header Idempotency-Key,
 	// the command line's --idempotency-key, the SQL function's
-	// idempotency_key) are honoured at least: a started client deletes
-	// older keys about every tenth of it (at least every hour), after which
-	// a call with such a key acts again. Defaults to 24 h
+	// idempotency_key) are honoured at least: the elected leader among the
+	// started clients (the one that runs the timers) deletes older keys when
+	// it becomes leader and then about every tenth of it (at least every
+	// hour), after which a call with such a key acts again. Defaults to 24 h
 	// (IdempotencyKeyRetentionDefault); -1 keeps keys forever.
 	IdempotencyKeyRetention time.Duration
 	// MeterProvider gives the meter of the client's metrics (see

@@ -10,8 +10,7 @@ import (
 // Health is a client's view of its own health (see Client.Health).
 type Health struct {
 	// Consuming is true while the client is started and consumes events
-	// (its partition loops run); false before Start, after Stop and after a
-	// fatal error.
+	// (its partition loops run); false before Start and after Stop.
 	Consuming bool
 	// Partitions are the partitions this client consumes now.
 	Partitions []int
@@ -32,7 +31,8 @@ type Health struct {
 	// to the version the store expects, nil when it is (or the store has no
 	// schema).
 	SchemaErr error
-	// Err is the fatal error the client stopped on, nil otherwise (Err).
+	// Err is Client.Err: nil, since no background failure stops a client
+	// (see Client.Done).
 	Err error
 }
 
@@ -84,12 +84,24 @@ func (c *Client) Health(ctx context.Context) Health {
 	return h
 }
 
-// Done returns a channel that is closed once the client has stopped: by Stop,
-// or on a fatal background error (then Err returns it).
+// Done returns a channel that is closed once the client has stopped, which
+// happens only through Stop (Run calls it when its context ends): a started
+// client never stops by itself. No background failure is fatal: the
+// partitions' consumers, the task workers, the leader's schedules and
+// timers, the reaper and the pruners retry every failed store operation
+// with backoff until Stop, because each failure they can meet ends without
+// the application's help (Postgres unreachable or restarting, a lease or
+// the leadership lost to another client, a schema being migrated, a
+// condition that keeps failing, which becomes a poison event) and a client
+// that gave up would need the application to build a new one anyway. Such
+// trouble shows in Health (StoreErr, SchemaErr, a growing Lag), in the
+// metrics (docs/observability.md) and in the log, not on Done.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err returns the fatal background error the client stopped on, or nil (also
-// while it runs and after a clean Stop).
+// Err returns the fatal background error the client stopped on. Since no
+// background failure is fatal (see Done), it returns nil, also after Stop;
+// an application that waits on Done and then checks Err stays correct if a
+// later version makes a failure fatal.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

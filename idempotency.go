@@ -35,12 +35,6 @@ func (c *Client) appendOnce(ctx context.Context, op, key string, ev store.Event)
 	return &pub, nil
 }
 
-// pruneIdempotencyLoop forgets idempotency keys older than the retention
-// until ctx ends. The store deletes them in small batches.
-func (c *Client) pruneIdempotencyLoop(ctx context.Context) {
-	c.prunePeriodically(ctx, c.cfg.IdempotencyKeyRetention, "idempotency keys", c.store.PruneIdempotencyKeys)
-}
-
 // stoppedError returns an error matching ErrStopped for op once the client
 // has been stopped, nil before.
 func (c *Client) stoppedError(op string) error {

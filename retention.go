@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -125,26 +126,64 @@ func (c *Client) Prune(ctx context.Context, opts *PruneOpts) (PruneResult, error
 	return PruneResult(res), opError("prune", err)
 }
 
-// retentionLoop prunes at once and then every pruneInterval of the shortest
-// retention, until ctx ends (the end of this client's term as leader).
-func (c *Client) retentionLoop(ctx context.Context) {
-	r := c.cfg.Retention
-	t := c.clock.NewTicker(pruneInterval(r.shortest()))
+// leaderPrunes reports whether the elected leader has anything to prune:
+// old records (Config.Retention) or old idempotency keys
+// (Config.IdempotencyKeyRetention).
+func (c *Client) leaderPrunes() bool {
+	return c.cfg.Retention.shortest() > 0 || c.cfg.IdempotencyKeyRetention > 0
+}
+
+// leaderPruning is the pruning the elected leader does during each of its
+// terms (until ctx ends): the old records of Config.Retention and the old
+// idempotency keys of Config.IdempotencyKeyRetention, each (when kept for a
+// limited time) at once and then every pruneInterval of its retention.
+func (c *Client) leaderPruning(ctx context.Context) {
+	var wg sync.WaitGroup
+	if r := c.cfg.Retention.shortest(); r > 0 {
+		wg.Go(func() { c.pruneEvery(ctx, pruneInterval(r), c.pruneRecords) })
+	}
+	if r := c.cfg.IdempotencyKeyRetention; r > 0 {
+		wg.Go(func() { c.pruneEvery(ctx, pruneInterval(r), c.pruneIdempotencyKeys) })
+	}
+	wg.Wait()
+}
+
+// pruneEvery calls prune at once and then every interval until ctx ends.
+func (c *Client) pruneEvery(ctx context.Context, interval time.Duration, prune func(ctx context.Context)) {
+	t := c.clock.NewTicker(interval)
 	defer t.Stop()
 	for {
-		res, err := c.store.Prune(ctx, r.params(c.clock.Now(), false))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.log.WarnContext(ctx, "pruning old records failed", slog.Any("error", err))
-		case res != store.PruneResult{}:
-			c.log.InfoContext(ctx, "pruned old records", slog.Int64("events", res.Events),
-				slog.Int64("workflow_executions", res.WorkflowExecutions), slog.Int64("task_executions", res.TaskExecutions),
-				slog.Int64("task_logs", res.TaskLogs), slog.Int64("decisions", res.Decisions))
-		}
+		prune(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.Chan():
 		}
+	}
+}
+
+// pruneRecords deletes the records older than Config.Retention.
+func (c *Client) pruneRecords(ctx context.Context) {
+	res, err := c.store.Prune(ctx, c.cfg.Retention.params(c.clock.Now(), false))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		c.log.WarnContext(ctx, "pruning old records failed", slog.Any("error", err))
+	case res != store.PruneResult{}:
+		c.log.InfoContext(ctx, "pruned old records", slog.Int64("events", res.Events),
+			slog.Int64("workflow_executions", res.WorkflowExecutions), slog.Int64("task_executions", res.TaskExecutions),
+			slog.Int64("task_logs", res.TaskLogs), slog.Int64("decisions", res.Decisions))
+	}
+}
+
+// pruneIdempotencyKeys forgets the idempotency keys older than
+// Config.IdempotencyKeyRetention. The store deletes them in small batches.
+func (c *Client) pruneIdempotencyKeys(ctx context.Context) {
+	retention := c.cfg.IdempotencyKeyRetention
+	n, err := c.store.PruneIdempotencyKeys(ctx, c.clock.Now().Add(-retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		c.log.WarnContext(ctx, "pruning idempotency keys failed", slog.Any("error", err))
+	case n > 0:
+		c.log.InfoContext(ctx, "pruned idempotency keys", slog.Int("count", n), slog.Duration("retention", retention))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
 	"github.com/aiflow-go/aiflow/store/memory"
 )
 
@@ -81,4 +83,73 @@ func TestRetentionRefusesNegativeDurations(t *testing.T) {
 	_, err = c.Prune(context.Background(), &aiflow.PruneOpts{Retention: &aiflow.Retention{Executions: -1}})
 	require.ErrorIs(t, err, aiflow.ErrInvalid)
 	require.ErrorContains(t, err, "PruneOpts.Retention.Executions is -1ns")
+}
+
+// electedStore is a client's view of a memory store whose election it wins
+// or never wins (a memory store elects every client), and that counts its
+// client's prunes of idempotency keys.
+type electedStore struct {
+	*memory.Store
+	leads  bool
+	prunes atomic.Int64
+}
+
+func (s *electedStore) Elect(ctx context.Context, owner string) (<-chan bool, error) {
+	if s.leads {
+		return s.Store.Elect(ctx, owner)
+	}
+	ch := make(chan bool)
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
+	return ch, nil
+}
+
+func (s *electedStore) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int, error) {
+	s.prunes.Add(1)
+	return s.Store.PruneIdempotencyKeys(ctx, before)
+}
+
+// TestIdempotencyKeysArePrunedByTheLeaderOnly: of two started clients, only
+// the elected leader prunes idempotency keys, and only keys older than
+// Config.IdempotencyKeyRetention; then a call with the key acts again.
+func TestIdempotencyKeysArePrunedByTheLeaderOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	clock := clockwork.NewFakeClockAt(t0)
+	base := memory.New(&memory.Config{Clock: clock})
+	const retention = time.Hour
+	start := func(st *electedStore) *aiflow.Client {
+		c, err := aiflow.New(&aiflow.Config{Store: st, Clock: clock, IdempotencyKeyRetention: retention,
+			Retention: &aiflow.Retention{}, StopTimeout: time.Second, StopGracePeriod: time.Second})
+		require.NoError(t, err)
+		require.NoError(t, c.Start(ctx))
+		t.Cleanup(func() { _ = c.Stop(context.Background()) })
+		return c
+	}
+	leader, follower := &electedStore{Store: base, leads: true}, &electedStore{Store: base.Replica()}
+	start(leader)
+	other := start(follower)
+
+	first, err := other.SendEvent(ctx, "k", "", &aiflow.SendEventOpts{IdempotencyKey: "once"})
+	require.NoError(t, err)
+	key := store.IdempotencyKey{Namespace: store.DefaultNamespace, Kind: store.IdempotencySendEvent, Key: "once"}
+	require.Eventually(t, func() bool { return leader.prunes.Load() > 0 }, 10*time.Second, 5*time.Millisecond,
+		"the leader prunes once it is elected")
+	_, ok, err := base.LookupIdempotencyKey(ctx, key)
+	require.NoError(t, err)
+	require.True(t, ok, "a key younger than the retention is kept")
+
+	require.Eventually(t, func() bool {
+		clock.Advance(retention / 10) // the pruner's interval
+		_, ok, err := base.LookupIdempotencyKey(ctx, key)
+		require.NoError(t, err)
+		return !ok
+	}, 10*time.Second, 5*time.Millisecond, "the key is pruned after the retention")
+	require.GreaterOrEqual(t, clock.Since(t0), retention, "not before the retention has passed")
+	require.Zero(t, follower.prunes.Load(), "a client that does not lead prunes no idempotency keys")
+	again, err := other.SendEvent(ctx, "k", "", &aiflow.SendEventOpts{IdempotencyKey: "once"})
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID, again.ID, "a pruned key acts again")
 }

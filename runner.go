@@ -9,25 +9,21 @@ import (
 )
 
 // compiledFor returns the definition a task execution runs: the version its
-// workflow execution (x) began with when this client has it, else the
-// latest.
-func (c *Client) compiledFor(run *store.TaskRun, x *store.WorkflowExecutionRecord) *compiled {
+// workflow execution began with (run.Version) when this client has it, else
+// the latest.
+func (c *Client) compiledFor(run *store.TaskRun) *compiled {
 	k := workflowKey{run.Namespace, run.Workflow}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v := c.versions[versionKey{k, x.Version}]; v != nil {
+	if v := c.versions[versionKey{k, run.Version}]; v != nil {
 		return v
 	}
 	return c.workflows[k]
 }
 
 func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
-	// The execution gives the definition's version and the input.
-	x, err := c.store.GetExecution(ctx, run.ExecutionID)
-	if err != nil {
-		return fmt.Errorf("reading workflow execution %d: %w", run.ExecutionID, err)
-	}
-	cw := c.compiledFor(run, &x)
+	// The store read the execution's version and input with the attempt.
+	cw := c.compiledFor(run)
 	if cw == nil {
 		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
 	}
@@ -41,7 +37,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	defer lw.Close()
 	tc := &TaskContext{
 		Namespace: run.Namespace, Workflow: run.Workflow, ExecutionID: run.ExecutionID, Task: run.Task,
-		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Input: x.Input, Log: lw, Logger: logger,
+		TaskExecutionID: run.ID, SeqNum: run.SeqNum, Attempt: run.Attempt, Input: run.Input, Log: lw, Logger: logger,
 		Env: t.env, WorkDir: t.workDir, client: c,
 	}
 	runCtx := ctx
@@ -79,6 +75,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		}
 		cancel()
 	}
+	var err error
 	select {
 	case err = <-done:
 	case <-c.clock.After(grace):

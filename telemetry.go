@@ -2,15 +2,17 @@ package aiflow
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aiflow-go/aiflow/internal/runtime"
@@ -50,7 +52,6 @@ const maxUnitLinks = 32
 // default); with the no-op providers every call costs a few nanoseconds.
 type telemetry struct {
 	tracer trace.Tracer
-	prop   propagation.TraceContext
 
 	eventsAppended  metric.Int64Counter
 	eventsApplied   metric.Int64Counter
@@ -67,6 +68,51 @@ type telemetry struct {
 	ticks           metric.Int64Counter
 	triggerFirings  metric.Int64Counter
 	reg             metric.Registration
+
+	// attrs caches the attribute sets of measurements (attrKey to a
+	// metric.MeasurementOption), so that the hot path neither sorts nor
+	// allocates them again: their values are few by design.
+	attrs sync.Map
+	nAttr atomic.Int64
+}
+
+// attrKey is the attributes of a measurement; fields left empty are not
+// attributes of it.
+type attrKey struct {
+	namespace, workflow, task, status, kind, outcome string
+	partition                                        int
+	hasPartition                                     bool
+}
+
+// maxAttrSets bounds the cache of attribute sets (a client with more
+// combinations builds the others on every measurement).
+const maxAttrSets = 10000
+
+// opt returns the measurement option of k's attributes, from the cache.
+func (t *telemetry) opt(k attrKey) metric.MeasurementOption {
+	if o, ok := t.attrs.Load(k); ok {
+		return o.(metric.MeasurementOption)
+	}
+	kv := make([]attribute.KeyValue, 0, 4)
+	for _, a := range []struct {
+		key attribute.Key
+		v   string
+	}{{AttrNamespace, k.namespace}, {AttrWorkflow, k.workflow}, {AttrTask, k.task}, {AttrStatus, k.status},
+		{AttrEventKind, k.kind}, {AttrTickOutcome, k.outcome}} {
+		if a.v != "" {
+			kv = append(kv, a.key.String(a.v))
+		}
+	}
+	if k.hasPartition {
+		kv = append(kv, AttrPartition.Int(k.partition))
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	if t.nAttr.Load() < maxAttrSets {
+		if _, loaded := t.attrs.LoadOrStore(k, o); !loaded {
+			t.nAttr.Add(1)
+		}
+	}
+	return o
 }
 
 // Bucket bounds, in seconds, of the latency and duration histograms.
@@ -191,21 +237,47 @@ func (c *Client) observe(ctx context.Context, o metric.Observer, lag metric.Int6
 // traceParent returns the W3C traceparent of ctx's span, or "" when ctx
 // carries no valid span context.
 func (t *telemetry) traceParent(ctx context.Context) string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
 		return ""
 	}
-	carrier := propagation.MapCarrier{}
-	t.prop.Inject(ctx, carrier)
-	return carrier.Get("traceparent")
+	tid, sid := sc.TraceID(), sc.SpanID()
+	flags := sc.TraceFlags() & trace.FlagsSampled
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(flags)})
+	return string(b[:])
 }
 
 // remoteContext returns ctx with the remote span context of a traceparent
 // (ctx itself when tp is empty or malformed).
 func (t *telemetry) remoteContext(ctx context.Context, tp string) context.Context {
-	if tp == "" {
-		return ctx
+	if sc := parseTraceParent(tp); sc.IsValid() {
+		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
-	return t.prop.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
+	return ctx
+}
+
+// parseTraceParent returns the span context of a W3C traceparent of version
+// 00, or an invalid one when tp is not one.
+func parseTraceParent(tp string) trace.SpanContext {
+	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return trace.SpanContext{}
+	}
+	tid, err1 := trace.TraceIDFromHex(tp[3:35])
+	sid, err2 := trace.SpanIDFromHex(tp[36:52])
+	var flags [1]byte
+	_, err3 := hex.Decode(flags[:], []byte(tp[53:55]))
+	if err1 != nil || err2 != nil || err3 != nil {
+		return trace.SpanContext{}
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true,
+	})
 }
 
 // withTraceParent returns ctx with the remote span context of tp, unless ctx
@@ -231,7 +303,7 @@ func (t *telemetry) sendSpan(ctx context.Context, op string, ev *store.Event) (c
 // appended counts events appended through the client.
 func (t *telemetry) appended(ctx context.Context, evs []store.Event) {
 	for i := range evs {
-		t.eventsAppended.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(evs[i].Namespace), AttrEventKind.String(evs[i].Kind.String())))
+		t.eventsAppended.Add(ctx, 1, t.opt(attrKey{namespace: evs[i].Namespace, kind: evs[i].Kind.String()}))
 	}
 }
 
@@ -255,29 +327,42 @@ var _ runtime.Observer = unitObserver{}
 func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, error)) {
 	t := u.t
 	start := time.Now()
-	var links []trace.Link
-	seen := map[string]bool{}
-	for i := range events {
-		tp := events[i].TraceParent
-		if tp == "" || seen[tp] || len(links) == maxUnitLinks {
-			continue
-		}
-		seen[tp] = true
-		if sc := trace.SpanContextFromContext(t.remoteContext(context.Background(), tp)); sc.IsValid() {
-			links = append(links, trace.Link{SpanContext: sc})
-		}
+	ctx, span := t.tracer.Start(ctx, "aiflow.unit_of_work", trace.WithAttributes(AttrPartition.Int(partition), attrEvents.Int(len(events))))
+	if span.IsRecording() {
+		t.linkEvents(span, events)
 	}
-	ctx, span := t.tracer.Start(ctx, "aiflow.unit_of_work", trace.WithLinks(links...),
-		trace.WithAttributes(AttrPartition.Int(partition), attrEvents.Int(len(events))))
 	return ctx, func(fx *store.Effects, err error) {
 		defer endSpan(span, err)
 		if err != nil {
 			return
 		}
-		t.unitDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(AttrPartition.Int(partition)))
+		t.unitDuration.Record(ctx, time.Since(start).Seconds(), t.opt(attrKey{partition: partition, hasPartition: true}))
 		t.countApplied(ctx, events)
 		if fx != nil {
 			t.countEffects(ctx, fx)
+		}
+	}
+}
+
+// linkEvents links the span of a unit of work to the traces of the events it
+// applies (at most maxUnitLinks of them).
+func (t *telemetry) linkEvents(span trace.Span, events []store.Event) {
+	var seen map[string]bool
+	n := 0
+	for i := range events {
+		tp := events[i].TraceParent
+		if tp == "" || seen[tp] {
+			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[tp] = true
+		if sc := parseTraceParent(tp); sc.IsValid() {
+			span.AddLink(trace.Link{SpanContext: sc})
+			if n++; n == maxUnitLinks {
+				return
+			}
 		}
 	}
 }
@@ -287,14 +372,14 @@ func (t *telemetry) countApplied(ctx context.Context, events []store.Event) {
 	ns, n := "", int64(0)
 	for i := range events {
 		if events[i].Namespace != ns && n > 0 {
-			t.eventsApplied.Add(ctx, n, metric.WithAttributes(AttrNamespace.String(ns)))
+			t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}))
 			n = 0
 		}
 		ns = events[i].Namespace
 		n++
 	}
 	if n > 0 {
-		t.eventsApplied.Add(ctx, n, metric.WithAttributes(AttrNamespace.String(ns)))
+		t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}))
 	}
 }
 
@@ -306,18 +391,18 @@ func (t *telemetry) countEffects(ctx context.Context, fx *store.Effects) {
 		ev := &fx.Events[i]
 		switch ev.Key {
 		case store.KeyPoisonEvent:
-			t.poison.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(ev.Namespace), AttrWorkflow.String(ev.Workflow)))
+			t.poison.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow}))
 		case store.KeyScheduleSkipped:
-			t.ticks.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(ev.Namespace), AttrWorkflow.String(ev.Workflow), AttrTickOutcome.String("skipped")))
+			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow, outcome: "skipped"}))
 		}
 	}
 	for i := range fx.NewExecutions {
 		x := &fx.NewExecutions[i]
 		switch x.RunType {
 		case store.RunPeriodic:
-			t.ticks.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(x.Namespace), AttrWorkflow.String(x.Workflow), AttrTickOutcome.String("fired")))
+			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow, outcome: "fired"}))
 		case store.RunEvent:
-			t.triggerFirings.Add(ctx, 1, metric.WithAttributes(AttrNamespace.String(x.Namespace), AttrWorkflow.String(x.Workflow)))
+			t.triggerFirings.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow}))
 		}
 	}
 }
@@ -329,7 +414,7 @@ func (t *telemetry) taskSpan(ctx context.Context, run *store.TaskRun, now time.T
 	ctx, span := t.tracer.Start(parent, "aiflow.task.attempt", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
 			attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt)))
-	attrs := metric.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task))
+	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task})
 	t.attemptsStarted.Add(ctx, 1, attrs)
 	if run.Attempt > 1 {
 		t.retries.Add(ctx, 1, attrs)
@@ -354,7 +439,7 @@ func (t *telemetry) taskEnded(ctx context.Context, run *store.TaskRun, err error
 		status = store.TaskStopped
 	}
 	st := string(status)
-	attrs := metric.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task), AttrStatus.String(st))
+	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task, status: st})
 	t.attemptsEnded.Add(ctx, 1, attrs)
 	t.taskDuration.Record(ctx, d.Seconds(), attrs)
 	if interrupted {

@@ -2,8 +2,10 @@ package aiflow_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,6 +280,84 @@ func TestHealthAndDone(t *testing.T) {
 	require.False(t, c.Health(ctx).Healthy())
 }
 
+// failingStore is a store whose consumers, partition claims and pings fail
+// while fail is set.
+type failingStore struct {
+	store.Store
+	fail   atomic.Bool
+	failed atomic.Int64 // consumes refused
+}
+
+var errStoreDown = errors.New("the store is down")
+
+func (f *failingStore) Consume(ctx context.Context, p store.ConsumeParams, fn store.BatchFunc) (store.ConsumeResult, error) {
+	if f.fail.Load() {
+		f.failed.Add(1)
+		return store.ConsumeResult{}, errStoreDown
+	}
+	return f.Store.Consume(ctx, p, fn)
+}
+
+func (f *failingStore) ClaimPartitions(ctx context.Context, owner string, ttl time.Duration) ([]int, error) {
+	if f.fail.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.ClaimPartitions(ctx, owner, ttl)
+}
+
+func (f *failingStore) Ping(context.Context) error {
+	if f.fail.Load() {
+		return errStoreDown
+	}
+	return nil
+}
+
+// TestStoreFailureIsNotFatal checks that a client whose store fails keeps
+// running (Done stays open, Err nil), reports the failure in Health, and
+// consumes again once the store answers.
+func TestStoreFailureIsNotFatal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := &failingStore{Store: memory.New(nil)}
+	ran := make(chan struct{}, 1)
+	wf := aiflow.NewWorkflow("survive")
+	wf.Task("a", operators.Func(func(context.Context, *aiflow.TaskContext) error { ran <- struct{}{}; return nil })).
+		OnEvent("go", aiflow.ActionStart)
+	c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, c.Register(ctx, wf))
+	require.NoError(t, c.Start(ctx))
+	defer func() { _ = c.Stop(context.Background()) }()
+	_, err = c.StartWorkflowExecution(ctx, "survive", nil)
+	require.NoError(t, err)
+
+	st.fail.Store(true)
+	_, err = c.SendEvent(ctx, "go", "", nil) // appended: only consuming fails
+	require.NoError(t, err)
+	h := c.Health(ctx)
+	require.ErrorIs(t, h.StoreErr, errStoreDown)
+	require.False(t, h.Healthy())
+	require.Eventually(t, func() bool { return st.failed.Load() >= 10 }, 30*time.Second, time.Millisecond, "the consumers keep trying")
+	select {
+	case <-c.Done():
+		t.Fatal("a failing store stopped the client")
+	case <-ran:
+		t.Fatal("the event was applied while the store failed")
+	default:
+	}
+	require.NoError(t, c.Err())
+	require.True(t, c.Health(ctx).Consuming)
+
+	st.fail.Store(false)
+	select {
+	case <-ran:
+	case <-ctx.Done():
+		t.Fatal("the client did not consume again once the store answered")
+	}
+	require.True(t, c.Health(ctx).Healthy())
+	require.NoError(t, c.Err())
+}
+
 // TestTraceParentFromOptionsAndSQL sends events with an explicit
 // traceparent, through SendEventOpts on both stores and through the SQL
 // function send_event on Postgres, and reads it back with the event.
@@ -328,4 +408,58 @@ func listed(t *testing.T, c *aiflow.Client, key string, n int) []aiflow.Event {
 	}, 30*time.Second, 10*time.Millisecond, "%d events %q are listed", n, key)
 	require.Len(t, evs, n)
 	return evs
+}
+
+// TestStatusEventsJoinTheTrace checks, on both stores, that the status
+// events of a task execution (the engine's QUEUED, the worker's RUNNING and
+// SUCCESS or FAILED) carry the trace context of the event that started it,
+// so that a task started after it (StartAfter) joins the same trace.
+func TestStatusEventsJoinTheTrace(t *testing.T) {
+	for name, open := range telemetryStores {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			wf := aiflow.NewWorkflow("chain")
+			a := wf.Task("a", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).OnEvent("go", aiflow.ActionStart)
+			bad := wf.Task("bad", operators.Func(func(context.Context, *aiflow.TaskContext) error { return errors.New("boom") })).
+				OnEvent("go", aiflow.ActionStart)
+			wf.Task("b", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).StartAfter(a)
+			wf.Task("c", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+				OnTaskStatus(map[*aiflow.Task]aiflow.TaskStatus{bad: aiflow.TaskFailed}, aiflow.ActionStart)
+			b := newTelemetryBed(t, open(t), wf)
+
+			id, err := b.client.StartWorkflowExecution(ctx, "chain", nil)
+			require.NoError(t, err)
+			reqCtx, req := b.tp.Tracer("test").Start(ctx, "request")
+			_, err = b.client.SendEvent(reqCtx, "go", "v", &aiflow.SendEventOpts{ExecutionID: id})
+			require.NoError(t, err)
+			req.End()
+			trace := req.SpanContext().TraceID()
+
+			// The status events of a and bad, worker's included, carry the
+			// request's trace.
+			want := map[string][]aiflow.TaskStatus{
+				"a":   {aiflow.TaskQueued, aiflow.TaskRunning, aiflow.TaskSuccess},
+				"bad": {aiflow.TaskQueued, aiflow.TaskRunning, aiflow.TaskFailed},
+			}
+			for task, statuses := range want {
+				evs := listed(t, b.client, store.StatusKey("chain", task), len(statuses))
+				for i, ev := range evs {
+					require.Equal(t, string(statuses[i]), ev.Value, task)
+					require.NotEmpty(t, ev.TraceParent, "%s %s carries a trace context", task, ev.Value)
+					require.Equal(t, trace.String(), ev.TraceParent[3:35], "%s %s is in the request's trace", task, ev.Value)
+				}
+			}
+			// b (after a's SUCCESS) and c (after bad's FAILED) run in it too.
+			require.Eventually(t, func() bool {
+				n := 0
+				for _, s := range b.spans.Ended() {
+					if s.Name() == "aiflow.task.attempt" && s.SpanContext().TraceID() == trace {
+						n++
+					}
+				}
+				return n == 4
+			}, 30*time.Second, 10*time.Millisecond, "the attempts of a, bad, b and c are in the request's trace")
+		})
+	}
 }

@@ -2,6 +2,7 @@ package aiflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aiflow-go/aiflow/internal/engine"
@@ -25,9 +26,12 @@ type TriggerOpts struct {
 // changes are internal to their workflow and never reach triggers.
 //
 // The condition is Go code: every client that may consume the workflow's
-// events must add the trigger (do it at start-up, next to Register). Adding
-// an existing trigger (same workflow and name) registers its condition in
-// this client and returns the stored trigger unchanged.
+// events must add the trigger, between Register and Start (a user event that
+// a client consumes before it has added the trigger is not evaluated by the
+// trigger). Before Start, a workflow registered in this client that is not
+// stored yet is stored first. Adding an existing trigger (same workflow and
+// name) registers its condition in this client and returns the stored
+// trigger unchanged.
 func (c *Client) AddWorkflowTrigger(ctx context.Context, workflow, name string, cond Condition, opts *TriggerOpts) (*WorkflowTrigger, error) {
 	if err := c.stoppedError("add workflow trigger"); err != nil {
 		return nil, err
@@ -52,7 +56,7 @@ func (c *Client) AddWorkflowTrigger(ctx context.Context, workflow, name string, 
 			return nil, opError(op, fmt.Errorf("%w: trigger %q: %s", ErrInvalid, name, p))
 		}
 	}
-	if _, err := c.getWorkflow(ctx, ns, workflow); err != nil {
+	if err := c.workflowForTrigger(ctx, ns, workflow); err != nil {
 		return nil, opError(op, err)
 	}
 	cond = assignStateNames(cond, "trigger."+name)
@@ -65,6 +69,25 @@ func (c *Client) AddWorkflowTrigger(ctx context.Context, workflow, name string, 
 		return nil, opError(op, err)
 	}
 	return ptr(triggerFromStore(rec)), nil
+}
+
+// workflowForTrigger checks that a workflow is stored. Before Start, a
+// workflow registered in this client but not stored yet (its first
+// deployment) is stored first, so that its triggers can be added before the
+// client consumes any event: a user event consumed by a client that has not
+// added a trigger yet is not evaluated by that trigger.
+func (c *Client) workflowForTrigger(ctx context.Context, ns, workflow string) error {
+	_, err := c.getWorkflow(ctx, ns, workflow)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	c.mu.Lock()
+	cw, started := c.workflows[workflowKey{ns, workflow}], c.started
+	c.mu.Unlock()
+	if cw == nil || started {
+		return err
+	}
+	return c.persist(ctx, []*compiled{cw})
 }
 
 func triggerEvent(key string, r store.TriggerRecord) store.Event {

@@ -58,11 +58,9 @@ func (h *handler) sendEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, eventView(*ev))
+	writeJSON(w, http.StatusCreated, view.NewEvent(*ev))
 	return nil
 }
-
-// eventView is the JSON shape of ev.
 
 type eventList struct {
 	Events []view.Event `json:"events"`
@@ -113,7 +111,7 @@ func (h *handler) listEvents(w http.ResponseWriter, r *http.Request) error {
 		// still continues after the last event read.
 		evs = VisibleEvents(r.Context(), &h.opts.Auth, evs)
 	}
-	writeJSON(w, http.StatusOK, eventList{Events: view.Map(evs, eventView), Next: next.String()})
+	writeJSON(w, http.StatusOK, eventList{Events: view.Map(evs, view.NewEvent), Next: next.String()})
 	return nil
 }
 

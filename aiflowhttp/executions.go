@@ -38,7 +38,7 @@ func (h *handler) listExecutions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"executions": view.Map(xs, executionView)})
+	writeJSON(w, http.StatusOK, map[string]any{"executions": view.Map(xs, view.NewExecution)})
 	return nil
 }
 
@@ -51,7 +51,7 @@ func (h *handler) getExecution(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, executionView(*x))
+	writeJSON(w, http.StatusOK, view.NewExecution(*x))
 	return nil
 }
 
@@ -101,7 +101,7 @@ func (h *handler) listTaskExecutions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"task_executions": view.Map(tes, taskExecutionView)})
+	writeJSON(w, http.StatusOK, map[string]any{"task_executions": view.Map(tes, view.NewTaskExecution)})
 	return nil
 }
 
@@ -148,7 +148,7 @@ func (h *handler) getTaskExecution(w http.ResponseWriter, r *http.Request) error
 	if err := h.require(r, te.Namespace, AccessRead); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, taskExecutionView(*te))
+	writeJSON(w, http.StatusOK, view.NewTaskExecution(*te))
 	return nil
 }
 

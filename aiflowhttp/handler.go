@@ -13,6 +13,7 @@
 //	GET  /v1/namespaces/{namespace}/workflows                 list workflows
 //	GET  /v1/namespaces/{namespace}/workflows/{workflow}      show a workflow
 //	POST /v1/namespaces/{namespace}/workflows/{workflow}/executions   start an execution
+//	POST /v1/namespaces/{namespace}/workflows/{workflow}/executions/batch   start many
 //	GET  /v1/namespaces/{namespace}/workflows/{workflow}/executions   list its executions
 //	GET  /v1/executions/{id}                                  show an execution
 //	POST /v1/executions/{id}/stop                             stop it
@@ -105,6 +106,7 @@ var routes = []route{
 	{"GET", "/v1/namespaces/{namespace}/workflows", (*handler).listWorkflows},
 	{"GET", "/v1/namespaces/{namespace}/workflows/{workflow}", (*handler).getWorkflow},
 	{"POST", "/v1/namespaces/{namespace}/workflows/{workflow}/executions", (*handler).startExecution},
+	{"POST", "/v1/namespaces/{namespace}/workflows/{workflow}/executions/batch", (*handler).startExecutions},
 	{"GET", "/v1/namespaces/{namespace}/workflows/{workflow}/executions", (*handler).listExecutions},
 	{"GET", "/v1/executions/{id}", (*handler).getExecution},
 	{"POST", "/v1/executions/{id}/stop", (*handler).stopExecution},

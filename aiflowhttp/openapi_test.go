@@ -296,6 +296,14 @@ func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
 			{status: 413, body: pad},
 			{status: 415, body: `{}`, ctype: "text/plain"},
 		},
+		"POST /v1/namespaces/{namespace}/workflows/{workflow}/executions/batch": {
+			{status: 201, path: "/v1/namespaces/default/workflows/w/executions/batch", body: `{"count":2}`},
+			{status: 400, body: `{"count":2,"inputs":["a"]}`},
+			{status: 404, path: "/v1/namespaces/default/workflows/nope/executions/batch", body: `{"count":2}`},
+			{status: 409, body: `{"count":2}`, around: disabled},
+			{status: 413, body: pad},
+			{status: 415, body: `{"count":2}`, ctype: "text/plain"},
+		},
 		"GET /v1/namespaces/{namespace}/workflows/{workflow}/executions": {
 			{status: 200, path: "/v1/namespaces/default/workflows/w/executions"},
 			{status: 400, path: "/v1/namespaces/default/workflows/w/executions?limit=0"},

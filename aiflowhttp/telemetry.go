@@ -95,8 +95,9 @@ type healthBody struct {
 	Problems   []string `json:"problems,omitempty"`
 }
 
-// healthz answers liveness: 200 unless the client stopped on a fatal error.
-// It runs no query.
+// healthz answers liveness: 200 unless Client.Err returns an error (which it
+// does not: no background failure is fatal, see aiflow.Client.Done). It
+// runs no query.
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	if err := h.c.Err(); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, healthBody{Status: "failed", Problems: []string{err.Error()}})
@@ -106,7 +107,7 @@ func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers readiness: 200 when the store answers with a migrated
-// schema, the client has no fatal error and its lag is under
+// schema, Client.Err is nil and the client's lag is under
 // Options.ReadyMaxLag; 503 with the problems otherwise.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

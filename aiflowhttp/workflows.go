@@ -20,7 +20,7 @@ func (h *handler) listWorkflows(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, workflowView)})
+	writeJSON(w, http.StatusOK, map[string]any{"workflows": view.Map(ws, view.NewWorkflow)})
 	return nil
 }
 
@@ -37,7 +37,7 @@ func (h *handler) getWorkflow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, view.Redact(workflowDetailView(*wf, vers)))
+	writeJSON(w, http.StatusOK, view.Redact(view.NewWorkflowDetail(*wf, vers)))
 	return nil
 }
 
@@ -63,6 +63,40 @@ func (h *handler) startExecution(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", fmt.Sprintf("/v1/executions/%d", id))
-	writeJSON(w, http.StatusCreated, executionView(*x))
+	writeJSON(w, http.StatusCreated, view.NewExecution(*x))
+	return nil
+}
+
+// startExecutions starts many executions of a workflow in one transaction:
+// {"count": N} starts N without input, {"inputs": [...]} one per input.
+func (h *handler) startExecutions(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Count  int      `json:"count"`
+		Inputs []string `json:"inputs"`
+	}
+	if err := decode(r, &req, false); err != nil {
+		return err
+	}
+	switch {
+	case r.Header.Get(IdempotencyKeyHeader) != "":
+		return badRequest("invalid", "header %s: a batch start has no idempotency key: start one execution per request with it", IdempotencyKeyHeader)
+	case req.Count != 0 && req.Inputs != nil:
+		return badRequest("invalid", "count and inputs: expected one of them (inputs starts one execution per input)")
+	case req.Count < 0 || req.Count > aiflow.MaxStartExecutions:
+		return badRequest("invalid", "count %d: expected 1 to %d executions", req.Count, aiflow.MaxStartExecutions)
+	}
+	inputs := req.Inputs
+	if req.Count > 0 {
+		inputs = make([]string, req.Count)
+	}
+	ns, name := r.PathValue("namespace"), r.PathValue("workflow")
+	if err := h.require(r, ns, AccessWrite); err != nil {
+		return err
+	}
+	ids, err := h.c.StartWorkflowExecutions(r.Context(), name, inputs, &aiflow.StartWorkflowExecutionsOpts{Namespace: ns})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"ids": ids})
 	return nil
 }

@@ -456,3 +456,30 @@ func TestDecisionsExplainer(t *testing.T) {
 	require.Contains(t, body, "Rule 1 (start, on event &#34;go&#34;): not evaluated yet")
 	require.Contains(t, body, "Rule 1 (start, start after")
 }
+
+// TestOverviewHealth: the overview says whether the process is healthy and
+// shows its consume lag; a client that does not consume says so.
+func TestOverviewHealth(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	br := b.browser(adminToken)
+	require.Eventually(t, func() bool { return b.client.Health(b.ctx).Healthy() }, 10*time.Second, 10*time.Millisecond)
+	status, body := br.get("/ui/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `<b class="c-ok">Healthy</b>`)
+	require.Contains(t, body, "Consume lag")
+	require.Regexp(t, `<b class="c-(ok|run)">\d+ events?</b>`, body)
+
+	// A dashboard on a client that is not started.
+	idle, err := aiflow.New(&aiflow.Config{Store: memory.New(nil), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	srv := httptest.NewServer(NewHandler(idle, &Options{Auth: aiflowhttp.Auth{AllowUnauthenticated: true}, Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(data), "Not consuming")
+	require.Contains(t, string(data), "measured by the processes that consume")
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/aiflowhttp"
+	"github.com/aiflow-go/aiflow/store"
 )
 
 type overviewData struct {
@@ -37,10 +38,16 @@ type wfSummary struct {
 	Tasks                               int
 }
 
+// health is the process's health (Client.Health) as the overview shows it:
+// problems in words without the errors' texts (which may name hosts), and
+// the log's newest position.
 type health struct {
-	Consuming bool
-	Owned     []int
-	Position  string
+	aiflow.Health
+	Problems []string
+	Position string
+	// LagCapped is true when Lag is the store's bound (the backlog is at
+	// least that large).
+	LagCapped bool
 }
 
 const (
@@ -101,12 +108,32 @@ func (h *Handler) overview(_ http.ResponseWriter, r *http.Request) (string, any,
 	sort.Slice(d.Failures, func(i, j int) bool { return d.Failures[i].ID > d.Failures[j].ID })
 	d.Failures = d.Failures[:min(len(d.Failures), 8)]
 	sort.Slice(d.Poison, func(i, j int) bool { return d.Poison[i].Time.After(d.Poison[j].Time) })
-	d.Health.Owned = h.c.Owned()
-	d.Health.Consuming = len(d.Health.Owned) > 0
-	if pos, err := h.c.LastPosition(ctx); err == nil {
-		d.Health.Position = pos.String()
-	}
+	d.Health = h.health(ctx)
 	return "overview", d, nil
+}
+
+// healthTimeout bounds the queries of the overview's health.
+const healthTimeout = 2 * time.Second
+
+// health reads the process's health for the overview.
+func (h *Handler) health(ctx context.Context) health {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	out := health{Health: h.c.Health(ctx)}
+	if out.StoreErr != nil {
+		out.Problems = append(out.Problems, "the store does not answer")
+	}
+	if out.SchemaErr != nil {
+		out.Problems = append(out.Problems, "the store's schema is not at the version this build expects")
+	}
+	if out.Err != nil {
+		out.Problems = append(out.Problems, "the client stopped on an error")
+	}
+	out.LagCapped = out.Lag >= store.LagCountLimit
+	if pos, err := h.c.LastPosition(ctx); err == nil {
+		out.Position = pos.String()
+	}
+	return out
 }
 
 // newestEvents returns at most n of the newest events that f selects, newest

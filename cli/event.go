@@ -146,7 +146,7 @@ executions the event starts join that trace.`,
 			if err != nil {
 				return err
 			}
-			v := eventView(*ev)
+			v := view.NewEvent(*ev)
 			return e.print(v, func() writerTo { return message(v.Position) })
 		}),
 	}
@@ -186,7 +186,7 @@ executions the event starts join that trace.`,
 					if limit > 0 && len(out) == limit {
 						break
 					}
-					out = append(out, eventView(ev))
+					out = append(out, view.NewEvent(ev))
 				}
 				if next == f.After || limit > 0 && len(out) == limit {
 					break
@@ -263,7 +263,7 @@ now; with them, it first prints the past events that match.`,
 			}
 			f.Max = maxEvents
 			err = c.ListenEvents(ctx, f, func(ev aiflow.Event) error {
-				v := eventView(ev)
+				v := view.NewEvent(ev)
 				return e.printStream(v, eventRow(v))
 			})
 			if ctx.Err() != nil {

@@ -53,14 +53,27 @@ an event in the log: the running application handles it exactly once.`,
 	var input, startKey string
 	var statuses []string
 	var limit int
+	var many startMany
 	start := &cobra.Command{
 		Use:   "start WORKFLOW",
-		Short: "Start an execution of a workflow and print its id",
-		Args:  args(cobra.ExactArgs(1)),
+		Short: "Start an execution of a workflow (or many: --count, --inputs) and print its id",
+		Long: `Start an execution of a workflow and print its id. With --count N, start N
+executions (each with --input), with --inputs FILE one execution per line of
+FILE ("-": standard input), the line being its input; their ids are printed
+one a line, in order. Many executions are started in transactions of up to
+10,000 executions, much faster than one command per execution.`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: e.run(func(cmd *cobra.Command, a []string) error {
+			many.input = input
+			if err := many.check(startKey); many.wanted() && err != nil {
+				return err
+			}
 			c, err := e.getClient(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if many.wanted() {
+				return many.start(cmd.Context(), e, c, a[0])
 			}
 			id, err := c.StartWorkflowExecution(cmd.Context(), a[0], &aiflow.StartWorkflowOpts{Namespace: e.namespace, Input: input, IdempotencyKey: startKey})
 			if err != nil {
@@ -140,7 +153,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(xs, executionView)
+			vs := view.Map(xs, view.NewExecution)
 			return e.print(vs, func() writerTo { return executionTable(vs) })
 		}),
 	}
@@ -164,7 +177,7 @@ an event in the log: the running application handles it exactly once.`,
 			if err != nil {
 				return err
 			}
-			v := executionView(*x)
+			v := view.NewExecution(*x)
 			return e.print(v, func() writerTo { return executionFields(v) })
 		}),
 	}
@@ -195,6 +208,8 @@ an event in the log: the running application handles it exactly once.`,
 	}
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	start.Flags().StringVar(&input, "input", "", "the execution's input (a string, often JSON), which its tasks and conditions see")
+	start.Flags().IntVar(&many.count, "count", 0, "start this many executions (each with --input) and print their ids, one a line")
+	start.Flags().StringVar(&many.inputs, "inputs", "", `start one execution per line of this file ("-": standard input), the line being its input`)
 	cmd.AddCommand(start, stop, stopAll, list, show, del)
 	return cmd
 }

@@ -61,7 +61,7 @@ func (e *env) namespaceCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				vs := view.Map(nss, namespaceView)
+				vs := view.Map(nss, view.NewNamespace)
 				return e.print(vs, func() writerTo {
 					t := &table{header: []string{"NAME", "CREATED AT"}}
 					for _, n := range vs {

@@ -98,7 +98,7 @@ descriptor (@yearly, @annually, @monthly, @weekly, @daily, @midnight,
 			if err != nil {
 				return err
 			}
-			v := scheduleView(*s)
+			v := view.NewSchedule(*s)
 			return e.print(v, func() writerTo { return scheduleFields(v) })
 		}),
 	}
@@ -128,7 +128,7 @@ descriptor (@yearly, @annually, @monthly, @weekly, @daily, @midnight,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(ss, scheduleView)
+			vs := view.Map(ss, view.NewSchedule)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"ID", "NAMESPACE", "WORKFLOW", "EXPRESSION", "TIME ZONE", "PAUSED", "OVERLAP", "LAST FIRE AT"}}
 				for _, s := range vs {
@@ -169,7 +169,7 @@ descriptor (@yearly, @annually, @monthly, @weekly, @daily, @midnight,
 			if err != nil {
 				return nil, nil, err
 			}
-			v := scheduleView(*s)
+			v := view.NewSchedule(*s)
 			return v, scheduleFields(v), nil
 		}),
 		e.idCommand("pause", "SCHEDULE_ID", "Pause a schedule: no ticks until it is resumed", "", nil, func(ctx context.Context, c *aiflow.Client, id int64) (any, writerTo, error) {
@@ -234,7 +234,7 @@ commands show and steer them.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(ts, triggerView)
+			vs := view.Map(ts, view.NewTrigger)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"ID", "NAMESPACE", "WORKFLOW", "NAME", "KEYS", "PAUSED", "CREATED AT"}}
 				for _, tr := range vs {
@@ -274,7 +274,7 @@ commands show and steer them.`,
 			if err != nil {
 				return nil, nil, err
 			}
-			v := triggerView(*t)
+			v := view.NewTrigger(*t)
 			return v, triggerFields(v), nil
 		}),
 		e.idCommand("pause", "TRIGGER_ID", "Pause a trigger: it is not evaluated until it is resumed", "", nil, func(ctx context.Context, c *aiflow.Client, id int64) (any, writerTo, error) {

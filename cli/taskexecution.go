@@ -39,7 +39,7 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs := view.Map(tes, taskExecutionView)
+			vs := view.Map(tes, view.NewTaskExecution)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"ID", "TASK", "SEQ", "STATUS", "ATTEMPT", "STARTED AT", "ENDED AT", "ERROR", "NOTE"}}
 				for _, te := range vs {
@@ -67,7 +67,7 @@ func (e *env) taskExecutionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := taskExecutionView(*te)
+			v := view.NewTaskExecution(*te)
 			return e.print(v, func() writerTo {
 				var f fields
 				f.add("ID", v.ID)

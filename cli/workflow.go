@@ -37,7 +37,7 @@ show what they registered, versions included.`,
 			if err != nil {
 				return err
 			}
-			vs := view.Map(ws, workflowView)
+			vs := view.Map(ws, view.NewWorkflow)
 			return e.print(vs, func() writerTo {
 				t := &table{header: []string{"NAMESPACE", "NAME", "VERSION", "ENABLED", "UPDATED AT"}}
 				for _, w := range vs {
@@ -65,7 +65,7 @@ show what they registered, versions included.`,
 			if err != nil {
 				return err
 			}
-			v := workflowDetailView(*w, vers)
+			v := view.NewWorkflowDetail(*w, vers)
 			return e.print(v, func() writerTo {
 				var f fields
 				f.add("NAMESPACE", v.Namespace)

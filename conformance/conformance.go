@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Executions/StopAllAndDelete", fn: testStopAllAndDeleteExecutions},
 		{name: "Executions/ListPagesByIDAndCreationTime", fn: testListExecutionPages},
 		{name: "Executions/KeepTheDefinitionVersionTheyBeganWith", fn: testExecutionKeepsItsVersion},
+		{name: "Executions/StartManyInOneCall", fn: testStartManyExecutions},
 		{name: "Shutdown/GracefulStopDrainsAndInterrupts", fn: testGracefulStop},
 		{name: "Shutdown/TasksOutlivingStopTimeoutAreCancelledAndRunAgain", fn: testStopTimeoutCancels,
 			adjust: func(_ *testing.T, c *aiflow.Config) { c.StopTimeout = stopTimeout }},

@@ -2,7 +2,10 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -148,4 +151,57 @@ func testListExecutionPages(t *testing.T, b *bed) {
 		require.True(t, x.CreatedAt.Before(mid.CreatedAt), "execution %d created %v, not before %v", x.ID, x.CreatedAt, mid.CreatedAt)
 	}
 	require.Len(t, after, len(ids)-len(earlier))
+}
+
+// testStartManyExecutions: StartWorkflowExecutions starts one execution per
+// input, returns their ids in the order of the inputs, and each runs with its
+// input; a call that fails starts none.
+func testStartManyExecutions(t *testing.T, b *bed) {
+	f := b.flow("w")
+	var inputs sync.Map // execution id -> input its task saw
+	f.funcTask("a", func(_ context.Context, tc *aiflow.TaskContext) error {
+		inputs.Store(tc.ExecutionID, tc.Input)
+		return nil
+	})
+	f.keepAlive()
+	b.register(f.wf)
+
+	in := make([]string, 25)
+	for i := range in {
+		in[i] = fmt.Sprintf(`{"n":%d}`, i)
+	}
+	in[3] = "" // no input
+	ids, err := b.client.StartWorkflowExecutions(b.ctx, "w", in, nil)
+	require.NoError(t, err)
+	require.Len(t, ids, len(in))
+	require.True(t, slices.IsSorted(ids), "ids in the order of the inputs: %v", ids)
+	for i, id := range ids {
+		x := b.execution(id)
+		require.Equal(t, in[i], x.Input)
+		require.Equal(t, "w", x.Workflow)
+	}
+	for i, id := range ids {
+		b.waitRun(id, "a", 1, aiflow.TaskSuccess)
+		got, _ := inputs.Load(id)
+		require.Equal(t, in[i], got, "execution %d", id)
+		b.waitExecution(id, aiflow.WorkflowRunning)
+	}
+
+	before, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w"})
+	require.NoError(t, err)
+	_, err = b.client.StartWorkflowExecutions(b.ctx, "w", nil, nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "inputs")
+	_, err = b.client.StartWorkflowExecutions(b.ctx, "w", make([]string, aiflow.MaxStartExecutions+1), nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	_, err = b.client.StartWorkflowExecutions(b.ctx, "w", []string{"ok", strings.Repeat("x", aiflow.MaxInputBytes+1)}, nil)
+	require.ErrorIs(t, err, aiflow.ErrInvalid)
+	require.ErrorContains(t, err, "inputs[1]")
+	_, err = b.client.StartWorkflowExecutions(b.ctx, "nope", []string{"", ""}, nil)
+	require.ErrorIs(t, err, aiflow.ErrWorkflowNotFound)
+	_, err = b.client.StartWorkflowExecutions(b.ctx, "w", []string{""}, &aiflow.StartWorkflowExecutionsOpts{Namespace: "nowhere"})
+	require.Error(t, err)
+	after, err := b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "w"})
+	require.NoError(t, err)
+	require.Len(t, after, len(before), "a call that failed started nothing")
 }

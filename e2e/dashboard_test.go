@@ -261,6 +261,72 @@ func TestDashboardInABrowser(t *testing.T) {
 		require.Zero(t, evaluate[int](t, b, `document.querySelectorAll('#events script, #events img').length`))
 	})
 
+	t.Run("StopStartAndRestartATaskFromTheExecutionPage", func(t *testing.T) {
+		xs, err := s.client.ListWorkflowExecutions(ctx, &aiflow.ExecutionFilter{Workflow: demo.OnlineML, Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, xs, 1)
+		id := xs[0].ID
+		// latest is the newest run of the streaming task predicting.
+		latest := func() aiflow.TaskExecution {
+			tes, err := s.client.ListTaskExecutions(ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: "predicting"})
+			require.NoError(t, err)
+			require.NotEmpty(t, tes)
+			newest := tes[0]
+			for _, te := range tes {
+				if te.SeqNum > newest.SeqNum {
+					newest = te
+				}
+			}
+			return newest
+		}
+		task := `#task-predicting`
+		// Each button posts a form and comes back to the page, which then
+		// follows the task live: wait with queries that survive navigation.
+		status := func(st aiflow.TaskStatus) chromedp.Action[chromedp.Void] {
+			return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`%s[data-status="%s"]`, task, st)))
+		}
+		logLink := func(te aiflow.TaskExecution) chromedp.Action[chromedp.Void] {
+			return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`%s a[data-log="%d"]`, task, te.ID)))
+		}
+		newRun := func(after int) aiflow.TaskExecution {
+			var te aiflow.TaskExecution
+			require.Eventually(t, func() bool { te = latest(); return te.SeqNum > after && te.Status == aiflow.TaskRunning },
+				waitLong, 20*time.Millisecond, "a run after #%d runs", after)
+			return te
+		}
+		within(t, b, waitLong,
+			chromedp.Navigate(fmt.Sprintf("%s/executions/%d", s.ui, id)),
+			status(aiflow.TaskRunning),
+		)
+		first := latest()
+
+		// Stop: the run ends STOPPED and the button becomes Start.
+		within(t, b, waitLong,
+			chromedp.Click(chromedp.CSS(task+` button[value="stop"]`)),
+			status(aiflow.TaskStopped),
+			chromedp.WaitVisible(chromedp.CSS(task+` button[value="start"]`)),
+		)
+		stopped := latest()
+		require.Equal(t, first.ID, stopped.ID)
+		require.Equal(t, aiflow.TaskStopped, stopped.Status)
+
+		// Start: a new run, shown with its log link and a Stop button.
+		within(t, b, waitLong, chromedp.Click(chromedp.CSS(task+` button[value="start"]`)))
+		second := newRun(first.SeqNum)
+		within(t, b, waitLong, logLink(second), status(aiflow.TaskRunning), chromedp.WaitVisible(chromedp.CSS(task+` button[value="stop"]`)))
+
+		// Restart: the running run stops and another starts.
+		within(t, b, waitLong, chromedp.Click(chromedp.CSS(task+` button[value="restart"]`)))
+		third := newRun(second.SeqNum)
+		within(t, b, waitLong, logLink(third), status(aiflow.TaskRunning))
+		restarted, err := s.client.GetTaskExecution(ctx, second.ID)
+		require.NoError(t, err)
+		require.Equal(t, aiflow.TaskStopped, restarted.Status, "the restarted run was stopped")
+		x, err := s.client.GetWorkflowExecution(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, aiflow.WorkflowRunning, x.Status, "the execution runs on")
+	})
+
 	if *screenshots != "" {
 		t.Run("Screenshots", func(t *testing.T) { takeScreenshots(t, b, s) })
 	}

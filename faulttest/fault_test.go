@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/aiflow-go/aiflow/internal/pgtest"
+	"github.com/aiflow-go/aiflow/store/postgres"
 )
 
 // TestKill9 kills the program embedding the library with SIGKILL at random
@@ -25,6 +26,7 @@ func TestKill9(t *testing.T) {
 
 	cur := b.startApp()
 	b.startExecutions(ctx, 2)
+	b.addSchedule(ctx)
 	p := b.produce(4*time.Millisecond, b.rng.Uint64())
 	late := b.produceLate(300*time.Millisecond, b.rng.Uint64())
 	for range kills {
@@ -39,8 +41,7 @@ func TestKill9(t *testing.T) {
 		cur = b.startApp()
 	}
 	pause(500 * time.Millisecond) // events keep flowing into the last process
-	p.stop()
-	late.stop()
+	b.quiesce(ctx, p, late)
 	t.Logf("%d late commits", late.sent)
 
 	b.settle(ctx)
@@ -65,6 +66,7 @@ func TestReplicasOneKilled(t *testing.T) {
 				b.startApp()
 			}
 			b.startExecutions(ctx, 1)
+			b.addSchedule(ctx)
 			p := b.produce(4*time.Millisecond, b.rng.Uint64())
 			// Let the replicas share the work: with 4 partitions, the third
 			// replica holds none, and runs only what River gives it.
@@ -76,7 +78,7 @@ func TestReplicasOneKilled(t *testing.T) {
 			t.Logf("killing %s, which holds %d (of %v)", victim, holdings[victim], holdings)
 			b.kill(victim)
 			pause(time.Duration(1500+b.rng.IntN(1000)) * time.Millisecond)
-			p.stop()
+			b.quiesce(ctx, p)
 
 			b.settle(ctx)
 			b.verify(ctx, true)
@@ -97,8 +99,10 @@ func TestReplicasOneKilled(t *testing.T) {
 
 // TestReplicaPaused runs two replicas while events flow and freezes the one
 // that holds the most (partitions and task leases) with SIGSTOP, for longer
-// than its task lease but less than the lease plus the stop grace
-// (AIFLOW_FAULT_PAUSES times, 4 by default), then checks every decision
+// than its task lease but less than the lease plus the stop grace (a 2 s
+// lease and a 1 s grace; the library's defaults, 30 s and 10 s, under
+// AIFLOW_FAULT_DEFAULT_LEASES=1) (AIFLOW_FAULT_PAUSES times, 4 by default),
+// then checks every decision
 // against the oracle, and that no two attempts of a task ran at once: the
 // frozen replica's attempts are taken over by the other one only after the
 // lease and the grace, and the frozen one cancels them as soon as it runs
@@ -107,13 +111,19 @@ func TestReplicaPaused(t *testing.T) {
 	pgtest.Require(t)
 	pauses := envInt(t, "AIFLOW_FAULT_PAUSES", 4)
 	b := setup(t, pgtest.URL(), "chaos1", "chaos2", "chaos3")
-	const lease, grace = 2 * time.Second, time.Second
-	b.appArgs = []string{"-lease", lease.String(), "-stop-grace", grace.String()}
+	lease, grace := 2*time.Second, time.Second
+	if b.defaultLeases {
+		lease = postgres.TaskLeaseTTLDefault
+		grace = min((lease-postgres.TaskHeartbeatDefault)/2, postgres.TaskStopGraceMax)
+	} else {
+		b.appArgs = []string{"-lease", lease.String(), "-stop-grace", grace.String()}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	b.startApp()
 	b.startApp()
 	b.startExecutions(ctx, 2)
+	b.addSchedule(ctx)
 	p := b.produce(4*time.Millisecond, b.rng.Uint64())
 	for range pauses {
 		pause(time.Duration(500+b.rng.IntN(1000)) * time.Millisecond)
@@ -127,7 +137,7 @@ func TestReplicaPaused(t *testing.T) {
 		b.freeze(victim, d)
 	}
 	pause(1500 * time.Millisecond) // events keep flowing after the last pause
-	p.stop()
+	b.quiesce(ctx, p)
 
 	b.settle(ctx)
 	b.verify(ctx, true)
@@ -183,6 +193,7 @@ func TestPostgresRestart(t *testing.T) {
 	b.startApp()
 	b.startApp()
 	b.startExecutions(ctx, 2)
+	b.addSchedule(ctx)
 	p := b.produce(4*time.Millisecond, b.rng.Uint64())
 	for _, mode := range []string{"fast", "immediate"} {
 		pause(time.Duration(1000+b.rng.IntN(1000)) * time.Millisecond)
@@ -191,7 +202,7 @@ func TestPostgresRestart(t *testing.T) {
 		cluster.WaitReady(ctx)
 	}
 	pause(time.Duration(1000+b.rng.IntN(1000)) * time.Millisecond)
-	p.stop()
+	b.quiesce(ctx, p)
 
 	b.settle(ctx)
 	require.Len(t, b.alive(), 2, "both clients survived the restarts")

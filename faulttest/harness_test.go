@@ -108,14 +108,30 @@ type bundle struct {
 	st        *postgres.Store
 	client    *aiflow.Client
 	workflows []string
-	rng       *mrand.Rand
-	logPath   string
+	// all are the workflows and the trigger's and the schedule's
+	// (chaostrig, chaossched).
+	all     []string
+	rng     *mrand.Rand
+	logPath string
 	// errorsPath is the file the chaosapp bodies append their own errors
 	// to (see testdata/chaosapp).
 	errorsPath string
 
 	// appArgs are added to every chaosapp's command line (lease settings).
 	appArgs []string
+	// defaultLeases is set under AIFLOW_FAULT_DEFAULT_LEASES=1: the
+	// chaosapp processes run at the library's default lease settings.
+	defaultLeases bool
+	// appURL, when set, gives the database URL of the next chaosapp (a
+	// proxy in front of the server) in place of url.
+	appURL func(id string) string
+	// scheduleID is the schedule of chaossched (addSchedule).
+	scheduleID int64
+
+	// stopped is set once stopExecutions has stopped every execution.
+	stopped bool
+	// producers are the producers started, whose sends checkSends checks.
+	producers []*producer
 
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
@@ -129,17 +145,26 @@ func setup(t *testing.T, url string, workflows ...string) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	schema := "aiflowfault_" + hex.EncodeToString(rb[:])
 	pcfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
 	pcfg.MaxConns = 8
+	// The sessions of a test are named after its schema (the chaosapp
+	// processes': <schema>-<client id>), so that a fault can find them.
+	pcfg.ConnConfig.RuntimeParams["application_name"] = schema + "-test"
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	require.NoError(t, err)
-	var rb [6]byte
-	_, _ = rand.Read(rb[:])
 	b := &bundle{
-		t: t, url: url, schema: "aiflowfault_" + hex.EncodeToString(rb[:]), pool: pool, workflows: workflows,
+		t: t, url: url, schema: schema, pool: pool, workflows: workflows,
+		all: append(slices.Clone(workflows), "chaostrig", "chaossched"),
 		rng: mrand.New(mrand.NewPCG(seed(t), 1)), procs: map[string]*exec.Cmd{},
 		logPath: filepath.Join(t.TempDir(), "chaosapp.log"), errorsPath: filepath.Join(t.TempDir(), "body-errors.txt"),
+	}
+	if os.Getenv("AIFLOW_FAULT_DEFAULT_LEASES") == "1" {
+		b.defaultLeases = true
+		b.appArgs = []string{"-default-leases"}
 	}
 	t.Cleanup(func() {
 		b.killAll()
@@ -183,7 +208,11 @@ func (b *bundle) startApp() string {
 	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	require.NoError(b.t, err)
 	defer logf.Close()
-	args := append([]string{"-url", b.url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ","),
+	url := b.url
+	if b.appURL != nil {
+		url = b.appURL(id)
+	}
+	args := append([]string{"-url", url, "-schema", b.schema, "-id", id, "-workflows", strings.Join(b.workflows, ","),
 		"-errors", b.errorsPath}, b.appArgs...)
 	cmd := exec.Command(chaosApp(b.t), args...)
 	cmd.Stderr = logf
@@ -305,33 +334,55 @@ func (b *bundle) startExecutions(ctx context.Context, perWorkflow int) {
 	}
 }
 
-// producer streams "ping" and "num" events to the namespace every interval
-// until stop is called; sends that fail (while the server restarts) are
-// retried. It reports what it sent.
+// producer streams events to the namespace every interval until stop is
+// called: "ping" and "num" (9 in 20 each), "kick", "go", "halt" and "fire"
+// (1 in 40 each). Each send has its own sender name and the same
+// idempotency key, and sends that fail (while the server restarts, or when
+// its connection is terminated) are retried with them: every send that
+// returned success (acked) must be in the log exactly once, and the others
+// at most once. It reports what it sent.
 type producer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	sent   int
 	failed int
+	// name is the prefix of its senders' names; acked says, by sender
+	// name, whether its send returned success.
+	name  string
+	acked map[string]bool
+}
+
+// eventMix picks the key and value of the next event from rng.
+func eventMix(rng *mrand.Rand) (key, value string) {
+	switch r := rng.IntN(40); {
+	case r < 18:
+		return "ping", ""
+	case r < 36:
+		return "num", strconv.Itoa(1 + rng.IntN(9))
+	default:
+		return []string{"kick", "go", "halt", "fire"}[r-36], ""
+	}
 }
 
 func (b *bundle) produce(interval time.Duration, seed uint64) *producer {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &producer{cancel: cancel, done: make(chan struct{})}
+	p := &producer{cancel: cancel, done: make(chan struct{}), name: "producer" + strconv.Itoa(len(b.producers)+1), acked: map[string]bool{}}
+	b.producers = append(b.producers, p)
 	rng := mrand.New(mrand.NewPCG(seed, 2))
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		for {
-			key, value := "ping", ""
-			if rng.IntN(2) == 0 {
-				key, value = "num", strconv.Itoa(1+rng.IntN(9))
-			}
+		for n := 1; ; n++ {
+			key, value := eventMix(rng)
+			sender := p.name + "-" + strconv.Itoa(n)
+			p.acked[sender] = false
+			opts := &aiflow.SendEventOpts{Sender: sender, IdempotencyKey: sender}
 			for {
-				_, err := b.client.SendEvent(ctx, key, value, nil)
+				_, err := b.client.SendEvent(ctx, key, value, opts)
 				if err == nil {
 					p.sent++
+					p.acked[sender] = true
 					break
 				}
 				if ctx.Err() != nil {
@@ -432,16 +483,56 @@ func (b *bundle) settle(ctx context.Context) {
 	b.t.Fatalf("not settled after 3 minutes: %s", why)
 }
 
+// addSchedule gives chaossched a schedule ticking every scheduleEvery, whose
+// missed ticks are all caught up.
+func (b *bundle) addSchedule(ctx context.Context) {
+	b.t.Helper()
+	sc, err := b.client.AddWorkflowSchedule(ctx, "chaossched", aiflow.Every(scheduleEvery), &aiflow.ScheduleOpts{CatchUp: aiflow.MaxCatchUp})
+	require.NoError(b.t, err)
+	b.scheduleID = sc.ID
+}
+
+// scheduleEvery is the interval of chaossched's schedule.
+const scheduleEvery = time.Second
+
+// quiesce stops the producers and deletes the schedule, before the test
+// waits for everything to settle.
+func (b *bundle) quiesce(ctx context.Context, ps ...*producer) {
+	b.t.Helper()
+	for _, p := range ps {
+		p.stop()
+	}
+	if b.scheduleID != 0 {
+		require.Eventually(b.t, func() bool { return b.client.DeleteWorkflowSchedule(ctx, b.scheduleID) == nil },
+			time.Minute, 50*time.Millisecond, "delete the schedule")
+		b.scheduleID = 0
+	}
+}
+
 func (b *bundle) unsettled(ctx context.Context) (string, error) {
 	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return "", err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	return b.unsettledIn(ctx, tx)
+}
+
+// querier is a transaction or a pool.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// unsettledIn says what is left to do in the snapshot of tx ("" when
+// nothing is). Periodic tasks (p) tick on while their execution runs: a run
+// of one that is queued or running does not count.
+func (b *bundle) unsettledIn(ctx context.Context, tx querier) (string, error) {
 	s := b.schema
 	var busy int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_task_execution
-		WHERE workflow = ANY($1) AND task <> 'stream' AND status NOT IN ('SUCCESS', 'FAILED', 'STOPPED')`, b.workflows).Scan(&busy); err != nil {
+		WHERE workflow = ANY($1) AND task <> 'stream' AND status NOT IN ('SUCCESS', 'FAILED', 'STOPPED')
+		AND NOT (task = 'p' AND status IN ('QUEUED', 'RUNNING', 'RETRYING'))`, b.all).Scan(&busy); err != nil {
 		return "", err
 	}
 	if busy > 0 {
@@ -464,7 +555,9 @@ func (b *bundle) unsettled(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(streams) != len(b.execs) {
+	if b.stopped {
+		streams = nil
+	} else if len(streams) != len(b.execs) {
 		return fmt.Sprintf("%d streams for %d executions", len(streams), len(b.execs)), nil
 	}
 	live := b.alive()
@@ -477,7 +570,7 @@ func (b *bundle) unsettled(ctx context.Context) (string, error) {
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_partition p
 		WHERE p.partition IN (SELECT partition FROM `+s+`.aiflow_workflow WHERE name = ANY($1))
 		AND EXISTS (SELECT 1 FROM `+s+`.aiflow_event e WHERE e.partition IN (-1, p.partition) AND (e.xid, e.id) > (p.pos_xid, p.pos_id))`,
-		b.workflows).Scan(&lagging); err != nil {
+		b.all).Scan(&lagging); err != nil {
 		return "", err
 	}
 	if lagging > 0 {
@@ -486,20 +579,28 @@ func (b *bundle) unsettled(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// events reads the whole log in position order.
-func (b *bundle) events(ctx context.Context) []store.Event {
+// events reads the whole log visible to q in position order.
+func (b *bundle) events(ctx context.Context, q querier) []store.Event {
 	b.t.Helper()
-	var all []store.Event
-	var after store.Position
-	for {
-		evs, next, err := b.st.ListEvents(ctx, store.EventFilter{After: after, Limit: 10000})
-		require.NoError(b.t, err)
-		all = append(all, evs...)
-		if len(evs) == 0 {
-			return all
+	rows, err := q.Query(ctx, `SELECT e.id, e.xid::text AS xid_text, e.time, e.kind, e.namespace, e.key, e.value, e.sender,
+		e.workflow, e.execution_id, e.task_name, e.task_execution_id, e.seq_num, e.broadcast, e.data
+		FROM `+b.schema+`.aiflow_event e ORDER BY e.xid, e.id`)
+	require.NoError(b.t, err)
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Event, error) {
+		var ev store.Event
+		var xid string
+		var kind int16
+		err := r.Scan(&ev.ID, &xid, &ev.Time, &kind, &ev.Namespace, &ev.Key, &ev.Value, &ev.Sender, &ev.Workflow,
+			&ev.ExecutionID, &ev.TaskName, &ev.TaskExecutionID, &ev.SeqNum, &ev.Broadcast, &ev.Data)
+		if err == nil {
+			ev.Kind = store.EventKind(kind)
+			ev.Position.XID, err = strconv.ParseUint(xid, 10, 64)
+			ev.Position.ID = ev.ID
 		}
-		after = next
-	}
+		return ev, err
+	})
+	require.NoError(b.t, err)
+	return all
 }
 
 type dbTE struct {
@@ -509,19 +610,36 @@ type dbTE struct {
 	status string
 }
 
-// verify checks the database against the oracle's replay of the log. With
-// state, it also checks the condition state of the running executions.
+// verify checks the database against the oracle's replay of the log, in
+// one snapshot where everything has settled (see settle). With state, it
+// also checks the condition state of the running executions.
 func (b *bundle) verify(ctx context.Context, state bool) map[int64]*oracleExec {
 	b.t.Helper()
-	events := b.events(ctx)
-	want, err := runOracle(events, b.workflows)
+	var tx pgx.Tx
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var err error
+		tx, err = b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		require.NoError(b.t, err)
+		why, err := b.unsettledIn(ctx, tx)
+		require.NoError(b.t, err)
+		if why == "" {
+			break
+		}
+		_ = tx.Rollback(ctx)
+		require.True(b.t, time.Now().Before(deadline), "no settled snapshot within a minute: %s", why)
+		pause(20 * time.Millisecond)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	events := b.events(ctx, tx)
+	want, timers, err := runOracle(events, b.workflows)
 	require.NoError(b.t, err)
 	require.Len(b.t, want, len(b.execs), "the oracle sees every execution")
 	s := b.schema
 	for _, id := range b.execs {
 		x := want[id]
 		require.NotNil(b.t, x, "execution %d in the log", id)
-		rows, err := b.pool.Query(ctx, `SELECT id, task, seq_num, status FROM `+s+`.aiflow_task_execution
+		rows, err := tx.Query(ctx, `SELECT id, task, seq_num, status FROM `+s+`.aiflow_task_execution
 			WHERE execution_id = $1 ORDER BY task, seq_num`, id)
 		require.NoError(b.t, err)
 		tes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dbTE, error) {
@@ -533,40 +651,62 @@ func (b *bundle) verify(ctx context.Context, state bool) map[int64]*oracleExec {
 		for _, te := range tes {
 			got[te.task] = append(got[te.task], te)
 		}
-		for _, task := range []string{"stream", "a", "b", "c"} {
+		for _, task := range chaosTasks {
 			n := 0
 			if t := x.tasks[task]; t != nil {
 				n = t.seq
 			}
+			if len(got[task]) != n {
+				b.logTaskEvents(events, id, task)
+			}
 			require.Len(b.t, got[task], n, "execution %d task %s: task executions decided by the log (none missing, none twice)", id, task)
 			for i, te := range got[task] {
 				require.Equal(b.t, i+1, te.seq, "execution %d task %s: dense sequence numbers", id, task)
+				if string(x.last[task][te.seq]) != te.status {
+					b.logTaskEvents(events, id, task)
+				}
 				require.Equal(b.t, string(x.last[task][te.seq]), te.status,
-					"execution %d task %s #%d: the stored status is the last one in the log", id, task, te.seq)
+					"execution %d task %s #%d: the stored status is the one the log gives", id, task, te.seq)
 			}
 		}
-		delete(got, "stream")
-		delete(got, "a")
-		delete(got, "b")
-		delete(got, "c")
+		for _, task := range chaosTasks {
+			delete(got, task)
+		}
 		require.Empty(b.t, got, "execution %d: no other task executions", id)
 		if state {
-			require.Equal(b.t, x.sum, b.sumState(ctx, id), "execution %d: the condition's state", id)
+			require.Equal(b.t, x.sum, b.sumState(ctx, tx, id), "execution %d: the condition's state", id)
 		}
 	}
 	var twice int
-	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+s+`.chaos_run WHERE runs > 1`).Scan(&twice))
+	require.NoError(b.t, tx.QueryRow(ctx, `SELECT count(*) FROM `+s+`.chaos_run WHERE runs > 1`).Scan(&twice))
 	require.Zero(b.t, twice, "a task body ran twice for one attempt")
-	b.checkBodies(ctx)
-	b.checkFailures(ctx)
+	b.checkBodies(ctx, tx)
+	b.checkFailures(ctx, tx)
+	b.checkTimers(ctx, tx, timers)
+	b.checkSends(events)
 	return want
 }
+
+// logTaskEvents logs the last status events of a task of an execution, to
+// explain a failed check.
+func (b *bundle) logTaskEvents(events []store.Event, id int64, task string) {
+	var lines []string
+	for _, ev := range events {
+		if ev.ExecutionID == id && (ev.TaskName == task || ev.Kind != store.KindStatus) {
+			lines = append(lines, fmt.Sprintf("%d/%d %d %s %s #%d %s %s", ev.Position.XID, ev.ID, ev.Kind, ev.Key, ev.TaskName, ev.SeqNum, ev.Value, ev.Data))
+		}
+	}
+	b.t.Logf("events of execution %d task %s (last 40 of %d):\n%s", id, task, len(lines), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+}
+
+// chaosTasks are the tasks of the chaos workflows (see testdata/chaosapp).
+var chaosTasks = []string{"stream", "a", "b", "c", "d", "e", "p"}
 
 // checkFailures checks that no task execution ended FAILED unless a body of
 // it returned an error of its own (the chaosapp bodies write those to
 // errorsPath) or its workers kept dying (the interruption limit was
 // reached): the loss of a worker is not the task's failure.
-func (b *bundle) checkFailures(ctx context.Context) {
+func (b *bundle) checkFailures(ctx context.Context, q querier) {
 	b.t.Helper()
 	bodyFailed := map[int64]bool{}
 	data, err := os.ReadFile(b.errorsPath)
@@ -582,8 +722,8 @@ func (b *bundle) checkFailures(ctx context.Context) {
 		require.NoError(b.t, err, "body error line %q", line)
 		bodyFailed[id] = true
 	}
-	rows, err := b.pool.Query(ctx, `SELECT id, task, seq_num, attempt, error FROM `+b.schema+`.aiflow_task_execution
-		WHERE workflow = ANY($1) AND status = 'FAILED' ORDER BY id`, b.workflows)
+	rows, err := q.Query(ctx, `SELECT id, task, seq_num, attempt, error FROM `+b.schema+`.aiflow_task_execution
+		WHERE workflow = ANY($1) AND status = 'FAILED' ORDER BY id`, b.all)
 	require.NoError(b.t, err)
 	type failed struct {
 		id           int64
@@ -620,24 +760,27 @@ func (b *bundle) checkFailures(ctx context.Context) {
 // without an end runs on (its process is alive: it counts as running until
 // now and beyond) or died with its process (killed: when it ended is not
 // known, and it is left out).
-func (b *bundle) checkBodies(ctx context.Context) {
+func (b *bundle) checkBodies(ctx context.Context, q querier) {
 	b.t.Helper()
 	s := b.schema
 	var bodiless int
-	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_task_execution t
+	require.NoError(b.t, q.QueryRow(ctx, `SELECT count(*) FROM `+s+`.aiflow_task_execution t
 		WHERE t.workflow = ANY($1) AND t.status = 'SUCCESS' AND NOT EXISTS (SELECT 1 FROM `+s+`.chaos_run r
-			WHERE r.task_execution_id = t.id AND r.attempt = t.attempt AND r.ended_at IS NOT NULL)`, b.workflows).Scan(&bodiless))
+			WHERE r.task_execution_id = t.id AND r.attempt = t.attempt AND r.ended_at IS NOT NULL)`, b.all).Scan(&bodiless))
 	require.Zero(b.t, bodiless, "task executions SUCCESS without a body that ran to its end")
-	n, examples := b.overlaps(ctx)
+	n, examples := b.overlaps(ctx, q)
+	var bodies int
+	require.NoError(b.t, q.QueryRow(ctx, `SELECT count(*) FROM `+s+`.chaos_run`).Scan(&bodies))
+	b.t.Logf("%d bodies recorded, %d pairs of them of one task ran at the same time", bodies, n)
 	require.Zero(b.t, n, "attempts of a task that ran at the same time, for example:\n%s", strings.Join(examples, "\n"))
 }
 
 // overlaps counts the pairs of bodies of one task of an execution that ran
 // at the same time, with a few of them described.
-func (b *bundle) overlaps(ctx context.Context) (int, []string) {
+func (b *bundle) overlaps(ctx context.Context, q querier) (int, []string) {
 	b.t.Helper()
 	s := b.schema
-	rows, err := b.pool.Query(ctx, `WITH r AS (
+	rows, err := q.Query(ctx, `WITH r AS (
 			SELECT t.execution_id, t.task, r.task_execution_id AS te, r.attempt, r.client, r.started_at,
 				coalesce(r.ended_at, CASE WHEN r.client = ANY($2) THEN 'infinity'::timestamptz END) AS ended_at
 			FROM `+s+`.chaos_run r JOIN `+s+`.aiflow_task_execution t ON t.id = r.task_execution_id
@@ -648,7 +791,7 @@ func (b *bundle) overlaps(ctx context.Context) (int, []string) {
 		FROM r r1 JOIN r r2 ON r2.execution_id = r1.execution_id AND r2.task = r1.task AND (r1.te, r1.attempt) < (r2.te, r2.attempt)
 		WHERE r1.ended_at IS NOT NULL AND r2.ended_at IS NOT NULL
 			AND r1.started_at < r2.ended_at AND r2.started_at < r1.ended_at
-		ORDER BY r1.te, r1.attempt`, b.workflows, b.alive())
+		ORDER BY r1.te, r1.attempt`, b.all, b.alive())
 	require.NoError(b.t, err)
 	all, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(b.t, err)
@@ -657,10 +800,10 @@ func (b *bundle) overlaps(ctx context.Context) (int, []string) {
 
 // sumState reads the sum kept by the condition of task c from the engine's
 // snapshot of a running execution.
-func (b *bundle) sumState(ctx context.Context, id int64) int {
+func (b *bundle) sumState(ctx context.Context, q querier, id int64) int {
 	b.t.Helper()
 	var data []byte
-	require.NoError(b.t, b.pool.QueryRow(ctx, `SELECT data FROM `+b.schema+`.aiflow_snapshot WHERE key = $1::bytea`,
+	require.NoError(b.t, q.QueryRow(ctx, `SELECT data FROM `+b.schema+`.aiflow_snapshot WHERE key = $1::bytea`,
 		[]byte("x/"+strconv.FormatInt(id, 10))).Scan(&data))
 	var snap struct {
 		State map[string]json.RawMessage `json:"state"`
@@ -692,6 +835,7 @@ func (b *bundle) stopExecutions(ctx context.Context) {
 	}, 2*time.Minute, 20*time.Millisecond, "every execution STOPPED with every task finished")
 	// The last status events are below the horizon once the writers are done.
 	b.settleLog(ctx)
+	b.stopped = true
 	want := b.verify(ctx, false)
 	for _, id := range b.execs {
 		x := want[id]

@@ -386,6 +386,10 @@ type Metadata interface {
 	// start_execution control event) in one transaction, so the execution
 	// can be read, listed and stopped before the engine handles the event.
 	CreateExecution(ctx context.Context, rec WorkflowExecutionRecord, ev Event) (Event, error)
+	// CreateExecutions does what CreateExecution does for each of recs,
+	// evs[i] being the start event of recs[i], in one transaction: all of
+	// them or none. It returns the appended events in the order of evs.
+	CreateExecutions(ctx context.Context, recs []WorkflowExecutionRecord, evs []Event) ([]Event, error)
 
 	// AllocateExecutionIDs reserves n workflow execution ids.
 	AllocateExecutionIDs(ctx context.Context, n int) ([]int64, error)
@@ -403,9 +407,17 @@ type Metadata interface {
 	ListTaskExecutions(ctx context.Context, filter TaskExecutionFilter) ([]TaskExecutionRecord, error)
 }
 
-// TaskRun is one attempt of a task execution handed to a worker.
+// TaskRun is one attempt of a task execution handed to a worker, with what
+// the worker needs of its workflow execution, read with the attempt (no
+// read of its own).
 type TaskRun struct {
 	TaskExecutionRecord
+	// Version is the definition version the workflow execution began with
+	// (WorkflowExecutionRecord.Version); empty when not recorded, which
+	// runs the latest definition.
+	Version string
+	// Input is the workflow execution's input (WorkflowExecutionRecord.Input).
+	Input string
 }
 
 // TaskHandler runs one attempt of a task execution: it starts the operator and

@@ -33,7 +33,9 @@ const (
 
 // NewStatusEvent builds the status event of te entering status. Every backend
 // and the engine build status events with it, so they look the same
-// everywhere.
+// everywhere. The event carries te's TraceParent (the trace context of the
+// event that started te), so that the task's status events, and the tasks
+// they start in turn, stay in that event's trace.
 func NewStatusEvent(te *TaskExecutionRecord, status TaskStatus, data StatusData, sender string) Event {
 	if data.Attempt == 0 {
 		data.Attempt = te.Attempt
@@ -51,6 +53,7 @@ func NewStatusEvent(te *TaskExecutionRecord, status TaskStatus, data StatusData,
 		TaskExecutionID: te.ID,
 		SeqNum:          te.SeqNum,
 		Data:            payload,
+		TraceParent:     te.TraceParent,
 	}
 }
 

@@ -63,14 +63,16 @@ func run(ctx context.Context, out io.Writer) (*aiflow.WorkflowExecution, error) 
 	if err := client.Register(ctx, first, second); err != nil {
 		return nil, err
 	}
-	if err := client.Start(ctx); err != nil {
-		return nil, err
-	}
-	defer client.Stop(context.WithoutCancel(ctx))
+	// Triggers are added between Register and Start, so that the client
+	// evaluates them on every event it consumes.
 	trigger, err := client.AddWorkflowTrigger(ctx, second.Name(), "on_"+EventKey, aiflow.EventCondition(EventKey), nil)
 	if err != nil {
 		return nil, err
 	}
+	if err := client.Start(ctx); err != nil {
+		return nil, err
+	}
+	defer client.Stop(context.WithoutCancel(ctx))
 	fmt.Fprintf(out, "trigger %d on %q starts %s\n", trigger.ID, EventKey, second.Name())
 
 	from, err := client.LastPosition(ctx)

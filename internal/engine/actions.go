@@ -95,18 +95,20 @@ func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, ev *store.Event)
 		Timeout: t.Timeout, CreatedAt: at, UpdatedAt: at, TraceParent: ev.TraceParent,
 	})
 	if len(ts.Stopping) == 0 {
-		e.dispatch(x, t, te, at)
+		e.dispatch(x, t, te, at, ev.TraceParent)
 	}
 	e.markDirty(x)
 }
 
-func (e *Engine) dispatch(x *Execution, t *Task, te *TE, at time.Time) {
+// dispatch queues te's first attempt. tp is the trace context of the event
+// that started te, carried by its QUEUED event ("" when unknown).
+func (e *Engine) dispatch(x *Execution, t *Task, te *TE, at time.Time, tp string) {
 	te.Status = store.TaskQueued
 	te.Attempt = 1
 	e.fx.Dispatches = append(e.fx.Dispatches, store.Dispatch{TaskExecutionID: te.ID, Attempt: 1})
 	rec := store.TaskExecutionRecord{
 		ID: te.ID, ExecutionID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Task: t.Name,
-		SeqNum: te.Seq, Attempt: 1,
+		SeqNum: te.Seq, Attempt: 1, TraceParent: tp,
 	}
 	e.fx.Events = append(e.fx.Events, store.NewStatusEvent(&rec, store.TaskQueued, store.StatusData{}, store.SenderEngine))
 }

@@ -42,7 +42,7 @@ func (e *Engine) applyStatus(ev *store.Event) error {
 		ts.Stopping = slices.Delete(ts.Stopping, stopping, stopping+1)
 		if len(ts.Stopping) == 0 && ts.Latest != nil && ts.Latest.Status == store.TaskInit &&
 			x.Status == store.WorkflowRunning && t != nil {
-			e.dispatch(x, t, ts.Latest, ev.Time)
+			e.dispatch(x, t, ts.Latest, ev.Time, "") // the trace of the event that started it is not kept
 		}
 	}
 	if x.Status != store.WorkflowRunning || x.def == nil {

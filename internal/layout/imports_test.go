@@ -30,7 +30,7 @@ const (
 // layering rules of TestLayers cover test files too.
 var importRules = map[string]importRule{
 	"store":              {},
-	"store/memory":       {module: []string{"store"}, other: []string{clockwork}},
+	"store/memory":       {module: []string{"store", "internal/startstop"}, other: []string{clockwork}},
 	"store/postgres":     {module: []string{"store", "internal/leader", "internal/startstop"}, other: []string{pgx, river}},
 	"internal/engine":    {module: []string{"store"}},
 	"internal/runtime":   {module: []string{"store", "internal/engine", "internal/startstop"}, other: []string{clockwork}},

@@ -3,7 +3,9 @@
 // goroutine to return.
 //
 // A [Service] is used as a field of the type it runs (its zero value is
-// ready). Stop is safe without Start and more than once, and a stopped
+// ready). A service without a goroutine (a nil run) is only a context that
+// lives from Start to Stop, for an owner that starts goroutines of its own
+// under it and waits for them itself. Stop is safe without Start and more than once, and a stopped
 // service can be started again; the owner decides whether it allows that.
 //
 // Import rule: startstop imports only the standard library.
@@ -31,7 +33,9 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 
 // Start runs run in a new goroutine with a context derived from ctx that
 // Stop cancels (pass context.WithoutCancel(ctx) when the service must
-// outlive ctx). It returns ErrStarted if the service runs already.
+// outlive ctx). It returns ErrStarted if the service runs already. A nil run
+// starts no goroutine: the service is then only its context, and Done is
+// closed once that has ended.
 func (s *Service) Start(ctx context.Context, run func(ctx context.Context)) error {
 	return s.StartInit(ctx, nil, run)
 }
@@ -58,6 +62,10 @@ func (s *Service) StartInit(ctx context.Context, init func(ctx context.Context) 
 	}
 	done := make(chan struct{})
 	s.cancel, s.done = cancel, done
+	if run == nil {
+		context.AfterFunc(rctx, func() { close(done) })
+		return nil
+	}
 	go func() {
 		defer close(done)
 		run(rctx)

@@ -162,3 +162,30 @@ func TestCancelDoesNotWait(t *testing.T) {
 	require.NoError(t, s.Stop(context.Background()))
 	require.False(t, s.Started())
 }
+
+func TestNilRunIsAContext(t *testing.T) {
+	t.Parallel()
+	var s Service
+	var ctx context.Context
+	require.NoError(t, s.StartInit(context.Background(), func(c context.Context) error {
+		ctx = c
+		return nil
+	}, nil))
+	require.True(t, s.Started())
+	select {
+	case <-s.Done():
+		t.Fatal("Done is closed while the service's context lives")
+	default:
+	}
+	require.ErrorIs(t, s.Start(context.Background(), nil), ErrStarted)
+	require.NoError(t, s.Stop(context.Background()))
+	require.Error(t, ctx.Err(), "Stop cancels the service's context")
+	<-s.Done()
+	require.False(t, s.Started())
+
+	parent, cancel := context.WithCancel(context.Background())
+	require.NoError(t, s.Start(parent, nil))
+	cancel()
+	<-s.Done() // closed once the parent context ends
+	require.NoError(t, s.Stop(context.Background()))
+}

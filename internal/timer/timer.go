@@ -34,6 +34,7 @@ package timer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -428,8 +429,14 @@ func (l *leader) arm(sp spec, from time.Time, why string) {
 		}
 		from = now
 	}
-	job, err := l.gs.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartDateTime(next)),
-		gocron.NewTask(func() { l.ring(sp.key, next) }), gocron.WithName(sp.key))
+	task := gocron.NewTask(func() { l.ring(sp.key, next) })
+	job, err := l.gs.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartDateTime(next)), task, gocron.WithName(sp.key))
+	if errors.Is(err, gocron.ErrOneTimeJobStartDateTimePast) {
+		// The tick fell due since the clock was read above (gocron reads it
+		// again): ring it now, as a job that runs late would, rather than
+		// leave the timer unarmed until the next resync.
+		job, err = l.gs.NewJob(gocron.OneTimeJob(gocron.OneTimeJobStartImmediately()), task, gocron.WithName(sp.key))
+	}
 	if err != nil {
 		if l.ctx.Err() == nil {
 			l.s.log.WarnContext(l.ctx, "arming a timer", slog.String("timer", sp.key), slog.Any("error", err))

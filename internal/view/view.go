@@ -4,12 +4,14 @@
 // with nanoseconds in UTC, left out when unset.
 //
 // view depends only on what it shows. Its inputs are its own record types
-// (NamespaceRecord, WorkflowRecord, ExecutionRecord, ...), each with the
-// fields of the root package's public type, in the same order and of the
-// same types, so that a caller converts a value with a type conversion
-// (view.ExecutionRecord[aiflow.WorkflowStatus, aiflow.RunType](x)); the
-// compiler refuses the conversion if the two drift apart. The status kinds
-// are type parameters, so the store's records convert too.
+// (NamespaceRecord, WorkflowRecord, ExecutionRecord, ...), each the struct
+// type of the root package's public type: the same fields in the same order
+// and of the same types. Each constructor (NewExecution, NewEvent, ...)
+// takes any type whose underlying type is its record, so that the command
+// line and the HTTP handler pass the public value as it is
+// (view.NewExecution(x) for an aiflow.WorkflowExecution); the compiler
+// refuses the call if the two drift apart. The status kinds are type
+// parameters, inferred from the value.
 //
 // Import rule: view imports the standard library only.
 package view
@@ -36,13 +38,14 @@ type Namespace struct {
 }
 
 // NamespaceRecord has the fields of a namespace (aiflow.NamespaceInfo).
-type NamespaceRecord struct {
+type NamespaceRecord = struct {
 	Name      string
 	CreatedAt time.Time
 }
 
 // NewNamespace converts a namespace.
-func NewNamespace(n NamespaceRecord) Namespace {
+func NewNamespace[N ~NamespaceRecord](nv N) Namespace {
+	n := NamespaceRecord(nv)
 	return Namespace{Name: n.Name, CreatedAt: Time(n.CreatedAt)}
 }
 
@@ -67,7 +70,7 @@ type WorkflowVersion struct {
 
 // WorkflowRecord has the fields of a registered workflow
 // (aiflow.WorkflowInfo).
-type WorkflowRecord struct {
+type WorkflowRecord = struct {
 	Namespace  string
 	Name       string
 	Version    string
@@ -80,7 +83,7 @@ type WorkflowRecord struct {
 
 // WorkflowVersionRecord has the fields of a workflow version
 // (aiflow.WorkflowVersion).
-type WorkflowVersionRecord struct {
+type WorkflowVersionRecord = struct {
 	Namespace  string
 	Workflow   string
 	Version    string
@@ -89,21 +92,24 @@ type WorkflowVersionRecord struct {
 }
 
 // NewWorkflow converts a workflow, without its definition.
-func NewWorkflow(w WorkflowRecord) Workflow {
+func NewWorkflow[W ~WorkflowRecord](wv W) Workflow {
+	w := WorkflowRecord(wv)
 	return Workflow{Namespace: w.Namespace, Name: w.Name, Version: w.Version, Enabled: w.Enabled,
 		CreatedAt: Time(w.CreatedAt), UpdatedAt: Time(w.UpdatedAt)}
 }
 
 // NewWorkflowDetail converts a workflow with its definition (decoded JSON)
 // and versions.
-func NewWorkflowDetail(w WorkflowRecord, versions []WorkflowVersionRecord) Workflow {
+func NewWorkflowDetail[W ~WorkflowRecord, V ~WorkflowVersionRecord](wv W, versions []V) Workflow {
+	w := WorkflowRecord(wv)
 	out := NewWorkflow(w)
 	var def any
 	if len(w.Definition) > 0 && json.Unmarshal(w.Definition, &def) == nil {
 		out.Definition = def
 	}
 	out.Versions = make([]WorkflowVersion, len(versions))
-	for i, v := range versions {
+	for i, vv := range versions {
+		v := WorkflowVersionRecord(vv)
 		out.Versions[i] = WorkflowVersion{Version: v.Version, CreatedAt: Time(v.CreatedAt)}
 	}
 	return out
@@ -128,7 +134,7 @@ type Execution struct {
 
 // ExecutionRecord has the fields of a workflow execution
 // (aiflow.WorkflowExecution); S is its status kind and R its run type kind.
-type ExecutionRecord[S, R ~string] struct {
+type ExecutionRecord[S, R ~string] = struct {
 	ID         int64
 	Namespace  string
 	Workflow   string
@@ -145,7 +151,8 @@ type ExecutionRecord[S, R ~string] struct {
 }
 
 // NewExecution converts a workflow execution.
-func NewExecution[S, R ~string](x ExecutionRecord[S, R]) Execution {
+func NewExecution[X ~ExecutionRecord[S, R], S, R ~string](xv X) Execution {
+	x := ExecutionRecord[S, R](xv)
 	return Execution{ID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Version: x.Version, Status: string(x.Status),
 		RunType: string(x.RunType), Note: x.Note, ScheduleID: x.ScheduleID, TriggerID: x.TriggerID,
 		CreatedAt: Time(x.CreatedAt), UpdatedAt: Time(x.UpdatedAt), EndedAt: Time(x.EndedAt), Input: x.Input}
@@ -181,7 +188,7 @@ type TaskExecution struct {
 
 // TaskExecutionRecord has the fields of a task execution
 // (aiflow.TaskExecution); S is its status kind.
-type TaskExecutionRecord[S ~string] struct {
+type TaskExecutionRecord[S ~string] = struct {
 	ID               int64
 	ExecutionID      int64
 	Namespace        string
@@ -210,7 +217,8 @@ type TaskExecutionRecord[S ~string] struct {
 }
 
 // NewTaskExecution converts a task execution.
-func NewTaskExecution[S ~string](te TaskExecutionRecord[S]) TaskExecution {
+func NewTaskExecution[T ~TaskExecutionRecord[S], S ~string](tv T) TaskExecution {
+	te := TaskExecutionRecord[S](tv)
 	out := TaskExecution{ID: te.ID, ExecutionID: te.ExecutionID, Namespace: te.Namespace, Workflow: te.Workflow, Task: te.Task,
 		SeqNum: te.SeqNum, Status: string(te.Status), Attempt: te.Attempt, Failures: te.Failures, MaxAttempts: te.MaxAttempts,
 		Interruptions: te.Interruptions, MaxInterruptions: te.MaxInterruptions,
@@ -239,7 +247,7 @@ type Schedule struct {
 
 // ScheduleRecord has the fields of a workflow schedule
 // (aiflow.WorkflowSchedule).
-type ScheduleRecord struct {
+type ScheduleRecord = struct {
 	ID         int64
 	Namespace  string
 	Workflow   string
@@ -255,7 +263,8 @@ type ScheduleRecord struct {
 }
 
 // NewSchedule converts a workflow schedule.
-func NewSchedule(s ScheduleRecord) Schedule {
+func NewSchedule[S ~ScheduleRecord](sv S) Schedule {
+	s := ScheduleRecord(sv)
 	return Schedule{ID: s.ID, Namespace: s.Namespace, Workflow: s.Workflow, Expression: s.Expression, TimeZone: s.TimeZone,
 		Paused: s.Paused, Overlap: s.Overlap, CatchUp: s.CatchUp, CreatedAt: Time(s.CreatedAt), UpdatedAt: Time(s.UpdatedAt),
 		LastFireAt: Time(s.LastFireAt)}
@@ -275,7 +284,7 @@ type Trigger struct {
 
 // TriggerRecord has the fields of a workflow trigger
 // (aiflow.WorkflowTrigger).
-type TriggerRecord struct {
+type TriggerRecord = struct {
 	ID        int64
 	Namespace string
 	Workflow  string
@@ -287,7 +296,8 @@ type TriggerRecord struct {
 }
 
 // NewTrigger converts a workflow trigger.
-func NewTrigger(t TriggerRecord) Trigger {
+func NewTrigger[T ~TriggerRecord](tv T) Trigger {
+	t := TriggerRecord(tv)
 	return Trigger{ID: t.ID, Namespace: t.Namespace, Workflow: t.Workflow, Name: t.Name, Keys: t.Keys, Paused: t.Paused,
 		CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt)}
 }
@@ -310,11 +320,9 @@ type Event struct {
 	Internal        bool   `json:"internal,omitempty" yaml:"internal,omitempty"`
 }
 
-// EventRecord is an event as the client lists it. It has the fields of the
-// root package's Event, in the same order and of the same types (P is its
-// Position type), so that a caller converts one with
-// view.EventRecord[aiflow.Position](ev).
-type EventRecord[P fmt.Stringer] struct {
+// EventRecord is an event as the client lists it: the struct type of the
+// root package's Event (P is its Position type).
+type EventRecord[P fmt.Stringer] = struct {
 	ID              int64
 	Position        P
 	Time            time.Time
@@ -335,7 +343,8 @@ type EventRecord[P fmt.Stringer] struct {
 }
 
 // NewEvent converts an event.
-func NewEvent[P fmt.Stringer](ev EventRecord[P]) Event {
+func NewEvent[E ~EventRecord[P], P fmt.Stringer](evv E) Event {
+	ev := EventRecord[P](evv)
 	return Event{ID: ev.ID, Position: ev.Position.String(), Time: Time(ev.Time), Namespace: ev.Namespace, Key: ev.Key,
 		Value: ev.Value, Sender: ev.Sender, Workflow: ev.Workflow, ExecutionID: ev.ExecutionID, Task: ev.TaskName,
 		TaskExecutionID: ev.TaskExecutionID, SeqNum: ev.SeqNum, Broadcast: ev.Broadcast, Internal: ev.Internal}

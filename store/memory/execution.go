@@ -49,6 +49,40 @@ func (s *Store) CreateExecution(_ context.Context, rec store.WorkflowExecutionRe
 	return out, nil
 }
 
+// CreateExecutions inserts INIT executions and their start events, all or
+// none.
+func (s *Store) CreateExecutions(_ context.Context, recs []store.WorkflowExecutionRecord, evs []store.Event) ([]store.Event, error) {
+	if len(recs) != len(evs) {
+		return nil, fmt.Errorf("%w: %d executions and %d start events: expected one event per execution", store.ErrInvalid, len(recs), len(evs))
+	}
+	s.mu.Lock()
+	seen := make(map[int64]bool, len(recs))
+	for _, rec := range recs {
+		if s.workflows[wfKey{rec.Namespace, rec.Workflow}] == nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: %q in namespace %q", store.ErrWorkflowNotFound, rec.Workflow, rec.Namespace)
+		}
+		if _, dup := s.execs[rec.ID]; dup || seen[rec.ID] {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, rec.ID)
+		}
+		seen[rec.ID] = true
+	}
+	out, err := s.appendLocked(evs)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	now := s.clock.Now()
+	for _, rec := range recs {
+		rec.Status, rec.CreatedAt, rec.UpdatedAt = store.WorkflowInit, now, now
+		s.execs[rec.ID] = &rec
+	}
+	s.mu.Unlock()
+	s.notify()
+	return out, nil
+}
+
 // createExecutionLocked inserts an INIT execution and appends its start
 // event; s.mu must be held.
 func (s *Store) createExecutionLocked(rec store.WorkflowExecutionRecord, ev store.Event) (store.Event, error) {

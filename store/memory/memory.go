@@ -4,8 +4,9 @@
 // unit tests, examples and trying the library out; use store/postgres in
 // production.
 //
-// Import rule: this package imports only store and the standard library
-// (plus clockwork for an injectable clock).
+// Import rule: this package imports only store, internal/startstop (its
+// worker pool's lifecycle) and the standard library (plus clockwork for an
+// injectable clock).
 package memory
 
 import (

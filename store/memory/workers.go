@@ -9,6 +9,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -143,8 +144,8 @@ type workers struct {
 
 	mu       sync.Mutex
 	handler  store.TaskHandler
-	ctx      context.Context // cancelled by stop after the drain
-	cancel   context.CancelFunc
+	life     startstop.Service // the pool's context: from StartWorkers until stop has drained
+	ctx      context.Context   // life's, parent of the attempts' contexts
 	stopping bool
 	running  map[int64]*attempt // by task execution id
 	wg       sync.WaitGroup
@@ -181,8 +182,13 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 		w.mu.Unlock()
 		return fmt.Errorf("%w: workers already started on this store (use Replica for another client)", store.ErrConflict)
 	}
+	// life is stopped whenever handler is nil, and its context (without
+	// ctx's cancellation) cannot end: it starts.
+	_ = w.life.StartInit(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		w.ctx = ctx
+		return nil
+	}, nil)
 	w.handler = params.Handler
-	w.ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	w.stopping = false
 	w.mu.Unlock()
 	s.disp.addPool(w)
@@ -227,7 +233,7 @@ func (w *workers) stop(ctx context.Context) error {
 		<-done
 	}
 	w.mu.Lock()
-	w.cancel()
+	_ = w.life.Stop(context.Background()) // no goroutine: it cannot fail
 	w.handler = nil
 	w.stopping = false
 	w.mu.Unlock()
@@ -279,6 +285,9 @@ func (w *workers) run(ctx context.Context, j job, a *attempt, handler store.Task
 	now := s.clock.Now()
 	te.Status, te.StartedAt, te.UpdatedAt, te.Error = store.TaskRunning, now, now, ""
 	run := &store.TaskRun{TaskExecutionRecord: cloneTE(te)}
+	if x := s.execs[te.ExecutionID]; x != nil {
+		run.Version, run.Input = x.Version, x.Input
+	}
 	_, err := s.appendLocked([]store.Event{store.NewStatusEvent(te, store.TaskRunning, store.StatusData{}, store.SenderWorker)})
 	s.mu.Unlock()
 	if err != nil {

@@ -79,7 +79,17 @@
 // that cannot be placed) holds back every reader until it ends, whatever it
 // writes, because it may still append an event with its old id. Keep
 // transactions that call AppendEventsTx short, and consider
-// idle_in_transaction_session_timeout. When committed events have waited
+// idle_in_transaction_session_timeout. The store's own transactions are
+// short, but a replica cut off from the server in the middle of one (a
+// network partition that drops packets, without resetting the connection)
+// leaves it open on the server, and every reader of the database waits
+// until the server notices: the fault test TestReplicaCutOff saw
+// consumption stop for the whole of a 20 s and a 45 s cut. Setting
+// idle_in_transaction_session_timeout for the role the library connects as
+// (for example ALTER ROLE ... SET idle_in_transaction_session_timeout =
+// '5s', or in the pool's runtime parameters) ends such a transaction: in the
+// same test with 5 s, consumption resumed once the cut-off replica's
+// partition leases expired (at most 15.5 s behind). When committed events have waited
 // longer than Config.HorizonWarnAfter (10 s), the store logs the transaction
 // holding them at Warn level, with its pid, age and query (seeing another
 // role's query needs pg_read_all_stats), once each time the wait crosses

@@ -62,6 +62,90 @@ func (s *Store) createExecutionTx(ctx context.Context, tx pgx.Tx, rec store.Work
 	return s.insertEvents(ctx, tx, []store.Event{ev})
 }
 
+// CreateExecutions inserts recs (status INIT) and appends evs, evs[i] being
+// the start event of recs[i], in one transaction: one statement checks the
+// workflows, one inserts the executions and one the events, pipelined in one
+// round trip with the transaction's begin, whatever the number of
+// executions.
+func (s *Store) CreateExecutions(ctx context.Context, recs []store.WorkflowExecutionRecord, evs []store.Event) ([]store.Event, error) {
+	if len(recs) != len(evs) {
+		return nil, fmt.Errorf("%w: %d executions and %d start events: expected one event per execution", store.ErrInvalid, len(recs), len(evs))
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	if err := checkEvents(evs); err != nil {
+		return nil, opErr("create executions", err)
+	}
+	var out []store.Event
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.createExecutionsTx(ctx, tx, recs, evs)
+		return err
+	})
+	if err != nil {
+		return nil, opErr("create executions", err)
+	}
+	s.hub.appended(partsOf(out))
+	return out, nil
+}
+
+// createExecutionsTx inserts recs (INIT) and appends evs in tx, in one
+// round trip.
+func (s *Store) createExecutionsTx(ctx context.Context, tx pgx.Tx, recs []store.WorkflowExecutionRecord, evs []store.Event) ([]store.Event, error) {
+	n := len(recs)
+	ids := make([]int64, n)
+	versions, nss, wfs, runTypes, notes, inputs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	schedules, triggers := make([]int64, n), make([]int64, n)
+	for i, r := range recs {
+		ids[i], versions[i], nss[i], wfs[i] = r.ID, r.Version, r.Namespace, r.Workflow
+		runTypes[i], notes[i], inputs[i], schedules[i], triggers[i] = string(r.RunType), r.Note, r.Input, r.ScheduleID, r.TriggerID
+	}
+	a := s.eventArgs(evs)
+	b := &pgx.Batch{}
+	// The first (namespace, workflow) of recs that is not registered.
+	b.Queue(s.q(`SELECT r.ns, r.wf FROM (SELECT DISTINCT ns, wf FROM unnest($1::text[], $2::text[]) AS u(ns, wf)) r
+		WHERE NOT EXISTS (SELECT 1 FROM {s}.aiflow_workflow w WHERE w.namespace = r.ns AND w.name = r.wf) LIMIT 1`), nss, wfs)
+	b.Queue(s.q(`INSERT INTO {s}.aiflow_workflow_execution
+		(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, input)
+		SELECT u.id, u.ns, u.wf, u.version, 'INIT', u.run_type, u.note, u.schedule_id, u.trigger_id, clock_timestamp(), clock_timestamp(), u.input
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
+			AS u(id, ns, wf, version, run_type, note, schedule_id, trigger_id, input)
+		ON CONFLICT (id) DO NOTHING`), ids, nss, wfs, versions, runTypes, notes, schedules, triggers, inputs)
+	a.queue(b, s.q(insertEventsSQL))
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	var ns, wf string
+	switch err := br.QueryRow().Scan(&ns, &wf); {
+	case err == nil:
+		return nil, workflowNotFound(ns, wf)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, err
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() != int64(n) {
+		return nil, fmt.Errorf("%w: %d of %d workflow executions exist already", store.ErrAlreadyExists, int64(n)-tag.RowsAffected(), n)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	out, ok, err := s.readInserted(evs, a, rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, s.missingNamespace(ctx, tx, a.namespace)
+	}
+	return out, nil
+}
+
 // AllocateExecutionIDs reserves n workflow execution ids.
 func (s *Store) AllocateExecutionIDs(ctx context.Context, n int) ([]int64, error) {
 	return s.allocate(ctx, "aiflow_execution_id_seq", n)

@@ -80,7 +80,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 			}
 			var ids []int64
 			var statuses, errs []string
-			var failures, interruptions []int32
+			var failures, interruptions, attempts []int32
 			var endeds []bool
 			var events []store.Event
 			for _, c := range calls {
@@ -92,6 +92,7 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 				status, data := c.req.end(&te)
 				events = append(events, store.NewStatusEvent(&te, status, data, store.SenderWorker))
 				ids, statuses, failures = append(ids, te.ID), append(statuses, string(status)), append(failures, int32(data.Failures))
+				attempts = append(attempts, int32(te.Attempt))
 				interruptions = append(interruptions, int32(data.Interruptions))
 				errs, endeds = append(errs, data.Error), append(endeds, status.Finished())
 			}
@@ -100,8 +101,9 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 				b := &pgx.Batch{}
 				b.Queue(s.q(updateFinalSQL), ids, statuses, failures, errs, endeds, interruptions)
 				b.Queue(s.q("DELETE FROM {s}.aiflow_task_lease WHERE task_execution_id = ANY($1)"), ids)
-				b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'done', updated_at = clock_timestamp() FROM {s}.aiflow_task_execution t
-					WHERE t.id = ANY($1) AND d.task_execution_id = t.id AND d.attempt = t.attempt`), ids)
+				// The attempts are those of the rows locked above.
+				b.Queue(s.q(`UPDATE {s}.aiflow_dispatch AS d SET state = 'done', updated_at = clock_timestamp()
+					FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt) WHERE d.task_execution_id = u.te AND d.attempt = u.attempt`), ids, attempts)
 				a.queue(b, s.q(insertEventsSQL))
 				br := tx.SendBatch(ctx, b)
 				for range 3 {

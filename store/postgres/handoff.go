@@ -179,7 +179,9 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 	return []stmt{{
 		sql: s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
 				updated_at = clock_timestamp()
-			WHERE id = ANY($1) RETURNING id, started_at, updated_at`),
+			WHERE id = ANY($1) RETURNING id, started_at, updated_at,
+				coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), ''),
+				coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '')`),
 		args: []any{ids},
 		handle: func(br pgx.BatchResults) error {
 			rows, err := br.Query()
@@ -188,10 +190,12 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 			}
 			var id int64
 			var started, updated time.Time
+			var version, input string
 			n := 0
-			_, err = pgx.ForEachRow(rows, []any{&id, &started, &updated}, func() error {
+			_, err = pgx.ForEachRow(rows, []any{&id, &started, &updated, &version, &input}, func() error {
 				if i, ok := byID[id]; ok {
 					hs[i].run.StartedAt, hs[i].run.UpdatedAt = started, updated
+					hs[i].run.Version, hs[i].run.Input = version, input
 					n++
 				}
 				return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/aiflow-go/aiflow/internal/leader"
+	"github.com/aiflow-go/aiflow/internal/startstop"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -32,7 +33,7 @@ type workers struct {
 	stopping bool
 	running  map[int64]*attempt // by task execution id
 	forced   bool               // StopWorkers cancelled every attempt: interrupt those that start
-	cancel   context.CancelFunc // background services
+	bg       startstop.Service  // the background services: heartbeats, lease watch, reaper
 	handoffN int                // handoff slots taken
 	idle     chan struct{}      // closed when handoffN drops to 0
 	bctx     context.Context    // of the background services and handed-off attempts
@@ -45,7 +46,6 @@ type workers struct {
 	// heartbeatsPaused makes the heartbeat skip its renewals (tests: a
 	// database that does not answer).
 	heartbeatsPaused atomic.Bool
-	wg               sync.WaitGroup
 	elector          *leader.Elector
 	starter          *batcher[*river.Job[taskArgs], *store.TaskRun]
 	finisher         *batcher[finishReq, struct{}]
@@ -108,23 +108,26 @@ func (s *Store) StartWorkers(ctx context.Context, params store.WorkersParams) er
 	w.elector = el
 	w.starter.start()
 	w.finisher.start()
-	bctx, cancel := context.WithCancel(context.Background())
-	w.bctx, w.cancel = bctx, cancel
+	// The background context is the service's: Stop cancels it.
+	err = w.bg.StartInit(context.Background(), func(bctx context.Context) error {
+		w.bctx = bctx
+		return nil
+	}, w.background)
+	if err != nil { // cannot fail: the service is stopped whenever started is false
+		return err
+	}
 	w.started = true
-	w.wg.Add(3)
-	go func() {
-		defer w.wg.Done()
-		w.heartbeatLoop(bctx)
-	}()
-	go func() {
-		defer w.wg.Done()
-		w.leaseWatch(bctx)
-	}()
-	go func() {
-		defer w.wg.Done()
-		w.reapLoop(bctx)
-	}()
 	return nil
+}
+
+// background runs the heartbeats of running attempts, the lease watch and
+// the reaper until ctx ends.
+func (w *workers) background(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { w.heartbeatLoop(ctx) })
+	wg.Go(func() { w.leaseWatch(ctx) })
+	wg.Go(func() { w.reapLoop(ctx) })
+	wg.Wait()
 }
 
 // StopWorkers stops fetching jobs and taking handoffs, interrupts streaming
@@ -172,10 +175,9 @@ func (s *Store) StopWorkers(ctx context.Context) error {
 	w.starter.stop()
 	w.finisher.stop()
 	w.mu.Lock()
-	cancel, el := w.cancel, w.elector
+	el := w.elector
 	w.mu.Unlock()
-	cancel()
-	w.wg.Wait()
+	_ = w.bg.Stop(context.Background()) // waits: it cannot fail
 	rctx, rcancel := context.WithTimeout(context.Background(), s.cfg.ResignTimeout)
 	if rerr := el.Stop(rctx); rerr != nil {
 		s.log.Warn("resigning the leader lease failed", slog.Any("error", rerr))

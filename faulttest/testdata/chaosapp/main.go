@@ -2,28 +2,42 @@
 // on the Postgres schema given and runs the chaos workflows until it is killed
 // or receives SIGTERM.
 //
-// Every workflow (chaos1, chaos2, ...) has the same tasks:
+// Every workflow named by -workflows (chaos1, chaos2, ...) has the same tasks:
 //
 //	stream  a streaming task started with the execution, running until stopped
-//	a       OnEvent("ping", START)
+//	a       OnEvent("ping", START); fails on purpose one time in five, retried
 //	b       StartAfter(a)
 //	c       OnCondition(sum of "num" values reaches 10; the sum keeps the rest, START)
+//	d       OnEvent("kick", RESTART) (started with the execution)
+//	e       OnEvent("go", START), OnEvent("halt", STOP)
+//	p       Periodic(every 2 s) (started with the execution, restarted on each tick)
 //
-// Each body of a, b, c and stream records (task execution, attempt) in the
-// table chaos_run of the schema when it starts, with its start time, and its
-// end time when it returns, so that the test can tell whether a body ran
-// twice for one attempt, whether two attempts of a task ran at once, and
-// whether every SUCCESS had a body. The attempt number is the fencing token
-// a real task would use the same way.
+// Two more workflows are always registered: chaostrig, whose trigger starts
+// an execution on every third "fire" event of the namespace (a count kept in
+// the trigger's state), and chaossched, which the test gives a schedule; both
+// have one short task, t.
 //
-// Only a and stream have a retry policy; b and c have none, so that a lost
-// worker that the library took for the task's failure would leave them
+// Each body records (task execution, attempt) in the table chaos_run of the
+// schema when it starts, with its start time, and its end time when it
+// returns, so that the test can tell whether a body ran twice for one
+// attempt, whether two attempts of a task ran at once, and whether every
+// SUCCESS had a body. The attempt number is the fencing token a real task
+// would use the same way.
+//
+// Only a and stream have a retry policy; b, c, d, e and p have none, so that
+// a lost worker that the library took for the task's failure would leave them
 // FAILED. The interruptions by lost workers are not limited (the streams are
 // interrupted by every kill of their process). c fails on purpose one time
-// in four. Every body that returns an error of its own (not one caused by the
-// cancellation of its context) appends a line "<task execution id> <attempt>
-// <error>" to the file named by -errors first, so that the test can tell a
-// FAILED task whose body failed from one that the library failed.
+// in four, a one time in five (and is retried). Every body that returns an
+// error of its own (not one caused by the cancellation of its context)
+// appends a line "<task execution id> <attempt> <error>" to the file named by
+// -errors first, so that the test can tell a FAILED task whose body failed
+// from one that the library failed.
+//
+// The task leases are short (-lease, -stop-grace, a 200 ms heartbeat) unless
+// -default-leases is given: then the store's task heartbeat, lease, stop
+// grace, reap interval and leader lease, and the client's partition lease,
+// are the library's defaults.
 package main
 
 import (
@@ -55,6 +69,7 @@ func main() {
 	errorsPath := flag.String("errors", os.DevNull, "file the bodies' own errors are appended to")
 	lease := flag.Duration("lease", time.Second, "the task lease (postgres.Config.TaskLeaseTTL)")
 	grace := flag.Duration("stop-grace", 0, "the stop grace (postgres.Config.TaskStopGrace; 0 for the default)")
+	defaults := flag.Bool("default-leases", false, "the library's default lease, heartbeat, grace and reaper settings")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,13 +79,13 @@ func main() {
 		os.Exit(1)
 	}
 	bodyErrors = errs
-	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ","), *lease, *grace); err != nil {
+	if err := run(ctx, *url, *schema, *id, strings.Split(*workflows, ","), *lease, *grace, *defaults); err != nil {
 		fmt.Fprintln(os.Stderr, "chaosapp:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, url, schema, id string, names []string, lease, grace time.Duration) error {
+func run(ctx context.Context, url, schema, id string, names []string, lease, grace time.Duration, defaults bool) error {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return err
@@ -82,11 +97,17 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 	}
 	defer pool.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("client", id)
-	st, err := postgres.New(ctx, pool, &postgres.Config{
+	scfg := &postgres.Config{
 		Schema: schema, Logger: log, LeaderTTL: time.Second, TaskHeartbeat: 200 * time.Millisecond,
 		TaskLeaseTTL: lease, TaskStopGrace: grace, ReapInterval: 200 * time.Millisecond, EventPollInterval: 100 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond, ListenerReconnect: 50 * time.Millisecond,
-	})
+	}
+	partitionLease := time.Second
+	if defaults {
+		scfg.LeaderTTL, scfg.TaskHeartbeat, scfg.TaskLeaseTTL, scfg.TaskStopGrace, scfg.ReapInterval = 0, 0, 0, 0, 0
+		partitionLease = 0
+	}
+	st, err := postgres.New(ctx, pool, scfg)
 	if err != nil {
 		return err
 	}
@@ -127,31 +148,34 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 	}
 	// A batch body works for a few milliseconds, so that events arrive
 	// while it is alive.
-	batch := body(func(ctx context.Context) error {
-		select {
-		case <-time.After(time.Duration(rand.IntN(20)) * time.Millisecond):
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	})
+	batch := body(working(20 * time.Millisecond))
+	// The bodies that STOP and RESTART rules interrupt work longer.
+	longer := body(working(200 * time.Millisecond))
 	stream := body(func(ctx context.Context) error {
 		<-ctx.Done()
 		return context.Cause(ctx)
 	})
-	retry := aiflow.WithRetry(aiflow.RetryPolicy{MaxAttempts: 1000})
+	retry := aiflow.WithRetry(aiflow.RetryPolicy{MaxAttempts: 1000, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	var wfs []*aiflow.Workflow
 	for _, name := range names {
 		wf := aiflow.NewWorkflow(name)
 		wf.Task("stream", noted(stream), aiflow.Streaming(), retry)
-		a := wf.Task("a", noted(batch), retry)
+		a := wf.Task("a", noted(failSometimes(batch, 5)), retry)
 		a.OnEvent("ping", aiflow.ActionStart)
 		wf.Task("b", noted(batch)).StartAfter(a)
-		wf.Task("c", noted(failSometimes(batch))).OnCondition(sumReaches(10), aiflow.ActionStart)
+		wf.Task("c", noted(failSometimes(batch, 4))).OnCondition(sumReaches(10), aiflow.ActionStart)
+		wf.Task("d", noted(longer)).OnEvent("kick", aiflow.ActionRestart)
+		wf.Task("e", noted(longer)).OnEvent("go", aiflow.ActionStart).OnEvent("halt", aiflow.ActionStop)
+		wf.Task("p", noted(batch), aiflow.Periodic(aiflow.Every(2*time.Second)))
 		wfs = append(wfs, wf)
 	}
+	trig := aiflow.NewWorkflow("chaostrig")
+	trig.Task("t", noted(batch))
+	sched := aiflow.NewWorkflow("chaossched")
+	sched.Task("t", noted(batch))
+	wfs = append(wfs, trig, sched)
 	c, err := aiflow.New(&aiflow.Config{
-		Store: st, Logger: log, ClientID: id, LeaseTTL: time.Second, PollInterval: 100 * time.Millisecond,
+		Store: st, Logger: log, ClientID: id, LeaseTTL: partitionLease, PollInterval: 100 * time.Millisecond,
 		StopTimeout: 5 * time.Second,
 		// The streams live through every kill of the process running them:
 		// no limit on their interruptions here.
@@ -161,6 +185,11 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 		return err
 	}
 	if err := c.Register(ctx, wfs...); err != nil {
+		return err
+	}
+	// Between Register and Start: no "fire" event is consumed before the
+	// trigger is evaluated.
+	if _, err := c.AddWorkflowTrigger(ctx, "chaostrig", "every3", everyThird("fire"), nil); err != nil {
 		return err
 	}
 	if err := c.Start(ctx); err != nil {
@@ -194,16 +223,43 @@ func noted(op aiflow.Operator) aiflow.Operator {
 // errOnPurpose is the error of the bodies that fail on purpose.
 var errOnPurpose = errors.New("chaos: failing on purpose")
 
-// failSometimes runs op and then fails one time in four.
-func failSometimes(op aiflow.Operator) aiflow.Operator {
+// failSometimes runs op and then fails one time in n.
+func failSometimes(op aiflow.Operator, n int) aiflow.Operator {
 	return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
 		if err := op.Run(ctx, tc); err != nil {
 			return err
 		}
-		if rand.IntN(4) == 0 {
+		if rand.IntN(n) == 0 {
 			return errOnPurpose
 		}
 		return nil
+	})
+}
+
+// working is the work of a batch body: up to max, or until its context
+// ends.
+func working(max time.Duration) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-time.After(rand.N(max)):
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// everyThird is met by every third event with key (a count kept in its
+// state).
+func everyThird(key string) aiflow.Condition {
+	return aiflow.NewCondition([]string{key}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+		n := aiflow.ValueState[int](cc, "count")
+		v, _, err := n.Value()
+		if err != nil {
+			return false, err
+		}
+		v = (v + 1) % 3
+		return v == 0, n.Update(v)
 	})
 }
 

@@ -1,0 +1,333 @@
+package aiflow_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/internal/pgtest"
+	"github.com/aiflow-go/aiflow/operators"
+	"github.com/aiflow-go/aiflow/store"
+	"github.com/aiflow-go/aiflow/store/memory"
+	"github.com/aiflow-go/aiflow/store/postgres"
+)
+
+// telemetryRounds is the number of rounds of each variant that
+// BenchmarkTelemetryCost runs, alternating them.
+var telemetryRounds = flag.Int("telemetry-rounds", 4, "rounds of each provider variant in BenchmarkTelemetryCost (alternated: noop, sdk, sdk, noop, ...)")
+
+// telemetryOnly, when set, runs one variant alone (to profile it).
+var telemetryOnly = flag.String("telemetry-only", "", `run only this variant of BenchmarkTelemetryCost ("noop" or "sdk"), to profile it`)
+
+// telemetryVariant is a pair of OpenTelemetry providers a client is built
+// with.
+type telemetryVariant struct {
+	name string
+	mp   metric.MeterProvider
+	tp   trace.TracerProvider
+	stop func()
+}
+
+// newTelemetryVariant returns the no-op providers ("noop") or the SDK's
+// providers without an exporter ("sdk": a manual metric reader never
+// collected, every span sampled, recorded and dropped at its end).
+func newTelemetryVariant(name string) telemetryVariant {
+	if name == "noop" {
+		return telemetryVariant{name: name, mp: metricnoop.NewMeterProvider(), tp: tracenoop.NewTracerProvider(), stop: func() {}}
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider()
+	return telemetryVariant{name: name, mp: mp, tp: tp, stop: func() {
+		_ = mp.Shutdown(context.Background())
+		_ = tp.Shutdown(context.Background())
+	}}
+}
+
+// BenchmarkTelemetryCost measures the cost of the library's instrumentation:
+// the same measurement runs on clients built with the no-op providers and
+// with the SDK's providers without an exporter, in alternating rounds
+// (noop, sdk, sdk, noop, ...; -telemetry-rounds, 4 by default, of each) so
+// that both see the same machine, each round on a fresh store (a fresh
+// schema on Postgres). It reports the median over the rounds of each
+// variant and the SDK's cost in % of the no-op figure:
+//
+//   - event-to-start: b.N events sent one at a time (SendEvent, so with the
+//     SDK each event has a send span whose trace the task attempt joins),
+//     from SendEvent to the start of the Func task the event starts, p50 and
+//     p99 (on Postgres after warm-up rounds, as cmd/aiflow-bench does);
+//   - events-applied: b.N user events (rounded up to a multiple of 100),
+//     each with a traceparent of its own, appended in batches of 100 and
+//     applied by every partition of a client with 1,000 running executions
+//     whose rules none of them meets; events per second.
+//
+// Run it on one store at a time, e.g.
+//
+//	go test -run '^$' -bench 'BenchmarkTelemetryCost/memory' -benchtime 2000x .
+//	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/event-to-start' -benchtime 300x .
+//	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/events-applied' -benchtime 20000x .
+func BenchmarkTelemetryCost(b *testing.B) {
+	stores := []struct {
+		name string
+		open func(b *testing.B) store.Store
+	}{
+		{"memory", func(*testing.B) store.Store { return memory.New(nil) }},
+		{"postgres", openBenchPostgres},
+	}
+	for _, s := range stores {
+		b.Run(s.name+"/event-to-start", func(b *testing.B) {
+			p50, p99 := map[string][]float64{}, map[string][]float64{}
+			alternate(b, func(v telemetryVariant) {
+				lat := eventToStart(b, s.open(b), v, b.N, s.name == "postgres")
+				p50[v.name] = append(p50[v.name], float64(lat[len(lat)/2].Microseconds()))
+				p99[v.name] = append(p99[v.name], float64(lat[len(lat)*99/100].Microseconds()))
+			})
+			reportCost(b, "p50-µs", p50)
+			reportCost(b, "p99-µs", p99)
+		})
+		b.Run(s.name+"/events-applied", func(b *testing.B) {
+			rate := map[string][]float64{}
+			alternate(b, func(v telemetryVariant) {
+				rate[v.name] = append(rate[v.name], eventsApplied(b, s.open(b), v, 1000, b.N))
+			})
+			reportCost(b, "events/s", rate)
+		})
+	}
+}
+
+// alternate runs one round of each variant -telemetry-rounds times,
+// alternating which goes first.
+func alternate(b *testing.B, round func(v telemetryVariant)) {
+	b.Helper()
+	b.StopTimer()
+	for r := range *telemetryRounds {
+		order := []string{"noop", "sdk"}
+		if r%2 == 1 {
+			order = []string{"sdk", "noop"}
+		}
+		for _, name := range order {
+			if *telemetryOnly != "" && name != *telemetryOnly {
+				continue
+			}
+			v := newTelemetryVariant(name)
+			round(v)
+			v.stop()
+		}
+	}
+}
+
+// reportCost reports the medians of each variant's figures and the SDK's
+// cost: how much worse its median is than the no-op one, in %.
+func reportCost(b *testing.B, unit string, figures map[string][]float64) {
+	b.Helper()
+	median := func(xs []float64) float64 {
+		if len(xs) == 0 {
+			return 0
+		}
+		xs = slices.Clone(xs)
+		slices.Sort(xs)
+		if len(xs)%2 == 1 {
+			return xs[len(xs)/2]
+		}
+		return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+	}
+	noop, sdk := median(figures["noop"]), median(figures["sdk"])
+	b.ReportMetric(0, "ns/op") // the timer does not run: the figures are these
+	b.ReportMetric(noop, "noop-"+unit)
+	b.ReportMetric(sdk, "sdk-"+unit)
+	b.Logf("%s: noop %v, sdk %v", unit, figures["noop"], figures["sdk"])
+	if noop == 0 || sdk == 0 {
+		return
+	}
+	cost := (sdk - noop) / noop * 100
+	if unit == "events/s" {
+		cost = (noop - sdk) / noop * 100 // fewer events per second is the cost
+	}
+	b.ReportMetric(cost, "cost-%("+unit+")")
+}
+
+// openBenchPostgres migrates a fresh schema (dropped when the benchmark
+// ends) and opens a store on it with the store's defaults.
+func openBenchPostgres(b *testing.B) store.Store {
+	b.Helper()
+	ctx := context.Background()
+	pool := pgtest.Pool(b, 20)
+	cfg := &postgres.Config{Schema: pgtest.SchemaName(b, pool), Logger: slog.New(slog.DiscardHandler)}
+	if _, err := postgres.Migrate(ctx, pool, cfg); err != nil {
+		b.Fatal(err)
+	}
+	st, err := postgres.New(ctx, pool, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// benchClient starts a client of st with v's providers and wf; it stops
+// with the benchmark's round (the returned function).
+func benchClient(b *testing.B, st store.Store, v telemetryVariant, wf *aiflow.Workflow) (*aiflow.Client, func()) {
+	b.Helper()
+	ctx := context.Background()
+	c, err := aiflow.New(&aiflow.Config{Store: st, MeterProvider: v.mp, TracerProvider: v.tp, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Register(ctx, wf); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return c, func() { _ = c.Stop(ctx); _ = st.Close() }
+}
+
+// startRunning starts n executions of workflow and waits until they run.
+func startRunning(b *testing.B, st store.Store, c *aiflow.Client, workflow string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	for range n {
+		if _, err := c.StartWorkflowExecution(ctx, workflow, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFor(b, st, func() bool {
+		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: n})
+		return err == nil && len(xs) == n
+	})
+}
+
+// eventToStart sends n events one at a time (after min(n/10, 50) unmeasured
+// ones when warm) and returns the sorted latencies from SendEvent to the
+// start of the task each one starts.
+func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm bool) []time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	starts := make(chan started, 1)
+	wf := aiflow.NewWorkflow("latency")
+	wf.Task("work", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		starts <- started{at: time.Now(), te: tc.TaskExecutionID}
+		return nil
+	})).OnEvent("go", aiflow.ActionStart)
+	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnEvent("never", aiflow.ActionStart) // keeps the execution RUNNING
+	c, stop := benchClient(b, st, v, wf)
+	defer stop()
+	startRunning(b, st, c, "latency", 1)
+	skip := 0
+	if warm {
+		skip = min(n/10, 50)
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := range skip + n {
+		sent := time.Now()
+		if _, err := c.SendEvent(ctx, "go", "", nil); err != nil {
+			b.Fatal(err)
+		}
+		var s started
+		select {
+		case s = <-starts:
+		case <-time.After(time.Minute):
+			b.Fatal("the task did not start")
+		}
+		if i >= skip {
+			lat = append(lat, s.at.Sub(sent))
+		}
+		// The next START is applied after this run's SUCCESS: wait for it.
+		waitFor(b, st, func() bool {
+			te, err := st.GetTaskExecution(ctx, s.te)
+			return err == nil && te.Status == store.TaskSuccess
+		})
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+// eventsApplied runs executions running executions, appends n user events
+// (rounded up to a multiple of 100; each with a traceparent of its own, as
+// if sent in traced requests) in batches of 100 that no rule meets, and
+// returns the events per second until every partition has applied them.
+func eventsApplied(b *testing.B, st store.Store, v telemetryVariant, executions, n int) float64 {
+	b.Helper()
+	ctx := context.Background()
+	wf := aiflow.NewWorkflow("applied")
+	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+		OnEvent("never", aiflow.ActionStart)
+	c, stop := benchClient(b, st, v, wf)
+	defer stop()
+	startRunning(b, st, c, "applied", executions)
+	const batch = 100
+	sent := (n + batch - 1) / batch * batch
+	evs := make([]store.Event, sent)
+	for i := range evs {
+		evs[i] = store.Event{Namespace: "default", Key: "noise", Value: "v", TraceParent: randomTraceParent()}
+	}
+	waitApplied(b, st)
+	t0 := time.Now()
+	for i := 0; i < sent; i += batch {
+		if _, err := st.AppendEvents(ctx, evs[i:i+batch]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitApplied(b, st)
+	return float64(sent) / time.Since(t0).Seconds()
+}
+
+// waitApplied waits until no partition of st has an event left to apply.
+func waitApplied(b *testing.B, st store.Store) {
+	b.Helper()
+	lr := st.(store.LagReader)
+	waitFor(b, st, func() bool {
+		lags, err := lr.PartitionLag(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, l := range lags {
+			if l.Events > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func randomTraceParent() string {
+	var id [24]byte
+	_, _ = rand.Read(id[:])
+	h := hex.EncodeToString(id[:])
+	return fmt.Sprintf("00-%s-%s-01", h[:32], h[32:])
+}
+
+// waitFor waits until done holds, checking it on every wake-up of st and
+// at least every millisecond on the memory store, every 20 ms on others
+// (whose checks are queries), for at most a minute.
+func waitFor(b *testing.B, st store.Store, done func() bool) {
+	b.Helper()
+	poll := 20 * time.Millisecond
+	if _, ok := st.(*memory.Store); ok {
+		poll = time.Millisecond
+	}
+	wake, unsubscribe := st.Subscribe()
+	defer unsubscribe()
+	deadline := time.After(time.Minute)
+	for !done() {
+		select {
+		case <-wake:
+		case <-time.After(poll):
+		case <-deadline:
+			b.Fatal("timed out waiting for a condition")
+		}
+	}
+}
