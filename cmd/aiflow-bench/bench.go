@@ -139,22 +139,10 @@ func keepRunning(wf *aiflow.Workflow) {
 // startCallers is how many goroutines start executions at once.
 const startCallers = 8
 
-// startMany, when set (by bulkstart.go, which comes with the bulk start
-// API), starts n executions of workflow at once and returns their ids;
-// startExecutions then uses it in place of one call per execution.
-var startMany func(ctx context.Context, client *aiflow.Client, workflow string, n int) ([]int64, error)
-
-// startExecutions starts n executions of workflow (with startMany if set,
-// otherwise one call each from startCallers goroutines), waits until they
-// all run and returns their ids.
+// startExecutions starts n executions of workflow, one
+// StartWorkflowExecution call each from startCallers goroutines, waits until
+// they all run and returns their ids.
 func startExecutions(ctx context.Context, st *postgres.Store, client *aiflow.Client, workflow string, n int) ([]int64, error) {
-	if startMany != nil {
-		ids, err := startMany(ctx, client, workflow, n)
-		if err != nil {
-			return nil, err
-		}
-		return ids, waitRunning(ctx, st, workflow, n)
-	}
 	ids := make([]int64, n)
 	errs := make(chan error, startCallers)
 	var wg sync.WaitGroup
@@ -176,6 +164,22 @@ func startExecutions(ctx context.Context, st *postgres.Store, client *aiflow.Cli
 	close(errs)
 	if err := <-errs; err != nil {
 		return nil, err
+	}
+	return ids, waitRunning(ctx, st, workflow, n)
+}
+
+// startMany starts n executions of workflow with StartWorkflowExecutions,
+// in calls of at most aiflow.MaxStartExecutions, waits until they all run
+// and returns their ids: the quick way to set up thousands of executions.
+func startMany(ctx context.Context, st *postgres.Store, client *aiflow.Client, workflow string, n int) ([]int64, error) {
+	ids := make([]int64, 0, n)
+	inputs := make([]string, min(n, aiflow.MaxStartExecutions))
+	for len(ids) < n {
+		got, err := client.StartWorkflowExecutions(ctx, workflow, inputs[:min(n-len(ids), len(inputs))], nil)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, got...)
 	}
 	return ids, waitRunning(ctx, st, workflow, n)
 }

@@ -26,7 +26,7 @@ type CurvePoint struct {
 	Unexpected       time.Duration
 	UnexpectedEvents int
 	// Starting is how long starting the executions took, until every one
-	// ran (8 callers, one execution a call).
+	// ran (StartWorkflowExecutions, up to 10,000 a call).
 	Starting time.Duration
 }
 
@@ -68,7 +68,7 @@ func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	}
 	defer stop()
 	t0 := time.Now()
-	ids, err := startExecutions(ctx, st, client, wf.Name(), executions)
+	ids, err := startMany(ctx, st, client, wf.Name(), executions)
 	if err != nil {
 		return p, err
 	}

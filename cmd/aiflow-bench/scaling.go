@@ -78,7 +78,7 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 	if err != nil {
 		return p, err
 	}
-	ids, err := startExecutions(ctx, st, client, scalingName, s.Executions)
+	ids, err := startMany(ctx, st, client, scalingName, s.Executions)
 	if err != nil {
 		return p, err
 	}
