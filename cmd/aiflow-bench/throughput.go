@@ -161,6 +161,18 @@ func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
 	c := &counts{m: map[int64]int{}}
 	wf := aiflow.NewWorkflow(name)
 	keepRunning(wf)
+	countTicks(wf, func(execution int64, ticks int) {
+		c.mu.Lock()
+		c.m[execution] = max(c.m[execution], ticks)
+		c.mu.Unlock()
+	})
+	return wf, c
+}
+
+// countTicks adds to wf the task "counted", whose stateful condition counts
+// the events with key countedKey in the execution's state (a ValueState),
+// tells seen each new count, and is never met.
+func countTicks(wf *aiflow.Workflow, seen func(execution int64, ticks int)) {
 	wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
 		OnCondition(aiflow.NewCondition([]string{countedKey}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
 			st := aiflow.ValueState[int](cc, "ticks")
@@ -172,12 +184,9 @@ func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
 			if err := st.Update(ticks); err != nil {
 				return false, err
 			}
-			c.mu.Lock()
-			c.m[cc.ExecutionID()] = max(c.m[cc.ExecutionID()], ticks)
-			c.mu.Unlock()
+			seen(cc.ExecutionID(), ticks)
 			return false, nil
 		}), aiflow.ActionStart)
-	return wf, c
 }
 
 // check fails unless the k-th execution of ids counted want(k) events and no

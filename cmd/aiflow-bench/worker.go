@@ -110,9 +110,9 @@ func worker(spec string, in io.Reader, out io.Writer) error {
 
 // scalingWorkflow is the workflow of the scaling measurement: its
 // executions stay running (keepRunning); the task "work" starts on the
-// event "go" and counts its runs in ran; a stateful condition counts the
-// events with key countedKey in the execution's state (a ValueState), and
-// in counted, and is never met.
+// event "go" and counts its runs in ran; the task "counted" counts the
+// events with key countedKey in the execution's state (countTicks), and in
+// counted.
 func scalingWorkflow(ran, counted *atomic.Int64) *aiflow.Workflow {
 	wf := aiflow.NewWorkflow(scalingName)
 	keepRunning(wf)
@@ -120,16 +120,7 @@ func scalingWorkflow(ran, counted *atomic.Int64) *aiflow.Workflow {
 		ran.Add(1)
 		return nil
 	})).OnEvent("go", aiflow.ActionStart)
-	wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
-		OnCondition(aiflow.NewCondition([]string{countedKey}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
-			st := aiflow.ValueState[int](cc, "ticks")
-			ticks, _, err := st.Value()
-			if err != nil {
-				return false, err
-			}
-			counted.Add(1)
-			return false, st.Update(ticks + 1)
-		}), aiflow.ActionStart)
+	countTicks(wf, func(int64, int) { counted.Add(1) })
 	return wf
 }
 
