@@ -894,6 +894,18 @@ func (b *bundle) settleLog(ctx context.Context) {
 	}, time.Minute, 20*time.Millisecond, "every event readable")
 }
 
+// finish waits until everything has settled, checks every decision, stops
+// every execution and checks again, logs what the run did and stops the
+// processes.
+func (b *bundle) finish(ctx context.Context, p *producer, kills int) {
+	b.t.Helper()
+	b.settle(ctx)
+	b.verify(ctx, true)
+	b.stopExecutions(ctx)
+	b.summary(ctx, p, kills)
+	b.stopApps()
+}
+
 // summary logs what a run did.
 func (b *bundle) summary(ctx context.Context, p *producer, kills int) {
 	b.t.Helper()
