@@ -139,9 +139,22 @@ func keepRunning(wf *aiflow.Workflow) {
 // startCallers is how many goroutines start executions at once.
 const startCallers = 8
 
-// startExecutions starts n executions of workflow (from startCallers
-// goroutines), waits until they all run and returns their ids.
+// startMany, when set (by bulkstart.go, which comes with the bulk start
+// API), starts n executions of workflow at once and returns their ids;
+// startExecutions then uses it in place of one call per execution.
+var startMany func(ctx context.Context, client *aiflow.Client, workflow string, n int) ([]int64, error)
+
+// startExecutions starts n executions of workflow (with startMany if set,
+// otherwise one call each from startCallers goroutines), waits until they
+// all run and returns their ids.
 func startExecutions(ctx context.Context, st *postgres.Store, client *aiflow.Client, workflow string, n int) ([]int64, error) {
+	if startMany != nil {
+		ids, err := startMany(ctx, client, workflow, n)
+		if err != nil {
+			return nil, err
+		}
+		return ids, waitRunning(ctx, st, workflow, n)
+	}
 	ids := make([]int64, n)
 	errs := make(chan error, startCallers)
 	var wg sync.WaitGroup
@@ -164,12 +177,16 @@ func startExecutions(ctx context.Context, st *postgres.Store, client *aiflow.Cli
 	if err := <-errs; err != nil {
 		return nil, err
 	}
+	return ids, waitRunning(ctx, st, workflow, n)
+}
+
+// waitRunning waits until n executions of workflow run.
+func waitRunning(ctx context.Context, st *postgres.Store, workflow string, n int) error {
 	// Starting takes about 10 ms an execution on a loaded machine.
-	err := waitWithin(ctx, st, waitTimeout+time.Duration(n)*10*time.Millisecond, fmt.Sprintf("%d executions running", n), func() (bool, error) {
+	return waitWithin(ctx, st, waitTimeout+time.Duration(n)*10*time.Millisecond, fmt.Sprintf("%d executions running", n), func() (bool, error) {
 		running, err := countRunning(ctx, st, workflow)
 		return running == n, err
 	})
-	return ids, err
 }
 
 // countRunning returns the number of RUNNING executions of workflow.

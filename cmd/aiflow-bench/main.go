@@ -23,7 +23,8 @@
 // CI), -processes the numbers of processes of the multi-process scaling (1, 2
 // and 3: this program runs itself again as each worker process, told so by
 // the environment variable AIFLOW_BENCH_WORKER), and -only a subset of the
-// measurements (-only curve,scaling).
+// measurements (-only curve,scaling); -worker-conns sizes the pool of each
+// worker process (20 by default).
 //
 // The same measurements run as go test benchmarks, one at a time:
 //
@@ -51,6 +52,7 @@ func main() {
 	quick := flag.Bool("quick", false, "run every measurement briefly (smoke run)")
 	curve := flag.String("curve", joinInts(Full.Curve), "running executions of the points of the execution-count curve (add 100000 outside CI)")
 	processes := flag.String("processes", joinInts(Full.Processes), "numbers of worker processes of the multi-process scaling measurement")
+	workerConns := flag.Int("worker-conns", int(Full.Scaling.Conns), "connections of each worker process's pool in the scaling measurement")
 	only := flag.String("only", "", "comma-separated measurements to take, of "+strings.Join(Measurements, ", ")+" (default all)")
 	flag.Parse()
 	sizes := Full
@@ -65,6 +67,10 @@ func main() {
 			sizes.Curve, err = parseInts("-curve", *curve)
 		case f.Name == "processes":
 			sizes.Processes, err = parseInts("-processes", *processes)
+		case f.Name == "worker-conns" && (*workerConns < 1 || *workerConns > 1000):
+			err = fmt.Errorf("-worker-conns %d: expected 1 to 1000 connections", *workerConns)
+		case f.Name == "worker-conns":
+			sizes.Scaling.Conns = int32(*workerConns)
 		case f.Name == "only":
 			sizes.Only = strings.Split(*only, ",")
 		}

@@ -129,6 +129,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, sz Sizes, w io.Writer) (*Repor
 		step(fmt.Sprintf("the cost of an event with %d running executions", n), func() error {
 			p, e := ExecutionCurve(ctx, pool, n, curveEvents(n, sz.CurveEvents, sz.CurveWork), sz.CurveEvents)
 			r.Curve = append(r.Curve, p)
+			if e == nil {
+				fmt.Fprintf(w, "  started %d executions in %.1f s; %s per expected event, %s per unexpected one\n",
+					n, p.Starting.Seconds(), ms(p.Expected), ms(p.Unexpected))
+			}
 			return e
 		})
 	}
@@ -167,6 +171,14 @@ func (t table) row(what, figure, target string, met bool) {
 		verdict = "MISS"
 	}
 	fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t\n", what, figure, target, verdict)
+}
+
+// rate writes a rate with 3 significant digits below 100, none above.
+func rate(x float64) string {
+	if x < 100 {
+		return fmt.Sprintf("%.3g", x)
+	}
+	return fmt.Sprintf("%.0f", x)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
@@ -230,11 +242,11 @@ func (r *Report) printLatency(t table) {
 func (r *Report) printCurve(t table) {
 	for _, p := range r.Curve {
 		t.row(fmt.Sprintf("an event every execution expects, %d running executions (%d events)", p.Executions, p.ExpectedEvents),
-			fmt.Sprintf("%s/event, %.0f events/s a partition", ms(p.Expected), perSecond(p.Expected)), "", false)
+			fmt.Sprintf("%s/event, %s events/s a partition", ms(p.Expected), rate(perSecond(p.Expected))), "", false)
 	}
 	for _, p := range r.Curve {
 		t.row(fmt.Sprintf("an event no execution expects, %d running executions (%d events)", p.Executions, p.UnexpectedEvents),
-			fmt.Sprintf("%s/event, %.0f events/s a partition", ms(p.Unexpected), perSecond(p.Unexpected)), "", false)
+			fmt.Sprintf("%s/event, %s events/s a partition", ms(p.Unexpected), rate(perSecond(p.Unexpected))), "", false)
 	}
 	if len(r.Curve) < 2 {
 		return
