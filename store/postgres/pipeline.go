@@ -85,14 +85,12 @@ func inUnitTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error)
 	if err != nil {
 		return err
 	}
+	// The pool drops a connection released in a transaction (a failed
+	// rollback, a panic).
 	defer conn.Release()
 	tx := &unitTx{conn: conn}
 	if err := fn(tx); err != nil {
-		rerr := tx.Rollback(context.WithoutCancel(ctx))
-		if rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
-			// The pool drops a connection left in a transaction.
-			conn.Conn().PgConn().Close(context.WithoutCancel(ctx)) //nolint:errcheck
-		}
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return err
 	}
 	return tx.Commit(ctx)
