@@ -83,11 +83,7 @@ func TestReplicaCutOff(t *testing.T) {
 	pause(2 * time.Second) // events keep flowing after the cut
 	b.quiesce(ctx, p)
 
-	b.settle(ctx)
-	b.verify(ctx, true)
-	b.stopExecutions(ctx)
-	b.summary(ctx, p, 0)
-	b.stopApps()
+	b.finish(ctx, p, 0)
 }
 
 // TestHorizonHeld holds a transaction that has a transaction id open while
@@ -151,11 +147,7 @@ func TestHorizonHeld(t *testing.T) {
 	t.Logf("consumption lag while a transaction of our database (an unrelated table) is held %s: %s", hold, lag.stop())
 	b.quiesce(ctx, p)
 
-	b.settle(ctx)
-	b.verify(ctx, true)
-	b.stopExecutions(ctx)
-	b.summary(ctx, p, 0)
-	b.stopApps()
+	b.finish(ctx, p, 0)
 }
 
 // holdXID opens a transaction on the database at dbURL and gives it a
@@ -209,11 +201,7 @@ func TestConnectionsTerminated(t *testing.T) {
 	b.quiesce(ctx, p, late)
 	t.Logf("%d connections terminated in %d rounds; %d late commits (%d failed)", terminated, rounds, late.sent, late.failed)
 
-	b.settle(ctx)
-	b.verify(ctx, true)
-	b.stopExecutions(ctx)
-	b.summary(ctx, p, 0)
-	b.stopApps()
+	b.finish(ctx, p, 0)
 }
 
 // sessions describes the server's sessions of a chaosapp process: how many

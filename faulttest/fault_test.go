@@ -44,11 +44,7 @@ func TestKill9(t *testing.T) {
 	b.quiesce(ctx, p, late)
 	t.Logf("%d late commits", late.sent)
 
-	b.settle(ctx)
-	b.verify(ctx, true)
-	b.stopExecutions(ctx)
-	b.summary(ctx, p, kills)
-	b.stopApps()
+	b.finish(ctx, p, kills)
 }
 
 // TestReplicasOneKilled runs two and three replicas on one database while
@@ -139,11 +135,7 @@ func TestReplicaPaused(t *testing.T) {
 	pause(1500 * time.Millisecond) // events keep flowing after the last pause
 	b.quiesce(ctx, p)
 
-	b.settle(ctx)
-	b.verify(ctx, true)
-	b.stopExecutions(ctx)
-	b.summary(ctx, p, 0)
-	b.stopApps()
+	b.finish(ctx, p, 0)
 }
 
 // busiest is the client that holds the most in holdings (the smallest id

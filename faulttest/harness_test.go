@@ -327,11 +327,45 @@ func (b *bundle) startExecutions(ctx context.Context, perWorkflow int) {
 		}
 	}
 	for _, id := range b.execs {
-		require.Eventually(b.t, func() bool {
+		b.waitFor(ctx, fmt.Sprintf("execution %d running", id), func() bool {
 			x, err := b.client.GetWorkflowExecution(ctx, id)
 			return err == nil && x.Status == aiflow.WorkflowRunning
-		}, time.Minute, 10*time.Millisecond, "execution %d running", id)
+		})
 	}
+}
+
+// waitFor waits up to a minute for cond, or fails the test naming the long
+// transactions of the server (the sessions of other tests on a shared
+// server can hold the read horizon back).
+func (b *bundle) waitFor(ctx context.Context, what string, cond func() bool) {
+	b.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: not within a minute; long transactions on the server: %s", what, b.longTransactions(ctx))
+		}
+		pause(10 * time.Millisecond)
+	}
+}
+
+// longTransactions describes the transactions of the server that hold a
+// transaction id and began more than 5 s ago.
+func (b *bundle) longTransactions(ctx context.Context) string {
+	rows, err := b.pool.Query(ctx, `SELECT format('pid %s db %s app %s %s for %s: %s', pid, datname, application_name, state,
+			date_trunc('second', now() - xact_start), left(query, 80))
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start < now() - interval '5 seconds'
+		ORDER BY xact_start LIMIT 5`)
+	if err != nil {
+		return err.Error()
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err.Error()
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "; ")
 }
 
 // producer streams events to the namespace every interval until stop is
@@ -480,7 +514,7 @@ func (b *bundle) settle(ctx context.Context) {
 		}
 		pause(50 * time.Millisecond)
 	}
-	b.t.Fatalf("not settled after 3 minutes: %s", why)
+	b.t.Fatalf("not settled after 3 minutes: %s; long transactions on the server: %s", why, b.longTransactions(ctx))
 }
 
 // addSchedule gives chaossched a schedule ticking every scheduleEvery, whose
@@ -858,6 +892,18 @@ func (b *bundle) settleLog(ctx context.Context) {
 			strconv.FormatUint(last.XID, 10), last.ID).Scan(&pending)
 		return err == nil && !pending
 	}, time.Minute, 20*time.Millisecond, "every event readable")
+}
+
+// finish waits until everything has settled, checks every decision, stops
+// every execution and checks again, logs what the run did and stops the
+// processes.
+func (b *bundle) finish(ctx context.Context, p *producer, kills int) {
+	b.t.Helper()
+	b.settle(ctx)
+	b.verify(ctx, true)
+	b.stopExecutions(ctx)
+	b.summary(ctx, p, kills)
+	b.stopApps()
 }
 
 // summary logs what a run did.

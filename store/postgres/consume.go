@@ -162,7 +162,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	if fx.Empty() {
 		out.version, err = s.movePosition(ctx, params, bt.version, fx.Position)
 	} else {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err = inUnitTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			out, err = s.applyEffects(ctx, tx, params, bt.version, fx)
 			return err

@@ -49,11 +49,14 @@ type unitWrite struct {
 	ended      map[int64]bool // task executions the unit ended
 	fresh      []newDispatch  // the dispatch rows the unit creates
 	jobIDs     []int64        // the River job of each fresh dispatch (0: none)
-	cancelJobs []int64        // River jobs of stopped attempts
-	cancelled  []dispatchKey  // dispatch rows the unit cancels
-	events     []store.Event  // to append: the effects' and the transitions' status events
-	ea         *eventArgs     // events as arrays
-	missing    bool           // events were not inserted: a namespace is missing
+	// jobs are the River jobs of the fresh dispatches when the unit
+	// inserts them itself, with their dispatch rows (see insertJobs).
+	jobs       *ownJobs
+	cancelJobs []int64       // River jobs of stopped attempts
+	cancelled  []dispatchKey // dispatch rows the unit cancels
+	events     []store.Event // to append: the effects' and the transitions' status events
+	ea         *eventArgs    // events as arrays
+	missing    bool          // events were not inserted: a namespace is missing
 }
 
 // applyEffects writes a unit of work's effects in tx, with the new position,
@@ -326,6 +329,10 @@ func (u *unitWrite) insertJobs(ctx context.Context) error {
 	if len(jobParams) == 0 {
 		return nil
 	}
+	if !u.s.riverInsertHooked() {
+		u.jobs = u.s.ownJobs(jobParams, jobOf, u.fresh)
+		return nil
+	}
 	results, err := u.s.river.InsertManyTx(ctx, u.tx, jobParams)
 	if err != nil {
 		return fmt.Errorf("inserting %d River jobs: %w", len(jobParams), err)
@@ -386,7 +393,9 @@ func (u *unitWrite) queueStatuses() {
 // off, cancelled without a job when stopped by the unit) and cancels the
 // earlier ones the stops cancelled.
 func (u *unitWrite) queueDispatchRows() {
-	if n := len(u.fresh); n > 0 {
+	if u.jobs != nil {
+		u.pending = append(u.pending, u.jobs.stmt(u.s, u.fresh, &u.res))
+	} else if n := len(u.fresh); n > 0 {
 		teIDs, atts, jobs, states := make([]int64, n), make([]int32, n), make([]pgtype.Int8, n), make([]string, n)
 		for i, d := range u.fresh {
 			teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), dispatchPending
