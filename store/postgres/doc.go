@@ -184,8 +184,12 @@
 //     store.ErrConflict). The writes: executions (replacing a record created
 //     in INIT by CreateExecution), task executions and notes, dispatch rows
 //     (keyed by task execution and attempt: a second dispatch of an attempt
-//     is ignored) with their River jobs inserted by InsertManyTx, stop
-//     outcomes, events and snapshots, pipelined in a few round trips.
+//     is ignored) with their River jobs (inserted by the same statement, or
+//     by River's InsertManyTx when River insert middleware is configured),
+//     stop outcomes, events, snapshots and decisions, pipelined: the
+//     transaction begins with its first batch, so a unit that reads nothing
+//     first (one that starts new task executions, or only applies events)
+//     is one batch and the commit.
 //
 // A crash before the commit leaves nothing; after it everything is durable.
 // A unit that only moves the cursor commits without waiting for the WAL
