@@ -126,9 +126,9 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 			// Also when the start's insert failed: it may have committed
 			// (cancelled while its answer was on the way).
 			ended := time.Now()
-			// Retried while the server restarts: a body without an end
-			// counts as still running.
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			// Retried while the server restarts or the process is cut off
+			// from it: a body without an end counts as still running.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 			defer cancel()
 			for {
 				_, uerr := pool.Exec(wctx, `UPDATE `+schema+`.chaos_run SET ended_at = $3 WHERE task_execution_id = $1 AND attempt = $2`,
