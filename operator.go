@@ -106,6 +106,15 @@ func describeOperator(op Operator) string {
 	return fmt.Sprintf("%T", op)
 }
 
+// publicOperator is what anyone may see of op: its type and its public
+// description (PublicDescriber), or its type alone.
+func publicOperator(op Operator) string {
+	if d, ok := op.(PublicDescriber); ok {
+		return fmt.Sprintf("%T: %s", op, d.PublicDescribe())
+	}
+	return fmt.Sprintf("%T", op)
+}
+
 func operatorStreams(op Operator) bool {
 	s, ok := op.(StreamingOperator)
 	return ok && s.Streaming()
