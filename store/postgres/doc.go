@@ -140,17 +140,18 @@
 // the schema name is long) wakes consumers; its payload names the partitions
 // of the status and control events and the user keys concerned ("3,7" and "u"
 // with the first 8 hex digits of md5("<namespace>/<key>"): store.UserKeyHash),
-// or is "*" (as from the SQL function send_event, and from a process of an
-// older version, which also reads anything it cannot parse as "*"). A consumer
-// that reads only some user keys (SubscribeKeys, see "Consuming" below) is
-// woken by the user events of those keys only, so an event wakes only the
-// partitions whose workflows expect its key. AppendEvents and AppendEventsTx
-// send it in their transaction; the store's own transactions wake the local
-// consumers at once and send it right after committing (coalesced).
-// Notifications are only hints: they are lost while a listener reconnects, so
-// the LISTEN connection is re-established within Config.ListenerReconnect and
-// every reconnect wakes all consumers to catch up, and the store also checks
-// every Config.EventPollInterval whether the last readable event moved.
+// or is "*" (as from the SQL function send_event before migration 11, and from
+// a process of an older version, which also reads anything it cannot parse as
+// "*"). A consumer that reads only some user keys (SubscribeKeys, see
+// "Consuming" below) is woken by the user events of those keys only, so an
+// event wakes only the partitions whose workflows expect its key. AppendEvents
+// and AppendEventsTx send it in their transaction; the store's own
+// transactions wake the local consumers at once and send it right after
+// committing (coalesced). Notifications are only hints: they are lost while a
+// listener reconnects, so the LISTEN connection is re-established within
+// Config.ListenerReconnect and every reconnect wakes all consumers to catch
+// up, and the store also checks every Config.EventPollInterval whether the
+// last readable event moved.
 //
 // A notification often arrives while its events are still above the horizon
 // (any transaction on the server that began before theirs is still open), and

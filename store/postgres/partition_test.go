@@ -154,10 +154,21 @@ func TestSubscribeKeysWakesOnlyForItsKeys(t *testing.T) {
 	_, err = s2.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "a"}})
 	require.NoError(t, err)
 	waitWake(t, wakeA, "a user event of its key, from another process")
-	// The SQL function's payload, "*", wakes everyone.
+	// The SQL function's notification names the key too.
+	drain(wakeA)
 	_, err = pool.Exec(ctx, "SELECT "+s1.q("{s}")+".send_event('default', 'c')")
 	require.NoError(t, err)
-	waitWake(t, wakeA, "an event sent with send_event")
+	_, err = s2.AppendEvents(ctx, []store.Event{status})
+	require.NoError(t, err)
+	waitWake(t, wakeS, "a status event of its partition, after send_event")
+	select {
+	case <-wakeA:
+		t.Fatal("woken by send_event of a key it does not read")
+	default:
+	}
+	_, err = pool.Exec(ctx, "SELECT "+s1.q("{s}")+".send_event('default', 'a')")
+	require.NoError(t, err)
+	waitWake(t, wakeA, "an event of its key sent with send_event")
 	// Events of other keys wake it later, to move past them.
 	setSkipDelay(s1, time.Millisecond)
 	drain(wakeA)
