@@ -140,7 +140,7 @@
 // the schema name is long) wakes consumers; its payload names the partitions
 // of the status and control events and the user keys concerned ("3,7" and "u"
 // with the first 8 hex digits of md5("<namespace>/<key>"): store.UserKeyHash),
-// or is "*" (as from the SQL function send_event before migration 11, and from
+// or is "*" (as from the SQL function send_event before migration 12, and from
 // a process of an older version, which also reads anything it cannot parse as
 // "*"). A consumer that reads only some user keys (SubscribeKeys, see
 // "Consuming" below) is woken by the user events of those keys only, so an

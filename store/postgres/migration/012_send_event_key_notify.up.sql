@@ -1,4 +1,4 @@
--- AIFlow for Go, schema version 11: the NOTIFY that {schema}.send_event sends
+-- AIFlow for Go, schema version 12: the NOTIFY that {schema}.send_event sends
 -- names its event's key (its payload is "u" and the first 8 hex digits of
 -- md5("<namespace>/<key>"), the form of store.UserKeyHash) instead of "*", so
 -- that it wakes only the consumers that read that key. Nothing else of the
@@ -15,7 +15,7 @@ DECLARE
     def text := pg_get_functiondef(fn);
 BEGIN
     IF position(old IN def) = 0 THEN
-        RAISE EXCEPTION 'aiflow: migration 11: % does not send %', fn, old;
+        RAISE EXCEPTION 'aiflow: migration 12: % does not send %', fn, old;
     END IF;
     EXECUTE replace(def, old, new);
 END
