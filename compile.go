@@ -29,6 +29,7 @@ func (w *Workflow) compile() (*compiled, error) {
 	tasks := map[string]*Task{}
 	desc := map[string]any{"namespace": w.namespace, "name": w.name}
 	var taskDescs []any
+	public := map[int]string{} // index in taskDescs: the operator's public description
 	for _, t := range w.tasks {
 		tasks[t.name] = t
 		et := &engine.Task{
@@ -65,6 +66,9 @@ func (w *Workflow) compile() (*compiled, error) {
 		if t.workDir != "" {
 			td["work_dir"] = t.workDir
 		}
+		if pd, ok := t.op.(PublicDescriber); ok {
+			public[len(taskDescs)] = pd.PublicDescribe()
+		}
 		taskDescs = append(taskDescs, td)
 	}
 	desc["tasks"] = taskDescs
@@ -74,6 +78,14 @@ func (w *Workflow) compile() (*compiled, error) {
 	}
 	sum := sha256.Sum256(js)
 	def.Version = hex.EncodeToString(sum[:6])
+	if len(public) > 0 { // recorded, not versioned: derived from what Describe covers
+		for i, p := range public {
+			taskDescs[i].(map[string]any)["operator_public"] = p
+		}
+		if js, err = json.Marshal(desc); err != nil {
+			return nil, fmt.Errorf("aiflow: workflow %q: describing: %w", w.name, err)
+		}
+	}
 	if err := engine.Compile(def); err != nil {
 		return nil, err
 	}

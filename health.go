@@ -7,6 +7,10 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
+// LagCountLimit bounds Health.Lag: a backlog of more events than this
+// counts this many, so that measuring it stays cheap.
+const LagCountLimit = store.LagCountLimit
+
 // Health is a client's view of its own health (see Client.Health).
 type Health struct {
 	// Consuming is true while the client is started and consumes events
@@ -15,7 +19,7 @@ type Health struct {
 	// Partitions are the partitions this client consumes now.
 	Partitions []int
 	// Lag is the largest number of events waiting in one of this client's
-	// partitions (bounded by 10000), and LagAge the age of the oldest of
+	// partitions (bounded by LagCountLimit), and LagAge the age of the oldest of
 	// them. Both are zero when the store cannot tell (it does not implement
 	// store.LagReader) or nothing waits.
 	Lag    int64

@@ -42,6 +42,24 @@ type Describer interface {
 	Describe() string
 }
 
+// PublicDescriber is implemented by operators that mark some fields of
+// their configuration secret (a command, arguments, environment values,
+// anything a credential may be written into) and can describe themselves
+// without those fields. A workflow's definition is shown to anyone who may
+// see the workflow (the dashboard of package aiflowui, the HTTP API of
+// package aiflowhttp): there an operator is described by its type followed
+// by its PublicDescribe, and an operator that does not implement
+// PublicDescriber by its type alone, since its Describe may hold a secret.
+// The public description is recorded with the definition but is not part of
+// the workflow's version (Describe is).
+type PublicDescriber interface {
+	PublicDescribe() string
+}
+
+// Redacted is the text that stands for a secret value in public
+// descriptions (PublicDescriber) and in views of workflow definitions.
+const Redacted = "[redacted]"
+
 // StreamingOperator is implemented by operators that know whether their work
 // ends by itself; a streaming operator makes its task a streaming task (see
 // Streaming).
@@ -84,6 +102,15 @@ func (f OperatorFunc) Run(ctx context.Context, tc *TaskContext) error { return f
 func describeOperator(op Operator) string {
 	if d, ok := op.(Describer); ok {
 		return fmt.Sprintf("%T: %s", op, d.Describe())
+	}
+	return fmt.Sprintf("%T", op)
+}
+
+// publicOperator is what anyone may see of op: its type and its public
+// description (PublicDescriber), or its type alone.
+func publicOperator(op Operator) string {
+	if d, ok := op.(PublicDescriber); ok {
+		return fmt.Sprintf("%T: %s", op, d.PublicDescribe())
 	}
 	return fmt.Sprintf("%T", op)
 }

@@ -464,11 +464,16 @@ func (c *Client) observedTask(ctx context.Context, run *store.TaskRun) error {
 	return err
 }
 
-// operatorSpan starts the span of an operator's Run or Stop.
+// operatorSpan starts the span of an operator's Run or Stop. The operator is
+// named by its type and public description (never Describe, which may hold
+// a secret), only when the span records.
 func (c *Client) operatorSpan(ctx context.Context, name string, tc *TaskContext, op Operator) (context.Context, trace.Span) {
-	return c.tel.tracer.Start(ctx, name, trace.WithAttributes(
-		AttrNamespace.String(tc.Namespace), AttrWorkflow.String(tc.Workflow), AttrTask.String(tc.Task),
-		attribute.String("aiflow.operator", describeOperator(op))))
+	ctx, span := c.tel.tracer.Start(ctx, name, trace.WithAttributes(
+		AttrNamespace.String(tc.Namespace), AttrWorkflow.String(tc.Workflow), AttrTask.String(tc.Task)))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("aiflow.operator", publicOperator(op)))
+	}
+	return ctx, span
 }
 
 // Logger returns the client's logger (Config.Logger or its default), for

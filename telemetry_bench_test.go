@@ -203,7 +203,7 @@ func startRunning(b *testing.B, st store.Store, c *aiflow.Client, workflow strin
 			b.Fatal(err)
 		}
 	}
-	waitFor(b, st, func() bool {
+	waitFor(b, st, fmt.Sprintf("%d executions running", n), func() bool {
 		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: n})
 		return err == nil && len(xs) == n
 	})
@@ -246,7 +246,7 @@ func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm 
 			lat = append(lat, s.at.Sub(sent))
 		}
 		// The next START is applied after this run's SUCCESS: wait for it.
-		waitFor(b, st, func() bool {
+		waitFor(b, st, "the run's success", func() bool {
 			te, err := st.GetTaskExecution(ctx, s.te)
 			return err == nil && te.Status == store.TaskSuccess
 		})
@@ -289,7 +289,7 @@ func eventsApplied(b *testing.B, st store.Store, v telemetryVariant, executions,
 func waitApplied(b *testing.B, st store.Store) {
 	b.Helper()
 	lr := st.(store.LagReader)
-	waitFor(b, st, func() bool {
+	waitFor(b, st, "every event applied", func() bool {
 		lags, err := lr.PartitionLag(context.Background())
 		if err != nil {
 			return false
@@ -312,8 +312,9 @@ func randomTraceParent() string {
 
 // waitFor waits until done holds, checking it on every wake-up of st and
 // at least every millisecond on the memory store, every 20 ms on others
-// (whose checks are queries), for at most a minute.
-func waitFor(b *testing.B, st store.Store, done func() bool) {
+// (whose checks are queries), for at most five minutes (a loaded machine
+// is slow).
+func waitFor(b *testing.B, st store.Store, what string, done func() bool) {
 	b.Helper()
 	poll := 20 * time.Millisecond
 	if _, ok := st.(*memory.Store); ok {
@@ -321,13 +322,13 @@ func waitFor(b *testing.B, st store.Store, done func() bool) {
 	}
 	wake, unsubscribe := st.Subscribe()
 	defer unsubscribe()
-	deadline := time.After(time.Minute)
+	deadline := time.After(5 * time.Minute)
 	for !done() {
 		select {
 		case <-wake:
 		case <-time.After(poll):
 		case <-deadline:
-			b.Fatal("timed out waiting for a condition")
+			b.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }

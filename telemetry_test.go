@@ -199,6 +199,13 @@ func TestTelemetryOfARun(t *testing.T) {
 			require.True(t, attempt.Parent().IsRemote(), "the parent came through the store")
 			run := findSpan(t, byName["aiflow.operator.run"], "aiflow.task", "a")
 			require.Equal(t, attempt.SpanContext().SpanID(), run.Parent().SpanID())
+			opAttr := ""
+			for _, a := range run.Attributes() {
+				if a.Key == "aiflow.operator" {
+					opAttr = a.Value.AsString()
+				}
+			}
+			require.Contains(t, opAttr, "*operators.FuncOperator: ", "the operator's type and public description")
 			linked := false
 			for _, u := range byName["aiflow.unit_of_work"] {
 				for _, l := range u.Links() {

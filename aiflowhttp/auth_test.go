@@ -158,6 +158,17 @@ func TestWorkflowDefinitionRedacted(t *testing.T) {
 	require.NotContains(t, body, "connecting")
 	require.Contains(t, body, `"API_KEY": "[redacted]"`)
 	require.Contains(t, body, `"operator": "*operators.BashOperator"`)
+
+	// An operator with a public description is shown with it, its secret
+	// fields redacted.
+	py := aiflow.NewWorkflow("py", aiflow.WithNamespace("a"))
+	py.Task("etl", operators.Python(operators.PythonConfig{Script: "etl.py", Args: []string{"--password", secretValue}}))
+	require.NoError(t, tt.client.Register(tt.ctx, py))
+	status, body = tt.do(token, "GET", "/v1/namespaces/a/workflows/py", "")
+	require.Equal(t, http.StatusOK, status, body)
+	require.NotContains(t, body, secretValue)
+	require.Contains(t, body, `"operator": "*operators.PythonOperator: python3 etl.py [redacted] [redacted]"`)
+	require.NotContains(t, body, "operator_public")
 }
 
 func TestCustomAuthorize(t *testing.T) {

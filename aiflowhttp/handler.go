@@ -41,8 +41,10 @@
 // namespace (Caller.Namespaces and ReadOnly, or an Authorize function); a
 // handler with no credentials configured refuses everything unless
 // AllowUnauthenticated is set, which it logs. Workflow definitions are served
-// redacted: environment values (WithEnv) and operator descriptions (which
-// hold commands) are left out. Package aiflowui uses the same Auth.
+// redacted: environment values (WithEnv) are left out, and an operator is
+// described by its type and its public description, which leaves out the
+// fields it marks secret (aiflow.PublicDescriber), or by its type alone.
+// Package aiflowui uses the same Auth.
 //
 // Import rule: aiflowhttp imports the root package, internal/view, the
 // OpenTelemetry API and the standard library.
@@ -164,6 +166,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.tel.serve(w, r, HealthzPath, h.healthz)
 	case r.Method == http.MethodGet && r.URL.Path == ReadyzPath:
 		h.tel.serve(w, r, ReadyzPath, h.readyz)
+	case r.URL.Path == HealthzPath || r.URL.Path == ReadyzPath:
+		h.tel.serve(w, r, r.URL.Path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", http.MethodGet)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s: expected one of GET", r.Method, r.URL.Path))
+		})
 	default:
 		h.tel.serve(w, r, route, h.serve)
 	}

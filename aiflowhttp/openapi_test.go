@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -266,6 +267,9 @@ func statusCalls(t *testing.T, b *bed, fx statusFixtures) map[string][]call {
 	}
 	return map[string][]call{
 		"GET /v1/openapi.yaml": {{status: 200, path: "/v1/openapi.yaml"}},
+		// Checked by TestOpenAPIHealthEndpoints.
+		"GET /healthz": {{status: 200, path: "/healthz"}},
+		"GET /readyz":  {{status: 200, path: "/readyz"}, {status: 503, path: "/readyz"}},
 		"POST /v1/events": {
 			{status: 201, path: "/v1/events", body: `{"key":"k"}`},
 			{status: 400, body: `{"key":`},
@@ -405,3 +409,44 @@ func checkStatus(t *testing.T, rt string, rec *httptest.ResponseRecorder, want i
 
 // statusMaxBody is the MaxBodyBytes of TestOpenAPIStatusCodes' handler.
 const statusMaxBody = 64
+
+// TestOpenAPIHealthEndpoints: /healthz and /readyz answer without
+// authentication the codes openapi.yaml documents, with the documented
+// body: 200 on a running client; /readyz 503 when the store fails.
+func TestOpenAPIHealthEndpoints(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	ops, _ := operations(t)
+	h := NewHandler(b.client, &Options{Auth: Auth{Token: token}, Logger: b.logger})
+	broken := NewHandler(brokenClient(t, b), &Options{Auth: Auth{Token: token}, Logger: b.logger})
+	exercised := map[string]map[string]bool{"GET /healthz": {}, "GET /readyz": {}}
+	check := func(hd http.Handler, path string, want int) map[string]any {
+		rec := httptest.NewRecorder()
+		hd.ServeHTTP(rec, httptest.NewRequest("GET", path, nil)) // no token
+		require.Equal(t, want, rec.Code, "%s: %s", path, rec.Body)
+		var body map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+		for _, k := range []string{"status", "consuming", "partitions", "lag", "lag_seconds", "leading"} {
+			require.Contains(t, body, k, path)
+		}
+		exercised["GET "+path][strconv.Itoa(want)] = true
+		return body
+	}
+	check(h, "/healthz", 200)
+	require.Eventually(t, func() bool {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code == 200
+	}, 30*time.Second, 10*time.Millisecond, "the client gets ready")
+	body := check(h, "/readyz", 200)
+	require.Equal(t, true, body["consuming"])
+	body = check(broken, "/readyz", 503)
+	require.NotEmpty(t, body["problems"])
+	for key, codes := range exercised {
+		documented := map[string]bool{}
+		for code := range ops[key].Responses {
+			documented[code] = true
+		}
+		require.Equal(t, codes, documented, key)
+	}
+}

@@ -14,7 +14,11 @@
 //	env.RequireEvents(id, "data_prepared", "model_validated")
 //
 // Time only moves when the test moves it ([Env.AdvanceToNextTick],
-// [Env.Clock]); waits are bounded by real time ([Opts].Timeout).
+// [Env.Clock]); waits are bounded by real time ([Opts].Timeout). Tasks that
+// wait on real time (operators that run processes, pods or jobs, task
+// timeouts) run on the real clock instead ([Opts].RealClock). A test of a
+// shutdown and a restart stops the client ([Env.Stop]), goes on waiting and
+// reading, and starts another one on the same store ([Env.Restart]).
 //
 // Import rule: aiflowtest imports the root package, store/memory and
 // clockwork only.
@@ -24,6 +28,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +69,11 @@ type Opts struct {
 	// client is created (Store, Clock and Test.OnTimerArmed are set
 	// already; a Test.OnTimerArmed set here is called too).
 	Config func(*aiflow.Config)
+	// RealClock runs the store and the client on the real clock, for tasks
+	// that wait on real time (processes, pods, task timeouts); false (the
+	// default) runs them on a fake clock. Env.Clock is then nil, Start is
+	// ignored and AdvanceToNextTick fails the test.
+	RealClock bool
 }
 
 // Env is a started client on a fresh memory store with a fake clock. The
@@ -71,9 +81,9 @@ type Opts struct {
 type Env struct {
 	// Client is the started client.
 	Client *aiflow.Client
-	// Clock is the fake clock of the client and the store. Moving it fires
-	// the timers that fall due (prefer AdvanceToNextTick, which waits for
-	// them to be armed).
+	// Clock is the fake clock of the client and the store (nil with
+	// Opts.RealClock). Moving it fires the timers that fall due (prefer
+	// AdvanceToNextTick, which waits for them to be armed).
 	Clock *clockwork.FakeClock
 	// Store is the memory store.
 	Store *memory.Store
@@ -81,6 +91,11 @@ type Env struct {
 	tb      TB
 	ctx     context.Context
 	timeout time.Duration
+	// cfg and workflows make the clients of Restart; reader, never
+	// started, reads the store for the waits (after Stop too).
+	cfg       aiflow.Config
+	workflows []*aiflow.Workflow
+	reader    *aiflow.Client
 
 	mu    sync.Mutex
 	armed map[string]time.Time
@@ -101,9 +116,14 @@ func New(tb TB, opts *Opts, workflows ...*aiflow.Workflow) *Env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	clock := clockwork.NewFakeClockAt(start)
+	var clock clockwork.Clock = clockwork.NewRealClock()
+	e := &Env{tb: tb, ctx: ctx, timeout: opts.Timeout, armed: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	if !opts.RealClock {
+		e.Clock = clockwork.NewFakeClockAt(start)
+		clock = e.Clock
+	}
 	st := memory.New(&memory.Config{Clock: clock})
-	e := &Env{Clock: clock, Store: st, tb: tb, ctx: ctx, timeout: opts.Timeout, armed: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	e.Store = st
 	if e.timeout <= 0 {
 		e.timeout = TimeoutDefault
 	}
@@ -126,22 +146,58 @@ func New(tb TB, opts *Opts, workflows ...*aiflow.Workflow) *Env {
 			onArmed(timer, at)
 		}
 	}
-	c, err := aiflow.New(cfg)
+	reader, err := aiflow.New(&aiflow.Config{Store: st, Clock: clock, Logger: logger})
 	if err != nil {
 		tb.Fatalf("aiflowtest: %v", err)
 	}
-	if err := c.Register(ctx, workflows...); err != nil {
-		tb.Fatalf("aiflowtest: register: %v", err)
-	}
-	if err := c.Start(ctx); err != nil {
-		tb.Fatalf("aiflowtest: start: %v", err)
-	}
+	e.cfg, e.workflows, e.reader = *cfg, workflows, reader
 	tb.Cleanup(func() {
-		_ = c.Stop(context.Background())
+		if e.Client != nil {
+			_ = e.Client.Stop(context.Background())
+		}
 		_ = st.Close()
 	})
-	e.Client = c
+	e.start()
 	return e
+}
+
+// start creates, registers and starts a client (Client).
+func (e *Env) start() {
+	e.tb.Helper()
+	cfg := e.cfg
+	c, err := aiflow.New(&cfg)
+	if err != nil {
+		e.tb.Fatalf("aiflowtest: %v", err)
+	}
+	if err := c.Register(e.ctx, e.workflows...); err != nil {
+		e.tb.Fatalf("aiflowtest: register: %v", err)
+	}
+	e.Client = c
+	if err := c.Start(e.ctx); err != nil {
+		e.tb.Fatalf("aiflowtest: start: %v", err)
+	}
+}
+
+// Stop stops Client as a process that shuts down does: streaming tasks are
+// interrupted at once, the others within the client's StopTimeout (they end
+// RETRYING, to run again). Client refuses calls afterwards, but the Env's
+// waits, WaitTaskLog and Events go on reading the store. It fails the test
+// if the stop fails.
+func (e *Env) Stop() {
+	e.tb.Helper()
+	if err := e.Client.Stop(e.ctx); err != nil {
+		e.tb.Fatalf("aiflowtest: stop: %v", err)
+	}
+}
+
+// Restart stops Client if it runs and starts a new one on the same store,
+// with the same configuration and workflows, as a process started again
+// would; Client is the new one. It fails the test if the new client does
+// not start.
+func (e *Env) Restart() {
+	e.tb.Helper()
+	e.Stop()
+	e.start()
 }
 
 // Context returns a context that ends with the test.
@@ -197,7 +253,7 @@ func (e *Env) WaitExecution(id int64, statuses ...aiflow.WorkflowStatus) *aiflow
 	var x *aiflow.WorkflowExecution
 	e.waitFor(fmt.Sprintf("workflow execution %d in %s", id, describe(statuses, "a finished status")), func() (bool, error) {
 		var err error
-		x, err = e.Client.GetWorkflowExecution(e.ctx, id)
+		x, err = e.reader.GetWorkflowExecution(e.ctx, id)
 		if err != nil {
 			return false, err
 		}
@@ -218,7 +274,7 @@ func (e *Env) WaitTaskExecution(executionID int64, task string, seq int, statuse
 	var te *aiflow.TaskExecution
 	what := fmt.Sprintf("run %d of task %q in workflow execution %d in %s", seq, task, executionID, describe(statuses, "a finished status"))
 	e.waitFor(what, func() (bool, error) {
-		tes, err := e.Client.ListTaskExecutions(e.ctx, &aiflow.TaskExecutionFilter{ExecutionID: executionID, Task: task, SeqNum: seq})
+		tes, err := e.reader.ListTaskExecutions(e.ctx, &aiflow.TaskExecutionFilter{ExecutionID: executionID, Task: task, SeqNum: seq})
 		if err != nil || len(tes) == 0 {
 			return false, err
 		}
@@ -229,6 +285,39 @@ func (e *Env) WaitTaskExecution(executionID int64, task string, seq int, statuse
 		return slices.Contains(statuses, te.Status), nil
 	})
 	return te
+}
+
+// RunTask starts an execution of workflow (in the default namespace,
+// without input) and waits until the first run of task in it has one of
+// statuses (any finished status when none is given). It returns the
+// execution's id and the run, and fails the test if the execution does not
+// start or the run does not get there within the timeout.
+func (e *Env) RunTask(workflow, task string, statuses ...aiflow.TaskStatus) (int64, *aiflow.TaskExecution) {
+	e.tb.Helper()
+	id, err := e.Client.StartWorkflowExecution(e.ctx, workflow, nil)
+	if err != nil {
+		e.tb.Fatalf("aiflowtest: start an execution of %s: %v", workflow, err)
+	}
+	return id, e.WaitTaskExecution(id, task, 1, statuses...)
+}
+
+// WaitTaskLog waits until the log of task execution taskExecutionID (as
+// Client.ReadTaskLog reads it) matches the regular expression pattern, and
+// returns the log. It fails the test if the log does not match within the
+// timeout.
+func (e *Env) WaitTaskLog(taskExecutionID int64, pattern string) string {
+	e.tb.Helper()
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		e.tb.Fatalf("aiflowtest: WaitTaskLog: %v", err)
+	}
+	var log string
+	e.waitFor(fmt.Sprintf("the log of task execution %d to match %q", taskExecutionID, pattern), func() (bool, error) {
+		data, _, err := e.reader.ReadTaskLog(e.ctx, taskExecutionID, 0, 0)
+		log = string(data)
+		return err == nil && re.MatchString(log), err
+	})
+	return log
 }
 
 func describe[S ~string](statuses []S, none string) string {
@@ -250,6 +339,9 @@ func describe[S ~string](statuses []S, none string) string {
 // for it with WaitExecution or WaitTaskExecution.
 func (e *Env) AdvanceToNextTick() time.Time {
 	e.tb.Helper()
+	if e.Clock == nil {
+		e.tb.Fatalf("aiflowtest: AdvanceToNextTick needs the fake clock: Opts.RealClock is set")
+	}
 	deadline := time.NewTimer(e.timeout)
 	defer deadline.Stop()
 	for {
@@ -283,7 +375,7 @@ func (e *Env) Events(executionID int64) []aiflow.Event {
 	var out []aiflow.Event
 	f := &aiflow.EventFilter{ExecutionID: executionID, UserOnly: true}
 	for {
-		evs, next, err := e.Client.ListEvents(e.ctx, f)
+		evs, next, err := e.reader.ListEvents(e.ctx, f)
 		if err != nil {
 			e.tb.Fatalf("aiflowtest: list events: %v", err)
 		}

@@ -3,6 +3,7 @@ package aiflowtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -60,4 +61,27 @@ func TestRunConditionPanicIsAnError(t *testing.T) {
 	cond := aiflow.NewCondition([]string{"k"}, func(*aiflow.ConditionContext, *aiflow.Event) (bool, error) { panic("bug") })
 	res := aiflowtest.RunCondition(cond, []aiflow.Event{{Key: "k"}}, nil)
 	require.ErrorContains(t, res.Decisions[0].Err, "condition panicked: bug")
+}
+
+// On the real clock, a streaming task that a restart interrupts runs again
+// in the next client; the waits and the log go on across the stop.
+func TestRestartOnTheRealClock(t *testing.T) {
+	wf := aiflow.NewWorkflow("w")
+	wf.Task("serve", operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
+		_, _ = fmt.Fprintf(tc.Log, "attempt %d serving\n", tc.Attempt)
+		<-ctx.Done()
+		return ctx.Err()
+	}), aiflow.Streaming())
+	env := aiflowtest.New(t, &aiflowtest.Opts{RealClock: true, Timeout: 30 * time.Second}, wf)
+	require.Nil(t, env.Clock)
+	id, te := env.RunTask("w", "serve", aiflow.TaskRunning)
+	env.WaitTaskLog(te.ID, `attempt 1 serving`)
+
+	env.Stop()
+	te = env.WaitTaskExecution(id, "serve", 1, aiflow.TaskRetrying) // interrupted, to run again
+
+	env.Restart()
+	env.WaitTaskLog(te.ID, `attempt 2 serving`)
+	te = env.WaitTaskExecution(id, "serve", 1, aiflow.TaskRunning)
+	require.Equal(t, 2, te.Attempt)
 }

@@ -19,6 +19,7 @@ type definition struct {
 type defTask struct {
 	Name        string            `json:"name"`
 	Operator    string            `json:"operator"`
+	Public      string            `json:"operator_public"`
 	Rules       []defRule         `json:"rules"`
 	MaxAttempts int               `json:"max_attempts"`
 	Timeout     string            `json:"timeout"`
@@ -86,13 +87,14 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // parseDefinition decodes a workflow's definition, leaving out every secret:
-// operators are named by type, environment variables by name.
+// operators are named by type and public description (view.PublicOperator),
+// environment variables by name.
 func parseDefinition(w *aiflow.WorkflowInfo) definition {
 	var d definition
 	_ = json.Unmarshal(w.Definition, &d)
 	for i := range d.Tasks {
 		t := &d.Tasks[i]
-		t.Operator = view.OperatorType(t.Operator)
+		t.Operator, t.Public = view.PublicOperator(t.Operator, t.Public), ""
 		t.EnvNames = sortedKeys(t.Env)
 		t.Env = nil
 	}

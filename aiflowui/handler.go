@@ -24,7 +24,9 @@
 // rest with 403. Every change is a POST carrying a token bound to the
 // browser's cookie (and refused when the browser says it comes from another
 // site). Workflow definitions are shown redacted: environment values
-// (WithEnv) and operator descriptions, which hold commands, are not shown.
+// (WithEnv) are not shown, and an operator is shown by its type and its
+// public description, which leaves out the fields it marks secret
+// (aiflow.PublicDescriber), or by its type alone.
 //
 // Import rule: aiflowui imports the root package, aiflowhttp, internal/view
 // and the standard library.

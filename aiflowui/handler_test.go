@@ -342,6 +342,16 @@ func TestRedaction(t *testing.T) {
 	}
 	_, body := br.get("/ui/namespaces/a/workflows/w")
 	require.Contains(t, body, "$API_KEY")
+
+	// An operator with a public description is shown with it, its secret
+	// fields redacted.
+	py := aiflow.NewWorkflow("py", aiflow.WithNamespace("a"))
+	py.Task("etl", operators.Python(operators.PythonConfig{Script: "etl.py", Args: []string{"--password", secret}}))
+	require.NoError(t, b.client.Register(b.ctx, py))
+	status, body := br.get("/ui/namespaces/a/workflows/py")
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, body, secret)
+	require.Contains(t, body, "*operators.PythonOperator: python3 etl.py [redacted] [redacted]")
 }
 
 func TestExecutionsPageThroughThousands(t *testing.T) {

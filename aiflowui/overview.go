@@ -11,7 +11,6 @@ import (
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/aiflowhttp"
-	"github.com/aiflow-go/aiflow/store"
 )
 
 type overviewData struct {
@@ -129,7 +128,7 @@ func (h *Handler) health(ctx context.Context) health {
 	if out.Err != nil {
 		out.Problems = append(out.Problems, "the client stopped on an error")
 	}
-	out.LagCapped = out.Lag >= store.LagCountLimit
+	out.LagCapped = out.Lag >= aiflow.LagCountLimit
 	if pos, err := h.c.LastPosition(ctx); err == nil {
 		out.Position = pos.String()
 	}

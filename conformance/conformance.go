@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Routing/EventsWithoutExecutionReachRunningExecutionsOfTheNamespace", fn: testNamespaceWideEvents},
 		{name: "Routing/ExplicitBroadcastFromATask", fn: testBroadcastFromTask},
 		{name: "Routing/DisabledWorkflowIsStartedByNothingAndItsExecutionsGoOn", fn: testDisabledWorkflow},
+		{name: "Routing/AConsumerReadsOnlyItsUserKeysAndMovesPastTheOthers", fn: testConsumerReadsOnlyItsUserKeys},
 		{name: "Status/SuccessWhenEverythingSucceeded", fn: testExecutionSuccess},
 		{name: "Status/FailedDoesNotDependOnDeclarationOrder", fn: testExecutionFailedOrderIndependent},
 		{name: "Status/NoHangWhenADownstreamTaskCanNoLongerStart", fn: testNoHang},

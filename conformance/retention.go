@@ -191,15 +191,8 @@ func testLeaderPrunes(t *testing.T, b *bed) {
 // every partition that reads it has consumed it: a workflow's control event
 // once its workflow's partition has, a user event once all have.
 func testPruneWaitsForEveryPartition(t *testing.T, b *bed) {
-	require.NoError(t, b.client.Stop(b.ctx))
-	n := b.st.Partitions()
-	if n < 2 {
-		t.Skip("needs two partitions")
-	}
 	const owner = "retention-test"
-	parts, err := b.st.ClaimPartitions(b.ctx, owner, time.Minute)
-	require.NoError(t, err)
-	require.Len(t, parts, n)
+	n := b.takeOverPartitions(owner)
 	drain := func(part int) {
 		for {
 			res, err := b.st.Consume(b.ctx, store.ConsumeParams{Partition: part, Owner: owner},

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/store"
 )
 
 // Routing: which executions an event reaches.
@@ -137,4 +139,84 @@ func testDisabledWorkflow(t *testing.T, b *bed) {
 	require.Equal(t, aiflow.WorkflowSuccess, b.waitExecution(x, aiflow.WorkflowSuccess).Status)
 	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "w"))
 	b.start("w")
+}
+
+// testConsumerReadsOnlyItsUserKeys: a unit of work read with
+// ConsumeParams.UserKeys holds the user events of those keys and every
+// event of its partition, and its End moves past the user events it left
+// out (to its last event when it is full), so that no partition reads
+// events that concern none of its workflows, and none is read twice.
+func testConsumerReadsOnlyItsUserKeys(t *testing.T, b *bed) {
+	const owner = "routing-test"
+	n := b.takeOverPartitions(owner)
+	// consume reads one batch of part and commits its End; it returns the
+	// keys read and the batch.
+	consume := func(part, max int, keys *store.KeySet) ([]string, store.Batch) {
+		var got []string
+		var batch store.Batch
+		_, err := b.st.Consume(b.ctx, store.ConsumeParams{Partition: part, Owner: owner, MaxEvents: max, UserKeys: keys},
+			func(_ context.Context, bt store.Batch) (*store.Effects, error) {
+				batch = bt
+				for _, ev := range bt.Events() {
+					got = append(got, ev.Key)
+				}
+				if !bt.Position().Less(bt.End()) {
+					return nil, nil
+				}
+				return &store.Effects{Position: bt.End()}, nil
+			})
+		require.NoError(t, err)
+		return got, batch
+	}
+	for p := range n {
+		for {
+			if got, _ := consume(p, 0, nil); len(got) == 0 {
+				break
+			}
+		}
+	}
+	const wf = "some_workflow"
+	part := store.PartitionOf(store.DefaultNamespace, wf, n)
+	other := (part + 1) % n
+	evs, err := b.st.AppendEvents(b.ctx, []store.Event{
+		{Namespace: store.DefaultNamespace, Key: "a", Sender: "test"},
+		{Namespace: store.DefaultNamespace, Key: "b", Sender: "test"},
+		{Kind: store.KindControl, Namespace: store.DefaultNamespace, Key: "aiflow.test_control", Sender: "test", Workflow: wf},
+		{Namespace: store.DefaultNamespace, Key: "a", Sender: "test"},
+		{Namespace: store.DefaultNamespace, Key: "b", Sender: "test"},
+	})
+	require.NoError(t, err)
+	b.eventsN("b", 2)
+	a := store.NewKeySet([][2]string{{store.DefaultNamespace, "a"}})
+
+	got, bt := consume(part, 2, a)
+	require.Equal(t, []string{"a", "aiflow.test_control"}, got)
+	require.Equal(t, evs[2].Position, bt.End(), "a full batch ends at its last event")
+	got, bt = consume(part, 0, a)
+	require.Equal(t, []string{"a"}, got)
+	require.Equal(t, evs[4].Position, bt.End(), "past the last user event it left out")
+	got, _ = consume(part, 0, nil)
+	require.Empty(t, got, "nothing is read twice")
+
+	got, bt = consume(other, 0, store.NewKeySet(nil))
+	require.Empty(t, got)
+	require.Equal(t, evs[4].Position, bt.End())
+	got, _ = consume(other, 0, nil)
+	require.Empty(t, got, "the position moved past them")
+}
+
+// takeOverPartitions stops the bed's client and has owner claim every
+// partition, so that the test runs the units of work itself; it returns the
+// number of partitions, and skips the test when there are fewer than two.
+func (b *bed) takeOverPartitions(owner string) int {
+	b.t.Helper()
+	require.NoError(b.t, b.client.Stop(b.ctx))
+	n := b.st.Partitions()
+	if n < 2 {
+		b.t.Skip("needs two partitions")
+	}
+	parts, err := b.st.ClaimPartitions(b.ctx, owner, time.Minute)
+	require.NoError(b.t, err)
+	require.Len(b.t, parts, n)
+	return n
 }

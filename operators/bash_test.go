@@ -17,75 +17,20 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/aiflow-go/aiflow"
+	"github.com/aiflow-go/aiflow/aiflowtest"
 	"github.com/aiflow-go/aiflow/operators"
 	"github.com/aiflow-go/aiflow/store/memory"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type bed struct {
-	t      *testing.T
-	ctx    context.Context
-	client *aiflow.Client
-	// reader, never started, inspects the store (after client stopped too).
-	reader *aiflow.Client
-}
-
-func newBed(t *testing.T, wfs ...*aiflow.Workflow) *bed {
+// newEnv returns a started client running wfs on a memory store, on the
+// real clock: the operators run processes and wait on real time.
+func newEnv(t *testing.T, wfs ...*aiflow.Workflow) *aiflowtest.Env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	st := memory.New(nil)
-	c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second})
-	require.NoError(t, err)
-	require.NoError(t, c.Register(ctx, wfs...))
-	require.NoError(t, c.Start(ctx))
-	t.Cleanup(func() { _ = c.Stop(context.Background()) })
-	reader, err := aiflow.New(&aiflow.Config{Store: st})
-	require.NoError(t, err)
-	return &bed{t: t, ctx: ctx, client: c, reader: reader}
-}
-
-// run starts an execution and returns the first run of task once it is in
-// one of statuses.
-func (b *bed) run(wf, task string, statuses ...aiflow.TaskStatus) (int64, aiflow.TaskExecution) {
-	b.t.Helper()
-	id, err := b.client.StartWorkflowExecution(b.ctx, wf, nil)
-	require.NoError(b.t, err)
-	return id, b.wait(id, task, statuses...)
-}
-
-func (b *bed) wait(id int64, task string, statuses ...aiflow.TaskStatus) aiflow.TaskExecution {
-	b.t.Helper()
-	var te aiflow.TaskExecution
-	require.Eventually(b.t, func() bool {
-		tes, err := b.reader.ListTaskExecutions(b.ctx, &aiflow.TaskExecutionFilter{ExecutionID: id, Task: task})
-		require.NoError(b.t, err)
-		if len(tes) == 0 {
-			return false
-		}
-		te = tes[0]
-		for _, s := range statuses {
-			if te.Status == s {
-				return true
-			}
-		}
-		return false
-	}, 30*time.Second, 5*time.Millisecond, "task %s of execution %d in %v", task, id, statuses)
-	return te
-}
-
-// log waits until the task execution's log matches re and returns it.
-func (b *bed) log(id int64, re string) string {
-	b.t.Helper()
-	var out string
-	require.Eventually(b.t, func() bool {
-		data, _, err := b.reader.ReadTaskLog(b.ctx, id, 0, 0)
-		require.NoError(b.t, err)
-		out = string(data)
-		return regexp.MustCompile(re).MatchString(out)
-	}, 30*time.Second, 5*time.Millisecond, "log matching %q", re)
-	return out
+	return aiflowtest.New(t, &aiflowtest.Opts{RealClock: true, Timeout: waitFor, Config: func(c *aiflow.Config) {
+		c.PollInterval, c.StopGracePeriod = 20*time.Millisecond, 5*time.Second
+	}}, wfs...)
 }
 
 func TestBashOutputEnvironmentAndWorkDir(t *testing.T) {
@@ -94,10 +39,10 @@ func TestBashOutputEnvironmentAndWorkDir(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("sh", operators.Bash(`echo out; echo err >&2; pwd; echo "ns=$AIFLOW_NAMESPACE wf=$AIFLOW_WORKFLOW x=$AIFLOW_WORKFLOW_EXECUTION_ID task=$AIFLOW_TASK te=$AIFLOW_TASK_EXECUTION_ID seq=$AIFLOW_SEQ_NUM attempt=$AIFLOW_ATTEMPT mine=$MINE"`),
 		aiflow.WithEnv(map[string]string{"MINE": "yes"}), aiflow.WithWorkDir(dir))
-	b := newBed(t, wf)
-	id, te := b.run("w", "sh", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	id, te := env.RunTask("w", "sh", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	log := b.log(te.ID, "mine=yes")
+	log := env.WaitTaskLog(te.ID, "mine=yes")
 	require.Contains(t, log, "out\n")
 	require.Contains(t, log, "err\n", "stderr goes to the log too")
 	require.Contains(t, log, dir+"\n", "the command runs in the task's work dir")
@@ -108,11 +53,11 @@ func TestBashNonZeroExitFails(t *testing.T) {
 	t.Parallel()
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("sh", operators.Bash("echo about to fail; exit 3"))
-	b := newBed(t, wf)
-	_, te := b.run("w", "sh", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	_, te := env.RunTask("w", "sh", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskFailed, te.Status)
 	require.Contains(t, te.Error, `exited with status 3`)
-	b.log(te.ID, "about to fail")
+	env.WaitTaskLog(te.ID, "about to fail")
 }
 
 // pidAlive reports whether a process exists (a zombie counts as gone).
@@ -130,15 +75,15 @@ func TestBashStopTerminatesTheProcessGroup(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	// A child in the background (same process group) and a TERM trap.
 	wf.Task("sh", operators.Bash(`sleep 1000 & echo "child=$!"; trap 'echo got TERM; exit 0' TERM; while :; do sleep 0.05; done`))
-	b := newBed(t, wf)
-	id, te := b.run("w", "sh", aiflow.TaskRunning)
-	log := b.log(te.ID, `child=\d+`)
+	env := newEnv(t, wf)
+	id, te := env.RunTask("w", "sh", aiflow.TaskRunning)
+	log := env.WaitTaskLog(te.ID, `child=\d+`)
 	child, err := strconv.Atoi(regexp.MustCompile(`child=(\d+)`).FindStringSubmatch(log)[1])
 	require.NoError(t, err)
 	require.True(t, pidAlive(child))
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, id, "sh"))
-	te = b.wait(id, "sh", aiflow.TaskStopped)
-	b.log(te.ID, "got TERM")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), id, "sh"))
+	te = env.WaitTaskExecution(id, "sh", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "got TERM")
 	require.Eventually(t, func() bool { return !pidAlive(child) }, 10*time.Second, 10*time.Millisecond,
 		"the background child (same process group) got the signal too")
 }
@@ -147,13 +92,13 @@ func TestBashStopKillsAfterTheGracePeriod(t *testing.T) {
 	t.Parallel()
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("sh", operators.Bash(`trap '' TERM; echo "pid=$$"; while :; do sleep 0.05; done`, operators.WithKillGrace(200*time.Millisecond)))
-	b := newBed(t, wf)
-	id, te := b.run("w", "sh", aiflow.TaskRunning)
-	log := b.log(te.ID, `pid=\d+`)
+	env := newEnv(t, wf)
+	id, te := env.RunTask("w", "sh", aiflow.TaskRunning)
+	log := env.WaitTaskLog(te.ID, `pid=\d+`)
 	pid, _ := strconv.Atoi(regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(log)[1])
 	start := time.Now()
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, id, "sh"))
-	b.wait(id, "sh", aiflow.TaskStopped)
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), id, "sh"))
+	env.WaitTaskExecution(id, "sh", 1, aiflow.TaskStopped)
 	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "SIGTERM was ignored: SIGKILL came after the grace period")
 	require.Eventually(t, func() bool { return !pidAlive(pid) }, 10*time.Second, 10*time.Millisecond)
 }
@@ -190,19 +135,19 @@ func TestFuncErrorsPanicsAndCancellation(t *testing.T) {
 		cancelled <- context.Cause(ctx)
 		return nil
 	}))
-	b := newBed(t, wf)
-	id, te := b.run("w", "errs", aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	id, te := env.RunTask("w", "errs", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "no space left on device")
-	require.Contains(t, b.wait(id, "panics", aiflow.TaskFailed).Error, "operator panicked: oops")
-	b.wait(id, "waits", aiflow.TaskRunning)
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, id, "waits"))
+	require.Contains(t, env.WaitTaskExecution(id, "panics", 1, aiflow.TaskFailed).Error, "operator panicked: oops")
+	env.WaitTaskExecution(id, "waits", 1, aiflow.TaskRunning)
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), id, "waits"))
 	select {
 	case err := <-cancelled:
 		require.Error(t, err, "the context says why it ended")
 	case <-time.After(30 * time.Second):
 		t.Fatal("the function's context was not cancelled on STOP")
 	}
-	b.wait(id, "waits", aiflow.TaskStopped)
+	env.WaitTaskExecution(id, "waits", 1, aiflow.TaskStopped)
 	require.Contains(t, operators.Func(nil).Describe(), "nil")
 }
 

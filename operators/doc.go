@@ -22,6 +22,15 @@
 // AIFLOW_SEQ_NUM, AIFLOW_ATTEMPT) and write their output to the task
 // execution's log.
 //
+// Secrets: each operator marks secret the fields of its configuration that
+// a credential may be written into (commands, SQL, arguments, options,
+// environment values) and describes itself without them
+// (aiflow.PublicDescriber); that public description is what the dashboard
+// and the HTTP API show, beside the operator's type. Bash marks its whole
+// command secret and is shown by its type alone. Pass credentials with the
+// task's WithEnv, whose values are never shown, and refer to them (${NAME}
+// in arguments, $NAME in a Bash command).
+//
 // Import rule: operators import the root package aiflow (for Operator and
 // TaskContext) and the standard library, nothing else; the root never imports
 // operators.

@@ -41,10 +41,10 @@ func TestFlinkBatchJobEndsTheTask(t *testing.T) {
 		ClusterOptions:  []string{"-Dyarn.application.queue=batch"},
 		PollInterval:    10 * time.Millisecond,
 	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "2")))
-	b := newBed(t, wf)
-	_, te := b.run("w", "wordcount", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	_, te := env.RunTask("w", "wordcount", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	log := b.log(te.ID, "is FINISHED")
+	log := env.WaitTaskLog(te.ID, "is FINISHED")
 	id := jobID(t, log)
 	require.Contains(t, log, "aiflow: Flink job "+id+" is RUNNING")
 
@@ -76,8 +76,8 @@ func TestFlinkApplicationArgsGetTheTaskContext(t *testing.T) {
 	}
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("hourly", operators.Flink(cfg), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "0", "OUT", "/data")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "hourly", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "hourly", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	runs := fk.callsOf("flink", "run")
 	require.Len(t, runs, 1)
@@ -104,24 +104,24 @@ func TestFlinkStreamingJobStopsWithASavepoint(t *testing.T) {
 		SavepointDir:        savepoints,
 		SavepointEvent:      "stream_savepoint",
 	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "stream", aiflow.TaskRunning)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "stream", aiflow.TaskRunning)
 	require.True(t, te.Streaming, "a streaming Flink job makes a streaming task")
-	log := b.log(te.ID, "is RUNNING")
+	log := env.WaitTaskLog(te.ID, "is RUNNING")
 	id := jobID(t, log)
 	// Several polls, the task is still RUNNING.
 	require.Eventually(t, func() bool { return len(fk.callsOf("flink", "list")) >= 3 }, 30*time.Second, 5*time.Millisecond)
-	require.Equal(t, aiflow.TaskRunning, b.wait(x, "stream", aiflow.TaskRunning).Status)
+	require.Equal(t, aiflow.TaskRunning, env.WaitTaskExecution(x, "stream", 1, aiflow.TaskRunning).Status)
 
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
-	te = b.wait(x, "stream", aiflow.TaskStopped)
-	log = b.log(te.ID, "stopped with a savepoint")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "stream"))
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskStopped)
+	log = env.WaitTaskLog(te.ID, "stopped with a savepoint")
 	path := "file:" + savepoints + "/savepoint-" + id[:6] + "-0123456789ab"
 	require.Contains(t, log, "aiflow: Flink job "+id+" stopped with a savepoint at "+path)
 	require.Equal(t, "flink job "+id+": stopped with a savepoint at "+path, te.StatusMessage)
 	// SavepointEvent: the path is in the event log too, sent by the task
 	// execution.
-	evs, _, err := b.client.ListEvents(b.ctx, &aiflow.EventFilter{ExecutionID: x, Keys: []string{"stream_savepoint"}})
+	evs, _, err := env.Client.ListEvents(env.Context(), &aiflow.EventFilter{ExecutionID: x, Keys: []string{"stream_savepoint"}})
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	require.Equal(t, path, evs[0].Value)
@@ -153,18 +153,18 @@ func TestFlinkStreamingJobIsCancelledOnStopAndOnTimeout(t *testing.T) {
 	// and then the interrupted submission has no job to cancel.
 	wf.Task("timed_out", operators.Flink(op), aiflow.WithEnv(fk2.env("FAKE_FLINK_MODE", "streaming")),
 		aiflow.WithTimeout(3*time.Second))
-	b := newBed(t, wf)
-	x, te := b.run("w", "stopped", aiflow.TaskRunning)
-	id := jobID(t, b.log(te.ID, "is RUNNING"))
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stopped"))
-	te = b.wait(x, "stopped", aiflow.TaskStopped)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "stopped", aiflow.TaskRunning)
+	id := jobID(t, env.WaitTaskLog(te.ID, "is RUNNING"))
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "stopped"))
+	te = env.WaitTaskExecution(x, "stopped", 1, aiflow.TaskStopped)
 	require.Equal(t, [][]string{{"cancel", "-m", "jobmanager:8081", id}}, fk.callsOf("flink", "cancel"))
 	require.Equal(t, "flink job "+id+": cancelled", te.StatusMessage)
 	require.Equal(t, []string{"run", "--detached", "-m", "jobmanager:8081", "job.jar"}, fk.callsOf("flink", "run")[0])
 
-	te = b.wait(x, "timed_out", aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "timed_out", 1, aiflow.TaskFailed)
 	require.Contains(t, te.Error, "timed out")
-	id2 := jobID(t, b.log(te.ID, "Cancelled job"))
+	id2 := jobID(t, env.WaitTaskLog(te.ID, "Cancelled job"))
 	require.Equal(t, [][]string{{"cancel", "-m", "jobmanager:8081", id2}}, fk2.callsOf("flink", "cancel"))
 }
 
@@ -176,16 +176,16 @@ func TestFlinkFailedJobFailsTheTask(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("fails", operators.Flink(op), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "fail", "FAKE_FLINK_POLLS", "1")))
 	wf.Task("rejected", operators.Flink(op), aiflow.WithEnv(rejected.env("FAKE_FLINK_MODE", "reject")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "fails", aiflow.TaskFailed)
-	log := b.log(te.ID, `\(FAILED\)`)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "fails", aiflow.TaskFailed)
+	log := env.WaitTaskLog(te.ID, `\(FAILED\)`)
 	id := jobID(t, log)
 	require.Contains(t, te.Error, "flink: job "+id+" FAILED")
 	require.Contains(t, log, "aiflow: 01.01.2024 00:00:00 : "+id+" : Fake Job (FAILED)", "the reason is in the log")
 
-	te = b.wait(x, "rejected", aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "rejected", 1, aiflow.TaskFailed)
 	require.Contains(t, te.Error, "exited with status 1")
-	b.log(te.ID, "ProgramInvocationException: The main method caused an error")
+	env.WaitTaskLog(te.ID, "ProgramInvocationException: The main method caused an error")
 	require.Empty(t, rejected.callsOf("flink", "list"))
 }
 
@@ -204,8 +204,8 @@ func TestFlinkApplicationModeOnKubernetes(t *testing.T) {
 		CommandOptions:      []string{"-Dkubernetes.container.image=job:1"},
 		PollInterval:        10 * time.Millisecond,
 	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "2")))
-	b := newBed(t, wf)
-	_, te := b.run("w", "app", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	_, te := env.RunTask("w", "app", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	require.Equal(t, [][]string{{"run-application", "--target", "kubernetes-application", "-Dexecution.shutdown-on-application-finish=false",
 		"-Dkubernetes.cluster-id=app-1", "-Dkubernetes.container.image=job:1", "local:///opt/flink/usrlib/job.jar", "--day", "2024-01-01"}},
@@ -221,12 +221,12 @@ func TestFlinkLocalJobRunsInTheProcess(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("local", operators.Flink(operators.FlinkConfig{Application: "job.jar", Executable: bin(t, "flink"), Target: "local", Streaming: true}),
 		aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "local", aiflow.TaskRunning)
-	b.log(te.ID, "JobID")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "local"))
-	te = b.wait(x, "local", aiflow.TaskStopped)
-	b.log(te.ID, "local job [0-9a-f]+ killed")
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "local", aiflow.TaskRunning)
+	env.WaitTaskLog(te.ID, "JobID")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "local"))
+	te = env.WaitTaskExecution(x, "local", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "local job [0-9a-f]+ killed")
 	require.Equal(t, [][]string{{"run", "--target", "local", "job.jar"}}, fk.calls("flink"), "attached: no list, no cancel")
 }
 
@@ -278,22 +278,22 @@ func TestFlinkStopDuringSubmission(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("after_id", operators.Flink(op), aiflow.WithEnv(afterID.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_SUBMIT", "after-id")))
 	wf.Task("before_id", operators.Flink(op), aiflow.WithEnv(beforeID.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_SUBMIT", "before-id")))
-	b := newBed(t, wf)
+	env := newEnv(t, wf)
 
-	x, te := b.run("w", "after_id", aiflow.TaskRunning)
-	id := jobID(t, b.log(te.ID, "JobID")) // flink run printed it and blocks
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "after_id"))
-	te = b.wait(x, "after_id", aiflow.TaskStopped)
+	x, te := env.RunTask("w", "after_id", aiflow.TaskRunning)
+	id := jobID(t, env.WaitTaskLog(te.ID, "JobID")) // flink run printed it and blocks
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "after_id"))
+	te = env.WaitTaskExecution(x, "after_id", 1, aiflow.TaskStopped)
 	require.Equal(t, [][]string{{"cancel", id}}, afterID.callsOf("flink", "cancel"), "the submitted job is cancelled")
 	require.Empty(t, afterID.callsOf("flink", "list"), "the job was never followed")
 	require.Equal(t, "flink job "+id+": cancelled", te.StatusMessage)
-	b.log(te.ID, "Cancelled job "+id)
+	env.WaitTaskLog(te.ID, "Cancelled job "+id)
 
-	te = b.wait(x, "before_id", aiflow.TaskRunning)
-	b.log(te.ID, "Submitting the job")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "before_id"))
-	te = b.wait(x, "before_id", aiflow.TaskStopped)
-	b.log(te.ID, "aiflow: flink: the submission was interrupted before it printed a job id")
+	te = env.WaitTaskExecution(x, "before_id", 1, aiflow.TaskRunning)
+	env.WaitTaskLog(te.ID, "Submitting the job")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "before_id"))
+	te = env.WaitTaskExecution(x, "before_id", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "aiflow: flink: the submission was interrupted before it printed a job id")
 	require.Equal(t, "flink: the submission was interrupted before it printed a job id", te.StatusMessage)
 	require.Equal(t, [][]string{{"run", "--detached", "job.jar"}}, beforeID.calls("flink"), "no job id: nothing to stop")
 }
@@ -306,12 +306,12 @@ func TestFlinkFailingStopIsReported(t *testing.T) {
 	op := operators.FlinkConfig{Application: "job.jar", Executable: bin(t, "flink"), PollInterval: 10 * time.Millisecond, Streaming: true}
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("cancel_fails", operators.Flink(op), aiflow.WithEnv(cancelFails.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_STOP", "fail")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "cancel_fails", aiflow.TaskRunning)
-	id := jobID(t, b.log(te.ID, "is RUNNING"))
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "cancel_fails"))
-	te = b.wait(x, "cancel_fails", aiflow.TaskStopped)
-	log := b.log(te.ID, "aiflow: flink cancel failed, job "+id+" may still be running: .*exited with status 1")
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "cancel_fails", aiflow.TaskRunning)
+	id := jobID(t, env.WaitTaskLog(te.ID, "is RUNNING"))
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "cancel_fails"))
+	te = env.WaitTaskExecution(x, "cancel_fails", 1, aiflow.TaskStopped)
+	log := env.WaitTaskLog(te.ID, "aiflow: flink cancel failed, job "+id+" may still be running: .*exited with status 1")
 	require.Contains(t, log, "FlinkException: Could not cancel job "+id+".")
 	require.Regexp(t, "^flink job "+id+": cancel failed, the job may still be running: .*exited with status 1$", te.StatusMessage)
 	require.Equal(t, []string{"RUNNING 2"}, readJobs(t, cancelFails), "the fake's job is still running")
@@ -321,13 +321,13 @@ func TestFlinkFailingStopIsReported(t *testing.T) {
 	op.StopWithSavepoint = true
 	wf = aiflow.NewWorkflow("w")
 	wf.Task("stop_fails", operators.Flink(op), aiflow.WithEnv(stopFails.env("FAKE_FLINK_MODE", "streaming", "FAKE_FLINK_STOP", "fail")))
-	b = newBed(t, wf)
-	x, te = b.run("w", "stop_fails", aiflow.TaskRunning)
-	id = jobID(t, b.log(te.ID, "is RUNNING"))
-	require.NoError(t, b.client.Stop(b.ctx))
-	te = b.wait(x, "stop_fails", aiflow.TaskRetrying)
+	env = newEnv(t, wf)
+	x, te = env.RunTask("w", "stop_fails", aiflow.TaskRunning)
+	id = jobID(t, env.WaitTaskLog(te.ID, "is RUNNING"))
+	require.NoError(t, env.Client.Stop(env.Context()))
+	te = env.WaitTaskExecution(x, "stop_fails", 1, aiflow.TaskRetrying)
 	require.Regexp(t, "flink: stop job "+id+" failed, the job may still be running: .*exited with status 1", te.Error)
-	b.log(te.ID, "FlinkException: Could not stop job "+id+".")
+	env.WaitTaskLog(te.ID, "FlinkException: Could not stop job "+id+".")
 	require.Len(t, stopFails.callsOf("flink", "stop"), 1)
 }
 
@@ -358,12 +358,12 @@ func TestFlinkKubernetesApplicationIsDeletedAfterAStop(t *testing.T) {
 		PollInterval:        10 * time.Millisecond,
 		Streaming:           true,
 	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "streaming")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "app", aiflow.TaskRunning)
-	b.log(te.ID, "is RUNNING")
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "app", aiflow.TaskRunning)
+	env.WaitTaskLog(te.ID, "is RUNNING")
 	require.Empty(t, fk.calls("kubectl"), "the cluster lives while its job runs")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "app"))
-	te = b.wait(x, "app", aiflow.TaskStopped)
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "app"))
+	te = env.WaitTaskExecution(x, "app", 1, aiflow.TaskStopped)
 	ids := fk.jobs()
 	require.Len(t, ids, 1)
 	require.Equal(t, [][]string{{"cancel", "--target", "kubernetes-application", "-Dkubernetes.cluster-id=app-2", ids[0]}},
@@ -388,14 +388,14 @@ func TestFlinkYarnApplicationModeFindsTheJobWithFlinkList(t *testing.T) {
 		ClusterOptions:  []string{"-Dyarn.application.queue=batch"},
 		PollInterval:    10 * time.Millisecond,
 	}), aiflow.WithEnv(fk.env("FAKE_FLINK_MODE", "batch", "FAKE_FLINK_POLLS", "1")))
-	b := newBed(t, wf)
-	_, te := b.run("w", "app", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	_, te := env.RunTask("w", "app", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	require.Equal(t, [][]string{{"run-application", "--target", "yarn-application", "-Dyarn.application.queue=batch",
 		"hdfs:///jobs/job.jar", "--day", "2024-01-01"}}, fk.callsOf("flink", "run-application"))
 	ids := fk.jobs()
 	require.Len(t, ids, 1)
-	log := b.log(te.ID, "is FINISHED")
+	log := env.WaitTaskLog(te.ID, "is FINISHED")
 	require.NotContains(t, log, "JobID", "run-application printed no job id")
 	require.Contains(t, log, "aiflow: following Flink job "+ids[0])
 	lists := fk.callsOf("flink", "list")

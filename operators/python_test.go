@@ -27,29 +27,29 @@ func TestPythonScriptAndModule(t *testing.T) {
 	wf.Task("expands", operators.Python(operators.PythonConfig{Script: "train.py",
 		Args: []string{"--te", "${AIFLOW_TASK_EXECUTION_ID}", "${MINE}", "$HOME", "${HOME}", "$${MINE}"}}),
 		aiflow.WithWorkDir(testdata), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
-	b := newBed(t, wf)
-	x, te := b.run("w", "script", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "script", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	log := b.log(te.ID, "mine=yes")
+	log := env.WaitTaskLog(te.ID, "mine=yes")
 	require.Contains(t, log, "args=--epochs,3\n")
 	require.Contains(t, log, "task=script seq=1 mine=yes\n")
 	require.Contains(t, log, "to stderr\n")
 
-	te = b.wait(x, "module", aiflow.TaskSuccess, aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "module", 1, aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	b.log(te.ID, "module __main__ args=a,b\n")
+	env.WaitTaskLog(te.ID, "module __main__ args=a,b\n")
 
-	te = b.wait(x, "expands", aiflow.TaskSuccess, aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "expands", 1, aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	b.log(te.ID, regexp.QuoteMeta("args=--te,"+strconv.FormatInt(te.ID, 10)+",yes,$HOME,${HOME},${MINE}\n"))
+	env.WaitTaskLog(te.ID, regexp.QuoteMeta("args=--te,"+strconv.FormatInt(te.ID, 10)+",yes,$HOME,${HOME},${MINE}\n"))
 
-	te = b.wait(x, "fails", aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "fails", 1, aiflow.TaskFailed)
 	require.Contains(t, te.Error, "exited with status 4")
-	b.log(te.ID, "args=--fail")
+	env.WaitTaskLog(te.ID, "args=--fail")
 
 	require.Equal(t, "python3 -u -m pytasks.evaluate a b",
 		operators.Python(operators.PythonConfig{Module: "pytasks.evaluate", Args: []string{"a", "b"}, InterpreterOptions: []string{"-u"}}).Describe())
 	bad := aiflow.NewWorkflow("bad")
 	bad.Task("t", operators.Python(operators.PythonConfig{Script: "a.py", Module: "b"}))
-	require.ErrorIs(t, b.client.Register(b.ctx, bad), aiflow.ErrInvalidWorkflow)
+	require.ErrorIs(t, env.Client.Register(env.Context(), bad), aiflow.ErrInvalidWorkflow)
 }

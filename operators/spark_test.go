@@ -29,11 +29,11 @@ func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
 	wf.Task("pi", operators.SparkSubmit(cfg), aiflow.WithEnv(fk.env("FAKE_SPARK_ENV", "MODEL_DIR")))
 	cfg.Name, cfg.Streaming = "stream", true
 	wf.Task("stream", operators.SparkSubmit(cfg), aiflow.WithEnv(streaming.env("FAKE_SPARK_MODE", "streaming")))
-	b := newBed(t, wf)
+	env := newEnv(t, wf)
 
-	x, te := b.run("w", "pi", aiflow.TaskSuccess, aiflow.TaskFailed)
+	x, te := env.RunTask("w", "pi", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	log := b.log(te.ID, "Pi is roughly")
+	log := env.WaitTaskLog(te.ID, "Pi is roughly")
 	require.Equal(t, "spark-submit --master yarn --deploy-mode cluster --name spark_submit_task_<task> --conf spark.yarn.appMasterEnv.A=1 "+
 		"--conf spark.yarn.appMasterEnv.MODEL_DIR=/models --class org.apache.spark.examples.SparkPi --conf spark.executor.memory=2g "+
 		"spark-examples.jar 100 --run ${AIFLOW_WORKFLOW_EXECUTION_ID}/${AIFLOW_TASK_EXECUTION_ID} $HOME",
@@ -47,12 +47,12 @@ func TestSparkSubmitOnYarnInClusterMode(t *testing.T) {
 		fk.calls("spark-submit"), "the task's context is expanded in the application's arguments")
 
 	// Stopping kills the client process and, in cluster mode, the application.
-	te = b.wait(x, "stream", aiflow.TaskRunning)
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskRunning)
 	require.True(t, te.Streaming)
-	b.log(te.ID, "streaming query started")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
-	te = b.wait(x, "stream", aiflow.TaskStopped)
-	b.log(te.ID, "spark-submit got TERM(.|\n)*Killed application application_1700000000000_0007")
+	env.WaitTaskLog(te.ID, "streaming query started")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "stream"))
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "spark-submit got TERM(.|\n)*Killed application application_1700000000000_0007")
 	require.Equal(t, [][]string{{"application", "-kill", "application_1700000000000_0007"}}, streaming.calls("yarn"))
 	require.Equal(t, "stream", streaming.calls("spark-submit")[0][5], "the name given")
 }
@@ -74,19 +74,19 @@ func TestSparkSubmitOnKubernetes(t *testing.T) {
 	wf.Task("stream", operators.SparkSubmit(cfg), aiflow.WithEnv(fk.env("FAKE_SPARK_MODE", "streaming")))
 	cfg.Streaming = false
 	wf.Task("driver_fails", operators.SparkSubmit(cfg), aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "driverfail")))
-	b := newBed(t, wf)
+	env := newEnv(t, wf)
 
-	x, te := b.run("w", "driver_fails", aiflow.TaskFailed)
+	x, te := env.RunTask("w", "driver_fails", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "the driver spark-pi-1a2b-driver exited with code 1")
 	require.Equal(t, [][]string{{"--master", "k8s://https://k8s.example:6443", "--deploy-mode", "cluster", "--name", "spark_submit_task_driver_fails",
 		"--conf", "spark.kubernetes.driverEnv.MODE=fast", "--conf", "spark.kubernetes.namespace=spark", "local:///opt/spark/examples/pi.py"}},
 		failing.calls("spark-submit"))
 
-	te = b.wait(x, "stream", aiflow.TaskRunning)
-	b.log(te.ID, "streaming query started")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
-	te = b.wait(x, "stream", aiflow.TaskStopped)
-	b.log(te.ID, "Killing submission spark:spark-pi-1a2b-driver")
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskRunning)
+	env.WaitTaskLog(te.ID, "streaming query started")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "stream"))
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "Killing submission spark:spark-pi-1a2b-driver")
 	calls := fk.calls("spark-submit")
 	require.Len(t, calls, 2)
 	require.Equal(t, []string{"--master", "k8s://https://k8s.example:6443", "--kill", "spark:spark-pi-1a2b-driver"}, calls[1])
@@ -100,16 +100,16 @@ func TestSparkSubmitInClientMode(t *testing.T) {
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("stream", operators.SparkSubmit(cfg), aiflow.WithEnv(fk.env("FAKE_SPARK_MODE", "streaming")))
 	wf.Task("fails", operators.SparkSubmit(cfg), aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "fail")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "fails", aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "fails", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "exited with status 1")
-	b.log(te.ID, "SparkException: Application failed")
+	env.WaitTaskLog(te.ID, "SparkException: Application failed")
 
-	te = b.wait(x, "stream", aiflow.TaskRunning)
-	b.log(te.ID, "streaming query started")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "stream"))
-	te = b.wait(x, "stream", aiflow.TaskStopped)
-	b.log(te.ID, "spark-submit got TERM")
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskRunning)
+	env.WaitTaskLog(te.ID, "streaming query started")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "stream"))
+	te = env.WaitTaskExecution(x, "stream", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "spark-submit got TERM")
 	require.Len(t, fk.calls("spark-submit"), 1, "in client mode the driver is the process: nothing else to kill")
 	require.Empty(t, fk.calls("yarn"))
 }
@@ -133,27 +133,27 @@ func TestSparkSQL(t *testing.T) {
 		aiflow.WithEnv(failing.env("FAKE_SPARK_MODE", "fail")))
 	wf.Task("long", operators.SparkSQL(operators.SparkSQLConfig{SQL: "INSERT INTO t SELECT * FROM s", Executable: exe}),
 		aiflow.WithEnv(stopped.env("FAKE_SPARK_MODE", "streaming")))
-	b := newBed(t, wf)
-	x, te := b.run("w", "query", aiflow.TaskSuccess, aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	x, te := env.RunTask("w", "query", aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
-	b.log(te.ID, "Fetched 1 row")
-	b.wait(x, "file", aiflow.TaskSuccess)
-	b.wait(x, "statements", aiflow.TaskSuccess)
+	env.WaitTaskLog(te.ID, "Fetched 1 row")
+	env.WaitTaskExecution(x, "file", 1, aiflow.TaskSuccess)
+	env.WaitTaskExecution(x, "statements", 1, aiflow.TaskSuccess)
 	require.ElementsMatch(t, [][]string{
 		{"--master", "local[4]", "--name", "spark_sql_task_query", "--conf", "spark.sql.shuffle.partitions=8", "-e", "SELECT count(*) FROM events"},
 		{"--master", "yarn", "--name", "daily", "-f", "reports/daily.sql"},
 		{"--master", "yarn", "--name", "statements", "-e", statements},
 	}, fk.calls("spark-sql"), "the master reaches the command line; File is run with -f, SQL with -e")
 
-	te = b.wait(x, "fails", aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "fails", 1, aiflow.TaskFailed)
 	require.Contains(t, te.Error, "exited with status 1")
-	b.log(te.ID, "Table or view not found")
+	env.WaitTaskLog(te.ID, "Table or view not found")
 
-	b.wait(x, "long", aiflow.TaskRunning)
+	env.WaitTaskExecution(x, "long", 1, aiflow.TaskRunning)
 	require.Eventually(t, func() bool { return len(stopped.calls("spark-sql")) == 1 }, waitFor, tick)
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "long"))
-	te = b.wait(x, "long", aiflow.TaskStopped)
-	b.log(te.ID, "spark-sql got TERM")
+	require.NoError(t, env.Client.StopTaskExecution(env.Context(), x, "long"))
+	te = env.WaitTaskExecution(x, "long", 1, aiflow.TaskStopped)
+	env.WaitTaskLog(te.ID, "spark-sql got TERM")
 }
 
 func TestSparkConfigurationIsValidatedAtRegistration(t *testing.T) {

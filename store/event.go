@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -70,7 +72,9 @@ type EventKind uint8
 // The event kinds.
 const (
 	// KindUser is an event sent by a user, a task or an outside system.
-	// User events belong to no partition: every partition reads them.
+	// User events belong to no partition: every partition may read them
+	// (a consumer reads those whose key it applies, see
+	// ConsumeParams.UserKeys).
 	KindUser EventKind = iota
 	// KindStatus is a task status change. It belongs to its workflow's
 	// partition.
@@ -320,4 +324,93 @@ func (f *EventFilter) Matches(ev *Event) bool {
 		return false
 	}
 	return true
+}
+
+// KeySet is an immutable set of user event keys, each in a namespace: the
+// user events a partition's consumer applies (see ConsumeParams.UserKeys).
+// The nil *KeySet holds every key.
+type KeySet struct {
+	pairs      map[[2]string]struct{}
+	hashes     map[uint32]struct{}
+	namespaces []string
+	keys       []string
+}
+
+// NewKeySet returns the set of the (namespace, key) pairs given.
+func NewKeySet(pairs [][2]string) *KeySet {
+	s := &KeySet{pairs: make(map[[2]string]struct{}, len(pairs)), hashes: make(map[uint32]struct{}, len(pairs))}
+	for _, p := range pairs {
+		if _, dup := s.pairs[p]; dup {
+			continue
+		}
+		s.pairs[p] = struct{}{}
+		s.hashes[UserKeyHash(p[0], p[1])] = struct{}{}
+		s.namespaces = append(s.namespaces, p[0])
+		s.keys = append(s.keys, p[1])
+	}
+	slices.Sort(s.namespaces)
+	s.namespaces = slices.Compact(s.namespaces)
+	slices.Sort(s.keys)
+	s.keys = slices.Compact(s.keys)
+	return s
+}
+
+// Has reports whether the set holds key in namespace; the nil set holds
+// every key.
+func (s *KeySet) Has(namespace, key string) bool {
+	if s == nil {
+		return true
+	}
+	_, ok := s.pairs[[2]string{namespace, key}]
+	return ok
+}
+
+// HasHash reports whether the set may hold a pair of [UserKeyHash] h (hashes
+// collide: true may be wrong, false never is); the nil set holds every key.
+func (s *KeySet) HasHash(h uint32) bool {
+	if s == nil {
+		return true
+	}
+	_, ok := s.hashes[h]
+	return ok
+}
+
+// Len is the number of pairs in the set (0 for the nil set, which holds
+// every key).
+func (s *KeySet) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.pairs)
+}
+
+// Namespaces returns the distinct namespaces of the set's pairs, sorted. The
+// result must not be modified.
+func (s *KeySet) Namespaces() []string {
+	if s == nil {
+		return nil
+	}
+	return s.namespaces
+}
+
+// Keys returns the distinct keys of the set's pairs (whatever their
+// namespace), sorted. The result must not be modified.
+func (s *KeySet) Keys() []string {
+	if s == nil {
+		return nil
+	}
+	return s.keys
+}
+
+// UserKeyHash is the hash of a user event's namespace and key that wake-up
+// notifications carry: the first 32 bits of the MD5 digest of
+// "<namespace>/<key>" (a namespace name holds no '/'), which SQL computes
+// as ('x' || left(md5(namespace || '/' || key), 8))::bit(32)::int.
+func UserKeyHash(namespace, key string) uint32 {
+	h := md5.New()
+	h.Write([]byte(namespace))
+	h.Write([]byte{'/'})
+	h.Write([]byte(key))
+	var sum [md5.Size]byte
+	return binary.BigEndian.Uint32(h.Sum(sum[:0]))
 }

@@ -227,6 +227,13 @@ type Batch interface {
 	Version() int64
 	// Events are the next events of the partition in position order.
 	Events() []Event
+	// End is the position up to which the batch covers the partition's
+	// share of the log: the last event's position, or further when the
+	// user events after it, up to the point read, were all left out by
+	// ConsumeParams.UserKeys (or Position when there is nothing). A unit of
+	// work that applied every event of the batch commits End as its
+	// position, so that the partition does not read those events again.
+	End() Position
 	// Snapshots returns every snapshot of the partition as committed.
 	Snapshots(ctx context.Context) ([]Snapshot, error)
 }
@@ -243,6 +250,15 @@ type ConsumeParams struct {
 	Owner string
 	// MaxEvents bounds the batch; 0 means DefaultMaxEvents.
 	MaxEvents int
+	// UserKeys, when not nil, limits the user events of the batch to those
+	// whose namespace and key it holds (a store may hand over more: the
+	// engine ignores them); the others are skipped, and Batch.End moves past
+	// them. The consumer sets it to the keys that the rules and triggers of
+	// the partition's registered workflows expect, so a user event wakes and
+	// costs only the partitions that apply it. Status and control events of
+	// the partition are always read. nil (the default) reads every user
+	// event.
+	UserKeys *KeySet
 }
 
 // DefaultMaxEvents is the number of events a unit of work reads when
@@ -328,6 +344,16 @@ type FailuresBatch interface {
 // hint: readers must also poll.
 type PartitionSubscriber interface {
 	SubscribePartition(partition int) (<-chan struct{}, func())
+}
+
+// KeySubscriber is an optional capability of a Consumer: SubscribePartition
+// for a consumer that reads only some user events (ConsumeParams.UserKeys).
+// User events whose namespace and key keys() does not hold do not wake it;
+// keys is called at each wake-up (from any goroutine) and must return the
+// set the consumer reads now (nil: every key). Like Subscribe, it is a
+// hint: readers must also poll.
+type KeySubscriber interface {
+	SubscribeKeys(partition int, keys func() *KeySet) (<-chan struct{}, func())
 }
 
 // EventLog is the appending and reading side of the event log.

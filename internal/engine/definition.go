@@ -205,6 +205,71 @@ type Registry struct {
 	defs     map[wfKey]*registered
 	triggers map[wfKey]map[string]*Trigger
 	gen      atomic.Int64 // bumped on every change
+
+	keysMu sync.Mutex
+	keys   map[[2]int]partitionKeys // by partition and number of partitions
+}
+
+// partitionKeys is the cached result of PartitionKeys at a generation.
+type partitionKeys struct {
+	gen  int64
+	keys *store.KeySet
+}
+
+// Gen counts the changes of the registry: it moves whenever a definition or
+// a trigger is registered.
+func (r *Registry) Gen() int64 { return r.gen.Load() }
+
+// PartitionKeys returns the user event keys that the engine of partition
+// (among partitions) may apply: those expected by a rule of any registered
+// version, or by a registered trigger, of a workflow of the partition. An
+// event of another key changes nothing there, so the partition's consumer
+// need not read it (store.ConsumeParams.UserKeys). It also returns the
+// registry's generation (see Gen) the set was computed at. The set is
+// cached until the registry changes; it is safe for concurrent use.
+func (r *Registry) PartitionKeys(partition, partitions int) (*store.KeySet, int64) {
+	gen := r.gen.Load()
+	ck := [2]int{partition, partitions}
+	r.keysMu.Lock()
+	if c, ok := r.keys[ck]; ok && c.gen == gen {
+		r.keysMu.Unlock()
+		return c.keys, gen
+	}
+	r.keysMu.Unlock()
+	var pairs [][2]string
+	r.mu.RLock()
+	for k, e := range r.defs {
+		if store.PartitionOf(k.ns, k.name, partitions) != partition {
+			continue
+		}
+		for _, d := range e.versions {
+			for _, key := range d.userKeys {
+				pairs = append(pairs, [2]string{k.ns, key})
+			}
+		}
+	}
+	for k, m := range r.triggers {
+		if store.PartitionOf(k.ns, k.name, partitions) != partition {
+			continue
+		}
+		for _, t := range m {
+			for _, key := range t.Keys {
+				pairs = append(pairs, [2]string{k.ns, key})
+			}
+		}
+	}
+	// Read under the same lock as the definitions: a change after it
+	// bumps gen past this value.
+	gen = r.gen.Load()
+	r.mu.RUnlock()
+	ks := store.NewKeySet(pairs)
+	r.keysMu.Lock()
+	if r.keys == nil {
+		r.keys = map[[2]int]partitionKeys{}
+	}
+	r.keys[ck] = partitionKeys{gen: gen, keys: ks}
+	r.keysMu.Unlock()
+	return ks, gen
 }
 
 // NewRegistry returns an empty registry.

@@ -274,8 +274,14 @@ type partitionLoop struct {
 	failures map[engine.PoisonKey]*poisonCount
 	// batchVersion is the partition version of the latest batch applied.
 	batchVersion int64
-	// applied is the number of events of the latest unit of work.
-	applied int
+	// applied is the number of events of the latest unit of work;
+	// committed is true when it had effects to commit (at least a new
+	// position).
+	applied   int
+	committed bool
+	// keysGen is the registry generation that params.UserKeys was
+	// computed at.
+	keysGen int64
 	// fx and endUnit are the effects of the latest unit of work and the
 	// Observer's end of it (nil without an Observer or events).
 	fx      *store.Effects
@@ -294,18 +300,13 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 		params: store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch},
 		cached: -1, recorder: recorder, failures: map[engine.PoisonKey]*poisonCount{},
 	}
-	var wake <-chan struct{}
-	var unsubscribe func()
-	if ps, ok := r.cfg.Store.(store.PartitionSubscriber); ok {
-		wake, unsubscribe = ps.SubscribePartition(part)
-	} else {
-		wake, unsubscribe = r.cfg.Store.Subscribe()
-	}
+	wake, unsubscribe := r.subscribe(part)
 	defer unsubscribe()
 
 	backoff := time.Duration(0)
 	for {
-		l.applied = 0
+		l.applied, l.committed = 0, false
+		l.params.UserKeys, l.keysGen = r.cfg.Registry.PartitionKeys(part, r.cfg.Store.Partitions())
 		res, err := r.cfg.Store.Consume(ctx, l.params, l.apply)
 		if l.endUnit != nil {
 			l.endUnit(l.fx, err)
@@ -313,16 +314,18 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 		}
 		switch {
 		case err == nil:
-			if l.applied > 0 {
+			if l.committed {
 				l.cached = res.Version
 				clear(l.failures)
-				if r.cfg.OnCommit != nil {
-					r.cfg.OnCommit(part, l.applied)
-				}
+			}
+			if l.applied > 0 && r.cfg.OnCommit != nil {
+				r.cfg.OnCommit(part, l.applied)
 			}
 			backoff = 0
 		case ctx.Err() != nil:
 			return
+		case errors.Is(err, errKeysChanged):
+			continue // read again with the new keys
 		case errors.Is(err, store.ErrNotOwner):
 			l.log.InfoContext(ctx, "partition lease lost; stopping its loop")
 			return true
@@ -351,10 +354,40 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	}
 }
 
+// subscribe returns the wake-up channel of partition part's loop: only the
+// user events of the keys the partition reads wake it, when the store can
+// tell them apart.
+func (r *Runtime) subscribe(part int) (<-chan struct{}, func()) {
+	switch s := r.cfg.Store.(type) {
+	case store.KeySubscriber:
+		n := r.cfg.Store.Partitions()
+		return s.SubscribeKeys(part, func() *store.KeySet {
+			ks, _ := r.cfg.Registry.PartitionKeys(part, n)
+			return ks
+		})
+	case store.PartitionSubscriber:
+		return s.SubscribePartition(part)
+	}
+	return r.cfg.Store.Subscribe()
+}
+
+// errKeysChanged: a workflow or trigger was registered while a batch was
+// read with the keys of the registry before it, so the batch may lack
+// events of the new keys: it is read again.
+var errKeysChanged = errors.New("runtime: the registered keys changed while the batch was read")
+
 // apply is the unit of work of one batch: it reloads the engine's state if
 // another unit committed meanwhile, and applies the batch's events, skipping
-// the applications that failed PoisonAttempts times.
+// the applications that failed PoisonAttempts times. It commits the batch's
+// End, past the user events the batch left out.
 func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effects, error) {
+	// A registration that happened before an event committed happened
+	// before this check (the batch was read after the commit), so the
+	// events the batch left out are of keys no registered workflow of the
+	// partition expects.
+	if l.r.cfg.Registry.Gen() != l.keysGen {
+		return nil, errKeysChanged
+	}
 	if b.Version() != l.cached {
 		snaps, err := b.Snapshots(ctx)
 		if err != nil {
@@ -367,6 +400,11 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 	}
 	evs := b.Events()
 	if len(evs) == 0 {
+		if b.Position().Less(b.End()) {
+			// Only events left out: move past them.
+			l.committed = true
+			return &store.Effects{Position: b.End()}, nil
+		}
 		return nil, nil
 	}
 	l.batchVersion = b.Version()
@@ -394,8 +432,8 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 		return nil, err
 	}
 	fx := l.eng.End()
-	fx.Position = evs[len(evs)-1].Position
-	l.applied, l.fx = len(evs), fx
+	fx.Position = b.End()
+	l.applied, l.fx, l.committed = len(evs), fx, true
 	return fx, nil
 }
 

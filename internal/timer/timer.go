@@ -97,7 +97,8 @@ type Config struct {
 	OnArm func(timer string, at time.Time)
 	// Leading, if set, runs during each term of leadership in a goroutine
 	// of its own, with a context that ends with the term: maintenance that
-	// one client at a time does (the client's pruning of old records).
+	// one client at a time does (the client's pruning of old records and
+	// of idempotency keys).
 	Leading func(ctx context.Context)
 }
 

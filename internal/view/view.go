@@ -364,8 +364,10 @@ const Redacted = "[redacted]"
 
 // Redact returns w with its definition made safe to show to any caller:
 // the values of every task's environment (WithEnv) replaced by Redacted and
-// every operator described by its type alone, since operators' descriptions
-// (commands, arguments, pod specifications) may hold secrets.
+// every operator described by its type and its public description (see
+// aiflow.PublicDescriber: the fields it marks secret left out), or by its
+// type alone when it has none, since operators' descriptions (commands,
+// arguments, pod specifications) may hold secrets.
 func Redact(w Workflow) Workflow {
 	def, ok := w.Definition.(map[string]any)
 	if !ok {
@@ -396,7 +398,9 @@ func redactTask(t any) any {
 		out[k] = v
 	}
 	if op, ok := m["operator"].(string); ok {
-		out["operator"] = OperatorType(op)
+		pub, _ := m["operator_public"].(string)
+		out["operator"] = PublicOperator(op, pub)
+		delete(out, "operator_public")
 	}
 	if env, ok := m["env"].(map[string]any); ok {
 		re := make(map[string]any, len(env))
@@ -406,6 +410,16 @@ func redactTask(t any) any {
 		out["env"] = re
 	}
 	return out
+}
+
+// PublicOperator is what anyone may see of an operator: the type of its
+// description desc, followed by its public description pub when it has one
+// ("*operators.PythonOperator: script etl.py").
+func PublicOperator(desc, pub string) string {
+	if pub == "" {
+		return OperatorType(desc)
+	}
+	return OperatorType(desc) + ": " + pub
 }
 
 // OperatorType returns the type part of an operator's description

@@ -23,3 +23,14 @@ func TestRedactLeavesOutEnvironmentValuesAndCommands(t *testing.T) {
 	require.Contains(t, string(orig), "admin:pw")
 	require.Equal(t, Workflow{Name: "x"}, Redact(Workflow{Name: "x"}))
 }
+
+func TestRedactShowsPublicDescriptions(t *testing.T) {
+	var def any
+	require.NoError(t, json.Unmarshal([]byte(`{"name":"w","tasks":[{"name":"t","operator":"*operators.PythonOperator: python3 etl.py --password pw",
+		"operator_public":"python3 etl.py [redacted] [redacted]","rules":[]}]}`), &def))
+	js, err := json.Marshal(Redact(Workflow{Name: "w", Definition: def}))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"namespace":"","name":"w","version":"","enabled":false,"definition":{"name":"w","tasks":[{"name":"t",
+		"operator":"*operators.PythonOperator: python3 etl.py [redacted] [redacted]","rules":[]}]}}`, string(js))
+	require.Equal(t, "*operators.BashOperator", PublicOperator("*operators.BashOperator: echo hi", ""))
+}

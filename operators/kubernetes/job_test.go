@@ -4,7 +4,6 @@ package kubernetes_test
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -12,14 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/operators/kubernetes"
-	"github.com/aiflow-go/aiflow/store/memory"
 )
 
 func jobTemplate() *batchv1.Job {
@@ -113,11 +110,11 @@ func TestJobRunsFollowsAndLogs(t *testing.T) {
 	wf.Task("train", kubernetes.Pod(kubernetes.PodConfig{
 		Client: cs, Job: jobTemplate(), Namespace: "ml", PollInterval: 10 * time.Millisecond,
 	}), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
-	b := newBed(t, wf)
-	x, err := b.client.StartWorkflowExecution(b.ctx, "Train_Flow", nil)
+	env := newEnv(t, wf)
+	x, err := env.Client.StartWorkflowExecution(env.Context(), "Train_Flow", nil)
 	require.NoError(t, err)
 	job := onlyJob(t, cs, "ml")
-	te := b.wait(x, "train", aiflow.TaskRunning)
+	te := env.WaitTaskExecution(x, "train", 1, aiflow.TaskRunning)
 	id := strconv.FormatInt(te.ID, 10)
 
 	require.Equal(t, "train-flow-train-"+id+"-1", job.Name)
@@ -138,156 +135,57 @@ func TestJobRunsFollowsAndLogs(t *testing.T) {
 	require.Equal(t, want, job.Spec.Template.Labels, "the pods carry the task execution too")
 	require.Equal(t, int32(2), *job.Spec.BackoffLimit, "the template's spec is kept")
 	require.Equal(t, corev1.RestartPolicyNever, job.Spec.Template.Spec.RestartPolicy)
-	env := map[string]string{}
+	vars := map[string]string{}
 	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
-		env[e.Name] = e.Value
+		vars[e.Name] = e.Value
 	}
-	require.Equal(t, "1", env["KEEP"])
-	require.Equal(t, "yes", env["MINE"], "WithEnv wins over the template")
-	require.Equal(t, id, env[aiflow.EnvTaskExecutionID])
+	require.Equal(t, "1", vars["KEEP"])
+	require.Equal(t, "yes", vars["MINE"], "WithEnv wins over the template")
+	require.Equal(t, id, vars[aiflow.EnvTaskExecutionID])
 	require.Zero(t, countActions(cs, "create", "pods"), "the Job controller creates the pods, not the operator")
 
-	b.log(te.ID, "Job ml/"+job.Name+" is Pending")
+	env.WaitTaskLog(te.ID, "Job ml/"+job.Name+" is Pending")
 	// The first pod fails, the Job controller retries it.
 	addJobPod(t, cs, job, job.Name+"-aaaaa", corev1.PodFailed, corev1.ContainerStatus{Name: "main",
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}})
 	addJobPod(t, cs, job, job.Name+"-bbbbb", corev1.PodRunning)
 	setJobStatus(t, cs, job, 1, "", "", "")
-	b.log(te.ID, "Job ml/"+job.Name+" is Active")
-	b.log(te.ID, "copying the log of pod ml/"+job.Name+"-bbbbb \\(Running\\)")
-	b.log(te.ID, "copying the log of pod ml/"+job.Name+"-aaaaa \\(Failed\\)")
-	b.log(te.ID, "fake logs")
+	env.WaitTaskLog(te.ID, "Job ml/"+job.Name+" is Active")
+	env.WaitTaskLog(te.ID, "copying the log of pod ml/"+job.Name+"-bbbbb \\(Running\\)")
+	env.WaitTaskLog(te.ID, "copying the log of pod ml/"+job.Name+"-aaaaa \\(Failed\\)")
+	env.WaitTaskLog(te.ID, "fake logs")
 	require.Eventually(t, func() bool {
-		te, err := b.client.GetTaskExecution(b.ctx, te.ID)
+		te, err := env.Client.GetTaskExecution(env.Context(), te.ID)
 		require.NoError(t, err)
 		return te.StatusMessage == "job "+job.Name+": Active"
 	}, waitFor, tick)
 	setJobStatus(t, cs, job, 0, batchv1.JobComplete, "", "")
-	te = b.wait(x, "train", aiflow.TaskSuccess, aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "train", 1, aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	require.Equal(t, "job "+job.Name+": Succeeded", te.StatusMessage)
 	require.Equal(t, 1, countActions(cs, "create", "jobs"))
-	_, err = cs.BatchV1().Jobs("ml").Get(b.ctx, job.Name, metav1.GetOptions{})
+	_, err = cs.BatchV1().Jobs("ml").Get(env.Context(), job.Name, metav1.GetOptions{})
 	require.NoError(t, err, "an ended Job is left for inspection")
 }
 
-func TestJobFailureStopAndTimeout(t *testing.T) {
+// A Job that fails fails the task, with the reason of its condition and of
+// its failed pod, and is left for inspection.
+func TestJobFailure(t *testing.T) {
 	t.Parallel()
-	failing, stopped, timedOut := k8sfake.NewClientset(), k8sfake.NewClientset(), k8sfake.NewClientset()
-	cfg := func(cs *k8sfake.Clientset) kubernetes.PodConfig {
-		return kubernetes.PodConfig{Client: cs, Job: jobTemplate(), PollInterval: 10 * time.Millisecond}
-	}
+	failing := k8sfake.NewClientset()
 	wf := aiflow.NewWorkflow("w")
-	wf.Task("fails", kubernetes.Pod(cfg(failing)))
-	serve := cfg(stopped)
-	serve.Streaming = true
-	wf.Task("serve", kubernetes.Pod(serve))
-	wf.Task("slow", kubernetes.Pod(cfg(timedOut)), aiflow.WithTimeout(time.Second))
-	b := newBed(t, wf)
-	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
+	wf.Task("fails", kubernetes.Pod(kubernetes.PodConfig{Client: failing, Job: jobTemplate(), PollInterval: 10 * time.Millisecond}))
+	env := newEnv(t, wf)
+	x, err := env.Client.StartWorkflowExecution(env.Context(), "w", nil)
 	require.NoError(t, err)
 
-	// A Job that fails fails the task, with the reason of its condition
-	// and of its failed pod.
 	job := onlyJob(t, failing, "default")
 	addJobPod(t, failing, job, job.Name+"-xxxxx", corev1.PodFailed, corev1.ContainerStatus{Name: "main",
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}})
 	setJobStatus(t, failing, job, 0, batchv1.JobFailed, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-	te := b.wait(x, "fails", aiflow.TaskFailed)
+	te := env.WaitTaskExecution(x, "fails", 1, aiflow.TaskFailed)
 	require.Contains(t, te.Error, "Job default/"+job.Name+" failed: BackoffLimitExceeded Job has reached the specified backoff limit; "+
 		"pod "+job.Name+"-xxxxx: container main exited with code 137 OOMKilled")
 	_, deleted := jobDeletion(failing, job.Name)
 	require.False(t, deleted, "a failed Job is left for inspection")
-
-	// STOP deletes the Job, its pods with it.
-	job = onlyJob(t, stopped, "default")
-	addJobPod(t, stopped, job, job.Name+"-sssss", corev1.PodRunning)
-	setJobStatus(t, stopped, job, 1, "", "", "")
-	te = b.wait(x, "serve", aiflow.TaskRunning)
-	require.True(t, te.Streaming)
-	b.log(te.ID, "fake logs")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "serve"))
-	te = b.wait(x, "serve", aiflow.TaskStopped)
-	b.log(te.ID, "deleted Job default/"+job.Name+" and its pods")
-	_, err = stopped.BatchV1().Jobs("default").Get(b.ctx, job.Name, metav1.GetOptions{})
-	require.True(t, apierrors.IsNotFound(err), "STOP deletes the Job: %v", err)
-	policy, ok := jobDeletion(stopped, job.Name)
-	require.True(t, ok)
-	require.Equal(t, metav1.DeletePropagationBackground, policy, "the pods are deleted with the Job")
-
-	// The timeout deletes the Job too.
-	job = onlyJob(t, timedOut, "default")
-	te = b.wait(x, "slow", aiflow.TaskFailed)
-	require.Contains(t, te.Error, "timed out")
-	b.log(te.ID, "deleted Job default/"+job.Name+" and its pods \\(the attempt timed out after 1s\\)")
-	policy, ok = jobDeletion(timedOut, job.Name)
-	require.True(t, ok)
-	require.Equal(t, metav1.DeletePropagationBackground, policy)
-}
-
-// As with pods: a client that shuts down leaves the Job running, and the
-// next attempt adopts it by its labels.
-func TestJobIsAdoptedAfterARestart(t *testing.T) {
-	t.Parallel()
-	cs := k8sfake.NewClientset()
-	st := memory.New(nil)
-	t.Cleanup(func() { _ = st.Close() })
-	ctx := t.Context()
-	start := func() *aiflow.Client {
-		wf := aiflow.NewWorkflow("w")
-		wf.Task("serve", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Job: jobTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
-		c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second,
-			Logger: slog.New(slog.DiscardHandler)})
-		require.NoError(t, err)
-		require.NoError(t, c.Register(ctx, wf))
-		require.NoError(t, c.Start(ctx))
-		return c
-	}
-	first := start()
-	x, err := first.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	job := onlyJob(t, cs, "default")
-	addJobPod(t, cs, job, job.Name+"-ppppp", corev1.PodRunning)
-	setJobStatus(t, cs, job, 1, "", "", "")
-	b := &bed{t: t, ctx: ctx, client: first}
-	te := b.wait(x, "serve", aiflow.TaskRunning)
-	b.log(te.ID, "fake logs")
-	require.NoError(t, first.Stop(ctx))
-	reader, err := aiflow.New(&aiflow.Config{Store: st}) // a stopped client refuses calls: inspect through another
-	require.NoError(t, err)
-	b.client = reader
-	te = b.wait(x, "serve", aiflow.TaskRetrying)
-	b.log(te.ID, "Job default/"+job.Name+" keeps running for the next attempt")
-	_, deleted := jobDeletion(cs, job.Name)
-	require.False(t, deleted, "the Job survives the shutdown")
-
-	second := start()
-	t.Cleanup(func() { _ = second.Stop(context.Background()) })
-	b.client = second
-	b.log(te.ID, "adopting Job default/"+job.Name+" \\(created by attempt 1, Active\\)")
-	te = b.wait(x, "serve", aiflow.TaskRunning)
-	require.Equal(t, 2, te.Attempt)
-	setJobStatus(t, cs, job, 0, batchv1.JobComplete, "", "")
-	b.wait(x, "serve", aiflow.TaskSuccess)
-	require.Equal(t, 1, countActions(cs, "create", "jobs"), "one Job for the task execution, whatever the attempts")
-}
-
-// A pod whose task times out is deleted.
-func TestPodTimeoutDeletesThePod(t *testing.T) {
-	t.Parallel()
-	cs := k8sfake.NewClientset()
-	wf := aiflow.NewWorkflow("w")
-	wf.Task("slow", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}),
-		aiflow.WithTimeout(time.Second))
-	b := newBed(t, wf)
-	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
-	require.NoError(t, err)
-	pod := onlyPod(t, cs, "default")
-	setPhase(t, cs, pod, corev1.PodRunning)
-	te := b.wait(x, "slow", aiflow.TaskFailed)
-	require.Contains(t, te.Error, "timed out")
-	b.log(te.ID, "deleted pod default/"+pod.Name+" \\(the attempt timed out after 1s\\)")
-	_, err = cs.CoreV1().Pods("default").Get(b.ctx, pod.Name, metav1.GetOptions{})
-	require.True(t, apierrors.IsNotFound(err), "the timeout deletes the pod: %v", err)
-	require.Equal(t, 1, creates(cs))
 }

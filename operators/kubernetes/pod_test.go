@@ -5,7 +5,6 @@ package kubernetes_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -77,11 +76,11 @@ func TestPodRunsFollowsAndLogs(t *testing.T) {
 	wf.Task("train", kubernetes.Pod(kubernetes.PodConfig{
 		Client: cs, Pod: podTemplate(), Namespace: "ml", PollInterval: 10 * time.Millisecond,
 	}), aiflow.WithEnv(map[string]string{"MINE": "yes"}))
-	b := newBed(t, wf)
-	x, err := b.client.StartWorkflowExecution(b.ctx, "Train_Flow", nil)
+	env := newEnv(t, wf)
+	x, err := env.Client.StartWorkflowExecution(env.Context(), "Train_Flow", nil)
 	require.NoError(t, err)
 	pod := onlyPod(t, cs, "ml")
-	te := b.wait(x, "train", aiflow.TaskRunning)
+	te := env.WaitTaskExecution(x, "train", 1, aiflow.TaskRunning)
 	id := strconv.FormatInt(te.ID, 10)
 
 	require.Equal(t, "train-flow-train-"+id+"-1", pod.Name)
@@ -91,111 +90,50 @@ func TestPodRunsFollowsAndLogs(t *testing.T) {
 	require.Equal(t, "alice", pod.Annotations["owner"])
 	require.Equal(t, "Train_Flow", pod.Annotations[kubernetes.LabelWorkflow])
 	require.Equal(t, corev1.RestartPolicyNever, pod.Spec.RestartPolicy)
-	env := map[string]string{}
+	vars := map[string]string{}
 	for _, e := range pod.Spec.Containers[0].Env {
-		env[e.Name] = e.Value
+		vars[e.Name] = e.Value
 	}
-	require.Equal(t, "1", env["KEEP"])
-	require.Equal(t, "yes", env["MINE"], "WithEnv wins over the template")
-	require.Equal(t, id, env[aiflow.EnvTaskExecutionID])
-	require.Equal(t, "Train_Flow", env[aiflow.EnvWorkflow])
-	require.Contains(t, env, aiflow.EnvInput, "the execution's input is passed even when empty")
+	require.Equal(t, "1", vars["KEEP"])
+	require.Equal(t, "yes", vars["MINE"], "WithEnv wins over the template")
+	require.Equal(t, id, vars[aiflow.EnvTaskExecutionID])
+	require.Equal(t, "Train_Flow", vars[aiflow.EnvWorkflow])
+	require.Contains(t, vars, aiflow.EnvInput, "the execution's input is passed even when empty")
 	// KEEP and MINE and the eight AIFLOW_* variables, each once.
 	require.Len(t, pod.Spec.Containers[0].Env, 10)
-	require.Len(t, env, 10, "no variable twice")
+	require.Len(t, vars, 10, "no variable twice")
 
-	b.log(te.ID, "pod ml/"+pod.Name+" is Pending")
+	env.WaitTaskLog(te.ID, "pod ml/"+pod.Name+" is Pending")
 	setPhase(t, cs, pod, corev1.PodRunning)
-	b.log(te.ID, "is Running(.|\n)*fake logs")
+	env.WaitTaskLog(te.ID, "is Running(.|\n)*fake logs")
 	require.Eventually(t, func() bool {
-		te, err := b.client.GetTaskExecution(b.ctx, te.ID)
+		te, err := env.Client.GetTaskExecution(env.Context(), te.ID)
 		require.NoError(t, err)
 		return te.StatusMessage == "pod "+pod.Name+": Running"
 	}, waitFor, tick)
 	setPhase(t, cs, pod, corev1.PodSucceeded)
-	te = b.wait(x, "train", aiflow.TaskSuccess, aiflow.TaskFailed)
+	te = env.WaitTaskExecution(x, "train", 1, aiflow.TaskSuccess, aiflow.TaskFailed)
 	require.Equal(t, aiflow.TaskSuccess, te.Status, te.Error)
 	require.Equal(t, 1, creates(cs))
-	_, err = cs.CoreV1().Pods("ml").Get(b.ctx, pod.Name, metav1.GetOptions{})
+	_, err = cs.CoreV1().Pods("ml").Get(env.Context(), pod.Name, metav1.GetOptions{})
 	require.NoError(t, err, "an ended pod is left for inspection")
 }
 
-func TestPodFailureAndStop(t *testing.T) {
+// A pod that fails fails the task, with its container's exit.
+func TestPodFailure(t *testing.T) {
 	t.Parallel()
-	failing, stopped := k8sfake.NewClientset(), k8sfake.NewClientset()
+	failing := k8sfake.NewClientset()
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("fails", kubernetes.Pod(kubernetes.PodConfig{Client: failing, Pod: podTemplate(), PollInterval: 10 * time.Millisecond}))
-	wf.Task("serve", kubernetes.Pod(kubernetes.PodConfig{Client: stopped, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
-	b := newBed(t, wf)
-	x, err := b.client.StartWorkflowExecution(b.ctx, "w", nil)
+	env := newEnv(t, wf)
+	x, err := env.Client.StartWorkflowExecution(env.Context(), "w", nil)
 	require.NoError(t, err)
 
 	pod := onlyPod(t, failing, "default")
 	setPhase(t, failing, pod, corev1.PodFailed, corev1.ContainerStatus{Name: "main",
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}})
-	te := b.wait(x, "fails", aiflow.TaskFailed)
+	te := env.WaitTaskExecution(x, "fails", 1, aiflow.TaskFailed)
 	require.Contains(t, te.Error, "container main exited with code 137 OOMKilled")
-
-	pod = onlyPod(t, stopped, "default")
-	setPhase(t, stopped, pod, corev1.PodRunning)
-	te = b.wait(x, "serve", aiflow.TaskRunning)
-	require.True(t, te.Streaming)
-	b.log(te.ID, "fake logs")
-	require.NoError(t, b.client.StopTaskExecution(b.ctx, x, "serve"))
-	te = b.wait(x, "serve", aiflow.TaskStopped)
-	b.log(te.ID, "deleted pod default/"+pod.Name)
-	_, err = stopped.CoreV1().Pods("default").Get(b.ctx, pod.Name, metav1.GetOptions{})
-	require.True(t, apierrors.IsNotFound(err), "STOP deletes the pod: %v", err)
-}
-
-// A client that shuts down leaves the pod running; the next attempt, in a
-// client started again on the same store, adopts it instead of creating a
-// second one.
-func TestPodIsAdoptedAfterARestart(t *testing.T) {
-	t.Parallel()
-	cs := k8sfake.NewClientset()
-	st := memory.New(nil)
-	t.Cleanup(func() { _ = st.Close() })
-	newWorkflow := func() *aiflow.Workflow {
-		wf := aiflow.NewWorkflow("w")
-		wf.Task("serve", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Pod: podTemplate(), PollInterval: 10 * time.Millisecond, Streaming: true}))
-		return wf
-	}
-	ctx := t.Context()
-	start := func() *aiflow.Client {
-		c, err := aiflow.New(&aiflow.Config{Store: st, PollInterval: 20 * time.Millisecond, StopGracePeriod: 5 * time.Second,
-			Logger: slog.New(slog.DiscardHandler)})
-		require.NoError(t, err)
-		require.NoError(t, c.Register(ctx, newWorkflow()))
-		require.NoError(t, c.Start(ctx))
-		return c
-	}
-	first := start()
-	x, err := first.StartWorkflowExecution(ctx, "w", nil)
-	require.NoError(t, err)
-	pod := onlyPod(t, cs, "default")
-	setPhase(t, cs, pod, corev1.PodRunning)
-	b := &bed{t: t, ctx: ctx, client: first}
-	te := b.wait(x, "serve", aiflow.TaskRunning)
-	b.log(te.ID, "fake logs")
-	require.NoError(t, first.Stop(ctx))
-	reader, err := aiflow.New(&aiflow.Config{Store: st}) // a stopped client refuses calls: inspect through another
-	require.NoError(t, err)
-	b.client = reader
-	te = b.wait(x, "serve", aiflow.TaskRetrying)
-	b.log(te.ID, "keeps running for the next attempt")
-	_, err = cs.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
-	require.NoError(t, err, "the pod survives the shutdown")
-
-	second := start()
-	t.Cleanup(func() { _ = second.Stop(context.Background()) })
-	b.client = second
-	b.log(te.ID, "adopting pod default/"+pod.Name+" \\(created by attempt 1, Running\\)")
-	te = b.wait(x, "serve", aiflow.TaskRunning)
-	require.Equal(t, 2, te.Attempt)
-	setPhase(t, cs, pod, corev1.PodSucceeded)
-	te = b.wait(x, "serve", aiflow.TaskSuccess)
-	require.Equal(t, 1, creates(cs), "one pod for the task execution, whatever the attempts")
 }
 
 func TestPodValidationAndNames(t *testing.T) {
@@ -230,7 +168,7 @@ func TestPodValidationAndNames(t *testing.T) {
 	})
 	wf := aiflow.NewWorkflow("w")
 	wf.Task("t", kubernetes.Pod(kubernetes.PodConfig{Client: cs, Pod: podTemplate()}))
-	b := newBed(t, wf)
-	_, te := b.run("w", "t", aiflow.TaskFailed)
+	env := newEnv(t, wf)
+	_, te := env.RunTask("w", "t", aiflow.TaskFailed)
 	require.Contains(t, te.Error, "quota exceeded")
 }

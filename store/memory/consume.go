@@ -13,6 +13,7 @@ type batch struct {
 	s       *Store
 	part    int
 	pos     store.Position
+	end     store.Position
 	version int64
 	events  []store.Event
 }
@@ -21,6 +22,7 @@ func (b *batch) Partition() int           { return b.part }
 func (b *batch) Position() store.Position { return b.pos }
 func (b *batch) Version() int64           { return b.version }
 func (b *batch) Events() []store.Event    { return b.events }
+func (b *batch) End() store.Position      { return b.end }
 
 func (b *batch) Snapshots(context.Context) ([]store.Snapshot, error) {
 	b.s.mu.Lock()
@@ -56,11 +58,17 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		s.mu.Unlock()
 		return store.ConsumeResult{}, err
 	}
-	b := &batch{s: s, part: params.Partition, pos: p.pos, version: p.version}
+	b := &batch{s: s, part: params.Partition, pos: p.pos, end: p.pos, version: p.version}
 	more := false
 	for i := s.after(p.pos); i < len(s.events); i++ {
 		ev := &s.events[i]
 		if ev.Partition != -1 && ev.Partition != params.Partition {
+			continue
+		}
+		if ev.Partition == -1 && !params.UserKeys.Has(ev.Namespace, ev.Key) {
+			if len(b.events) < max {
+				b.end = ev.Position // skipped: consumed with the batch
+			}
 			continue
 		}
 		if len(b.events) == max {
@@ -70,6 +78,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		c := *ev
 		c.Data = slices.Clone(ev.Data)
 		b.events = append(b.events, c)
+		b.end = ev.Position
 	}
 	s.mu.Unlock()
 

@@ -16,6 +16,7 @@ type batch struct {
 	s        *Store
 	part     int
 	pos      store.Position
+	end      store.Position
 	version  int64
 	events   []store.Event
 	failures []store.FailedApplication
@@ -27,6 +28,7 @@ func (b *batch) Partition() int           { return b.part }
 func (b *batch) Position() store.Position { return b.pos }
 func (b *batch) Version() int64           { return b.version }
 func (b *batch) Events() []store.Event    { return b.events }
+func (b *batch) End() store.Position      { return b.end }
 
 // Failures are the failed attempts recorded at the batch's position (see
 // RecordFailure).
@@ -52,23 +54,31 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 
 // consumeReadSQL reads, in one statement (one snapshot), the partition's row
 // and its next events below the horizon: its own (status and control events
-// of its workflows) merged with the user events (partition -1), each side
+// of its workflows) merged with the user events (partition -1) whose key and
+// namespace are in $3 and $4 (every user event when $3 is NULL), each side
 // read in (xid, id) order from the (partition, xid, id) index. The row comes
 // back on every event row, or alone (with NULL event columns) when there is
-// no event. With it comes the smallest xid of the partition's committed
+// no event. With it come the smallest xid of the partition's committed
 // events at or above the horizon (NULL when there is none): events that
 // become readable when the transactions older than theirs end (two probes
-// of the same index).
+// of the same index); and the position of the last user event below the
+// horizon, whatever its key (one probe), which the batch's End reaches when
+// the batch is not full.
 const consumeReadSQL = `WITH p AS MATERIALIZED (
 	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid, failures FROM {s}.aiflow_partition WHERE partition = $1),
 h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
 w AS MATERIALIZED (SELECT least(
-	(SELECT xid FROM {s}.aiflow_event WHERE partition = -1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1),
-	(SELECT xid FROM {s}.aiflow_event WHERE partition = $1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1)) AS x)
-SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, p.failures, (SELECT x FROM w), e.* FROM p LEFT JOIN LATERAL (
+	(SELECT xid FROM {s}.aiflow_event WHERE partition = -1 AND xid >= (SELECT x FROM h)
+		AND ($3::text[] IS NULL OR (key = ANY($3) AND namespace = ANY($4))) ORDER BY xid LIMIT 1),
+	(SELECT xid FROM {s}.aiflow_event WHERE partition = $1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1)) AS x),
+t AS MATERIALIZED (SELECT xid, id FROM {s}.aiflow_event WHERE partition = -1 AND xid < (SELECT x FROM h)
+	ORDER BY xid DESC, id DESC LIMIT 1)
+SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, p.failures, (SELECT x FROM w),
+	(SELECT xid FROM t), (SELECT id FROM t), e.* FROM p LEFT JOIN LATERAL (
 	SELECT ` + eventCols + ` FROM (
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
 			WHERE partition = -1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
+				AND ($3::text[] IS NULL OR (key = ANY($3) AND namespace = ANY($4)))
 			ORDER BY xid, id LIMIT $2)
 		UNION ALL
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
@@ -100,9 +110,15 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	bt := &batch{s: s, part: params.Partition}
 	var owner string
 	var valid bool
-	var pending *uint64
+	var pending, tailXID *uint64
+	var tailID *int64
 	var failures []byte
-	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1)
+	var keys, namespaces []string
+	if params.UserKeys != nil {
+		// Never NULL: a set without keys reads no user event.
+		keys, namespaces = append([]string{}, params.UserKeys.Keys()...), append([]string{}, params.UserKeys.Namespaces()...)
+	}
+	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1, keys, namespaces)
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
 	}
@@ -117,7 +133,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		var exec, te *int64
 		var bc *bool
 		var tp *string
-		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &failures, &pending,
+		if err := rows.Scan(&bt.pos.XID, &bt.pos.ID, &bt.version, &owner, &valid, &failures, &pending, &tailXID, &tailID,
 			&id, &xid, &t, &part, &kind, &ns, &key, &value, &sender, &wf, &exec, &task, &te, &seq, &bc, &ev.Data, &tp); err != nil {
 			rows.Close()
 			return store.ConsumeResult{}, opErr("consume", err)
@@ -146,6 +162,17 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	more := len(bt.events) > maxEvents
 	if more {
 		bt.events = bt.events[:maxEvents]
+	}
+	bt.end = bt.pos
+	if n := len(bt.events); n > 0 {
+		bt.end = bt.events[n-1].Position
+	}
+	if !more && tailXID != nil && tailID != nil {
+		// Not full: every user event below the horizon was read or left
+		// out by the filter.
+		if tail := (store.Position{XID: *tailXID, ID: *tailID}); bt.end.Less(tail) {
+			bt.end = tail
+		}
 	}
 	res := store.ConsumeResult{Events: len(bt.events), More: more, Version: bt.version}
 	fx, err := fn(ctx, bt)

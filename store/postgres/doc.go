@@ -138,13 +138,20 @@
 //
 // A NOTIFY on the channel "<schema>.aiflow_event" (shortened with a hash when
 // the schema name is long) wakes consumers; its payload names the partitions
-// concerned ("3,7") or "*". AppendEvents and AppendEventsTx send it in their
-// transaction; the store's own transactions wake the local consumers at once
-// and send it right after committing (coalesced). Notifications are only
-// hints: they are lost while a listener reconnects, so the LISTEN connection
-// is re-established within Config.ListenerReconnect and every reconnect wakes
-// all consumers to catch up, and the store also checks every
-// Config.EventPollInterval whether the last readable event moved.
+// of the status and control events and the user keys concerned ("3,7" and "u"
+// with the first 8 hex digits of md5("<namespace>/<key>"): store.UserKeyHash),
+// or is "*" (as from the SQL function send_event before migration 12, and from
+// a process of an older version, which also reads anything it cannot parse as
+// "*"). A consumer that reads only some user keys (SubscribeKeys, see
+// "Consuming" below) is woken by the user events of those keys only, so an
+// event wakes only the partitions whose workflows expect its key. AppendEvents
+// and AppendEventsTx send it in their transaction; the store's own
+// transactions wake the local consumers at once and send it right after
+// committing (coalesced). Notifications are only hints: they are lost while a
+// listener reconnects, so the LISTEN connection is re-established within
+// Config.ListenerReconnect and every reconnect wakes all consumers to catch
+// up, and the store also checks every Config.EventPollInterval whether the
+// last readable event moved.
 //
 // A notification often arrives while its events are still above the horizon
 // (any transaction on the server that began before theirs is still open), and
@@ -168,13 +175,26 @@
 // # Consuming: the unit of work
 //
 // Events are consumed per partition (store.PartitionOf of the workflow): user
-// events are read by every partition, status and control events only by
-// their workflow's. Each partition has one row holding its cursor, a version
-// counting its commits, and the lease of the client consuming it
-// (ClaimPartitions gives each live client its fair share). One Consume:
+// events are read by every partition whose consumer applies their key, status
+// and control events only by their workflow's. The consumer names the user
+// keys it applies (store.ConsumeParams.UserKeys: the keys that the rules and
+// triggers of the partition's registered workflows expect, all versions); the
+// read skips the others (a filter on the (partition, xid, id) index scan) and
+// the batch's End moves past them, to the last user event below the horizon
+// when the batch is not full (one more index probe). The cursor of a partition
+// that no event concerns thus moves when it next reads (woken by its own
+// events, or by the poll) in one cheap write, and an event is never missed:
+// the set is taken from the consumer's own registry (the appender's plays no
+// part, so events from send_event or from another process are filtered alike),
+// and a batch read while a workflow or trigger was being registered is read
+// again with the new keys, so an event committed after a registration reaches
+// it. Each partition has one row holding its cursor, a version counting its
+// commits, and the lease of the client consuming it (ClaimPartitions gives
+// each live client its fair share). One Consume:
 //
-//  1. reads the partition's row and its next events below the horizon in one
-//     statement, and checks the caller's lease (else store.ErrNotOwner);
+//  1. reads the partition's row and its next events below the horizon (its
+//     own, and the user events of its keys) in one statement, and checks the
+//     caller's lease (else store.ErrNotOwner);
 //  2. calls the engine's batch function (no transaction is held meanwhile;
 //     snapshots are read as committed);
 //  3. writes everything it returned in one transaction, first of all the new
@@ -184,8 +204,12 @@
 //     store.ErrConflict). The writes: executions (replacing a record created
 //     in INIT by CreateExecution), task executions and notes, dispatch rows
 //     (keyed by task execution and attempt: a second dispatch of an attempt
-//     is ignored) with their River jobs inserted by InsertManyTx, stop
-//     outcomes, events and snapshots, pipelined in a few round trips.
+//     is ignored) with their River jobs (inserted by the same statement, or
+//     by River's InsertManyTx when River insert middleware is configured),
+//     stop outcomes, events, snapshots and decisions, pipelined: the
+//     transaction begins with its first batch, so a unit that reads nothing
+//     first (one that starts new task executions, or only applies events)
+//     is one batch and the commit.
 //
 // A crash before the commit leaves nothing; after it everything is durable.
 // A unit that only moves the cursor commits without waiting for the WAL

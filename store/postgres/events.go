@@ -210,7 +210,7 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 	if err != nil {
 		return nil, opErr("append events", err)
 	}
-	s.hub.wakeParts(partsOf(out))
+	s.hub.wakeEvents(out)
 	return out, nil
 }
 
@@ -264,7 +264,7 @@ func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []stor
 	b := &pgx.Batch{}
 	a.queue(b, s.q(insertEventsSQL))
 	if !s.cfg.PollOnly {
-		b.Queue("SELECT pg_notify($1, $2)", s.channel, notifyPayload(a.partition))
+		b.Queue("SELECT pg_notify($1, $2)", s.channel, notifyPayload(eventsWakeup(events, a.partition)))
 	}
 	br := q.SendBatch(ctx, b)
 	rows, err := br.Query()

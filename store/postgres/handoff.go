@@ -159,7 +159,8 @@ func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
 // startHandoffs returns the statements that start the handed-off attempts
 // hs in a unit of work, after its River jobs are inserted and its task
 // executions written (tes are their records): RUNNING (reading back the
-// times into hs[i].run), the leases, the River jobs claimed; it appends the
+// times into hs[i].run), the leases, the River jobs claimed (unless the
+// unit inserts them running: their ids are not known yet); it appends the
 // RUNNING status events to events. The leases expire TaskLeaseTTL after
 // their statement runs (clock_timestamp, not the transaction's start): the
 // holder measures its lease from hs[i].sent, taken before.
@@ -176,7 +177,7 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 		*events = append(*events, store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker))
 		hs[i].run = &store.TaskRun{TaskExecutionRecord: te}
 	}
-	return []stmt{{
+	out := []stmt{{
 		sql: s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
 				updated_at = clock_timestamp()
 			WHERE id = ANY($1) RETURNING id, started_at, updated_at,
@@ -210,11 +211,15 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 			SELECT u.te, u.attempt, $3, clock_timestamp() + $4::interval FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
 		args: []any{ids, atts, s.workers.ownerID(), s.cfg.TaskLeaseTTL},
-	}, {
+	}}
+	if len(hs) == 0 || hs[0].jobID == 0 {
+		return out // the unit inserts the jobs running (see jobs.go)
+	}
+	return append(out, stmt{
 		// What River's fetch sets (JobGetAvailable), attempt 1 of 1.
 		sql: s.q(`UPDATE {s}.river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
 				attempted_by = array_append(attempted_by, $2::text)
 			WHERE id = ANY($1)`),
 		args: []any{jobs, s.river.ID()},
-	}}
+	})
 }

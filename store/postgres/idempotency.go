@@ -92,7 +92,7 @@ func (s *Store) AppendEventOnce(ctx context.Context, k store.IdempotencyKey, ev 
 		return store.Event{}, false, opErr("append event", err)
 	}
 	if !replayed {
-		s.hub.wakeParts(partsOf(out))
+		s.hub.wakeEvents(out)
 		return out[0], false, nil
 	}
 	rows, err := s.pool.Query(ctx, s.q("SELECT "+eventCols+" FROM {s}.aiflow_event WHERE id = $1"), id)

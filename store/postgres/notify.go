@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -33,10 +34,14 @@ import (
 // After this process's own commits it also sends a NOTIFY (outside the
 // committed transaction, coalesced) so that other processes wake up.
 //
-// Wake-ups name partitions: a subscriber of one partition (SubscribePartition)
-// is woken by user events (which every partition reads) and by events of its
-// own partition only. A NOTIFY's payload lists the partitions ("3,7"), or is
-// "*" (or empty) for all of them.
+// Wake-ups name partitions and user keys: a subscriber of one partition
+// (SubscribePartition) is woken by user events (which every partition may
+// read) and by events of its own partition only, and one that reads only
+// some user keys (SubscribeKeys) by the user events of those keys only. A
+// NOTIFY's payload lists the partitions and the hashes of the user events'
+// namespace and key (store.UserKeyHash, as "u" and 8 hex digits: "3,7,u0a1b2c3d"),
+// or is "*" (or empty, or anything else it cannot read) for every
+// subscriber.
 type hub struct {
 	s *Store
 
@@ -56,7 +61,13 @@ type hub struct {
 	pendingEvents bool          // an event NOTIFY is due
 	pendingAll    bool          // ... for every partition
 	pendingParts  map[int32]struct{}
+	pendingUsers  map[uint32]struct{} // ... for the readers of these user keys
 	pendingQueues map[string]struct{} // River insert notifications due
+
+	// skipTimer wakes the skipped subscribers skipDelay
+	// (skippedWakeDelay) after it is armed; nil when not armed.
+	skipTimer *time.Timer
+	skipDelay time.Duration
 
 	// awaiting maps the subscribers waiting for the horizon (a partition, or
 	// -1 for the subscribers of every partition) to the smallest xid they
@@ -83,34 +94,109 @@ type hub struct {
 type subscriber struct {
 	ch   chan struct{}
 	part int // -1: every partition
+	// keys returns the user keys the subscriber reads; nil (the func or
+	// its result): every key.
+	keys func() *store.KeySet
+	// skipped: user events of other keys were appended since it was last
+	// woken (see skippedWakeDelay).
+	skipped bool
+}
+
+// skippedWakeDelay is how long a subscriber that reads only some user keys
+// waits, after user events of other keys were appended, before it is woken
+// all the same, so that its consumer moves its position past them (a cheap
+// unit of work that reads nothing) and its lag stays current: at most once
+// per delay, however many such events come, and never while none does.
+const skippedWakeDelay = 100 * time.Millisecond
+
+// wakeup says which subscribers a wake-up concerns: every one (all), those
+// of the partitions parts (and of every partition), and those that read user
+// events whose namespace and key hash (store.UserKeyHash) is in users.
+type wakeup struct {
+	all   bool
+	parts []int32
+	users []uint32
+}
+
+// partsWakeup is the wake-up for events of the partitions listed (-1, or an
+// empty list, meaning events of every partition or of any key).
+func partsWakeup(parts []int32) wakeup {
+	if len(parts) == 0 || slices.Contains(parts, -1) {
+		return wakeup{all: true}
+	}
+	return wakeup{parts: parts}
+}
+
+// eventsWakeup is the wake-up for events, parts[i] being the partition of
+// events[i] (-1 for a user event).
+func eventsWakeup(events []store.Event, parts []int32) wakeup {
+	var w wakeup
+	for i, p := range parts {
+		if p >= 0 {
+			w.parts = append(w.parts, p)
+		} else {
+			w.users = append(w.users, store.UserKeyHash(events[i].Namespace, events[i].Key))
+		}
+	}
+	w.all = len(w.parts) == 0 && len(w.users) == 0
+	return w
+}
+
+// wakes reports whether w concerns sub.
+func (sub *subscriber) wakes(w *wakeup) bool {
+	if w.all || sub.part < 0 || slices.Contains(w.parts, int32(sub.part)) {
+		return true
+	}
+	if len(w.users) == 0 {
+		return false
+	}
+	if sub.keys == nil {
+		return true
+	}
+	ks := sub.keys()
+	for _, u := range w.users {
+		if ks.HasHash(u) {
+			return true
+		}
+	}
+	return false
 }
 
 func newHub(s *Store) *hub {
 	return &hub{s: s, subs: map[int]*subscriber{}, remote: make(chan struct{}, 1),
-		pendingParts: map[int32]struct{}{}, pendingQueues: map[string]struct{}{},
-		awaiting: map[int]uint64{}, awaitSignal: make(chan struct{}, 1)}
+		pendingParts: map[int32]struct{}{}, pendingUsers: map[uint32]struct{}{}, pendingQueues: map[string]struct{}{},
+		awaiting: map[int]uint64{}, awaitSignal: make(chan struct{}, 1), skipDelay: skippedWakeDelay}
 }
 
 // Subscribe returns a channel that receives a value (coalesced) whenever
 // events may have been appended, and a function to unsubscribe. The first
 // call starts the LISTEN connection (unless PollOnly) and the poller; they
 // run until Close.
-func (s *Store) Subscribe() (<-chan struct{}, func()) { return s.hub.subscribe(-1) }
+func (s *Store) Subscribe() (<-chan struct{}, func()) { return s.hub.subscribe(-1, nil) }
 
 // SubscribePartition is Subscribe for the consumer of one partition: appends
 // that concern only other partitions do not wake it (see
 // store.PartitionSubscriber).
 func (s *Store) SubscribePartition(partition int) (<-chan struct{}, func()) {
-	return s.hub.subscribe(partition)
+	return s.hub.subscribe(partition, nil)
 }
 
-func (h *hub) subscribe(part int) (<-chan struct{}, func()) {
+// SubscribeKeys is SubscribePartition for the consumer of a partition that
+// reads only the user events of the keys that keys returns (see
+// store.KeySubscriber): the user events of other keys do not wake it.
+func (s *Store) SubscribeKeys(partition int, keys func() *store.KeySet) (<-chan struct{}, func()) {
+	return s.hub.subscribe(partition, keys)
+}
+
+var _ store.KeySubscriber = (*Store)(nil)
+
+func (h *hub) subscribe(part int, keys func() *store.KeySet) (<-chan struct{}, func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ch := make(chan struct{}, 1)
 	id := h.nextSub
 	h.nextSub++
-	h.subs[id] = &subscriber{ch: ch, part: part}
+	h.subs[id] = &subscriber{ch: ch, part: part, keys: keys}
 	if !h.closed && !h.poller.Started() {
 		if !h.s.cfg.PollOnly {
 			_ = h.listener.Start(context.Background(), h.listen) // not started: no error
@@ -125,16 +211,49 @@ func (h *hub) subscribe(part int) (<-chan struct{}, func()) {
 }
 
 // wake wakes every subscriber of this process.
-func (h *hub) wake() { h.wakeParts(nil) }
+func (h *hub) wake() { h.wakeUp(wakeup{all: true}) }
 
 // wakeParts wakes the subscribers of the partitions listed (-1, or an empty
-// list, means every partition) and those of every partition.
-func (h *hub) wakeParts(parts []int32) {
-	all := len(parts) == 0 || slices.Contains(parts, -1)
+// list, means every partition and every user key) and those of every
+// partition.
+func (h *hub) wakeParts(parts []int32) { h.wakeUp(partsWakeup(parts)) }
+
+// wakeEvents wakes the subscribers concerned by events appended (with their
+// Partition set).
+func (h *hub) wakeEvents(events []store.Event) { h.wakeUp(eventsWakeup(events, partsOf(events))) }
+
+// wakeUp wakes the subscribers that w concerns; those that it does not
+// concern only because of the keys they read are woken skippedWakeDelay
+// later.
+func (h *hub) wakeUp(w wakeup) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	arm := false
 	for _, sub := range h.subs {
-		if all || sub.part < 0 || slices.Contains(parts, int32(sub.part)) {
+		switch {
+		case sub.wakes(&w):
+			sub.skipped = false
+			select {
+			case sub.ch <- struct{}{}:
+			default:
+			}
+		case len(w.users) > 0 && !sub.skipped:
+			sub.skipped, arm = true, true
+		}
+	}
+	if arm && h.skipTimer == nil && !h.closed {
+		h.skipTimer = time.AfterFunc(h.skipDelay, h.wakeSkipped)
+	}
+}
+
+// wakeSkipped wakes the subscribers that skipped user events of other keys.
+func (h *hub) wakeSkipped() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.skipTimer = nil
+	for _, sub := range h.subs {
+		if sub.skipped {
+			sub.skipped = false
 			select {
 			case sub.ch <- struct{}{}:
 			default:
@@ -143,53 +262,73 @@ func (h *hub) wakeParts(parts []int32) {
 	}
 }
 
-// notifyPayload is the NOTIFY payload naming the partitions of parts.
-func notifyPayload(parts []int32) string {
-	if len(parts) == 0 || slices.Contains(parts, -1) {
+// notifyPayload is the NOTIFY payload of w.
+func notifyPayload(w wakeup) string {
+	if w.all {
 		return "*"
 	}
-	ps := slices.Clone(parts)
+	ps := slices.Clone(w.parts)
 	slices.Sort(ps)
 	ps = slices.Compact(ps)
+	us := slices.Clone(w.users)
+	slices.Sort(us)
+	us = slices.Compact(us)
 	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
+	for _, p := range ps {
+		if b.Len() > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(strconv.Itoa(int(p)))
-		if b.Len() > 7000 { // NOTIFY payloads must stay under 8000 bytes
-			return "*"
+	}
+	for _, u := range us {
+		if b.Len() > 0 {
+			b.WriteByte(',')
 		}
+		fmt.Fprintf(&b, "u%08x", u)
+	}
+	if b.Len() > 7000 { // NOTIFY payloads must stay under 8000 bytes
+		return "*"
 	}
 	return b.String()
 }
 
-// parsePayload reads a NOTIFY payload; nil means every partition.
-func parsePayload(p string) []int32 {
+// parsePayload reads a NOTIFY payload; what it cannot read wakes every
+// subscriber.
+func parsePayload(p string) wakeup {
 	if p == "" || p == "*" {
-		return nil
+		return wakeup{all: true}
 	}
-	var out []int32
+	var w wakeup
 	for _, f := range strings.Split(p, ",") {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil
+		if len(f) == 9 && f[0] == 'u' {
+			u, err := strconv.ParseUint(f[1:], 16, 32)
+			if err != nil {
+				return wakeup{all: true}
+			}
+			w.users = append(w.users, uint32(u))
+			continue
 		}
-		out = append(out, int32(n))
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return wakeup{all: true}
+		}
+		w.parts = append(w.parts, int32(n))
 	}
-	return out
+	return w
 }
 
 // appended is called after this process committed a transaction that
-// appended events of the partitions listed (-1 for user events): it wakes
-// the local subscribers and has a NOTIFY sent for the other processes.
+// appended events of the partitions listed (-1 for user events, which then
+// concern every subscriber): it wakes the local subscribers and has a NOTIFY
+// sent for the other processes.
 func (h *hub) appended(parts []int32) {
-	h.wakeParts(parts)
+	w := partsWakeup(parts)
+	h.wakeUp(w)
 	h.remoteNotify(func() {
-		if len(parts) == 0 || slices.Contains(parts, -1) {
+		if w.all {
 			h.pendingAll = true
 		} else if !h.pendingAll {
-			for _, p := range parts {
+			for _, p := range w.parts {
 				h.pendingParts[p] = struct{}{}
 			}
 		}
@@ -241,13 +380,14 @@ func (h *hub) takePending() [][2]string {
 	defer h.mu.Unlock()
 	var out [][2]string
 	if h.pendingEvents {
-		var parts []int32
-		if !h.pendingAll {
-			for p := range h.pendingParts {
-				parts = append(parts, p)
-			}
+		w := wakeup{all: h.pendingAll}
+		for p := range h.pendingParts {
+			w.parts = append(w.parts, p)
 		}
-		out = append(out, [2]string{h.s.channel, notifyPayload(parts)})
+		for u := range h.pendingUsers {
+			w.users = append(w.users, u)
+		}
+		out = append(out, [2]string{h.s.channel, notifyPayload(w)})
 	}
 	for q := range h.pendingQueues {
 		payload, _ := json.Marshal(map[string]string{"queue": q})
@@ -255,6 +395,7 @@ func (h *hub) takePending() [][2]string {
 	}
 	h.pendingEvents, h.pendingAll = false, false
 	clear(h.pendingParts)
+	clear(h.pendingUsers)
 	clear(h.pendingQueues)
 	return out
 }
@@ -264,6 +405,9 @@ func (h *hub) takePending() [][2]string {
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
+	if h.skipTimer != nil {
+		h.skipTimer.Stop()
+	}
 	h.mu.Unlock()
 	svcs := []*startstop.Service{&h.listener, &h.poller, &h.notifier, &h.watcher}
 	for _, svc := range svcs {
@@ -360,7 +504,7 @@ func (h *hub) listenOnce(ctx context.Context) (connected bool, err error) {
 		cancel()
 		switch {
 		case err == nil:
-			h.wakeParts(parsePayload(n.Payload))
+			h.wakeUp(parsePayload(n.Payload))
 		case ctx.Err() != nil:
 			return true, ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) || pgconnTimeout(err):

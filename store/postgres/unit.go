@@ -62,9 +62,11 @@ type unitWrite struct {
 // applyEffects writes a unit of work's effects in tx, with the new position,
 // if the partition is still at version. Statements are pipelined: the records
 // (and, when dispatches or stops concern task executions that existed before
-// this unit, the reads they need) in one round trip, River's insert, one
-// round trip per cancelled job, and everything else in a last round trip;
-// without such reads the records ride in the last round trip too.
+// this unit, the reads they need) in one round trip, River's insert (only
+// with River insert middleware: else the jobs go with their dispatch rows,
+// see jobs.go), one round trip per cancelled job, and everything else in a
+// last round trip; without such reads the records ride in the last round
+// trip too. On a unitTx the first round trip carries the BEGIN.
 func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.ConsumeParams, version int64, fx *store.Effects) (effectsResult, error) {
 	if err := checkEvents(fx.Events); err != nil {
 		return effectsResult{}, err
@@ -294,7 +296,9 @@ const handoffHold = time.Hour
 // insertJobs inserts the River jobs of the fresh dispatches: scheduled ones
 // at their time, handed-off ones (started here and run by this process, see
 // handoff.go) an hour ahead so that River never sees them before they run,
-// the others available now in their queue.
+// the others available now in their queue. Without River insert middleware
+// it only plans them: the statement of the dispatch rows inserts them, the
+// handed-off ones already running (see jobs.go).
 func (u *unitWrite) insertJobs(ctx context.Context) error {
 	var jobParams []river.InsertManyParams
 	var jobOf []int     // index in fresh

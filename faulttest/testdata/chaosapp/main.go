@@ -117,22 +117,34 @@ func run(ctx context.Context, url, schema, id string, names []string, lease, gra
 	// clock of this machine, shared by every process of the test).
 	body := func(work func(ctx context.Context) error) aiflow.Operator {
 		return operators.Func(func(ctx context.Context, tc *aiflow.TaskContext) error {
-			_, err := pool.Exec(ctx, `INSERT INTO `+schema+`.chaos_run (task_execution_id, attempt, client, started_at)
+			_, startErr := pool.Exec(ctx, `INSERT INTO `+schema+`.chaos_run (task_execution_id, attempt, client, started_at)
 				VALUES ($1, $2, $3, $4)
 				ON CONFLICT (task_execution_id, attempt) DO UPDATE SET runs = chaos_run.runs + 1`, tc.TaskExecutionID, tc.Attempt, id, time.Now())
+			err := startErr
 			if err == nil {
 				err = work(ctx)
 			}
-			// Also when the start's insert failed: it may have committed
-			// (cancelled while its answer was on the way).
 			ended := time.Now()
-			// Retried while the server restarts: a body without an end
-			// counts as still running.
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			// Retried while the server restarts or the process is cut off
+			// from it: a body without an end counts as still running. When
+			// the start's insert failed, it may still have committed (its
+			// context ended while the server ran it, which may finish after
+			// the error came back): the end is then set on the row once it
+			// appears, for up to 5 s of answers saying it is not there.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 			defer cancel()
+			var absentSince time.Time
 			for {
-				_, uerr := pool.Exec(wctx, `UPDATE `+schema+`.chaos_run SET ended_at = $3 WHERE task_execution_id = $1 AND attempt = $2`,
+				res, uerr := pool.Exec(wctx, `UPDATE `+schema+`.chaos_run SET ended_at = $3 WHERE task_execution_id = $1 AND attempt = $2`,
 					tc.TaskExecutionID, tc.Attempt, ended)
+				if uerr == nil && res.RowsAffected() == 0 && startErr != nil {
+					if absentSince.IsZero() {
+						absentSince = time.Now()
+					}
+					if time.Since(absentSince) < 5*time.Second {
+						uerr = errors.New("the start's row is not there (yet)")
+					}
+				}
 				if uerr == nil || wctx.Err() != nil {
 					if err == nil {
 						err = uerr

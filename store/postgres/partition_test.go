@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// consumeKeys runs one unit of work on partition 0 reading the user events
+// of keys (nil: all), at most max events, committing the batch's End; it
+// returns the keys of the events read and the batch.
+func consumeKeys(t *testing.T, s *Store, keys *store.KeySet, max int) ([]string, store.Batch, store.ConsumeResult) {
+	t.Helper()
+	var got []string
+	var batch store.Batch
+	res, err := s.Consume(context.Background(), store.ConsumeParams{Partition: 0, Owner: testOwner, MaxEvents: max, UserKeys: keys},
+		func(_ context.Context, b store.Batch) (*store.Effects, error) {
+			batch = b
+			for _, ev := range b.Events() {
+				got = append(got, ev.Key)
+			}
+			if !b.Position().Less(b.End()) {
+				return nil, nil
+			}
+			return &store.Effects{Position: b.End()}, nil
+		})
+	require.NoError(t, err)
+	return got, batch, res
+}
+
+func TestConsumeUserKeysSkipsOtherKeysAndMovesPastThem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	user := func(keys ...string) []store.Event {
+		out, err := s.AppendEvents(ctx, func() []store.Event {
+			var evs []store.Event
+			for _, k := range keys {
+				evs = append(evs, store.Event{Namespace: "default", Key: k, Value: "v"})
+			}
+			return evs
+		}())
+		require.NoError(t, err)
+		return out
+	}
+	a := store.NewKeySet([][2]string{{"default", "a"}})
+	evs := user("a", "b", "a", "b")
+	eventually(t, func() bool {
+		p, err := s.LastPosition(ctx)
+		return err == nil && !p.Less(evs[3].Position)
+	}, "the events pass the horizon")
+
+	// Full batch: it ends at its last event.
+	got, b, res := consumeKeys(t, s, a, 1)
+	require.Equal(t, []string{"a"}, got)
+	require.True(t, res.More)
+	require.Equal(t, evs[0].Position, b.End())
+	// The rest: the second "a", and past the last "b".
+	got, b, res = consumeKeys(t, s, a, 10)
+	require.Equal(t, []string{"a"}, got)
+	require.False(t, res.More)
+	require.Equal(t, evs[3].Position, b.End())
+
+	// Only other keys: nothing read, the position moves past them.
+	evs = user("b", "c")
+	eventually(t, func() bool {
+		p, err := s.LastPosition(ctx)
+		return err == nil && !p.Less(evs[1].Position)
+	}, "the events pass the horizon")
+	got, b, _ = consumeKeys(t, s, a, 10)
+	require.Empty(t, got)
+	require.Equal(t, evs[1].Position, b.End())
+	// Every key now: nothing is read again.
+	got, b, _ = consumeKeys(t, s, nil, 10)
+	require.Empty(t, got)
+	require.Equal(t, evs[1].Position, b.Position())
+	// The empty set reads no user event, but its partition's own events.
+	evs, err := s.AppendEvents(ctx, []store.Event{
+		{Namespace: "default", Key: "a"},
+		{Kind: store.KindStatus, Namespace: "default", Key: store.StatusKey(partition0Workflow(s), "t"), Value: "RUNNING", Workflow: partition0Workflow(s)},
+	})
+	require.NoError(t, err)
+	eventually(t, func() bool {
+		p, err := s.LastPosition(ctx)
+		return err == nil && !p.Less(evs[1].Position)
+	}, "the events pass the horizon")
+	got, b, _ = consumeKeys(t, s, store.NewKeySet(nil), 10)
+	require.Equal(t, []string{evs[1].Key}, got)
+	require.Equal(t, evs[1].Position, b.End())
+}
+
+// partition0Workflow returns a workflow name of partition 0.
+func partition0Workflow(s *Store) string {
+	for i := 0; ; i++ {
+		name := "wf" + strconv.Itoa(i)
+		if store.PartitionOf("default", name, s.Partitions()) == 0 {
+			return name
+		}
+	}
+}
+
+func TestSubscribeKeysWakesOnlyForItsKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Only notifications wake: the poller is slowed down.
+	s1, pool := newTestStore(t, func(c *Config) { c.EventPollInterval = time.Hour })
+	setSkipDelay(s1, time.Hour)
+	cfg2 := *s1.cfg
+	s2, err := New(ctx, pool, &cfg2) // another process on the same schema
+	require.NoError(t, err)
+	defer s2.Close()
+	wf := partition0Workflow(s1)
+	keysA := store.NewKeySet([][2]string{{"default", "a"}})
+	wakeA, unsubA := s1.SubscribeKeys(1, func() *store.KeySet { return keysA })
+	defer unsubA()
+	// The sentinel: woken by partition 0's events, no user key.
+	wakeS, unsubS := s1.SubscribeKeys(0, func() *store.KeySet { return store.NewKeySet(nil) })
+	defer unsubS()
+	eventually(t, func() bool { return s1.hub.connects.Load() == 1 }, "the listener connects")
+	waitWake(t, wakeS, "the catch-up after connecting")
+	drain(wakeA)
+
+	status := store.Event{Kind: store.KindStatus, Namespace: "default", Key: store.StatusKey(wf, "t"), Value: "RUNNING", Workflow: wf}
+	// Locally: a user event of another key wakes neither.
+	_, err = s1.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "b"}})
+	require.NoError(t, err)
+	_, err = s1.AppendEvents(ctx, []store.Event{status})
+	require.NoError(t, err)
+	waitWake(t, wakeS, "a status event of its partition")
+	select {
+	case <-wakeA:
+		t.Fatal("woken by a local user event of a key it does not read")
+	default:
+	}
+	require.NoError(t, s2.AddNamespace(ctx, "other"))
+	// From another process: notifications arrive in commit order, so once
+	// the sentinel is woken the earlier one has been handled.
+	_, err = s2.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "b"}, {Namespace: "other", Key: "a"}})
+	require.NoError(t, err)
+	_, err = s2.AppendEvents(ctx, []store.Event{status})
+	require.NoError(t, err)
+	waitWake(t, wakeS, "a status event of its partition, from another process")
+	select {
+	case <-wakeA:
+		t.Fatal("woken by a user event of a key it does not read")
+	default:
+	}
+	_, err = s2.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "a"}})
+	require.NoError(t, err)
+	waitWake(t, wakeA, "a user event of its key, from another process")
+	// The SQL function's notification names the key too.
+	drain(wakeA)
+	_, err = pool.Exec(ctx, "SELECT "+s1.q("{s}")+".send_event('default', 'c')")
+	require.NoError(t, err)
+	_, err = s2.AppendEvents(ctx, []store.Event{status})
+	require.NoError(t, err)
+	waitWake(t, wakeS, "a status event of its partition, after send_event")
+	select {
+	case <-wakeA:
+		t.Fatal("woken by send_event of a key it does not read")
+	default:
+	}
+	_, err = pool.Exec(ctx, "SELECT "+s1.q("{s}")+".send_event('default', 'a')")
+	require.NoError(t, err)
+	waitWake(t, wakeA, "an event of its key sent with send_event")
+	// Events of other keys wake it later, to move past them.
+	setSkipDelay(s1, time.Millisecond)
+	drain(wakeA)
+	_, err = s1.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "b"}})
+	require.NoError(t, err)
+	waitWake(t, wakeA, "the deferred wake-up after user events of other keys")
+}
+
+func setSkipDelay(s *Store, d time.Duration) {
+	s.hub.mu.Lock()
+	s.hub.skipDelay = d
+	if s.hub.skipTimer != nil {
+		s.hub.skipTimer.Stop()
+		s.hub.skipTimer = nil
+	}
+	s.hub.mu.Unlock()
+}
+
+func TestNotifyPayloadRoundTrip(t *testing.T) {
+	w := eventsWakeup([]store.Event{{Namespace: "default", Key: "a"}, {}, {Namespace: "ns", Key: "b,c"}}, []int32{-1, 3, -1})
+	p := notifyPayload(w)
+	require.Regexp(t, `^3,u[0-9a-f]{8},u[0-9a-f]{8}$`, p)
+	got := parsePayload(p)
+	require.False(t, got.all)
+	require.Equal(t, []int32{3}, got.parts)
+	require.ElementsMatch(t, []uint32{store.UserKeyHash("default", "a"), store.UserKeyHash("ns", "b,c")}, got.users)
+	for _, p := range []string{"", "*", "3,x", "-1", "u123"} {
+		require.True(t, parsePayload(p).all, "payload %q", p)
+	}
+	require.Equal(t, "*", notifyPayload(partsWakeup([]int32{2, -1})))
+}
+
+func TestUserKeyHashMatchesSQL(t *testing.T) {
+	t.Parallel()
+	_, pool := newTestStore(t, nil)
+	var h int32
+	err := pool.QueryRow(context.Background(), `SELECT ('x' || left(md5($1 || '/' || $2), 8))::bit(32)::int`, "default", "clé,1").Scan(&h)
+	require.NoError(t, err)
+	require.Equal(t, store.UserKeyHash("default", "clé,1"), uint32(h))
+}
