@@ -90,7 +90,7 @@ func EventCostWithLog(ctx context.Context, pool *pgxpool.Pool, logged, execution
 	}
 	c.Append = time.Since(t0) / time.Duration(max(n, 1))
 
-	_, per, err := timeEvents(ctx, pool, st, n, waitTimeout, func(int) store.Event { return one[0] })
+	_, per, err := timeEvents(ctx, pool, st, n, waitTimeout, nil, func(int) store.Event { return one[0] })
 	if err != nil {
 		return c, err
 	}
@@ -101,15 +101,17 @@ func EventCostWithLog(ctx context.Context, pool *pgxpool.Pool, logged, execution
 // waitConsumed waits until every partition of st has consumed past last,
 // for at most waitTimeout.
 func waitConsumed(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, last store.Position) error {
-	return waitConsumedWithin(ctx, pool, st, waitTimeout, last)
+	return waitConsumedWithin(ctx, pool, st, waitTimeout, nil, last)
 }
 
-// waitConsumedWithin is waitConsumed with a timeout of its own.
-func waitConsumedWithin(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, timeout time.Duration, last store.Position) error {
+// waitConsumedWithin is waitConsumed with a timeout of its own, for the
+// partitions parts only (every partition when parts is nil).
+func waitConsumedWithin(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, timeout time.Duration, parts []int, last store.Position) error {
 	return waitWithin(ctx, st, timeout, "every partition past the last event", func() (bool, error) {
 		var behind int
 		err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{st.Schema()}.Sanitize()+
-			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint)", last.XID, last.ID).Scan(&behind)
+			".aiflow_partition WHERE (pos_xid, pos_id) < ($1::xid8, $2::bigint) AND ($3::int[] IS NULL OR partition = ANY($3))",
+			last.XID, last.ID, parts).Scan(&behind)
 		return behind == 0, err
 	})
 }

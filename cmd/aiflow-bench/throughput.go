@@ -216,7 +216,7 @@ func namespaceEvent(key string) func(int, []int64) store.Event {
 // appliedRate runs wf in executions running executions, appends n events
 // (rounded up to a multiple of 100) in batches of 100, the i-th built by
 // event from i and the ids of the executions, waits until every partition
-// has consumed past the last one and returns the events applied per second;
+// has consumed past the last one (the workflow's partition) and returns the events applied per second;
 // check, if not nil, then verifies what the events did, given the ids and
 // the number of events sent.
 func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, executions, n int,
@@ -235,7 +235,10 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, e
 	if err != nil {
 		return 0, err
 	}
-	sent, per, err := timeEvents(ctx, pool, st, n, waitTimeout, func(i int) store.Event { return event(i, ids) })
+	// The workflow's partition is the one that reads the events a rule of
+	// it expects; the others move past them when next woken.
+	mine := []int{store.PartitionOf("default", wf.Name(), st.Partitions())}
+	sent, per, err := timeEvents(ctx, pool, st, n, waitTimeout, mine, func(i int) store.Event { return event(i, ids) })
 	if err != nil {
 		return 0, err
 	}
