@@ -215,8 +215,9 @@ func namespaceEvent(key string) func(int, []int64) store.Event {
 
 // appliedRate runs wf in executions running executions, appends n events
 // (rounded up to a multiple of 100) in batches of 100, the i-th built by
-// event from i and the ids of the executions, waits until every partition
-// has consumed past the last one (the workflow's partition) and returns the events applied per second;
+// event from i and the ids of the executions, waits until the workflow's
+// partition has consumed past the last one and returns the events applied
+// per second;
 // check, if not nil, then verifies what the events did, given the ids and
 // the number of events sent.
 func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, executions, n int,
