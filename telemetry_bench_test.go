@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -30,8 +33,10 @@ import (
 // BenchmarkTelemetryCost runs, alternating them.
 var telemetryRounds = flag.Int("telemetry-rounds", 4, "rounds of each provider variant in BenchmarkTelemetryCost (alternated: noop, sdk, sdk, noop, ...)")
 
-// telemetryOnly, when set, runs one variant alone (to profile it).
-var telemetryOnly = flag.String("telemetry-only", "", `run only this variant of BenchmarkTelemetryCost ("noop" or "sdk"), to profile it`)
+// telemetryVariants are the variants BenchmarkTelemetryCost alternates;
+// each is compared with "noop".
+var telemetryVariants = flag.String("telemetry-variants", "noop,sdk",
+	`variants of BenchmarkTelemetryCost, comma-separated: "noop", "sdk", "sdk-metrics" (the SDK's meter, no-op tracer), "sdk-traces" (the reverse); one alone to profile it`)
 
 // telemetryVariant is a pair of OpenTelemetry providers a client is built
 // with.
@@ -42,19 +47,27 @@ type telemetryVariant struct {
 	stop func()
 }
 
-// newTelemetryVariant returns the no-op providers ("noop") or the SDK's
+// newTelemetryVariant returns the no-op providers ("noop"), the SDK's
 // providers without an exporter ("sdk": a manual metric reader never
-// collected, every span sampled, recorded and dropped at its end).
+// collected, every span sampled, recorded and dropped at its end), or one
+// of the SDK's with the other no-op ("sdk-metrics", "sdk-traces").
 func newTelemetryVariant(name string) telemetryVariant {
-	if name == "noop" {
-		return telemetryVariant{name: name, mp: metricnoop.NewMeterProvider(), tp: tracenoop.NewTracerProvider(), stop: func() {}}
+	v := telemetryVariant{name: name, mp: metricnoop.NewMeterProvider(), tp: tracenoop.NewTracerProvider()}
+	var stops []func(context.Context) error
+	if name == "sdk" || name == "sdk-metrics" {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		v.mp, stops = mp, append(stops, mp.Shutdown)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tp := sdktrace.NewTracerProvider()
-	return telemetryVariant{name: name, mp: mp, tp: tp, stop: func() {
-		_ = mp.Shutdown(context.Background())
-		_ = tp.Shutdown(context.Background())
-	}}
+	if name == "sdk" || name == "sdk-traces" {
+		tp := sdktrace.NewTracerProvider()
+		v.tp, stops = tp, append(stops, tp.Shutdown)
+	}
+	v.stop = func() {
+		for _, stop := range stops {
+			_ = stop(context.Background())
+		}
+	}
+	return v
 }
 
 // BenchmarkTelemetryCost measures the cost of the library's instrumentation:
@@ -63,7 +76,8 @@ func newTelemetryVariant(name string) telemetryVariant {
 // (noop, sdk, sdk, noop, ...; -telemetry-rounds, 4 by default, of each) so
 // that both see the same machine, each round on a fresh store (a fresh
 // schema on Postgres). It reports the median over the rounds of each
-// variant and the SDK's cost in % of the no-op figure:
+// variant and the SDK's cost in % of the no-op figure (-telemetry-variants
+// adds the SDK's meter or tracer alone, to tell their costs apart):
 //
 //   - event-to-start: b.N events sent one at a time (SendEvent, so with the
 //     SDK each event has a send span whose trace the task attempt joins),
@@ -80,12 +94,18 @@ func newTelemetryVariant(name string) telemetryVariant {
 //	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/event-to-start' -benchtime 300x .
 //	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/events-applied' -benchtime 20000x .
 func BenchmarkTelemetryCost(b *testing.B) {
+	var pool *pgxpool.Pool // one for every round, opened on first use
 	stores := []struct {
 		name string
 		open func(b *testing.B) store.Store
 	}{
 		{"memory", func(*testing.B) store.Store { return memory.New(nil) }},
-		{"postgres", openBenchPostgres},
+		{"postgres", func(sub *testing.B) store.Store {
+			if pool == nil {
+				pool = pgtest.Pool(b, 20) // closed when the whole benchmark ends
+			}
+			return openBenchPostgres(sub, pool)
+		}},
 	}
 	for _, s := range stores {
 		b.Run(s.name+"/event-to-start", func(b *testing.B) {
@@ -108,29 +128,28 @@ func BenchmarkTelemetryCost(b *testing.B) {
 	}
 }
 
-// alternate runs one round of each variant -telemetry-rounds times,
-// alternating which goes first.
+// alternate runs one round of each variant -telemetry-rounds times, in
+// the order of -telemetry-variants in even rounds and the reverse in odd
+// ones.
 func alternate(b *testing.B, round func(v telemetryVariant)) {
 	b.Helper()
 	b.StopTimer()
+	names := strings.Split(*telemetryVariants, ",")
 	for r := range *telemetryRounds {
-		order := []string{"noop", "sdk"}
+		order := slices.Clone(names)
 		if r%2 == 1 {
-			order = []string{"sdk", "noop"}
+			slices.Reverse(order)
 		}
 		for _, name := range order {
-			if *telemetryOnly != "" && name != *telemetryOnly {
-				continue
-			}
-			v := newTelemetryVariant(name)
+			v := newTelemetryVariant(strings.TrimSpace(name))
 			round(v)
 			v.stop()
 		}
 	}
 }
 
-// reportCost reports the medians of each variant's figures and the SDK's
-// cost: how much worse its median is than the no-op one, in %.
+// reportCost reports the median of each variant's figures and each
+// variant's cost: how much worse its median is than the no-op one, in %.
 func reportCost(b *testing.B, unit string, figures map[string][]float64) {
 	b.Helper()
 	median := func(xs []float64) float64 {
@@ -144,27 +163,28 @@ func reportCost(b *testing.B, unit string, figures map[string][]float64) {
 		}
 		return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 	}
-	noop, sdk := median(figures["noop"]), median(figures["sdk"])
 	b.ReportMetric(0, "ns/op") // the timer does not run: the figures are these
-	b.ReportMetric(noop, "noop-"+unit)
-	b.ReportMetric(sdk, "sdk-"+unit)
-	b.Logf("%s: noop %v, sdk %v", unit, figures["noop"], figures["sdk"])
-	if noop == 0 || sdk == 0 {
-		return
+	noop := median(figures["noop"])
+	for _, name := range slices.Sorted(maps.Keys(figures)) {
+		m := median(figures[name])
+		b.ReportMetric(m, name+"-"+unit)
+		b.Logf("%s %s: %v", name, unit, figures[name])
+		if name == "noop" || noop == 0 || m == 0 {
+			continue
+		}
+		cost := (m - noop) / noop * 100
+		if unit == "events/s" {
+			cost = (noop - m) / noop * 100 // fewer events per second is the cost
+		}
+		b.ReportMetric(cost, name+"-cost-%("+unit+")")
 	}
-	cost := (sdk - noop) / noop * 100
-	if unit == "events/s" {
-		cost = (noop - sdk) / noop * 100 // fewer events per second is the cost
-	}
-	b.ReportMetric(cost, "cost-%("+unit+")")
 }
 
 // openBenchPostgres migrates a fresh schema (dropped when the benchmark
 // ends) and opens a store on it with the store's defaults.
-func openBenchPostgres(b *testing.B) store.Store {
+func openBenchPostgres(b *testing.B, pool *pgxpool.Pool) store.Store {
 	b.Helper()
 	ctx := context.Background()
-	pool := pgtest.Pool(b, 20)
 	cfg := &postgres.Config{Schema: pgtest.SchemaName(b, pool), Logger: slog.New(slog.DiscardHandler)}
 	if _, err := postgres.Migrate(ctx, pool, cfg); err != nil {
 		b.Fatal(err)
