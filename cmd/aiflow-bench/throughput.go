@@ -58,6 +58,12 @@ func AppendEvents(ctx context.Context, pool *pgxpool.Pool, batch, callers int, d
 // round one event starts a Func task in each of executions running
 // executions, and the round ends when every task has run and succeeded.
 func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int) (float64, error) {
+	return taskStarts(ctx, pool, executions, rounds, nil)
+}
+
+// taskStarts is TaskStarts, calling begin (if not nil) once the executions
+// are running, right before the first round.
+func taskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int, begin func()) (float64, error) {
 	st, closeStore, err := openStore(ctx, pool, &postgres.Config{MaxWorkers: 200})
 	if err != nil {
 		return 0, err
@@ -77,6 +83,9 @@ func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int)
 	defer stop()
 	if _, err := startExecutions(ctx, st, client, "burst", executions); err != nil {
 		return 0, err
+	}
+	if begin != nil {
+		begin()
 	}
 	t0 := time.Now()
 	for range rounds {

@@ -244,8 +244,9 @@
 // Handoff: River's notification and fetch, and a RUNNING statement of their
 // own, take about half of the time from an event to the start of its task. So
 // a unit of work that dispatches batch attempts while its process runs
-// workers with free handoff slots (Config.HandoffMaxWorkers, 8 by default)
-// starts them itself: in its transaction it also records RUNNING with its
+// workers with free handoff slots (Config.HandoffMaxWorkers, 100 by default)
+// starts as many of them as there are free slots itself (a burst larger than
+// that is handed off in part, the rest going to River): in its transaction it also records RUNNING with its
 // status event, takes the attempts' leases for its process and marks their
 // River jobs running as River's fetch would (River never sees them
 // available); once it has committed, the process runs them at once. From
@@ -253,8 +254,13 @@
 // its job, the reaper. A process that dies in between is a worker that died
 // after RUNNING: the leases expire and the reaper ends the attempts as
 // interrupted (see Reaper below), and they run again. Streaming attempts and those
-// beyond the handoff slots always go through River, which spreads them over
-// the processes.
+// beyond the free handoff slots always go through River, which spreads them
+// over the processes. Exactly-once does not depend on how a burst is split:
+// each attempt is fenced on its own (its dispatch row, its attempt number
+// and its lease), whichever path starts it. A handed-off attempt also costs
+// less: besides River's fetch and the RUNNING statement, it saves River's
+// completion of its job, which River's completer repeats after the store's
+// own for an attempt River ran (River has no way to skip it).
 //
 // Every job has River's timeout -1 and one attempt: River neither times
 // attempts out nor rescues or retries them; the store's own lease does:

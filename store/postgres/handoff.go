@@ -13,17 +13,18 @@ import (
 	"github.com/aiflow-go/aiflow/store"
 )
 
-// Handoff. A unit of work that dispatches a batch attempt while this process
-// runs workers with a free handoff slot (Config.HandoffMaxWorkers) starts the
-// attempt itself: in its transaction, besides the task execution, the
-// dispatch row and the River job, it records RUNNING with its status event,
+// Handoff. A unit of work that dispatches batch attempts while this process
+// runs workers with free handoff slots (Config.HandoffMaxWorkers) starts as
+// many of them as there are free slots itself, the first ones due (the
+// others go to River). In its transaction, besides each task execution, its
+// dispatch row and its River job, it records RUNNING with its status event,
 // takes the attempt's lease for this process and marks the job running as
 // River's fetch would (River never sees it available). Once the unit has
-// committed, this process runs the attempt at once, without River's
-// notification and fetch nor a RUNNING statement of its own; from there it is
-// like any other: heartbeats, the final status completing its job, the
-// reaper. Should the process die in between, the attempt is one whose worker
-// died after RUNNING: its lease expires and the reaper ends it as an
+// committed, this process runs the attempts at once, without River's
+// notification and fetch nor a RUNNING statement of their own; from there
+// each is like any other: heartbeats, the final status completing its job,
+// the reaper. Should the process die in between, each is an attempt whose
+// worker died after RUNNING: its lease expires and the reaper ends it as an
 // interruption (store.WorkerLost), and it runs again.
 //
 // STOP reaches a handed-off attempt without River (whose producer does not
@@ -51,23 +52,28 @@ type stopRequest struct {
 	attempt int
 }
 
-// reserveHandoffs takes n handoff slots, if this process's workers run with
-// n slots free (none when HandoffMaxWorkers is -1); the slots are given back
-// by releaseHandoffs (the unit did not commit) or as the attempts end. Only
-// batch attempts are handed off: streaming attempts run for days, and River
-// spreads them over the processes, where handoff would pile them on the
-// processes that consume their partitions.
-func (w *workers) reserveHandoffs(n int) bool {
+// reserveHandoffs takes up to n handoff slots, as many as this process's
+// workers have free (none when HandoffMaxWorkers is -1), and returns how many
+// it took; the slots are given back by releaseHandoffs (the unit did not
+// commit) or as the attempts end. Only batch attempts are handed off:
+// streaming attempts run for days, and River spreads them over the
+// processes, where handoff would pile them on the processes that consume
+// their partitions.
+func (w *workers) reserveHandoffs(n int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.started || w.stopping || w.handoffN+n > w.s.cfg.HandoffMaxWorkers {
-		return false
+	if !w.started || w.stopping {
+		return 0
+	}
+	n = min(n, w.s.cfg.HandoffMaxWorkers-w.handoffN)
+	if n <= 0 {
+		return 0
 	}
 	if w.handoffN == 0 {
 		w.idle = make(chan struct{})
 	}
 	w.handoffN += n
-	return true
+	return n
 }
 
 // releaseHandoffs gives back the slots of jobs whose unit did not commit, or

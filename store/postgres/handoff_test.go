@@ -129,3 +129,41 @@ func TestHandedOffAttemptStoppedByAnotherProcessIsCancelledByItsHeartbeat(t *tes
 	_, state, _, _ := jobRow(t, s, te.ID)
 	require.Equal(t, "completed", state)
 }
+
+func TestHandoffTakesPartOfABurstUpToItsFreeSlots(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, func(c *Config) { c.HandoffMaxWorkers = 2 })
+	claimAll(t, s, testOwner)
+	release := make(chan struct{})
+	h := newTestHandler(func(context.Context, *store.TaskRun) error {
+		<-release
+		return nil
+	})
+	startWorkers(t, s, h)
+	// One unit of work dispatches five attempts: two are handed off (the
+	// free slots), the three others go to River.
+	var tes []store.TaskExecutionRecord
+	var ds []store.Dispatch
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		te := newTE(t, s, 1, name)
+		tes = append(tes, te)
+		ds = append(ds, store.Dispatch{TaskExecutionID: te.ID, Attempt: 1})
+	}
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{NewTaskExecutions: tes, Dispatches: ds}
+	})
+	// All five run at once: the three beyond the slots did not wait for
+	// them.
+	for range tes {
+		h.waitStarted(t)
+	}
+	close(release)
+	for _, te := range tes {
+		waitStatus(t, s, te.ID, store.TaskSuccess)
+		require.Equal(t, []string{"RUNNING", "SUCCESS"}, statuses(statusEvents(t, s, te.ID)))
+		_, state, attempt, _ := jobRow(t, s, te.ID)
+		require.Equal(t, "completed", state)
+		require.Equal(t, 1, attempt)
+	}
+	require.EqualValues(t, 2, s.workers.handedOff.Load(), "two attempts handed off, three run by River")
+}

@@ -276,16 +276,20 @@ func (u *unitWrite) cancelDispatches(te int64, states ...string) {
 }
 
 // reserveHandoffs reserves handoff slots for the attempts of the unit that
-// are due now, all of them or none: a burst goes to River whole, which
-// spreads it over the processes.
-func (u *unitWrite) reserveHandoffs(now time.Time) bool {
+// are due now, as many as are free, and returns how many: the first attempts
+// due are handed off, the others go to River, which spreads them over the
+// processes.
+func (u *unitWrite) reserveHandoffs(now time.Time) int {
 	due := 0
 	for _, d := range u.fresh {
 		if !d.dropped && !d.streaming && !d.notBefore.After(now) {
 			due++
 		}
 	}
-	return due > 0 && u.s.workers.reserveHandoffs(due)
+	if due == 0 {
+		return 0
+	}
+	return u.s.workers.reserveHandoffs(due)
 }
 
 // handoffHold is how far ahead a handed-off attempt's River job is
@@ -317,7 +321,7 @@ func (u *unitWrite) insertJobs(ctx context.Context) error {
 		switch {
 		case d.notBefore.After(now):
 			opts.ScheduledAt = d.notBefore
-		case handoffs && !d.streaming:
+		case len(u.res.handoffs) < handoffs && !d.streaming:
 			opts.ScheduledAt = now.Add(handoffHold)
 			u.fresh[i].handoff = true
 			handoff = len(u.res.handoffs)
