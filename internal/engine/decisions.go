@@ -47,7 +47,8 @@ type decisionFold struct {
 	// first.
 	kept map[decisionKey][]int
 	// dropped counts the decisions dropped but still in the slice,
-	// marked by an empty outcome.
+	// marked by an empty outcome; the slice is compacted when they are
+	// three quarters of it.
 	dropped int
 }
 
@@ -80,9 +81,12 @@ func (f *decisionFold) add(fx *store.Effects, d store.Decision) {
 		copy(pos, pos[1:])
 		pos = pos[:len(pos)-1]
 	}
+	if pos == nil {
+		pos = make([]int, 0, store.DecisionsKept)
+	}
 	f.kept[k] = append(pos, len(fx.Decisions))
 	fx.Decisions = append(fx.Decisions, d)
-	if f.dropped > 1024 && f.dropped > len(fx.Decisions)/2 {
+	if f.dropped > 1024 && f.dropped > len(fx.Decisions)/4*3 {
 		f.compact(fx)
 	}
 }
