@@ -31,7 +31,94 @@ func (e *Engine) decide(x *Execution, task string, rule int, ev *store.Event, o 
 	if te != nil {
 		d.TaskExecutionID, d.SeqNum = te.ID, te.Seq
 	}
-	e.fx.Decisions = append(e.fx.Decisions, d)
+	e.dec.add(e.fx, d)
+}
+
+// decisionFold bounds the decisions of a unit of work as they are made, as
+// store.FoldDecisions would at its end: all start decisions, and of the
+// others the last store.DecisionsKept per (execution, task, rule), in their
+// order. An event that every one of many executions evaluates adds a
+// decision per execution, so without the bound a unit of hundreds of events
+// held (and grew, copying) a slice of millions of decisions of which the
+// store writes a fraction.
+type decisionFold struct {
+	// kept are the positions in the unit's decisions of the kept
+	// decisions of each key that do not start a task execution, oldest
+	// first.
+	kept map[decisionKey][]int
+	// dropped counts the decisions dropped but still in the slice,
+	// marked by an empty outcome; the slice is compacted when they are
+	// three quarters of it.
+	dropped int
+}
+
+// decisionKey is what the bound of store.DecisionsKept applies to.
+type decisionKey struct {
+	exec int64
+	task string
+	rule int
+}
+
+func (f *decisionFold) reset() {
+	if f.kept == nil || len(f.kept) > 0 {
+		f.kept = map[decisionKey][]int{}
+	}
+	f.dropped = 0
+}
+
+// add appends d to fx's decisions, dropping the oldest of its key beyond
+// the bound.
+func (f *decisionFold) add(fx *store.Effects, d store.Decision) {
+	if d.Outcome.Starts() {
+		fx.Decisions = append(fx.Decisions, d)
+		return
+	}
+	k := decisionKey{d.ExecutionID, d.Task, d.Rule}
+	pos := f.kept[k]
+	if len(pos) == store.DecisionsKept {
+		fx.Decisions[pos[0]].Outcome = ""
+		f.dropped++
+		copy(pos, pos[1:])
+		pos = pos[:len(pos)-1]
+	}
+	if pos == nil {
+		pos = make([]int, 0, store.DecisionsKept)
+	}
+	f.kept[k] = append(pos, len(fx.Decisions))
+	fx.Decisions = append(fx.Decisions, d)
+	if f.dropped > 1024 && f.dropped > len(fx.Decisions)/4*3 {
+		f.compact(fx)
+	}
+}
+
+// compact removes the dropped decisions from fx and renumbers the kept
+// positions.
+func (f *decisionFold) compact(fx *store.Effects) {
+	if f.dropped == 0 {
+		return
+	}
+	out := fx.Decisions[:0]
+	for _, d := range fx.Decisions {
+		if d.Outcome == "" {
+			continue
+		}
+		if !d.Outcome.Starts() {
+			k := decisionKey{d.ExecutionID, d.Task, d.Rule}
+			pos := f.kept[k]
+			// The kept positions of k are renumbered in order: the first
+			// one not renumbered yet is the one at or after len(out).
+			for i := range pos {
+				if pos[i] >= len(out) {
+					pos[i] = len(out)
+					break
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	clear(fx.Decisions[len(out):])
+	fx.Decisions = out
+	f.dropped = 0
 }
 
 // decideAll records the same outcome for every rule of x's tasks that

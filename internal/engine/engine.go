@@ -56,6 +56,7 @@ type Engine struct {
 	dirty   map[int64]struct{}
 	dirtyWf map[wfKey]struct{}
 	env     execEnv
+	dec     decisionFold
 
 	partitions int
 	trig       triggerIndex
@@ -110,6 +111,7 @@ func (e *Engine) Begin(ids IDSource, skip map[PoisonKey]string) {
 	e.ids = ids
 	e.skip = skip
 	e.fx = &store.Effects{}
+	e.dec.reset()
 }
 
 // End finishes a unit of work: it adds the snapshots of everything that
@@ -117,6 +119,7 @@ func (e *Engine) Begin(ids IDSource, skip map[PoisonKey]string) {
 // sets the position.
 func (e *Engine) End() *store.Effects {
 	fx := e.fx
+	e.dec.compact(fx)
 	ids := make([]int64, 0, len(e.dirty))
 	for id := range e.dirty {
 		ids = append(ids, id)
