@@ -39,21 +39,24 @@ func perSecond(d time.Duration) float64 {
 }
 
 // curveEvents returns how many events a point of the curve sends that every
-// execution expects: about work decisions in all, between 100 and most.
+// execution expects: about work decisions in all, between store.DefaultMaxEvents
+// (or most, if fewer) and most. Every point sends at least a full unit of work's
+// events, so that what a unit pays once per touched execution (its snapshot
+// and its decision ring) is shared by as many events at every point.
 func curveEvents(executions, most, work int) int {
-	return max(100, min(most, work/max(executions, 1)))
+	return max(min(store.DefaultMaxEvents, most), min(most, work/max(executions, 1)))
 }
 
 // ExecutionCurve measures one point of the execution-count curve: with
 // executions running executions of one workflow (the counting workflow of
 // StatefulEventsApplied), unexpected events that no rule expects, then
 // expected events that the stateful condition of every execution counts in
-// its state, each kind appended in batches of 100 and timed until every
-// partition has consumed past the last one. It fails unless every execution
-// counted every expected event. Every partition reads every user event, so
-// the time per event is the time of the partition that holds the
-// executions (all of them, while a workflow lives in one partition): its
-// inverse is the events each partition applies per second.
+// its state, each kind appended in batches of 100 and timed until the
+// partitions concerned have consumed past the last one. It fails unless
+// every execution counted every expected event. Only the workflow's
+// partition reads the expected key, and it holds every execution (a
+// workflow lives in one partition), so the inverse of the time per
+// expected event is the events that partition applies per second.
 func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int) (CurvePoint, error) {
 	p := CurvePoint{Executions: executions}
 	st, closeStore, err := openStore(ctx, pool, nil)
