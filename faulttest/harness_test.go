@@ -736,11 +736,9 @@ func (b *bundle) logTaskEvents(events []store.Event, id int64, task string) {
 // chaosTasks are the tasks of the chaos workflows (see testdata/chaosapp).
 var chaosTasks = []string{"stream", "a", "b", "c", "d", "e", "p"}
 
-// checkFailures checks that no task execution ended FAILED unless a body of
-// it returned an error of its own (the chaosapp bodies write those to
-// errorsPath) or its workers kept dying (the interruption limit was
-// reached): the loss of a worker is not the task's failure.
-func (b *bundle) checkFailures(ctx context.Context, q querier) {
+// bodyFailed gives the ids of the task executions a body of which returned
+// an error of its own (the lines of errorsPath).
+func (b *bundle) bodyFailed() map[int64]bool {
 	b.t.Helper()
 	bodyFailed := map[int64]bool{}
 	data, err := os.ReadFile(b.errorsPath)
@@ -756,6 +754,16 @@ func (b *bundle) checkFailures(ctx context.Context, q querier) {
 		require.NoError(b.t, err, "body error line %q", line)
 		bodyFailed[id] = true
 	}
+	return bodyFailed
+}
+
+// checkFailures checks that no task execution ended FAILED unless a body of
+// it returned an error of its own (the chaosapp bodies write those to
+// errorsPath) or its workers kept dying (the interruption limit was
+// reached): the loss of a worker is not the task's failure.
+func (b *bundle) checkFailures(ctx context.Context, q querier) {
+	b.t.Helper()
+	bodyFailed := b.bodyFailed()
 	rows, err := q.Query(ctx, `SELECT id, task, seq_num, attempt, error FROM `+b.schema+`.aiflow_task_execution
 		WHERE workflow = ANY($1) AND status = 'FAILED' ORDER BY id`, b.all)
 	require.NoError(b.t, err)

@@ -28,7 +28,10 @@
 // a lost worker that the library took for the task's failure would leave them
 // FAILED. The interruptions by lost workers are not limited (the streams are
 // interrupted by every kill of their process). c fails on purpose one time
-// in four, a one time in five (and is retried). Every body that returns an
+// in four, a one time in five (and is retried). Any body also fails when the
+// insert of its start record fails (its connection was terminated, say):
+// without a retry policy, its task execution, and for t its execution, then
+// end FAILED. Every body that returns an
 // error of its own (not one caused by the cancellation of its context)
 // appends a line "<task execution id> <attempt> <error>" to the file named by
 // -errors first, so that the test can tell a FAILED task whose body failed
