@@ -86,7 +86,7 @@ func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	budget := waitTimeout + time.Duration(expected)*time.Duration(executions)*50*time.Microsecond
 	// Only the workflow's partition reads the counted key: the others move
 	// past its events when they are next woken, up to 100 ms later.
-	mine := []int{store.PartitionOf("default", wf.Name(), st.Partitions())}
+	mine := []int{store.PartitionOf(store.DefaultNamespace, wf.Name(), st.Partitions())}
 	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget, mine,
 		func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
 	if err != nil {

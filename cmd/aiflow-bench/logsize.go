@@ -98,14 +98,8 @@ func EventCostWithLog(ctx context.Context, pool *pgxpool.Pool, logged, execution
 	return c, nil
 }
 
-// waitConsumed waits until every partition of st has consumed past last,
-// for at most waitTimeout.
-func waitConsumed(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, last store.Position) error {
-	return waitConsumedWithin(ctx, pool, st, waitTimeout, nil, last)
-}
-
-// waitConsumedWithin is waitConsumed with a timeout of its own, for the
-// partitions parts only (every partition when parts is nil).
+// waitConsumedWithin waits, for at most timeout, until the partitions
+// parts of st (every partition when parts is nil) have consumed past last.
 func waitConsumedWithin(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, timeout time.Duration, parts []int, last store.Position) error {
 	return waitWithin(ctx, st, timeout, "every partition past the last event", func() (bool, error) {
 		var behind int

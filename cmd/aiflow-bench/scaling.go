@@ -83,7 +83,7 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 		return p, err
 	}
 	// The events go to the executions, in the workflow's partition.
-	mine := []int{store.PartitionOf("default", scalingName, st.Partitions())}
+	mine := []int{store.PartitionOf(store.DefaultNamespace, scalingName, st.Partitions())}
 	_, per, err := timeEvents(ctx, pool, st, s.Events, waitTimeout, mine, func(i int) store.Event {
 		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: scalingName, ExecutionID: ids[i%len(ids)]}
 	})

@@ -247,7 +247,7 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, e
 	}
 	// The workflow's partition is the one that reads the events a rule of
 	// it expects; the others move past them when next woken.
-	mine := []int{store.PartitionOf("default", wf.Name(), st.Partitions())}
+	mine := []int{store.PartitionOf(store.DefaultNamespace, wf.Name(), st.Partitions())}
 	sent, per, err := timeEvents(ctx, pool, st, n, waitTimeout, mine, func(i int) store.Event { return event(i, ids) })
 	if err != nil {
 		return 0, err
