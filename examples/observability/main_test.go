@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -67,18 +70,23 @@ func serveAndScrape(t *testing.T, more ...string) {
 		`aiflow_leader{`,
 	}
 	want = append(want, more...)
-	require.Eventually(t, func() bool {
+	var lacked atomic.Value // []string: what the last scrape lacked
+	ok := assert.Eventually(t, func() bool {
 		code, body := scrape("/metrics")
 		if code != http.StatusOK {
+			lacked.Store([]string{fmt.Sprintf("/metrics answered %d", code)})
 			return false
 		}
+		var missing []string
 		for _, w := range want {
 			if !strings.Contains(body, w) {
-				return false
+				missing = append(missing, w)
 			}
 		}
-		return true
+		lacked.Store(missing)
+		return len(missing) == 0
 	}, 45*time.Second, 100*time.Millisecond, "the aiflow metrics are served")
+	require.True(t, ok, "the last scrape lacked %q", lacked.Load())
 	code, _ := scrape("/readyz")
 	require.Equal(t, http.StatusOK, code)
 	stop()
