@@ -82,8 +82,11 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 	}
 	ctx, span := c.tel.sendSpan(ctx, "start workflow execution", &ev)
 	if idem.Key != "" {
-		id, _, err := c.store.CreateExecutionOnce(ctx, idem, rec, ev)
+		id, replayed, err := c.store.CreateExecutionOnce(ctx, idem, rec, ev)
 		endSpan(span, err)
+		if err == nil && !replayed {
+			c.tel.appended(ctx, []store.Event{ev})
+		}
 		return id, opError("start workflow execution", err)
 	}
 	_, err = c.store.CreateExecution(ctx, rec, ev)

@@ -27,9 +27,14 @@ func (c *Client) appendOnce(ctx context.Context, op, key string, ev store.Event)
 	if key == "" {
 		return c.append(ctx, op, ev)
 	}
-	out, _, err := c.store.AppendEventOnce(ctx, store.IdempotencyKey{Namespace: ev.Namespace, Kind: store.IdempotencySendEvent, Key: key}, ev)
+	ctx, span := c.tel.sendSpan(ctx, op, &ev)
+	out, replayed, err := c.store.AppendEventOnce(ctx, store.IdempotencyKey{Namespace: ev.Namespace, Kind: store.IdempotencySendEvent, Key: key}, ev)
+	endSpan(span, err)
 	if err != nil {
 		return nil, opError(op, err)
+	}
+	if !replayed {
+		c.tel.appended(ctx, []store.Event{out})
 	}
 	pub := eventFromStore(&out)
 	return &pub, nil

@@ -21,16 +21,23 @@ func (c *Client) compiledFor(run *store.TaskRun) *compiled {
 	return c.workflows[k]
 }
 
-func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
+// taskOf returns the task a task execution runs, in the definition
+// compiledFor returns, or an error naming what this client lacks.
+func (c *Client) taskOf(run *store.TaskRun) (*Task, error) {
 	// The store read the execution's version and input with the attempt.
 	cw := c.compiledFor(run)
 	if cw == nil {
-		return fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
+		return nil, fmt.Errorf("workflow %q (namespace %q) is not registered in client %q", run.Workflow, run.Namespace, c.cfg.ClientID)
 	}
 	t := cw.tasks[run.Task]
 	if t == nil {
-		return fmt.Errorf("task %q is not in workflow %q as registered in client %q", run.Task, run.Workflow, c.cfg.ClientID)
+		return nil, fmt.Errorf("task %q is not in workflow %q as registered in client %q", run.Task, run.Workflow, c.cfg.ClientID)
 	}
+	return t, nil
+}
+
+// runTask runs an attempt of run, a task execution of t.
+func (c *Client) runTask(ctx context.Context, run *store.TaskRun, t *Task) error {
 	logger := c.log.With(slog.String("workflow", run.Workflow), slog.Int64("execution_id", run.ExecutionID),
 		slog.String("task", run.Task), slog.Int("seq", run.SeqNum), slog.Int("attempt", run.Attempt))
 	lw := newLogWriter(c.logs, &run.TaskExecutionRecord, logger)
@@ -49,12 +56,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 		defer cancel()
 	}
 	done := make(chan error, 1)
-	opCtx, opSpan := c.operatorSpan(runCtx, "aiflow.operator.run", tc, t.op)
-	go func() {
-		err := runOperator(opCtx, t.op, tc)
-		endSpan(opSpan, err)
-		done <- err
-	}()
+	go func() { done <- runOperator(runCtx, t.op, tc) }()
 	select {
 	case err := <-done:
 		if errTimeout != nil && context.Cause(runCtx) == errTimeout {
@@ -66,7 +68,7 @@ func (c *Client) runTask(ctx context.Context, run *store.TaskRun) error {
 	grace := c.cfg.StopGracePeriod
 	if s, ok := t.op.(Stopper); ok {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-		sctx, span := c.operatorSpan(sctx, "aiflow.operator.stop", tc, t.op)
+		sctx, span := c.operatorStopSpan(sctx, tc, t)
 		err := s.Stop(sctx, tc)
 		endSpan(span, err)
 		if err != nil {

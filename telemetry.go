@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ const (
 	attrAttempt         = attribute.Key("aiflow.task.attempt")
 	attrEventKey        = attribute.Key("aiflow.event.key")
 	attrEvents          = attribute.Key("aiflow.unit.events")
+	attrOperator        = attribute.Key("aiflow.operator")
 )
 
 // maxUnitLinks bounds the links of a unit of work's span to the traces of the
@@ -322,17 +324,19 @@ type unitObserver struct{ t *telemetry }
 
 var _ runtime.Observer = unitObserver{}
 
-// BeginUnit starts the span of a unit of work, linked to the traces of the
-// events it applies.
+// BeginUnit times a unit of work. Its span, linked to the traces of the
+// events it applied, is recorded when the unit ends (from its start time)
+// and only when the unit wrote something or failed: a user event is read by
+// every partition, and a unit that found no rule for its events in its
+// partition would record an empty span for each of them. No span is in the
+// unit's context meanwhile (nothing the unit calls starts one).
 func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, error)) {
 	t := u.t
 	start := time.Now()
-	ctx, span := t.tracer.Start(ctx, "aiflow.unit_of_work", trace.WithAttributes(AttrPartition.Int(partition), attrEvents.Int(len(events))))
-	if span.IsRecording() {
-		t.linkEvents(span, events)
-	}
 	return ctx, func(fx *store.Effects, err error) {
-		defer endSpan(span, err)
+		if err != nil || (fx != nil && !fx.Empty()) {
+			t.unitSpan(ctx, partition, events, start, err)
+		}
 		if err != nil {
 			return
 		}
@@ -344,22 +348,31 @@ func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []sto
 	}
 }
 
-// linkEvents links the span of a unit of work to the traces of the events it
-// applies (at most maxUnitLinks of them).
-func (t *telemetry) linkEvents(span trace.Span, events []store.Event) {
-	var seen map[string]bool
+// unitSpan records the span of a unit of work that began at start and ends
+// now.
+func (t *telemetry) unitSpan(ctx context.Context, partition int, events []store.Event, start time.Time, err error) {
+	_, span := t.tracer.Start(ctx, "aiflow.unit_of_work", trace.WithTimestamp(start),
+		trace.WithAttributes(AttrPartition.Int(partition), attrEvents.Int(len(events))))
+	if span.IsRecording() {
+		addEventLinks(span, events)
+	}
+	endSpan(span, err)
+}
+
+// addEventLinks links the span of a unit of work to the traces of the
+// events it applied: one link per distinct trace context, at most
+// maxUnitLinks.
+func addEventLinks(span trace.Span, events []store.Event) {
+	var linked [maxUnitLinks]string
 	n := 0
 	for i := range events {
 		tp := events[i].TraceParent
-		if tp == "" || seen[tp] {
+		if tp == "" || slices.Contains(linked[:n], tp) {
 			continue
 		}
-		if seen == nil {
-			seen = map[string]bool{}
-		}
-		seen[tp] = true
 		if sc := parseTraceParent(tp); sc.IsValid() {
 			span.AddLink(trace.Link{SpanContext: sc})
+			linked[n] = tp
 			if n++; n == maxUnitLinks {
 				return
 			}
@@ -408,12 +421,18 @@ func (t *telemetry) countEffects(ctx context.Context, fx *store.Effects) {
 }
 
 // taskSpan starts the span of a task attempt, a child of the trace context
-// of the event that started its task execution, and counts the start.
-func (t *telemetry) taskSpan(ctx context.Context, run *store.TaskRun, now time.Time) (context.Context, trace.Span) {
+// of the event that started its task execution, and counts the start. The
+// span names task's operator (task is nil when this client lacks it).
+func (t *telemetry) taskSpan(ctx context.Context, run *store.TaskRun, task *Task, now time.Time) (context.Context, trace.Span) {
 	parent := t.remoteContext(ctx, run.TraceParent)
-	ctx, span := t.tracer.Start(parent, "aiflow.task.attempt", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
-			attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt)))
+	// All at the start: an attribute set later would grow the span's slice.
+	kv := make([]attribute.KeyValue, 0, 7)
+	kv = append(kv, AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
+		attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt))
+	if task != nil {
+		kv = append(kv, task.operatorAttr())
+	}
+	ctx, span := t.tracer.Start(parent, "aiflow.task.attempt", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(kv...))
 	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task})
 	t.attemptsStarted.Add(ctx, 1, attrs)
 	if run.Attempt > 1 {
@@ -451,12 +470,16 @@ func (t *telemetry) taskEnded(ctx context.Context, run *store.TaskRun, err error
 }
 
 // observedTask is the store's task handler: runTask inside the attempt's
-// span, with its metrics.
+// span (which names the operator: there is no span of the operator's Run),
+// with its metrics.
 func (c *Client) observedTask(ctx context.Context, run *store.TaskRun) error {
 	t := c.tel
 	start := time.Now()
-	ctx, span := t.taskSpan(ctx, run, c.clock.Now())
-	err := c.runTask(ctx, run)
+	task, err := c.taskOf(run)
+	ctx, span := t.taskSpan(ctx, run, task, c.clock.Now())
+	if err == nil {
+		err = c.runTask(ctx, run, task)
+	}
 	interrupted := err != nil && Interrupted(ctx)
 	stopped := err != nil && !interrupted && ctx.Err() != nil
 	t.taskEnded(ctx, run, err, interrupted, stopped, time.Since(start))
@@ -464,16 +487,23 @@ func (c *Client) observedTask(ctx context.Context, run *store.TaskRun) error {
 	return err
 }
 
-// operatorSpan starts the span of an operator's Run or Stop. The operator is
-// named by its type and public description (never Describe, which may hold
-// a secret), only when the span records.
-func (c *Client) operatorSpan(ctx context.Context, name string, tc *TaskContext, op Operator) (context.Context, trace.Span) {
-	ctx, span := c.tel.tracer.Start(ctx, name, trace.WithAttributes(
+// operatorStopSpan starts the span of an operator's Stop, a child of the
+// attempt's span.
+func (c *Client) operatorStopSpan(ctx context.Context, tc *TaskContext, t *Task) (context.Context, trace.Span) {
+	ctx, span := c.tel.tracer.Start(ctx, "aiflow.operator.stop", trace.WithAttributes(
 		AttrNamespace.String(tc.Namespace), AttrWorkflow.String(tc.Workflow), AttrTask.String(tc.Task)))
 	if span.IsRecording() {
-		span.SetAttributes(attribute.String("aiflow.operator", publicOperator(op)))
+		span.SetAttributes(t.operatorAttr())
 	}
 	return ctx, span
+}
+
+// operatorAttr returns the attribute that names t's operator on spans: its
+// type and public description (never Describe, which may hold a secret),
+// built on first use.
+func (t *Task) operatorAttr() attribute.KeyValue {
+	t.opDescOnce.Do(func() { t.opDesc = publicOperator(t.op) })
+	return attrOperator.String(t.opDesc)
 }
 
 // Logger returns the client's logger (Config.Logger or its default), for

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,14 +86,20 @@ func newTelemetryVariant(name string) telemetryVariant {
 //     p99 (on Postgres after warm-up rounds, as cmd/aiflow-bench does);
 //   - events-applied: b.N user events (rounded up to a multiple of 100),
 //     each with a traceparent of its own, appended in batches of 100 and
-//     applied by every partition of a client with 1,000 running executions
-//     whose rules none of them meets; events per second.
+//     read by every partition of a client with 1,000 running executions
+//     that expect none of them (so no unit of work begins); events per
+//     second;
+//   - events-applied-scoped: the same, each event sent to one of the 1,000
+//     executions (round-robin), whose stateful condition counts it in the
+//     execution's state and is not met: every unit of work writes, and has
+//     a span linked to the traces of its events.
 //
 // Run it on one store at a time, e.g.
 //
 //	go test -run '^$' -bench 'BenchmarkTelemetryCost/memory' -benchtime 2000x .
 //	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/event-to-start' -benchtime 300x .
 //	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/events-applied' -benchtime 20000x .
+//	go test -run '^$' -bench 'BenchmarkTelemetryCost/postgres/events-applied-scoped' -benchtime 20000x .
 func BenchmarkTelemetryCost(b *testing.B) {
 	var pool *pgxpool.Pool // one for every round, opened on first use
 	stores := []struct {
@@ -118,13 +125,19 @@ func BenchmarkTelemetryCost(b *testing.B) {
 			reportCost(b, "p50-µs", p50)
 			reportCost(b, "p99-µs", p99)
 		})
-		b.Run(s.name+"/events-applied", func(b *testing.B) {
-			rate := map[string][]float64{}
-			alternate(b, func(v telemetryVariant) {
-				rate[v.name] = append(rate[v.name], eventsApplied(b, s.open(b), v, 1000, b.N))
+		for _, scoped := range []bool{false, true} {
+			name := s.name + "/events-applied"
+			if scoped {
+				name += "-scoped"
+			}
+			b.Run(name, func(b *testing.B) {
+				rate := map[string][]float64{}
+				alternate(b, func(v telemetryVariant) {
+					rate[v.name] = append(rate[v.name], eventsApplied(b, s.open(b), v, 1000, b.N, scoped))
+				})
+				reportCost(b, "events/s", rate)
 			})
-			reportCost(b, "events/s", rate)
-		})
+		}
 	}
 }
 
@@ -214,19 +227,24 @@ func benchClient(b *testing.B, st store.Store, v telemetryVariant, wf *aiflow.Wo
 	return c, func() { _ = c.Stop(ctx); _ = st.Close() }
 }
 
-// startRunning starts n executions of workflow and waits until they run.
-func startRunning(b *testing.B, st store.Store, c *aiflow.Client, workflow string, n int) {
+// startRunning starts n executions of workflow, waits until they run and
+// returns their ids.
+func startRunning(b *testing.B, st store.Store, c *aiflow.Client, workflow string, n int) []int64 {
 	b.Helper()
 	ctx := context.Background()
-	for range n {
-		if _, err := c.StartWorkflowExecution(ctx, workflow, nil); err != nil {
+	ids := make([]int64, n)
+	for i := range ids {
+		id, err := c.StartWorkflowExecution(ctx, workflow, nil)
+		if err != nil {
 			b.Fatal(err)
 		}
+		ids[i] = id
 	}
 	waitFor(b, st, fmt.Sprintf("%d executions running", n), func() bool {
 		xs, err := st.ListExecutions(ctx, store.ExecutionFilter{Statuses: []store.WorkflowStatus{store.WorkflowRunning}, Limit: n})
 		return err == nil && len(xs) == n
 	})
+	return ids
 }
 
 // eventToStart sends n events one at a time (after min(n/10, 50) unmeasured
@@ -279,20 +297,40 @@ func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm 
 // (rounded up to a multiple of 100; each with a traceparent of its own, as
 // if sent in traced requests) in batches of 100 that no rule meets, and
 // returns the events per second until every partition has applied them.
-func eventsApplied(b *testing.B, st store.Store, v telemetryVariant, executions, n int) float64 {
+// Unscoped, no execution expects the events' key; scoped, each event is
+// sent to one execution (round-robin), whose stateful condition counts it
+// and is not met (the count is checked at the end).
+func eventsApplied(b *testing.B, st store.Store, v telemetryVariant, executions, n int, scoped bool) float64 {
 	b.Helper()
 	ctx := context.Background()
+	const key = "noise"
+	var counted atomic.Int64
 	wf := aiflow.NewWorkflow("applied")
 	wf.Task("keep", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
 		OnEvent("never", aiflow.ActionStart)
+	if scoped {
+		wf.Task("counted", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).
+			OnCondition(aiflow.NewCondition([]string{key}, func(cc *aiflow.ConditionContext, _ *aiflow.Event) (bool, error) {
+				st := aiflow.ValueState[int](cc, "n")
+				seen, _, err := st.Value()
+				if err == nil {
+					err = st.Update(seen + 1)
+				}
+				counted.Add(1)
+				return false, err
+			}), aiflow.ActionStart)
+	}
 	c, stop := benchClient(b, st, v, wf)
 	defer stop()
-	startRunning(b, st, c, "applied", executions)
+	ids := startRunning(b, st, c, "applied", executions)
 	const batch = 100
 	sent := (n + batch - 1) / batch * batch
 	evs := make([]store.Event, sent)
 	for i := range evs {
-		evs[i] = store.Event{Namespace: "default", Key: "noise", Value: "v", TraceParent: randomTraceParent()}
+		evs[i] = store.Event{Namespace: "default", Key: key, Value: "v", TraceParent: randomTraceParent()}
+		if scoped {
+			evs[i].Workflow, evs[i].ExecutionID = "applied", ids[i%len(ids)]
+		}
 	}
 	waitApplied(b, st)
 	t0 := time.Now()
@@ -302,7 +340,11 @@ func eventsApplied(b *testing.B, st store.Store, v telemetryVariant, executions,
 		}
 	}
 	waitApplied(b, st)
-	return float64(sent) / time.Since(t0).Seconds()
+	rate := float64(sent) / time.Since(t0).Seconds()
+	if scoped && counted.Load() < int64(sent) {
+		b.Fatalf("the conditions counted %d events of %d", counted.Load(), sent)
+	}
+	return rate
 }
 
 // waitApplied waits until no partition of st has an event left to apply.

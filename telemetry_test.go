@@ -186,7 +186,8 @@ func TestTelemetryOfARun(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, aiflow.WorkflowSuccess, x.Status)
 
-			// Spans: request -> aiflow.event.send -> aiflow.task.attempt -> aiflow.operator.run.
+			// Spans: request -> aiflow.event.send -> aiflow.task.attempt (which
+			// names the operator).
 			byName := map[string][]sdktrace.ReadOnlySpan{}
 			for _, s := range b.spans.Ended() {
 				byName[s.Name()] = append(byName[s.Name()], s)
@@ -197,10 +198,9 @@ func TestTelemetryOfARun(t *testing.T) {
 			require.Equal(t, send.SpanContext().TraceID(), attempt.SpanContext().TraceID(), "the task's span is in the trace of the event that started it")
 			require.Equal(t, send.SpanContext().SpanID(), attempt.Parent().SpanID(), "the task's span is a child of the send span")
 			require.True(t, attempt.Parent().IsRemote(), "the parent came through the store")
-			run := findSpan(t, byName["aiflow.operator.run"], "aiflow.task", "a")
-			require.Equal(t, attempt.SpanContext().SpanID(), run.Parent().SpanID())
+			require.Empty(t, byName["aiflow.operator.run"], "the operator runs in the attempt's span")
 			opAttr := ""
-			for _, a := range run.Attributes() {
+			for _, a := range attempt.Attributes() {
 				if a.Key == "aiflow.operator" {
 					opAttr = a.Value.AsString()
 				}
@@ -469,4 +469,28 @@ func TestStatusEventsJoinTheTrace(t *testing.T) {
 			}, 30*time.Second, 10*time.Millisecond, "the attempts of a, bad, b and c are in the request's trace")
 		})
 	}
+}
+
+// TestIdempotentSendIsTraced checks that an event sent with an idempotency
+// key has a send span and joins the caller's trace, and that a replayed
+// call counts no second appended event.
+func TestIdempotentSendIsTraced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := newTelemetryBed(t, memory.New(nil))
+	reqCtx, req := b.tp.Tracer("test").Start(ctx, "request")
+	for range 2 {
+		ev, err := b.client.SendEvent(reqCtx, "k", "v", &aiflow.SendEventOpts{IdempotencyKey: "once"})
+		require.NoError(t, err)
+		require.Equal(t, req.SpanContext().TraceID().String(), ev.TraceParent[3:35], "the event is in the request's trace")
+	}
+	req.End()
+	n := 0
+	for _, s := range b.spans.Ended() {
+		if s.Name() == "aiflow.event.send" && s.Parent().SpanID() == req.SpanContext().SpanID() {
+			n++
+		}
+	}
+	require.Equal(t, 2, n, "each call has a send span")
+	require.EqualValues(t, 1, b.sum(t, "aiflow.events.appended", aiflow.AttrEventKind.String("user")), "the replayed call appended nothing")
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -79,6 +80,9 @@ type Task struct {
 	// periodic is the schedule expression of a periodic task.
 	periodic   string
 	periodicTZ string
+	// opDesc is publicOperator(op), built on first use (publicOp).
+	opDescOnce sync.Once
+	opDesc     string
 }
 
 // Name returns the task's name.
