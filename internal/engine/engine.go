@@ -178,6 +178,7 @@ func (e *Engine) Apply(ev *store.Event) (err error) {
 			panic(r)
 		}
 	}()
+	e.env.memo = nil
 	switch ev.Kind {
 	case store.KindStatus:
 		return e.applyStatus(ev)
