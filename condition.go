@@ -24,7 +24,9 @@ import (
 type Condition interface {
 	// ExpectedKeys lists the event keys the condition reacts to.
 	ExpectedKeys() []string
-	// IsMet reports whether the condition holds after event ev.
+	// IsMet reports whether the condition holds after event ev. ev is
+	// shared by the evaluations of every execution the event reaches: IsMet
+	// must not modify it.
 	IsMet(cc *ConditionContext, ev *Event) (bool, error)
 }
 
@@ -331,8 +333,30 @@ func compileCondition(c Condition) engine.CondFunc {
 		return nil // always met
 	}
 	return func(ev *store.Event, env engine.Env) (bool, error) {
+		if m, ok := env.(eventMemo); ok {
+			// The engine's environment: one context and one public event
+			// serve every execution the event reaches.
+			p := m.EventMemo()
+			cm, _ := (*p).(*condMemo)
+			if cm == nil {
+				cm = &condMemo{cc: ConditionContext{env: env}, ev: eventFromStore(ev)}
+				*p = cm
+			}
+			return c.IsMet(&cm.cc, &cm.ev)
+		}
 		cc := ConditionContext{env: env}
 		pub := eventFromStore(ev)
 		return c.IsMet(&cc, &pub)
 	}
+}
+
+// eventMemo is implemented by the engine's environment of an execution's
+// rules: conditions keep there what they derive from the event being
+// applied, for every execution it reaches.
+type eventMemo interface{ EventMemo() *any }
+
+// condMemo is what conditions keep about the event being applied.
+type condMemo struct {
+	cc ConditionContext
+	ev Event
 }

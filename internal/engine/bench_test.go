@@ -3,6 +3,7 @@ package engine_test
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -120,4 +121,87 @@ func BenchmarkApply(b *testing.B) {
 		b.Fatalf("%d executions running after the run, want %d", eng.Executions(), executions)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// countingWorkflow has the shape of the execution-count curve's workflow
+// (cmd/aiflow-bench): "keep" waits for an event that never comes, and
+// "counted" has a stateful condition on "tick" that counts the events in the
+// execution's state and is never met.
+func countingWorkflow() *engine.Definition {
+	d := &engine.Definition{Namespace: "default", Name: "curve", Version: "v1"}
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "counted", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{"tick"}, Desc: "a condition on tick",
+		Cond: func(_ *store.Event, env engine.Env) (bool, error) {
+			n := 0
+			if data, ok := env.State("ticks"); ok {
+				var err error
+				if n, err = strconv.Atoi(string(data)); err != nil {
+					return false, err
+				}
+			}
+			env.SetState("ticks", strconv.AppendInt(nil, int64(n+1), 10))
+			return false, nil
+		},
+	}}})
+	if err := engine.Compile(d); err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// BenchmarkExpectedEvent measures the engine's part of the execution-count
+// curve: with a number of running executions of countingWorkflow, each
+// iteration applies one "tick" event that every execution evaluates and
+// counts; effects are collected per unit of 500 events, as the runtime does.
+// It reports the time per decision (one execution evaluating one event).
+//
+//	go test -run '^$' -bench BenchmarkExpectedEvent -benchtime 1000x -cpu 1 ./internal/engine
+func BenchmarkExpectedEvent(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("executions=%d", n), func(b *testing.B) { benchExpected(b, n) })
+	}
+}
+
+func benchExpected(b *testing.B, executions int) {
+	const unit = 500
+	reg := engine.NewRegistry()
+	reg.Add(countingWorkflow())
+	eng := engine.New(reg, 0)
+	ids := &benchIDs{}
+	var pos int64
+	now := time.Unix(1_700_000_000, 0)
+	next := func(ev store.Event) store.Event {
+		pos++
+		ev.ID, ev.Position, ev.Time = pos, store.Position{XID: uint64(pos), ID: pos}, now
+		return ev
+	}
+	eng.Begin(ids, nil)
+	data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual})
+	for i := 1; i <= executions; i++ {
+		ev := next(store.Event{Kind: store.KindControl, Namespace: "default", Key: store.KeyStartExecution, Workflow: "curve", ExecutionID: int64(i), Data: data})
+		if err := eng.Apply(&ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	eng.End()
+	b.ReportAllocs()
+	b.ResetTimer()
+	eng.Begin(ids, nil)
+	for i := 1; i <= b.N; i++ {
+		ev := next(store.Event{Kind: store.KindUser, Namespace: "default", Key: "tick", Value: "v"})
+		if err := eng.Apply(&ev); err != nil {
+			b.Fatal(err)
+		}
+		if i%unit == 0 || i == b.N {
+			fx := eng.End()
+			if len(fx.Snapshots) < executions {
+				b.Fatalf("%d snapshots, want %d", len(fx.Snapshots), executions)
+			}
+			eng.Begin(ids, nil)
+		}
+	}
+	eng.End()
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(executions), "ns/decision")
 }

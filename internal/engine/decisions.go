@@ -31,94 +31,159 @@ func (e *Engine) decide(x *Execution, task string, rule int, ev *store.Event, o 
 	if te != nil {
 		d.TaskExecutionID, d.SeqNum = te.ID, te.Seq
 	}
-	e.dec.add(e.fx, d)
+	e.dec.addFor(x, e.fx, &d)
 }
 
 // decisionFold bounds the decisions of a unit of work as they are made, as
 // store.FoldDecisions would at its end: all start decisions, and of the
 // others the last store.DecisionsKept per (execution, task, rule), in their
 // order. An event that every one of many executions evaluates adds a
-// decision per execution, so without the bound a unit of hundreds of events
-// held (and grew, copying) a slice of millions of decisions of which the
-// store writes a fraction.
+// decision per execution, so a unit of hundreds of events makes millions of
+// decisions of which the store writes a fraction.
+//
+// The unit's decisions hold only what is kept: once a key has
+// store.DecisionsKept, its next decision overwrites the slot of its oldest
+// one, and compact puts the slots back in the order the decisions were made
+// (each slot remembers when its decision was). An execution finds its keys
+// through the rings it links to (Execution.fold), without a map; add, for
+// decisions without an execution at hand, finds them through one.
 type decisionFold struct {
-	// kept are the positions in the unit's decisions of the kept
-	// decisions of each key that do not start a task execution, oldest
-	// first.
-	kept map[decisionKey][]int
-	// dropped counts the decisions dropped but still in the slice,
-	// marked by an empty outcome; the slice is compacted when they are
-	// three quarters of it.
-	dropped int
+	// gen identifies the unit of work: an Execution's links to rings are
+	// valid only in the unit of their gen.
+	gen uint64
+	// rings are the keys that have decisions in this unit.
+	rings []decisionRing
+	// byKey finds the rings of add's keys.
+	byKey map[decisionKey]int32
+	// seq numbers the unit's decisions in the order they were made; when
+	// records seq<<32 | slot for each slot of the unit's decisions, in
+	// slot order.
+	seq  uint64
+	when []uint64
+	// moved is true once a slot was overwritten: the slots are then out of
+	// order until compact.
+	moved bool
 }
 
-// decisionKey is what the bound of store.DecisionsKept applies to.
+// decisionRing holds the slots of the kept decisions of one key that do not
+// start a task execution, oldest first from head.
+type decisionRing struct {
+	task    string
+	rule    int
+	slots   [store.DecisionsKept]int32
+	n, head int32
+	// next is the index of the next ring of the same execution, or -1.
+	next int32
+}
+
+// decisionKey identifies the rings of add.
 type decisionKey struct {
 	exec int64
 	task string
 	rule int
 }
 
-func (f *decisionFold) reset() {
-	if f.kept == nil || len(f.kept) > 0 {
-		f.kept = map[decisionKey][]int{}
-	}
-	f.dropped = 0
+// foldLink is an Execution's link to its first ring of the unit gen.
+type foldLink struct {
+	gen  uint64
+	ring int32
 }
 
-// add appends d to fx's decisions, dropping the oldest of its key beyond
-// the bound.
+func (f *decisionFold) reset() {
+	f.gen++
+	clear(f.rings) // drop the task names
+	f.rings = f.rings[:0]
+	if f.byKey == nil || len(f.byKey) > 0 {
+		f.byKey = map[decisionKey]int32{}
+	}
+	f.seq = 0
+	f.when = f.when[:0]
+	f.moved = false
+}
+
+// add records d, dropping the oldest of its key beyond the bound.
 func (f *decisionFold) add(fx *store.Effects, d store.Decision) {
 	if d.Outcome.Starts() {
-		fx.Decisions = append(fx.Decisions, d)
+		f.push(fx, &d)
 		return
 	}
 	k := decisionKey{d.ExecutionID, d.Task, d.Rule}
-	pos := f.kept[k]
-	if len(pos) == store.DecisionsKept {
-		fx.Decisions[pos[0]].Outcome = ""
-		f.dropped++
-		copy(pos, pos[1:])
-		pos = pos[:len(pos)-1]
+	r, ok := f.byKey[k]
+	if !ok {
+		r = f.newRing(d.Task, d.Rule, -1)
+		f.byKey[k] = r
 	}
-	if pos == nil {
-		pos = make([]int, 0, store.DecisionsKept)
-	}
-	f.kept[k] = append(pos, len(fx.Decisions))
-	fx.Decisions = append(fx.Decisions, d)
-	if f.dropped > 1024 && f.dropped > len(fx.Decisions)/4*3 {
-		f.compact(fx)
-	}
+	f.keep(fx, r, &d)
 }
 
-// compact removes the dropped decisions from fx and renumbers the kept
-// positions.
-func (f *decisionFold) compact(fx *store.Effects) {
-	if f.dropped == 0 {
+// addFor is add for a decision about x, whose rings x links to.
+func (f *decisionFold) addFor(x *Execution, fx *store.Effects, d *store.Decision) {
+	if d.Outcome.Starts() {
+		f.push(fx, d)
 		return
 	}
-	out := fx.Decisions[:0]
-	for _, d := range fx.Decisions {
-		if d.Outcome == "" {
-			continue
-		}
-		if !d.Outcome.Starts() {
-			k := decisionKey{d.ExecutionID, d.Task, d.Rule}
-			pos := f.kept[k]
-			// The kept positions of k are renumbered in order: the first
-			// one not renumbered yet is the one at or after len(out).
-			for i := range pos {
-				if pos[i] >= len(out) {
-					pos[i] = len(out)
-					break
-				}
-			}
-		}
-		out = append(out, d)
+	if x.fold.gen != f.gen {
+		x.fold = foldLink{gen: f.gen, ring: -1}
 	}
-	clear(fx.Decisions[len(out):])
+	r := x.fold.ring
+	for r >= 0 && (f.rings[r].rule != d.Rule || f.rings[r].task != d.Task) {
+		r = f.rings[r].next
+	}
+	if r < 0 {
+		r = f.newRing(d.Task, d.Rule, x.fold.ring)
+		x.fold.ring = r
+	}
+	f.keep(fx, r, d)
+}
+
+func (f *decisionFold) newRing(task string, rule int, next int32) int32 {
+	f.rings = append(f.rings, decisionRing{task: task, rule: rule, next: next})
+	return int32(len(f.rings) - 1)
+}
+
+// push appends d in a new slot.
+func (f *decisionFold) push(fx *store.Effects, d *store.Decision) int32 {
+	slot := len(fx.Decisions)
+	fx.Decisions = append(fx.Decisions, *d)
+	f.when = append(f.when, f.seq<<32|uint64(slot))
+	f.seq++
+	return int32(slot)
+}
+
+// keep records d in ring r: in a new slot, or in that of the ring's oldest
+// decision when the ring is full.
+func (f *decisionFold) keep(fx *store.Effects, r int32, d *store.Decision) {
+	ring := &f.rings[r]
+	if ring.n < store.DecisionsKept {
+		slot := f.push(fx, d)
+		ring.slots[(ring.head+ring.n)%store.DecisionsKept] = slot
+		ring.n++
+		return
+	}
+	// The oldest slot takes d, and its place in the ring becomes the
+	// newest when the head moves past it.
+	slot := ring.slots[ring.head]
+	ring.head = (ring.head + 1) % store.DecisionsKept
+	fx.Decisions[slot] = *d
+	f.when[slot] = f.seq<<32 | uint64(slot)
+	f.seq++
+	f.moved = true
+}
+
+// compact puts fx's decisions in the order they were made; the fold is
+// then to be reset.
+func (f *decisionFold) compact(fx *store.Effects) {
+	if !f.moved {
+		return
+	}
+	order := slices.Clone(f.when)
+	slices.Sort(order)
+	out := make([]store.Decision, len(fx.Decisions))
+	for i, w := range order {
+		out[i] = fx.Decisions[uint32(w)]
+	}
 	fx.Decisions = out
-	f.dropped = 0
+	f.moved = false
 }
 
 // decideAll records the same outcome for every rule of x's tasks that

@@ -53,13 +53,15 @@ type Engine struct {
 	ids     IDSource
 	skip    map[PoisonKey]string
 	fx      *store.Effects
-	dirty   map[int64]struct{}
+	dirty   []int64 // executions changed in the unit, each once (Execution.dirtyGen)
 	dirtyWf map[wfKey]struct{}
 	env     execEnv
 	dec     decisionFold
 
 	partitions int
 	trig       triggerIndex
+	// targets is applyUser's copy of the executions an event reaches.
+	targets []*Execution
 }
 
 type routeKey struct{ ns, key string }
@@ -79,7 +81,7 @@ func (e *Engine) Reset() {
 	e.execs = map[int64]*Execution{}
 	e.routes = map[routeKey][]*Execution{}
 	e.workflows = map[wfKey]*WorkflowState{}
-	e.dirty = map[int64]struct{}{}
+	e.dirty = e.dirty[:0]
 	e.dirtyWf = map[wfKey]struct{}{}
 	e.fx = nil
 }
@@ -120,12 +122,8 @@ func (e *Engine) Begin(ids IDSource, skip map[PoisonKey]string) {
 func (e *Engine) End() *store.Effects {
 	fx := e.fx
 	e.dec.compact(fx)
-	ids := make([]int64, 0, len(e.dirty))
-	for id := range e.dirty {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	slices.Sort(e.dirty)
+	for _, id := range e.dirty {
 		x := e.execs[id]
 		if x == nil {
 			continue
@@ -159,7 +157,7 @@ func (e *Engine) End() *store.Effects {
 		data, _ := json.Marshal(e.workflows[k])
 		fx.Snapshots = append(fx.Snapshots, store.Snapshot{Key: wfSnapKey(k.ns, k.name), Data: data})
 	}
-	clear(e.dirty)
+	e.dirty = e.dirty[:0]
 	clear(e.dirtyWf)
 	e.fx = nil
 	e.ids = nil
@@ -180,6 +178,7 @@ func (e *Engine) Apply(ev *store.Event) (err error) {
 			panic(r)
 		}
 	}()
+	e.env.memo = nil
 	switch ev.Kind {
 	case store.KindStatus:
 		return e.applyStatus(ev)
@@ -200,7 +199,13 @@ func (e *Engine) workflow(ns, name string) *WorkflowState {
 	return w
 }
 
-func (e *Engine) markDirty(x *Execution) { e.dirty[x.ID] = struct{}{} }
+// markDirty records that x changed in this unit of work.
+func (e *Engine) markDirty(x *Execution) {
+	if x.dirtyGen != e.dec.gen {
+		x.dirtyGen = e.dec.gen
+		e.dirty = append(e.dirty, x.ID)
+	}
+}
 
 func (e *Engine) bindDefinition(x *Execution) {
 	if d, _, ok := e.reg.Version(x.Namespace, x.Workflow, x.Version); ok {

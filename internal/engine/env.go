@@ -10,7 +10,17 @@ import (
 type execEnv struct {
 	e *Engine
 	x *Execution
+	// memo is what the conditions keep about the event being applied (see
+	// EventMemo); Apply clears it.
+	memo any
 }
+
+// EventMemo returns a place where the conditions evaluated on the event
+// being applied keep what they derive from it alone, once for every
+// execution the event reaches; it is cleared before every event. It is
+// found by a type assertion (interface{ EventMemo() *any }) since other
+// environments have none.
+func (v *execEnv) EventMemo() *any { return &v.memo }
 
 func (v *execEnv) Namespace() string  { return v.x.Namespace }
 func (v *execEnv) Workflow() string   { return v.x.Workflow }

@@ -24,8 +24,11 @@ func (e *Engine) applyUser(ev *store.Event) error {
 	if len(list) == 0 {
 		return nil
 	}
-	// Evaluating may finish executions and change the list.
-	targets := slices.Clone(list)
+	// Evaluating may finish executions and change the list: the targets
+	// are copied into a buffer the engine keeps (events are applied one at
+	// a time), cleared after so that it holds no finished execution.
+	targets := append(e.targets[:0], list...)
+	defer func() { clear(targets); e.targets = targets[:0] }()
 	// Whether the workflow of the previous target is disabled (only control
 	// events change it): targets, in the order of their ids, often come
 	// from one workflow.

@@ -57,6 +57,10 @@ type Execution struct {
 	Input string `json:"input,omitempty"`
 
 	def *Definition
+	// fold links the execution to its decisions of the unit of work, and
+	// dirtyGen is the unit that marked it dirty (see Engine.markDirty).
+	fold     foldLink
+	dirtyGen uint64
 }
 
 func (x *Execution) task(name string) *TaskState {
