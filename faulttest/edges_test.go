@@ -225,18 +225,17 @@ func (b *bundle) sessions(ctx context.Context, id string) string {
 	return strings.Join(out, ", ")
 }
 
-// consumed reports whether every partition of the workflows has consumed
-// the event at position (xid, id).
+// consumed reports whether every partition (the workflows' executions are
+// spread over all of them) has consumed the event at position (xid, id).
 func (b *bundle) consumed(ctx context.Context, xid uint64, id int64) bool {
 	var behind int
 	err := b.pool.QueryRow(ctx, `SELECT count(*) FROM `+b.schema+`.aiflow_partition p
-		WHERE p.partition IN (SELECT partition FROM `+b.schema+`.aiflow_workflow WHERE name = ANY($1))
-		AND (p.pos_xid, p.pos_id) < ($2::text::xid8, $3)`, b.all, strconv.FormatUint(xid, 10), id).Scan(&behind)
+		WHERE (p.pos_xid, p.pos_id) < ($1::text::xid8, $2)`, strconv.FormatUint(xid, 10), id).Scan(&behind)
 	return err == nil && behind == 0
 }
 
 // lagSampler samples the consumption lag: the age of the oldest committed
-// event that a partition of the workflows has not consumed yet (0 when
+// event that a partition has not consumed yet (0 when
 // there is none).
 type lagSampler struct {
 	cancel  context.CancelFunc
@@ -257,8 +256,7 @@ func (b *bundle) sampleLag(ctx context.Context) *lagSampler {
 			var secs float64
 			err := b.pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - min(e.time)), 0)::float8
 				FROM `+b.schema+`.aiflow_event e WHERE EXISTS (SELECT 1 FROM `+b.schema+`.aiflow_partition p
-					WHERE p.partition IN (SELECT partition FROM `+b.schema+`.aiflow_workflow WHERE name = ANY($1))
-					AND e.partition IN (-1, p.partition) AND (e.xid, e.id) > (p.pos_xid, p.pos_id))`, b.all).Scan(&secs)
+					WHERE e.partition IN (-1, p.partition) AND (e.xid, e.id) > (p.pos_xid, p.pos_id))`).Scan(&secs)
 			if err == nil {
 				l.samples = append(l.samples, time.Duration(secs*float64(time.Second)))
 			} else if ctx.Err() == nil {

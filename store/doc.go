@@ -25,9 +25,12 @@
 // # The unit of work
 //
 // Events are consumed per partition. A workflow belongs to exactly one
-// partition ([PartitionOf]); the events about it (status changes, start and
-// stop requests) carry that partition, and user events carry none (every
-// partition reads them). One call of [Consumer.Consume] is one atomic unit:
+// partition ([PartitionOf]), which holds its triggers, schedule ticks and
+// other workflow-level state; each of its executions belongs to one
+// partition too, its workflow's or, in a store that spreads them, one chosen
+// from its id ([Placement]). The events about an execution (status changes,
+// start and stop requests) carry its partition, and user events carry none
+// (every partition reads them). One call of [Consumer.Consume] is one atomic unit:
 // the backend locks the partition, reads the next events after the
 // partition's position, calls the [BatchFunc] and commits everything the
 // function returned in [Effects] (new executions and task executions,

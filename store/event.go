@@ -76,12 +76,14 @@ const (
 	// (a consumer reads those whose key it applies, see
 	// ConsumeParams.UserKeys).
 	KindUser EventKind = iota
-	// KindStatus is a task status change. It belongs to its workflow's
-	// partition.
+	// KindStatus is a task status change. It belongs to its execution's
+	// partition (a workflow status event to its workflow's; see
+	// [Placement.Event]).
 	KindStatus
 	// KindControl is a request to the engine (start or stop an execution or
 	// a task, enable or disable a workflow, ...). It belongs to its
-	// workflow's partition.
+	// execution's partition when it names one, else to its workflow's (see
+	// [Placement.Event]).
 	KindControl
 )
 
@@ -143,8 +145,9 @@ type Event struct {
 	// Data carries the JSON payload of status and control events.
 	Data []byte
 
-	// Partition is computed by the store on append: the workflow's partition
-	// for status and control events, -1 for user events.
+	// Partition is computed by the store on append ([Placement.Event]): the
+	// execution's or the workflow's partition for status and control events,
+	// -1 for user events.
 	Partition int
 
 	// TraceParent is the W3C trace context (a "traceparent" header value,
@@ -294,8 +297,10 @@ func checkText(what, s string) error {
 	return nil
 }
 
-// EventPartition is the partition an appended event belongs to: its
-// workflow's for status and control events, -1 (every partition) otherwise.
+// EventPartition is the partition an appended event belongs to in a store
+// that does not spread executions: its workflow's for status and control
+// events, -1 (every partition) otherwise. A store that spreads them uses
+// [Placement.Event].
 func EventPartition(ev *Event, partitions int) int {
 	if ev.Kind != KindUser && ev.Workflow != "" {
 		return PartitionOf(ev.Namespace, ev.Workflow, partitions)
@@ -353,6 +358,19 @@ func NewKeySet(pairs [][2]string) *KeySet {
 	slices.Sort(s.keys)
 	s.keys = slices.Compact(s.keys)
 	return s
+}
+
+// With returns the set of s's pairs and pairs; the nil set (every key)
+// stays nil.
+func (s *KeySet) With(pairs [][2]string) *KeySet {
+	if s == nil {
+		return nil
+	}
+	all := make([][2]string, 0, len(s.pairs)+len(pairs))
+	for p := range s.pairs {
+		all = append(all, p)
+	}
+	return NewKeySet(append(all, pairs...))
 }
 
 // Has reports whether the set holds key in namespace; the nil set holds

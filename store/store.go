@@ -280,6 +280,11 @@ type ConsumeResult struct {
 type Consumer interface {
 	// Partitions is the number of partitions, fixed for the store's lifetime.
 	Partitions() int
+	// Placement tells in which partition the store places workflows,
+	// executions and events (Placement.Partitions is Partitions()), fixed
+	// for the store's lifetime. The engine relies on it to know which
+	// partition applies which execution.
+	Placement() Placement
 	// ClaimPartitions renews owner's leases and takes its fair share of
 	// free or expired partitions (about Partitions() divided by the number
 	// of live owners), giving back partitions above that share. It returns

@@ -114,11 +114,22 @@ type StartExecutionData struct {
 	// Input is the execution's input (WorkflowExecutionRecord.Input), for
 	// its conditions.
 	Input string `json:"input,omitempty"`
+	// Counted is set on the start request that a workflow's partition
+	// hands to the partition of an execution it started (a trigger or a
+	// schedule tick; see Placement): the workflow's partition already counts
+	// the execution as running.
+	Counted bool `json:"counted,omitempty"`
 }
 
 // ControlData is the JSON payload of the other control events.
 type ControlData struct {
 	Reason string `json:"reason,omitempty"`
+	// Running, on the status event of an execution that lives outside its
+	// workflow's partition (see Placement), is how the event changes the
+	// workflow's count of running executions (+1 when it starts, -1 when it
+	// ends), which the workflow's partition applies when it reads it; 0
+	// otherwise.
+	Running int `json:"running,omitempty"`
 }
 
 // PoisonData is the JSON payload of a poison_event event: the engine could not

@@ -55,6 +55,7 @@ func TestRunQuick(t *testing.T) {
 		require.Positive(t, p.EventsApplied)
 		require.Positive(t, p.TaskStarts)
 		require.Len(t, p.Ran, p.Processes)
+		require.Len(t, p.Counted, p.Processes)
 		require.Len(t, p.Partitions, p.Processes)
 	}
 	for _, line := range []string{"event to operator start, p50", "River insert to work", "events applied, no rule met",

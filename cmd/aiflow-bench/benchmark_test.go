@@ -246,7 +246,9 @@ func report(b *testing.B, m map[string]float64, err error) {
 // worker.go) share a schema of 6 partitions and run 1,000 executions of the
 // workflow; b.N events, each sent to one execution and counted by its
 // stateful condition, then 3 rounds of an event starting a task in every
-// execution. It reports the events applied and task starts per second.
+// execution. It reports the events applied and task starts per second, and
+// the share of the events that the busiest worker counted (1 when one
+// worker applies them all; 1/processes when they are evenly spread).
 //
 //	go test -run '^$' -bench BenchmarkScaling -benchtime 20000x -timeout 30m ./cmd/aiflow-bench
 func BenchmarkScaling(b *testing.B) {
@@ -277,5 +279,13 @@ func scalingMetrics(pool *pgxpool.Pool, processes int, s ScalingSetup) (map[stri
 		return nil, err
 	}
 	p, err := Scaling(context.Background(), pool, exe, processes, s)
-	return map[string]float64{"applied-events/s": p.EventsApplied, "starts/s": p.TaskStarts}, err
+	var most, all int64
+	for _, n := range p.Counted {
+		most, all = max(most, n), all+n
+	}
+	share := 0.0
+	if all > 0 {
+		share = float64(most) / float64(all)
+	}
+	return map[string]float64{"applied-events/s": p.EventsApplied, "starts/s": p.TaskStarts, "busiest-share": share}, err
 }

@@ -266,8 +266,8 @@ func (r *Report) printCurve(t table) {
 // at least 1 + 0.25 a process more than at the fewest (1.5x from 1 to 3).
 func (r *Report) printScaling(t table, sz Sizes) {
 	for _, p := range r.Scaling {
-		t.row(fmt.Sprintf("one workflow, %d %s (partitions held %v of %d): events applied, stateful condition",
-			p.Processes, processesWord(p.Processes), p.Partitions, sz.Scaling.Partitions), fmt.Sprintf("%.0f events/s", p.EventsApplied), "", false)
+		t.row(fmt.Sprintf("one workflow, %d %s (partitions held %v of %d, events counted %v): events applied, stateful condition",
+			p.Processes, processesWord(p.Processes), p.Partitions, sz.Scaling.Partitions, p.Counted), fmt.Sprintf("%.0f events/s", p.EventsApplied), "", false)
 		t.row(fmt.Sprintf("one workflow, %d %s (task bodies run %v): task starts, %d executions",
 			p.Processes, processesWord(p.Processes), p.Ran, sz.Scaling.Executions), fmt.Sprintf("%.0f starts/s", p.TaskStarts), "", false)
 	}

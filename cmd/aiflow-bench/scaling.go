@@ -35,9 +35,12 @@ type ScalingPoint struct {
 	// every task has succeeded.
 	TaskStarts float64
 	// Partitions is the number of partitions each process consumed when
-	// the measurement began, and Ran the task bodies each ran.
+	// the measurement began, Ran the task bodies each ran, and Counted the
+	// events each applied to an execution's stateful condition: the work
+	// split among the processes.
 	Partitions []int
 	Ran        []int64
+	Counted    []int64
 }
 
 // ScalingSetup sets a scaling measurement.
@@ -82,9 +85,9 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 	if err != nil {
 		return p, err
 	}
-	// The events go to the executions, in the workflow's partition.
-	mine := []int{store.PartitionOf(store.DefaultNamespace, scalingName, st.Partitions())}
-	_, per, err := timeEvents(ctx, pool, st, s.Events, waitTimeout, mine, func(i int) store.Event {
+	// The events go to the executions, spread over every partition (each
+	// partition reads them all and applies those of its executions).
+	_, per, err := timeEvents(ctx, pool, st, s.Events, waitTimeout, nil, func(i int) store.Event {
 		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: scalingName, ExecutionID: ids[i%len(ids)]}
 	})
 	if err != nil {
@@ -97,7 +100,7 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 	if err := ws.stop(); err != nil {
 		return p, err
 	}
-	p.Ran = ws.ran
+	p.Ran, p.Counted = ws.ran, ws.counted
 	return p, nil
 }
 
@@ -205,6 +208,7 @@ type workers struct {
 	stderrs []*syncBuffer
 	ids     []string // client ids, as each worker said when ready
 	ran     []int64  // task bodies each ran, once stopped
+	counted []int64  // events each counted, once stopped
 	stopped bool
 }
 
@@ -284,12 +288,12 @@ func (ws *workers) stop() error {
 	for _, in := range ws.stdins {
 		_ = in.Close()
 	}
-	ws.ran = make([]int64, len(ws.cmds))
+	ws.ran, ws.counted = make([]int64, len(ws.cmds)), make([]int64, len(ws.cmds))
 	for i, cmd := range ws.cmds {
 		if i < len(ws.ids) {
 			if line, err := ws.line(context.Background(), i); err != nil {
 				errs = append(errs, err)
-			} else if _, err := fmt.Sscanf(line, "stats %d", &ws.ran[i]); err != nil {
+			} else if _, err := fmt.Sscanf(line, "stats %d %d", &ws.ran[i], &ws.counted[i]); err != nil {
 				errs = append(errs, fmt.Errorf("worker %d said %q: expected \"stats <runs> <counted>\"", i, line))
 			}
 		}

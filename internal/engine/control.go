@@ -75,6 +75,36 @@ func (e *Engine) startExecution(ev *store.Event) error {
 	return nil
 }
 
+// launchExecution starts execution id of a workflow of this partition for a
+// trigger or a schedule tick (ev). When the placement puts the execution in
+// another partition, it is handed over: this partition counts it running
+// at once (so that a later tick of the same batch sees it), records it in
+// INIT and appends its start request, which that partition applies as it
+// applies StartWorkflowExecution's.
+func (e *Engine) launchExecution(id int64, ns, wf string, d store.StartExecutionData, ev *store.Event) {
+	if e.pl.Execution(ns, wf, id) == e.partition {
+		e.createExecution(id, ns, wf, d, ev)
+		return
+	}
+	w := e.workflow(ns, wf)
+	w.Running++
+	e.dirtyWf[wfKey{ns, wf}] = struct{}{}
+	e.fx.NewExecutions = append(e.fx.NewExecutions, store.WorkflowExecutionRecord{
+		ID: id, Namespace: ns, Workflow: wf, Status: store.WorkflowInit, RunType: d.RunType,
+		ScheduleID: d.ScheduleID, TriggerID: d.TriggerID, CreatedAt: ev.Time, UpdatedAt: ev.Time, Input: d.Input,
+	})
+	d.Counted = true
+	data, _ := json.Marshal(d)
+	e.fx.Events = append(e.fx.Events, store.Event{
+		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderEngine,
+		Workflow: wf, ExecutionID: id, Data: data, TraceParent: ev.TraceParent,
+	})
+}
+
+// home reports whether this partition is the partition of workflow wf in
+// ns, which counts its running executions.
+func (e *Engine) home(ns, wf string) bool { return e.pl.Workflow(ns, wf) == e.partition }
+
 // createExecution records a new execution and starts its initial tasks; it
 // returns the execution, or nil when it could not run.
 // ev is the event that started it (a start request, a schedule tick, an
@@ -96,7 +126,22 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 		rec.Status, rec.Version = store.WorkflowRunning, def.Version
 	}
 	e.fx.NewExecutions = append(e.fx.NewExecutions, rec)
-	e.workflowStatusEvent(ns, wf, id, rec.Status, rec.Note)
+	// The change of the workflow's count of running executions: applied
+	// here in the workflow's partition, else told to it by the status
+	// event. A handed-over execution is counted already.
+	delta := 0
+	switch {
+	case rec.Status == store.WorkflowRunning && !d.Counted:
+		delta = 1
+	case rec.Status != store.WorkflowRunning && d.Counted:
+		delta = -1
+	}
+	if e.home(ns, wf) && delta != 0 {
+		w.Running = max(w.Running+delta, 0)
+		e.dirtyWf[wfKey{ns, wf}] = struct{}{}
+		delta = 0
+	}
+	e.workflowStatusEvent(ns, wf, id, rec.Status, rec.Note, delta)
 	if rec.Status != store.WorkflowRunning {
 		return nil
 	}
@@ -106,8 +151,6 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 	}
 	e.execs[id] = x
 	e.route(x)
-	w.Running++
-	e.dirtyWf[wfKey{ns, wf}] = struct{}{}
 	e.markDirty(x)
 	for _, ti := range def.initial {
 		t := def.Tasks[ti]
@@ -163,12 +206,16 @@ func (e *Engine) settle(x *Execution, at time.Time) {
 func (e *Engine) finishExecution(x *Execution, s store.WorkflowStatus, note string, at time.Time) {
 	x.Status = s
 	e.fx.ExecutionUpdates = append(e.fx.ExecutionUpdates, store.ExecutionUpdate{ID: x.ID, Status: s, Note: note, EndedAt: at})
-	e.workflowStatusEvent(x.Namespace, x.Workflow, x.ID, s, note)
-	e.unroute(x)
-	w := e.workflow(x.Namespace, x.Workflow)
-	if w.Running > 0 {
-		w.Running--
+	delta := -1
+	if e.home(x.Namespace, x.Workflow) {
+		w := e.workflow(x.Namespace, x.Workflow)
+		if w.Running > 0 {
+			w.Running--
+		}
+		e.dirtyWf[wfKey{x.Namespace, x.Workflow}] = struct{}{}
+		delta = 0
 	}
-	e.dirtyWf[wfKey{x.Namespace, x.Workflow}] = struct{}{}
+	e.workflowStatusEvent(x.Namespace, x.Workflow, x.ID, s, note, delta)
+	e.unroute(x)
 	e.markDirty(x)
 }

@@ -207,7 +207,14 @@ type Registry struct {
 	gen      atomic.Int64 // bumped on every change
 
 	keysMu sync.Mutex
-	keys   map[[2]int]partitionKeys // by partition and number of partitions
+	keys   map[keysKey]partitionKeys
+}
+
+// keysKey identifies a result of PartitionKeys: a partition among
+// partitions, where executions are spread or not.
+type keysKey struct {
+	partition, partitions int
+	spread                bool
 }
 
 // partitionKeys is the cached result of PartitionKeys at a generation.
@@ -221,15 +228,21 @@ type partitionKeys struct {
 func (r *Registry) Gen() int64 { return r.gen.Load() }
 
 // PartitionKeys returns the user event keys that the engine of partition
-// (among partitions) may apply: those expected by a rule of any registered
-// version, or by a registered trigger, of a workflow of the partition. An
-// event of another key changes nothing there, so the partition's consumer
-// need not read it (store.ConsumeParams.UserKeys). It also returns the
-// registry's generation (see Gen) the set was computed at. The set is
-// cached until the registry changes; it is safe for concurrent use.
-func (r *Registry) PartitionKeys(partition, partitions int) (*store.KeySet, int64) {
+// (of placement pl) may apply, as far as the registry tells: those expected
+// by a registered trigger of a workflow of the partition and, unless pl
+// spreads executions, those expected by a rule of any registered version of
+// a workflow of the partition. When pl spreads executions, the rules' keys
+// are those of the executions the partition holds, which only its engine
+// knows (Engine.ExpectedKeys: the caller adds them), and the set holds
+// instead the keys of the events that enable and disable the registered
+// workflows, which every partition reads (see store.Placement). An event of
+// another key changes nothing there, so the partition's consumer need not
+// read it (store.ConsumeParams.UserKeys). It also returns the registry's
+// generation (see Gen) the set was computed at. The set is cached until the
+// registry changes; it is safe for concurrent use.
+func (r *Registry) PartitionKeys(partition int, pl store.Placement) (*store.KeySet, int64) {
 	gen := r.gen.Load()
-	ck := [2]int{partition, partitions}
+	ck := keysKey{partition, pl.Partitions, pl.Spreads()}
 	r.keysMu.Lock()
 	if c, ok := r.keys[ck]; ok && c.gen == gen {
 		r.keysMu.Unlock()
@@ -239,7 +252,11 @@ func (r *Registry) PartitionKeys(partition, partitions int) (*store.KeySet, int6
 	var pairs [][2]string
 	r.mu.RLock()
 	for k, e := range r.defs {
-		if store.PartitionOf(k.ns, k.name, partitions) != partition {
+		if ck.spread {
+			pairs = append(pairs, [2]string{k.ns, store.KeyEnableWorkflow}, [2]string{k.ns, store.KeyDisableWorkflow})
+			continue
+		}
+		if pl.Workflow(k.ns, k.name) != partition {
 			continue
 		}
 		for _, d := range e.versions {
@@ -249,7 +266,7 @@ func (r *Registry) PartitionKeys(partition, partitions int) (*store.KeySet, int6
 		}
 	}
 	for k, m := range r.triggers {
-		if store.PartitionOf(k.ns, k.name, partitions) != partition {
+		if pl.Workflow(k.ns, k.name) != partition {
 			continue
 		}
 		for _, t := range m {
@@ -265,7 +282,7 @@ func (r *Registry) PartitionKeys(partition, partitions int) (*store.KeySet, int6
 	ks := store.NewKeySet(pairs)
 	r.keysMu.Lock()
 	if r.keys == nil {
-		r.keys = map[[2]int]partitionKeys{}
+		r.keys = map[keysKey]partitionKeys{}
 	}
 	r.keys[ck] = partitionKeys{gen: gen, keys: ks}
 	r.keysMu.Unlock()

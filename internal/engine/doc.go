@@ -42,6 +42,25 @@
 // execution of some task FAILED, else SUCCESS. The check looks at every task
 // and does not depend on declaration order.
 //
+// # Executions in other partitions
+//
+// The store's placement ([store.Placement], given with [WithPlacement]) may
+// put an execution in another partition than its workflow's. The workflow's
+// partition keeps the workflow-level state: its triggers and their state,
+// its schedule ticks, and its count of running executions (which a
+// schedule's skip overlap policy reads). When a trigger or a tick starts an
+// execution that belongs elsewhere, the workflow's partition counts it
+// running, records it in INIT and appends its start request
+// ([store.StartExecutionData].Counted set), which the execution's partition
+// applies as it applies a call's. The status events of such an execution
+// tell the workflow's partition how its count changes
+// ([store.ControlData].Running): +1 when an uncounted one starts, -1 when
+// one ends (or a counted one could not start). An execution in its
+// workflow's partition changes the count directly, as it always did, and
+// its status events carry nothing. Enabling and disabling a workflow reach
+// every partition (the events belong to none), so each knows, in log
+// order, whether the workflow's executions apply the events they read.
+//
 // # Decisions
 //
 // Besides its records, the engine adds to the effects a [store.Decision]

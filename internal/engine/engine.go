@@ -45,8 +45,13 @@ type Engine struct {
 	// creates.
 	maxInterruptions int
 
-	execs     map[int64]*Execution
-	routes    map[routeKey][]*Execution // running executions whose definition expects a user key
+	execs  map[int64]*Execution
+	routes map[routeKey][]*Execution // running executions whose definition expects a user key
+	// keysGen moves whenever a key enters or leaves routes (or the state is
+	// reset); added lists the keys that entered routes in this unit of
+	// work, in order.
+	keysGen   int64
+	added     [][2]string
 	workflows map[wfKey]*WorkflowState
 
 	// per unit of work
@@ -58,8 +63,12 @@ type Engine struct {
 	env     execEnv
 	dec     decisionFold
 
-	partitions int
-	trig       triggerIndex
+	// pl places workflows and executions (store.Placement): the engine
+	// evaluates the triggers and schedule ticks of the workflows of its
+	// partition, and hands the executions they start to the partition the
+	// placement gives them.
+	pl   store.Placement
+	trig triggerIndex
 	// targets is applyUser's copy of the executions an event reaches.
 	targets []*Execution
 }
@@ -68,7 +77,7 @@ type routeKey struct{ ns, key string }
 
 // New returns an engine for one partition with empty state.
 func New(reg *Registry, partition int, opts ...Option) *Engine {
-	e := &Engine{reg: reg, partition: partition, partitions: 1, maxInterruptions: store.MaxInterruptionsDefault}
+	e := &Engine{reg: reg, partition: partition, pl: store.Placement{Partitions: 1}, maxInterruptions: store.MaxInterruptionsDefault}
 	for _, o := range opts {
 		o(e)
 	}
@@ -80,6 +89,7 @@ func New(reg *Registry, partition int, opts ...Option) *Engine {
 func (e *Engine) Reset() {
 	e.execs = map[int64]*Execution{}
 	e.routes = map[routeKey][]*Execution{}
+	e.keysGen++
 	e.workflows = map[wfKey]*WorkflowState{}
 	e.dirty = e.dirty[:0]
 	e.dirtyWf = map[wfKey]struct{}{}
@@ -97,6 +107,23 @@ func (e *Engine) Load(snaps []store.Snapshot) error {
 	return nil
 }
 
+// ExpectedKeys returns the (namespace, key) pairs of the user events that
+// the running executions of the engine expect (their rules' keys that are
+// not status keys), in no particular order, and a generation that moves
+// whenever the set changes.
+func (e *Engine) ExpectedKeys() ([][2]string, int64) {
+	out := make([][2]string, 0, len(e.routes))
+	for rk := range e.routes {
+		out = append(out, [2]string{rk.ns, rk.key})
+	}
+	return out, e.keysGen
+}
+
+// AddedKeys returns the pairs that ExpectedKeys gained in the current unit
+// of work, in the order they came (they may have left again since). The
+// result must not be modified; it is valid until the next Begin.
+func (e *Engine) AddedKeys() [][2]string { return e.added }
+
 // Executions returns the number of executions the engine holds (running).
 func (e *Engine) Executions() int { return len(e.execs) }
 
@@ -112,6 +139,7 @@ func (e *Engine) Execution(id int64) (*Execution, bool) {
 func (e *Engine) Begin(ids IDSource, skip map[PoisonKey]string) {
 	e.ids = ids
 	e.skip = skip
+	e.added = e.added[:0]
 	e.fx = &store.Effects{}
 	e.dec.reset()
 }
@@ -230,6 +258,10 @@ func (e *Engine) route(x *Execution) {
 			return 0
 		})
 		if !found {
+			if len(list) == 0 {
+				e.keysGen++
+				e.added = append(e.added, [2]string{rk.ns, rk.key})
+			}
 			e.routes[rk] = slices.Insert(list, i, x)
 		}
 	}
@@ -246,6 +278,9 @@ func (e *Engine) unroute(x *Execution) {
 			list = slices.Delete(list, i, i+1)
 		}
 		if len(list) == 0 {
+			if _, ok := e.routes[rk]; ok {
+				e.keysGen++
+			}
 			delete(e.routes, rk)
 		} else {
 			e.routes[rk] = list
@@ -274,8 +309,16 @@ func IsEvalError(err error) (*EvalError, bool) {
 type Option func(*Engine)
 
 // WithPartitions tells the engine how many partitions the store has (1 by
-// default), so it evaluates only the triggers of its partition's workflows.
-func WithPartitions(n int) Option { return func(e *Engine) { e.partitions = n } }
+// default), so it evaluates only the triggers of its partition's workflows;
+// it places every execution in its workflow's partition.
+func WithPartitions(n int) Option { return func(e *Engine) { e.pl = store.Placement{Partitions: n} } }
+
+// WithPlacement tells the engine where the store places workflows and
+// executions (store.Consumer.Placement): it evaluates only the triggers and
+// schedule ticks of its partition's workflows, and an execution they start
+// that belongs to another partition is handed to it (see the package
+// documentation).
+func WithPlacement(pl store.Placement) Option { return func(e *Engine) { e.pl = pl } }
 
 // WithMaxInterruptions sets the MaxInterruptions of the task executions the
 // engine creates (store.MaxInterruptionsDefault by default; a negative n

@@ -9,6 +9,10 @@ import (
 )
 
 func (e *Engine) applyStatus(ev *store.Event) error {
+	if store.IsWorkflowStatusKey(ev.Key) {
+		e.applyWorkflowStatus(ev)
+		return nil
+	}
 	x := e.execs[ev.ExecutionID]
 	if x == nil {
 		return nil
@@ -94,13 +98,33 @@ func (e *Engine) transition(x *Execution, t *Task, te *TE, s store.TaskStatus, d
 }
 
 // workflowStatusEvent appends the status event of an execution.
-func (e *Engine) workflowStatusEvent(ns, wf string, id int64, s store.WorkflowStatus, note string) {
+// running is the change of the workflow's count of running executions that
+// the workflow's partition applies when it reads the event (see
+// applyWorkflowStatus).
+func (e *Engine) workflowStatusEvent(ns, wf string, id int64, s store.WorkflowStatus, note string, running int) {
 	var data []byte
-	if note != "" {
-		data, _ = json.Marshal(store.ControlData{Reason: note})
+	if note != "" || running != 0 {
+		data, _ = json.Marshal(store.ControlData{Reason: note, Running: running})
 	}
 	e.fx.Events = append(e.fx.Events, store.Event{
 		Kind: store.KindStatus, Namespace: ns, Key: store.WorkflowStatusKey(wf), Value: string(s),
 		Sender: store.SenderEngine, Workflow: wf, ExecutionID: id, Data: data,
 	})
+}
+
+// applyWorkflowStatus applies, in the workflow's partition, the change of
+// its count of running executions that the status event of an execution in
+// another partition carries (the events of the executions of this
+// partition carry none: their change was made with them).
+func (e *Engine) applyWorkflowStatus(ev *store.Event) {
+	if len(ev.Data) == 0 || !e.home(ev.Namespace, ev.Workflow) {
+		return
+	}
+	var d store.ControlData
+	if json.Unmarshal(ev.Data, &d) != nil || d.Running == 0 {
+		return
+	}
+	w := e.workflow(ev.Namespace, ev.Workflow)
+	w.Running = max(w.Running+d.Running, 0)
+	e.dirtyWf[wfKey{ev.Namespace, ev.Workflow}] = struct{}{}
 }

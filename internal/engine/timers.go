@@ -29,7 +29,7 @@ func (e *Engine) applyScheduleTick(ev *store.Event) {
 	if err != nil {
 		panic(idError{err})
 	}
-	e.createExecution(id, ev.Namespace, ev.Workflow, store.StartExecutionData{
+	e.launchExecution(id, ev.Namespace, ev.Workflow, store.StartExecutionData{
 		RunType: store.RunPeriodic, ScheduleID: d.ScheduleID, FireTime: d.FireTime,
 	}, ev)
 }

@@ -21,7 +21,7 @@ func (e *Engine) triggersFor(ns, key string) []*Trigger {
 		e.trig.gen = gen
 		e.trig.routes = map[routeKey][]*Trigger{}
 		for _, t := range e.reg.allTriggers() {
-			if store.PartitionOf(t.Namespace, t.Workflow, e.partitions) != e.partition {
+			if e.pl.Workflow(t.Namespace, t.Workflow) != e.partition {
 				continue
 			}
 			for _, k := range t.Keys {
@@ -108,7 +108,7 @@ func (e *Engine) applyWorkflowTriggers(ev *store.Event, group []*Trigger) error 
 		if err != nil {
 			panic(idError{err})
 		}
-		e.createExecution(id, w.Namespace, w.Name, store.StartExecutionData{RunType: store.RunEvent, TriggerID: a.id}, ev)
+		e.launchExecution(id, w.Namespace, w.Name, store.StartExecutionData{RunType: store.RunEvent, TriggerID: a.id}, ev)
 		return nil
 	}
 	return nil

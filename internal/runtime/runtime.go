@@ -39,6 +39,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -282,6 +283,19 @@ type partitionLoop struct {
 	// keysGen is the registry generation that params.UserKeys was
 	// computed at.
 	keysGen int64
+	// pl is the store's placement. When it spreads executions, the user
+	// keys read are the registry's (triggers, enabling) plus the keys that
+	// the engine's running executions expect: static is the registry's set
+	// and engKeys the engine's generation that keys was built from. keys
+	// is the set read now, which the wake-ups filter by too; cut is set
+	// when the latest unit stopped after an event that made the engine
+	// expect a key it had not read (the rest is read again).
+	pl      store.Placement
+	static  *store.KeySet
+	engKeys int64
+	keys    atomic.Pointer[store.KeySet]
+	readGen atomic.Int64 // keysGen, for the wake-ups
+	cut     bool
 	// fx and endUnit are the effects of the latest unit of work and the
 	// Observer's end of it (nil without an Observer or events).
 	fx      *store.Effects
@@ -294,19 +308,20 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 	recorder, _ := r.cfg.Store.(store.FailureRecorder)
 	l := &partitionLoop{
 		r: r, log: r.log.With(slog.Int("partition", part)),
-		eng: engine.New(r.cfg.Registry, part, engine.WithPartitions(r.cfg.Store.Partitions()),
+		eng: engine.New(r.cfg.Registry, part, engine.WithPlacement(r.cfg.Store.Placement()),
 			engine.WithMaxInterruptions(r.cfg.MaxInterruptions)),
 		ids:    &idPool{store: r.cfg.Store},
 		params: store.ConsumeParams{Partition: part, Owner: r.cfg.Owner, MaxEvents: r.cfg.MaxBatch},
-		cached: -1, recorder: recorder, failures: map[engine.PoisonKey]*poisonCount{},
+		cached: -1, recorder: recorder, failures: map[engine.PoisonKey]*poisonCount{}, pl: r.cfg.Store.Placement(),
 	}
-	wake, unsubscribe := r.subscribe(part)
+	l.userKeys()
+	wake, unsubscribe := r.subscribe(part, l.wakeKeys)
 	defer unsubscribe()
 
 	backoff := time.Duration(0)
 	for {
-		l.applied, l.committed = 0, false
-		l.params.UserKeys, l.keysGen = r.cfg.Registry.PartitionKeys(part, r.cfg.Store.Partitions())
+		l.applied, l.committed, l.cut = 0, false, false
+		l.params.UserKeys = l.userKeys()
 		res, err := r.cfg.Store.Consume(ctx, l.params, l.apply)
 		if l.endUnit != nil {
 			l.endUnit(l.fx, err)
@@ -342,7 +357,7 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 			}
 			continue
 		}
-		if res.More {
+		if res.More || l.cut {
 			continue
 		}
 		select {
@@ -355,25 +370,94 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 }
 
 // subscribe returns the wake-up channel of partition part's loop: only the
-// user events of the keys the partition reads wake it, when the store can
-// tell them apart.
-func (r *Runtime) subscribe(part int) (<-chan struct{}, func()) {
+// user events of the keys the partition reads (keys) wake it, when the store
+// can tell them apart.
+func (r *Runtime) subscribe(part int, keys func() *store.KeySet) (<-chan struct{}, func()) {
 	switch s := r.cfg.Store.(type) {
 	case store.KeySubscriber:
-		n := r.cfg.Store.Partitions()
-		return s.SubscribeKeys(part, func() *store.KeySet {
-			ks, _ := r.cfg.Registry.PartitionKeys(part, n)
-			return ks
-		})
+		return s.SubscribeKeys(part, keys)
 	case store.PartitionSubscriber:
 		return s.SubscribePartition(part)
 	}
 	return r.cfg.Store.Subscribe()
 }
 
+// userKeys computes the user keys the next batch is read with (see
+// partitionLoop.pl) and keeps them for the wake-ups.
+func (l *partitionLoop) userKeys() *store.KeySet {
+	static, gen := l.r.cfg.Registry.PartitionKeys(l.params.Partition, l.pl)
+	l.keysGen = gen
+	// The set before its generation: a wake-up that reads the generation
+	// first sees the set of it or a later one.
+	defer l.readGen.Store(gen)
+	if !l.pl.Spreads() {
+		l.keys.Store(static)
+		return static
+	}
+	pairs, eg := l.eng.ExpectedKeys()
+	if ks := l.keys.Load(); ks != nil && static == l.static && eg == l.engKeys {
+		return ks
+	}
+	ks := static.With(pairs)
+	l.static, l.engKeys = static, eg
+	l.keys.Store(ks)
+	return ks
+}
+
+// wakeKeys is the set of user keys whose events wake the loop: those read
+// now, or every key (nil) while the registry has changed since they were
+// computed. It is called from any goroutine.
+func (l *partitionLoop) wakeKeys() *store.KeySet {
+	if l.r.cfg.Registry.Gen() != l.readGen.Load() {
+		return nil
+	}
+	return l.keys.Load()
+}
+
+// missingKeys reports whether the engine's running executions expect a key
+// that the batch was not read with (its state was just reloaded, as after
+// taking over the partition): the batch is then read again.
+func (l *partitionLoop) missingKeys() bool {
+	if !l.pl.Spreads() {
+		return false
+	}
+	pairs, _ := l.eng.ExpectedKeys()
+	for _, p := range pairs {
+		if !l.params.UserKeys.Has(p[0], p[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyEvents applies evs and returns how many it applied: all of them,
+// unless an event made the engine expect a user key that the batch was not
+// read with (a new execution in this partition): it stops after that one
+// (cut), so that the events after it, and the user events the batch left
+// out after it, are read again with the key.
+func (l *partitionLoop) applyEvents(evs []store.Event) (n int, cut bool, err error) {
+	if !l.pl.Spreads() {
+		return len(evs), false, l.eng.ApplyBatch(evs)
+	}
+	seen := 0
+	for i := range evs {
+		if err := l.eng.Apply(&evs[i]); err != nil {
+			return i, false, err
+		}
+		added := l.eng.AddedKeys()
+		for ; seen < len(added); seen++ {
+			if !l.params.UserKeys.Has(added[seen][0], added[seen][1]) {
+				return i + 1, true, nil
+			}
+		}
+	}
+	return len(evs), false, nil
+}
+
 // errKeysChanged: a workflow or trigger was registered while a batch was
-// read with the keys of the registry before it, so the batch may lack
-// events of the new keys: it is read again.
+// read with the keys of the registry before it, or the engine's state
+// reloaded meanwhile expects keys the batch was not read with, so the batch
+// may lack events of those keys: it is read again.
 var errKeysChanged = errors.New("runtime: the registered keys changed while the batch was read")
 
 // apply is the unit of work of one batch: it reloads the engine's state if
@@ -397,6 +481,9 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 			return nil, err
 		}
 		l.cached = b.Version()
+		if l.missingKeys() {
+			return nil, errKeysChanged
+		}
 	}
 	evs := b.Events()
 	if len(evs) == 0 {
@@ -427,13 +514,19 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 	}
 	l.ids.ctx = ctx
 	l.eng.Begin(l.ids, skip)
-	if err := l.eng.ApplyBatch(evs); err != nil {
+	n, cut, err := l.applyEvents(evs)
+	if err != nil {
 		l.eng.End()
 		return nil, err
 	}
 	fx := l.eng.End()
 	fx.Position = b.End()
-	l.applied, l.fx, l.committed = len(evs), fx, true
+	if cut {
+		// The Observer was told of every event of the batch; those
+		// after the cut are applied (and counted) again.
+		fx.Position, l.cut = evs[n-1].Position, true
+	}
+	l.applied, l.fx, l.committed = n, fx, true
 	return fx, nil
 }
 

@@ -52,7 +52,7 @@ func (s *Store) appendChecked(events []store.Event) []store.Event {
 		ev.ID = s.nextEventID
 		ev.Position = store.Position{XID: uint64(ev.ID), ID: ev.ID}
 		ev.Time = now
-		ev.Partition = store.EventPartition(&ev, s.nPart)
+		ev.Partition = s.placement().Event(&ev)
 		ev.Data = slices.Clone(ev.Data)
 		s.events = append(s.events, ev)
 		out[i] = ev

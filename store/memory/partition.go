@@ -4,10 +4,21 @@ import (
 	"context"
 	"sort"
 	"time"
+
+	"github.com/aiflow-go/aiflow/store"
 )
 
 // Partitions returns the number of partitions.
 func (s *Store) Partitions() int { return s.nPart }
+
+// Placement spreads every workflow execution over the partitions (see
+// store.Placement): a memory store has no executions from before. It
+// implements store.Consumer.
+func (s *Store) Placement() store.Placement { return s.placement() }
+
+func (s *state) placement() store.Placement {
+	return store.Placement{Partitions: s.nPart, SpreadFrom: 1}
+}
 
 // ClaimPartitions renews and balances owner's leases.
 func (s *Store) ClaimPartitions(_ context.Context, owner string, ttl time.Duration) ([]int, error) {

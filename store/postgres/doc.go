@@ -174,11 +174,15 @@
 //
 // # Consuming: the unit of work
 //
-// Events are consumed per partition (store.PartitionOf of the workflow): user
-// events are read by every partition whose consumer applies their key, status
-// and control events only by their workflow's. The consumer names the user
-// keys it applies (store.ConsumeParams.UserKeys: the keys that the rules and
-// triggers of the partition's registered workflows expect, all versions); the
+// Events are consumed per partition (store.Placement: a workflow's partition
+// is store.PartitionOf of its name, an execution's is chosen from its id from
+// the aiflow_meta row "spread_executions_from" on, migration 13): user events
+// (and the enabling and disabling of workflows) are read by every partition
+// whose consumer applies their key, status and control events only by their
+// execution's partition or, when they name none, their workflow's. The
+// consumer names the user keys it applies (store.ConsumeParams.UserKeys: the
+// keys that the rules of every registered workflow and the triggers of the
+// partition's expect, all versions); the
 // read skips the others (a filter on the (partition, xid, id) index scan) and
 // the batch's End moves past them, to the last user event below the horizon
 // when the batch is not full (one more index probe). The cursor of a partition

@@ -81,9 +81,10 @@ func (s *Store) eventArgs(events []store.Event) *eventArgs {
 		taskName: make([]string, n), teID: make([]int64, n), seqNum: make([]int32, n), broadcast: make([]bool, n),
 		data: make([][]byte, n), traceParent: make([]string, n),
 	}
+	pl := s.Placement()
 	for i := range events {
 		ev := &events[i]
-		a.partition[i] = int32(store.EventPartition(ev, s.nPart))
+		a.partition[i] = int32(pl.Event(ev))
 		a.kind[i] = int16(ev.Kind)
 		a.namespace[i], a.key[i], a.value[i], a.sender[i] = ev.Namespace, ev.Key, ev.Value, ev.Sender
 		a.workflow[i], a.execID[i], a.taskName[i], a.teID[i] = ev.Workflow, ev.ExecutionID, ev.TaskName, ev.TaskExecutionID

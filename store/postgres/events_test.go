@@ -25,7 +25,8 @@ func TestAppendAndListEvents(t *testing.T) {
 	require.Len(t, out, 3)
 	require.True(t, out[0].Position.Less(out[1].Position))
 	require.Equal(t, -1, out[0].Partition)
-	require.Equal(t, store.PartitionOf("default", "wf", 4), out[2].Partition)
+	require.Equal(t, s.Placement().Execution("default", "wf", 7), out[2].Partition, "the partition of its execution")
+	require.NotEqual(t, store.PartitionOf("default", "wf", 4), out[2].Partition, "spread from its workflow's")
 	waitReadable(t, s, out[2].Position)
 
 	evs, next, err := s.ListEvents(ctx, store.EventFilter{})

@@ -14,6 +14,13 @@ import (
 // Partitions returns the number of partitions, fixed by the first migration.
 func (s *Store) Partitions() int { return s.nPart }
 
+// Placement spreads the executions made since migration 13 over the
+// partitions (see store.Placement); those made before stay in their
+// workflow's partition. It implements store.Consumer.
+func (s *Store) Placement() store.Placement {
+	return store.Placement{Partitions: s.nPart, SpreadFrom: s.spreadFrom}
+}
+
 // ClaimPartitions renews owner's leases and takes its fair share of free or
 // expired partitions (the number of partitions divided by the number of live
 // owners, rounded up), giving back partitions above that share. Owners are

@@ -21,13 +21,16 @@ import (
 
 // Store is the Postgres store. Create it with New after Migrate.
 type Store struct {
-	pool    *pgxpool.Pool
-	cfg     *Config
-	log     *slog.Logger
-	schema  string // quoted
-	nPart   int
-	channel string
-	river   *river.Client[pgx.Tx]
+	pool   *pgxpool.Pool
+	cfg    *Config
+	log    *slog.Logger
+	schema string // quoted
+	nPart  int
+	// spreadFrom is the aiflow_meta row "spread_executions_from" (see
+	// store.Placement).
+	spreadFrom int64
+	channel    string
+	river      *river.Client[pgx.Tx]
 
 	hub     *hub
 	workers *workers
@@ -92,6 +95,13 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg *Config) (*Store, error) {
 	s.nPart, _ = strconv.Atoi(parts)
 	if s.nPart <= 0 {
 		return nil, fmt.Errorf("postgres: New: schema %s stores %q partitions: expected a positive number", c.Schema, parts)
+	}
+	var from string
+	if err := pool.QueryRow(ctx, s.q("SELECT value FROM {s}.aiflow_meta WHERE key = 'spread_executions_from'")).Scan(&from); err != nil {
+		return nil, fmt.Errorf("postgres: New: reading where %s begins to spread executions: %w", c.Schema, err)
+	}
+	if s.spreadFrom, err = strconv.ParseInt(from, 10, 64); err != nil || s.spreadFrom <= 0 {
+		return nil, fmt.Errorf("postgres: New: schema %s stores %q as spread_executions_from: expected a positive execution id", c.Schema, from)
 	}
 	if c.Partitions != 0 && c.Partitions != s.nPart {
 		return nil, fmt.Errorf("postgres: New: Config.Partitions is %d but schema %s was created with %d partitions: leave it 0 or set %d", c.Partitions, c.Schema, s.nPart, s.nPart)
