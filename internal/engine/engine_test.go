@@ -314,3 +314,23 @@ func TestAFinishedTaskStatusIsFinal(t *testing.T) {
 		require.Zero(t, x.Tasks["a"].Latest.Failures, "after a late %s", late)
 	}
 }
+
+// TestStatusThatChangesNothingWritesNoSnapshot: the QUEUED status the engine
+// set itself when dispatching, or a status repeated, leaves the execution's
+// snapshot as it is; one that changes the task execution writes it.
+func TestStatusThatChangesNothingWritesNoSnapshot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, def("w", &engine.Task{Name: "t"}, &engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}}))
+	require.NotEmpty(t, h.start("w", 1).Snapshots)
+	fx := h.apply(h.status(1, "t", 1, store.TaskQueued, store.StatusData{}))
+	require.Empty(t, fx.Snapshots, "QUEUED was the engine's own")
+	fx = h.apply(h.status(1, "t", 1, store.TaskRunning, store.StatusData{}))
+	require.Len(t, fx.Snapshots, 1, "RUNNING changes the task execution")
+	fx = h.apply(h.status(1, "t", 1, store.TaskRunning, store.StatusData{}))
+	require.Empty(t, fx.Snapshots, "a repeated RUNNING")
+	fx = h.apply(h.status(1, "t", 1, store.TaskSuccess, store.StatusData{}))
+	require.Len(t, fx.Snapshots, 1)
+	x, ok := h.eng.Execution(1)
+	require.True(t, ok)
+	require.Equal(t, store.TaskSuccess, x.Tasks["t"].Latest.Status)
+}

@@ -40,14 +40,19 @@ func (e *Engine) applyStatus(ev *store.Event) error {
 	if x.def != nil {
 		t, _ = x.def.Task(ev.TaskName)
 	}
-	e.transition(x, t, te, store.TaskStatus(ev.Value), store.DecodeStatusData(ev), ev.Time)
-	e.markDirty(x)
+	// A status that changes nothing (the QUEUED the engine set itself when
+	// dispatching, a repeat) leaves the execution's snapshot as it is.
+	changed := e.transition(x, t, te, store.TaskStatus(ev.Value), store.DecodeStatusData(ev), ev.Time)
 	if stopping >= 0 && te.Status.Finished() {
+		changed = true
 		ts.Stopping = slices.Delete(ts.Stopping, stopping, stopping+1)
 		if len(ts.Stopping) == 0 && ts.Latest != nil && ts.Latest.Status == store.TaskInit &&
 			x.Status == store.WorkflowRunning && t != nil {
 			e.dispatch(x, t, ts.Latest, ev.Time, "") // the trace of the event that started it is not kept
 		}
+	}
+	if changed {
+		e.markDirty(x)
 	}
 	if x.Status != store.WorkflowRunning || x.def == nil {
 		return nil
@@ -55,10 +60,12 @@ func (e *Engine) applyStatus(ev *store.Event) error {
 	return e.evalRules(x, ev)
 }
 
-func (e *Engine) transition(x *Execution, t *Task, te *TE, s store.TaskStatus, d store.StatusData, at time.Time) {
+// transition applies a status of te and reports whether te changed.
+func (e *Engine) transition(x *Execution, t *Task, te *TE, s store.TaskStatus, d store.StatusData, at time.Time) bool {
 	if te.Status.Finished() {
-		return
+		return false
 	}
+	before := *te
 	switch s {
 	case store.TaskQueued:
 		if te.Status == store.TaskInit {
@@ -76,12 +83,12 @@ func (e *Engine) transition(x *Execution, t *Task, te *TE, s store.TaskStatus, d
 	case store.TaskRetrying:
 		te.Failures = d.Failures
 		if te.Status == store.TaskStopping {
-			return // the backend reports STOPPED next
+			return *te != before // the backend reports STOPPED next
 		}
 		te.Status = store.TaskRetrying
 		next := d.Attempt + 1
 		if next <= te.Attempt {
-			return // already dispatched
+			return *te != before // already dispatched
 		}
 		te.Attempt = next
 		notBefore := at
@@ -95,6 +102,7 @@ func (e *Engine) transition(x *Execution, t *Task, te *TE, s store.TaskStatus, d
 		te.Status = s
 		te.Failures = d.Failures
 	}
+	return *te != before
 }
 
 // workflowStatusEvent appends the status event of an execution.

@@ -164,60 +164,69 @@ func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
 
 // startHandoffs returns the statements that start the handed-off attempts
 // hs in a unit of work, after its River jobs are inserted and its task
-// executions written (tes are their records): RUNNING (reading back the
-// times into hs[i].run), the leases, the River jobs claimed (unless the
-// unit inserts them running: their ids are not known yet); it appends the
-// RUNNING status events to events. The leases expire TaskLeaseTTL after
+// executions written (tes are their records; those of inserted were
+// inserted RUNNING, their times read back by the insert): RUNNING (reading
+// back the times into hs[i].run), the leases, the River jobs claimed (unless
+// the unit inserts them running: their ids are not known yet); it appends
+// the RUNNING status events to events. The leases expire TaskLeaseTTL after
 // their statement runs (clock_timestamp, not the transaction's start): the
 // holder measures its lease from hs[i].sent, taken before.
-func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutionRecord, events *[]store.Event) []stmt {
+func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutionRecord, inserted map[int64]bool, events *[]store.Event) []stmt {
 	ids, atts, jobs := make([]int64, len(hs)), make([]int32, len(hs)), make([]int64, len(hs))
+	var updated []int64 // the attempts' task executions that existed before
 	byID := make(map[int64]int, len(hs))
 	sent := s.workers.clock()
 	for i, h := range hs {
 		hs[i].sent = sent
 		ids[i], atts[i], jobs[i] = h.te, int32(h.attempt), h.jobID
 		byID[h.te] = i
+		if !inserted[h.te] {
+			updated = append(updated, h.te)
+		}
 		te := *tes[h.te]
 		te.Status, te.Error = store.TaskRunning, ""
 		*events = append(*events, store.NewStatusEvent(&te, store.TaskRunning, store.StatusData{}, store.SenderWorker))
 		hs[i].run = &store.TaskRun{TaskExecutionRecord: te}
 	}
-	out := []stmt{{
-		sql: s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
+	var out []stmt
+	if len(updated) > 0 {
+		out = append(out, stmt{
+			sql: s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
 				updated_at = clock_timestamp()
 			WHERE id = ANY($1) RETURNING id, started_at, updated_at,
 				coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), ''),
 				coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '')`),
-		args: []any{ids},
-		handle: func(br pgx.BatchResults) error {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			var id int64
-			var started, updated time.Time
-			var version, input string
-			n := 0
-			_, err = pgx.ForEachRow(rows, []any{&id, &started, &updated, &version, &input}, func() error {
-				if i, ok := byID[id]; ok {
-					hs[i].run.StartedAt, hs[i].run.UpdatedAt = started, updated
-					hs[i].run.Version, hs[i].run.Input = version, input
-					n++
+			args: []any{updated},
+			handle: func(br pgx.BatchResults) error {
+				rows, err := br.Query()
+				if err != nil {
+					return err
 				}
-				return nil
-			})
-			if err == nil && n != len(hs) {
-				err = fmt.Errorf("starting %d handed-off attempts: %d task executions found", len(hs), n)
-			}
-			return err
-		},
-	}, {
+				var id int64
+				var started, updatedAt time.Time
+				var version, input string
+				n := 0
+				_, err = pgx.ForEachRow(rows, []any{&id, &started, &updatedAt, &version, &input}, func() error {
+					if i, ok := byID[id]; ok {
+						hs[i].run.StartedAt, hs[i].run.UpdatedAt = started, updatedAt
+						hs[i].run.Version, hs[i].run.Input = version, input
+						n++
+					}
+					return nil
+				})
+				if err == nil && n != len(updated) {
+					err = fmt.Errorf("starting %d handed-off attempts: %d task executions found", len(updated), n)
+				}
+				return err
+			},
+		})
+	}
+	out = append(out, stmt{
 		sql: s.q(`INSERT INTO {s}.aiflow_task_lease (task_execution_id, attempt, owner, expires_at)
 			SELECT u.te, u.attempt, $3, clock_timestamp() + $4::interval FROM unnest($1::bigint[], $2::integer[]) AS u(te, attempt)
 			ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
 		args: []any{ids, atts, s.workers.ownerID(), s.cfg.TaskLeaseTTL},
-	}}
+	})
 	if len(hs) == 0 || hs[0].jobID == 0 {
 		return out // the unit inserts the jobs running (see jobs.go)
 	}

@@ -3,8 +3,10 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -83,9 +85,44 @@ func (s *Store) executionRecords(fx *store.Effects) []stmt {
 	return out
 }
 
+// newTERow is a task execution a unit of work inserts: running is set for a
+// handed-off attempt's (RUNNING, started now), folded when the unit set its
+// status (its updated_at is the insert's time, as an update's would be).
+type newTERow struct {
+	folded, running []bool
+	// onRunning receives the times of a running one and its execution's
+	// version and input.
+	onRunning func(id int64, started, updated time.Time, version, input string)
+}
+
+// insertTaskExecutionsSQL inserts task executions ($1 to $23: the columns,
+// $24 folded, $25 running, see newTERow) and returns each id with, for the
+// running ones, their times and their execution's version and input.
+const insertTaskExecutionsSQL = `INSERT INTO {s}.aiflow_task_execution
+	(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
+	 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
+	 interruptions, max_interruptions, trace_parent)
+	SELECT id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
+		status_message, nullif(metrics, 'null'::jsonb), streaming, timeout_us, created_at,
+		CASE WHEN folded OR running THEN clock_timestamp() ELSE updated_at END,
+		CASE WHEN running THEN clock_timestamp() ELSE started_at END, ended_at,
+		interruptions, max_interruptions, trace_parent
+	FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
+		$8::integer[], $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::boolean[],
+		$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[],
+		$21::integer[], $22::integer[], $23::text[], $24::boolean[], $25::boolean[])
+		AS u(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
+			status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
+			interruptions, max_interruptions, trace_parent, folded, running)
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id, status = 'RUNNING', started_at, updated_at,
+		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END,
+		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END`
+
 // taskExecutionRecords returns the statement that inserts the new task
-// executions (none when there are none).
-func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord) []stmt {
+// executions news as r says (none when there are none); a task execution
+// that exists already fails it with store.ErrAlreadyExists.
+func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord, r newTERow) []stmt {
 	if len(news) == 0 {
 		return nil
 	}
@@ -94,26 +131,77 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord) []stmt {
 		ids[i] = news[i].ID
 	}
 	return []stmt{{
-		sql: s.q(`INSERT INTO {s}.aiflow_task_execution
-			(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
-			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
-			 interruptions, max_interruptions, trace_parent)
-			SELECT id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
-				status_message, nullif(metrics, 'null'::jsonb), streaming, timeout_us, created_at, updated_at, started_at, ended_at,
-				interruptions, max_interruptions, trace_parent
-			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::integer[],
-				$8::integer[], $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::boolean[],
-				$16::bigint[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[],
-				$21::integer[], $22::integer[], $23::text[])
-				AS u(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
-					status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
-					interruptions, max_interruptions, trace_parent)
-			ON CONFLICT (id) DO NOTHING RETURNING id`),
-		args: teArrays(news),
-		handle: expectIDs(ids, func(id int64) error {
-			return fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, id)
-		}),
+		sql:  s.q(insertTaskExecutionsSQL),
+		args: append(teArrays(news), r.folded, r.running),
+		handle: func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			var got []int64
+			var id int64
+			var running bool
+			var started pgtype.Timestamptz
+			var updated time.Time
+			var version, input string
+			_, err = pgx.ForEachRow(rows, []any{&id, &running, &started, &updated, &version, &input}, func() error {
+				got = append(got, id)
+				if running && r.onRunning != nil {
+					r.onRunning(id, started.Time, updated, version, input)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(got) != len(ids) {
+				for _, id := range ids {
+					if !slices.Contains(got, id) {
+						return fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, id)
+					}
+				}
+			}
+			return nil
+		},
 	}}
+}
+
+// queueNewTaskExecutions inserts the unit's new task executions as the unit
+// leaves them (dispatched: QUEUED; handed off: RUNNING, their times and
+// execution read back into the handed-off runs), rather than INIT and then
+// updated once or twice. Those the unit ended are inserted as they are and
+// ended by queueStatuses.
+func (u *unitWrite) queueNewTaskExecutions() {
+	if len(u.news) == 0 {
+		return
+	}
+	handoff := make(map[int64]int, len(u.res.handoffs))
+	for i, h := range u.res.handoffs {
+		handoff[h.te] = i
+	}
+	u.insertedRunning = make(map[int64]bool, len(u.res.handoffs))
+	news := make([]store.TaskExecutionRecord, len(u.news))
+	r := newTERow{folded: make([]bool, len(u.news)), running: make([]bool, len(u.news))}
+	for i, id := range u.news {
+		te := *u.tes[id]
+		if _, ok := handoff[id]; ok {
+			te.Status, te.Error = store.TaskRunning, ""
+			r.running[i] = true
+			u.insertedRunning[id] = true
+		}
+		if u.changed[id] && !u.ended[id] {
+			r.folded[i] = true
+			delete(u.changed, id)
+		}
+		news[i] = te
+	}
+	r.onRunning = func(id int64, started, updated time.Time, version, input string) {
+		if i, ok := handoff[id]; ok && u.res.handoffs[i].run != nil {
+			run := u.res.handoffs[i].run
+			run.StartedAt, run.UpdatedAt, run.Version, run.Input = started, updated, version, input
+		}
+	}
+	u.pending = append(u.pending, u.s.taskExecutionRecords(news, r)...)
 }
 
 // taskNotes returns the statement that writes the last note of each task

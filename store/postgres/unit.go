@@ -57,6 +57,12 @@ type unitWrite struct {
 	events     []store.Event // to append: the effects' and the transitions' status events
 	ea         *eventArgs    // events as arrays
 	missing    bool          // events were not inserted: a namespace is missing
+
+	// news are the unit's new task executions, inserted in the last round
+	// trip as the unit leaves them (see queueNewTaskExecutions);
+	// insertedRunning those inserted RUNNING, handed off.
+	news            []int64
+	insertedRunning map[int64]bool
 }
 
 // applyEffects writes a unit of work's effects in tx, with the new position,
@@ -110,8 +116,9 @@ func (u *unitWrite) send(ctx context.Context, stmts []stmt) error {
 }
 
 // queueRecords queues the new position (checked against the version) and
-// the records: new and updated workflow executions, new task executions
-// (which the later steps then know without reading them) and task notes.
+// the records: new and updated workflow executions and task notes. The new
+// task executions, which the later steps know without reading them, are
+// inserted last, in the state the unit leaves them in.
 func (u *unitWrite) queueRecords() {
 	u.pending = append(u.pending, stmt{
 		sql:  u.s.q(movePositionSQL),
@@ -128,8 +135,8 @@ func (u *unitWrite) queueRecords() {
 	for i := range u.fx.NewTaskExecutions {
 		te := u.fx.NewTaskExecutions[i]
 		u.tes[te.ID] = &te
+		u.news = append(u.news, te.ID)
 	}
-	u.pending = append(u.pending, u.s.taskExecutionRecords(u.fx.NewTaskExecutions)...)
 	u.pending = append(u.pending, u.s.taskNotes(u.fx.TaskNotes, u.tes)...)
 }
 
@@ -365,12 +372,13 @@ func (u *unitWrite) cancelStoppedJobs(ctx context.Context) error {
 }
 
 // queueFinal queues the last round trip after the records (if not sent
-// yet): task execution statuses, handed-off starts, dispatch rows, events
-// and snapshots.
+// yet): new task executions, task execution statuses, handed-off starts,
+// dispatch rows, events and snapshots.
 func (u *unitWrite) queueFinal() {
+	u.queueNewTaskExecutions()
 	u.queueStatuses()
 	if len(u.res.handoffs) > 0 {
-		u.pending = append(u.pending, u.s.startHandoffs(u.res.handoffs, u.tes, &u.events)...)
+		u.pending = append(u.pending, u.s.startHandoffs(u.res.handoffs, u.tes, u.insertedRunning, &u.events)...)
 	}
 	u.queueDispatchRows()
 	u.queueEvents()
