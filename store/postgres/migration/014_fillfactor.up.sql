@@ -1,4 +1,4 @@
--- AIFlow for Go, schema version 13: room on each page of the tables whose
+-- AIFlow for Go, schema version 14: room on each page of the tables whose
 -- rows are rewritten many times, so that those updates stay on their page
 -- and leave the indexes alone (heap-only tuples). A task execution is
 -- updated at its start and at its end (and more when retried); a snapshot
