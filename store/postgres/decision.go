@@ -35,7 +35,13 @@ func (s *Store) decisionWrites(ds []store.Decision) []stmt {
 }
 
 // writeDecisionsSQL inserts the start decisions and upserts the rings of
-// the others, keeping the last $12 of each.
+// the others, keeping the last $12 of each. The rings' new entries are
+// aggregated from input sorted once by ring and id, not with an ORDER BY in
+// each array_agg: before Postgres 16 each such aggregate sorts every group
+// on its own, eight sorts per ring, which cost a unit of work whose events
+// each reach one execution (a ring of one entry each) about as much as the
+// upserts themselves. A GROUP BY keeps its input's order within a group
+// (whether it sorts or hashes, it reads the sorted input in order).
 const writeDecisionsSQL = `WITH u AS MATERIALIZED (
 	SELECT u.*, nextval('{s}.aiflow_decision_id_seq'::regclass) AS id
 	FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
@@ -49,11 +55,11 @@ starts AS (
 	SELECT id, execution_id, task, rule, event_id, event_key, time, outcome, reason, task_execution_id, seq_num, true
 	FROM u WHERE kept),
 g AS (
-	SELECT execution_id, task, rule, array_agg(id ORDER BY id) AS ids, array_agg(event_id ORDER BY id) AS event_ids,
-		array_agg(event_key ORDER BY id) AS event_keys, array_agg(time ORDER BY id) AS times,
-		array_agg(outcome ORDER BY id) AS outcomes, array_agg(reason ORDER BY id) AS reasons,
-		array_agg(task_execution_id ORDER BY id) AS tes, array_agg(seq_num ORDER BY id) AS seqs
-	FROM u WHERE NOT kept GROUP BY execution_id, task, rule)
+	SELECT execution_id, task, rule, array_agg(id) AS ids, array_agg(event_id) AS event_ids,
+		array_agg(event_key) AS event_keys, array_agg(time) AS times, array_agg(outcome) AS outcomes,
+		array_agg(reason) AS reasons, array_agg(task_execution_id) AS tes, array_agg(seq_num) AS seqs
+	FROM (SELECT * FROM u WHERE NOT kept ORDER BY execution_id, task, rule, id) AS s
+	GROUP BY execution_id, task, rule)
 INSERT INTO {s}.aiflow_decision AS d (execution_id, task, rule, event_id, event_key, time, outcome, reason,
 	task_execution_id, seq_num, kept, recent_id, recent_event_id, recent_event_key, recent_time, recent_outcome,
 	recent_reason, recent_task_execution_id, recent_seq_num)

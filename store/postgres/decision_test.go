@@ -1,0 +1,71 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/aiflow-go/aiflow/store"
+)
+
+// TestDecisionRingsKeepTheOrderOfTheirUnits writes, in two units of work,
+// decisions of many rings interleaved (every execution and rule in turn, as
+// an event that reaches every execution adds them) and checks that each
+// ring keeps its latest store.DecisionsKept decisions in the order they
+// were made, next to a start decision kept whole.
+func TestDecisionRingsKeepTheOrderOfTheirUnits(t *testing.T) {
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	const executions, rules = 40, 3
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var event int64
+	// unit records rounds decisions of every ring, round after round.
+	unit := func(rounds int, start bool) {
+		var ds []store.Decision
+		for range rounds {
+			event++
+			for x := int64(1); x <= executions; x++ {
+				for r := 1; r <= rules; r++ {
+					ds = append(ds, store.Decision{ExecutionID: x, Task: "t", Rule: r, EventID: event, EventKey: "k",
+						Time: now, Outcome: store.DecisionConditionFalse, Reason: "a condition"})
+				}
+			}
+		}
+		if start {
+			ds = append(ds, store.Decision{ExecutionID: 1, Task: "t", Rule: 1, EventID: event, EventKey: "k",
+				Time: now, Outcome: store.DecisionStarted, TaskExecutionID: 7, SeqNum: 1})
+		}
+		consume(t, s, testOwner, func(store.Batch) *store.Effects { return &store.Effects{Decisions: ds} })
+	}
+	unit(3, false)
+	unit(store.DecisionsKept+4, true) // the first unit's decisions and 4 of this one's drop out
+	for x := int64(1); x <= executions; x++ {
+		ds, err := s.ListDecisions(context.Background(), x, "t")
+		require.NoError(t, err)
+		byRule := map[int][]int64{}
+		var started int
+		for i, d := range ds {
+			if i > 0 {
+				require.Less(t, ds[i-1].ID, d.ID, "execution %d: decisions in id order", x)
+			}
+			if d.Outcome == store.DecisionStarted {
+				started++
+				continue
+			}
+			require.Equal(t, store.DecisionConditionFalse, d.Outcome)
+			require.Equal(t, "a condition", d.Reason)
+			require.True(t, now.Equal(d.Time), "time %v, expected %v", d.Time, now)
+			byRule[d.Rule] = append(byRule[d.Rule], d.EventID)
+		}
+		require.Equal(t, map[bool]int{true: 1, false: 0}[x == 1], started, "execution %d: start decisions", x)
+		want := make([]int64, 0, store.DecisionsKept)
+		for e := event - store.DecisionsKept + 1; e <= event; e++ {
+			want = append(want, e)
+		}
+		for r := 1; r <= rules; r++ {
+			require.Equal(t, want, byRule[r], "execution %d, rule %d: the latest decisions, oldest first", x, r)
+		}
+	}
+}
