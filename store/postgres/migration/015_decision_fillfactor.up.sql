@@ -1,4 +1,4 @@
--- AIFlow for Go, schema version 13: the pages of aiflow_decision are filled
+-- AIFlow for Go, schema version 15: the pages of aiflow_decision are filled
 -- to half, so that the upsert of a ring (migration 11), which rewrites its
 -- row at every unit of work that evaluates its rule, can put the new version
 -- in the same page (a heap-only update: none of the three indexes gets a
