@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"strconv"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+var startsHandoff = flag.Int("starts-handoff", 0, "Config.HandoffMaxWorkers of BenchmarkTaskStartsCPU (0: the store's default)")
+
 // BenchmarkTaskStartsCPU runs BenchmarkTaskStartsBurst's workload and
 // reports, besides the rate, the CPU each task start costs in this process
 // and in its Postgres backends (from /proc, so Linux only, and with the
@@ -17,6 +20,9 @@ import (
 // loaded machine.
 //
 //	go test -run '^$' -bench BenchmarkTaskStartsCPU -benchtime 10x ./cmd/aiflow-bench
+//
+// -args -starts-handoff N sets the store's Config.HandoffMaxWorkers (1000:
+// every start of a round handed off).
 func BenchmarkTaskStartsCPU(b *testing.B) {
 	if probe(b) {
 		return
@@ -56,7 +62,7 @@ func BenchmarkTaskStartsCPU(b *testing.B) {
 		self0 = procCPU("self")
 	}
 	const executions = 1000
-	rate, err := taskStarts(ctx, pool, executions, b.N, begin)
+	rate, err := taskStarts(ctx, pool, executions, b.N, *startsHandoff, begin)
 	if err != nil {
 		b.Fatal(err)
 	}

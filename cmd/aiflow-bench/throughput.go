@@ -58,13 +58,14 @@ func AppendEvents(ctx context.Context, pool *pgxpool.Pool, batch, callers int, d
 // round one event starts a Func task in each of executions running
 // executions, and the round ends when every task has run and succeeded.
 func TaskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int) (float64, error) {
-	return taskStarts(ctx, pool, executions, rounds, nil)
+	return taskStarts(ctx, pool, executions, rounds, 0, nil)
 }
 
-// taskStarts is TaskStarts, calling begin (if not nil) once the executions
-// are running, right before the first round.
-func taskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds int, begin func()) (float64, error) {
-	st, closeStore, err := openStore(ctx, pool, &postgres.Config{MaxWorkers: 200})
+// taskStarts is TaskStarts with handoff as the store's
+// Config.HandoffMaxWorkers (0: its default), calling begin (if not nil) once
+// the executions are running, right before the first round.
+func taskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds, handoff int, begin func()) (float64, error) {
+	st, closeStore, err := openStore(ctx, pool, &postgres.Config{MaxWorkers: 200, HandoffMaxWorkers: handoff})
 	if err != nil {
 		return 0, err
 	}
