@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -49,12 +48,8 @@ type newDispatch struct {
 func (s *Store) executionRecords(fx *store.Effects) []stmt {
 	var out []stmt
 	if len(fx.NewExecutions) > 0 {
-		ids := make([]int64, len(fx.NewExecutions))
-		for i, x := range fx.NewExecutions {
-			ids[i] = x.ID
-		}
 		out = append(out, stmt{
-			sql: s.q(`INSERT INTO {s}.aiflow_workflow_execution AS x
+			sql: s.q(checkedIDsSQL(`INSERT INTO {s}.aiflow_workflow_execution AS x
 			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
@@ -63,11 +58,8 @@ func (s *Store) executionRecords(fx *store.Effects) []stmt {
 				schedule_id = EXCLUDED.schedule_id, trigger_id = EXCLUDED.trigger_id, updated_at = EXCLUDED.updated_at,
 				ended_at = EXCLUDED.ended_at
 			WHERE x.status = 'INIT'
-			RETURNING id`),
+			RETURNING id`, 1, "workflow execution")),
 			args: execArrays(fx.NewExecutions),
-			handle: expectIDs(ids, func(id int64) error {
-				return fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, id)
-			}),
 		})
 	}
 	if ups := foldExecutionUpdates(fx.ExecutionUpdates); len(ups) > 0 {
@@ -89,12 +81,8 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord) []stmt {
 	if len(news) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(news))
-	for i := range news {
-		ids[i] = news[i].ID
-	}
 	return []stmt{{
-		sql: s.q(`INSERT INTO {s}.aiflow_task_execution
+		sql: s.q(checkedIDsSQL(`INSERT INTO {s}.aiflow_task_execution
 			(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 			 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
 			 interruptions, max_interruptions, trace_parent)
@@ -108,11 +96,8 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord) []stmt {
 				AS u(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 					status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
 					interruptions, max_interruptions, trace_parent)
-			ON CONFLICT (id) DO NOTHING RETURNING id`),
+			ON CONFLICT (id) DO NOTHING RETURNING id`, 1, "task execution")),
 		args: teArrays(news),
-		handle: expectIDs(ids, func(id int64) error {
-			return fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, id)
-		}),
 	}}
 }
 
