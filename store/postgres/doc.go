@@ -211,9 +211,12 @@
 //     is ignored) with their River jobs (inserted by the same statement, or
 //     by River's InsertManyTx when River insert middleware is configured),
 //     stop outcomes, events, snapshots and decisions, pipelined: the
-//     transaction begins with its first batch, so a unit that reads nothing
-//     first (one that starts new task executions, or only applies events)
-//     is one batch and the commit.
+//     transaction begins with its first batch and commits with its last,
+//     so a unit that reads nothing first (one that starts new task
+//     executions, or only applies events) is one round trip. The checks of
+//     the writes (the version, executions that already exist, a missing
+//     namespace) fail their own statement (aiflow_raise), so that a failed
+//     one aborts the transaction before the COMMIT that follows it.
 //
 // A crash before the commit leaves nothing; after it everything is durable.
 // A unit that only moves the cursor commits without waiting for the WAL

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -191,11 +190,18 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 	var out []stmt
 	if len(updated) > 0 {
 		out = append(out, stmt{
-			sql: s.q(`UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
-				updated_at = clock_timestamp()
-			WHERE id = ANY($1) RETURNING id, started_at, updated_at,
-				coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), ''),
-				coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '')`),
+			// Every attempt must be found: the statement raises
+			// checkInvariant otherwise, before the unit's COMMIT.
+			sql: s.q(`WITH r AS (UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
+					updated_at = clock_timestamp()
+				WHERE id = ANY($1) RETURNING id, started_at, updated_at,
+					coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') AS version,
+					coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') AS input),
+				c AS (SELECT count(*) AS n FROM r)
+				SELECT r.id, r.started_at, r.updated_at, r.version, r.input FROM c LEFT JOIN r ON true
+				WHERE CASE WHEN c.n = cardinality($1::bigint[]) THEN true
+					ELSE {s}.aiflow_raise('` + checkInvariant + `', format('starting %s handed-off attempts: %s task executions found',
+						cardinality($1::bigint[]), c.n)) IS NULL END`),
 			args: []any{updated},
 			handle: func(br pgx.BatchResults) error {
 				rows, err := br.Query()
@@ -205,18 +211,13 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 				var id int64
 				var started, updatedAt time.Time
 				var version, input string
-				n := 0
 				_, err = pgx.ForEachRow(rows, []any{&id, &started, &updatedAt, &version, &input}, func() error {
 					if i, ok := byID[id]; ok {
 						hs[i].run.StartedAt, hs[i].run.UpdatedAt = started, updatedAt
 						hs[i].run.Version, hs[i].run.Input = version, input
-						n++
 					}
 					return nil
 				})
-				if err == nil && n != len(updated) {
-					err = fmt.Errorf("starting %d handed-off attempts: %d task executions found", len(updated), n)
-				}
 				return err
 			},
 		})

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,33 +42,10 @@ func sendBatch(ctx context.Context, tx pgx.Tx, stmts []stmt) error {
 	return br.Close()
 }
 
-// expectIDs returns a handler that checks that a RETURNING id statement
-// returned every id of want, else reports the first missing one with notFound.
-func expectIDs(want []int64, missing func(id int64) error) func(br pgx.BatchResults) error {
-	return func(br pgx.BatchResults) error {
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		if len(ids) != len(want) {
-			for _, id := range want {
-				if !slices.Contains(ids, id) {
-					return missing(id)
-				}
-			}
-		}
-		return nil
-	}
-}
-
 // unitTx is the transaction of a unit of work (a pgx.Tx on one pooled
-// connection) that begins lazily: its first batch carries the BEGIN, so a
-// unit whose statements go in one batch makes two round trips in all (the
-// batch and the COMMIT) instead of four. Single statements (River's calls)
+// connection) that begins lazily: its first batch carries the BEGIN, and
+// its last one the COMMIT (commitStmt), so a unit whose statements go in one
+// batch makes one round trip in all instead of four. Single statements (River's calls)
 // send the BEGIN first when it is still due.
 type unitTx struct {
 	conn  *pgxpool.Conn
@@ -111,6 +87,24 @@ func (t *unitTx) begin(ctx context.Context) error {
 // Begin is not used by a unit of work: it refuses nested transactions.
 func (t *unitTx) Begin(context.Context) (pgx.Tx, error) {
 	return nil, errors.New("postgres: a unit of work's transaction does not nest")
+}
+
+// commitStmt is the COMMIT as the last statement of the unit's last batch,
+// so that the unit commits in the round trip of its last writes; Commit then
+// has nothing left to do. Should a statement of the batch fail, the server
+// skips the rest of it, the COMMIT included, and Rollback ends the failed
+// transaction.
+func (t *unitTx) commitStmt() stmt {
+	return stmt{sql: "COMMIT", handle: func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		if err == nil && tag.String() == "ROLLBACK" {
+			err = pgx.ErrTxCommitRollback
+		}
+		if err == nil {
+			t.begun = false
+		}
+		return err
+	}}
 }
 
 // Commit commits what was sent; nothing when nothing was.

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"encoding/json"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,12 +49,8 @@ type newDispatch struct {
 func (s *Store) executionRecords(fx *store.Effects) []stmt {
 	var out []stmt
 	if len(fx.NewExecutions) > 0 {
-		ids := make([]int64, len(fx.NewExecutions))
-		for i, x := range fx.NewExecutions {
-			ids[i] = x.ID
-		}
 		out = append(out, stmt{
-			sql: s.q(`INSERT INTO {s}.aiflow_workflow_execution AS x
+			sql: s.q(checkedIDsSQL(`INSERT INTO {s}.aiflow_workflow_execution AS x
 			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
@@ -65,11 +59,8 @@ func (s *Store) executionRecords(fx *store.Effects) []stmt {
 				schedule_id = EXCLUDED.schedule_id, trigger_id = EXCLUDED.trigger_id, updated_at = EXCLUDED.updated_at,
 				ended_at = EXCLUDED.ended_at
 			WHERE x.status = 'INIT'
-			RETURNING id`),
+			RETURNING id`, 1, "workflow execution")),
 			args: execArrays(fx.NewExecutions),
-			handle: expectIDs(ids, func(id int64) error {
-				return fmt.Errorf("%w: workflow execution %d", store.ErrAlreadyExists, id)
-			}),
 		})
 	}
 	if ups := foldExecutionUpdates(fx.ExecutionUpdates); len(ups) > 0 {
@@ -115,9 +106,9 @@ const insertTaskExecutionsSQL = `INSERT INTO {s}.aiflow_task_execution
 			status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
 			interruptions, max_interruptions, trace_parent, folded, running)
 	ON CONFLICT (id) DO NOTHING
-	RETURNING id, status = 'RUNNING', started_at, updated_at,
-		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END,
-		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END`
+	RETURNING id, status = 'RUNNING' AS running, started_at, updated_at,
+		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END AS version,
+		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END AS input`
 
 // taskExecutionRecords returns the statement that inserts the new task
 // executions news as r says (none when there are none); a task execution
@@ -126,42 +117,29 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord, r newTERo
 	if len(news) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(news))
-	for i := range news {
-		ids[i] = news[i].ID
-	}
 	return []stmt{{
-		sql:  s.q(insertTaskExecutionsSQL),
+		// Every id must be inserted: the statement raises checkExists
+		// otherwise, before the unit's COMMIT (which may ride in the same
+		// round trip).
+		sql:  s.q(checkedRowsSQL(insertTaskExecutionsSQL, 1, "task execution")),
 		args: append(teArrays(news), r.folded, r.running),
 		handle: func(br pgx.BatchResults) error {
 			rows, err := br.Query()
 			if err != nil {
 				return err
 			}
-			var got []int64
 			var id int64
 			var running bool
 			var started pgtype.Timestamptz
 			var updated time.Time
 			var version, input string
 			_, err = pgx.ForEachRow(rows, []any{&id, &running, &started, &updated, &version, &input}, func() error {
-				got = append(got, id)
 				if running && r.onRunning != nil {
 					r.onRunning(id, started.Time, updated, version, input)
 				}
 				return nil
 			})
-			if err != nil {
-				return err
-			}
-			if len(got) != len(ids) {
-				for _, id := range ids {
-					if !slices.Contains(got, id) {
-						return fmt.Errorf("%w: task execution %d", store.ErrAlreadyExists, id)
-					}
-				}
-			}
-			return nil
+			return err
 		},
 	}}
 }

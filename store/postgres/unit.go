@@ -56,7 +56,6 @@ type unitWrite struct {
 	cancelled  []dispatchKey // dispatch rows the unit cancels
 	events     []store.Event // to append: the effects' and the transitions' status events
 	ea         *eventArgs    // events as arrays
-	missing    bool          // events were not inserted: a namespace is missing
 
 	// news are the unit's new task executions, inserted in the last round
 	// trip as the unit leaves them (see queueNewTaskExecutions);
@@ -72,7 +71,13 @@ type unitWrite struct {
 // with River insert middleware: else the jobs go with their dispatch rows,
 // see jobs.go), one round trip per cancelled job, and everything else in a
 // last round trip; without such reads the records ride in the last round
-// trip too. On a unitTx the first round trip carries the BEGIN.
+// trip too. On a unitTx the first round trip carries the BEGIN and the last
+// one the COMMIT: a unit without reads or River calls is one round trip.
+// Every check of the writes is raised by its statement (unitcheck.go), so
+// that a failed one aborts the transaction before the COMMIT; what the
+// handlers read back after the server has committed cannot fail the unit
+// (but for a broken connection, when the COMMIT's outcome is unknown
+// anyway, as it was when the COMMIT went alone).
 func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.ConsumeParams, version int64, fx *store.Effects) (effectsResult, error) {
 	if err := checkEvents(fx.Events); err != nil {
 		return effectsResult{}, err
@@ -98,17 +103,21 @@ func (s *Store) applyEffects(ctx context.Context, tx pgx.Tx, params store.Consum
 		return u.res, err
 	}
 	u.queueFinal()
-	err := u.send(ctx, u.pending)
-	if err == nil && u.missing {
-		err = s.missingNamespace(ctx, tx, u.ea.namespace)
+	if ut, ok := tx.(*unitTx); ok {
+		// The COMMIT goes with the last writes: every check of the unit is
+		// raised by its statement (see unitcheck.go), so that none is left
+		// to run once the server has committed.
+		u.pending = append(u.pending, ut.commitStmt())
 	}
+	err := u.send(ctx, u.pending)
 	return u.res, err
 }
 
-// send sends stmts in one round trip; a version-checked write that found no
-// row is explained (see unitConflict).
+// send sends stmts in one round trip; a failed check is turned into the
+// store's error (checkError), and a version-checked write that found no row
+// is explained (see unitConflict).
 func (u *unitWrite) send(ctx context.Context, stmts []stmt) error {
-	err := sendBatch(ctx, u.tx, stmts)
+	err := checkError(sendBatch(ctx, u.tx, stmts))
 	if errors.Is(err, errVersionMoved) {
 		return u.s.unitConflict(ctx, u.params, u.version)
 	}
@@ -121,14 +130,10 @@ func (u *unitWrite) send(ctx context.Context, stmts []stmt) error {
 // inserted last, in the state the unit leaves them in.
 func (u *unitWrite) queueRecords() {
 	u.pending = append(u.pending, stmt{
-		sql:  u.s.q(movePositionSQL),
+		sql:  u.s.q(checkedVersionSQL),
 		args: []any{u.params.Partition, u.fx.Position.XID, u.fx.Position.ID, u.version, u.params.Owner},
 		handle: func(br pgx.BatchResults) error {
-			err := br.QueryRow().Scan(&u.res.version)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return errVersionMoved
-			}
-			return err
+			return br.QueryRow().Scan(&u.res.version)
 		},
 	})
 	u.pending = append(u.pending, u.s.executionRecords(u.fx)...)
@@ -440,14 +445,14 @@ func (u *unitWrite) queueDispatchRows() {
 }
 
 // queueEvents appends the unit's events; when a namespace is missing none
-// is inserted and the unit fails (see missingNamespace).
+// is inserted and the statement fails the unit (checkNamespace).
 func (u *unitWrite) queueEvents() {
 	if len(u.events) == 0 {
 		return
 	}
 	u.ea = u.s.eventArgs(u.events)
 	u.pending = append(u.pending, stmt{
-		sql:  u.s.q(insertEventsSQL),
+		sql:  u.s.q(checkedEventsSQL),
 		args: u.ea.args(),
 		handle: func(br pgx.BatchResults) error {
 			rows, err := br.Query()
@@ -455,7 +460,6 @@ func (u *unitWrite) queueEvents() {
 				return err
 			}
 			_, ok, err := u.s.readInserted(u.events, u.ea, rows)
-			u.missing = !ok
 			u.res.appended, u.res.parts = ok, u.ea.partition
 			return err
 		},
