@@ -56,7 +56,11 @@ func postgresConfig(t *testing.T, pool *pgxpool.Pool) *postgres.Config {
 		EventPollInterval: 50 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		TaskHeartbeat:     100 * time.Millisecond,
-		TaskLeaseTTL:      time.Second,
+		// Three seconds, not one: a holder cancels its attempt once it has
+		// gone TaskLeaseTTL minus TaskStopGrace without proving its lease, and
+		// at one second a stall of 600 ms on a loaded 2-core machine (CI runs
+		// packages side by side) cancelled attempts that the tests control.
+		TaskLeaseTTL:      3 * time.Second,
 		ReapInterval:      100 * time.Millisecond,
 		LeaderTTL:         time.Second,
 		ListenerReconnect: 20 * time.Millisecond,
