@@ -53,10 +53,9 @@ func curveEvents(executions, most, work int) int {
 // expected events that the stateful condition of every execution counts in
 // its state, each kind appended in batches of 100 and timed until the
 // partitions concerned have consumed past the last one. It fails unless
-// every execution counted every expected event. Only the workflow's
-// partition reads the expected key, and it holds every execution (a
-// workflow lives in one partition), so the inverse of the time per
-// expected event is the events that partition applies per second.
+// every execution counted every expected event. The executions are spread
+// over the partitions (store.Placement), so the time is until every
+// partition has consumed past the last expected event.
 func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int) (CurvePoint, error) {
 	p := CurvePoint{Executions: executions}
 	st, closeStore, err := openStore(ctx, pool, nil)
@@ -84,10 +83,9 @@ func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	// Allow 50 µs per decision on a loaded machine (3.5 on a quiet one, 16
 	// under a load of 24 on 2 cores).
 	budget := waitTimeout + time.Duration(expected)*time.Duration(executions)*50*time.Microsecond
-	// Only the workflow's partition reads the counted key: the others move
-	// past its events when they are next woken, up to 100 ms later.
-	mine := []int{store.PartitionOf(store.DefaultNamespace, wf.Name(), st.Partitions())}
-	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget, mine,
+	// Every partition: the executions are spread over them (store.Placement)
+	// and each reads the counted key for those it holds.
+	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget, nil,
 		func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
 	if err != nil {
 		return p, err
