@@ -262,8 +262,14 @@ func TestFencedAttemptWritesNothing(t *testing.T) {
 	_, err := s.pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_task_lease SET owner = 'ghost', expires_at = now() - interval '1 second'
 		WHERE task_execution_id = $1`), te.ID)
 	require.NoError(t, err)
-	n, err := s.reap(ctx)
-	require.NoError(t, err)
+	// The reaper skips rows locked at that moment (SKIP LOCKED): the stale
+	// worker's heartbeat may hold them briefly, so reap until it takes one.
+	var n int
+	eventually(t, func() bool {
+		n, err = s.reap(ctx)
+		require.NoError(t, err)
+		return n > 0
+	}, "the reaper takes the expired lease")
 	require.Equal(t, 1, n)
 	got := getTE(t, s, te.ID)
 	require.Equal(t, store.TaskRetrying, got.Status)
