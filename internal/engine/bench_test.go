@@ -51,17 +51,7 @@ func benchWorkflow() *engine.Definition {
 func BenchmarkApply(b *testing.B) {
 	const executions = 1000
 	const batch = 500
-	reg := engine.NewRegistry()
-	reg.Add(benchWorkflow())
-	eng := engine.New(reg, 0)
-	ids := &benchIDs{}
-	var pos int64
-	now := time.Unix(1_700_000_000, 0)
-	next := func(ev store.Event) store.Event {
-		pos++
-		ev.ID, ev.Position, ev.Time = pos, store.Position{XID: uint64(pos), ID: pos}, now
-		return ev
-	}
+	eng, ids, next := newBenchEngine(benchWorkflow())
 	// pending worker reports, fed back in order
 	var queue []store.Event
 	tes := map[int64]store.TaskExecutionRecord{}
@@ -165,17 +155,7 @@ func BenchmarkExpectedEvent(b *testing.B) {
 
 func benchExpected(b *testing.B, executions int) {
 	const unit = 500
-	reg := engine.NewRegistry()
-	reg.Add(countingWorkflow())
-	eng := engine.New(reg, 0)
-	ids := &benchIDs{}
-	var pos int64
-	now := time.Unix(1_700_000_000, 0)
-	next := func(ev store.Event) store.Event {
-		pos++
-		ev.ID, ev.Position, ev.Time = pos, store.Position{XID: uint64(pos), ID: pos}, now
-		return ev
-	}
+	eng, ids, next := newBenchEngine(countingWorkflow())
 	eng.Begin(ids, nil)
 	data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual})
 	for i := 1; i <= executions; i++ {
@@ -204,4 +184,19 @@ func benchExpected(b *testing.B, executions int) {
 	eng.End()
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(executions), "ns/decision")
+}
+
+// newBenchEngine returns an engine of partition 0 running def, the id
+// source of its units, and next, which gives an event the next position
+// (and a fixed time).
+func newBenchEngine(def *engine.Definition) (*engine.Engine, *benchIDs, func(store.Event) store.Event) {
+	reg := engine.NewRegistry()
+	reg.Add(def)
+	var pos int64
+	now := time.Unix(1_700_000_000, 0)
+	return engine.New(reg, 0), &benchIDs{}, func(ev store.Event) store.Event {
+		pos++
+		ev.ID, ev.Position, ev.Time = pos, store.Position{XID: uint64(pos), ID: pos}, now
+		return ev
+	}
 }
