@@ -192,12 +192,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // witness sends "witness" to an execution and waits until its witness task
 // has run once more: every event appended before has been applied to the
-// execution by then.
+// execution by then. It sends through reader, so that it works after the
+// test stopped client (another client runs the execution).
 func (b *bed) witness(exec int64) {
 	b.t.Helper()
 	n := len(b.runs(exec, "witness"))
 	ns := b.execution(exec).Namespace
-	_, err := b.client.SendEvent(b.ctx, "witness", "", &aiflow.SendEventOpts{ExecutionID: exec, Namespace: ns})
+	_, err := b.reader.SendEvent(b.ctx, "witness", "", &aiflow.SendEventOpts{ExecutionID: exec, Namespace: ns})
 	require.NoError(b.t, err)
 	b.waitRun(exec, "witness", n+1, aiflow.TaskSuccess)
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore Factory) {
 		{name: "Spread/ATriggerStartsOneExecutionPerFiringInOtherPartitions", fn: testSpreadTriggerStartsOnePerFiring},
 		{name: "Spread/DisablingReachesTheExecutionsOfEveryPartition", fn: testSpreadDisabledWorkflowReachesEveryPartition},
 		{name: "Spread/AnEventSentRightAfterAStartReachesTheExecution", fn: testSpreadEventRightAfterAStart},
+		{name: "Spread/DisablingReachesPartitionsConsumedByAClientThatRegistersNothing", fn: testSpreadTogglingReachesClientsThatRegisterNothing},
 		{name: "Status/SuccessWhenEverythingSucceeded", fn: testExecutionSuccess},
 		{name: "Status/FailedDoesNotDependOnDeclarationOrder", fn: testExecutionFailedOrderIndependent},
 		{name: "Status/NoHangWhenADownstreamTaskCanNoLongerStart", fn: testNoHang},

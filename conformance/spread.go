@@ -141,31 +141,53 @@ func testSpreadTriggerStartsOnePerFiring(t *testing.T, b *bed) {
 	require.Len(t, b.eventsN(store.WorkflowStatusKey("fired"), firings+1), firings+1, "one RUNNING status event each")
 }
 
+// gatedFlow builds the workflow "gated": a task "go" that the event "go"
+// starts, the witness task, and keepAlive.
+func (b *bed) gatedFlow() *flow {
+	f := b.flow("gated")
+	f.ctl.setAuto("go", nil)
+	f.task("go").OnEvent("go", aiflow.ActionStart)
+	f.witnessTask()
+	f.keepAlive()
+	return f
+}
+
+// startGated starts one execution of "gated" per partition and waits until
+// each runs; consecutive executions take the partitions in turn.
+func (b *bed) startGated(pl store.Placement) []int64 {
+	b.t.Helper()
+	ids := make([]int64, pl.Partitions)
+	for i := range ids {
+		ids[i] = b.start("gated")
+		b.waitExecution(ids[i], aiflow.WorkflowRunning)
+	}
+	return ids
+}
+
+// requireGoIgnored checks that the "go" sent while "gated" was disabled
+// started nothing in its executions ids, once "gated" was enabled again:
+// the witness, sent after the enabling, follows it.
+func (b *bed) requireGoIgnored(pl store.Placement, ids []int64) {
+	b.t.Helper()
+	for _, id := range ids {
+		b.witness(id)
+		require.Empty(b.t, b.runs(id, "go"), "execution %d (partition %d) ignored the event sent while disabled",
+			id, pl.Execution(store.DefaultNamespace, "gated", id))
+	}
+}
+
 // testSpreadDisabledWorkflowReachesEveryPartition checks that disabling a
 // workflow reaches its executions in every partition: the events sent
 // afterwards start nothing in any of them, and enabling it again lets the
 // next ones do.
 func testSpreadDisabledWorkflowReachesEveryPartition(t *testing.T, b *bed) {
 	pl := b.spreadPlacement()
-	f := b.flow("gated")
-	f.ctl.setAuto("go", nil)
-	f.task("go").OnEvent("go", aiflow.ActionStart)
-	f.witnessTask()
-	f.keepAlive()
-	b.register(f.wf)
-	ids := make([]int64, pl.Partitions)
-	for i := range ids {
-		ids[i] = b.start("gated")
-		b.waitExecution(ids[i], aiflow.WorkflowRunning)
-	}
+	b.register(b.gatedFlow().wf)
+	ids := b.startGated(pl)
 	require.NoError(t, b.client.DisableWorkflow(b.ctx, "", "gated"))
 	b.send("go", "")
 	require.NoError(t, b.client.EnableWorkflow(b.ctx, "", "gated"))
-	for _, id := range ids {
-		b.witness(id) // the witness follows the enable: the go before it was applied
-		require.Empty(t, b.runs(id, "go"), "execution %d (partition %d) ignored the event sent while disabled",
-			id, pl.Execution(store.DefaultNamespace, "gated", id))
-	}
+	b.requireGoIgnored(pl, ids)
 	b.send("go", "")
 	for _, id := range ids {
 		b.waitRun(id, "go", 1, aiflow.TaskSuccess)
@@ -190,4 +212,40 @@ func testSpreadEventRightAfterAStart(t *testing.T, b *bed) {
 	for _, id := range ids {
 		b.waitRun(id, "go", 1, aiflow.TaskSuccess)
 	}
+}
+
+// testSpreadTogglingReachesClientsThatRegisterNothing checks that disabling
+// a workflow reaches its executions even in the partitions consumed, at the
+// time, by a client that registers no workflow of the namespace: the client
+// that takes those partitions over with the workflow registered finds it
+// disabled, so the events sent meanwhile start nothing.
+func testSpreadTogglingReachesClientsThatRegisterNothing(t *testing.T, b *bed) {
+	pl := b.spreadPlacement()
+	probe := b.flow("probe")
+	probe.keepAlive()
+	b.register(b.gatedFlow().wf, probe.wf)
+	ids := b.startGated(pl)
+	require.NoError(t, b.client.Stop(b.ctx))
+
+	// A client that registers nothing consumes every partition while the
+	// workflow is disabled. The executions of probe it is asked to start
+	// fail (not registered there); once one has failed in each partition,
+	// each partition has read past the disabling.
+	bystander := b.otherClient("bystander")
+	require.NoError(t, b.reader.DisableWorkflow(b.ctx, "", "gated"))
+	probed := map[int]bool{}
+	for len(probed) < pl.Partitions {
+		id, err := b.reader.StartWorkflowExecution(b.ctx, "probe", nil)
+		require.NoError(t, err)
+		require.Equal(t, aiflow.WorkflowFailed, b.waitExecution(id, aiflow.WorkflowFailed, aiflow.WorkflowRunning).Status)
+		probed[pl.Execution(store.DefaultNamespace, "probe", id)] = true
+	}
+	require.NoError(t, bystander.Stop(b.ctx))
+
+	// The next client registers the workflow and takes every partition.
+	next := b.otherClient("next", b.gatedFlow().wf)
+	_, err := next.SendEvent(b.ctx, "go", "", nil)
+	require.NoError(t, err)
+	require.NoError(t, next.EnableWorkflow(b.ctx, "", "gated"))
+	b.requireGoIgnored(pl, ids)
 }

@@ -200,11 +200,12 @@ func (b *bed) waitUntil(what string, at time.Time) {
 	b.waitFor(what, func() bool { return time.Now().After(at) })
 }
 
-// secondClient starts another client on the test's store, with wfs.
-func (b *bed) secondClient(wfs ...*aiflow.Workflow) *aiflow.Client {
+// otherClient starts another client on the test's store, with wfs; its ID is
+// the bed client's followed by "-" and name. The test's end stops it.
+func (b *bed) otherClient(name string, wfs ...*aiflow.Workflow) *aiflow.Client {
 	b.t.Helper()
 	cfg := *b.cfg
-	cfg.ClientID = b.client.ID() + "-second"
+	cfg.ClientID = b.client.ID() + "-" + name
 	c, err := aiflow.New(&cfg)
 	require.NoError(b.t, err)
 	require.NoError(b.t, c.Register(b.ctx, wfs...))
@@ -226,7 +227,7 @@ func testScheduleCatchUp(t *testing.T, b *bed) {
 
 	g := b.flow("w")
 	g.task("t")
-	b.secondClient(g.wf)
+	b.otherClient("second", g.wf)
 	b.waitFor("three ticks", func() bool { return len(b.ticks(store.KeyScheduleTick)) >= 3 })
 	skipped := b.ticks(store.KeyScheduleSkipped)
 	require.NotEmpty(t, skipped, "the ticks beyond CatchUp are recorded as skipped")

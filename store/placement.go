@@ -12,8 +12,9 @@ package store
 // execution's partition holds the execution: its start request, its task
 // status events, its stop, task and periodic control events. Enabling and
 // disabling a workflow concerns every partition that may hold one of its
-// executions, so those control events belong to no partition (like user
-// events, every partition may read them; see [IsBroadcastControl]).
+// executions, so those control events belong to no partition: every
+// partition reads them, whatever user keys its consumer reads (see
+// [IsBroadcastControl] and [ConsumeParams].UserKeys).
 type Placement struct {
 	Partitions int
 	SpreadFrom int64
@@ -63,7 +64,9 @@ func (p Placement) Event(ev *Event) int {
 // IsBroadcastControl reports whether ev is a control event that every
 // partition holding executions of its workflow must read in log order (the
 // enabling and disabling of the workflow), so that a store that spreads
-// executions places it in no partition.
+// executions places it in no partition, and every partition's consumer reads
+// it, even one whose process registers no workflow of its namespace (the
+// next consumer of the partition may).
 func IsBroadcastControl(ev *Event) bool {
 	return ev.Kind == KindControl && (ev.Key == KeyEnableWorkflow || ev.Key == KeyDisableWorkflow)
 }

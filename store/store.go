@@ -256,8 +256,10 @@ type ConsumeParams struct {
 	// them. The consumer sets it to the keys that the rules and triggers of
 	// the partition's registered workflows expect, so a user event wakes and
 	// costs only the partitions that apply it. Status and control events of
-	// the partition are always read. nil (the default) reads every user
-	// event.
+	// the partition are always read, and so are the control events of every
+	// partition (the enabling and disabling of a workflow when the placement
+	// spreads executions, see [IsBroadcastControl]), whatever keys the
+	// consumer's registry knows. nil (the default) reads every user event.
 	UserKeys *KeySet
 }
 

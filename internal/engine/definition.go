@@ -233,11 +233,11 @@ func (r *Registry) Gen() int64 { return r.gen.Load() }
 // spreads executions, those expected by a rule of any registered version of
 // a workflow of the partition. When pl spreads executions, the rules' keys
 // are those of the executions the partition holds, which only its engine
-// knows (Engine.ExpectedKeys: the caller adds them), and the set holds
-// instead the keys of the events that enable and disable the registered
-// workflows, which every partition reads (see store.Placement). An event of
-// another key changes nothing there, so the partition's consumer need not
-// read it (store.ConsumeParams.UserKeys). It also returns the registry's
+// knows (Engine.ExpectedKeys: the caller adds them). (The enabling and
+// disabling of workflows, which every partition applies, are read whatever
+// the set: see store.ConsumeParams.UserKeys.) An event of another key
+// changes nothing there, so the partition's consumer need not read it
+// (store.ConsumeParams.UserKeys). It also returns the registry's
 // generation (see Gen) the set was computed at. The set is cached until the
 // registry changes; it is safe for concurrent use.
 func (r *Registry) PartitionKeys(partition int, pl store.Placement) (*store.KeySet, int64) {
@@ -252,11 +252,7 @@ func (r *Registry) PartitionKeys(partition int, pl store.Placement) (*store.KeyS
 	var pairs [][2]string
 	r.mu.RLock()
 	for k, e := range r.defs {
-		if ck.spread {
-			pairs = append(pairs, [2]string{k.ns, store.KeyEnableWorkflow}, [2]string{k.ns, store.KeyDisableWorkflow})
-			continue
-		}
-		if pl.Workflow(k.ns, k.name) != partition {
+		if ck.spread || pl.Workflow(k.ns, k.name) != partition {
 			continue
 		}
 		for _, d := range e.versions {

@@ -65,7 +65,7 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		if ev.Partition != -1 && ev.Partition != params.Partition {
 			continue
 		}
-		if ev.Partition == -1 && !params.UserKeys.Has(ev.Namespace, ev.Key) {
+		if ev.Partition == -1 && ev.Kind == store.KindUser && !params.UserKeys.Has(ev.Namespace, ev.Key) {
 			if len(b.events) < max {
 				b.end = ev.Position // skipped: consumed with the batch
 			}

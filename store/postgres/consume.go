@@ -52,24 +52,31 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 	return out, opErr("read snapshots", err)
 }
 
+// readsShared is consumeReadSQL's filter on the events of no partition (-1):
+// the user events whose key and namespace are in $3 and $4 (every user event
+// when $3 is NULL), and every other one (the enabling and disabling of
+// workflows, which every partition applies whatever workflows its consumer
+// registers).
+const readsShared = `($3::text[] IS NULL OR kind <> 0 OR (key = ANY($3) AND namespace = ANY($4)))`
+
 // consumeReadSQL reads, in one statement (one snapshot), the partition's row
 // and its next events below the horizon: its own (status and control events
-// of its workflows) merged with the user events (partition -1) whose key and
-// namespace are in $3 and $4 (every user event when $3 is NULL), each side
-// read in (xid, id) order from the (partition, xid, id) index. The row comes
-// back on every event row, or alone (with NULL event columns) when there is
-// no event. With it come the smallest xid of the partition's committed
-// events at or above the horizon (NULL when there is none): events that
-// become readable when the transactions older than theirs end (two probes
-// of the same index); and the position of the last user event below the
-// horizon, whatever its key (one probe), which the batch's End reaches when
-// the batch is not full.
+// of its workflows) merged with the events of no partition (-1) that
+// readsShared passes (kind 0 is store.KindUser), each side read in (xid, id)
+// order from the (partition, xid, id) index. The row comes back on every
+// event row, or alone (with NULL event columns) when there is no event. With
+// it come the smallest xid of the partition's committed events at or above
+// the horizon (NULL when there is none): events that become readable when
+// the transactions older than theirs end (two probes of the same index); and
+// the position of the last event of no partition below the horizon, whatever
+// its key (one probe), which the batch's End reaches when the batch is not
+// full.
 const consumeReadSQL = `WITH p AS MATERIALIZED (
 	SELECT pos_xid, pos_id, version, owner, lease_until > clock_timestamp() AS valid, failures FROM {s}.aiflow_partition WHERE partition = $1),
 h AS MATERIALIZED (SELECT ` + horizon + ` AS x),
 w AS MATERIALIZED (SELECT least(
 	(SELECT xid FROM {s}.aiflow_event WHERE partition = -1 AND xid >= (SELECT x FROM h)
-		AND ($3::text[] IS NULL OR (key = ANY($3) AND namespace = ANY($4))) ORDER BY xid LIMIT 1),
+		AND ` + readsShared + ` ORDER BY xid LIMIT 1),
 	(SELECT xid FROM {s}.aiflow_event WHERE partition = $1 AND xid >= (SELECT x FROM h) ORDER BY xid LIMIT 1)) AS x),
 t AS MATERIALIZED (SELECT xid, id FROM {s}.aiflow_event WHERE partition = -1 AND xid < (SELECT x FROM h)
 	ORDER BY xid DESC, id DESC LIMIT 1)
@@ -78,7 +85,7 @@ SELECT p.pos_xid, p.pos_id, p.version, p.owner, p.valid, p.failures, (SELECT x F
 	SELECT ` + eventCols + ` FROM (
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event
 			WHERE partition = -1 AND (xid, id) > (p.pos_xid, p.pos_id) AND xid < (SELECT x FROM h)
-				AND ($3::text[] IS NULL OR (key = ANY($3) AND namespace = ANY($4)))
+				AND ` + readsShared + `
 			ORDER BY xid, id LIMIT $2)
 		UNION ALL
 		(SELECT ` + eventCols + ` FROM {s}.aiflow_event

@@ -177,9 +177,10 @@
 // Events are consumed per partition (store.Placement: a workflow's partition
 // is store.PartitionOf of its name, an execution's is chosen from its id from
 // the aiflow_meta row "spread_executions_from" on, migration 13): user events
-// (and the enabling and disabling of workflows) are read by every partition
-// whose consumer applies their key, status and control events only by their
-// execution's partition or, when they name none, their workflow's. The
+// are read by every partition whose consumer applies their key, the enabling
+// and disabling of workflows by every partition, status and control events
+// only by their execution's partition or, when they name none, their
+// workflow's. The
 // consumer names the user keys it applies (store.ConsumeParams.UserKeys: the
 // keys that the rules of every registered workflow and the triggers of the
 // partition's expect, all versions); the

@@ -128,14 +128,18 @@ func partsWakeup(parts []int32) wakeup {
 }
 
 // eventsWakeup is the wake-up for events, parts[i] being the partition of
-// events[i] (-1 for a user event).
+// events[i] (-1 for a user event, or for a control event that every
+// partition reads, which wakes every subscriber).
 func eventsWakeup(events []store.Event, parts []int32) wakeup {
 	var w wakeup
 	for i, p := range parts {
-		if p >= 0 {
+		switch {
+		case p >= 0:
 			w.parts = append(w.parts, p)
-		} else {
+		case events[i].Kind == store.KindUser:
 			w.users = append(w.users, store.UserKeyHash(events[i].Namespace, events[i].Key))
+		default:
+			return wakeup{all: true}
 		}
 	}
 	w.all = len(w.parts) == 0 && len(w.users) == 0

@@ -199,6 +199,9 @@ func TestNotifyPayloadRoundTrip(t *testing.T) {
 		require.True(t, parsePayload(p).all, "payload %q", p)
 	}
 	require.Equal(t, "*", notifyPayload(partsWakeup([]int32{2, -1})))
+	disable := store.Event{Kind: store.KindControl, Namespace: "default", Key: store.KeyDisableWorkflow, Workflow: "w"}
+	require.Equal(t, "*", notifyPayload(eventsWakeup([]store.Event{{Namespace: "default", Key: "a"}, disable}, []int32{-1, -1})),
+		"a control event of no partition wakes every consumer, whatever keys it reads")
 }
 
 func TestUserKeyHashMatchesSQL(t *testing.T) {
