@@ -50,7 +50,7 @@ func (s *Store) executionRecords(fx *store.Effects) []stmt {
 	var out []stmt
 	if len(fx.NewExecutions) > 0 {
 		out = append(out, stmt{
-			sql: s.q(checkedIDsSQL(`INSERT INTO {s}.aiflow_workflow_execution AS x
+			sql: s.q(checkedSQL(`INSERT INTO {s}.aiflow_workflow_execution AS x
 			(id, namespace, workflow, version, status, run_type, note, schedule_id, trigger_id, created_at, updated_at, ended_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 				$8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
@@ -59,7 +59,7 @@ func (s *Store) executionRecords(fx *store.Effects) []stmt {
 				schedule_id = EXCLUDED.schedule_id, trigger_id = EXCLUDED.trigger_id, updated_at = EXCLUDED.updated_at,
 				ended_at = EXCLUDED.ended_at
 			WHERE x.status = 'INIT'
-			RETURNING id`, 1, "workflow execution")),
+			RETURNING id`, 1, "workflow execution", "")),
 			args: execArrays(fx.NewExecutions),
 		})
 	}
@@ -121,7 +121,7 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord, r newTERo
 		// Every id must be inserted: the statement raises checkExists
 		// otherwise, before the unit's COMMIT (which may ride in the same
 		// round trip).
-		sql:  s.q(checkedRowsSQL(insertTaskExecutionsSQL, 1, "task execution")),
+		sql:  s.q(checkedSQL(insertTaskExecutionsSQL, 1, "task execution", "r.* FROM r")),
 		args: append(teArrays(news), r.folded, r.running),
 		handle: func(br pgx.BatchResults) error {
 			rows, err := br.Query()

@@ -35,27 +35,23 @@ const (
 const checkedVersionSQL = `WITH m AS (` + movePositionSQL + `)
 SELECT coalesce((SELECT version FROM m), {s}.aiflow_raise('` + checkVersionMoved + `', 'partition version moved'))`
 
-// checkedIDsSQL wraps insert, a statement returning the column id, so that
-// it raises checkExists, naming the first id of the bigint[] parameter
-// param that insert did not return as "<what> <id>", and returns no row.
-func checkedIDsSQL(insert string, param int, what string) string {
-	return fmt.Sprintf(`WITH r AS (%s)
-SELECT {s}.aiflow_raise('%s', '%s ' || m.id) FROM (
-	SELECT w.id FROM unnest($%d::bigint[]) WITH ORDINALITY AS w(id, ord)
-	WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.id = w.id) ORDER BY w.ord LIMIT 1) AS m`, insert, checkExists, what, param)
-}
-
-// checkedRowsSQL is checkedIDsSQL for an insert whose rows the caller reads:
-// it returns the rows insert returned (its first column named id), after
-// raising checkExists if an id of parameter param is missing among them.
-// The check is a one-time filter, so it runs even when insert returned no
+// checkedSQL wraps insert, a statement returning the column id, so that it
+// raises checkExists, naming the first id of the bigint[] parameter param
+// that insert did not return, as "<what> <id>". When rows is empty it
+// returns no row. Otherwise it returns the rows that "SELECT " + rows
+// selects, rows being a select list and a FROM clause over r, insert's rows
+// ("r.* FROM r": as insert returned them), once the check has passed; the
+// check is then a one-time filter, so it runs even when insert returned no
 // row.
-func checkedRowsSQL(insert string, param int, what string) string {
-	return fmt.Sprintf(`WITH r AS (%s),
-missing AS MATERIALIZED (SELECT {s}.aiflow_raise('%s', '%s ' || m.id) FROM (
+func checkedSQL(insert string, param int, what, rows string) string {
+	missing := fmt.Sprintf(`SELECT {s}.aiflow_raise('%s', '%s ' || m.id) FROM (
 	SELECT w.id FROM unnest($%d::bigint[]) WITH ORDINALITY AS w(id, ord)
-	WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.id = w.id) ORDER BY w.ord LIMIT 1) AS m)
-SELECT r.* FROM r WHERE NOT EXISTS (SELECT 1 FROM missing)`, insert, checkExists, what, param)
+	WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.id = w.id) ORDER BY w.ord LIMIT 1) AS m`, checkExists, what, param)
+	if rows == "" {
+		return "WITH r AS (" + insert + ")\n" + missing
+	}
+	return "WITH r AS (" + insert + "),\nmissing AS MATERIALIZED (" + missing + ")\nSELECT " + rows +
+		"\nWHERE NOT EXISTS (SELECT 1 FROM missing)"
 }
 
 // checkedEventsSQL is insertEventsSQL raising checkNamespace, naming the
