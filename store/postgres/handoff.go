@@ -194,11 +194,10 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 			// checkInvariant otherwise, before the unit's COMMIT.
 			sql: s.q(`WITH r AS (UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
 					updated_at = clock_timestamp()
-				WHERE id = ANY($1) RETURNING id, started_at, updated_at,
-					coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') AS version,
-					coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') AS input),
+				WHERE id = ANY($1) RETURNING id, started_at, updated_at, execution_id, true AS running),
 				c AS (SELECT count(*) AS n FROM r)
-				SELECT r.id, r.started_at, r.updated_at, r.version, r.input FROM c LEFT JOIN r ON true
+				SELECT r.id, r.started_at, r.updated_at, ` + executionColsSQL + `
+				FROM c LEFT JOIN (` + runningExecutionSQL + `) ON true
 				WHERE CASE WHEN c.n = cardinality($1::bigint[]) THEN true
 					ELSE {s}.aiflow_raise('` + checkInvariant + `', format('starting %s handed-off attempts: %s task executions found',
 						cardinality($1::bigint[]), c.n)) IS NULL END`),

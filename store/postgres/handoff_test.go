@@ -167,3 +167,41 @@ func TestHandoffTakesPartOfABurstUpToItsFreeSlots(t *testing.T) {
 	}
 	require.EqualValues(t, 2, s.workers.handedOff.Load(), "two attempts handed off, three run by River")
 }
+
+// A handed-off run carries its execution's version and input, read by the
+// unit that starts it, whether the unit inserts its task execution running
+// or starts one that existed before.
+func TestHandedOffRunCarriesItsExecutionsVersionAndInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, pool := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	const exec = 1
+	_, err := pool.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_workflow_execution (id, namespace, workflow, version, status, created_at, updated_at, input)
+		VALUES ($1, 'default', 'wf', 'v7', 'RUNNING', now(), now(), 'the input')`), exec)
+	require.NoError(t, err)
+	h := newTestHandler(func(context.Context, *store.TaskRun) error { return nil })
+	startWorkers(t, s, h)
+	check := func(te store.TaskExecutionRecord) {
+		t.Helper()
+		run := h.waitStarted(t)
+		require.Equal(t, te.ID, run.ID)
+		require.Equal(t, "v7", run.Version)
+		require.Equal(t, "the input", run.Input)
+		waitStatus(t, s, te.ID, store.TaskSuccess)
+	}
+
+	inserted := newTE(t, s, exec, "inserted")
+	dispatch(t, s, inserted)
+	check(inserted)
+
+	existing := newTE(t, s, exec, "existing")
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{NewTaskExecutions: []store.TaskExecutionRecord{existing}}
+	})
+	consume(t, s, testOwner, func(store.Batch) *store.Effects {
+		return &store.Effects{Dispatches: []store.Dispatch{{TaskExecutionID: existing.ID, Attempt: 1}}}
+	})
+	check(existing)
+	require.EqualValues(t, 2, s.workers.handedOff.Load(), "both attempts were handed off")
+}

@@ -86,9 +86,23 @@ type newTERow struct {
 	onRunning func(id int64, started, updated time.Time, version, input string)
 }
 
+// runningExecutionSQL is a FROM item: the rows r of task executions (with
+// the columns execution_id and running) joined with the version and input
+// of the workflow execution of each running one, which executionColsSQL
+// selects (empty for the others). Each running row reads its execution's row
+// once, by its primary key, and the others read nothing: the LIMIT keeps
+// the planner from flattening the subquery into a join, which would probe
+// for every row (running is then a join filter) or hash the whole table.
+const runningExecutionSQL = `r LEFT JOIN LATERAL (SELECT x.version, x.input FROM {s}.aiflow_workflow_execution x
+	WHERE r.running AND x.id = r.execution_id LIMIT 1) x ON true`
+
+// executionColsSQL selects the version and input that runningExecutionSQL
+// joins.
+const executionColsSQL = `coalesce(x.version, '') AS version, coalesce(x.input, '') AS input`
+
 // insertTaskExecutionsSQL inserts task executions ($1 to $23: the columns,
-// $24 folded, $25 running, see newTERow) and returns each id with, for the
-// running ones, their times and their execution's version and input.
+// $24 folded, $25 running, see newTERow) and returns each id, whether it is
+// running, its times and its workflow execution's id.
 const insertTaskExecutionsSQL = `INSERT INTO {s}.aiflow_task_execution
 	(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 	 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
@@ -106,9 +120,7 @@ const insertTaskExecutionsSQL = `INSERT INTO {s}.aiflow_task_execution
 			status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
 			interruptions, max_interruptions, trace_parent, folded, running)
 	ON CONFLICT (id) DO NOTHING
-	RETURNING id, status = 'RUNNING' AS running, started_at, updated_at,
-		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END AS version,
-		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END AS input`
+	RETURNING id, status = 'RUNNING' AS running, started_at, updated_at, execution_id`
 
 // taskExecutionRecords returns the statement that inserts the new task
 // executions news as r says (none when there are none); a task execution
@@ -121,7 +133,9 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord, r newTERo
 		// Every id must be inserted: the statement raises checkExists
 		// otherwise, before the unit's COMMIT (which may ride in the same
 		// round trip).
-		sql:  s.q(checkedSQL(insertTaskExecutionsSQL, 1, "task execution", "r.* FROM r")),
+		// The running ones come with their execution's version and input.
+		sql: s.q(checkedSQL(insertTaskExecutionsSQL, 1, "task execution",
+			"r.id, r.running, r.started_at, r.updated_at, "+executionColsSQL+" FROM "+runningExecutionSQL)),
 		args: append(teArrays(news), r.folded, r.running),
 		handle: func(br pgx.BatchResults) error {
 			rows, err := br.Query()
