@@ -99,7 +99,9 @@ func (c *Client) ID() string { return c.cfg.ClientID }
 // a workflow again with a changed definition makes a new version: executions
 // started before keep the definition they began with while this client has it.
 // If the client is started, the definitions are recorded in the store now,
-// else when it starts.
+// else when it starts. Every started client of a store must register the
+// same workflows: any partition it consumes may hold executions of any of
+// them (docs/semantics.md, "Partitions").
 func (c *Client) Register(ctx context.Context, workflows ...*Workflow) error {
 	if err := c.stoppedError("register"); err != nil {
 		return err
