@@ -251,7 +251,7 @@
 // Handoff: River's notification and fetch, and a RUNNING statement of their
 // own, take about half of the time from an event to the start of its task. So
 // a unit of work that dispatches batch attempts while its process runs
-// workers with free handoff slots (Config.HandoffMaxWorkers, 8 by default)
+// workers with free handoff slots (Config.HandoffMaxWorkers, 1000 by default)
 // starts as many of them as there are free slots itself (a burst larger than
 // that is handed off in part, the rest going to River): in its transaction it also records RUNNING with its
 // status event, takes the attempts' leases for its process and marks their
