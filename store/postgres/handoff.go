@@ -178,10 +178,9 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 			sql: s.q(`WITH r AS (UPDATE {s}.aiflow_task_execution SET status = 'RUNNING', error = '', started_at = clock_timestamp(),
 					updated_at = clock_timestamp()
 				WHERE id = ANY($1) RETURNING id, started_at, updated_at,
-					coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') AS version,
-					coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') AS input),
+					(SELECT ARRAY[x.version, x.input] FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id) AS exec),
 				c AS (SELECT count(*) AS n FROM r)
-				SELECT r.id, r.started_at, r.updated_at, r.version, r.input FROM c LEFT JOIN r ON true
+				SELECT r.id, r.started_at, r.updated_at, r.exec FROM c LEFT JOIN r ON true
 				WHERE CASE WHEN c.n = cardinality($1::bigint[]) THEN true
 					ELSE {s}.aiflow_raise('` + checkInvariant + `', format('starting %s handed-off attempts: %s task executions found',
 						cardinality($1::bigint[]), c.n)) IS NULL END`),
@@ -193,11 +192,11 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 				}
 				var id int64
 				var started, updatedAt time.Time
-				var version, input string
-				_, err = pgx.ForEachRow(rows, []any{&id, &started, &updatedAt, &version, &input}, func() error {
+				var exec []string
+				_, err = pgx.ForEachRow(rows, []any{&id, &started, &updatedAt, &exec}, func() error {
 					if i, ok := byID[id]; ok {
 						hs[i].run.StartedAt, hs[i].run.UpdatedAt = started, updatedAt
-						hs[i].run.Version, hs[i].run.Input = version, input
+						hs[i].run.Version, hs[i].run.Input = versionInput(exec)
 					}
 					return nil
 				})

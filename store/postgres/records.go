@@ -88,7 +88,8 @@ type newTERow struct {
 
 // insertTaskExecutionsSQL inserts task executions ($1 to $23: the columns,
 // $24 folded, $25 running, see newTERow) and returns each id with, for the
-// running ones, their times and their execution's version and input.
+// running ones, their times and their execution's version and input (one
+// array, so that the execution is looked up once).
 const insertTaskExecutionsSQL = `INSERT INTO {s}.aiflow_task_execution
 	(id, execution_id, namespace, workflow, task, seq_num, attempt, failures, max_attempts, status, error, note,
 	 status_message, metrics, streaming, timeout_us, created_at, updated_at, started_at, ended_at,
@@ -107,8 +108,7 @@ const insertTaskExecutionsSQL = `INSERT INTO {s}.aiflow_task_execution
 			interruptions, max_interruptions, trace_parent, folded, running)
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id, status = 'RUNNING' AS running, started_at, updated_at,
-		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.version FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END AS version,
-		CASE WHEN status = 'RUNNING' THEN coalesce((SELECT x.input FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id), '') ELSE '' END AS input`
+		CASE WHEN status = 'RUNNING' THEN (SELECT ARRAY[x.version, x.input] FROM {s}.aiflow_workflow_execution x WHERE x.id = execution_id) END AS exec`
 
 // taskExecutionRecords returns the statement that inserts the new task
 // executions news as r says (none when there are none); a task execution
@@ -132,9 +132,10 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord, r newTERo
 			var running bool
 			var started pgtype.Timestamptz
 			var updated time.Time
-			var version, input string
-			_, err = pgx.ForEachRow(rows, []any{&id, &running, &started, &updated, &version, &input}, func() error {
+			var exec []string
+			_, err = pgx.ForEachRow(rows, []any{&id, &running, &started, &updated, &exec}, func() error {
 				if running && r.onRunning != nil {
+					version, input := versionInput(exec)
 					r.onRunning(id, started.Time, updated, version, input)
 				}
 				return nil
@@ -142,6 +143,15 @@ func (s *Store) taskExecutionRecords(news []store.TaskExecutionRecord, r newTERo
 			return err
 		},
 	}}
+}
+
+// versionInput splits an execution's version and input, read as one array
+// (nil when the execution is not found: both empty).
+func versionInput(exec []string) (version, input string) {
+	if len(exec) == 2 {
+		return exec[0], exec[1]
+	}
+	return "", ""
 }
 
 // queueNewTaskExecutions inserts the unit's new task executions as the unit
