@@ -258,10 +258,10 @@ const (
 	logQueueWrites   = 64
 )
 
+// newLogWriter returns the log writer of an attempt; its background writer
+// starts with the first write (most attempts of light tasks write nothing).
 func newLogWriter(logs taskLogs, te *store.TaskExecutionRecord, logger *slog.Logger) *logWriter {
-	w := &logWriter{logs: logs, te: te, logger: logger, ch: make(chan []byte, logQueueWrites)}
-	_ = w.bg.Start(context.Background(), w.loop) // a new service with a live context: cannot fail
-	return w
+	return &logWriter{logs: logs, te: te, logger: logger}
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -272,6 +272,10 @@ func (w *logWriter) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		return len(p), nil
+	}
+	if w.ch == nil {
+		w.ch = make(chan []byte, logQueueWrites)
+		_ = w.bg.Start(context.Background(), w.loop) // a new service with a live context: cannot fail
 	}
 	w.ch <- slices.Clone(p)
 	return len(p), nil
@@ -343,7 +347,7 @@ func (w *logWriter) Close() error {
 	}
 	w.closed = true
 	w.mu.Unlock()
-	_ = w.bg.Stop(context.Background())
+	_ = w.bg.Stop(context.Background()) // nothing to stop if nothing was written
 	w.lostMu.Lock()
 	writes, bytes := w.lostWrites, w.lostBytes
 	w.lostMu.Unlock()

@@ -119,10 +119,10 @@ func run(ctx context.Context, ln net.Listener, rate float64, out io.Writer) erro
 
 	// On Postgres, River's own OpenTelemetry middleware traces and measures
 	// the task jobs it inserts and runs (river.* metrics and spans). The
-	// attempts that the consuming process hands off to itself are run
-	// without River's worker, so River counts no work for them (aiflow's
-	// own metrics count every attempt); handoff is turned off here so that
-	// River's work metrics show every job.
+	// attempts that the consuming process hands off to itself have no River
+	// job, so River counts neither an insert nor work for them (aiflow's own
+	// metrics count every attempt); handoff is turned off here so that
+	// River's metrics show every attempt.
 	st, closeStore, err := exampleenv.OpenStoreWith(ctx, func(cfg *postgres.Config) {
 		cfg.HandoffMaxWorkers = -1
 		cfg.RiverMiddleware = []rivertype.Middleware{otelriver.NewMiddleware(&otelriver.MiddlewareConfig{

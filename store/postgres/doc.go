@@ -210,7 +210,8 @@
 //     in INIT by CreateExecution), task executions and notes, dispatch rows
 //     (keyed by task execution and attempt: a second dispatch of an attempt
 //     is ignored) with their River jobs (inserted by the same statement, or
-//     by River's InsertManyTx when River insert middleware is configured),
+//     by River's InsertManyTx when River insert middleware is configured;
+//     handed-off attempts have none),
 //     stop outcomes, events, snapshots and decisions, pipelined: the
 //     transaction begins with its first batch and commits with its last,
 //     so a unit that reads nothing first (one that starts new task
@@ -252,23 +253,27 @@
 // Handoff: River's notification and fetch, and a RUNNING statement of their
 // own, take about half of the time from an event to the start of its task. So
 // a unit of work that dispatches batch attempts while its process runs
-// workers with free handoff slots (Config.HandoffMaxWorkers, 8 by default)
+// workers with free handoff slots (Config.HandoffMaxWorkers, 1000 by default)
 // starts as many of them as there are free slots itself (a burst larger than
-// that is handed off in part, the rest going to River): in its transaction it also records RUNNING with its
-// status event, takes the attempts' leases for its process and marks their
-// River jobs running as River's fetch would (River never sees them
-// available); once it has committed, the process runs them at once. From
-// there an attempt is like any other: heartbeats, the final status completing
-// its job, the reaper. A process that dies in between is a worker that died
-// after RUNNING: the leases expire and the reaper ends the attempts as
-// interrupted (see Reaper below), and they run again. Streaming attempts and those
-// beyond the free handoff slots always go through River, which spreads them
-// over the processes. Exactly-once does not depend on how a burst is split:
-// each attempt is fenced on its own (its dispatch row, its attempt number
-// and its lease), whichever path starts it. A handed-off attempt also costs
-// less: besides River's fetch and the RUNNING statement, it saves River's
-// completion of its job, which River's completer repeats after the store's
-// own for an attempt River ran (River has no way to skip it).
+// that is handed off in part, the rest going to River): in its transaction
+// it also records RUNNING with its status event and takes the attempts'
+// leases for its process, and it inserts no River job for them (their
+// dispatch rows, running, name none); once it has committed, the process
+// runs them at once. From there an attempt is like any other: heartbeats,
+// the final status, the reaper. A process that dies in between is a worker
+// that died after RUNNING: the leases expire and the reaper ends the
+// attempts as interrupted (see Reaper below), and they run again. Streaming
+// attempts and those beyond the free handoff slots always go through River,
+// which spreads them over the processes. Exactly-once does not depend on how
+// a burst is split: each attempt is fenced on its own (its dispatch row, its
+// attempt number and its lease), whichever path starts it. A handed-off
+// attempt also costs less: besides River's fetch and the RUNNING statement,
+// it saves its River job's insert and completion (each a new version of a
+// row with entries in every one of River's indexes), and River's second
+// completion of the job, which River's completer repeats after the store's
+// own for an attempt River ran (River has no way to skip it). River's queue
+// depths (QueueDepths) count the handed-off attempts that run as running
+// jobs of QueueBatch.
 //
 // Every job has River's timeout -1 and one attempt: River neither times
 // attempts out nor rescues or retries them; the store's own lease does:

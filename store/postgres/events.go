@@ -47,7 +47,7 @@ func scanEvent(r pgx.CollectableRow) (store.Event, error) {
 // their namespaces does not exist.
 var insertEventsSQL = `INSERT INTO {s}.aiflow_event (` + eventWriteCols + `)
 SELECT ` + eventWriteCols + ` FROM ` + eventRows(1) + `
-WHERE NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS n(name)
+WHERE NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT name FROM unnest($3::text[]) AS n(name)) AS n
 	WHERE NOT EXISTS (SELECT 1 FROM {s}.aiflow_namespace ns WHERE ns.name = n.name))
 ORDER BY u.ord
 RETURNING id, xid, time`

@@ -39,10 +39,11 @@ func (r *finishReq) end(te *store.TaskExecutionRecord) (store.TaskStatus, store.
 }
 
 // finishBatch records the final status of attempts (finishReq.end) with
-// their status events, releases their leases and completes their River jobs,
-// all in one transaction, fenced by each attempt and its lease, which must
-// still be this process's (a reaped attempt writes nothing, but its job is
-// completed all the same, as River would when its worker returns). Under load
+// their status events, releases their leases and completes their River jobs
+// (handed-off attempts have none), all in one transaction, fenced by each
+// attempt and its lease, which must still be this process's (a reaped
+// attempt writes nothing, but its job is completed all the same, as River
+// would when its worker returns). Under load
 // the attempts that return together share the transaction, and their jobs
 // are completed by one statement.
 func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
@@ -140,7 +141,8 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 	}
 }
 
-// completeJobs completes the River jobs of calls in tx with one statement:
+// completeJobs completes the River jobs of calls in tx with one statement
+// (calls of handed-off attempts have none: job ID 0):
 // what river.JobCompleteTx does for one job (River's JobSetStateIfRunningMany
 // through the client's pilot, with the parameters of
 // riverdriver.JobSetStateCompleted), for all of them at once. Only a job
@@ -158,7 +160,16 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 // v0.51.1); a River upgrade that changes it fails to compile or fails
 // TestAtomicJobCompletion.
 func (s *Store) completeJobs(ctx context.Context, tx pgx.Tx, calls []*batchCall[finishReq, struct{}]) error {
-	n := len(calls)
+	var ids []int64
+	for _, c := range calls {
+		if c.req.job.ID != 0 {
+			ids = append(ids, c.req.job.ID)
+		}
+	}
+	n := len(ids)
+	if n == 0 {
+		return nil
+	}
 	p := &riverdriver.JobSetStateIfRunningManyParams{
 		ID:              make([]int64, n),
 		Attempt:         make([]*int, n),
@@ -171,8 +182,8 @@ func (s *Store) completeJobs(ctx context.Context, tx pgx.Tx, calls []*batchCall[
 		State:           make([]rivertype.JobState, n),
 	}
 	now := time.Now()
-	for i, c := range calls {
-		one := riverdriver.JobSetStateCompleted(c.req.job.ID, now, nil)
+	for i, id := range ids {
+		one := riverdriver.JobSetStateCompleted(id, now, nil)
 		p.ID[i], p.Attempt[i], p.ErrData[i], p.FinalizedAt[i] = one.ID, one.Attempt, one.ErrData, one.FinalizedAt
 		p.MetadataDoMerge[i], p.MetadataUpdates[i] = one.MetadataDoMerge, one.MetadataUpdates
 		p.ScheduledAt[i], p.State[i] = one.ScheduledAt, one.State

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,14 +14,16 @@ import (
 // Handoff. A unit of work that dispatches batch attempts while this process
 // runs workers with free handoff slots (Config.HandoffMaxWorkers) starts as
 // many of them as there are free slots itself, the first ones due (the
-// others go to River). In its transaction, besides each task execution, its
-// dispatch row and its River job, it records RUNNING with its status event,
-// takes the attempt's lease for this process and marks the job running as
-// River's fetch would (River never sees it available). Once the unit has
-// committed, this process runs the attempts at once, without River's
-// notification and fetch nor a RUNNING statement of their own; from there
-// each is like any other: heartbeats, the final status completing its job,
-// the reaper. Should the process die in between, each is an attempt whose
+// others go to River). In its transaction, besides each task execution and
+// its dispatch row (running), it records RUNNING with its status event and
+// takes the attempt's lease for this process. A handed-off attempt has no
+// River job: River never runs it, and a job would only be inserted and
+// completed for nothing (two new versions of a row with entries in each of
+// River's indexes, about a third of the backends' CPU of a task start).
+// Once the unit has committed, this process runs the attempts at once,
+// without River's notification and fetch nor a RUNNING statement of their
+// own; from there each is like any other: heartbeats, the final status (no
+// job to complete), the reaper (which ends it by its lease). Should the process die in between, each is an attempt whose
 // worker died after RUNNING: its lease expires and the reaper ends it as an
 // interruption (store.WorkerLost), and it runs again.
 //
@@ -37,7 +38,6 @@ import (
 type handoffJob struct {
 	te      int64
 	attempt int
-	jobID   int64          // set once the job is inserted
 	run     *store.TaskRun // set once RUNNING is recorded
 	// sent is when (on the lease clock) the statement taking the lease was
 	// built, before it was sent: the lease expires at least TaskLeaseTTL
@@ -120,11 +120,11 @@ func (w *workers) launchHandoffs(jobs []handoffJob) {
 	}
 }
 
-// handoffRiverJob is the River job of a handed-off attempt as its worker
-// sees it once claimed.
+// handoffRiverJob is what a handed-off attempt's worker sees as its River
+// job: one without a row (ID 0), which nothing completes.
 func handoffRiverJob(j handoffJob) *river.Job[taskArgs] {
 	return &river.Job[taskArgs]{
-		JobRow: &rivertype.JobRow{ID: j.jobID, Attempt: 1, Kind: taskArgs{}.Kind(), Queue: QueueBatch, State: rivertype.JobStateRunning},
+		JobRow: &rivertype.JobRow{ID: 0, Attempt: 1, Kind: taskArgs{}.Kind(), Queue: QueueBatch, State: rivertype.JobStateRunning},
 		Args:   taskArgs{TaskExecutionID: j.te, Attempt: j.attempt},
 	}
 }
@@ -145,39 +145,22 @@ func (w *workers) cancelLocal(stops []stopRequest) {
 	}
 }
 
-// completeJobNow completes the River job of a handed-off attempt whose final
-// status could not be recorded, as River's completer does when its worker
-// returns.
-// A failure only leaves the job to the reaper.
-func (s *Store) completeJobNow(job *river.Job[taskArgs]) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CompleteJobTimeout)
-	defer cancel()
-	calls := []*batchCall[finishReq, struct{}]{{req: finishReq{job: job}}}
-	err := retry(ctx, s.cfg.CompleteJobTimeout/2, func(ctx context.Context) error {
-		return s.inTx(ctx, func(tx pgx.Tx) error { return s.completeJobs(ctx, tx, calls) })
-	})
-	if err != nil {
-		s.log.Warn("completing a handed-off job failed; the reaper will", slog.Int64("job_id", job.ID), slog.Any("error", err))
-	}
-}
-
 // startHandoffs returns the statements that start the handed-off attempts
-// hs in a unit of work, after its River jobs are inserted and its task
-// executions written (tes are their records; those of inserted were
-// inserted RUNNING, their times read back by the insert): RUNNING (reading
-// back the times into hs[i].run), the leases, the River jobs claimed (unless
-// the unit inserts them running: their ids are not known yet); it appends
-// the RUNNING status events to events. The leases expire TaskLeaseTTL after
-// their statement runs (clock_timestamp, not the transaction's start): the
-// holder measures its lease from hs[i].sent, taken before.
+// hs in a unit of work, after its task executions are written (tes are their
+// records; those of inserted were inserted RUNNING, their times read back by
+// the insert): RUNNING (reading back the times into hs[i].run) and the
+// leases; it appends the RUNNING status events to events. The leases expire
+// TaskLeaseTTL after their statement runs (clock_timestamp, not the
+// transaction's start): the holder measures its lease from hs[i].sent,
+// taken before.
 func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutionRecord, inserted map[int64]bool, events *[]store.Event) []stmt {
-	ids, atts, jobs := make([]int64, len(hs)), make([]int32, len(hs)), make([]int64, len(hs))
+	ids, atts := make([]int64, len(hs)), make([]int32, len(hs))
 	var updated []int64 // the attempts' task executions that existed before
 	byID := make(map[int64]int, len(hs))
 	sent := s.workers.clock()
 	for i, h := range hs {
 		hs[i].sent = sent
-		ids[i], atts[i], jobs[i] = h.te, int32(h.attempt), h.jobID
+		ids[i], atts[i] = h.te, int32(h.attempt)
 		byID[h.te] = i
 		if !inserted[h.te] {
 			updated = append(updated, h.te)
@@ -227,14 +210,5 @@ func (s *Store) startHandoffs(hs []handoffJob, tes map[int64]*store.TaskExecutio
 			ON CONFLICT (task_execution_id) DO UPDATE SET attempt = EXCLUDED.attempt, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`),
 		args: []any{ids, atts, s.workers.ownerID(), s.cfg.TaskLeaseTTL},
 	})
-	if len(hs) == 0 || hs[0].jobID == 0 {
-		return out // the unit inserts the jobs running (see jobs.go)
-	}
-	return append(out, stmt{
-		// What River's fetch sets (JobGetAvailable), attempt 1 of 1.
-		sql: s.q(`UPDATE {s}.river_job SET state = 'running', attempt = attempt + 1, attempted_at = now(),
-				attempted_by = array_append(attempted_by, $2::text)
-			WHERE id = ANY($1)`),
-		args: []any{jobs, s.river.ID()},
-	})
+	return out
 }

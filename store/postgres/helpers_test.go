@@ -89,11 +89,12 @@ func statuses(evs []store.Event) []string {
 	return out
 }
 
-// riverJob returns the state and metadata of the River job of an attempt.
+// riverJob returns the state and metadata of the River job of an attempt;
+// state is "" when its dispatch has no job (handed off).
 func riverJob(t *testing.T, s *Store, te int64, attempt int) (state string, cancelAttempted bool) {
 	t.Helper()
-	err := s.pool.QueryRow(context.Background(), s.q(`SELECT j.state::text, j.metadata ? 'cancel_attempted_at'
-		FROM {s}.aiflow_dispatch d JOIN {s}.river_job j ON j.id = d.job_id
+	err := s.pool.QueryRow(context.Background(), s.q(`SELECT coalesce(j.state::text, ''), coalesce(j.metadata ? 'cancel_attempted_at', false)
+		FROM {s}.aiflow_dispatch d LEFT JOIN {s}.river_job j ON j.id = d.job_id
 		WHERE d.task_execution_id = $1 AND d.attempt = $2`), te, attempt).Scan(&state, &cancelAttempted)
 	require.NoError(t, err)
 	return state, cancelAttempted

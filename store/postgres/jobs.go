@@ -3,7 +3,6 @@ package postgres
 import (
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -15,8 +14,8 @@ import (
 // own, before the dispatch rows can name the jobs). The rows are the ones
 // River's insert writes for these jobs (kind, JSON args, one attempt,
 // priority 1, no tags, metadata or uniqueness): available now in their
-// queue, or scheduled at their time, or, for handed-off attempts, running,
-// claimed as River's fetch claims them. River's insert middleware
+// queue, or scheduled at their time (handed-off attempts have none). River's
+// insert middleware
 // (Config.RiverMiddleware with a rivertype.JobInsertMiddleware or
 // HookInsertBegin) must see every insert: with one configured, the unit
 // calls River.
@@ -55,8 +54,6 @@ func (s *Store) ownJobs(params []river.InsertManyParams, jobOf []int, fresh []ne
 		d := fresh[jobOf[i]]
 		j.te[i], j.attempt[i], j.queue[i] = d.key.te, int32(d.key.attempt), p.InsertOpts.Queue
 		switch {
-		case d.handoff:
-			j.state[i] = string(rivertype.JobStateRunning)
 		case p.InsertOpts.ScheduledAt.After(now):
 			j.state[i] = string(rivertype.JobStateScheduled)
 			j.scheduledAt[i] = pgtype.Timestamptz{Time: p.InsertOpts.ScheduledAt, Valid: true}
@@ -68,28 +65,24 @@ func (s *Store) ownJobs(params []river.InsertManyParams, jobOf []int, fresh []ne
 }
 
 // insertJobsSQL inserts the River jobs $1 to $5 (task execution, attempt,
-// queue, scheduled_at, state; $6 the River client claiming the running
-// ones) and the dispatch rows $7 to $9 (task execution, attempt, state),
-// each naming its job, and returns the jobs.
+// queue, scheduled_at, state) and the dispatch rows $6 to $8 (task
+// execution, attempt, state), each naming its job if it has one.
 const insertJobsSQL = `WITH j AS (
-	INSERT INTO {s}.river_job (args, kind, max_attempts, priority, queue, scheduled_at, state, attempt, attempted_at, attempted_by)
+	INSERT INTO {s}.river_job (args, kind, max_attempts, priority, queue, scheduled_at, state)
 	SELECT jsonb_build_object('te', u.te, 'attempt', u.attempt), 'aiflow_task', 1, 1, u.queue, coalesce(u.scheduled_at, now()),
-		u.state::{s}.river_job_state, CASE WHEN u.state = 'running' THEN 1 ELSE 0 END,
-		CASE WHEN u.state = 'running' THEN now() END, CASE WHEN u.state = 'running' THEN ARRAY[$6::text] END
+		u.state::{s}.river_job_state
 	FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[], $5::text[]) WITH ORDINALITY
 		AS u(te, attempt, queue, scheduled_at, state, ord)
 	ORDER BY u.ord
-	RETURNING id, (args->>'te')::bigint AS te, (args->>'attempt')::integer AS attempt),
-d AS (
-	INSERT INTO {s}.aiflow_dispatch (task_execution_id, attempt, job_id, state)
-	SELECT f.te, f.attempt, j.id, f.state FROM unnest($7::bigint[], $8::integer[], $9::text[]) AS f(te, attempt, state)
-	LEFT JOIN j ON j.te = f.te AND j.attempt = f.attempt
-	ON CONFLICT DO NOTHING)
-SELECT te, attempt, id FROM j`
+	RETURNING id, (args->>'te')::bigint AS te, (args->>'attempt')::integer AS attempt)
+INSERT INTO {s}.aiflow_dispatch (task_execution_id, attempt, job_id, state)
+SELECT f.te, f.attempt, j.id, f.state FROM unnest($6::bigint[], $7::integer[], $8::text[]) AS f(te, attempt, state)
+LEFT JOIN j ON j.te = f.te AND j.attempt = f.attempt
+ON CONFLICT DO NOTHING`
 
 // stmt returns the statement that inserts the jobs and the dispatch rows of
-// fresh, and gives the handed-off attempts of res their job.
-func (j *ownJobs) stmt(s *Store, fresh []newDispatch, res *effectsResult) stmt {
+// fresh.
+func (j *ownJobs) stmt(s *Store, fresh []newDispatch) stmt {
 	n := len(fresh)
 	teIDs, atts, states := make([]int64, n), make([]int32, n), make([]string, n)
 	for i, d := range fresh {
@@ -103,23 +96,6 @@ func (j *ownJobs) stmt(s *Store, fresh []newDispatch, res *effectsResult) stmt {
 	}
 	return stmt{
 		sql:  s.q(insertJobsSQL),
-		args: []any{j.te, j.attempt, j.queue, j.scheduledAt, j.state, s.river.ID(), teIDs, atts, states},
-		handle: func(br pgx.BatchResults) error {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			var k dispatchKey
-			var id int64
-			_, err = pgx.ForEachRow(rows, []any{&k.te, &k.attempt, &id}, func() error {
-				for i := range res.handoffs {
-					if h := &res.handoffs[i]; h.te == k.te && h.attempt == k.attempt {
-						h.jobID = id
-					}
-				}
-				return nil
-			})
-			return err
-		},
+		args: []any{j.te, j.attempt, j.queue, j.scheduledAt, j.state, teIDs, atts, states},
 	}
 }

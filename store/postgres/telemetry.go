@@ -77,11 +77,19 @@ func (s *Store) PartitionLag(ctx context.Context) ([]store.PartitionLag, error) 
 }
 
 // QueueDepths returns River's jobs of the store's queues that wait or run,
-// by queue and state.
+// by queue and state, counting the handed-off attempts that run (which have
+// no River job) as running jobs of the batch queue.
 func (s *Store) QueueDepths(ctx context.Context) ([]store.QueueDepth, error) {
-	rows, err := s.pool.Query(ctx, s.q(`SELECT queue, state::text, count(*) FROM {s}.river_job
-		WHERE state IN ('available', 'scheduled', 'retryable', 'running') AND queue = ANY($1)
-		GROUP BY queue, state ORDER BY queue, state`), []string{QueueBatch, QueueStreaming})
+	rows, err := s.pool.Query(ctx, s.q(`SELECT queue, state, sum(n)::bigint FROM (
+			SELECT queue, state::text AS state, count(*) AS n FROM {s}.river_job
+			WHERE state IN ('available', 'scheduled', 'retryable', 'running') AND queue = ANY($1)
+			GROUP BY queue, state
+			UNION ALL
+			SELECT $2, 'running', count(*) FROM {s}.aiflow_task_lease l
+			JOIN {s}.aiflow_dispatch d ON d.task_execution_id = l.task_execution_id AND d.attempt = l.attempt
+			WHERE d.job_id IS NULL AND d.state = 'running'
+			HAVING count(*) > 0) q
+		GROUP BY queue, state ORDER BY queue, state`), []string{QueueBatch, QueueStreaming}, QueueBatch)
 	if err != nil {
 		return nil, opErr("read queue depths", err)
 	}

@@ -304,21 +304,14 @@ func (u *unitWrite) reserveHandoffs(now time.Time) int {
 	return u.s.workers.reserveHandoffs(due)
 }
 
-// handoffHold is how far ahead a handed-off attempt's River job is
-// scheduled, so that River never sees it available before the same unit
-// marks it running (see handoff.go).
-const handoffHold = time.Hour
-
 // insertJobs inserts the River jobs of the fresh dispatches: scheduled ones
-// at their time, handed-off ones (started here and run by this process, see
-// handoff.go) an hour ahead so that River never sees them before they run,
-// the others available now in their queue. Without River insert middleware
-// it only plans them: the statement of the dispatch rows inserts them, the
-// handed-off ones already running (see jobs.go).
+// at their time, the others available now in their queue. Handed-off
+// attempts (started here and run by this process, see handoff.go) have no
+// River job. Without River insert middleware it only plans them: the
+// statement of the dispatch rows inserts them (see jobs.go).
 func (u *unitWrite) insertJobs(ctx context.Context) error {
 	var jobParams []river.InsertManyParams
-	var jobOf []int     // index in fresh
-	var handoffOf []int // index in res.handoffs, or -1
+	var jobOf []int // index in fresh
 	now := time.Now()
 	handoffs := u.reserveHandoffs(now)
 	for i, d := range u.fresh {
@@ -329,21 +322,18 @@ func (u *unitWrite) insertJobs(ctx context.Context) error {
 		if d.streaming {
 			opts.Queue = QueueStreaming
 		}
-		handoff := -1
 		switch {
 		case d.notBefore.After(now):
 			opts.ScheduledAt = d.notBefore
 		case len(u.res.handoffs) < handoffs && !d.streaming:
-			opts.ScheduledAt = now.Add(handoffHold)
 			u.fresh[i].handoff = true
-			handoff = len(u.res.handoffs)
 			u.res.handoffs = append(u.res.handoffs, handoffJob{te: d.key.te, attempt: d.key.attempt})
+			continue
 		case !slices.Contains(u.res.queues, opts.Queue):
 			u.res.queues = append(u.res.queues, opts.Queue)
 		}
 		jobParams = append(jobParams, river.InsertManyParams{Args: taskArgs{TaskExecutionID: d.key.te, Attempt: d.key.attempt}, InsertOpts: opts})
 		jobOf = append(jobOf, i)
-		handoffOf = append(handoffOf, handoff)
 	}
 	u.jobIDs = make([]int64, len(u.fresh))
 	if len(jobParams) == 0 {
@@ -359,9 +349,6 @@ func (u *unitWrite) insertJobs(ctx context.Context) error {
 	}
 	for i, r := range results {
 		u.jobIDs[jobOf[i]] = r.Job.ID
-		if h := handoffOf[i]; h >= 0 {
-			u.res.handoffs[h].jobID = r.Job.ID
-		}
 	}
 	return nil
 }
@@ -415,7 +402,7 @@ func (u *unitWrite) queueStatuses() {
 // earlier ones the stops cancelled.
 func (u *unitWrite) queueDispatchRows() {
 	if u.jobs != nil {
-		u.pending = append(u.pending, u.jobs.stmt(u.s, u.fresh, &u.res))
+		u.pending = append(u.pending, u.jobs.stmt(u.s, u.fresh))
 	} else if n := len(u.fresh); n > 0 {
 		teIDs, atts, jobs, states := make([]int64, n), make([]int32, n), make([]pgtype.Int8, n), make([]string, n)
 		for i, d := range u.fresh {
@@ -425,8 +412,9 @@ func (u *unitWrite) queueDispatchRows() {
 			}
 			if d.dropped {
 				states[i] = dispatchCancelled
-			} else {
-				jobs[i] = pgtype.Int8{Int64: u.jobIDs[i], Valid: true}
+			}
+			if id := u.jobIDs[i]; id != 0 {
+				jobs[i] = pgtype.Int8{Int64: id, Valid: true}
 			}
 		}
 		u.pending = append(u.pending, stmt{sql: u.s.q(`INSERT INTO {s}.aiflow_dispatch (task_execution_id, attempt, job_id, state)

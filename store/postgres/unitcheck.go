@@ -58,7 +58,7 @@ func checkedSQL(insert string, param int, what, rows string) string {
 // first missing namespace, instead of inserting nothing.
 var checkedEventsSQL = `WITH missing AS MATERIALIZED (
 	SELECT {s}.aiflow_raise('` + checkNamespace + `', m.name) FROM (
-		SELECT n.name FROM unnest($3::text[]) WITH ORDINALITY AS n(name, ord)
+		SELECT n.name FROM (SELECT name, min(ord) AS ord FROM unnest($3::text[]) WITH ORDINALITY AS n(name, ord) GROUP BY name) AS n
 		WHERE NOT EXISTS (SELECT 1 FROM {s}.aiflow_namespace ns WHERE ns.name = n.name) ORDER BY n.ord LIMIT 1) AS m)
 INSERT INTO {s}.aiflow_event (` + eventWriteCols + `)
 SELECT ` + eventWriteCols + ` FROM ` + eventRows(1) + `

@@ -236,8 +236,8 @@ func (w *workers) work(ctx context.Context, job *river.Job[taskArgs]) error {
 
 // run runs a started attempt registered in w.running: the handler (unless
 // the attempt was interrupted before it began), then the final status. A
-// handed-off attempt (handoff) has its job completed here should the final
-// status not be recorded.
+// handed-off attempt (handoff) that was interrupted before it began never
+// runs its handler.
 func (w *workers) run(ctx context.Context, a *attempt, job *river.Job[taskArgs], run *store.TaskRun, handoff bool) {
 	s := w.s
 	w.mu.Lock()
@@ -271,9 +271,6 @@ func (w *workers) run(ctx context.Context, a *attempt, job *river.Job[taskArgs],
 	if _, err := w.finisher.do(finishReq{job: job, runErr: runErr, interrupted: interrupted, lost: lost}); err != nil {
 		s.log.ErrorContext(ctx, "recording the final status failed; the reaper will end the attempt once its lease expires",
 			slog.Int64("task_execution_id", run.ID), slog.Int("attempt", run.Attempt), slog.Any("error", err))
-		if handoff {
-			s.completeJobNow(job)
-		}
 	}
 }
 

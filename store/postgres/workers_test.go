@@ -127,7 +127,7 @@ func TestWorkersRunAttempts(t *testing.T) {
 	require.Equal(t, dispatchDone, dispatchState(t, s, ok.ID, 1))
 	eventually(t, func() bool {
 		state, _ := riverJob(t, s, ok.ID, 1)
-		return state == "completed"
+		return state == "completed" || state == "" // handed off: no job
 	}, "the job completes")
 	var leases int
 	require.NoError(t, s.pool.QueryRow(ctx, s.q("SELECT count(*) FROM {s}.aiflow_task_lease")).Scan(&leases))
@@ -403,7 +403,8 @@ func TestAtomicJobCompletion(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var noise []string
-	s, _ := newTestStore(t, func(c *Config) { c.Logger = slog.New(completionNoise{&mu, &noise}) })
+	// Without handoff: a handed-off attempt has no River job.
+	s, _ := newTestStore(t, func(c *Config) { c.Logger, c.HandoffMaxWorkers = slog.New(completionNoise{&mu, &noise}), -1 })
 	claimAll(t, s, testOwner)
 	release := make(chan struct{})
 	h := newTestHandler(func(_ context.Context, run *store.TaskRun) error {
@@ -458,7 +459,8 @@ func TestAtomicJobCompletion(t *testing.T) {
 func TestFinalStatusWaitsForJobCompletion(t *testing.T) {
 	t.Parallel()
 	// A long lease: the attempt is not reaped while its finish is refused.
-	s, _ := newTestStore(t, func(c *Config) { c.TaskLeaseTTL = 20 * time.Second })
+	// Without handoff: a handed-off attempt has no River job.
+	s, _ := newTestStore(t, func(c *Config) { c.TaskLeaseTTL, c.HandoffMaxWorkers = 20*time.Second, -1 })
 	ctx := context.Background()
 	_, err := s.pool.Exec(ctx, s.q(`CREATE SEQUENCE {s}.test_refused;
 		CREATE FUNCTION {s}.test_refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
