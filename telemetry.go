@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	goruntime "runtime"
 	"slices"
 	"sync"
@@ -82,11 +83,21 @@ type telemetry struct {
 	triggerFirings  metric.Int64Counter
 	reg             metric.Registration
 
-	// attrs caches the attribute sets of measurements (attrKey to a
-	// metric.MeasurementOption), so that the hot path neither sorts nor
-	// allocates them again: their values are few by design.
-	attrs sync.Map
-	nAttr atomic.Int64
+	// attrs caches the attribute sets of measurements, so that the hot
+	// path neither sorts nor allocates them again (their values are few by
+	// design): a map replaced, never changed, when a set is added, so that
+	// lookups take no lock and allocate nothing. mu serialises the
+	// additions.
+	attrs atomic.Pointer[map[attrKey]*measureOpts]
+	mu    sync.Mutex
+}
+
+// measureOpts is the options of the measurements with one attribute set,
+// as the slices the instruments' variadic parameters take (passing a slice
+// allocates nothing; passing one option builds a slice on every call).
+type measureOpts struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
 }
 
 // attrKey is the attributes of a measurement; fields left empty are not
@@ -101,10 +112,12 @@ type attrKey struct {
 // combinations builds the others on every measurement).
 const maxAttrSets = 10000
 
-// opt returns the measurement option of k's attributes, from the cache.
-func (t *telemetry) opt(k attrKey) metric.MeasurementOption {
-	if o, ok := t.attrs.Load(k); ok {
-		return o.(metric.MeasurementOption)
+// opt returns the measurement options of k's attributes, from the cache.
+func (t *telemetry) opt(k attrKey) *measureOpts {
+	if m := t.attrs.Load(); m != nil {
+		if o, ok := (*m)[k]; ok {
+			return o
+		}
 	}
 	kv := make([]attribute.KeyValue, 0, 4)
 	for _, a := range []struct {
@@ -119,12 +132,24 @@ func (t *telemetry) opt(k attrKey) metric.MeasurementOption {
 	if k.hasPartition {
 		kv = append(kv, AttrPartition.Int(k.partition))
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	if t.nAttr.Load() < maxAttrSets {
-		if _, loaded := t.attrs.LoadOrStore(k, o); !loaded {
-			t.nAttr.Add(1)
+	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	o := &measureOpts{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.attrs.Load()
+	if old != nil {
+		if cached, ok := (*old)[k]; ok {
+			return cached
+		}
+		if len(*old) >= maxAttrSets {
+			return o
 		}
 	}
+	m := map[attrKey]*measureOpts{k: o}
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	t.attrs.Store(&m)
 	return o
 }
 
@@ -318,7 +343,7 @@ func (t *telemetry) sendSpan(ctx context.Context, op string, ev *store.Event) (c
 // appended counts events appended through the client.
 func (t *telemetry) appended(ctx context.Context, evs []store.Event) {
 	for i := range evs {
-		t.eventsAppended.Add(ctx, 1, t.opt(attrKey{namespace: evs[i].Namespace, kind: evs[i].Kind.String()}))
+		t.eventsAppended.Add(ctx, 1, t.opt(attrKey{namespace: evs[i].Namespace, kind: evs[i].Kind.String()}).add...)
 	}
 }
 
@@ -362,7 +387,7 @@ func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []sto
 		if err != nil {
 			return
 		}
-		t.unitDuration.Record(ctx, time.Since(start).Seconds(), t.opt(attrKey{partition: partition, hasPartition: true}))
+		t.unitDuration.Record(ctx, time.Since(start).Seconds(), t.opt(attrKey{partition: partition, hasPartition: true}).record...)
 		t.countApplied(ctx, events)
 		if fx != nil {
 			t.countEffects(ctx, fx)
@@ -407,14 +432,14 @@ func (t *telemetry) countApplied(ctx context.Context, events []store.Event) {
 	ns, n := "", int64(0)
 	for i := range events {
 		if events[i].Namespace != ns && n > 0 {
-			t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}))
+			t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}).add...)
 			n = 0
 		}
 		ns = events[i].Namespace
 		n++
 	}
 	if n > 0 {
-		t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}))
+		t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}).add...)
 	}
 }
 
@@ -426,18 +451,18 @@ func (t *telemetry) countEffects(ctx context.Context, fx *store.Effects) {
 		ev := &fx.Events[i]
 		switch ev.Key {
 		case store.KeyPoisonEvent:
-			t.poison.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow}))
+			t.poison.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow}).add...)
 		case store.KeyScheduleSkipped:
-			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow, outcome: "skipped"}))
+			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow, outcome: "skipped"}).add...)
 		}
 	}
 	for i := range fx.NewExecutions {
 		x := &fx.NewExecutions[i]
 		switch x.RunType {
 		case store.RunPeriodic:
-			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow, outcome: "fired"}))
+			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow, outcome: "fired"}).add...)
 		case store.RunEvent:
-			t.triggerFirings.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow}))
+			t.triggerFirings.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow}).add...)
 		}
 	}
 }
@@ -457,18 +482,18 @@ func (t *telemetry) taskSpan(ctx context.Context, run *store.TaskRun, task *Task
 		span.SetAttributes(kv...)
 	}
 	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task})
-	t.attemptsStarted.Add(ctx, 1, attrs)
+	t.attemptsStarted.Add(ctx, 1, attrs.add...)
 	if run.Attempt > 1 {
-		t.retries.Add(ctx, 1, attrs)
+		t.retries.Add(ctx, 1, attrs.add...)
 		return ctx, span
 	}
-	t.execStarted.Add(ctx, 1, attrs)
+	t.execStarted.Add(ctx, 1, attrs.add...)
 	started := run.StartedAt
 	if started.IsZero() {
 		started = now
 	}
 	if !run.CreatedAt.IsZero() {
-		t.startLatency.Record(ctx, max(started.Sub(run.CreatedAt).Seconds(), 0), attrs)
+		t.startLatency.Record(ctx, max(started.Sub(run.CreatedAt).Seconds(), 0), attrs.record...)
 	}
 	return ctx, span
 }
@@ -482,13 +507,13 @@ func (t *telemetry) taskEnded(ctx context.Context, run *store.TaskRun, err error
 	}
 	st := string(status)
 	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task, status: st})
-	t.attemptsEnded.Add(ctx, 1, attrs)
-	t.taskDuration.Record(ctx, d.Seconds(), attrs)
+	t.attemptsEnded.Add(ctx, 1, attrs.add...)
+	t.taskDuration.Record(ctx, d.Seconds(), attrs.record...)
 	if interrupted {
-		t.interruptions.Add(ctx, 1, attrs)
+		t.interruptions.Add(ctx, 1, attrs.add...)
 	}
 	if status.Finished() {
-		t.execEnded.Add(ctx, 1, attrs)
+		t.execEnded.Add(ctx, 1, attrs.add...)
 	}
 }
 
