@@ -368,10 +368,14 @@ var _ runtime.Observer = unitObserver{}
 // every partition, and a unit that found no rule for its events in its
 // partition would record an empty span for each of them. No span is in the
 // unit's context meanwhile (nothing the unit calls starts one).
-func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, error)) {
+func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, int, error)) {
 	t := u.t
 	start := time.Now()
-	return ctx, func(fx *store.Effects, err error) {
+	return ctx, func(fx *store.Effects, applied int, err error) {
+		if err == nil {
+			// A unit cut short applies the rest of its events later.
+			events = events[:applied]
+		}
 		if fx != nil && len(fx.Dispatches) > 0 {
 			// The commit has just woken the workers of the tasks it
 			// started, and Go's scheduler runs a goroutine woken so on

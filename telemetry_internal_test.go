@@ -79,7 +79,7 @@ func BenchmarkTelemetryPath(b *testing.B) {
 			evs := []store.Event{ev}
 			for b.Loop() {
 				_, end := unitObserver{t}.BeginUnit(ctx, 1, evs)
-				end(fx, nil)
+				end(fx, len(evs), nil)
 			}
 		})
 		b.Run(variant+"/task", func(b *testing.B) {
