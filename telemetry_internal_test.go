@@ -2,7 +2,6 @@ package aiflow
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +54,7 @@ func BenchmarkTelemetryPath(b *testing.B) {
 		t := benchTelemetry(b, variant)
 		ctx := context.Background()
 		ev := store.Event{Namespace: "default", Key: "go", Kind: store.KindUser}
-		_, span := t.sendSpan(ctx, "send event", &ev)
+		_, span := t.sendSpan(ctx, &ev)
 		span.End()
 		task := &Task{name: "work"}
 		run := &store.TaskRun{TaskExecutionRecord: store.TaskExecutionRecord{
@@ -68,9 +67,9 @@ func BenchmarkTelemetryPath(b *testing.B) {
 			defer reportCPU(b)()
 			for b.Loop() {
 				e := store.Event{Namespace: "default", Key: "go", Kind: store.KindUser}
-				sctx, span := t.sendSpan(ctx, "send event", &e)
-				endSpan(span, nil)
-				t.appended(sctx, []store.Event{e})
+				_, span := t.sendSpan(ctx, &e)
+				t.endSend(span, "send event", &e, false, nil)
+				t.appended(ctx, []store.Event{e})
 			}
 		})
 		b.Run(variant+"/unit", func(b *testing.B) {
@@ -82,13 +81,13 @@ func BenchmarkTelemetryPath(b *testing.B) {
 				end(fx, len(evs), nil)
 			}
 		})
-		b.Run(variant+"/task", func(b *testing.B) {
+		b.Run(variant+"/attempt", func(b *testing.B) {
 			b.ReportAllocs()
 			defer reportCPU(b)()
 			for b.Loop() {
-				tctx, span := t.taskSpan(ctx, run, task, time.Now())
-				t.taskEnded(tctx, run, nil, false, false, time.Millisecond)
-				endSpan(span, nil)
+				a := t.startAttempt(ctx, run, task, time.Now())
+				a.started()
+				a.ended(nil, false, false, time.Millisecond)
 			}
 		})
 	}
@@ -103,14 +102,6 @@ func reportCPU(b *testing.B) func() {
 	return func() { b.ReportMetric(float64(processCPU()-before)/float64(b.N), "cpu-ns/op") }
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // TestMetricAttributeLookupsDoNotAllocate checks that the measurements of the
 // hot path find their cached attribute sets without allocating, so that with
 // the no-op meter (no SDK installed) they allocate nothing at all.
@@ -122,12 +113,17 @@ func TestMetricAttributeLookupsDoNotAllocate(t *testing.T) {
 		ID: 2, ExecutionID: 1, Namespace: "default", Workflow: "w", Task: "a", Attempt: 1, Status: store.TaskRunning,
 	}}
 	fx := &store.Effects{Events: evs}
+	_, noopSpan := tel.tracer.Start(ctx, "x")
 	for name, f := range map[string]func(){
 		"opt":          func() { tel.opt(attrKey{namespace: "default", workflow: "w", task: "a"}) },
 		"appended":     func() { tel.appended(ctx, evs) },
 		"countApplied": func() { tel.countApplied(ctx, evs) },
 		"countEffects": func() { tel.countEffects(ctx, fx) },
-		"taskEnded":    func() { tel.taskEnded(ctx, run, nil, false, false, time.Second) },
+		"attempt": func() {
+			a := attempt{t: tel, mctx: ctx, ctx: ctx, span: noopSpan, run: run}
+			a.started()
+			a.ended(nil, false, false, time.Second)
+		},
 	} {
 		f() // caches the attribute sets
 		if n := testing.AllocsPerRun(100, f); n != 0 {
