@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/internal/pgtest"
@@ -231,6 +232,26 @@ func TestTelemetryOfARun(t *testing.T) {
 				n, top := b.histogramCount(t, "aiflow.task.start_latency", at, ns, aiflow.AttrWorkflow.String("otel"))
 				require.EqualValues(t, 1, n, task)
 				require.Less(t, top, 30.0, task)
+			}
+			// Exemplars: the start latency's leads to the attempt's trace;
+			// the counters take none from the library's spans.
+			lat, ok := b.metric(t, "aiflow.task.start_latency").(metricdata.Histogram[float64])
+			require.True(t, ok)
+			for _, p := range lat.DataPoints {
+				if v, _ := p.Attributes.Value(aiflow.AttrTask); v.AsString() == "a" {
+					require.NotEmpty(t, p.Exemplars, "task a's start latency has an exemplar")
+					require.Equal(t, attempt.SpanContext().TraceID(), trace.TraceID(p.Exemplars[0].TraceID))
+					require.Equal(t, attempt.SpanContext().SpanID(), trace.SpanID(p.Exemplars[0].SpanID))
+				}
+			}
+			for _, name := range []string{"aiflow.task.attempts.started", "aiflow.task.attempts.ended", "aiflow.events.appended"} {
+				sum, ok := b.metric(t, name).(metricdata.Sum[int64])
+				require.True(t, ok, name)
+				for _, p := range sum.DataPoints {
+					for _, e := range p.Exemplars { // the caller's span, SendEvent's context
+						require.Equal(t, req.SpanContext().SpanID(), trace.SpanID(e.SpanID), "%s %v", name, p.Attributes.ToSlice())
+					}
+				}
 			}
 			require.Zero(t, b.sum(t, "aiflow.task.retries"))
 			require.Zero(t, b.sum(t, "aiflow.task.interruptions"))
