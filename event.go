@@ -183,9 +183,9 @@ func (c *Client) SendEventTx(ctx context.Context, tx any, key, value string, opt
 	if err != nil {
 		return nil, opError(op, err)
 	}
-	ctx, span := c.tel.sendSpan(ctx, op, &ev)
-	out, err := ta.AppendEventsInTx(ctx, tx, []store.Event{ev})
-	endSpan(span, err)
+	sctx, span := c.tel.sendSpan(ctx, &ev)
+	out, err := ta.AppendEventsInTx(sctx, tx, []store.Event{ev})
+	c.tel.endSend(span, op, &ev, false, err) // the commit wakes the consumers
 	if err != nil {
 		return nil, opError(op, err)
 	}
@@ -246,10 +246,10 @@ func (c *Client) userEvent(ctx context.Context, key, value string, opts *SendEve
 // append appends one event. The store checks it (store.ValidateEvent, the
 // one place the rules are written) before anything is written, and its error
 // names the field, the value and the expected form.
-func (c *Client) append(ctx context.Context, op string, ev store.Event) (_ *Event, err error) {
-	ctx, span := c.tel.sendSpan(ctx, op, &ev)
-	defer func() { endSpan(span, err) }()
-	out, err := c.store.AppendEvents(ctx, []store.Event{ev})
+func (c *Client) append(ctx context.Context, op string, ev store.Event) (*Event, error) {
+	sctx, span := c.tel.sendSpan(ctx, &ev)
+	out, err := c.store.AppendEvents(sctx, []store.Event{ev})
+	c.tel.endSend(span, op, &ev, true, err)
 	if err != nil {
 		return nil, opError(op, err)
 	}

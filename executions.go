@@ -80,17 +80,17 @@ func (c *Client) StartWorkflowExecution(ctx context.Context, workflow string, op
 		Kind: store.KindControl, Namespace: ns, Key: store.KeyStartExecution, Sender: store.SenderClient,
 		Workflow: workflow, ExecutionID: ids[0], Data: data,
 	}
-	ctx, span := c.tel.sendSpan(ctx, "start workflow execution", &ev)
+	sctx, span := c.tel.sendSpan(ctx, &ev)
 	if idem.Key != "" {
-		id, replayed, err := c.store.CreateExecutionOnce(ctx, idem, rec, ev)
-		endSpan(span, err)
+		id, replayed, err := c.store.CreateExecutionOnce(sctx, idem, rec, ev)
+		c.tel.endSend(span, "start workflow execution", &ev, true, err)
 		if err == nil && !replayed {
 			c.tel.appended(ctx, []store.Event{ev})
 		}
 		return id, opError("start workflow execution", err)
 	}
-	_, err = c.store.CreateExecution(ctx, rec, ev)
-	endSpan(span, err)
+	_, err = c.store.CreateExecution(sctx, rec, ev)
+	c.tel.endSend(span, "start workflow execution", &ev, true, err)
 	if err != nil {
 		return 0, opError("start workflow execution", err)
 	}
@@ -154,7 +154,7 @@ func (c *Client) StartWorkflowExecutions(ctx context.Context, workflow string, i
 	evs := make([]store.Event, len(inputs))
 	// One span for the call; every start event carries its trace context.
 	first := store.Event{Namespace: ns, Key: store.KeyStartExecution}
-	ctx, span := c.tel.sendSpan(ctx, op, &first)
+	sctx, span := c.tel.sendSpan(ctx, &first)
 	for i, in := range inputs {
 		data, _ := json.Marshal(store.StartExecutionData{RunType: store.RunManual, Input: in})
 		recs[i] = store.WorkflowExecutionRecord{ID: ids[i], Namespace: ns, Workflow: workflow, Version: w.Version, RunType: store.RunManual, Input: in}
@@ -163,8 +163,8 @@ func (c *Client) StartWorkflowExecutions(ctx context.Context, workflow string, i
 			Workflow: workflow, ExecutionID: ids[i], Data: data, TraceParent: first.TraceParent,
 		}
 	}
-	_, err = c.store.CreateExecutions(ctx, recs, evs)
-	endSpan(span, err)
+	_, err = c.store.CreateExecutions(sctx, recs, evs)
+	c.tel.endSend(span, op, &first, true, err)
 	if err != nil {
 		return nil, opError(op, err)
 	}

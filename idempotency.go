@@ -27,9 +27,9 @@ func (c *Client) appendOnce(ctx context.Context, op, key string, ev store.Event)
 	if key == "" {
 		return c.append(ctx, op, ev)
 	}
-	ctx, span := c.tel.sendSpan(ctx, op, &ev)
-	out, replayed, err := c.store.AppendEventOnce(ctx, store.IdempotencyKey{Namespace: ev.Namespace, Kind: store.IdempotencySendEvent, Key: key}, ev)
-	endSpan(span, err)
+	sctx, span := c.tel.sendSpan(ctx, &ev)
+	out, replayed, err := c.store.AppendEventOnce(sctx, store.IdempotencyKey{Namespace: ev.Namespace, Kind: store.IdempotencySendEvent, Key: key}, ev)
+	c.tel.endSend(span, op, &ev, true, err)
 	if err != nil {
 		return nil, opError(op, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	goruntime "runtime"
 	"slices"
 	"sync"
@@ -82,11 +83,21 @@ type telemetry struct {
 	triggerFirings  metric.Int64Counter
 	reg             metric.Registration
 
-	// attrs caches the attribute sets of measurements (attrKey to a
-	// metric.MeasurementOption), so that the hot path neither sorts nor
-	// allocates them again: their values are few by design.
-	attrs sync.Map
-	nAttr atomic.Int64
+	// attrs caches the attribute sets of measurements, so that the hot
+	// path neither sorts nor allocates them again (their values are few by
+	// design): a map replaced, never changed, when a set is added, so that
+	// lookups take no lock and allocate nothing. mu serialises the
+	// additions.
+	attrs atomic.Pointer[map[attrKey]*measureOpts]
+	mu    sync.Mutex
+}
+
+// measureOpts is the options of the measurements with one attribute set,
+// as the slices the instruments' variadic parameters take (passing a slice
+// allocates nothing; passing one option builds a slice on every call).
+type measureOpts struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
 }
 
 // attrKey is the attributes of a measurement; fields left empty are not
@@ -101,10 +112,12 @@ type attrKey struct {
 // combinations builds the others on every measurement).
 const maxAttrSets = 10000
 
-// opt returns the measurement option of k's attributes, from the cache.
-func (t *telemetry) opt(k attrKey) metric.MeasurementOption {
-	if o, ok := t.attrs.Load(k); ok {
-		return o.(metric.MeasurementOption)
+// opt returns the measurement options of k's attributes, from the cache.
+func (t *telemetry) opt(k attrKey) *measureOpts {
+	if m := t.attrs.Load(); m != nil {
+		if o, ok := (*m)[k]; ok {
+			return o
+		}
 	}
 	kv := make([]attribute.KeyValue, 0, 4)
 	for _, a := range []struct {
@@ -119,12 +132,24 @@ func (t *telemetry) opt(k attrKey) metric.MeasurementOption {
 	if k.hasPartition {
 		kv = append(kv, AttrPartition.Int(k.partition))
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	if t.nAttr.Load() < maxAttrSets {
-		if _, loaded := t.attrs.LoadOrStore(k, o); !loaded {
-			t.nAttr.Add(1)
+	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	o := &measureOpts{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.attrs.Load()
+	if old != nil {
+		if cached, ok := (*old)[k]; ok {
+			return cached
+		}
+		if len(*old) >= maxAttrSets {
+			return o
 		}
 	}
+	m := map[attrKey]*measureOpts{k: o}
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	t.attrs.Store(&m)
 	return o
 }
 
@@ -303,22 +328,40 @@ func (t *telemetry) withTraceParent(ctx context.Context, tp string) context.Cont
 }
 
 // sendSpan starts the span of an event sent through the client and stamps
-// ev with its trace context. end records the outcome.
-func (t *telemetry) sendSpan(ctx context.Context, op string, ev *store.Event) (context.Context, trace.Span) {
+// ev with its trace context; endSend ends it. The caller appends ev in the
+// returned context, and counts it (appended) in its own: the counters of
+// the send path take no exemplar from the send span (see attempt).
+func (t *telemetry) sendSpan(ctx context.Context, ev *store.Event) (context.Context, trace.Span) {
 	ctx, span := t.tracer.Start(ctx, "aiflow.event.send", producerSpan)
-	if span.IsRecording() {
-		span.SetAttributes(AttrNamespace.String(ev.Namespace), attrEventKey.String(ev.Key), attrOperation.String(op))
-	}
 	if ev.TraceParent == "" {
 		ev.TraceParent = t.traceParent(ctx)
 	}
 	return ctx, span
 }
 
+// endSend ends the send span of ev, appended by operation op, recording
+// err. Its attributes are set here, after the append rather than before it.
+// woke tells that the append has just woken the consumers of this process
+// (every append but one in a caller's transaction): Go's scheduler runs a
+// goroutine woken so on this goroutine's processor once this one blocks or
+// yields (another processor takes it only after a few microseconds), so a
+// recording span yields first, and the consumers apply the event before
+// this span's bookkeeping rather than after it (measured:
+// BenchmarkTelemetryCost). The no-op span has none, and does not yield.
+func (t *telemetry) endSend(span trace.Span, op string, ev *store.Event, woke bool, err error) {
+	if span.IsRecording() {
+		if woke && err == nil {
+			goruntime.Gosched()
+		}
+		span.SetAttributes(AttrNamespace.String(ev.Namespace), attrEventKey.String(ev.Key), attrOperation.String(op))
+	}
+	endSpan(span, err)
+}
+
 // appended counts events appended through the client.
 func (t *telemetry) appended(ctx context.Context, evs []store.Event) {
 	for i := range evs {
-		t.eventsAppended.Add(ctx, 1, t.opt(attrKey{namespace: evs[i].Namespace, kind: evs[i].Kind.String()}))
+		t.eventsAppended.Add(ctx, 1, t.opt(attrKey{namespace: evs[i].Namespace, kind: evs[i].Kind.String()}).add...)
 	}
 }
 
@@ -343,10 +386,14 @@ var _ runtime.Observer = unitObserver{}
 // every partition, and a unit that found no rule for its events in its
 // partition would record an empty span for each of them. No span is in the
 // unit's context meanwhile (nothing the unit calls starts one).
-func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, error)) {
+func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []store.Event) (context.Context, func(*store.Effects, int, error)) {
 	t := u.t
 	start := time.Now()
-	return ctx, func(fx *store.Effects, err error) {
+	return ctx, func(fx *store.Effects, applied int, err error) {
+		if err == nil {
+			// A unit cut short applies the rest of its events later.
+			events = events[:applied]
+		}
 		if fx != nil && len(fx.Dispatches) > 0 {
 			// The commit has just woken the workers of the tasks it
 			// started, and Go's scheduler runs a goroutine woken so on
@@ -362,7 +409,7 @@ func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []sto
 		if err != nil {
 			return
 		}
-		t.unitDuration.Record(ctx, time.Since(start).Seconds(), t.opt(attrKey{partition: partition, hasPartition: true}))
+		t.unitDuration.Record(ctx, time.Since(start).Seconds(), t.opt(attrKey{partition: partition, hasPartition: true}).record...)
 		t.countApplied(ctx, events)
 		if fx != nil {
 			t.countEffects(ctx, fx)
@@ -407,14 +454,14 @@ func (t *telemetry) countApplied(ctx context.Context, events []store.Event) {
 	ns, n := "", int64(0)
 	for i := range events {
 		if events[i].Namespace != ns && n > 0 {
-			t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}))
+			t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}).add...)
 			n = 0
 		}
 		ns = events[i].Namespace
 		n++
 	}
 	if n > 0 {
-		t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}))
+		t.eventsApplied.Add(ctx, n, t.opt(attrKey{namespace: ns}).add...)
 	}
 }
 
@@ -426,87 +473,122 @@ func (t *telemetry) countEffects(ctx context.Context, fx *store.Effects) {
 		ev := &fx.Events[i]
 		switch ev.Key {
 		case store.KeyPoisonEvent:
-			t.poison.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow}))
+			t.poison.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow}).add...)
 		case store.KeyScheduleSkipped:
-			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow, outcome: "skipped"}))
+			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: ev.Namespace, workflow: ev.Workflow, outcome: "skipped"}).add...)
 		}
 	}
 	for i := range fx.NewExecutions {
 		x := &fx.NewExecutions[i]
 		switch x.RunType {
 		case store.RunPeriodic:
-			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow, outcome: "fired"}))
+			t.ticks.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow, outcome: "fired"}).add...)
 		case store.RunEvent:
-			t.triggerFirings.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow}))
+			t.triggerFirings.Add(ctx, 1, t.opt(attrKey{namespace: x.Namespace, workflow: x.Workflow}).add...)
 		}
 	}
 }
 
-// taskSpan starts the span of a task attempt, a child of the trace context
-// of the event that started its task execution, and counts the start. The
-// span names task's operator (task is nil when this client lacks it).
-func (t *telemetry) taskSpan(ctx context.Context, run *store.TaskRun, task *Task, now time.Time) (context.Context, trace.Span) {
-	ctx, span := t.tracer.Start(t.remoteContext(ctx, run.TraceParent), "aiflow.task.attempt", consumerSpan)
-	if span.IsRecording() {
+// attempt is the telemetry of one task attempt. Only its span is started
+// before the operator runs (the operator runs in the span's context); its
+// attributes and the start's metrics are recorded by started once the
+// operator's goroutine has begun, off the path from the event to the start.
+//
+// The counters are measured in the worker's context (mctx), outside the
+// attempt's span, so that they take no exemplar from it: an SDK's default
+// exemplar filter records one for every measurement in a sampled span,
+// which cost about as much as the measurement itself. The histograms
+// (start latency and duration) are measured in the span: their exemplars
+// lead from a slow start or a long attempt to its trace.
+type attempt struct {
+	t    *telemetry
+	mctx context.Context // the worker's context, outside the span
+	ctx  context.Context // in the attempt's span
+	span trace.Span
+	run  *store.TaskRun
+	task *Task // nil when this client lacks it
+	now  time.Time
+	done bool
+}
+
+// startAttempt starts the span of a task attempt of run, a child of the
+// trace context of the event that started its task execution. now is the
+// client's clock.
+func (t *telemetry) startAttempt(ctx context.Context, run *store.TaskRun, task *Task, now time.Time) attempt {
+	a := attempt{t: t, mctx: ctx, run: run, task: task, now: now}
+	a.ctx, a.span = t.tracer.Start(t.remoteContext(ctx, run.TraceParent), "aiflow.task.attempt", consumerSpan)
+	return a
+}
+
+// started sets the span's attributes (which name the operator) and counts
+// the start; the second call does nothing.
+func (a *attempt) started() {
+	if a.done {
+		return
+	}
+	a.done = true
+	t, run := a.t, a.run
+	if a.span.IsRecording() {
 		kv := make([]attribute.KeyValue, 0, 7)
 		kv = append(kv, AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
 			attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt))
-		if task != nil {
-			kv = append(kv, task.operatorAttr())
+		if a.task != nil {
+			kv = append(kv, a.task.operatorAttr())
 		}
-		span.SetAttributes(kv...)
+		a.span.SetAttributes(kv...)
 	}
 	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task})
-	t.attemptsStarted.Add(ctx, 1, attrs)
+	t.attemptsStarted.Add(a.mctx, 1, attrs.add...)
 	if run.Attempt > 1 {
-		t.retries.Add(ctx, 1, attrs)
-		return ctx, span
+		t.retries.Add(a.mctx, 1, attrs.add...)
+		return
 	}
-	t.execStarted.Add(ctx, 1, attrs)
+	t.execStarted.Add(a.mctx, 1, attrs.add...)
 	started := run.StartedAt
 	if started.IsZero() {
-		started = now
+		started = a.now
 	}
 	if !run.CreatedAt.IsZero() {
-		t.startLatency.Record(ctx, max(started.Sub(run.CreatedAt).Seconds(), 0), attrs)
+		t.startLatency.Record(a.ctx, max(started.Sub(run.CreatedAt).Seconds(), 0), attrs.record...)
 	}
-	return ctx, span
 }
 
-// taskEnded records the end of a task attempt: its duration and the status
-// it leaves its task execution in (as the store will decide it).
-func (t *telemetry) taskEnded(ctx context.Context, run *store.TaskRun, err error, interrupted, stopped bool, d time.Duration) {
+// ended records the end of the attempt: its duration and the status it
+// leaves its task execution in (as the store will decide it), and ends its
+// span with err.
+func (a *attempt) ended(err error, interrupted, stopped bool, d time.Duration) {
+	a.started()
+	t, run := a.t, a.run
 	status, _ := store.FinalStatus(&run.TaskExecutionRecord, err, interrupted)
 	if stopped {
 		status = store.TaskStopped
 	}
-	st := string(status)
-	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task, status: st})
-	t.attemptsEnded.Add(ctx, 1, attrs)
-	t.taskDuration.Record(ctx, d.Seconds(), attrs)
+	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task, status: string(status)})
+	t.attemptsEnded.Add(a.mctx, 1, attrs.add...)
+	t.taskDuration.Record(a.ctx, d.Seconds(), attrs.record...)
 	if interrupted {
-		t.interruptions.Add(ctx, 1, attrs)
+		t.interruptions.Add(a.mctx, 1, attrs.add...)
 	}
 	if status.Finished() {
-		t.execEnded.Add(ctx, 1, attrs)
+		t.execEnded.Add(a.mctx, 1, attrs.add...)
 	}
+	endSpan(a.span, err)
 }
 
 // observedTask is the store's task handler: runTask inside the attempt's
 // span (which names the operator: there is no span of the operator's Run),
 // with its metrics.
 func (c *Client) observedTask(ctx context.Context, run *store.TaskRun) error {
-	t := c.tel
 	start := time.Now()
 	task, err := c.taskOf(run)
-	ctx, span := t.taskSpan(ctx, run, task, c.clock.Now())
+	a := c.tel.startAttempt(ctx, run, task, c.clock.Now())
+	ctx = a.ctx
 	if err == nil {
-		err = c.runTask(ctx, run, task)
+		err = c.runTask(ctx, run, task, &a)
 	}
 	interrupted := err != nil && Interrupted(ctx)
 	stopped := err != nil && !interrupted && ctx.Err() != nil
-	t.taskEnded(ctx, run, err, interrupted, stopped, time.Since(start))
-	endSpan(span, err)
+	a.ended(err, interrupted, stopped, time.Since(start))
 	return err
 }
 

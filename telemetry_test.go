@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/aiflow-go/aiflow"
 	"github.com/aiflow-go/aiflow/internal/pgtest"
@@ -231,6 +232,26 @@ func TestTelemetryOfARun(t *testing.T) {
 				n, top := b.histogramCount(t, "aiflow.task.start_latency", at, ns, aiflow.AttrWorkflow.String("otel"))
 				require.EqualValues(t, 1, n, task)
 				require.Less(t, top, 30.0, task)
+			}
+			// Exemplars: the start latency's leads to the attempt's trace;
+			// the counters take none from the library's spans.
+			lat, ok := b.metric(t, "aiflow.task.start_latency").(metricdata.Histogram[float64])
+			require.True(t, ok)
+			for _, p := range lat.DataPoints {
+				if v, _ := p.Attributes.Value(aiflow.AttrTask); v.AsString() == "a" {
+					require.NotEmpty(t, p.Exemplars, "task a's start latency has an exemplar")
+					require.Equal(t, attempt.SpanContext().TraceID(), trace.TraceID(p.Exemplars[0].TraceID))
+					require.Equal(t, attempt.SpanContext().SpanID(), trace.SpanID(p.Exemplars[0].SpanID))
+				}
+			}
+			for _, name := range []string{"aiflow.task.attempts.started", "aiflow.task.attempts.ended", "aiflow.events.appended"} {
+				sum, ok := b.metric(t, name).(metricdata.Sum[int64])
+				require.True(t, ok, name)
+				for _, p := range sum.DataPoints {
+					for _, e := range p.Exemplars { // the caller's span, SendEvent's context
+						require.Equal(t, req.SpanContext().SpanID(), trace.SpanID(e.SpanID), "%s %v", name, p.Attributes.ToSlice())
+					}
+				}
 			}
 			require.Zero(t, b.sum(t, "aiflow.task.retries"))
 			require.Zero(t, b.sum(t, "aiflow.task.interruptions"))
@@ -493,4 +514,49 @@ func TestIdempotentSendIsTraced(t *testing.T) {
 	}
 	require.Equal(t, 2, n, "each call has a send span")
 	require.EqualValues(t, 1, b.sum(t, "aiflow.events.appended", aiflow.AttrEventKind.String("user")), "the replayed call appended nothing")
+}
+
+// TestEventsAppliedOnceWhenABatchIsCut checks that aiflow.events.applied
+// counts each event once per partition that applies it when a unit of work
+// stops after an event that started an execution expecting a key its
+// partition did not read (the memory store spreads executions, so the
+// batch is cut there and the events after the cut are read again).
+func TestEventsAppliedOnceWhenABatchIsCut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := memory.New(&memory.Config{Partitions: 2})
+	require.True(t, st.Placement().Spreads())
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	b := &telemetryBed{reader: reader}
+	wf := aiflow.NewWorkflow("cut")
+	wf.Task("a", operators.Func(func(context.Context, *aiflow.TaskContext) error { return nil })).OnEvent("k", aiflow.ActionStart)
+	c, err := aiflow.New(&aiflow.Config{Store: st, MeterProvider: mp, PollInterval: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop(context.Background()); _ = mp.Shutdown(context.Background()) })
+	require.NoError(t, c.Register(ctx, wf))
+	require.NoError(t, c.Start(ctx))
+	// Four start requests appended at once: each partition reads two in
+	// one batch and stops after the first, whose execution expects "k".
+	ids, err := c.StartWorkflowExecutions(ctx, "cut", []string{"", "", "", ""}, nil)
+	require.NoError(t, err)
+	for _, id := range ids {
+		require.Eventually(t, func() bool {
+			x, err := c.GetWorkflowExecution(ctx, id)
+			return err == nil && x.Status == aiflow.WorkflowRunning
+		}, 30*time.Second, 5*time.Millisecond, "execution %d runs", id)
+	}
+	require.Eventually(t, func() bool { return b.sum(t, "aiflow.consume.lag") == 0 }, 30*time.Second, 5*time.Millisecond, "nothing is left to apply")
+	// Each start request and status event belongs to one partition, which
+	// applies it once (no user event was sent).
+	evs, _, err := st.ListEvents(ctx, store.EventFilter{})
+	require.NoError(t, err)
+	want := int64(0)
+	for _, ev := range evs {
+		require.GreaterOrEqual(t, ev.Partition, 0, "%s of execution %d belongs to one partition", ev.Key, ev.ExecutionID)
+		want++
+	}
+	require.Eventually(t, func() bool { return b.sum(t, "aiflow.events.applied") >= want }, 30*time.Second, 5*time.Millisecond,
+		"the %d events are counted", want)
+	require.Equal(t, want, b.sum(t, "aiflow.events.applied"), "each event is counted once")
 }

@@ -106,10 +106,14 @@ type Config struct {
 
 // Observer watches units of work. BeginUnit is called inside a unit that has
 // events to apply, before the engine applies them; the context it returns is
-// the one the unit goes on with, and end is called once with the unit's
-// effects when it committed (err nil) or with the error that rolled it back.
+// the one the unit goes on with, and end is called once: with the unit's
+// effects and the number of events it applied when it committed (err nil),
+// or with the error that rolled it back. The events applied are the first
+// applied of events: a unit that stops after an event that made the engine
+// expect a key its batch was not read with applies the rest in a later
+// unit, which is told of them again.
 type Observer interface {
-	BeginUnit(ctx context.Context, partition int, events []store.Event) (_ context.Context, end func(fx *store.Effects, err error))
+	BeginUnit(ctx context.Context, partition int, events []store.Event) (_ context.Context, end func(fx *store.Effects, applied int, err error))
 }
 
 // Runtime consumes the partitions a client owns.
@@ -299,7 +303,7 @@ type partitionLoop struct {
 	// fx and endUnit are the effects of the latest unit of work and the
 	// Observer's end of it (nil without an Observer or events).
 	fx      *store.Effects
-	endUnit func(*store.Effects, error)
+	endUnit func(*store.Effects, int, error)
 }
 
 // runPartition consumes a partition until ctx ends (it returns false) or the
@@ -324,7 +328,7 @@ func (r *Runtime) runPartition(ctx context.Context, part int) (lostLease bool) {
 		l.params.UserKeys = l.userKeys()
 		res, err := r.cfg.Store.Consume(ctx, l.params, l.apply)
 		if l.endUnit != nil {
-			l.endUnit(l.fx, err)
+			l.endUnit(l.fx, l.applied, err)
 			l.endUnit, l.fx = nil, nil
 		}
 		switch {
@@ -522,8 +526,8 @@ func (l *partitionLoop) apply(ctx context.Context, b store.Batch) (*store.Effect
 	fx := l.eng.End()
 	fx.Position = b.End()
 	if cut {
-		// The Observer was told of every event of the batch; those
-		// after the cut are applied (and counted) again.
+		// The events after the cut are read again: the Observer is
+		// told how many this unit applied.
 		fx.Position, l.cut = evs[n-1].Position, true
 	}
 	l.applied, l.fx, l.committed = n, fx, true

@@ -1,0 +1,4 @@
+package aiflow
+
+// ProcessCPU is processCPU, for the benchmarks of package aiflow_test.
+var ProcessCPU = processCPU
