@@ -123,10 +123,10 @@ type Evaluation struct {
 	TaskExecutionID int64 `json:"task_execution_id,omitempty"`
 	SeqNum          int   `json:"seq_num,omitempty"`
 	// Count is the number of evaluations in a row with this outcome,
-	// reason and run (1 for a single one; a start always counts 1): the
-	// engine counts an evaluation that repeats the rule's previous one in
-	// it. EventID, EventKey and Time are then those of the latest,
-	// FirstEventID that of the first (0 when Count is 1).
+	// reason and run (1 for a single one; a start, restart or stop request
+	// always counts 1): the engine counts an evaluation that repeats the
+	// rule's previous one in it. EventID, EventKey and Time are then those
+	// of the latest, FirstEventID that of the first (0 when Count is 1).
 	Count        int   `json:"count"`
 	FirstEventID int64 `json:"first_event_id,omitempty"`
 }

@@ -90,11 +90,12 @@ type Decision struct {
 }
 
 // Repeats reports whether d, the next decision of its (execution, task,
-// rule), repeats prev and is counted in it rather than kept apart: neither
-// starts a task execution, and they have the same outcome, reason and task
-// execution. The events may differ (a rule may expect several keys).
+// rule), repeats prev and is counted in it rather than kept apart: they have
+// the same outcome, reason and task execution, and the outcome is not an
+// action (a start, a restart, a stop request: each is kept apart). The
+// events may differ (a rule may expect several keys).
 func (d *Decision) Repeats(prev *Decision) bool {
-	return !d.Outcome.Starts() && d.Outcome == prev.Outcome && d.Reason == prev.Reason &&
+	return !d.Outcome.Starts() && d.Outcome != DecisionStopRequested && d.Outcome == prev.Outcome && d.Reason == prev.Reason &&
 		d.TaskExecutionID == prev.TaskExecutionID && d.SeqNum == prev.SeqNum
 }
 

@@ -16,7 +16,7 @@ import (
 func TestDecisionFoldMatchesStoreFold(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	outcomes := []store.DecisionOutcome{store.DecisionConditionFalse, store.DecisionConditionFalse,
-		store.DecisionStarted, store.DecisionTaskAlive, store.DecisionRestarted}
+		store.DecisionStarted, store.DecisionTaskAlive, store.DecisionRestarted, store.DecisionStopRequested}
 	for _, n := range []int{0, 1, 19, 20, 21, 500, 5000, 40000} {
 		var all []store.Decision
 		var f decisionFold

@@ -125,6 +125,8 @@ func randomDecision(rng *rand.Rand, event int64, now time.Time) store.Decision {
 		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionStarted, "", event, 1
 	case 1, 2:
 		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionTaskAlive, "alive", int64(1+rng.IntN(2)), 1
+	case 3:
+		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionStopRequested, "", 1, 1
 	}
 	return d
 }

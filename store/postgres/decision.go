@@ -122,8 +122,8 @@ var ringUpdate = func() string {
 }()
 
 // ringRepeats holds when the unit's first entry of a ring repeats the
-// ring's newest (store.Decision.Repeats).
-const ringRepeats = `(d.outcome = coalesce(EXCLUDED.older_outcome[1], EXCLUDED.outcome)
+// ring's newest (store.Decision.Repeats; a ring holds no start).
+const ringRepeats = `(d.outcome <> 'STOP_REQUESTED' AND d.outcome = coalesce(EXCLUDED.older_outcome[1], EXCLUDED.outcome)
 	AND d.reason = coalesce(EXCLUDED.older_reason[1], EXCLUDED.reason)
 	AND d.task_execution_id = coalesce(EXCLUDED.older_task_execution_id[1], EXCLUDED.task_execution_id)
 	AND d.seq_num = coalesce(EXCLUDED.older_seq_num[1], EXCLUDED.seq_num))`
