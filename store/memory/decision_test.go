@@ -23,7 +23,7 @@ import (
 func TestDecisionsCountRepeatsAsAModel(t *testing.T) {
 	s := New(nil)
 	rng := rand.New(rand.NewPCG(3, 4))
-	m := &ringModel{starts: map[int64][]modelEntry{}, rings: map[ringKey][]modelEntry{}}
+	m := &ringModel{starts: map[int64][]modelEntry{}, rings: map[modelKey][]modelEntry{}}
 	now := time.Now().UTC()
 	var event int64
 	for unit := range 30 {
@@ -62,10 +62,10 @@ func TestDecisionsCountRepeatsAsAModel(t *testing.T) {
 type ringModel struct {
 	seq    int
 	starts map[int64][]modelEntry
-	rings  map[ringKey][]modelEntry
+	rings  map[modelKey][]modelEntry
 }
 
-type ringKey struct {
+type modelKey struct {
 	exec int64
 	task string
 	rule int
@@ -83,7 +83,7 @@ func (m *ringModel) apply(d store.Decision) {
 		m.starts[d.ExecutionID] = append(m.starts[d.ExecutionID], modelEntry{m.seq, d})
 		return
 	}
-	k := ringKey{d.ExecutionID, d.Task, d.Rule}
+	k := modelKey{d.ExecutionID, d.Task, d.Rule}
 	r := m.rings[k]
 	if n := len(r); n > 0 && d.Repeats(&r[n-1].d) {
 		r[n-1].d.Absorb(&d)

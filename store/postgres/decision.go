@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,15 +26,29 @@ func (s *Store) decisionWrites(ds []store.Decision) []stmt {
 	tasks, keys, outcomes, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	rules, seqs, counts := make([]int32, n), make([]int32, n), make([]int32, n)
 	times := make([]time.Time, n)
-	kept := make([]bool, n)
+	kept, single := make([]bool, n), make([]bool, n)
+	entries := make(map[ringKey]int, n)
+	for i := range ds {
+		if !ds[i].Outcome.Starts() {
+			entries[ringKey{ds[i].ExecutionID, ds[i].Task, ds[i].Rule}]++
+		}
+	}
 	for i, d := range ds {
 		execs[i], tasks[i], rules[i], events[i], keys[i] = d.ExecutionID, d.Task, int32(d.Rule), d.EventID, d.EventKey
 		times[i], outcomes[i], reasons[i], tes[i], seqs[i] = d.Time, string(d.Outcome), d.Reason, d.TaskExecutionID, int32(d.SeqNum)
 		counts[i], firsts[i] = int32(d.Count), d.FirstEventID
 		kept[i] = d.Outcome.Starts()
+		single[i] = !kept[i] && entries[ringKey{d.ExecutionID, d.Task, d.Rule}] == 1
 	}
 	return []stmt{{sql: s.q(writeDecisionsSQL), args: []any{execs, tasks, rules, events, keys, times, outcomes, reasons, tes, seqs, kept,
-		counts, firsts, store.DecisionsKept - 1}}}
+		counts, firsts, store.DecisionsKept - 1, single}}}
+}
+
+// ringKey identifies a ring.
+type ringKey struct {
+	exec int64
+	task string
+	rule int
 }
 
 // writeDecisionsSQL inserts the start decisions and upserts the rings of
@@ -44,20 +59,29 @@ func (s *Store) decisionWrites(ds []store.Decision) []stmt {
 // every group on its own, which cost a unit of work whose events each reach
 // one execution about as much as the upserts themselves. A GROUP BY keeps its
 // input's order within a group (whether it sorts or hashes, it reads the
-// sorted input in order). The row inserted carries the unit's entries as a
-// new ring would hold them (the last in the columns, the others in the
-// arrays), which is what the update reads from EXCLUDED: see ringUpdate.
-var writeDecisionsSQL = writeDecisionsHead + ringUpdate
+// sorted input in order). The rings with one entry in the unit ($15, most
+// often all of them) skip that aggregation: their entry is the row
+// inserted. The row inserted carries the unit's entries as a new ring would
+// hold them (the last in the columns, the others in the arrays), which is
+// what the update reads from EXCLUDED: see ringUpdate.
+var writeDecisionsSQL = strings.ReplaceAll(writeDecisionsTemplate, "{ring_update}", ringUpdate)
 
-// writeDecisionsHead is writeDecisionsSQL up to the SET list of the
-// rings' upsert.
-const writeDecisionsHead = `WITH u AS MATERIALIZED (
+// writeDecisionsTemplate is writeDecisionsSQL with {ring_update} for the
+// SET list of the rings' upserts.
+const writeDecisionsTemplate = `WITH u AS MATERIALIZED (
 	SELECT u.*, nextval('{s}.aiflow_decision_id_seq'::regclass) AS id
 	FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
-		$9::bigint[], $10::integer[], $11::boolean[], $12::integer[], $13::bigint[]) WITH ORDINALITY
+		$9::bigint[], $10::integer[], $11::boolean[], $12::integer[], $13::bigint[], $15::boolean[]) WITH ORDINALITY
 		AS u(execution_id, task, rule, event_id, event_key, time, outcome, reason, task_execution_id, seq_num, kept, count,
-			first_event_id, ord)
+			first_event_id, single, ord)
 	ORDER BY ord),
+ones AS (
+	INSERT INTO {s}.aiflow_decision AS d (execution_id, task, rule, kept, newest_id, event_id, event_key, time, outcome, reason,
+		task_execution_id, seq_num, count, first_event_id)
+	SELECT execution_id, task, rule, false, id, event_id, event_key, time, outcome, reason, task_execution_id, seq_num, count,
+		first_event_id
+	FROM u WHERE single
+	ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET {ring_update}),
 starts AS (
 	INSERT INTO {s}.aiflow_decision (id, execution_id, task, rule, event_id, event_key, time, outcome, reason,
 		task_execution_id, seq_num, kept)
@@ -69,7 +93,7 @@ g AS (
 		array_agg(event_key) AS event_keys, array_agg(time) AS times, array_agg(outcome) AS outcomes,
 		array_agg(reason) AS reasons, array_agg(task_execution_id) AS tes, array_agg(seq_num) AS seqs,
 		array_agg(count) AS counts, array_agg(first_event_id) AS firsts
-	FROM (SELECT * FROM u WHERE NOT kept ORDER BY execution_id, task, rule, id) AS s
+	FROM (SELECT * FROM u WHERE NOT kept AND NOT single ORDER BY execution_id, task, rule, id) AS s
 	GROUP BY execution_id, task, rule)
 INSERT INTO {s}.aiflow_decision AS d (execution_id, task, rule, kept, newest_id, event_id, event_key, time, outcome, reason,
 	task_execution_id, seq_num, count, first_event_id, older_id, older_event_id, older_event_key, older_time, older_outcome,
@@ -81,7 +105,7 @@ SELECT execution_id, task, rule, false, ids[m], event_ids[m], event_keys[m], tim
 	CASE WHEN m > 1 THEN tes[:m-1] END, CASE WHEN m > 1 THEN seqs[:m-1] END, CASE WHEN m > 1 THEN counts[:m-1] END,
 	CASE WHEN m > 1 THEN firsts[:m-1] END
 FROM g
-ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET `
+ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET {ring_update}`
 
 // ringUpdate is the SET list of a ring's upsert. EXCLUDED holds the unit's
 // entries of the ring, oldest first: its older_* arrays then its columns.
