@@ -122,6 +122,13 @@ type Evaluation struct {
 	// concerned (0 when none).
 	TaskExecutionID int64 `json:"task_execution_id,omitempty"`
 	SeqNum          int   `json:"seq_num,omitempty"`
+	// Count is the number of evaluations in a row with this outcome,
+	// reason and run (1 for a single one; a start, restart or stop request
+	// always counts 1): the engine counts an evaluation that repeats the
+	// rule's previous one in it. EventID, EventKey and Time are then those
+	// of the latest, FirstEventID that of the first (0 when Count is 1).
+	Count        int   `json:"count"`
+	FirstEventID int64 `json:"first_event_id,omitempty"`
 }
 
 // RunExplanation is one run (task execution) of the task and what started
@@ -145,8 +152,10 @@ type RuleExplanation struct {
 	Kind   string `json:"kind"`
 	// Keys are the event keys the rule expects.
 	Keys []string `json:"keys"`
-	// Evaluations are the latest decisions of the rule, oldest first: at
-	// most store.DecisionsKept that started nothing, and every start.
+	// Evaluations are the latest decisions of the rule, oldest first (by
+	// their latest evaluation): at most store.DecisionsKept that started
+	// nothing, each a run of repeats (see Evaluation.Count), and every
+	// start.
 	Evaluations []Evaluation `json:"evaluations"`
 }
 
@@ -216,7 +225,8 @@ const (
 //     user events from the execution's creation on.
 //
 // The engine keeps store.DecisionsKept evaluations per rule that started
-// nothing, every start, and deletes them with the execution. It fails with
+// nothing (evaluations in a row with the same outcome and reason counted in
+// one: Evaluation.Count), every start, and deletes them with the execution. It fails with
 // ErrExecutionNotFound or ErrTaskNotFound.
 func (c *Client) ExplainTask(ctx context.Context, executionID int64, task string) (*TaskExplanation, error) {
 	const op = "explain task"

@@ -500,6 +500,10 @@ func describeStart(ev Evaluation) string {
 
 // evaluationOf is the public form of a decision.
 func evaluationOf(d store.Decision) Evaluation {
-	return Evaluation{Rule: d.Rule, EventID: d.EventID, EventKey: d.EventKey, Time: d.Time, Outcome: Outcome(d.Outcome),
-		Reason: d.Reason, TaskExecutionID: d.TaskExecutionID, SeqNum: d.SeqNum}
+	ev := Evaluation{Rule: d.Rule, EventID: d.EventID, EventKey: d.EventKey, Time: d.Time, Outcome: Outcome(d.Outcome),
+		Reason: d.Reason, TaskExecutionID: d.TaskExecutionID, SeqNum: d.SeqNum, Count: max(d.Count, 1), FirstEventID: d.FirstEventID}
+	if ev.Count == 1 {
+		ev.FirstEventID = 0
+	}
+	return ev
 }

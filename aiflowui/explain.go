@@ -119,6 +119,9 @@ func (e DecisionsExplainer) Explain(ctx context.Context, s TaskState) (Explanati
 		if n := len(r.Evaluations); n > 0 {
 			ev := r.Evaluations[n-1]
 			line += fmt.Sprintf(": last on %q (event %d): %s", ev.EventKey, ev.EventID, outcome(ev.Outcome))
+			if ev.Count > 1 {
+				line += fmt.Sprintf(" (%d times in a row since event %d)", ev.Count, ev.FirstEventID)
+			}
 			if ev.Reason != "" {
 				line += ": " + ev.Reason
 			}

@@ -71,13 +71,17 @@ func explanationText(ex *aiflow.TaskExplanation) writerTo {
 }
 
 func evaluationTable(evs []aiflow.Evaluation) *table {
-	t := &table{header: []string{"EVENT", "KEY", "TIME", "OUTCOME", "RUN", "REASON"}}
+	t := &table{header: []string{"EVENT", "KEY", "TIME", "OUTCOME", "TIMES", "RUN", "REASON"}}
 	for _, ev := range evs {
 		run := "-"
 		if ev.SeqNum > 0 {
 			run = fmt.Sprintf("#%d", ev.SeqNum)
 		}
-		t.add(ev.EventID, ev.EventKey, view.Time(ev.Time), string(ev.Outcome), run, ev.Reason)
+		times := "1"
+		if ev.Count > 1 {
+			times = fmt.Sprintf("%d since event %d", ev.Count, ev.FirstEventID)
+		}
+		t.add(ev.EventID, ev.EventKey, view.Time(ev.Time), string(ev.Outcome), times, run, ev.Reason)
 	}
 	return t
 }

@@ -130,21 +130,59 @@ func testWhyEvaluationsAreBounded(t *testing.T, b *bed) {
 	f.witnessTask()
 	b.register(f.wf)
 	x := b.start("w")
+	send := func(value string) int64 {
+		ev, err := b.client.SendEvent(b.ctx, "go", value, &aiflow.SendEventOpts{ExecutionID: x})
+		require.NoError(t, err)
+		return ev.ID
+	}
+	// The condition is false at every event, for the same reason: one
+	// evaluation counts them all.
 	n := store.DecisionsKept + 5
+	var first, last int64
 	for i := range n {
-		b.sendTo(x, "go", fmt.Sprintf("no %d", i))
+		last = send(fmt.Sprintf("no %d", i))
+		if i == 0 {
+			first = last
+		}
 	}
 	b.witness(x)
 	ex := b.explain(x, "t", "the evaluations", hasEval(1, aiflow.OutcomeConditionFalse))
 	evs := ex.Rules[0].Evaluations
-	require.Len(t, evs, store.DecisionsKept, "the latest evaluations are kept")
-	for i := 1; i < len(evs); i++ {
-		require.Less(t, evs[i-1].EventID, evs[i].EventID, "oldest first")
+	require.Len(t, evs, 1, "repeats are counted in one evaluation")
+	require.Equal(t, n, evs[0].Count)
+	require.Equal(t, first, evs[0].FirstEventID, "the first of the run")
+	require.Equal(t, last, evs[0].EventID, "the latest of the run")
+	require.Equal(t, `the value of "go" is "yes"`, evs[0].Reason)
+	require.Contains(t, ex.Summary, fmt.Sprint("on event ", last), "the summary names the latest evaluation")
+
+	// Once a run is alive, "yes" and "no" alternate TASK_ALIVE and
+	// CONDITION_FALSE: nothing repeats, the latest store.DecisionsKept are
+	// kept, after the start.
+	started := send("yes")
+	r := b.ctl.waitRun(t, x, "t", 1, 0)
+	for i := range n {
+		last = send([]string{"no", "yes"}[i%2])
 	}
+	b.witness(x)
+	ex = b.explain(x, "t", "the alternating evaluations", func(ex *aiflow.TaskExplanation) bool {
+		evs := ex.Rules[0].Evaluations
+		return len(evs) > 0 && evs[len(evs)-1].EventID == last
+	})
+	evs = ex.Rules[0].Evaluations
+	require.Len(t, evs, store.DecisionsKept+1, "the start and the latest evaluations")
+	require.Equal(t, aiflow.OutcomeStarted, evs[0].Outcome)
+	require.Equal(t, started, evs[0].EventID)
+	for i := 2; i < len(evs); i++ {
+		require.Less(t, evs[i-1].EventID, evs[i].EventID, "oldest first")
+		require.NotEqual(t, evs[i-1].Outcome, evs[i].Outcome, "no repeat")
+		require.Equal(t, 1, evs[i].Count)
+		require.Zero(t, evs[i].FirstEventID)
+	}
+	r.allowStop()
 	require.NoError(t, b.client.StopWorkflowExecution(b.ctx, x))
 	b.waitExecution(x, aiflow.WorkflowStopped)
 	b.waitFor("every task to finish", func() bool {
-		for _, r := range b.runs(x, "witness") {
+		for _, r := range append(b.runs(x, "witness"), b.runs(x, "t")...) {
 			if !r.Status.Finished() {
 				return false
 			}

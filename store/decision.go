@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -49,7 +50,10 @@ func (o DecisionOutcome) Starts() bool { return o == DecisionStarted || o == Dec
 // DecisionsKept is the number of decisions that do not start a task
 // execution a store keeps per (execution, task, rule): older ones are
 // dropped as newer ones are recorded. Start decisions are all kept. Every
-// decision goes when its execution is deleted.
+// decision goes when its execution is deleted. A decision that repeats the
+// one before it of its (execution, task, rule) is not kept apart: it is
+// counted in that one (see [Decision.Repeats]), so the bound is on runs of
+// repeats.
 const DecisionsKept = 20
 
 // Decision is one decision of the engine about a task of a workflow
@@ -77,6 +81,38 @@ type Decision struct {
 	// one.
 	TaskExecutionID int64
 	SeqNum          int
+	// Count is the number of evaluations in a row this decision stands for
+	// (1 unless it is a run of repeats, see [Decision.Repeats]): the
+	// latest is the one of EventID, EventKey and Time (and ID), the first
+	// that of FirstEventID. Start decisions count 1.
+	Count        int
+	FirstEventID int64
+}
+
+// Repeats reports whether d, the next decision of its (execution, task,
+// rule), repeats prev and is counted in it rather than kept apart: they have
+// the same outcome, reason and task execution, and the outcome is not an
+// action (a start, a restart, a stop request: each is kept apart). The
+// events may differ (a rule may expect several keys).
+func (d *Decision) Repeats(prev *Decision) bool {
+	return !d.Outcome.Starts() && d.Outcome != DecisionStopRequested && d.Outcome == prev.Outcome && d.Reason == prev.Reason &&
+		d.TaskExecutionID == prev.TaskExecutionID && d.SeqNum == prev.SeqNum
+}
+
+// Absorb counts next, a decision that repeats d (see [Decision.Repeats]),
+// in d: d takes next's id and event, adds its count and keeps its own
+// first event.
+func (d *Decision) Absorb(next *Decision) {
+	d.ID, d.EventID, d.EventKey, d.Time = next.ID, next.EventID, next.EventKey, next.Time
+	d.Count += max(next.Count, 1)
+}
+
+// Normalize sets what a decision made with only its event leaves unset: a
+// count of 1 and its event as the first.
+func (d *Decision) Normalize() {
+	if d.Count < 1 {
+		d.Count, d.FirstEventID = 1, d.EventID
+	}
 }
 
 // Decisions is the reading side of the engine's decisions.
@@ -95,22 +131,49 @@ type decisionKey struct {
 }
 
 // FoldDecisions returns the decisions of one unit of work that a store
-// writes: all start decisions, and of the others only the last
-// DecisionsKept per (execution, task, rule), in their order. A store still
-// drops older ones it holds beyond the bound.
+// writes: all start decisions, and of the others, per (execution, task,
+// rule), runs of repeats counted in one decision (see [Decision.Repeats])
+// and only the last DecisionsKept, each in the place of its latest
+// evaluation. Every decision returned is normalized ([Decision.Normalize]).
+// A store then counts the first it writes of a (execution, task, rule) in
+// the one it holds when it repeats it, and drops older ones it holds beyond
+// the bound.
 func FoldDecisions(ds []Decision) []Decision {
-	if len(ds) <= DecisionsKept {
+	if len(ds) == 0 {
 		return ds
 	}
-	count := map[decisionKey]int{}
-	for i := range ds {
-		if !ds[i].Outcome.Starts() {
-			count[decisionKey{ds[i].ExecutionID, ds[i].Task, ds[i].Rule}]++
-		}
+	type entry struct {
+		ord int // index in ds of the latest evaluation
+		d   Decision
 	}
-	out := make([]Decision, 0, len(ds))
+	entries := make([]entry, 0, len(ds))
+	last := map[decisionKey]int{} // newest entry of a key
+	count := map[decisionKey]int{}
+	moved := false
 	for i := range ds {
-		d := &ds[i]
+		d := ds[i]
+		d.Normalize()
+		if d.Outcome.Starts() {
+			entries = append(entries, entry{i, d})
+			continue
+		}
+		k := decisionKey{d.ExecutionID, d.Task, d.Rule}
+		if j, ok := last[k]; ok && d.Repeats(&entries[j].d) {
+			entries[j].d.Absorb(&d)
+			entries[j].ord = i
+			moved = true
+			continue
+		}
+		last[k] = len(entries)
+		count[k]++
+		entries = append(entries, entry{i, d})
+	}
+	if moved {
+		slices.SortFunc(entries, func(a, b entry) int { return a.ord - b.ord })
+	}
+	out := make([]Decision, 0, len(entries))
+	for i := range entries {
+		d := &entries[i].d
 		if !d.Outcome.Starts() {
 			k := decisionKey{d.ExecutionID, d.Task, d.Rule}
 			n := count[k]

@@ -11,11 +11,12 @@ import (
 // TestDecisionFoldMatchesStoreFold checks that the engine's bound on the
 // decisions of a unit, applied as they are made, keeps what
 // store.FoldDecisions keeps at the end: every start decision and the last
-// store.DecisionsKept others of each (execution, task, rule), in order.
+// store.DecisionsKept others of each (execution, task, rule), runs of
+// repeats counted in one, in order.
 func TestDecisionFoldMatchesStoreFold(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	outcomes := []store.DecisionOutcome{store.DecisionConditionFalse, store.DecisionConditionFalse,
-		store.DecisionStarted, store.DecisionTaskAlive, store.DecisionRestarted}
+		store.DecisionStarted, store.DecisionTaskAlive, store.DecisionRestarted, store.DecisionStopRequested}
 	for _, n := range []int{0, 1, 19, 20, 21, 500, 5000, 40000} {
 		var all []store.Decision
 		var f decisionFold
@@ -23,7 +24,7 @@ func TestDecisionFoldMatchesStoreFold(t *testing.T) {
 		fx := &store.Effects{}
 		for i := range n {
 			d := store.Decision{ExecutionID: int64(rng.IntN(30)), Task: []string{"a", "b"}[rng.IntN(2)], Rule: rng.IntN(3),
-				EventID: int64(i), Outcome: outcomes[rng.IntN(len(outcomes))]}
+				EventID: int64(i), Outcome: outcomes[rng.IntN(len(outcomes))], Reason: []string{"", "", "", "r"}[rng.IntN(4)]}
 			all = append(all, d)
 			f.add(fx, d)
 		}

@@ -23,10 +23,11 @@ const (
 // decide records one decision about task t of x, made on ev.
 func (e *Engine) decide(x *Execution, task string, rule int, ev *store.Event, o store.DecisionOutcome, reason string, te *TE) {
 	d := store.Decision{
-		ExecutionID: x.ID, Task: task, Rule: rule, Outcome: o, Reason: reason,
+		ExecutionID: x.ID, Task: task, Rule: rule, Outcome: o, Reason: reason, Count: 1,
 	}
 	if ev != nil {
 		d.EventID, d.EventKey, d.Time = ev.ID, ev.Key, ev.Time
+		d.FirstEventID = ev.ID
 	}
 	if te != nil {
 		d.TaskExecutionID, d.SeqNum = te.ID, te.Seq
@@ -36,8 +37,10 @@ func (e *Engine) decide(x *Execution, task string, rule int, ev *store.Event, o 
 
 // decisionFold bounds the decisions of a unit of work as they are made, as
 // store.FoldDecisions would at its end: all start decisions, and of the
-// others the last store.DecisionsKept per (execution, task, rule), in their
-// order. An event that every one of many executions evaluates adds a
+// others, runs of repeats counted in one (store.Decision.Repeats), the last
+// store.DecisionsKept per (execution, task, rule), in the order of their
+// latest evaluations. An evaluation that repeats the newest of its key
+// updates that one's slot. An event that every one of many executions evaluates adds a
 // decision per execution, so a unit of hundreds of events makes millions of
 // decisions of which the store writes a fraction.
 //
@@ -143,6 +146,7 @@ func (f *decisionFold) newRing(task string, rule int, next int32) int32 {
 
 // push appends d in a new slot.
 func (f *decisionFold) push(fx *store.Effects, d *store.Decision) int32 {
+	d.Normalize()
 	slot := len(fx.Decisions)
 	fx.Decisions = append(fx.Decisions, *d)
 	f.when = append(f.when, f.seq<<32|uint64(slot))
@@ -150,10 +154,22 @@ func (f *decisionFold) push(fx *store.Effects, d *store.Decision) int32 {
 	return int32(slot)
 }
 
-// keep records d in ring r: in a new slot, or in that of the ring's oldest
-// decision when the ring is full.
+// keep records d in ring r: counted in the ring's newest decision when it
+// repeats it, else in a new slot, or in that of the ring's oldest decision
+// when the ring is full.
 func (f *decisionFold) keep(fx *store.Effects, r int32, d *store.Decision) {
 	ring := &f.rings[r]
+	d.Normalize()
+	if ring.n > 0 {
+		slot := ring.slots[(ring.head+ring.n-1)%store.DecisionsKept]
+		if newest := &fx.Decisions[slot]; d.Repeats(newest) {
+			newest.Absorb(d)
+			f.when[slot] = f.seq<<32 | uint64(slot)
+			f.seq++
+			f.moved = true
+			return
+		}
+	}
 	if ring.n < store.DecisionsKept {
 		slot := f.push(fx, d)
 		ring.slots[(ring.head+ring.n)%store.DecisionsKept] = slot

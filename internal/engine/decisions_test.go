@@ -34,7 +34,16 @@ func TestDecisionsAreRecordedWithTheEffects(t *testing.T) {
 	no.Value = "no"
 	fx = h.apply(no)
 	require.Equal(t, []store.Decision{{ExecutionID: 1, Task: "t", Rule: 1, EventID: h.pos, EventKey: "go", Time: h.now,
-		Outcome: store.DecisionConditionFalse, Reason: `value is "yes"`}}, fx.Decisions)
+		Outcome: store.DecisionConditionFalse, Reason: `value is "yes"`, Count: 1, FirstEventID: h.pos}}, fx.Decisions)
+
+	// The same evaluation again, twice in one unit: counted in one
+	// decision, which names the latest event and the first.
+	first := h.pos + 1
+	fx = h.apply(no, no)
+	require.Len(t, fx.Decisions, 1)
+	require.Equal(t, 2, fx.Decisions[0].Count)
+	require.Equal(t, first, fx.Decisions[0].FirstEventID)
+	require.Equal(t, h.pos, fx.Decisions[0].EventID)
 
 	yes := user("go", 1)
 	yes.Value = "yes"

@@ -13,9 +13,11 @@ type decisionLog struct {
 	byX  map[int64][]store.Decision
 }
 
-// record appends a unit of work's decisions and drops, per (execution,
-// task, rule), the oldest that do not start a task execution beyond
-// store.DecisionsKept. Called with the store's lock held.
+// record appends a unit of work's decisions (store.FoldDecisions of them)
+// and drops, per (execution, task, rule), the oldest that do not start a
+// task execution beyond store.DecisionsKept. The first of a key that
+// repeats the newest held (store.Decision.Repeats) is counted in it: that
+// one moves to the end with the new id. Called with the store's lock held.
 func (l *decisionLog) record(ds []store.Decision) {
 	if len(ds) == 0 {
 		return
@@ -27,14 +29,32 @@ func (l *decisionLog) record(ds []store.Decision) {
 	for _, d := range store.FoldDecisions(ds) {
 		l.next++
 		d.ID = l.next
-		l.byX[d.ExecutionID] = append(l.byX[d.ExecutionID], d)
+		list := l.byX[d.ExecutionID]
 		if !d.Outcome.Starts() {
 			touched[d.ExecutionID] = true
+			if i := newest(list, &d); i >= 0 && d.Repeats(&list[i]) {
+				prev := list[i]
+				prev.Absorb(&d)
+				d = prev
+				list = slices.Delete(list, i, i+1)
+			}
 		}
+		l.byX[d.ExecutionID] = append(list, d)
 	}
 	for x := range touched {
 		l.byX[x] = prune(l.byX[x])
 	}
+}
+
+// newest returns the index in ds of the newest decision of d's task and
+// rule that did not start a task execution, or -1.
+func newest(ds []store.Decision, d *store.Decision) int {
+	for i := len(ds) - 1; i >= 0; i-- {
+		if p := &ds[i]; p.Task == d.Task && p.Rule == d.Rule && !p.Outcome.Starts() {
+			return i
+		}
+	}
+	return -1
 }
 
 // prune keeps the start decisions and the last store.DecisionsKept others

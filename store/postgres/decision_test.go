@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,8 +17,10 @@ import (
 // decisions of many rings interleaved (every execution and rule in turn, as
 // an event that reaches every execution adds them) and checks that each
 // ring keeps its latest store.DecisionsKept decisions in the order they
-// were made, next to a start decision kept whole.
+// were made, next to a start decision kept whole. The reasons alternate, so
+// that no decision repeats the one before it.
 func TestDecisionRingsKeepTheOrderOfTheirUnits(t *testing.T) {
+	reason := func(event int64) string { return fmt.Sprintf("a condition (%d)", event%2) }
 	s, _ := newTestStore(t, nil)
 	claimAll(t, s, testOwner)
 	const executions, rules = 40, 3
@@ -29,7 +34,7 @@ func TestDecisionRingsKeepTheOrderOfTheirUnits(t *testing.T) {
 			for x := int64(1); x <= executions; x++ {
 				for r := 1; r <= rules; r++ {
 					ds = append(ds, store.Decision{ExecutionID: x, Task: "t", Rule: r, EventID: event, EventKey: "k",
-						Time: now, Outcome: store.DecisionConditionFalse, Reason: "a condition"})
+						Time: now, Outcome: store.DecisionConditionFalse, Reason: reason(event)})
 				}
 			}
 		}
@@ -55,7 +60,8 @@ func TestDecisionRingsKeepTheOrderOfTheirUnits(t *testing.T) {
 				continue
 			}
 			require.Equal(t, store.DecisionConditionFalse, d.Outcome)
-			require.Equal(t, "a condition", d.Reason)
+			require.Equal(t, reason(d.EventID), d.Reason)
+			require.Equal(t, 1, d.Count, "no repeat")
 			require.True(t, now.Equal(d.Time), "time %v, expected %v", d.Time, now)
 			byRule[d.Rule] = append(byRule[d.Rule], d.EventID)
 		}
@@ -68,4 +74,123 @@ func TestDecisionRingsKeepTheOrderOfTheirUnits(t *testing.T) {
 			require.Equal(t, want, byRule[r], "execution %d, rule %d: the latest decisions, oldest first", x, r)
 		}
 	}
+}
+
+// TestDecisionRingsCountRepeatsAsAModel writes units of work of random
+// decisions (few rings, outcomes and reasons that often repeat, units from
+// empty to longer than a ring) and checks after each that every execution's
+// decisions are those of a model that applies them one by one: the starts,
+// and per ring the last store.DecisionsKept runs of repeats with their count,
+// first and latest event, in the order of their latest evaluations.
+func TestDecisionRingsCountRepeatsAsAModel(t *testing.T) {
+	s, _ := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := &ringModel{starts: map[int64][]modelEntry{}, rings: map[modelKey][]modelEntry{}}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var event int64
+	for unit := range 30 {
+		var ds []store.Decision
+		for range []int{0, 1, 3, 10, 40, 120}[rng.IntN(6)] {
+			event++
+			d := randomDecision(rng, event, now)
+			m.apply(d)
+			ds = append(ds, d)
+		}
+		consume(t, s, testOwner, func(store.Batch) *store.Effects { return &store.Effects{Decisions: ds} })
+		for x := int64(1); x <= 4; x++ {
+			got, err := s.ListDecisions(context.Background(), x, "")
+			require.NoError(t, err)
+			for i := range got {
+				if i > 0 {
+					require.Less(t, got[i-1].ID, got[i].ID, "unit %d, execution %d: in id order", unit, x)
+				}
+				got[i].ID, got[i].Time = 0, got[i].Time.UTC()
+			}
+			want := m.want(x)
+			for i := range want {
+				want[i].Time = want[i].Time.UTC()
+			}
+			if len(want) == 0 {
+				want = nil
+			}
+			require.Equal(t, want, got, "unit %d, execution %d", unit, x)
+		}
+	}
+}
+
+// ringModel is what a store keeps of decisions applied one by one: every
+// start, and per (execution, task, rule) the last store.DecisionsKept runs
+// of repeats, each counted in one decision. seq numbers the evaluations:
+// a store lists an execution's decisions in the order of their latest.
+type ringModel struct {
+	seq    int
+	starts map[int64][]modelEntry
+	rings  map[modelKey][]modelEntry
+}
+
+type modelKey struct {
+	exec int64
+	task string
+	rule int
+}
+
+type modelEntry struct {
+	last int
+	d    store.Decision
+}
+
+func (m *ringModel) apply(d store.Decision) {
+	m.seq++
+	d.Normalize()
+	if d.Outcome.Starts() {
+		m.starts[d.ExecutionID] = append(m.starts[d.ExecutionID], modelEntry{m.seq, d})
+		return
+	}
+	k := modelKey{d.ExecutionID, d.Task, d.Rule}
+	r := m.rings[k]
+	if n := len(r); n > 0 && d.Repeats(&r[n-1].d) {
+		r[n-1].d.Absorb(&d)
+		r[n-1].last = m.seq
+		return
+	}
+	r = append(r, modelEntry{m.seq, d})
+	if len(r) > store.DecisionsKept {
+		r = r[1:]
+	}
+	m.rings[k] = r
+}
+
+// want returns the decisions of execution x, in the order a store lists
+// them, without their ids.
+func (m *ringModel) want(x int64) []store.Decision {
+	all := append([]modelEntry{}, m.starts[x]...)
+	for k, r := range m.rings {
+		if k.exec == x {
+			all = append(all, r...)
+		}
+	}
+	slices.SortFunc(all, func(a, b modelEntry) int { return a.last - b.last })
+	out := make([]store.Decision, len(all))
+	for i, e := range all {
+		out[i] = e.d
+	}
+	return out
+}
+
+// randomDecision returns a decision of one of a few executions, tasks and
+// rules, with outcomes and reasons that often repeat.
+func randomDecision(rng *rand.Rand, event int64, now time.Time) store.Decision {
+	d := store.Decision{ExecutionID: int64(1 + rng.IntN(4)), Task: []string{"a", "b"}[rng.IntN(2)], Rule: rng.IntN(3),
+		EventID: event, EventKey: []string{"k", "l"}[rng.IntN(2)], Time: now.Add(time.Duration(event) * time.Millisecond),
+		Outcome: store.DecisionConditionFalse, Reason: []string{"r1", "r1", "r1", "r2"}[rng.IntN(4)], Count: 1, FirstEventID: event}
+	switch rng.IntN(10) {
+	case 0:
+		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionStarted, "", event, 1
+	case 1, 2:
+		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionTaskAlive, "alive", int64(1+rng.IntN(2)), 1
+	case 3:
+		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionStopRequested, "", 1, 1
+	}
+	return d
 }

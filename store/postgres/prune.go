@@ -73,7 +73,7 @@ SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM ls)`
 // and decisions that pruneTaskExecutionsSQL and deleteExecutionsSQL would
 // delete.
 const countTaskExecutionsSQL = `SELECT count(*), count(z.task_execution_id),
-	(SELECT coalesce(sum(coalesce(cardinality(recent_id), 1)), 0) FROM {s}.aiflow_decision WHERE execution_id = ANY((SELECT $1::bigint[])::bigint[]))
+	(SELECT coalesce(sum(1 + coalesce(cardinality(older_id), 0)), 0) FROM {s}.aiflow_decision WHERE execution_id = ANY((SELECT $1::bigint[])::bigint[]))
 	FROM {s}.aiflow_task_execution t
 	LEFT JOIN {s}.aiflow_task_log_size z ON z.task_execution_id = t.id WHERE t.execution_id = ANY($1::bigint[])`
 
@@ -84,7 +84,7 @@ const countTaskExecutionsSQL = `SELECT count(*), count(z.task_execution_id),
 const deleteExecutionsSQL = `WITH x AS (DELETE FROM {s}.aiflow_workflow_execution x WHERE x.id = ANY((SELECT $1::bigint[])::bigint[])
 	AND x.status IN ('SUCCESS', 'FAILED', 'STOPPED')
 	AND NOT EXISTS (SELECT 1 FROM {s}.aiflow_task_execution t WHERE t.execution_id = x.id) RETURNING id),
-dc AS (DELETE FROM {s}.aiflow_decision WHERE execution_id = ANY(ARRAY(SELECT id FROM x)) RETURNING coalesce(cardinality(recent_id), 1) AS n)
+dc AS (DELETE FROM {s}.aiflow_decision WHERE execution_id = ANY(ARRAY(SELECT id FROM x)) RETURNING 1 + coalesce(cardinality(older_id), 0) AS n)
 SELECT (SELECT count(*) FROM x), (SELECT coalesce(sum(n), 0) FROM dc)`
 
 // Prune deletes the events and finished workflow executions that p selects
