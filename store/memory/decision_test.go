@@ -3,12 +3,12 @@ package memory
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/aiflow-go/aiflow/internal/decisionmodel"
 	"github.com/aiflow-go/aiflow/store"
 )
 
@@ -23,15 +23,15 @@ import (
 func TestDecisionsCountRepeatsAsAModel(t *testing.T) {
 	s := New(nil)
 	rng := rand.New(rand.NewPCG(3, 4))
-	m := &ringModel{starts: map[int64][]modelEntry{}, rings: map[modelKey][]modelEntry{}}
+	m := decisionmodel.New()
 	now := time.Now().UTC()
 	var event int64
 	for unit := range 30 {
 		var ds []store.Decision
 		for range []int{0, 1, 3, 10, 40, 120}[rng.IntN(6)] {
 			event++
-			d := randomDecision(rng, event, now)
-			m.apply(d)
+			d := decisionmodel.RandomDecision(rng, event, now)
+			m.Apply(d)
 			ds = append(ds, d)
 		}
 		s.mu.Lock()
@@ -46,87 +46,11 @@ func TestDecisionsCountRepeatsAsAModel(t *testing.T) {
 				}
 				got[i].ID = 0
 			}
-			want := m.want(x)
+			want := m.Want(x)
 			if len(want) == 0 {
 				want = nil
 			}
 			require.Equal(t, want, got, "unit %d, execution %d", unit, x)
 		}
 	}
-}
-
-// ringModel is what a store keeps of decisions applied one by one: every
-// start, and per (execution, task, rule) the last store.DecisionsKept runs
-// of repeats, each counted in one decision. seq numbers the evaluations:
-// a store lists an execution's decisions in the order of their latest.
-type ringModel struct {
-	seq    int
-	starts map[int64][]modelEntry
-	rings  map[modelKey][]modelEntry
-}
-
-type modelKey struct {
-	exec int64
-	task string
-	rule int
-}
-
-type modelEntry struct {
-	last int
-	d    store.Decision
-}
-
-func (m *ringModel) apply(d store.Decision) {
-	m.seq++
-	d.Normalize()
-	if d.Outcome.Starts() {
-		m.starts[d.ExecutionID] = append(m.starts[d.ExecutionID], modelEntry{m.seq, d})
-		return
-	}
-	k := modelKey{d.ExecutionID, d.Task, d.Rule}
-	r := m.rings[k]
-	if n := len(r); n > 0 && d.Repeats(&r[n-1].d) {
-		r[n-1].d.Absorb(&d)
-		r[n-1].last = m.seq
-		return
-	}
-	r = append(r, modelEntry{m.seq, d})
-	if len(r) > store.DecisionsKept {
-		r = r[1:]
-	}
-	m.rings[k] = r
-}
-
-// want returns the decisions of execution x, in the order a store lists
-// them, without their ids.
-func (m *ringModel) want(x int64) []store.Decision {
-	all := append([]modelEntry{}, m.starts[x]...)
-	for k, r := range m.rings {
-		if k.exec == x {
-			all = append(all, r...)
-		}
-	}
-	slices.SortFunc(all, func(a, b modelEntry) int { return a.last - b.last })
-	out := make([]store.Decision, len(all))
-	for i, e := range all {
-		out[i] = e.d
-	}
-	return out
-}
-
-// randomDecision returns a decision of one of a few executions, tasks and
-// rules, with outcomes and reasons that often repeat.
-func randomDecision(rng *rand.Rand, event int64, now time.Time) store.Decision {
-	d := store.Decision{ExecutionID: int64(1 + rng.IntN(4)), Task: []string{"a", "b"}[rng.IntN(2)], Rule: rng.IntN(3),
-		EventID: event, EventKey: []string{"k", "l"}[rng.IntN(2)], Time: now.Add(time.Duration(event) * time.Millisecond),
-		Outcome: store.DecisionConditionFalse, Reason: []string{"r1", "r1", "r1", "r2"}[rng.IntN(4)], Count: 1, FirstEventID: event}
-	switch rng.IntN(10) {
-	case 0:
-		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionStarted, "", event, 1
-	case 1, 2:
-		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionTaskAlive, "alive", int64(1+rng.IntN(2)), 1
-	case 3:
-		d.Outcome, d.Reason, d.TaskExecutionID, d.SeqNum = store.DecisionStopRequested, "", 1, 1
-	}
-	return d
 }
