@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -20,7 +22,9 @@ import (
 // from SendEvent to the start of the Func task whose OnEvent rule the event
 // meets, one event at a time on an otherwise idle client: the unit of work
 // (with the handoff default, it also records RUNNING), then the operator
-// called by this process's worker.
+// called by this process's worker. Each round waits until the client is
+// idle again (the run's SUCCESS recorded and applied) before the next
+// event is sent.
 func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config, n int) (Latency, error) {
 	st, closeStore, err := openStore(ctx, pool, cfg)
 	if err != nil {
@@ -62,9 +66,43 @@ func EventToStart(ctx context.Context, pool *pgxpool.Pool, cfg *postgres.Config,
 			te, err := st.GetTaskExecution(ctx, s.te)
 			return te.Status == store.TaskSuccess, err
 		})
+		if err == nil {
+			// The client is idle once its consumer has applied the SUCCESS
+			// too: the next event must not wait for that unit of work.
+			err = waitApplied(ctx, pool, st)
+		}
 		return s.at.Sub(sent), err
 	}
 	return measure(n, one)
+}
+
+// appliedPoll is how often waitApplied checks the partitions' positions.
+const appliedPoll = 200 * time.Microsecond
+
+// waitApplied waits until every partition of st has consumed every event of
+// its own (status events included), checking every appliedPoll: the status
+// events that end a run do not always wake the store's subscribers, and
+// waiting for the next fallback check (waitUntil's 20 ms) would add idle
+// time to every round.
+func waitApplied(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store) error {
+	s := pgx.Identifier{st.Schema()}.Sanitize()
+	q := "SELECT EXISTS (SELECT 1 FROM " + s + ".aiflow_partition p WHERE EXISTS (SELECT 1 FROM " + s +
+		".aiflow_event e WHERE e.partition = p.partition AND (e.xid, e.id) > (p.pos_xid, p.pos_id)))"
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var behind bool
+		if err := pool.QueryRow(ctx, q).Scan(&behind); err != nil || !behind {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for every partition to apply its events", waitTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(appliedPoll):
+		}
+	}
 }
 
 type noopArgs struct{}
