@@ -86,6 +86,13 @@ func (b *bed) send(key, value string) {
 // reaching this client).
 func (b *bed) waitFor(what string, ok func() bool) {
 	b.t.Helper()
+	b.waitForSeen(what, ok, func() string { return "" })
+}
+
+// waitForSeen is waitFor whose failure message ends with what seen says of
+// the last check.
+func (b *bed) waitForSeen(what string, ok func() bool, seen func() string) {
+	b.t.Helper()
 	wake, unsubscribe := b.st.Subscribe()
 	defer unsubscribe()
 	deadline := time.NewTimer(waitTimeout)
@@ -97,9 +104,9 @@ func (b *bed) waitFor(what string, ok func() bool) {
 		case <-wake:
 		case <-tick.C:
 		case <-deadline.C:
-			b.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+			b.t.Fatalf("timed out after %s waiting for %s; %s", waitTimeout, what, seen())
 		case <-b.ctx.Done():
-			b.t.Fatalf("test context ended waiting for %s", what)
+			b.t.Fatalf("test context ended waiting for %s; %s", what, seen())
 		}
 	}
 }
@@ -118,14 +125,19 @@ func (b *bed) runs(exec int64, task string) []aiflow.TaskExecution {
 func (b *bed) waitRun(exec int64, task string, seq int, statuses ...aiflow.TaskStatus) aiflow.TaskExecution {
 	b.t.Helper()
 	var out aiflow.TaskExecution
-	b.waitFor(fmt.Sprintf("execution %d task %s #%d in %v", exec, task, seq, statuses), func() bool {
+	var seen []string // the runs of the last check, for the failure message
+	b.waitForSeen(fmt.Sprintf("execution %d task %s #%d in %v", exec, task, seq, statuses), func() bool {
 		rs := b.runs(exec, task)
+		seen = seen[:0]
+		for _, r := range rs {
+			seen = append(seen, fmt.Sprintf("#%d %s (attempt %d) %s", r.SeqNum, r.Status, r.Attempt, r.Error))
+		}
 		if len(rs) < seq {
 			return false
 		}
 		out = rs[seq-1]
 		return slices.Contains(statuses, out.Status)
-	})
+	}, func() string { return fmt.Sprintf("runs seen: %v", seen) })
 	return out
 }
 
