@@ -86,13 +86,7 @@ func (j *ownJobs) stmt(s *Store, fresh []newDispatch) stmt {
 	n := len(fresh)
 	teIDs, atts, states := make([]int64, n), make([]int32, n), make([]string, n)
 	for i, d := range fresh {
-		teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), dispatchPending
-		switch {
-		case d.dropped:
-			states[i] = dispatchCancelled
-		case d.handoff:
-			states[i] = dispatchRunning
-		}
+		teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), d.state()
 	}
 	return stmt{
 		sql:  s.q(insertJobsSQL),

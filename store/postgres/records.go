@@ -43,6 +43,18 @@ type newDispatch struct {
 	handoff   bool // started by this unit, run by this process's workers
 }
 
+// state is the state the dispatch row is inserted in: cancelled when
+// dropped, running when handed off, else pending.
+func (d *newDispatch) state() string {
+	switch {
+	case d.dropped:
+		return dispatchCancelled
+	case d.handoff:
+		return dispatchRunning
+	}
+	return dispatchPending
+}
+
 // executionRecords returns the statements that insert fx's new workflow
 // executions (replacing an INIT one of the same id) and apply its execution
 // updates.

@@ -406,13 +406,7 @@ func (u *unitWrite) queueDispatchRows() {
 	} else if n := len(u.fresh); n > 0 {
 		teIDs, atts, jobs, states := make([]int64, n), make([]int32, n), make([]pgtype.Int8, n), make([]string, n)
 		for i, d := range u.fresh {
-			teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), dispatchPending
-			if d.handoff {
-				states[i] = dispatchRunning
-			}
-			if d.dropped {
-				states[i] = dispatchCancelled
-			}
+			teIDs[i], atts[i], states[i] = d.key.te, int32(d.key.attempt), d.state()
 			if id := u.jobIDs[i]; id != 0 {
 				jobs[i] = pgtype.Int8{Int64: id, Valid: true}
 			}
