@@ -117,7 +117,7 @@ func taskStarts(ctx context.Context, pool *pgxpool.Pool, executions, rounds, han
 func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
 	wf := aiflow.NewWorkflow("applied")
 	keepRunning(wf)
-	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent("noise"), nil)
+	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent("noise"), nil, nil)
 }
 
 // StatefulEventsApplied measures how many user events per second the
@@ -130,7 +130,7 @@ func EventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (
 // fails unless every execution has counted every event.
 func StatefulEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
 	wf, c := countingWorkflow("stateful")
-	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent(countedKey), func(ids []int64, sent int) error {
+	return appliedRate(ctx, pool, wf, executions, n, namespaceEvent(countedKey), nil, func(ids []int64, sent int) error {
 		return c.check(ids, func(int) int { return sent })
 	})
 }
@@ -144,11 +144,17 @@ func StatefulEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, 
 // SendEventOpts.ExecutionID does), round-robin. It fails unless every
 // execution has counted exactly the events sent to it.
 func ScopedEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int) (float64, error) {
+	return scopedEventsApplied(ctx, pool, executions, n, nil)
+}
+
+// scopedEventsApplied is ScopedEventsApplied calling begin (if not nil) once
+// the executions are running, right before the first event.
+func scopedEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n int, begin func()) (float64, error) {
 	wf, c := countingWorkflow("scoped")
 	event := func(i int, ids []int64) store.Event {
 		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: "scoped", ExecutionID: ids[i%len(ids)]}
 	}
-	return appliedRate(ctx, pool, wf, executions, n, event, func(ids []int64, sent int) error {
+	return appliedRate(ctx, pool, wf, executions, n, event, begin, func(ids []int64, sent int) error {
 		// Execution k of ids is sent events k, k+len(ids), ...
 		return c.check(ids, func(k int) int { return (sent - k + len(ids) - 1) / len(ids) })
 	})
@@ -227,11 +233,11 @@ func namespaceEvent(key string) func(int, []int64) store.Event {
 // (rounded up to a multiple of 100) in batches of 100, the i-th built by
 // event from i and the ids of the executions, waits until every
 // partition has consumed past the last one and returns the events applied
-// per second;
+// per second; begin, if not nil, is called right before the first event;
 // check, if not nil, then verifies what the events did, given the ids and
 // the number of events sent.
 func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, executions, n int,
-	event func(i int, ids []int64) store.Event, check func(ids []int64, sent int) error) (float64, error) {
+	event func(i int, ids []int64) store.Event, begin func(), check func(ids []int64, sent int) error) (float64, error) {
 	st, closeStore, err := openStore(ctx, pool, nil)
 	if err != nil {
 		return 0, err
@@ -250,6 +256,9 @@ func appliedRate(ctx context.Context, pool *pgxpool.Pool, wf *aiflow.Workflow, e
 	// (store.Placement), so each reads the events its executions expect
 	// (those that hold none move past them when next woken, up to 100 ms
 	// later, which the figure includes).
+	if begin != nil {
+		begin()
+	}
 	sent, per, err := timeEvents(ctx, pool, st, n, waitTimeout, nil, func(i int) store.Event { return event(i, ids) })
 	if err != nil {
 		return 0, err
