@@ -205,6 +205,93 @@ func testConsumerReadsOnlyItsUserKeys(t *testing.T, b *bed) {
 	require.Empty(t, got, "the position moved past them")
 }
 
+// testConsumerReadsAddressedEventsInTheirPartition: of the consumers read
+// with ConsumeParams.AddressedKeys, a user event addressed to one execution
+// (its ExecutionID and Workflow set, not Broadcast) is read by the
+// execution's partition (store.Placement.Target) and by those whose
+// AddressedKeys hold its key (their triggers expect it); the others move past
+// it. The events sent to the namespace, or naming no workflow, are read as
+// UserKeys says, and nil AddressedKeys limits nothing.
+func testConsumerReadsAddressedEventsInTheirPartition(t *testing.T, b *bed) {
+	const owner = "routing-test"
+	n := b.takeOverPartitions(owner)
+	if n < 4 {
+		t.Skip("needs four partitions")
+	}
+	pl := b.st.Placement()
+	// consume reads one batch of part and commits its End; it returns the
+	// ids of the events read and the batch.
+	consume := func(part, max int, keys, addressed *store.KeySet) ([]int64, store.Batch) {
+		var got []int64
+		var batch store.Batch
+		_, err := b.st.Consume(b.ctx, store.ConsumeParams{Partition: part, Owner: owner, MaxEvents: max, UserKeys: keys, AddressedKeys: addressed},
+			func(_ context.Context, bt store.Batch) (*store.Effects, error) {
+				batch = bt
+				for _, ev := range bt.Events() {
+					got = append(got, ev.ID)
+				}
+				if !bt.Position().Less(bt.End()) {
+					return nil, nil
+				}
+				return &store.Effects{Position: bt.End()}, nil
+			})
+		require.NoError(t, err)
+		return got, batch
+	}
+	for p := range n {
+		for {
+			if got, _ := consume(p, 0, nil, nil); len(got) == 0 {
+				break
+			}
+		}
+	}
+	const wf, x = "some_workflow", int64(7)
+	target := pl.Execution(store.DefaultNamespace, wf, x)
+	triggered, deaf, open := (target+1)%n, (target+2)%n, (target+3)%n
+	ev := func(exec int64, workflow string, broadcast bool) store.Event {
+		return store.Event{Namespace: store.DefaultNamespace, Key: "a", Sender: "test", Workflow: workflow, ExecutionID: exec, Broadcast: broadcast}
+	}
+	evs, err := b.st.AppendEvents(b.ctx, []store.Event{
+		ev(x, wf, false), // addressed
+		ev(x, wf, true),  // to the namespace, from x
+		ev(x, "", false), // no workflow: no partition to address
+		ev(0, "", false), // to the namespace
+		ev(x, wf, false), // addressed
+	})
+	require.NoError(t, err)
+	b.eventsN("a", len(evs))
+	ids := func(is ...int) []int64 {
+		var out []int64
+		for _, i := range is {
+			out = append(out, evs[i].ID)
+		}
+		return out
+	}
+	for i := range evs {
+		require.Equal(t, -1, evs[i].Partition, "a user event belongs to no partition, whatever its target")
+	}
+	require.Equal(t, target, pl.Target(&evs[0]))
+	require.Equal(t, -1, pl.Target(&evs[1]))
+	require.Equal(t, -1, pl.Target(&evs[2]))
+	a, none := store.NewKeySet([][2]string{{store.DefaultNamespace, "a"}}), store.NewKeySet(nil)
+
+	got, _ := consume(target, 0, a, none)
+	require.Equal(t, ids(0, 1, 2, 3, 4), got, "the execution's partition reads the events addressed to it")
+	got, _ = consume(triggered, 0, a, a)
+	require.Equal(t, ids(0, 1, 2, 3, 4), got, "a partition whose triggers expect the key reads them")
+	got, _ = consume(open, 0, a, nil)
+	require.Equal(t, ids(0, 1, 2, 3, 4), got, "nil AddressedKeys limits nothing")
+
+	got, bt := consume(deaf, 2, a, none)
+	require.Equal(t, ids(1, 2), got)
+	require.Equal(t, evs[2].Position, bt.End(), "a full batch ends at its last event")
+	got, bt = consume(deaf, 0, a, none)
+	require.Equal(t, ids(3), got)
+	require.Equal(t, evs[4].Position, bt.End(), "past the addressed event it left out")
+	got, _ = consume(deaf, 0, nil, nil)
+	require.Empty(t, got, "the position moved past them")
+}
+
 // takeOverPartitions stops the bed's client and has owner claim every
 // partition, so that the test runs the units of work itself; it returns the
 // number of partitions, and skips the test when there are fewer than two.

@@ -249,3 +249,38 @@ func testSpreadTogglingReachesClientsThatRegisterNothing(t *testing.T, b *bed) {
 	require.NoError(t, next.EnableWorkflow(b.ctx, "", "gated"))
 	b.requireGoIgnored(pl, ids)
 }
+
+// testSpreadTriggerSeesAddressedEvents checks that an event addressed to an
+// execution reaches it and the triggers that expect its key, in the
+// partition of their workflow, which is not the execution's.
+func testSpreadTriggerSeesAddressedEvents(t *testing.T, b *bed) {
+	pl := b.spreadPlacement()
+	src := b.flow("src")
+	src.ctl.setAuto("on", nil)
+	src.task("on").OnEvent("go", aiflow.ActionStart)
+	tgt := b.flow("tgt")
+	tgt.ctl.setAuto("t", nil)
+	tgt.task("t")
+	b.register(src.wf, tgt.wf)
+	tr, err := b.client.AddWorkflowTrigger(b.ctx, "tgt", "on-go", aiflow.EventCondition("go"), nil)
+	require.NoError(t, err)
+	// Consecutive executions take the partitions in turn: one of two is
+	// outside tgt's.
+	x := b.start("src")
+	if pl.Execution(store.DefaultNamespace, "src", x) == pl.Workflow(store.DefaultNamespace, "tgt") {
+		x = b.start("src")
+	}
+	require.NotEqual(t, pl.Workflow(store.DefaultNamespace, "tgt"), pl.Execution(store.DefaultNamespace, "src", x))
+	b.waitExecution(x, aiflow.WorkflowRunning)
+	b.sendTo(x, "go", "")
+	b.waitRun(x, "on", 1, aiflow.TaskSuccess)
+	var xs []aiflow.WorkflowExecution
+	b.waitFor("the triggered execution of tgt", func() bool {
+		xs, err = b.client.ListWorkflowExecutions(b.ctx, &aiflow.ExecutionFilter{Workflow: "tgt"})
+		require.NoError(t, err)
+		return len(xs) >= 1
+	})
+	require.Len(t, xs, 1)
+	require.Equal(t, aiflow.RunEvent, xs[0].RunType)
+	require.Equal(t, tr.ID, xs[0].TriggerID)
+}

@@ -131,7 +131,11 @@ type Event struct {
 
 	// Context. Workflow and ExecutionID are set for events about, or sent
 	// from inside, a workflow execution; TaskName, TaskExecutionID and
-	// SeqNum when they come from (or are about) a task execution.
+	// SeqNum when they come from (or are about) a task execution. A user
+	// event with an ExecutionID (and not Broadcast) reaches that execution
+	// only, and only if Workflow is empty or the execution's workflow: the
+	// consumers read it in the partition that Workflow places the execution
+	// in ([Placement.Target]).
 	Workflow        string
 	ExecutionID     int64
 	TaskName        string

@@ -61,6 +61,23 @@ func (p Placement) Event(ev *Event) int {
 	return PartitionOf(ev.Namespace, ev.Workflow, p.Partitions)
 }
 
+// Target is the partition of the execution that a user event is addressed
+// to, -1 when it is addressed to none. A user event is addressed to an
+// execution when it names one (ExecutionID) and is not sent to the whole
+// namespace (Broadcast): of the executions, only that one applies it. When it
+// also names the execution's workflow (Workflow, as the client and the SQL
+// function send_event set it), its partition is [Placement.Execution]'s, and
+// a consumer of another partition needs it only for the namespace's workflow
+// triggers (see [ConsumeParams].AddressedKeys); otherwise Target is -1 too.
+// The event itself belongs to no partition whatever its target
+// ([Placement.Event]).
+func (p Placement) Target(ev *Event) int {
+	if ev.Kind != KindUser || ev.ExecutionID == 0 || ev.Broadcast || ev.Workflow == "" {
+		return -1
+	}
+	return p.Execution(ev.Namespace, ev.Workflow, ev.ExecutionID)
+}
+
 // IsBroadcastControl reports whether ev is a control event that every
 // partition holding executions of its workflow must read in log order (the
 // enabling and disabling of the workflow), so that a store that spreads

@@ -230,9 +230,10 @@ type Batch interface {
 	// End is the position up to which the batch covers the partition's
 	// share of the log: the last event's position, or further when the
 	// user events after it, up to the point read, were all left out by
-	// ConsumeParams.UserKeys (or Position when there is nothing). A unit of
-	// work that applied every event of the batch commits End as its
-	// position, so that the partition does not read those events again.
+	// ConsumeParams.UserKeys or AddressedKeys (or Position when there is
+	// nothing). A unit of work that applied every event of the batch
+	// commits End as its position, so that the partition does not read
+	// those events again.
 	End() Position
 	// Snapshots returns every snapshot of the partition as committed.
 	Snapshots(ctx context.Context) ([]Snapshot, error)
@@ -261,6 +262,34 @@ type ConsumeParams struct {
 	// spreads executions, see [IsBroadcastControl]), whatever keys the
 	// consumer's registry knows. nil (the default) reads every user event.
 	UserKeys *KeySet
+	// AddressedKeys, when not nil, further limits the user events addressed
+	// to an execution of another partition ([Placement.Target] is neither
+	// -1 nor Partition) to those whose namespace and key it holds (a store
+	// may hand over more: the engine ignores them); the others are skipped
+	// like the user events UserKeys leaves out, and Batch.End moves past
+	// them. Of such an event, nothing but the triggers of the partition's
+	// workflows can apply in the partition (the execution it names is in
+	// another): the consumer sets it to the keys of those triggers, so that
+	// an event addressed to one execution (as a task sends them) is read
+	// only by that execution's partition and by the partitions of the
+	// triggers that expect it. The user events addressed to an execution of
+	// the partition, and those addressed to none, are read as UserKeys
+	// says. nil (the default) limits nothing.
+	AddressedKeys *KeySet
+}
+
+// ReadsUser reports whether a unit of work read with c holds the user event
+// ev (an event of no partition) placed by pl: its key passes UserKeys and,
+// when it is addressed to an execution of another partition, AddressedKeys.
+func (c *ConsumeParams) ReadsUser(pl Placement, ev *Event) bool {
+	if !c.UserKeys.Has(ev.Namespace, ev.Key) {
+		return false
+	}
+	if c.AddressedKeys == nil {
+		return true
+	}
+	t := pl.Target(ev)
+	return t < 0 || t == c.Partition || c.AddressedKeys.Has(ev.Namespace, ev.Key)
 }
 
 // DefaultMaxEvents is the number of events a unit of work reads when

@@ -219,8 +219,8 @@ type keysKey struct {
 
 // partitionKeys is the cached result of PartitionKeys at a generation.
 type partitionKeys struct {
-	gen  int64
-	keys *store.KeySet
+	gen            int64
+	keys, triggers *store.KeySet
 }
 
 // Gen counts the changes of the registry: it moves whenever a definition or
@@ -237,19 +237,22 @@ func (r *Registry) Gen() int64 { return r.gen.Load() }
 // disabling of workflows, which every partition applies, are read whatever
 // the set: see store.ConsumeParams.UserKeys.) An event of another key
 // changes nothing there, so the partition's consumer need not read it
-// (store.ConsumeParams.UserKeys). It also returns the registry's
-// generation (see Gen) the set was computed at. The set is cached until the
-// registry changes; it is safe for concurrent use.
-func (r *Registry) PartitionKeys(partition int, pl store.Placement) (*store.KeySet, int64) {
-	gen := r.gen.Load()
+// (store.ConsumeParams.UserKeys). triggers is the part of the set that the
+// registered triggers of the partition's workflows expect: of a user event
+// addressed to an execution of another partition, nothing else applies in
+// the partition (store.ConsumeParams.AddressedKeys). It also returns the
+// registry's generation (see Gen) the sets were computed at. The sets are
+// cached until the registry changes; it is safe for concurrent use.
+func (r *Registry) PartitionKeys(partition int, pl store.Placement) (keys, triggers *store.KeySet, gen int64) {
+	gen = r.gen.Load()
 	ck := keysKey{partition, pl.Partitions, pl.Spreads()}
 	r.keysMu.Lock()
 	if c, ok := r.keys[ck]; ok && c.gen == gen {
 		r.keysMu.Unlock()
-		return c.keys, gen
+		return c.keys, c.triggers, gen
 	}
 	r.keysMu.Unlock()
-	var pairs [][2]string
+	var pairs, trig [][2]string
 	r.mu.RLock()
 	for k, e := range r.defs {
 		if ck.spread || pl.Workflow(k.ns, k.name) != partition {
@@ -267,7 +270,7 @@ func (r *Registry) PartitionKeys(partition int, pl store.Placement) (*store.KeyS
 		}
 		for _, t := range m {
 			for _, key := range t.Keys {
-				pairs = append(pairs, [2]string{k.ns, key})
+				trig = append(trig, [2]string{k.ns, key})
 			}
 		}
 	}
@@ -275,14 +278,14 @@ func (r *Registry) PartitionKeys(partition int, pl store.Placement) (*store.KeyS
 	// bumps gen past this value.
 	gen = r.gen.Load()
 	r.mu.RUnlock()
-	ks := store.NewKeySet(pairs)
+	keys, triggers = store.NewKeySet(append(pairs, trig...)), store.NewKeySet(trig)
 	r.keysMu.Lock()
 	if r.keys == nil {
 		r.keys = map[keysKey]partitionKeys{}
 	}
-	r.keys[ck] = partitionKeys{gen: gen, keys: ks}
+	r.keys[ck] = partitionKeys{gen: gen, keys: keys, triggers: triggers}
 	r.keysMu.Unlock()
-	return ks, gen
+	return keys, triggers, gen
 }
 
 // NewRegistry returns an empty registry.

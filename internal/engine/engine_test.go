@@ -236,6 +236,24 @@ func TestBroadcastEventsReachOnlyExecutionsExpectingTheKey(t *testing.T) {
 	require.Equal(t, 10, calls, "only the executions whose rules expect the key are evaluated")
 }
 
+// An event addressed to an execution reaches it only if the workflow it
+// names, if any, is the execution's: a store reads it in the partition that
+// workflow places the execution in.
+func TestAddressedEventNamingAnotherWorkflowMissesTheExecution(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	counting := engine.Rule{Action: engine.ActionStart, Keys: []string{"ping"}, Cond: func(*store.Event, engine.Env) (bool, error) { calls++; return false, nil }}
+	h := newHarness(t, def("w", &engine.Task{Name: "t", Rules: []engine.Rule{counting}}))
+	h.start("w", 1)
+	ev := user("ping", 1)
+	ev.Workflow = "other"
+	h.apply(ev)
+	require.Zero(t, calls, "an event naming another workflow")
+	ev.Workflow = "w"
+	h.apply(ev, user("ping", 1))
+	require.Equal(t, 2, calls, "an event naming the execution's workflow, or none")
+}
+
 func TestFinishedExecutionIgnoresEvents(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, def("w", &engine.Task{Name: "t", Rules: []engine.Rule{{Action: engine.ActionRestart, Keys: []string{"again"}}}}))

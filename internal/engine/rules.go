@@ -14,8 +14,12 @@ func (e *Engine) applyUser(ev *store.Event) error {
 		return err
 	}
 	if ev.ExecutionID != 0 && !ev.Broadcast {
+		// An event that names a workflow reaches the execution only if it
+		// is the execution's: a store reads it only in the partition that
+		// workflow places the execution in (store.Placement.Target).
 		x := e.execs[ev.ExecutionID]
-		if x == nil || x.Status != store.WorkflowRunning || x.def == nil || x.Namespace != ev.Namespace {
+		if x == nil || x.Status != store.WorkflowRunning || x.def == nil || x.Namespace != ev.Namespace ||
+			(ev.Workflow != "" && x.Workflow != ev.Workflow) {
 			return nil
 		}
 		return e.evalRules(x, ev)

@@ -387,10 +387,15 @@ func (r *Runtime) subscribe(part int, keys func() *store.KeySet) (<-chan struct{
 }
 
 // userKeys computes the user keys the next batch is read with (see
-// partitionLoop.pl) and keeps them for the wake-ups.
+// partitionLoop.pl) and keeps them for the wake-ups; it sets the keys of the
+// events addressed to other partitions' executions that the batch reads
+// (params.AddressedKeys: the triggers' keys).
 func (l *partitionLoop) userKeys() *store.KeySet {
-	static, gen := l.r.cfg.Registry.PartitionKeys(l.params.Partition, l.pl)
+	static, triggers, gen := l.r.cfg.Registry.PartitionKeys(l.params.Partition, l.pl)
 	l.keysGen = gen
+	// Of an event addressed to an execution of another partition, only
+	// the partition's triggers apply here.
+	l.params.AddressedKeys = triggers
 	// The set before its generation: a wake-up that reads the generation
 	// first sees the set of it or a later one.
 	defer l.readGen.Store(gen)

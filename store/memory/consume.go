@@ -60,12 +60,13 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	}
 	b := &batch{s: s, part: params.Partition, pos: p.pos, end: p.pos, version: p.version}
 	more := false
+	pl := s.placement()
 	for i := s.after(p.pos); i < len(s.events); i++ {
 		ev := &s.events[i]
 		if ev.Partition != -1 && ev.Partition != params.Partition {
 			continue
 		}
-		if ev.Partition == -1 && ev.Kind == store.KindUser && !params.UserKeys.Has(ev.Namespace, ev.Key) {
+		if ev.Partition == -1 && ev.Kind == store.KindUser && !params.ReadsUser(pl, ev) {
 			if len(b.events) < max {
 				b.end = ev.Position // skipped: consumed with the batch
 			}

@@ -54,10 +54,13 @@ func (b *batch) Snapshots(ctx context.Context) ([]store.Snapshot, error) {
 
 // readsShared is consumeReadSQL's filter on the events of no partition (-1):
 // the user events whose key and namespace are in $3 and $4 (every user event
-// when $3 is NULL), and every other one (the enabling and disabling of
-// workflows, which every partition applies whatever workflows its consumer
-// registers).
-const readsShared = `($3::text[] IS NULL OR kind <> 0 OR (key = ANY($3) AND namespace = ANY($4)))`
+// when $3 is NULL) and, when they are addressed to an execution of another
+// partition than $1 (target, see store.Placement.Target), in $5 and $6 too
+// (when $5 is not NULL), and every other event (the enabling and disabling
+// of workflows, which every partition applies whatever workflows its
+// consumer registers). Only user events have a target.
+const readsShared = `($3::text[] IS NULL OR kind <> 0 OR (key = ANY($3) AND namespace = ANY($4)))
+		AND ($5::text[] IS NULL OR target IS NULL OR target = $1 OR (key = ANY($5) AND namespace = ANY($6)))`
 
 // consumeReadSQL reads, in one statement (one snapshot), the partition's row
 // and its next events below the horizon: its own (status and control events
@@ -120,12 +123,9 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 	var pending, tailXID *uint64
 	var tailID *int64
 	var failures []byte
-	var keys, namespaces []string
-	if params.UserKeys != nil {
-		// Never NULL: a set without keys reads no user event.
-		keys, namespaces = append([]string{}, params.UserKeys.Keys()...), append([]string{}, params.UserKeys.Namespaces()...)
-	}
-	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1, keys, namespaces)
+	keys, namespaces := keyArrays(params.UserKeys)
+	akeys, anamespaces := keyArrays(params.AddressedKeys)
+	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1, keys, namespaces, akeys, anamespaces)
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
 	}
@@ -216,6 +216,16 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		s.hub.jobsInserted(out.queues)
 	}
 	return res, nil
+}
+
+// keyArrays returns the keys and the namespaces of ks as readsShared's
+// arrays: NULL for the nil set (every key), never NULL for another (a set
+// without keys passes no user event).
+func keyArrays(ks *store.KeySet) (keys, namespaces []string) {
+	if ks == nil {
+		return nil, nil
+	}
+	return append([]string{}, ks.Keys()...), append([]string{}, ks.Namespaces()...)
 }
 
 const movePositionSQL = `UPDATE {s}.aiflow_partition SET pos_xid = $2, pos_id = $3, version = version + 1, failures = NULL

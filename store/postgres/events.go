@@ -10,22 +10,32 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/aiflow-go/aiflow/store"
 )
 
+// eventDataCols are the columns of an event's fields that are written and
+// read (see scanEvent).
+const eventDataCols = "partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data, trace_parent"
+
 // eventWriteCols are the columns an event is written with, in the order of
-// eventArgs; the database gives the id, xid and time.
-const eventWriteCols = "partition, kind, namespace, key, value, sender, workflow, execution_id, task_name, task_execution_id, seq_num, broadcast, data, trace_parent"
+// eventArgs; the database gives the id, xid and time. target (migration 18)
+// is the partition of the execution a user event is addressed to
+// (store.Placement.Target), NULL when it is addressed to none: the consumers
+// of the other partitions read it only for their triggers (readsShared).
+// It is written, never read back.
+const eventWriteCols = eventDataCols + ", target"
 
 // eventCols are the columns an event is read with (see scanEvent).
-const eventCols = "id, xid, time, " + eventWriteCols
+const eventCols = "id, xid, time, " + eventDataCols
 
 // eventRows returns a FROM item of the events laid out by eventArgs as the
-// parameters $first to $first+13: a row u per event, with the columns
+// parameters $first to $first+14: a row u per event, with the columns
 // eventWriteCols and ord, the event's place in the list.
 func eventRows(first int) string {
-	types := []string{"integer", "smallint", "text", "text", "text", "text", "text", "bigint", "text", "bigint", "integer", "boolean", "bytea", "text"}
+	types := []string{"integer", "smallint", "text", "text", "text", "text", "text", "bigint", "text", "bigint", "integer", "boolean", "bytea", "text",
+		"integer"}
 	params := make([]string, len(types))
 	for i, t := range types {
 		params[i] = "$" + strconv.Itoa(first+i) + "::" + t + "[]"
@@ -71,6 +81,7 @@ type eventArgs struct {
 	broadcast   []bool
 	data        [][]byte
 	traceParent []string
+	target      []pgtype.Int4
 }
 
 func (s *Store) eventArgs(events []store.Event) *eventArgs {
@@ -79,7 +90,7 @@ func (s *Store) eventArgs(events []store.Event) *eventArgs {
 		partition: make([]int32, n), kind: make([]int16, n), namespace: make([]string, n), key: make([]string, n),
 		value: make([]string, n), sender: make([]string, n), workflow: make([]string, n), execID: make([]int64, n),
 		taskName: make([]string, n), teID: make([]int64, n), seqNum: make([]int32, n), broadcast: make([]bool, n),
-		data: make([][]byte, n), traceParent: make([]string, n),
+		data: make([][]byte, n), traceParent: make([]string, n), target: make([]pgtype.Int4, n),
 	}
 	pl := s.Placement()
 	for i := range events {
@@ -90,6 +101,9 @@ func (s *Store) eventArgs(events []store.Event) *eventArgs {
 		a.workflow[i], a.execID[i], a.taskName[i], a.teID[i] = ev.Workflow, ev.ExecutionID, ev.TaskName, ev.TaskExecutionID
 		a.seqNum[i], a.broadcast[i], a.data[i] = int32(ev.SeqNum), ev.Broadcast, ev.Data
 		a.traceParent[i] = ev.TraceParent
+		if t := pl.Target(ev); t >= 0 {
+			a.target[i] = pgtype.Int4{Int32: int32(t), Valid: true}
+		}
 	}
 	return a
 }
@@ -97,7 +111,7 @@ func (s *Store) eventArgs(events []store.Event) *eventArgs {
 // args returns the arrays in insertEventsSQL's parameter order.
 func (a *eventArgs) args() []any {
 	return []any{a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName,
-		a.teID, a.seqNum, a.broadcast, a.data, a.traceParent}
+		a.teID, a.seqNum, a.broadcast, a.data, a.traceParent, a.target}
 }
 
 func (a *eventArgs) queue(b *pgx.Batch, sql string) *pgx.QueuedQuery {

@@ -212,3 +212,64 @@ func TestUserKeyHashMatchesSQL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.UserKeyHash("default", "clé,1"), uint32(h))
 }
+
+// TestConsumeAddressedEventsByTarget: an appended user event addressed to an
+// execution records its execution's partition as its target, and a consumer
+// of another partition whose AddressedKeys lack its key moves past it; an
+// event without a target (appended before migration 18, or by send_event)
+// is read by every partition.
+func TestConsumeAddressedEventsByTarget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, pool := newTestStore(t, nil)
+	claimAll(t, s, testOwner)
+	pl := s.Placement()
+	// An execution id outside partition 0.
+	wf, x := partition0Workflow(s), int64(1)
+	for pl.Execution("default", wf, x) == 0 {
+		x++
+	}
+	evs, err := s.AppendEvents(ctx, []store.Event{
+		{Namespace: "default", Key: "a", Workflow: wf, ExecutionID: x},
+		{Namespace: "default", Key: "a", Workflow: wf, ExecutionID: x, Broadcast: true},
+	})
+	require.NoError(t, err)
+	var legacy int64 // as appended before migration 18: no target
+	require.NoError(t, pool.QueryRow(ctx, s.q(`INSERT INTO {s}.aiflow_event (partition, kind, namespace, key, sender, workflow, execution_id)
+		VALUES (-1, 0, 'default', 'a', 'test', $1, $2) RETURNING id`), wf, x).Scan(&legacy))
+	var targets []*int32
+	rows, err := pool.Query(ctx, s.q(`SELECT target FROM {s}.aiflow_event WHERE id = ANY($1) ORDER BY id`), []int64{evs[0].ID, evs[1].ID, legacy})
+	require.NoError(t, err)
+	for rows.Next() {
+		var tg *int32
+		require.NoError(t, rows.Scan(&tg))
+		targets = append(targets, tg)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, targets, 3)
+	require.NotNil(t, targets[0])
+	require.Equal(t, int32(pl.Execution("default", wf, x)), *targets[0])
+	require.Nil(t, targets[1], "an event sent to the namespace has no target")
+	require.Nil(t, targets[2])
+	var last store.Position
+	eventually(t, func() bool {
+		var err error
+		last, err = s.LastPosition(ctx)
+		return err == nil && last.ID >= legacy
+	}, "the events pass the horizon")
+
+	a := store.NewKeySet([][2]string{{"default", "a"}})
+	var got []int64
+	var end store.Position
+	_, err = s.Consume(ctx, store.ConsumeParams{Partition: 0, Owner: testOwner, UserKeys: a, AddressedKeys: store.NewKeySet(nil)},
+		func(_ context.Context, b store.Batch) (*store.Effects, error) {
+			for _, ev := range b.Events() {
+				got = append(got, ev.ID)
+			}
+			end = b.End()
+			return &store.Effects{Position: b.End()}, nil
+		})
+	require.NoError(t, err)
+	require.Equal(t, []int64{evs[1].ID, legacy}, got)
+	require.Equal(t, last, end)
+}

@@ -111,9 +111,8 @@ func (s *Store) startBatch(calls []*startCall) {
 			return nil
 		}
 		a := s.eventArgs(events)
-		rows, err = s.pool.Query(ctx, s.q(startRunningSQL), reqTE, reqAtt, s.workers.ownerID(), s.cfg.TaskLeaseTTL,
-			a.partition, a.kind, a.namespace, a.key, a.value, a.sender, a.workflow, a.execID, a.taskName, a.teID, a.seqNum,
-			a.broadcast, a.data, a.traceParent)
+		rows, err = s.pool.Query(ctx, s.q(startRunningSQL),
+			append([]any{reqTE, reqAtt, s.workers.ownerID(), s.cfg.TaskLeaseTTL}, a.args()...)...)
 		if err != nil {
 			return err
 		}
