@@ -193,7 +193,12 @@
 // part, so events from send_event or from another process are filtered alike),
 // and a batch read while a workflow or trigger was being registered is read
 // again with the new keys, so an event committed after a registration reaches
-// it. Each partition has one row holding its cursor, a version counting its
+// it. A user event addressed to one execution records that execution's
+// partition (aiflow_event.target, migration 18, store.Placement.Target); the
+// other partitions' reads leave it out too unless their triggers expect its
+// key (store.ConsumeParams.AddressedKeys), and move past it alike. Events
+// without a target (appended before migration 18, or by send_event) are read
+// by every partition whose consumer applies their key. Each partition has one row holding its cursor, a version counting its
 // commits, and the lease of the client consuming it (ClaimPartitions gives
 // each live client its fair share). One Consume:
 //
