@@ -196,9 +196,9 @@
 // it. A user event addressed to one execution records that execution's
 // partition (aiflow_event.target, migration 18, store.Placement.Target); the
 // other partitions' reads leave it out too unless their triggers expect its
-// key (store.ConsumeParams.AddressedKeys), and move past it alike. Events
-// without a target (appended before migration 18, or by send_event) are read
-// by every partition whose consumer applies their key. Each partition has one row holding its cursor, a version counting its
+// key (store.ConsumeParams.AddressedKeys), and move past it alike (send_event
+// records the target too). Events without a target (appended before
+// migration 18) are read by every partition whose consumer applies their key. Each partition has one row holding its cursor, a version counting its
 // commits, and the lease of the client consuming it (ClaimPartitions gives
 // each live client its fair share). One Consume:
 //

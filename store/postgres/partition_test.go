@@ -216,8 +216,8 @@ func TestUserKeyHashMatchesSQL(t *testing.T) {
 // TestConsumeAddressedEventsByTarget: an appended user event addressed to an
 // execution records its execution's partition as its target, and a consumer
 // of another partition whose AddressedKeys lack its key moves past it; an
-// event without a target (appended before migration 18, or by send_event)
-// is read by every partition.
+// event without a target (appended before migration 18) is read by every
+// partition.
 func TestConsumeAddressedEventsByTarget(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -272,4 +272,57 @@ func TestConsumeAddressedEventsByTarget(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []int64{evs[1].ID, legacy}, got)
 	require.Equal(t, last, end)
+}
+
+// TestSQLTargetMatchesPlacement: the SQL function aiflow_target (what
+// send_event records as an event's target) is store.Placement.Execution,
+// for several numbers of partitions, names (multi-byte ones too) and ids on
+// both sides of spread_executions_from; and send_event records it.
+func TestSQLTargetMatchesPlacement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	names := []string{"w", "wf0", "scoped", "a-much-longer_workflow.name", "wörkflow", "工作流"}
+	for _, parts := range []int{1, 4, 7} {
+		s, pool := newTestStore(t, func(c *Config) { c.Partitions = parts })
+		_, err := pool.Exec(ctx, s.q(`UPDATE {s}.aiflow_meta SET value = '10' WHERE key = 'spread_executions_from'`))
+		require.NoError(t, err)
+		pl := store.Placement{Partitions: parts, SpreadFrom: 10}
+		var nss, wfs []string
+		var ids []int64
+		var want []int32
+		for _, ns := range []string{"default", "ns-2"} {
+			for _, wf := range names {
+				for id := int64(1); id <= 25; id++ {
+					nss, wfs, ids = append(nss, ns), append(wfs, wf), append(ids, id)
+					want = append(want, int32(pl.Execution(ns, wf, id)))
+				}
+			}
+		}
+		var got []int32
+		require.NoError(t, pool.QueryRow(ctx, s.q(`SELECT array_agg({s}.aiflow_target(ns, wf, id) ORDER BY ord)
+			FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS u(ns, wf, id, ord)`), nss, wfs, ids).Scan(&got))
+		require.Equal(t, want, got, "%d partitions", parts)
+	}
+
+	s, pool := newTestStore(t, nil)
+	wf, x := "scoped", int64(3)
+	_, err := pool.Exec(ctx, s.q(`INSERT INTO {s}.aiflow_workflow_execution (id, namespace, workflow, status, created_at, updated_at)
+		VALUES ($1, 'default', $2, 'RUNNING', now(), now())`), x, wf)
+	require.NoError(t, err)
+	// sendTarget calls send_event with args and returns its event's target.
+	sendTarget := func(args string, vals ...any) *int32 {
+		var pos string
+		require.NoError(t, pool.QueryRow(ctx, s.q("SELECT {s}.send_event("+args+")"), vals...).Scan(&pos))
+		p, err := store.ParsePosition(pos)
+		require.NoError(t, err)
+		var target *int32
+		require.NoError(t, pool.QueryRow(ctx, s.q("SELECT target FROM {s}.aiflow_event WHERE id = $1"), p.ID).Scan(&target))
+		return target
+	}
+	target := sendTarget("'default', 'k', 'v', execution_id => $1", x)
+	require.NotNil(t, target)
+	require.Equal(t, int32(s.Placement().Execution("default", wf, x)), *target)
+	require.Nil(t, sendTarget("'default', 'k', 'v', execution_id => $1, to_namespace => true", x), "an event sent to the namespace has no target")
+	target = sendTarget("'default', 'k'")
+	require.Nil(t, target, "an event sent to no execution has no target")
 }
