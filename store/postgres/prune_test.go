@@ -229,7 +229,7 @@ func explainPrune(t *testing.T, s *Store, cut time.Time) {
 			[]string{"aiflow_task_execution_execution"}},
 		{"executions and their decisions (deleting)", explainTx(deleteExecutionsSQL, ids),
 			[]string{"aiflow_workflow_execution_pkey", "aiflow_decision_execution"}},
-		{"consumer's read", plan(consumeReadSQL, 0, store.DefaultMaxEvents, []string{"k"}, []string{store.DefaultNamespace}), []string{"aiflow_event_partition_position"}},
+		{"consumer's read", plan(consumeReadSQL, 0, store.DefaultMaxEvents, []string{"k"}, []string{store.DefaultNamespace}, []string{}, []string{}), []string{"aiflow_event_partition_position"}},
 	}
 	for _, p := range plans {
 		t.Logf("EXPLAIN %s:\n%s", p.name, p.plan)
