@@ -198,7 +198,8 @@
 // other partitions' reads leave it out too unless their triggers expect its
 // key (store.ConsumeParams.AddressedKeys), and move past it alike (send_event
 // records the target too). Events without a target (appended before
-// migration 18) are read by every partition whose consumer applies their key. Each partition has one row holding its cursor, a version counting its
+// migration 18) are read by every partition whose consumer applies their key.
+// Each partition has one row holding its cursor, a version counting its
 // commits, and the lease of the client consuming it (ClaimPartitions gives
 // each live client its fair share). One Consume:
 //
