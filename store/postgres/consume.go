@@ -125,7 +125,17 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		// Never NULL: a set without keys reads no user event.
 		keys, namespaces = append([]string{}, params.UserKeys.Keys()...), append([]string{}, params.UserKeys.Namespaces()...)
 	}
-	rows, err := s.pool.Query(ctx, s.q(consumeReadSQL), params.Partition, maxEvents+1, keys, namespaces)
+	// One round trip: genericPlans, then the read, in the batch's implicit
+	// transaction.
+	rb := &pgx.Batch{}
+	rb.Queue(genericPlans)
+	rb.Queue(s.q(consumeReadSQL), params.Partition, maxEvents+1, keys, namespaces)
+	br := s.pool.SendBatch(ctx, rb)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return store.ConsumeResult{}, opErr("consume", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
 	}
@@ -155,6 +165,9 @@ func (s *Store) Consume(ctx context.Context, params store.ConsumeParams, fn stor
 		bt.events = append(bt.events, ev)
 	}
 	if err := rows.Err(); err != nil {
+		return store.ConsumeResult{}, opErr("consume", err)
+	}
+	if err := br.Close(); err != nil {
 		return store.ConsumeResult{}, opErr("consume", err)
 	}
 	if owner != params.Owner || !valid {
