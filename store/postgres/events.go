@@ -284,7 +284,13 @@ func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []stor
 	}
 	a.queue(b, s.q(insertEventsSQL))
 	if !s.cfg.PollOnly {
-		b.Queue("SELECT pg_notify($1, $2)", s.channel, notifyPayload(eventsWakeup(events, a.partition)))
+		// In the caller's transaction the payload is untagged: only its
+		// NOTIFY tells this process's subscribers that it committed.
+		payload := notifyPayload(eventsWakeup(events, a.partition))
+		if implicit {
+			payload = taggedPayload(s.hub.tag, eventsWakeup(events, a.partition))
+		}
+		b.Queue("SELECT pg_notify($1, $2)", s.channel, payload)
 	}
 	br := q.SendBatch(ctx, b)
 	var err error
