@@ -168,8 +168,10 @@ func testLeaderPrunes(t *testing.T, b *bed) {
 	live := b.start("live")
 	liveWork := b.waitRun(live, "work", 1, aiflow.TaskSuccess)
 	old := b.start("done")
+	// The run is read before the execution ends: under load, the leader
+	// may prune it (leaderRetention after its end) before a read after.
+	oldWork := b.waitRun(old, "work", 1, aiflow.TaskQueued, aiflow.TaskRunning, aiflow.TaskSuccess)
 	x := b.waitExecution(old, aiflow.WorkflowSuccess)
-	oldWork := b.runs(old, "work")[0]
 	b.waitFor("the finished execution to be pruned", func() bool { return b.gone(old) })
 	require.GreaterOrEqual(t, time.Since(x.EndedAt), leaderRetention-100*time.Millisecond, "not before the retention")
 	require.True(t, b.taskGone(oldWork.ID))

@@ -89,11 +89,24 @@ func TestDecisionRingsCountRepeatsAsAModel(t *testing.T) {
 	m := decisionmodel.New()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var event int64
-	for unit := range 30 {
+	for unit := range 60 {
 		var ds []store.Decision
+		rings := map[[3]any]store.Decision{}
 		for range []int{0, 1, 3, 10, 40, 120}[rng.IntN(6)] {
 			event++
 			d := decisionmodel.RandomDecision(rng, event, now)
+			// Every third unit only starts, and every third other one has
+			// no start and one entry per ring once folded (the same
+			// evaluation repeated): each shape has its own statement.
+			ring := [3]any{d.ExecutionID, d.Task, d.Rule}
+			if unit%3 == 1 && !d.Outcome.Starts() || unit%3 == 2 && d.Outcome.Starts() {
+				continue
+			}
+			if prev, ok := rings[ring]; ok && unit%3 == 2 {
+				key := d.EventKey
+				d, d.EventID, d.EventKey = prev, event, key
+			}
+			rings[ring] = d
 			m.Apply(d)
 			ds = append(ds, d)
 		}

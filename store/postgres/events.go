@@ -191,9 +191,22 @@ func (s *Store) insertEvents(ctx context.Context, q querier, events []store.Even
 	}
 	a := s.eventArgs(events)
 	b := &pgx.Batch{}
+	// On the pool, the batch is its own implicit transaction, which
+	// genericPlans may set; never the caller's transaction.
+	implicit := q == querier(s.pool)
+	if implicit {
+		b.Queue(genericPlans)
+	}
 	a.queue(b, s.q(insertEventsSQL))
 	br := q.SendBatch(ctx, b)
-	rows, err := br.Query()
+	var err error
+	if implicit {
+		_, err = br.Exec()
+	}
+	var rows pgx.Rows
+	if err == nil {
+		rows, err = br.Query()
+	}
 	var out []store.Event
 	ok := true
 	if err == nil {
@@ -277,12 +290,31 @@ func (s *Store) SendEventTx(ctx context.Context, tx pgx.Tx, namespace, key, valu
 func (s *Store) appendEventsNotify(ctx context.Context, q querier, events []store.Event) ([]store.Event, error) {
 	a := s.eventArgs(events)
 	b := &pgx.Batch{}
+	// On the pool, the batch is its own implicit transaction, which
+	// genericPlans may set; never the caller's transaction.
+	implicit := q == querier(s.pool)
+	if implicit {
+		b.Queue(genericPlans)
+	}
 	a.queue(b, s.q(insertEventsSQL))
 	if !s.cfg.PollOnly {
-		b.Queue("SELECT pg_notify($1, $2)", s.channel, notifyPayload(eventsWakeup(events, a.partition)))
+		// In the caller's transaction the payload is untagged: only its
+		// NOTIFY tells this process's subscribers that it committed.
+		payload := notifyPayload(eventsWakeup(events, a.partition))
+		if implicit {
+			payload = taggedPayload(s.hub.tag, eventsWakeup(events, a.partition))
+		}
+		b.Queue("SELECT pg_notify($1, $2)", s.channel, payload)
 	}
 	br := q.SendBatch(ctx, b)
-	rows, err := br.Query()
+	var err error
+	if implicit {
+		_, err = br.Exec()
+	}
+	var rows pgx.Rows
+	if err == nil {
+		rows, err = br.Query()
+	}
 	var out []store.Event
 	ok := true
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +86,16 @@ type hub struct {
 	holderLooked time.Time
 	holderWarned int
 
+	// tag marks the NOTIFY payloads of this hub's commits after which it
+	// wakes its own subscribers itself (taggedPayload): its listener
+	// ignores them, where each used to wake the partitions' consumers a
+	// second time for events they had already read. A random 8 hex
+	// digits: two hubs on one schema that drew the same tag would each
+	// miss the other's notifications of that kind and wake by polling.
+	tag string
+	// ownNotifies counts the notifications the listener ignored as its
+	// own, notifyWakes those it woke subscribers for; for tests.
+	ownNotifies, notifyWakes atomic.Int64
 	// connects counts successful LISTEN (re)connections; for tests.
 	connects atomic.Int64
 	// listenConn is the current LISTEN connection's backend pid; for tests.
@@ -167,7 +178,7 @@ func (sub *subscriber) wakes(w *wakeup) bool {
 }
 
 func newHub(s *Store) *hub {
-	return &hub{s: s, subs: map[int]*subscriber{}, remote: make(chan struct{}, 1),
+	return &hub{s: s, tag: fmt.Sprintf("%08x", rand.Uint32()), subs: map[int]*subscriber{}, remote: make(chan struct{}, 1),
 		pendingParts: map[int32]struct{}{}, pendingUsers: map[uint32]struct{}{}, pendingQueues: map[string]struct{}{},
 		awaiting: map[int]uint64{}, awaitSignal: make(chan struct{}, 1), skipDelay: skippedWakeDelay}
 }
@@ -296,9 +307,23 @@ func notifyPayload(w wakeup) string {
 	return b.String()
 }
 
-// parsePayload reads a NOTIFY payload; what it cannot read wakes every
-// subscriber.
-func parsePayload(p string) wakeup {
+// taggedPayload is the NOTIFY payload of w sent by the hub tagged tag,
+// after whose commit the hub's own subscribers are woken without it (see
+// hub.tag): "o<tag>," then notifyPayload's. A reader that does not know the
+// tag (an older version) wakes every subscriber on it.
+func taggedPayload(tag string, w wakeup) string { return "o" + tag + "," + notifyPayload(w) }
+
+// parsePayload reads a NOTIFY payload and its tag ("" when untagged); what
+// it cannot read wakes every subscriber.
+func parsePayload(p string) (w wakeup, tag string) {
+	if len(p) >= 10 && p[0] == 'o' && p[9] == ',' {
+		tag, p = p[1:9], p[10:]
+	}
+	return parseWakeup(p), tag
+}
+
+// parseWakeup reads notifyPayload's format.
+func parseWakeup(p string) wakeup {
 	if p == "" || p == "*" {
 		return wakeup{all: true}
 	}
@@ -391,7 +416,7 @@ func (h *hub) takePending() [][2]string {
 		for u := range h.pendingUsers {
 			w.users = append(w.users, u)
 		}
-		out = append(out, [2]string{h.s.channel, notifyPayload(w)})
+		out = append(out, [2]string{h.s.channel, taggedPayload(h.tag, w)})
 	}
 	for q := range h.pendingQueues {
 		payload, _ := json.Marshal(map[string]string{"queue": q})
@@ -508,7 +533,15 @@ func (h *hub) listenOnce(ctx context.Context) (connected bool, err error) {
 		cancel()
 		switch {
 		case err == nil:
-			h.wakeUp(parsePayload(n.Payload))
+			w, tag := parsePayload(n.Payload)
+			if tag == h.tag {
+				// This process's own: its subscribers were woken when
+				// it committed.
+				h.ownNotifies.Add(1)
+				continue
+			}
+			h.notifyWakes.Add(1)
+			h.wakeUp(w)
 		case ctx.Err() != nil:
 			return true, ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) || pgconnTimeout(err):

@@ -59,6 +59,26 @@ func TestSubscribeWokenByOtherProcess(t *testing.T) {
 	require.NoError(t, tx.Commit(ctx))
 	waitWake(t, wake, "SendEventTx committed in another process")
 
+	// Its own appends wake s1's subscribers when they commit; their NOTIFY
+	// comes back tagged and is ignored. An append in a caller's
+	// transaction is not tagged: its NOTIFY is what wakes them.
+	require.Zero(t, s1.hub.ownNotifies.Load())
+	woken := s1.hub.notifyWakes.Load()
+	_, err = s1.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "k"}})
+	require.NoError(t, err)
+	waitWake(t, wake, "AppendEvents in this process")
+	eventually(t, func() bool { return s1.hub.ownNotifies.Load() == 1 }, "the listener receives its own NOTIFY")
+	require.Equal(t, woken, s1.hub.notifyWakes.Load(), "the listener wakes no subscriber for its own NOTIFY")
+	tx, err = pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = s1.SendEventTx(ctx, tx, "default", "k", "", "")
+	require.NoError(t, err)
+	drain(wake)
+	require.NoError(t, tx.Commit(ctx))
+	waitWake(t, wake, "SendEventTx committed in this process")
+	require.EqualValues(t, 1, s1.hub.ownNotifies.Load())
+	require.Equal(t, woken+1, s1.hub.notifyWakes.Load())
+
 	// The listener's connection dies: it reconnects quickly and wakes the
 	// subscribers so that they catch up on what they may have missed.
 	pid := s1.hub.listenPID.Load()

@@ -191,12 +191,20 @@ func TestNotifyPayloadRoundTrip(t *testing.T) {
 	w := eventsWakeup([]store.Event{{Namespace: "default", Key: "a"}, {}, {Namespace: "ns", Key: "b,c"}}, []int32{-1, 3, -1})
 	p := notifyPayload(w)
 	require.Regexp(t, `^3,u[0-9a-f]{8},u[0-9a-f]{8}$`, p)
-	got := parsePayload(p)
+	got, tag := parsePayload(p)
+	require.Empty(t, tag)
 	require.False(t, got.all)
 	require.Equal(t, []int32{3}, got.parts)
 	require.ElementsMatch(t, []uint32{store.UserKeyHash("default", "a"), store.UserKeyHash("ns", "b,c")}, got.users)
-	for _, p := range []string{"", "*", "3,x", "-1", "u123"} {
-		require.True(t, parsePayload(p).all, "payload %q", p)
+	tagged, tag := parsePayload(taggedPayload("0a1b2c3d", w))
+	require.Equal(t, "0a1b2c3d", tag)
+	require.Equal(t, got, tagged)
+	all, tag := parsePayload(taggedPayload("0a1b2c3d", wakeup{all: true}))
+	require.Equal(t, "0a1b2c3d", tag)
+	require.True(t, all.all)
+	for _, p := range []string{"", "*", "3,x", "-1", "u123", "o0a1b2c3d", "o0a1b2c3d,x"} {
+		w, _ := parsePayload(p)
+		require.True(t, w.all, "payload %q", p)
 	}
 	require.Equal(t, "*", notifyPayload(partsWakeup([]int32{2, -1})))
 	disable := store.Event{Kind: store.KindControl, Namespace: "default", Key: store.KeyDisableWorkflow, Workflow: "w"}
