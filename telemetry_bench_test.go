@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -85,7 +86,8 @@ func newTelemetryVariant(name string) telemetryVariant {
 //     from SendEvent to the start of the Func task the event starts, p50 and
 //     p99 in µs to a tenth (on Postgres after warm-up rounds, as
 //     cmd/aiflow-bench does), and the process's CPU time per event (less
-//     disturbed by a loaded machine than the latency);
+//     disturbed by a loaded machine than the latency) and its allocations
+//     per event (objects and bytes, which load does not move at all);
 //   - events-applied: b.N user events (rounded up to a multiple of 100),
 //     each with a traceparent of its own, appended in batches of 100 and
 //     read by every partition of a client with 1,000 running executions
@@ -119,15 +121,20 @@ func BenchmarkTelemetryCost(b *testing.B) {
 	for _, s := range stores {
 		b.Run(s.name+"/event-to-start", func(b *testing.B) {
 			p50, p99, cpu := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+			allocs, bytes := map[string][]float64{}, map[string][]float64{}
 			alternate(b, func(v telemetryVariant) {
-				lat, perEvent := eventToStart(b, s.open(b), v, b.N, s.name == "postgres")
+				lat, perEvent, mem := eventToStart(b, s.open(b), v, b.N, s.name == "postgres")
 				p50[v.name] = append(p50[v.name], µs(lat[len(lat)/2]))
 				p99[v.name] = append(p99[v.name], µs(lat[len(lat)*99/100]))
 				cpu[v.name] = append(cpu[v.name], µs(perEvent))
+				allocs[v.name] = append(allocs[v.name], mem.allocs)
+				bytes[v.name] = append(bytes[v.name], mem.bytes)
 			})
 			reportCost(b, "p50-µs", p50)
 			reportCost(b, "p99-µs", p99)
 			reportCost(b, "cpu-µs/event", cpu)
+			reportCost(b, "allocs/event", allocs)
+			reportCost(b, "B/event", bytes)
 		})
 		for _, scoped := range []bool{false, true} {
 			name := s.name + "/events-applied"
@@ -254,12 +261,16 @@ func startRunning(b *testing.B, st store.Store, c *aiflow.Client, workflow strin
 // µs returns d in microseconds, to a tenth.
 func µs(d time.Duration) float64 { return float64(d/100) / 10 }
 
+// memPerEvent is what the process allocated per event: objects and bytes
+// (figures that a loaded machine does not move).
+type memPerEvent struct{ allocs, bytes float64 }
+
 // eventToStart sends n events one at a time (after min(n/10, 50) unmeasured
 // ones when warm) and returns the sorted latencies from SendEvent to the
-// start of the task each one starts, and the process's CPU time per
-// measured event (the whole process's: the client's, the store's and this
-// loop's, which waits for each run's success).
-func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm bool) ([]time.Duration, time.Duration) {
+// start of the task each one starts, and the process's CPU time and
+// allocations per measured event (the whole process's: the client's, the
+// store's and this loop's, which waits for each run's success).
+func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm bool) ([]time.Duration, time.Duration, memPerEvent) {
 	b.Helper()
 	ctx := context.Background()
 	starts := make(chan started, 1)
@@ -279,8 +290,10 @@ func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm 
 	}
 	lat := make([]time.Duration, 0, n)
 	var cpu0 time.Duration
+	var ms0, ms1 goruntime.MemStats
 	for i := range skip + n {
 		if i == skip {
+			goruntime.ReadMemStats(&ms0)
 			cpu0 = aiflow.ProcessCPU()
 		}
 		sent := time.Now()
@@ -303,8 +316,10 @@ func eventToStart(b *testing.B, st store.Store, v telemetryVariant, n int, warm 
 		})
 	}
 	perEvent := (aiflow.ProcessCPU() - cpu0) / time.Duration(n)
+	goruntime.ReadMemStats(&ms1)
+	mem := memPerEvent{allocs: float64(ms1.Mallocs-ms0.Mallocs) / float64(n), bytes: float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(n)}
 	slices.Sort(lat)
-	return lat, perEvent
+	return lat, perEvent, mem
 }
 
 // eventsApplied runs executions running executions, appends n user events
