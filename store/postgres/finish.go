@@ -52,16 +52,22 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 	var appended []int32 // partitions of the appended events
 	err := retry(ctx, s.cfg.TaskLeaseTTL, func(ctx context.Context) error {
 		appended = nil
-		return s.inTx(ctx, func(tx pgx.Tx) error {
+		// A unit's transaction (inUnitTx): the read below goes in the
+		// BEGIN's round trip, and the statements run generic plans.
+		return inUnitTx(ctx, s.pool, func(tx pgx.Tx) error {
 			tes, atts := make([]int64, len(calls)), make([]int32, len(calls))
 			for i, c := range calls {
 				tes[i], atts[i] = c.req.job.Args.TaskExecutionID, int32(c.req.job.Args.Attempt)
 			}
-			rows, err := tx.Query(ctx, s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
+			rb := &pgx.Batch{}
+			rb.Queue(s.q(`SELECT `+teColsOf("t")+`, l.attempt IS NOT NULL
 				FROM {s}.aiflow_task_execution t
 				JOIN unnest($1::bigint[], $2::integer[]) AS r(te, attempt) ON r.te = t.id
 				LEFT JOIN {s}.aiflow_task_lease l ON l.task_execution_id = t.id AND l.attempt = r.attempt AND l.owner = $3
 				ORDER BY t.id FOR UPDATE OF t`), tes, atts, s.workers.ownerID())
+			rbr := tx.SendBatch(ctx, rb)
+			defer rbr.Close()
+			rows, err := rbr.Query()
 			if err != nil {
 				return err
 			}
@@ -77,6 +83,9 @@ func (s *Store) finishBatch(calls []*batchCall[finishReq, struct{}]) {
 				byID[te.ID], leased[te.ID] = te, l
 			}
 			if err := rows.Err(); err != nil {
+				return err
+			}
+			if err := rbr.Close(); err != nil {
 				return err
 			}
 			var ids []int64
