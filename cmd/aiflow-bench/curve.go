@@ -57,6 +57,15 @@ func curveEvents(executions, most, work int) int {
 // over the partitions (store.Placement), so the time is until every
 // partition has consumed past the last expected event.
 func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int) (CurvePoint, error) {
+	return executionCurve(ctx, pool, executions, expected, unexpected, nil)
+}
+
+// executionCurve is ExecutionCurve; window, if not nil, is called as the
+// expected events' window opens (after the executions started and the
+// unexpected events were applied), and what it returns as it closes (once
+// every partition consumed past the last expected event), so that a
+// benchmark can measure the window alone (CPU, allocations, a profile).
+func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int, window func() func()) (CurvePoint, error) {
 	p := CurvePoint{Executions: executions}
 	st, closeStore, err := openStore(ctx, pool, nil)
 	if err != nil {
@@ -85,8 +94,13 @@ func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	budget := waitTimeout + time.Duration(expected)*time.Duration(executions)*50*time.Microsecond
 	// Every partition: the executions are spread over them (store.Placement)
 	// and each reads the counted key for those it holds.
+	closeWindow := func() {}
+	if window != nil {
+		closeWindow = window()
+	}
 	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget, nil,
 		func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
+	closeWindow()
 	if err != nil {
 		return p, err
 	}
