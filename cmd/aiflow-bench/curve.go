@@ -94,6 +94,9 @@ func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	budget := waitTimeout + time.Duration(expected)*time.Duration(executions)*50*time.Microsecond
 	// Every partition: the executions are spread over them (store.Placement)
 	// and each reads the counted key for those it holds.
+	// Each execution records its count once it reaches the number of
+	// expected events sent (see counts).
+	c.from.Store(int64(roundEvents(expected)))
 	closeWindow := func() {}
 	if window != nil {
 		closeWindow = window()
@@ -107,14 +110,21 @@ func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	return p, c.check(ids, func(int) int { return p.ExpectedEvents })
 }
 
+// appendBatch is the number of events timeEvents appends at a time.
+const appendBatch = 100
+
+// roundEvents returns the number of events timeEvents sends when asked
+// for n: n rounded up to a multiple of appendBatch.
+func roundEvents(n int) int { return max(appendBatch, (n+appendBatch-1)/appendBatch*appendBatch) }
+
 // timeEvents appends n events (rounded up to a multiple of 100), the i-th
 // built by event(i), in batches of 100, waits (at most timeout) until every
 // partition of st has consumed past the last one, and returns how many it
 // sent and the mean time per event.
 func timeEvents(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, n int, timeout time.Duration, parts []int,
 	event func(i int) store.Event) (int, time.Duration, error) {
-	const batch = 100
-	sent := max(batch, (n+batch-1)/batch*batch)
+	const batch = appendBatch
+	sent := roundEvents(n)
 	evs := make([]store.Event, sent)
 	for i := range evs {
 		evs[i] = event(i)
