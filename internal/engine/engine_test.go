@@ -334,3 +334,32 @@ func TestStatusThatChangesNothingWritesNoSnapshot(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, store.TaskSuccess, x.Tasks["t"].Latest.Status)
 }
+
+// TestStateWrittenInPlace: SetState copies what it is given (the caller may
+// reuse it), a value of another length replaces the old one, and counting
+// in the state many times gives the count.
+func TestStateWrittenInPlace(t *testing.T) {
+	d := &engine.Definition{Namespace: "default", Name: "wf", Version: "v1"}
+	buf := []byte("00")
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "counted", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{"tick"},
+		Cond: func(_ *store.Event, env engine.Env) (bool, error) {
+			n := 0
+			if data, ok := env.State("n"); ok {
+				fmt.Sscan(string(data), &n)
+			}
+			buf = fmt.Appendf(buf[:0], "%d", n+1)
+			env.SetState("n", buf)
+			buf[0] = 'x' // the state holds a copy
+			return false, nil
+		},
+	}}})
+	h := newHarness(t, d)
+	h.start("wf", 1)
+	for range 12 {
+		h.apply(user("tick", 1))
+	}
+	x, _ := h.eng.Execution(1)
+	require.Equal(t, "12", string(x.State["n"]))
+}

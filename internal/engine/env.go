@@ -44,8 +44,25 @@ func (v *execEnv) SetState(name string, data []byte) {
 	if v.x.State == nil {
 		v.x.State = map[string]json.RawMessage{}
 	}
-	v.x.State[name] = append(json.RawMessage(nil), data...)
+	setState(v.x.State, name, data)
 	v.e.markDirty(v.x)
+}
+
+// setState sets m[name] to a copy of data, written over the previous value
+// when that one has room: a condition that counts in its state, evaluated
+// in every running execution on every event, then allocates nothing. The
+// values of m are held by m alone (State's callers must not keep them; see
+// Env.State).
+func setState(m map[string]json.RawMessage, name string, data []byte) {
+	old, ok := m[name]
+	switch {
+	case ok && len(old) == len(data):
+		copy(old, data)
+	case ok && cap(old) >= len(data):
+		m[name] = append(old[:0], data...)
+	default:
+		m[name] = append(json.RawMessage(nil), data...)
+	}
 }
 
 func (v *execEnv) DeleteState(name string) {
@@ -76,7 +93,7 @@ func (v *wfEnv) SetState(name string, data []byte) {
 	if v.w.State == nil {
 		v.w.State = map[string]json.RawMessage{}
 	}
-	v.w.State[name] = append(json.RawMessage(nil), data...)
+	setState(v.w.State, name, data)
 	v.e.dirtyWf[wfKey{v.w.Namespace, v.w.Name}] = struct{}{}
 }
 
