@@ -335,6 +335,31 @@ func TestStatusThatChangesNothingWritesNoSnapshot(t *testing.T) {
 	require.Equal(t, store.TaskSuccess, x.Tasks["t"].Latest.Status)
 }
 
+// TestSettleAfterStatusWithoutAction: an execution found unsettled (its
+// first task alive) is settled again when a status changes its tasks, even
+// though the status's rules are not met (settle skips the tasks only while
+// they have not changed since it last looked).
+func TestSettleAfterStatusWithoutAction(t *testing.T) {
+	d := &engine.Definition{Namespace: "default", Name: "wf", Version: "v1"}
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "a"})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "b", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{store.StatusKey("wf", "a")},
+		Cond: func(*store.Event, engine.Env) (bool, error) { return false, nil },
+	}}})
+	h := newHarness(t, d)
+	h.start("wf", 1)
+	// RUNNING: b's rule is evaluated (false), a is alive: unsettled.
+	h.apply(h.status(1, "a", 1, store.TaskRunning, store.StatusData{}))
+	x, ok := h.eng.Execution(1)
+	require.True(t, ok)
+	require.Equal(t, store.WorkflowRunning, x.Status)
+	// SUCCESS: b's rule is false again, but a ended: b never ran and
+	// expects no event from outside, so the execution is settled.
+	fx := h.apply(h.status(1, "a", 1, store.TaskSuccess, store.StatusData{}))
+	require.Len(t, fx.ExecutionUpdates, 1)
+	require.Equal(t, store.WorkflowSuccess, fx.ExecutionUpdates[0].Status)
+}
+
 // TestStateWrittenInPlace: SetState copies what it is given (the caller may
 // reuse it), a value of another length replaces the old one, and counting
 // in the state many times gives the count.

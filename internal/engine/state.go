@@ -61,9 +61,15 @@ type Execution struct {
 	// dirtyGen is the unit that marked it dirty (see Engine.markDirty).
 	fold     foldLink
 	dirtyGen uint64
+	// unsettled is true when Engine.settle found the execution unsettled
+	// and its tasks have not changed since: every change of a task (its
+	// creation, a new run, a status, a stop) goes through Engine.act,
+	// Engine.applyStatus or task, which reset it.
+	unsettled bool
 }
 
 func (x *Execution) task(name string) *TaskState {
+	x.unsettled = false
 	ts := x.Tasks[name]
 	if ts == nil {
 		ts = &TaskState{}
