@@ -23,7 +23,8 @@ var curveProfile = flag.String("curve-profile", "", "file name prefix of Benchma
 // evaluating one expected event) costs over the expected events' window:
 // the CPU of this process (getrusage) and of its Postgres backends (from
 // /proc, so Linux only, with the server on this machine), the heap objects
-// and bytes allocated, and the garbage collections. Unlike the time per
+// and bytes allocated, and the garbage collections; and the server's WAL
+// (bytes per decision, full-page images) and checkpoints in the window. Unlike the time per
 // event, these hold on a loaded machine; per decision, a curve that grows
 // less than linearly falls.
 //
@@ -78,8 +79,19 @@ func benchCurveCPU(b *testing.B, executions int) {
 		metrics.Read(samples)
 		return [3]float64{float64(samples[0].Value.Uint64()), float64(samples[1].Value.Uint64()), float64(samples[2].Value.Uint64())}
 	}
+	// The server's WAL and checkpoints (of every database: on a shared
+	// server others' writes count too).
+	server := func() [3]float64 {
+		var v [3]float64
+		err := benchPool(b).QueryRow(ctx, `SELECT w.wal_bytes::float8, w.wal_fpi::float8,
+			(c.checkpoints_timed + c.checkpoints_req)::float8 FROM pg_stat_wal w, pg_stat_bgwriter c`).Scan(&v[0], &v[1], &v[2])
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
 	var self, pg float64
-	var alloc [3]float64
+	var alloc, wal [3]float64
 	window := func() func() {
 		prefix := ""
 		if *curveProfile != "" {
@@ -93,9 +105,9 @@ func benchCurveCPU(b *testing.B, executions int) {
 				b.Fatal(err)
 			}
 		}
-		pg0, self0, alloc0 := backends(), procCPU("self"), read()
+		pg0, self0, alloc0, wal0 := backends(), procCPU("self"), read(), server()
 		return func() {
-			self, alloc = procCPU("self")-self0, read()
+			self, alloc, wal = procCPU("self")-self0, read(), server()
 			for pid, c := range backends() {
 				if c0, ok := pg0[pid]; ok {
 					pg += c - c0
@@ -103,6 +115,7 @@ func benchCurveCPU(b *testing.B, executions int) {
 			}
 			for i := range alloc {
 				alloc[i] -= alloc0[i]
+				wal[i] -= wal0[i]
 			}
 			if prefix != "" {
 				pprof.StopCPUProfile()
@@ -121,6 +134,9 @@ func benchCurveCPU(b *testing.B, executions int) {
 	b.ReportMetric(alloc[0]/n, "allocs/decision")
 	b.ReportMetric(alloc[1]/n, "B/decision")
 	b.ReportMetric(alloc[2], "gc-cycles")
+	b.ReportMetric(wal[0]/n, "wal-B/decision")
+	b.ReportMetric(wal[1], "wal-fpi")
+	b.ReportMetric(wal[2], "checkpoints")
 }
 
 // writeAllocs writes the allocation profile (every allocation since the
