@@ -388,3 +388,35 @@ func TestStateWrittenInPlace(t *testing.T) {
 	x, _ := h.eng.Execution(1)
 	require.Equal(t, "12", string(x.State["n"]))
 }
+
+// TestStateDeletedAndSetAgain: a state deleted reads as unset, whatever was
+// read or written last, and a second name does not disturb the first.
+func TestStateDeletedAndSetAgain(t *testing.T) {
+	d := &engine.Definition{Namespace: "default", Name: "wf", Version: "v1"}
+	var seen []string
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "t", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{"tick"},
+		Cond: func(_ *store.Event, env engine.Env) (bool, error) {
+			a, okA := env.State("a")
+			b, _ := env.State("b")
+			seen = append(seen, fmt.Sprintf("%s/%v/%s", a, okA, b))
+			switch {
+			case !okA:
+				env.SetState("a", []byte("1"))
+				env.SetState("b", []byte(`"x"`))
+			case string(a) == "1":
+				env.SetState("a", []byte("22"))
+			default:
+				env.DeleteState("a")
+			}
+			return false, nil
+		},
+	}}})
+	h := newHarness(t, d)
+	h.start("wf", 1)
+	for range 4 {
+		h.apply(user("tick", 1))
+	}
+	require.Equal(t, []string{"/false/", `1/true/"x"`, `22/true/"x"`, `/false/"x"`}, seen)
+}
