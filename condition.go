@@ -36,6 +36,9 @@ type Condition interface {
 // triggers.
 type ConditionContext struct {
 	env engine.Env
+	// buf is where State.Update encodes a scalar value (every SetState
+	// copies what it is given), kept from one evaluation to the next.
+	buf []byte
 }
 
 // Namespace is the workflow's namespace.
@@ -60,8 +63,12 @@ func (cc *ConditionContext) TaskStatus(task string) (status TaskStatus, ok bool)
 }
 
 // RawState returns the JSON of the named state; ok is false if it is unset.
+// data is a copy: later changes of the state do not change it.
 func (cc *ConditionContext) RawState(name string) (data []byte, ok bool) {
-	return cc.env.State(name)
+	// A copy: an execution's state is written over in place (see
+	// engine.Env.SetState).
+	d, ok := cc.env.State(name)
+	return slices.Clone(d), ok
 }
 
 // SetRawState sets the named state to a JSON document. It returns ErrInvalid
@@ -114,8 +121,10 @@ func decodeState[T any](name string, data []byte) (v T, err error) {
 
 // Update sets the state's value.
 func (s State[T]) Update(v T) error {
-	data, ok := encodeScalar(&v)
-	if !ok {
+	data, ok := appendScalar(s.cc.buf[:0], &v)
+	if ok {
+		s.cc.buf = data[:0]
+	} else {
 		var err error
 		if data, err = json.Marshal(v); err != nil {
 			return fmt.Errorf("aiflow: state %q: encoding %T: %w", s.name, v, err)

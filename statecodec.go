@@ -69,48 +69,51 @@ func decodeScalar(data []byte, p any) bool {
 
 // encodeScalar encodes *p as json.Marshal does if p points to a type with a
 // fast path and the value is in the range that fast path covers.
-func encodeScalar(p any) ([]byte, bool) {
+func encodeScalar(p any) ([]byte, bool) { return appendScalar(nil, p) }
+
+// appendScalar is encodeScalar appending to b (State.Update encodes into a
+// buffer of its context, which SetState copies from).
+func appendScalar(b []byte, p any) ([]byte, bool) {
 	switch p := p.(type) {
 	case *int:
-		return strconv.AppendInt(nil, int64(*p), 10), true
+		return strconv.AppendInt(b, int64(*p), 10), true
 	case *int64:
-		return strconv.AppendInt(nil, *p, 10), true
+		return strconv.AppendInt(b, *p, 10), true
 	case *int32:
-		return strconv.AppendInt(nil, int64(*p), 10), true
+		return strconv.AppendInt(b, int64(*p), 10), true
 	case *int16:
-		return strconv.AppendInt(nil, int64(*p), 10), true
+		return strconv.AppendInt(b, int64(*p), 10), true
 	case *int8:
-		return strconv.AppendInt(nil, int64(*p), 10), true
+		return strconv.AppendInt(b, int64(*p), 10), true
 	case *uint:
-		return strconv.AppendUint(nil, uint64(*p), 10), true
+		return strconv.AppendUint(b, uint64(*p), 10), true
 	case *uint64:
-		return strconv.AppendUint(nil, *p, 10), true
+		return strconv.AppendUint(b, *p, 10), true
 	case *uint32:
-		return strconv.AppendUint(nil, uint64(*p), 10), true
+		return strconv.AppendUint(b, uint64(*p), 10), true
 	case *uint16:
-		return strconv.AppendUint(nil, uint64(*p), 10), true
+		return strconv.AppendUint(b, uint64(*p), 10), true
 	case *uint8:
-		return strconv.AppendUint(nil, uint64(*p), 10), true
+		return strconv.AppendUint(b, uint64(*p), 10), true
 	case *float64:
 		// encoding/json writes 'f' format in this range ('e' outside it,
 		// and an error for NaN and infinities).
 		if a := math.Abs(*p); a == 0 || a >= 1e-6 && a < 1e21 {
-			return strconv.AppendFloat(nil, *p, 'f', -1, 64), true
+			return strconv.AppendFloat(b, *p, 'f', -1, 64), true
 		}
 	case *bool:
 		if *p {
-			return []byte("true"), true
+			return append(b, "true"...), true
 		}
-		return []byte("false"), true
+		return append(b, "false"...), true
 	case *string:
 		if plainASCII(*p) {
-			b := make([]byte, 0, len(*p)+2)
 			b = append(b, '"')
 			b = append(b, *p...)
 			return append(b, '"'), true
 		}
 	}
-	return nil, false
+	return b, false
 }
 
 // plainASCII reports whether s is printable ASCII that JSON strings hold as

@@ -148,3 +148,24 @@ func jsonOf(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestStateUpdateReusesItsBuffer: State.Update encodes scalars into a buffer
+// of the context, which the environment copies, so successive updates of a
+// context (as the engine's shared one, every execution an event reaches)
+// leave each state its own value; RawState returns a copy.
+func TestStateUpdateReusesItsBuffer(t *testing.T) {
+	env := &runEnv{r: &ConditionRun{}, state: map[string][]byte{}}
+	cc := &ConditionContext{env: env}
+	require.NoError(t, ValueState[int](cc, "a").Update(12345))
+	require.NoError(t, ValueState[int](cc, "b").Update(7))
+	require.NoError(t, ValueState[string](cc, "c").Update("xy"))
+	require.Equal(t, "12345", string(env.state["a"]))
+	require.Equal(t, "7", string(env.state["b"]))
+	require.Equal(t, `"xy"`, string(env.state["c"]))
+	raw, ok := cc.RawState("a")
+	require.True(t, ok)
+	raw[0] = '9'
+	require.Equal(t, "12345", string(env.state["a"]), "RawState returns a copy")
+	n := testing.AllocsPerRun(100, func() { _ = ValueState[int](cc, "b").Update(8) })
+	require.LessOrEqual(t, n, 1.0, "only the environment's copy allocates")
+}

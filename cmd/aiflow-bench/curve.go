@@ -57,6 +57,15 @@ func curveEvents(executions, most, work int) int {
 // over the partitions (store.Placement), so the time is until every
 // partition has consumed past the last expected event.
 func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int) (CurvePoint, error) {
+	return executionCurve(ctx, pool, executions, expected, unexpected, nil)
+}
+
+// executionCurve is ExecutionCurve; window, if not nil, is called as the
+// expected events' window opens (after the executions started and the
+// unexpected events were applied), and what it returns as it closes (once
+// every partition consumed past the last expected event), so that a
+// benchmark can measure the window alone (CPU, allocations, a profile).
+func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int, window func() func()) (CurvePoint, error) {
 	p := CurvePoint{Executions: executions}
 	st, closeStore, err := openStore(ctx, pool, nil)
 	if err != nil {
@@ -85,13 +94,28 @@ func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	budget := waitTimeout + time.Duration(expected)*time.Duration(executions)*50*time.Microsecond
 	// Every partition: the executions are spread over them (store.Placement)
 	// and each reads the counted key for those it holds.
+	// Each execution records its count once it reaches the number of
+	// expected events sent (see counts).
+	c.from.Store(int64(roundEvents(expected)))
+	closeWindow := func() {}
+	if window != nil {
+		closeWindow = window()
+	}
 	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget, nil,
 		func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
+	closeWindow()
 	if err != nil {
 		return p, err
 	}
 	return p, c.check(ids, func(int) int { return p.ExpectedEvents })
 }
+
+// appendBatch is the number of events timeEvents appends at a time.
+const appendBatch = 100
+
+// roundEvents returns the number of events timeEvents sends when asked
+// for n: n rounded up to a multiple of appendBatch.
+func roundEvents(n int) int { return max(appendBatch, (n+appendBatch-1)/appendBatch*appendBatch) }
 
 // timeEvents appends n events (rounded up to a multiple of 100), the i-th
 // built by event(i), in batches of 100, waits (at most timeout) until every
@@ -99,8 +123,8 @@ func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 // sent and the mean time per event.
 func timeEvents(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, n int, timeout time.Duration, parts []int,
 	event func(i int) store.Event) (int, time.Duration, error) {
-	const batch = 100
-	sent := max(batch, (n+batch-1)/batch*batch)
+	const batch = appendBatch
+	sent := roundEvents(n)
 	evs := make([]store.Event, sent)
 	for i := range evs {
 		evs[i] = event(i)

@@ -164,10 +164,14 @@ func scopedEventsApplied(ctx context.Context, pool *pgxpool.Pool, executions, n 
 const countedKey = "tick"
 
 // counts records, for each execution, the highest count of events its
-// condition reached.
+// condition reached, from the count in from on (lower counts are not
+// recorded: with every execution counting every event, recording each count
+// under one lock in one map cost the curve's measurement more than the
+// engine's evaluations did at 100,000 executions).
 type counts struct {
-	mu sync.Mutex
-	m  map[int64]int
+	mu   sync.Mutex
+	m    map[int64]int
+	from atomic.Int64
 }
 
 // countingWorkflow returns a workflow whose executions stay running and
@@ -178,6 +182,9 @@ func countingWorkflow(name string) (*aiflow.Workflow, *counts) {
 	wf := aiflow.NewWorkflow(name)
 	keepRunning(wf)
 	countTicks(wf, func(execution int64, ticks int) {
+		if int64(ticks) < c.from.Load() {
+			return
+		}
 		c.mu.Lock()
 		c.m[execution] = max(c.m[execution], ticks)
 		c.mu.Unlock()
@@ -210,8 +217,13 @@ func countTicks(wf *aiflow.Workflow, seen func(execution int64, ticks int)) {
 func (c *counts) check(ids []int64, want func(k int) int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	from := int(c.from.Load())
 	for k, id := range ids {
-		if got, w := c.m[id], want(k); got != w {
+		got, w := c.m[id], want(k)
+		switch {
+		case got == 0 && from > 1 && w != 0:
+			return fmt.Errorf("execution %d counted fewer than %d events, expected %d", id, from, w)
+		case got != w:
 			return fmt.Errorf("execution %d counted %d events, expected %d", id, got, w)
 		}
 	}

@@ -31,7 +31,7 @@ func (c cause) String() string {
 }
 
 func (e *Engine) act(x *Execution, t *Task, a Action, ev *store.Event, why cause) {
-	ts := x.task(t.Name)
+	ts := x.task(t.Name) // resets x.unsettled: the action may change the task
 	cur := ts.Latest
 	alive := cur != nil && cur.Status.Alive()
 	switch a {
@@ -85,6 +85,7 @@ func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, ev *store.Event)
 	}
 	te := &TE{ID: id, Seq: seq, Status: store.TaskInit}
 	ts.Latest = te
+	x.unsettled = false
 	maxAttempts := t.Retry.MaxAttempts
 	if maxAttempts < 1 {
 		maxAttempts = 1
@@ -105,6 +106,7 @@ func (e *Engine) startNew(x *Execution, t *Task, ts *TaskState, ev *store.Event)
 func (e *Engine) dispatch(x *Execution, t *Task, te *TE, at time.Time, tp string) {
 	te.Status = store.TaskQueued
 	te.Attempt = 1
+	x.unsettled = false
 	e.fx.Dispatches = append(e.fx.Dispatches, store.Dispatch{TaskExecutionID: te.ID, Attempt: 1})
 	rec := store.TaskExecutionRecord{
 		ID: te.ID, ExecutionID: x.ID, Namespace: x.Namespace, Workflow: x.Workflow, Task: t.Name,
@@ -118,6 +120,7 @@ func (e *Engine) requestStop(x *Execution, te *TE, reason string) {
 		return
 	}
 	te.Status = store.TaskStopping
+	x.unsettled = false
 	e.fx.Stops = append(e.fx.Stops, store.StopRequest{TaskExecutionID: te.ID, Reason: reason})
 	e.markDirty(x)
 }

@@ -2,8 +2,11 @@ package engine_test
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,13 +148,21 @@ func countingWorkflow() *engine.Definition {
 // iteration applies one "tick" event that every execution evaluates and
 // counts; effects are collected per unit of 500 events, as the runtime does.
 // It reports the time per decision (one execution evaluating one event).
+// -args -executions 1000,10000,100000 adds the curve's largest point.
 //
 //	go test -run '^$' -bench BenchmarkExpectedEvent -benchtime 1000x -cpu 1 ./internal/engine
 func BenchmarkExpectedEvent(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
+	for _, f := range strings.Split(*expectedExecutions, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("-executions: %v", err)
+		}
 		b.Run(fmt.Sprintf("executions=%d", n), func(b *testing.B) { benchExpected(b, n) })
 	}
 }
+
+// expectedExecutions are the points of BenchmarkExpectedEvent.
+var expectedExecutions = flag.String("executions", "1000,10000", "running executions of the points of BenchmarkExpectedEvent")
 
 func benchExpected(b *testing.B, executions int) {
 	const unit = 500
@@ -166,6 +177,8 @@ func benchExpected(b *testing.B, executions int) {
 	}
 	eng.End()
 	b.ReportAllocs()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
 	eng.Begin(ids, nil)
 	for i := 1; i <= b.N; i++ {
@@ -184,6 +197,8 @@ func benchExpected(b *testing.B, executions int) {
 	eng.End()
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(executions), "ns/decision")
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N)/float64(executions), "allocs/decision")
 }
 
 // newBenchEngine returns an engine of partition 0 running def, the id

@@ -172,35 +172,47 @@ func (e *Engine) stopExecution(x *Execution, reason string, at time.Time) {
 	e.finishExecution(x, store.WorkflowStopped, reason, at)
 }
 
-// settle finishes x when nothing in it can run any more.
+// settle finishes x when nothing in it can run any more. It looks at x's
+// tasks only when they changed since it last found x unsettled
+// (Execution.unsettled): an event that every running execution evaluates
+// without acting (a condition not met) then costs no look at the tasks.
 func (e *Engine) settle(x *Execution, at time.Time) {
-	if x.Status != store.WorkflowRunning || x.def == nil {
+	if x.Status != store.WorkflowRunning || x.def == nil || x.unsettled {
 		return
 	}
-	failed := false
+	settled, failed := x.settled()
+	switch {
+	case !settled:
+		x.unsettled = true
+	case failed:
+		e.finishExecution(x, store.WorkflowFailed, "", at)
+	default:
+		e.finishExecution(x, store.WorkflowSuccess, "", at)
+	}
+}
+
+// settled reports whether nothing in x can run any more (see the package
+// documentation), and then whether it failed.
+func (x *Execution) settled() (settled, failed bool) {
 	for _, t := range x.def.Tasks {
 		ts := x.Tasks[t.Name]
 		if t.Periodic {
-			return
+			return false, false
 		}
 		if ts == nil || ts.Latest == nil {
 			if t.waitsExternal {
-				return
+				return false, false
 			}
 			continue
 		}
 		if ts.alive() {
-			return
+			return false, false
 		}
 		if ts.Latest.Status == store.TaskFailed {
 			failed = true
 		}
 	}
-	if failed {
-		e.finishExecution(x, store.WorkflowFailed, "", at)
-	} else {
-		e.finishExecution(x, store.WorkflowSuccess, "", at)
-	}
+	return true, failed
 }
 
 func (e *Engine) finishExecution(x *Execution, s store.WorkflowStatus, note string, at time.Time) {

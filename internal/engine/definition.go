@@ -53,8 +53,12 @@ type Env interface {
 	// triggers).
 	TaskStatus(task string) (status store.TaskStatus, ok bool)
 	// State reads named state: per execution for task rules, per workflow
-	// for triggers.
+	// for triggers. data is valid until the next SetState or DeleteState
+	// (the engine writes a value over in place): a caller that keeps it
+	// copies it.
 	State(name string) (data []byte, ok bool)
+	// SetState sets named state to a copy of data: the caller may reuse
+	// data afterwards.
 	SetState(name string, data []byte)
 	DeleteState(name string)
 }

@@ -352,3 +352,89 @@ func TestStatusThatChangesNothingWritesNoSnapshot(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, store.TaskSuccess, x.Tasks["t"].Latest.Status)
 }
+
+// TestSettleAfterStatusWithoutAction: an execution found unsettled (its
+// first task alive) is settled again when a status changes its tasks, even
+// though the status's rules are not met (settle skips the tasks only while
+// they have not changed since it last looked).
+func TestSettleAfterStatusWithoutAction(t *testing.T) {
+	d := &engine.Definition{Namespace: "default", Name: "wf", Version: "v1"}
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "a"})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "b", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{store.StatusKey("wf", "a")},
+		Cond: func(*store.Event, engine.Env) (bool, error) { return false, nil },
+	}}})
+	h := newHarness(t, d)
+	h.start("wf", 1)
+	// RUNNING: b's rule is evaluated (false), a is alive: unsettled.
+	h.apply(h.status(1, "a", 1, store.TaskRunning, store.StatusData{}))
+	x, ok := h.eng.Execution(1)
+	require.True(t, ok)
+	require.Equal(t, store.WorkflowRunning, x.Status)
+	// SUCCESS: b's rule is false again, but a ended: b never ran and
+	// expects no event from outside, so the execution is settled.
+	fx := h.apply(h.status(1, "a", 1, store.TaskSuccess, store.StatusData{}))
+	require.Len(t, fx.ExecutionUpdates, 1)
+	require.Equal(t, store.WorkflowSuccess, fx.ExecutionUpdates[0].Status)
+}
+
+// TestStateWrittenInPlace: SetState copies what it is given (the caller may
+// reuse it), a value of another length replaces the old one, and counting
+// in the state many times gives the count.
+func TestStateWrittenInPlace(t *testing.T) {
+	d := &engine.Definition{Namespace: "default", Name: "wf", Version: "v1"}
+	buf := []byte("00")
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "counted", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{"tick"},
+		Cond: func(_ *store.Event, env engine.Env) (bool, error) {
+			n := 0
+			if data, ok := env.State("n"); ok {
+				fmt.Sscan(string(data), &n)
+			}
+			buf = fmt.Appendf(buf[:0], "%d", n+1)
+			env.SetState("n", buf)
+			buf[0] = 'x' // the state holds a copy
+			return false, nil
+		},
+	}}})
+	h := newHarness(t, d)
+	h.start("wf", 1)
+	for range 12 {
+		h.apply(user("tick", 1))
+	}
+	x, _ := h.eng.Execution(1)
+	require.Equal(t, "12", string(x.State["n"]))
+}
+
+// TestStateDeletedAndSetAgain: a state deleted reads as unset, whatever was
+// read or written last, and a second name does not disturb the first.
+func TestStateDeletedAndSetAgain(t *testing.T) {
+	d := &engine.Definition{Namespace: "default", Name: "wf", Version: "v1"}
+	var seen []string
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "keep", Rules: []engine.Rule{{Action: engine.ActionStart, Keys: []string{"never"}}}})
+	d.Tasks = append(d.Tasks, &engine.Task{Name: "t", Rules: []engine.Rule{{
+		Action: engine.ActionStart, Keys: []string{"tick"},
+		Cond: func(_ *store.Event, env engine.Env) (bool, error) {
+			a, okA := env.State("a")
+			b, _ := env.State("b")
+			seen = append(seen, fmt.Sprintf("%s/%v/%s", a, okA, b))
+			switch {
+			case !okA:
+				env.SetState("a", []byte("1"))
+				env.SetState("b", []byte(`"x"`))
+			case string(a) == "1":
+				env.SetState("a", []byte("22"))
+			default:
+				env.DeleteState("a")
+			}
+			return false, nil
+		},
+	}}})
+	h := newHarness(t, d)
+	h.start("wf", 1)
+	for range 4 {
+		h.apply(user("tick", 1))
+	}
+	require.Equal(t, []string{"/false/", `1/true/"x"`, `22/true/"x"`, `/false/"x"`}, seen)
+}

@@ -36,19 +36,55 @@ func (v *execEnv) TaskStatus(task string) (store.TaskStatus, bool) {
 }
 
 func (v *execEnv) State(name string) ([]byte, bool) {
-	d, ok := v.x.State[name]
+	x := v.x
+	if x.hot.data != nil && name == x.hot.name {
+		return x.hot.data, true
+	}
+	d, ok := x.State[name]
+	if ok {
+		x.hot = hotState{name, d}
+	}
 	return d, ok
 }
 
 func (v *execEnv) SetState(name string, data []byte) {
-	if v.x.State == nil {
-		v.x.State = map[string]json.RawMessage{}
+	x := v.x
+	if x.hot.data != nil && name == x.hot.name && len(x.hot.data) == len(data) {
+		copy(x.hot.data, data) // the map's value: the same bytes
+	} else {
+		if x.State == nil {
+			x.State = map[string]json.RawMessage{}
+		}
+		x.hot = hotState{name, setState(x.State, name, data)}
 	}
-	v.x.State[name] = append(json.RawMessage(nil), data...)
-	v.e.markDirty(v.x)
+	v.e.markDirty(x)
+}
+
+// setState sets m[name] to a copy of data, written over the previous value
+// when that one has room: a condition that counts in its state, evaluated
+// in every running execution on every event, then allocates nothing. The
+// values of m are held by m alone (State's callers must not keep them; see
+// Env.State).
+// It returns the value set.
+func setState(m map[string]json.RawMessage, name string, data []byte) json.RawMessage {
+	old, ok := m[name]
+	switch {
+	case ok && len(old) == len(data):
+		copy(old, data)
+		return old
+	case ok && cap(old) >= len(data):
+		old = append(old[:0], data...)
+	default:
+		old = append(json.RawMessage(nil), data...)
+	}
+	m[name] = old
+	return old
 }
 
 func (v *execEnv) DeleteState(name string) {
+	if name == v.x.hot.name {
+		v.x.hot = hotState{}
+	}
 	if _, ok := v.x.State[name]; ok {
 		delete(v.x.State, name)
 		v.e.markDirty(v.x)
@@ -76,7 +112,7 @@ func (v *wfEnv) SetState(name string, data []byte) {
 	if v.w.State == nil {
 		v.w.State = map[string]json.RawMessage{}
 	}
-	v.w.State[name] = append(json.RawMessage(nil), data...)
+	setState(v.w.State, name, data)
 	v.e.dirtyWf[wfKey{v.w.Namespace, v.w.Name}] = struct{}{}
 }
 

@@ -35,15 +35,18 @@ func (e *Engine) applyUser(ev *store.Event) error {
 	defer func() { clear(targets); e.targets = targets[:0] }()
 	// Whether the workflow of the previous target is disabled (only control
 	// events change it): targets, in the order of their ids, often come
-	// from one workflow.
-	var prevNs, prevWf string
-	looked, disabled := false, false
+	// from one workflow. A routed execution has a definition, of its own
+	// namespace and workflow (bindDefinition), so the same definition means
+	// the same workflow, and comparing it reads nothing of the execution's
+	// own names.
+	var prev *Definition
+	disabled := false
 	for _, x := range targets {
 		if x.Status != store.WorkflowRunning {
 			continue
 		}
-		if !looked || x.Namespace != prevNs || x.Workflow != prevWf {
-			prevNs, prevWf, looked = x.Namespace, x.Workflow, true
+		if x.def != prev || prev == nil {
+			prev = x.def
 			w := e.workflows[wfKey{x.Namespace, x.Workflow}]
 			disabled = w != nil && w.Disabled
 		}

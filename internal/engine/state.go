@@ -61,9 +61,26 @@ type Execution struct {
 	// dirtyGen is the unit that marked it dirty (see Engine.markDirty).
 	fold     foldLink
 	dirtyGen uint64
+	// unsettled is true when Engine.settle found the execution unsettled
+	// and its tasks have not changed since: every change of a task (its
+	// creation, a new run, a status, a stop) goes through Engine.act,
+	// Engine.applyStatus or task, which reset it.
+	unsettled bool
+	// hot is the state value the execution's conditions read or wrote
+	// last, the very bytes State holds for its name: a condition evaluated
+	// on every event finds its value without a look-up in State (see
+	// execEnv.State).
+	hot hotState
+}
+
+// hotState is a name of Execution.State and its value (nil: none).
+type hotState struct {
+	name string
+	data json.RawMessage
 }
 
 func (x *Execution) task(name string) *TaskState {
+	x.unsettled = false
 	ts := x.Tasks[name]
 	if ts == nil {
 		ts = &TaskState{}

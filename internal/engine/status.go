@@ -36,6 +36,7 @@ func (e *Engine) applyStatus(ev *store.Event) error {
 	if te == nil {
 		return nil // a run the engine no longer tracks
 	}
+	x.unsettled = false // the status may change the task (see settle)
 	var t *Task
 	if x.def != nil {
 		t, _ = x.def.Task(ev.TaskName)
