@@ -76,10 +76,11 @@ func inUnitTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error)
 // implicit one of a batch, too) run their cached generic plan instead of
 // being planned anew each time. Postgres plans a prepared statement for its
 // parameters' values until a generic plan looks no costlier; for the unit's
-// statements and the consumer's read it often never does, and planning
-// them took longer than running them (0.1 – 1.6 ms a statement at its
-// bind, 0.3 – 0.5 ms of a unit of work that starts one task). Their plans
-// do not depend on the values: index lookups by key, arrays unnested.
+// statements it often never does, and planning them took longer than
+// running them (0.1 – 1.6 ms a statement at its bind, 0.3 – 0.5 ms of a
+// unit of work that starts one task). Their plans do not depend on the
+// values: index lookups by key, arrays unnested. The consumer's read is
+// left to Postgres: its generic plan cost throughput (see Consume).
 const genericPlans = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 // queueBegin queues the BEGIN of a unit's transaction and genericPlans.
