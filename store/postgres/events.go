@@ -191,22 +191,9 @@ func (s *Store) insertEvents(ctx context.Context, q querier, events []store.Even
 	}
 	a := s.eventArgs(events)
 	b := &pgx.Batch{}
-	// On the pool, the batch is its own implicit transaction, which
-	// genericPlans may set; never the caller's transaction.
-	implicit := q == querier(s.pool)
-	if implicit {
-		b.Queue(genericPlans)
-	}
 	a.queue(b, s.q(insertEventsSQL))
 	br := q.SendBatch(ctx, b)
-	var err error
-	if implicit {
-		_, err = br.Exec()
-	}
-	var rows pgx.Rows
-	if err == nil {
-		rows, err = br.Query()
-	}
+	rows, err := br.Query()
 	var out []store.Event
 	ok := true
 	if err == nil {
