@@ -57,6 +57,7 @@ func TestRunQuick(t *testing.T) {
 		require.Len(t, p.Ran, p.Processes)
 		require.Len(t, p.Counted, p.Processes)
 		require.Len(t, p.Partitions, p.Processes)
+		require.NotEmpty(t, p.CPULimit, "how the workers' CPU was limited")
 	}
 	for _, line := range []string{"event to operator start, p50", "River insert to work", "events applied, no rule met",
 		"events applied, stateful condition, each event to one of", "events applied, each deciding in all", "task starts", "bulk starts", "idle CPU",

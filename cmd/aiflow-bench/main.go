@@ -24,7 +24,10 @@
 // and 3: this program runs itself again as each worker process, told so by
 // the environment variable AIFLOW_BENCH_WORKER), and -only a subset of the
 // measurements (-only curve,scaling); -worker-conns sizes the pool of each
-// worker process (20 by default).
+// worker process (20 by default) and -worker-cpu the CPU each may use (0.25
+// of a core by default, with a control group of its own where the machine
+// allows it, as a replica on a machine of its own would have; 0: no limit,
+// the workers then share the machine's cores with each other and Postgres).
 //
 // The same measurements run as go test benchmarks, one at a time:
 //
@@ -53,6 +56,7 @@ func main() {
 	curve := flag.String("curve", joinInts(Full.Curve), "running executions of the points of the execution-count curve (add 100000 outside CI)")
 	processes := flag.String("processes", joinInts(Full.Processes), "numbers of worker processes of the multi-process scaling measurement")
 	workerConns := flag.Int("worker-conns", int(Full.Scaling.Conns), "connections of each worker process's pool in the scaling measurement")
+	workerCPU := flag.Float64("worker-cpu", Full.Scaling.WorkerCPU, "cores each worker process of the scaling measurement may use (a control group of its own: Linux, as root); 0: no limit")
 	only := flag.String("only", "", "comma-separated measurements to take, of "+strings.Join(Measurements, ", ")+" (default all)")
 	flag.Parse()
 	sizes := Full
@@ -71,6 +75,10 @@ func main() {
 			err = fmt.Errorf("-worker-conns %d: expected 1 to 1000 connections", *workerConns)
 		case f.Name == "worker-conns":
 			sizes.Scaling.Conns = int32(*workerConns)
+		case f.Name == "worker-cpu" && (*workerCPU < 0 || *workerCPU > 1024):
+			err = fmt.Errorf("-worker-cpu %g: expected 0 (no limit) or a positive number of cores, such as 0.25", *workerCPU)
+		case f.Name == "worker-cpu":
+			sizes.Scaling.WorkerCPU = *workerCPU
 		case f.Name == "only":
 			sizes.Only = strings.Split(*only, ",")
 		}

@@ -41,6 +41,9 @@ type ScalingPoint struct {
 	Partitions []int
 	Ran        []int64
 	Counted    []int64
+	// CPULimit says how each worker process's CPU was limited: "0.25 of a
+	// core" (ScalingSetup.WorkerCPU), or "none" with the reason.
+	CPULimit string
 }
 
 // ScalingSetup sets a scaling measurement.
@@ -50,6 +53,13 @@ type ScalingSetup struct {
 	Rounds     int   // task start rounds
 	Partitions int   // partitions of the schema
 	Conns      int32 // connections of each worker's pool
+	// WorkerCPU limits each worker process to this many cores (0.25: a
+	// quarter of one), as a replica on a machine of its own would be,
+	// with a control group of its own (cpuLimit: Linux, as root); where
+	// that cannot be done the workers run unlimited and the point says
+	// why. 0 means no limit: the workers then share the machine's cores
+	// with each other and with Postgres.
+	WorkerCPU float64
 }
 
 // scalingLeaseTTL is the workers' partition lease: they claim every third
@@ -69,11 +79,12 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 		return p, err
 	}
 	defer closeStore()
-	ws, err := startWorkers(ctx, exe, workerConfig{URL: pool.Config().ConnString(), Schema: st.Schema(), LeaseTTL: scalingLeaseTTL, Conns: s.Conns}, processes)
+	ws, err := startWorkers(ctx, exe, workerConfig{URL: pool.Config().ConnString(), Schema: st.Schema(), LeaseTTL: scalingLeaseTTL, Conns: s.Conns}, processes, s.WorkerCPU)
 	defer func() { _ = ws.stop() }()
 	if err != nil {
 		return p, err
 	}
+	p.CPULimit = ws.limited
 	if p.Partitions, err = waitShared(ctx, st, ws.ids); err != nil {
 		return p, err
 	}
@@ -207,15 +218,33 @@ type workers struct {
 	stdouts []*bufio.Reader
 	stderrs []*syncBuffer
 	ids     []string // client ids, as each worker said when ready
-	ran     []int64  // task bodies each ran, once stopped
-	counted []int64  // events each counted, once stopped
+	limits  []*cpuLimit
+	limited string  // how the workers' CPU is limited (ScalingPoint.CPULimit)
+	ran     []int64 // task bodies each ran, once stopped
+	counted []int64 // events each counted, once stopped
 	stopped bool
 }
 
-// startWorkers starts n worker processes with cfg and waits until each has
-// said it is ready. Call stop in any case.
-func startWorkers(ctx context.Context, exe string, cfg workerConfig, n int) (*workers, error) {
-	ws := &workers{}
+// startWorkers starts n worker processes with cfg, each limited to cores of
+// CPU if cores > 0 and the machine allows it, and waits until each has said
+// it is ready. Call stop in any case.
+func startWorkers(ctx context.Context, exe string, cfg workerConfig, n int, cores float64) (*workers, error) {
+	ws := &workers{limited: "none"}
+	if cores > 0 {
+		for i := range n {
+			l, err := newCPULimit(fmt.Sprintf("aiflow-bench-%d-%d", os.Getpid(), i), cores)
+			if err != nil {
+				ws.limited = "none (" + err.Error() + ")"
+				break
+			}
+			ws.limits = append(ws.limits, l)
+		}
+		if len(ws.limits) == n {
+			ws.limited = fmt.Sprintf("%g of a core", cores)
+		} else {
+			ws.removeLimits()
+		}
+	}
 	spec, err := json.Marshal(cfg)
 	if err != nil {
 		return ws, err
@@ -237,6 +266,13 @@ func startWorkers(ctx context.Context, exe string, cfg workerConfig, n int) (*wo
 			return ws, fmt.Errorf("starting a worker process (%s): %w", exe, err)
 		}
 		ws.cmds, ws.stdins = append(ws.cmds, cmd), append(ws.stdins, stdin)
+		if len(ws.limits) > 0 {
+			// The worker is limited before it says it is ready, so before
+			// anything is measured.
+			if err := ws.limits[len(ws.cmds)-1].add(cmd.Process.Pid); err != nil {
+				return ws, err
+			}
+		}
 		ws.stdouts, ws.stderrs = append(ws.stdouts, bufio.NewReader(stdout)), append(ws.stderrs, stderr)
 	}
 	for i := range ws.cmds {
@@ -310,6 +346,19 @@ func (ws *workers) stop() error {
 			<-done
 		}
 	}
+	if err := ws.removeLimits(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// removeLimits removes the workers' control groups, once they have exited.
+func (ws *workers) removeLimits() error {
+	var errs []error
+	for _, l := range ws.limits {
+		errs = append(errs, l.remove())
+	}
+	ws.limits = nil
 	return errors.Join(errs...)
 }
 
