@@ -97,7 +97,8 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 		return p, err
 	}
 	// The events go to the executions, spread over every partition (each
-	// partition reads them all and applies those of its executions).
+	// event is addressed to its execution, so only that execution's
+	// partition reads it).
 	_, per, err := timeEvents(ctx, pool, st, s.Events, waitTimeout, nil, func(i int) store.Event {
 		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: scalingName, ExecutionID: ids[i%len(ids)]}
 	})
