@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"reflect"
 	goruntime "runtime"
 	"slices"
 	"sync"
@@ -48,18 +49,63 @@ const (
 	attrOperation       = attribute.Key("aiflow.operation")
 )
 
-// The span kinds of the library's spans, as start options built once. A
+// The span kinds of the library's spans, as start options built once, in
+// the slices that Start's variadic parameter takes (passing a slice
+// allocates nothing; passing one option builds a slice on every call). A
 // span's attributes are set after its start, only when it records, in one
 // call: the SDK then copies them once, where start options cost three
 // allocations more (so samplers see no attributes).
 var (
-	producerSpan = trace.WithSpanKind(trace.SpanKindProducer)
-	consumerSpan = trace.WithSpanKind(trace.SpanKindConsumer)
+	producerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 )
 
 // maxUnitLinks bounds the links of a unit of work's span to the traces of the
 // events it applied.
 const maxUnitLinks = 32
+
+// spanAttrs holds the attributes of one SetAttributes call of the library's
+// spans (at most seven: an attempt's). Passing a slice to the interface's
+// SetAttributes allocates it on every call (192 bytes for a send span's
+// three, 448 for an attempt's seven); the SDK's span copies the attributes
+// it is given, so that for its spans one array taken from a pool serves
+// call after call. Other implementations, which might keep the slice, get
+// one of their own.
+type spanAttrs [7]attribute.KeyValue
+
+var spanAttrPool = sync.Pool{New: func() any { return new(spanAttrs) }}
+
+// copyingSpanType is the type of the SDK's recording span once seen: the
+// spans whose SetAttributes copies its arguments.
+var copyingSpanType atomic.Pointer[reflect.Type]
+
+// copiesAttributes reports whether span is the SDK's recording span, whose
+// SetAttributes copies the attributes it is given.
+func copiesAttributes(span trace.Span) bool {
+	t := reflect.TypeOf(span)
+	if known := copyingSpanType.Load(); known != nil {
+		return t == *known
+	}
+	if t.Kind() != reflect.Pointer || t.Elem().Name() != "recordingSpan" || t.Elem().PkgPath() != "go.opentelemetry.io/otel/sdk/trace" {
+		return false
+	}
+	known := t // t itself stays on the stack
+	copyingSpanType.Store(&known)
+	return true
+}
+
+// setAttributes sets the attributes that fill appends to an empty slice on
+// span, a recording span, in one call.
+func setAttributes(span trace.Span, fill func(kv []attribute.KeyValue) []attribute.KeyValue) {
+	if !copiesAttributes(span) {
+		span.SetAttributes(fill(make([]attribute.KeyValue, 0, len(spanAttrs{})))...)
+		return
+	}
+	buf := spanAttrPool.Get().(*spanAttrs)
+	span.SetAttributes(fill(buf[:0])...)
+	*buf = spanAttrs{} // keeps no strings alive
+	spanAttrPool.Put(buf)
+}
 
 // telemetry holds the client's tracer and instruments. Built from
 // Config.MeterProvider and Config.TracerProvider (the global ones by
@@ -332,7 +378,7 @@ func (t *telemetry) withTraceParent(ctx context.Context, tp string) context.Cont
 // returned context, and counts it (appended) in its own: the counters of
 // the send path take no exemplar from the send span (see attempt).
 func (t *telemetry) sendSpan(ctx context.Context, ev *store.Event) (context.Context, trace.Span) {
-	ctx, span := t.tracer.Start(ctx, "aiflow.event.send", producerSpan)
+	ctx, span := t.tracer.Start(ctx, "aiflow.event.send", producerSpan...)
 	if ev.TraceParent == "" {
 		ev.TraceParent = t.traceParent(ctx)
 	}
@@ -353,7 +399,9 @@ func (t *telemetry) endSend(span trace.Span, op string, ev *store.Event, woke bo
 		if woke && err == nil {
 			goruntime.Gosched()
 		}
-		span.SetAttributes(AttrNamespace.String(ev.Namespace), attrEventKey.String(ev.Key), attrOperation.String(op))
+		setAttributes(span, func(kv []attribute.KeyValue) []attribute.KeyValue {
+			return append(kv, AttrNamespace.String(ev.Namespace), attrEventKey.String(ev.Key), attrOperation.String(op))
+		})
 	}
 	endSpan(span, err)
 }
@@ -422,7 +470,9 @@ func (u unitObserver) BeginUnit(ctx context.Context, partition int, events []sto
 func (t *telemetry) unitSpan(ctx context.Context, partition int, events []store.Event, start time.Time, err error) {
 	_, span := t.tracer.Start(ctx, "aiflow.unit_of_work", trace.WithTimestamp(start))
 	if span.IsRecording() {
-		span.SetAttributes(AttrPartition.Int(partition), attrEvents.Int(len(events)))
+		setAttributes(span, func(kv []attribute.KeyValue) []attribute.KeyValue {
+			return append(kv, AttrPartition.Int(partition), attrEvents.Int(len(events)))
+		})
 		addEventLinks(span, events)
 	}
 	endSpan(span, err)
@@ -516,7 +566,7 @@ type attempt struct {
 // client's clock.
 func (t *telemetry) startAttempt(ctx context.Context, run *store.TaskRun, task *Task, now time.Time) attempt {
 	a := attempt{t: t, mctx: ctx, run: run, task: task, now: now}
-	a.ctx, a.span = t.tracer.Start(t.remoteContext(ctx, run.TraceParent), "aiflow.task.attempt", consumerSpan)
+	a.ctx, a.span = t.tracer.Start(t.remoteContext(ctx, run.TraceParent), "aiflow.task.attempt", consumerSpan...)
 	return a
 }
 
@@ -529,13 +579,14 @@ func (a *attempt) started() {
 	a.done = true
 	t, run := a.t, a.run
 	if a.span.IsRecording() {
-		kv := make([]attribute.KeyValue, 0, 7)
-		kv = append(kv, AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
-			attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt))
-		if a.task != nil {
-			kv = append(kv, a.task.operatorAttr())
-		}
-		a.span.SetAttributes(kv...)
+		setAttributes(a.span, func(kv []attribute.KeyValue) []attribute.KeyValue {
+			kv = append(kv, AttrNamespace.String(run.Namespace), AttrWorkflow.String(run.Workflow), AttrTask.String(run.Task),
+				attrExecutionID.Int64(run.ExecutionID), attrTaskExecutionID.Int64(run.ID), attrAttempt.Int(run.Attempt))
+			if a.task != nil {
+				kv = append(kv, a.task.operatorAttr())
+			}
+			return kv
+		})
 	}
 	attrs := t.opt(attrKey{namespace: run.Namespace, workflow: run.Workflow, task: run.Task})
 	t.attemptsStarted.Add(a.mctx, 1, attrs.add...)

