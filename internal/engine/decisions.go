@@ -22,6 +22,9 @@ const (
 
 // decide records one decision about task t of x, made on ev.
 func (e *Engine) decide(x *Execution, task string, rule int, ev *store.Event, o store.DecisionOutcome, reason string, te *TE) {
+	if te == nil && ev != nil && e.dec.repeat(x, e.fx, task, rule, ev, o, reason) {
+		return
+	}
 	d := store.Decision{
 		ExecutionID: x.ID, Task: task, Rule: rule, Outcome: o, Reason: reason, Count: 1,
 	}
@@ -137,6 +140,41 @@ func (f *decisionFold) addFor(x *Execution, fx *store.Effects, d *store.Decision
 		x.fold.ring = r
 	}
 	f.keep(fx, r, d)
+}
+
+// repeat counts a decision about x made on ev without a task execution in
+// the newest decision of its ring when it repeats that one
+// (store.Decision.Repeats), as addFor would, and reports whether it did:
+// a condition that every execution evaluates on every event, never met,
+// takes this path, without building the decision.
+func (f *decisionFold) repeat(x *Execution, fx *store.Effects, task string, rule int, ev *store.Event, o store.DecisionOutcome, reason string) bool {
+	if x.fold.gen != f.gen || o.Starts() || o == store.DecisionStopRequested {
+		return false
+	}
+	r := x.fold.ring
+	for r >= 0 && (f.rings[r].rule != rule || f.rings[r].task != task) {
+		r = f.rings[r].next
+	}
+	if r < 0 {
+		return false
+	}
+	ring := &f.rings[r]
+	if ring.n == 0 {
+		return false
+	}
+	slot := ring.slots[(ring.head+ring.n-1)%store.DecisionsKept]
+	newest := &fx.Decisions[slot]
+	if newest.Outcome != o || newest.Reason != reason || newest.TaskExecutionID != 0 || newest.SeqNum != 0 {
+		return false
+	}
+	// Decision.Absorb of the decision decide would build (no id, a count
+	// of 1).
+	newest.ID, newest.EventID, newest.EventKey, newest.Time = 0, ev.ID, ev.Key, ev.Time
+	newest.Count++
+	f.when[slot] = f.seq<<32 | uint64(slot)
+	f.seq++
+	f.moved = true
+	return true
 }
 
 func (f *decisionFold) newRing(task string, rule int, next int32) int32 {
