@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"time"
 
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -69,6 +70,27 @@ type decisionFold struct {
 	// moved is true once a slot was overwritten: the slots are then out of
 	// order until compact.
 	moved bool
+	// evOf is, for each slot, the event (in events) of the evaluations
+	// that repeat last counted in its decision (see repeat), or -1: the
+	// decision's event is written at the unit's end (materialize), so that
+	// counting a repeat writes no pointer. cur is the index in events of
+	// curEv, the event being applied (nil: not in events yet).
+	evOf   []int32
+	events []eventRef
+	curEv  *store.Event
+	cur    int32
+	// last is the number of decisions of the previous unit: a unit whose
+	// decisions outgrow their slice grows it to that at once, not by
+	// doubling from nothing (an event that every one of many executions
+	// evaluates makes a decision each in every unit).
+	last int
+}
+
+// eventRef is the event of decisions counted by repeat.
+type eventRef struct {
+	id   int64
+	key  string
+	time time.Time
 }
 
 // decisionRing holds the slots of the kept decisions of one key that do not
@@ -104,8 +126,32 @@ func (f *decisionFold) reset() {
 	}
 	f.seq = 0
 	f.when = f.when[:0]
+	f.evOf = f.evOf[:0]
+	clear(f.events) // drop the keys
+	f.events = f.events[:0]
+	f.curEv = nil
 	f.moved = false
 }
+
+// applying tells the fold that a new event is being applied.
+func (f *decisionFold) applying() { f.curEv = nil }
+
+// materialize writes into each decision that repeat counted evaluations in
+// the event of the last of them.
+func (f *decisionFold) materialize(fx *store.Effects) {
+	if len(f.events) == 0 {
+		return
+	}
+	for slot, ref := range f.evOf {
+		if ref >= 0 {
+			d, ev := &fx.Decisions[slot], &f.events[ref]
+			d.EventID, d.EventKey, d.Time = ev.id, ev.key, ev.time
+		}
+	}
+}
+
+// end records the size of the unit's decisions for the next unit.
+func (f *decisionFold) end(fx *store.Effects) { f.last = len(fx.Decisions) }
 
 // add records d, dropping the oldest of its key beyond the bound.
 func (f *decisionFold) add(fx *store.Effects, d store.Decision) {
@@ -167,9 +213,13 @@ func (f *decisionFold) repeat(x *Execution, fx *store.Effects, task string, rule
 	if newest.Outcome != o || newest.Reason != reason || newest.TaskExecutionID != 0 || newest.SeqNum != 0 {
 		return false
 	}
-	// Decision.Absorb of the decision decide would build (no id, a count
-	// of 1).
-	newest.ID, newest.EventID, newest.EventKey, newest.Time = 0, ev.ID, ev.Key, ev.Time
+	// Decision.Absorb of the decision decide would build (no id, as
+	// newest's, and a count of 1), its event written at the unit's end.
+	if f.curEv != ev {
+		f.events = append(f.events, eventRef{ev.ID, ev.Key, ev.Time})
+		f.curEv, f.cur = ev, int32(len(f.events)-1)
+	}
+	f.evOf[slot] = f.cur
 	newest.Count++
 	f.when[slot] = f.seq<<32 | uint64(slot)
 	f.seq++
@@ -186,7 +236,13 @@ func (f *decisionFold) newRing(task string, rule int, next int32) int32 {
 func (f *decisionFold) push(fx *store.Effects, d *store.Decision) int32 {
 	d.Normalize()
 	slot := len(fx.Decisions)
+	if slot == cap(fx.Decisions) && slot < f.last {
+		fx.Decisions = slices.Grow(fx.Decisions, f.last-slot)
+		f.when = slices.Grow(f.when, f.last-len(f.when))
+		f.evOf = slices.Grow(f.evOf, f.last-len(f.evOf))
+	}
 	fx.Decisions = append(fx.Decisions, *d)
+	f.evOf = append(f.evOf, -1)
 	f.when = append(f.when, f.seq<<32|uint64(slot))
 	f.seq++
 	return int32(slot)
@@ -202,6 +258,7 @@ func (f *decisionFold) keep(fx *store.Effects, r int32, d *store.Decision) {
 		slot := ring.slots[(ring.head+ring.n-1)%store.DecisionsKept]
 		if newest := &fx.Decisions[slot]; d.Repeats(newest) {
 			newest.Absorb(d)
+			f.evOf[slot] = -1
 			f.when[slot] = f.seq<<32 | uint64(slot)
 			f.seq++
 			f.moved = true
@@ -219,6 +276,7 @@ func (f *decisionFold) keep(fx *store.Effects, r int32, d *store.Decision) {
 	slot := ring.slots[ring.head]
 	ring.head = (ring.head + 1) % store.DecisionsKept
 	fx.Decisions[slot] = *d
+	f.evOf[slot] = -1
 	f.when[slot] = f.seq<<32 | uint64(slot)
 	f.seq++
 	f.moved = true
@@ -230,10 +288,10 @@ func (f *decisionFold) compact(fx *store.Effects) {
 	if !f.moved {
 		return
 	}
-	order := slices.Clone(f.when)
-	slices.Sort(order)
+	// when is not read again before the next unit's reset.
+	slices.Sort(f.when)
 	out := make([]store.Decision, len(fx.Decisions))
-	for i, w := range order {
+	for i, w := range f.when {
 		out[i] = fx.Decisions[uint32(w)]
 	}
 	fx.Decisions = out
