@@ -58,8 +58,11 @@ type decisionFold struct {
 	// gen identifies the unit of work: an Execution's links to rings are
 	// valid only in the unit of their gen.
 	gen uint64
-	// rings are the keys that have decisions in this unit.
+	// rings are the keys that have decisions in this unit, and slots the
+	// slots of each ring's decisions (apart: counting a repeat reads only
+	// the ring).
 	rings []decisionRing
+	slots [][store.DecisionsKept]int32
 	// byKey finds the rings of add's keys.
 	byKey map[decisionKey]int32
 	// seq numbers the unit's decisions in the order they were made; when
@@ -75,7 +78,11 @@ type decisionFold struct {
 	// decision's event is written at the unit's end (materialize), so that
 	// counting a repeat writes no pointer. cur is the index in events of
 	// curEv, the event being applied (nil: not in events yet).
+	// pend is, for each slot, the evaluations repeat counted in its
+	// decision, added to its Count at the unit's end too: counting a
+	// repeat reads and writes nothing of the decision.
 	evOf   []int32
+	pend   []int32
 	events []eventRef
 	curEv  *store.Event
 	cur    int32
@@ -93,15 +100,27 @@ type eventRef struct {
 	time time.Time
 }
 
-// decisionRing holds the slots of the kept decisions of one key that do not
-// start a task execution, oldest first from head.
+// decisionRing holds the slots (decisionFold.slots) of the kept decisions of
+// one key that do not start a task execution, oldest first from head.
 type decisionRing struct {
-	task    string
-	rule    int
-	slots   [store.DecisionsKept]int32
+	task string
+	rule int
+	// newest is the slot of the newest decision (when n > 0), and
+	// outcome, reason and plain (no task execution) what
+	// store.Decision.Repeats compares of it.
+	outcome store.DecisionOutcome
+	reason  string
+	newest  int32
 	n, head int32
 	// next is the index of the next ring of the same execution, or -1.
-	next int32
+	next  int32
+	plain bool
+}
+
+// setNewest makes slot, holding d, the newest decision of the ring.
+func (r *decisionRing) setNewest(slot int32, d *store.Decision) {
+	r.newest, r.outcome, r.reason = slot, d.Outcome, d.Reason
+	r.plain = d.TaskExecutionID == 0 && d.SeqNum == 0
 }
 
 // decisionKey identifies the rings of add.
@@ -121,12 +140,14 @@ func (f *decisionFold) reset() {
 	f.gen++
 	clear(f.rings) // drop the task names
 	f.rings = f.rings[:0]
+	f.slots = f.slots[:0]
 	if f.byKey == nil || len(f.byKey) > 0 {
 		f.byKey = map[decisionKey]int32{}
 	}
 	f.seq = 0
 	f.when = f.when[:0]
 	f.evOf = f.evOf[:0]
+	f.pend = f.pend[:0]
 	clear(f.events) // drop the keys
 	f.events = f.events[:0]
 	f.curEv = nil
@@ -137,14 +158,16 @@ func (f *decisionFold) reset() {
 func (f *decisionFold) applying() { f.curEv = nil }
 
 // materialize writes into each decision that repeat counted evaluations in
-// the event of the last of them.
+// their count, and the event of the last of them.
 func (f *decisionFold) materialize(fx *store.Effects) {
 	if len(f.events) == 0 {
 		return
 	}
 	for slot, ref := range f.evOf {
+		d := &fx.Decisions[slot]
+		d.Count += int(f.pend[slot])
 		if ref >= 0 {
-			d, ev := &fx.Decisions[slot], &f.events[ref]
+			ev := &f.events[ref]
 			d.EventID, d.EventKey, d.Time = ev.id, ev.key, ev.time
 		}
 	}
@@ -205,22 +228,19 @@ func (f *decisionFold) repeat(x *Execution, fx *store.Effects, task string, rule
 		return false
 	}
 	ring := &f.rings[r]
-	if ring.n == 0 {
+	if ring.n == 0 || !ring.plain || ring.outcome != o || ring.reason != reason {
 		return false
 	}
-	slot := ring.slots[(ring.head+ring.n-1)%store.DecisionsKept]
-	newest := &fx.Decisions[slot]
-	if newest.Outcome != o || newest.Reason != reason || newest.TaskExecutionID != 0 || newest.SeqNum != 0 {
-		return false
-	}
-	// Decision.Absorb of the decision decide would build (no id, as
-	// newest's, and a count of 1), its event written at the unit's end.
+	// Decision.Absorb of the decision decide would build (no id, as the
+	// newest's, and a count of 1), its count and event written at the
+	// unit's end.
+	slot := ring.newest
 	if f.curEv != ev {
 		f.events = append(f.events, eventRef{ev.ID, ev.Key, ev.Time})
 		f.curEv, f.cur = ev, int32(len(f.events)-1)
 	}
 	f.evOf[slot] = f.cur
-	newest.Count++
+	f.pend[slot]++
 	f.when[slot] = f.seq<<32 | uint64(slot)
 	f.seq++
 	f.moved = true
@@ -229,6 +249,7 @@ func (f *decisionFold) repeat(x *Execution, fx *store.Effects, task string, rule
 
 func (f *decisionFold) newRing(task string, rule int, next int32) int32 {
 	f.rings = append(f.rings, decisionRing{task: task, rule: rule, next: next})
+	f.slots = append(f.slots, [store.DecisionsKept]int32{})
 	return int32(len(f.rings) - 1)
 }
 
@@ -240,9 +261,11 @@ func (f *decisionFold) push(fx *store.Effects, d *store.Decision) int32 {
 		fx.Decisions = slices.Grow(fx.Decisions, f.last-slot)
 		f.when = slices.Grow(f.when, f.last-len(f.when))
 		f.evOf = slices.Grow(f.evOf, f.last-len(f.evOf))
+		f.pend = slices.Grow(f.pend, f.last-len(f.pend))
 	}
 	fx.Decisions = append(fx.Decisions, *d)
 	f.evOf = append(f.evOf, -1)
+	f.pend = append(f.pend, 0)
 	f.when = append(f.when, f.seq<<32|uint64(slot))
 	f.seq++
 	return int32(slot)
@@ -252,10 +275,12 @@ func (f *decisionFold) push(fx *store.Effects, d *store.Decision) int32 {
 // repeats it, else in a new slot, or in that of the ring's oldest decision
 // when the ring is full.
 func (f *decisionFold) keep(fx *store.Effects, r int32, d *store.Decision) {
-	ring := &f.rings[r]
+	ring, slots := &f.rings[r], &f.slots[r]
 	d.Normalize()
 	if ring.n > 0 {
-		slot := ring.slots[(ring.head+ring.n-1)%store.DecisionsKept]
+		// The decision's Count may lack what repeat counted (pend): Absorb
+		// adds to it.
+		slot := ring.newest
 		if newest := &fx.Decisions[slot]; d.Repeats(newest) {
 			newest.Absorb(d)
 			f.evOf[slot] = -1
@@ -267,16 +292,18 @@ func (f *decisionFold) keep(fx *store.Effects, r int32, d *store.Decision) {
 	}
 	if ring.n < store.DecisionsKept {
 		slot := f.push(fx, d)
-		ring.slots[(ring.head+ring.n)%store.DecisionsKept] = slot
+		slots[(ring.head+ring.n)%store.DecisionsKept] = slot
 		ring.n++
+		ring.setNewest(slot, d)
 		return
 	}
 	// The oldest slot takes d, and its place in the ring becomes the
 	// newest when the head moves past it.
-	slot := ring.slots[ring.head]
+	slot := slots[ring.head]
 	ring.head = (ring.head + 1) % store.DecisionsKept
 	fx.Decisions[slot] = *d
-	f.evOf[slot] = -1
+	ring.setNewest(slot, d)
+	f.evOf[slot], f.pend[slot] = -1, 0
 	f.when[slot] = f.seq<<32 | uint64(slot)
 	f.seq++
 	f.moved = true

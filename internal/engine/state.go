@@ -70,6 +70,11 @@ type Execution struct {
 	// above (Status changes only in Engine.createExecution,
 	// Engine.finishExecution and decodeSnapshot).
 	running bool
+	// inl holds the hot state's value when it is this short (a counter
+	// below a million, true, false), in the struct's padding: reading it
+	// then misses no cache line more. Only hot's value may be held here
+	// (see Execution.setHot).
+	inl [6]byte
 
 	ID        int64                      `json:"id"`
 	Namespace string                     `json:"ns"`
