@@ -86,10 +86,10 @@ type decisionFold struct {
 	events []eventRef
 	curEv  *store.Event
 	cur    int32
-	// last is the number of decisions of the previous unit: a unit whose
-	// decisions outgrow their slice grows it to that at once, not by
+	// last is the largest number of decisions of a unit so far: a unit
+	// whose decisions outgrow their slice grows it to that at once, not by
 	// doubling from nothing (an event that every one of many executions
-	// evaluates makes a decision each in every unit).
+	// evaluates makes a decision each in every unit it is in).
 	last int
 }
 
@@ -173,8 +173,8 @@ func (f *decisionFold) materialize(fx *store.Effects) {
 	}
 }
 
-// end records the size of the unit's decisions for the next unit.
-func (f *decisionFold) end(fx *store.Effects) { f.last = len(fx.Decisions) }
+// end records the size of the unit's decisions for the next units.
+func (f *decisionFold) end(fx *store.Effects) { f.last = max(f.last, len(fx.Decisions)) }
 
 // add records d, dropping the oldest of its key beyond the bound.
 func (f *decisionFold) add(fx *store.Effects, d store.Decision) {
