@@ -235,7 +235,7 @@ func (f *decisionFold) repeat(x *Execution, fx *store.Effects, task string, rule
 	// newest's, and a count of 1), its count and event written at the
 	// unit's end.
 	slot := ring.newest
-	if f.curEv != ev {
+	if f.curEv != ev || f.events[f.cur].id != ev.ID {
 		f.events = append(f.events, eventRef{ev.ID, ev.Key, ev.Time})
 		f.curEv, f.cur = ev, int32(len(f.events)-1)
 	}
