@@ -147,8 +147,8 @@ func FoldDecisions(ds []Decision) []Decision {
 		d   Decision
 	}
 	entries := make([]entry, 0, len(ds))
-	last := map[decisionKey]int{} // newest entry of a key
-	count := map[decisionKey]int{}
+	last := make(map[decisionKey]int, len(ds)) // newest entry of a key
+	count := make(map[decisionKey]int, len(ds))
 	moved := false
 	for i := range ds {
 		d := ds[i]

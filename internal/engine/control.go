@@ -146,7 +146,7 @@ func (e *Engine) createExecution(id int64, ns, wf string, d store.StartExecution
 		return nil
 	}
 	x := &Execution{
-		ID: id, Namespace: ns, Workflow: wf, Version: def.Version, Status: store.WorkflowRunning,
+		ID: id, Namespace: ns, Workflow: wf, Version: def.Version, Status: store.WorkflowRunning, running: true,
 		RunType: d.RunType, Tasks: make(map[string]*TaskState, len(def.Tasks)), CreatedAt: at, Input: d.Input, def: def,
 	}
 	e.execs[id] = x
@@ -177,7 +177,7 @@ func (e *Engine) stopExecution(x *Execution, reason string, at time.Time) {
 // (Execution.unsettled): an event that every running execution evaluates
 // without acting (a condition not met) then costs no look at the tasks.
 func (e *Engine) settle(x *Execution, at time.Time) {
-	if x.Status != store.WorkflowRunning || x.def == nil || x.unsettled {
+	if !x.running || x.def == nil || x.unsettled {
 		return
 	}
 	settled, failed := x.settled()
@@ -216,7 +216,7 @@ func (x *Execution) settled() (settled, failed bool) {
 }
 
 func (e *Engine) finishExecution(x *Execution, s store.WorkflowStatus, note string, at time.Time) {
-	x.Status = s
+	x.Status, x.running = s, s == store.WorkflowRunning
 	e.fx.ExecutionUpdates = append(e.fx.ExecutionUpdates, store.ExecutionUpdate{ID: x.ID, Status: s, Note: note, EndedAt: at})
 	delta := -1
 	if e.home(x.Namespace, x.Workflow) {

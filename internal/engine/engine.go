@@ -149,8 +149,12 @@ func (e *Engine) Begin(ids IDSource, skip map[PoisonKey]string) {
 // sets the position.
 func (e *Engine) End() *store.Effects {
 	fx := e.fx
+	e.dec.materialize(fx)
 	e.dec.compact(fx)
+	e.dec.end(fx)
 	slices.Sort(e.dirty)
+	fx.Snapshots = slices.Grow(fx.Snapshots, len(e.dirty)+len(e.dirtyWf))
+	var arena snapshotArena
 	for _, id := range e.dirty {
 		x := e.execs[id]
 		if x == nil {
@@ -161,7 +165,7 @@ func (e *Engine) End() *store.Effects {
 			delete(e.execs, id)
 			continue
 		}
-		fx.Snapshots = append(fx.Snapshots, store.Snapshot{Key: execSnapKey(id), Data: appendExecution(make([]byte, 0, 512), x)})
+		fx.Snapshots = append(fx.Snapshots, store.Snapshot{Key: execSnapKey(id), Data: arena.execution(x, len(e.dirty))})
 	}
 	wks := make([]wfKey, 0, len(e.dirtyWf))
 	for k := range e.dirtyWf {
@@ -193,6 +197,30 @@ func (e *Engine) End() *store.Effects {
 	return fx
 }
 
+// snapshotArena holds the encoded snapshots of a unit's executions in a
+// few large buffers rather than one allocation each; each snapshot's Data is
+// capped at its own end.
+type snapshotArena struct {
+	buf []byte
+	// hint is the size of a new buffer.
+	hint int
+}
+
+// snapshotChunk bounds the buffers of a snapshotArena.
+const snapshotChunk = 1 << 20
+
+func (a *snapshotArena) execution(x *Execution, executions int) []byte {
+	if cap(a.buf)-len(a.buf) < 1024 {
+		if a.hint == 0 {
+			a.hint = min(max(executions*512, 4096), snapshotChunk)
+		}
+		a.buf = make([]byte, 0, a.hint)
+	}
+	start := len(a.buf)
+	a.buf = appendExecution(a.buf, x)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
 // Apply applies one event. It returns an [*EvalError] when a condition fails
 // and an error when an id cannot be allocated; the unit of work must then be
 // abandoned and the state reloaded.
@@ -207,6 +235,7 @@ func (e *Engine) Apply(ev *store.Event) (err error) {
 		}
 	}()
 	e.env.memo = nil
+	e.dec.applying()
 	switch ev.Kind {
 	case store.KindStatus:
 		return e.applyStatus(ev)

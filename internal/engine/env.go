@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"unsafe"
 
 	"github.com/aiflow-go/aiflow/store"
 )
@@ -42,22 +43,39 @@ func (v *execEnv) State(name string) ([]byte, bool) {
 	}
 	d, ok := x.State[name]
 	if ok {
-		x.hot = hotState{name, d}
+		x.setHot(hotState{name, d})
 	}
 	return d, ok
 }
 
 func (v *execEnv) SetState(name string, data []byte) {
 	x := v.x
-	if x.hot.data != nil && name == x.hot.name && len(x.hot.data) == len(data) {
+	switch {
+	case x.hot.data != nil && name == x.hot.name && len(x.hot.data) == len(data):
 		copy(x.hot.data, data) // the map's value: the same bytes
-	} else {
+	case x.hot.data != nil && name == x.hot.name && len(data) <= len(x.inl):
+		// The hot state's value changes size: held in the execution.
+		d := json.RawMessage(x.inl[:len(data):len(x.inl)])
+		copy(d, data)
+		x.State[name], x.hot.data = d, d
+	default:
 		if x.State == nil {
 			x.State = map[string]json.RawMessage{}
 		}
-		x.hot = hotState{name, setState(x.State, name, data)}
+		x.setHot(hotState{name, setState(x.State, name, data)})
 	}
 	v.e.markDirty(x)
+}
+
+// setHot makes h the hot state; the value of the previous one leaves x.inl
+// for a copy of its own.
+func (x *Execution) setHot(h hotState) {
+	if old := x.hot; old.data != nil && old.name != h.name && cap(old.data) > 0 && unsafe.SliceData(old.data) == &x.inl[0] {
+		if _, ok := x.State[old.name]; ok {
+			x.State[old.name] = append(json.RawMessage(nil), old.data...)
+		}
+	}
+	x.hot = h
 }
 
 // setState sets m[name] to a copy of data, written over the previous value

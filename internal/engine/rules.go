@@ -22,7 +22,7 @@ func (e *Engine) applyUser(ev *store.Event) error {
 			(ev.Workflow != "" && x.Workflow != ev.Workflow) {
 			return nil
 		}
-		return e.evalRules(x, ev)
+		return e.evalRules(x, ev, x.def.keyTasks[ev.Key])
 	}
 	list := e.routes[routeKey{ev.Namespace, ev.Key}]
 	if len(list) == 0 {
@@ -39,14 +39,18 @@ func (e *Engine) applyUser(ev *store.Event) error {
 	// namespace and workflow (bindDefinition), so the same definition means
 	// the same workflow, and comparing it reads nothing of the execution's
 	// own names.
+	// The tasks that expect the key are the definition's too: looked up
+	// once per definition, not per execution.
 	var prev *Definition
+	var tasks []int
 	disabled := false
 	for _, x := range targets {
-		if x.Status != store.WorkflowRunning {
+		if !x.running {
 			continue
 		}
 		if x.def != prev || prev == nil {
 			prev = x.def
+			tasks = prev.keyTasks[ev.Key]
 			w := e.workflows[wfKey{x.Namespace, x.Workflow}]
 			disabled = w != nil && w.Disabled
 		}
@@ -54,7 +58,7 @@ func (e *Engine) applyUser(ev *store.Event) error {
 			e.decideAll(x, ev, store.DecisionWorkflowDisabled, "the workflow was disabled")
 			continue
 		}
-		if err := e.evalRules(x, ev); err != nil {
+		if err := e.evalRules(x, ev, tasks); err != nil {
 			return err
 		}
 	}
@@ -63,10 +67,9 @@ func (e *Engine) applyUser(ev *store.Event) error {
 
 func execTarget(id int64) string { return "execution:" + strconv.FormatInt(id, 10) }
 
-// evalRules evaluates the rules of x's tasks that expect ev's key, then
-// settles x.
-func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
-	tasks := x.def.keyTasks[ev.Key]
+// evalRules evaluates the rules of x's tasks that expect ev's key (tasks,
+// x.def.keyTasks[ev.Key]), then settles x.
+func (e *Engine) evalRules(x *Execution, ev *store.Event, tasks []int) error {
 	if len(tasks) > 0 {
 		// The key (a string built per execution) is needed only when
 		// applications are skipped or a condition fails.
@@ -94,7 +97,7 @@ func (e *Engine) evalRules(x *Execution, ev *store.Event) error {
 				}
 				e.decide(x, t.Name, ri+1, ev, store.DecisionConditionFalse, r.Desc, nil)
 			}
-			if x.Status != store.WorkflowRunning {
+			if !x.running {
 				break
 			}
 		}

@@ -348,7 +348,8 @@ func foldNotes(notes []store.TaskNote) map[int64]string {
 
 // foldSnapshots keeps the last write or delete of each key.
 func foldSnapshots(snaps []store.Snapshot) (puts []store.Snapshot, dels []string) {
-	last := map[string]int{}
+	last := make(map[string]int, len(snaps))
+	puts = make([]store.Snapshot, 0, len(snaps))
 	for i, sn := range snaps {
 		last[sn.Key] = i
 	}
