@@ -384,10 +384,12 @@ type PartitionSubscriber interface {
 
 // KeySubscriber is an optional capability of a Consumer: SubscribePartition
 // for a consumer that reads only some user events (ConsumeParams.UserKeys).
-// User events whose namespace and key keys() does not hold do not wake it;
-// keys is called at each wake-up (from any goroutine) and must return the
-// set the consumer reads now (nil: every key). Like Subscribe, it is a
-// hint: readers must also poll.
+// User events whose namespace and key keys() does not hold do not wake it
+// (a store may wake it for them later, at most every so often); keys is
+// called at each wake-up (from any goroutine) and must return the set the
+// consumer reads now (nil: every key). Partition -1 subscribes to the
+// events of every partition (Subscribe for a reader of some user keys, or
+// of none). Like Subscribe, it is a hint: readers must also poll.
 type KeySubscriber interface {
 	SubscribeKeys(partition int, keys func() *KeySet) (<-chan struct{}, func())
 }

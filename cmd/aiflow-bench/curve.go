@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -117,6 +118,12 @@ const appendBatch = 100
 // for n: n rounded up to a multiple of appendBatch.
 func roundEvents(n int) int { return max(appendBatch, (n+appendBatch-1)/appendBatch*appendBatch) }
 
+// lastAppends is how long the appends of the latest timeEvents took (from
+// its first append to the return of its last), in nanoseconds: the rest of
+// its time is the consumers catching up after the last append. The CPU
+// benchmarks report its share of the window.
+var lastAppends atomic.Int64
+
 // timeEvents appends n events (rounded up to a multiple of 100), the i-th
 // built by event(i), in batches of 100, waits (at most timeout) until every
 // partition of st has consumed past the last one, and returns how many it
@@ -138,6 +145,7 @@ func timeEvents(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, n i
 		}
 		last = out[len(out)-1].Position
 	}
+	lastAppends.Store(int64(time.Since(t0)))
 	if err := waitConsumedWithin(ctx, pool, st, timeout, parts, last); err != nil {
 		return 0, 0, err
 	}

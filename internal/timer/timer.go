@@ -221,7 +221,7 @@ func (s *Service) lead(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "reading the log position", slog.Any("error", err))
 	}
-	wake, unsubscribe := s.cfg.Store.Subscribe()
+	wake, unsubscribe := subscribe(s.cfg.Store)
 	defer unsubscribe()
 	l.sync()
 	resync := s.cfg.Clock.NewTicker(s.cfg.ResyncInterval)
@@ -267,6 +267,18 @@ func (l *leader) prune() {
 }
 
 func scheduleKey(id int64) string { return "schedule:" + strconv.FormatInt(id, 10) }
+
+// subscribe returns the leader's wake-up channel: the leader reads status
+// and control events only (see changes), so where the store can tell user
+// events apart they do not wake it at once (each append of user events
+// did, and cost a read of the log).
+func subscribe(st store.Store) (<-chan struct{}, func()) {
+	if ks, ok := st.(store.KeySubscriber); ok {
+		none := store.NewKeySet(nil)
+		return ks.SubscribeKeys(-1, func() *store.KeySet { return none })
+	}
+	return st.Subscribe()
+}
 
 // changes reads the log after from and reports whether it holds an event that
 // may change the timers.

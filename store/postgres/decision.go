@@ -88,7 +88,7 @@ SELECT execution_id, task, rule, false, id, event_id, event_key, time, outcome, 
 FROM (SELECT u.*, nextval('{s}.aiflow_decision_id_seq'::regclass) AS id
 	FROM ` + decisionRows(", $11::integer[], $12::bigint[]", ", count, first_event_id") + `
 	ORDER BY ord) AS u
-ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET ` + strings.ReplaceAll(ringUpdate, "$14", "$13")
+ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET ` + singleRingUpdate("$13")
 
 // ringKey identifies a ring.
 type ringKey struct {
@@ -110,10 +110,12 @@ type ringKey struct {
 // inserted. The row inserted carries the unit's entries as a new ring would
 // hold them (the last in the columns, the others in the arrays), which is
 // what the update reads from EXCLUDED: see ringUpdate.
-var writeDecisionsSQL = strings.ReplaceAll(writeDecisionsTemplate, "{ring_update}", ringUpdate)
+var writeDecisionsSQL = strings.NewReplacer("{ring_update}", ringUpdate, "{single_update}", singleRingUpdate("$14")).
+	Replace(writeDecisionsTemplate)
 
 // writeDecisionsTemplate is writeDecisionsSQL with {ring_update} for the
-// SET list of the rings' upserts.
+// SET list of the rings' upserts and {single_update} for that of the rings
+// with one entry in the unit.
 const writeDecisionsTemplate = `WITH u AS MATERIALIZED (
 	SELECT u.*, nextval('{s}.aiflow_decision_id_seq'::regclass) AS id
 	FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
@@ -127,7 +129,7 @@ ones AS (
 	SELECT execution_id, task, rule, false, id, event_id, event_key, time, outcome, reason, task_execution_id, seq_num, count,
 		first_event_id
 	FROM u WHERE single
-	ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET {ring_update}),
+	ON CONFLICT (execution_id, task, rule) WHERE NOT kept DO UPDATE SET {single_update}),
 starts AS (
 	INSERT INTO {s}.aiflow_decision (id, execution_id, task, rule, event_id, event_key, time, outcome, reason,
 		task_execution_id, seq_num, kept)
@@ -190,6 +192,41 @@ var ringUpdate = func() string {
 	}
 	return b
 }()
+
+// singleRingUpdate is ringUpdate for a ring that has one entry in the unit,
+// bound being the parameter of the ring's size less one: EXCLUDED has no
+// older entries (its older_* are NULL), so that the entry repeats the
+// ring's newest exactly when ringHot holds, and ringUpdate's expressions
+// reduce to these (the same values, without the tests and the array
+// arithmetic of EXCLUDED's older entries, which a unit whose events each
+// reach one execution evaluated a dozen times per ring for nothing). When
+// the entry repeats, the narrow columns change and the count grows;
+// otherwise the ring's newest joins its older entries, of which the last
+// bound are kept.
+func singleRingUpdate(bound string) string {
+	rep := singleRepeats
+	b := `newest_id = EXCLUDED.newest_id, event_id = EXCLUDED.event_id, event_key = EXCLUDED.event_key, time = EXCLUDED.time,
+	outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, task_execution_id = EXCLUDED.task_execution_id,
+	seq_num = EXCLUDED.seq_num,
+	count = CASE WHEN ` + rep + ` THEN d.count + EXCLUDED.count ELSE EXCLUDED.count END,
+	first_event_id = CASE WHEN ` + rep + ` THEN d.first_event_id ELSE EXCLUDED.first_event_id END`
+	from := `greatest(1, coalesce(cardinality(d.older_id), 0) + 2 - ` + bound + `)`
+	for _, col := range []string{"id", "event_id", "event_key", "time", "outcome", "reason", "task_execution_id", "seq_num",
+		"count", "first_event_id"} {
+		newest := "d." + col
+		if col == "id" {
+			newest = "d.newest_id"
+		}
+		b += fmt.Sprintf(`,
+	older_%[1]s = CASE WHEN %[2]s THEN d.older_%[1]s ELSE (d.older_%[1]s || ARRAY[%[3]s])[%[4]s:] END`, col, rep, newest, from)
+	}
+	return b
+}
+
+// singleRepeats is ringRepeats for a unit's only entry of a ring (EXCLUDED
+// without older entries).
+const singleRepeats = `(d.outcome <> 'STOP_REQUESTED' AND d.outcome = EXCLUDED.outcome AND d.reason = EXCLUDED.reason
+	AND d.task_execution_id = EXCLUDED.task_execution_id AND d.seq_num = EXCLUDED.seq_num)`
 
 // ringRepeats holds when the unit's first entry of a ring repeats the
 // ring's newest (store.Decision.Repeats; a ring holds no start).

@@ -157,9 +157,11 @@ func eventsWakeup(events []store.Event, parts []int32) wakeup {
 	return w
 }
 
-// wakes reports whether w concerns sub.
+// wakes reports whether w concerns sub. A subscriber of every partition
+// (part -1) that reads only some user keys is woken by the events of every
+// partition and by the user events of its keys.
 func (sub *subscriber) wakes(w *wakeup) bool {
-	if w.all || sub.part < 0 || slices.Contains(w.parts, int32(sub.part)) {
+	if w.all || (sub.part < 0 && (sub.keys == nil || len(w.parts) > 0)) || slices.Contains(w.parts, int32(sub.part)) {
 		return true
 	}
 	if len(w.users) == 0 {
@@ -198,7 +200,10 @@ func (s *Store) SubscribePartition(partition int) (<-chan struct{}, func()) {
 
 // SubscribeKeys is SubscribePartition for the consumer of a partition that
 // reads only the user events of the keys that keys returns (see
-// store.KeySubscriber): the user events of other keys do not wake it.
+// store.KeySubscriber): the user events of other keys do not wake it at
+// once. Partition -1 is every partition (the events of any partition wake
+// it), as for a reader of status and control events that reads no user
+// event (the timer service).
 func (s *Store) SubscribeKeys(partition int, keys func() *store.KeySet) (<-chan struct{}, func()) {
 	return s.hub.subscribe(partition, keys)
 }

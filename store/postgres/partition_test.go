@@ -334,3 +334,41 @@ func TestSQLTargetMatchesPlacement(t *testing.T) {
 	target = sendTarget("'default', 'k'")
 	require.Nil(t, target, "an event sent to no execution has no target")
 }
+
+func TestSubscribeKeysOfEveryPartition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Only notifications wake: the poller is slowed down.
+	s, _ := newTestStore(t, func(c *Config) { c.EventPollInterval = time.Hour })
+	setSkipDelay(s, time.Hour)
+	wf := partition0Workflow(s)
+	// Of every partition, no user key (the timer service's).
+	wake, unsub := s.SubscribeKeys(-1, func() *store.KeySet { return store.NewKeySet(nil) })
+	defer unsub()
+	// The sentinel: woken by every user event.
+	wakeS, unsubS := s.SubscribeKeys(1, nil)
+	defer unsubS()
+	eventually(t, func() bool { return s.hub.connects.Load() == 1 }, "the listener connects")
+	waitWake(t, wake, "the catch-up after connecting")
+	drain(wakeS)
+
+	_, err := s.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "a"}})
+	require.NoError(t, err)
+	waitWake(t, wakeS, "a user event")
+	select {
+	case <-wake:
+		t.Fatal("woken at once by a user event")
+	default:
+	}
+	// A status event of partition 0 wakes it, though no partition is its.
+	_, err = s.AppendEvents(ctx, []store.Event{{Kind: store.KindStatus, Namespace: "default", Key: store.StatusKey(wf, "t"),
+		Value: "RUNNING", Workflow: wf}})
+	require.NoError(t, err)
+	waitWake(t, wake, "a status event of partition 0")
+	// User events wake it later.
+	setSkipDelay(s, time.Millisecond)
+	drain(wake)
+	_, err = s.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "b"}})
+	require.NoError(t, err)
+	waitWake(t, wake, "the deferred wake-up after user events")
+}
