@@ -212,7 +212,10 @@ const snapshotChunk = 1 << 20
 func (a *snapshotArena) execution(x *Execution, executions int) []byte {
 	if cap(a.buf)-len(a.buf) < 1024 {
 		if a.hint == 0 {
-			a.hint = min(max(executions*512, 4096), snapshotChunk)
+			// 512 bytes an execution, as one snapshot's own buffer was:
+			// a unit of one execution (an event that starts a task, its
+			// status events) allocates no more than it did.
+			a.hint = min(max(executions, 1)*512, snapshotChunk)
 		}
 		a.buf = make([]byte, 0, a.hint)
 	}
