@@ -244,8 +244,10 @@ func report(b *testing.B, m map[string]float64, err error) {
 // BenchmarkScaling measures one workflow with 1, 2 and 3 processes
 // (-processes): worker processes (this test binary run again, see
 // worker.go) share a schema of 6 partitions and run 1,000 executions of the
-// workflow; b.N events, each sent to one execution and counted by its
-// stateful condition, then 3 rounds of an event starting a task in every
+// workflow, each limited to Full's CPU (a control group of its own where
+// the machine allows it); b.N events, each sent to one execution and
+// counted by its stateful condition, appended in one transaction, then 3
+// rounds of an event starting a task in every
 // execution. It reports the events applied and task starts per second, and
 // the share of the events that the busiest worker counted (1 when one
 // worker applies them all; 1/processes when they are evenly spread).
@@ -258,7 +260,7 @@ func BenchmarkScaling(b *testing.B) {
 	}
 	for _, k := range procs {
 		b.Run(fmt.Sprintf("processes=%d", k), func(b *testing.B) {
-			benchScaling(b, k, ScalingSetup{Executions: 1000, Events: b.N, Rounds: 3, Partitions: 6, Conns: 20})
+			benchScaling(b, k, ScalingSetup{Executions: 1000, Events: b.N, Rounds: 3, Partitions: 6, Conns: 20, WorkerCPU: Full.Scaling.WorkerCPU})
 		})
 	}
 }

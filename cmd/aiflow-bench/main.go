@@ -24,10 +24,11 @@
 // and 3: this program runs itself again as each worker process, told so by
 // the environment variable AIFLOW_BENCH_WORKER), and -only a subset of the
 // measurements (-only curve,scaling); -worker-conns sizes the pool of each
-// worker process (20 by default) and -worker-cpu the CPU each may use (0.25
+// worker process (20 by default) and -worker-cpu the CPU each may use (0.15
 // of a core by default, with a control group of its own where the machine
-// allows it, as a replica on a machine of its own would have; 0: no limit,
-// the workers then share the machine's cores with each other and Postgres).
+// allows it, as a replica on a machine of its own would have, small enough
+// that three workers and Postgres fit in two cores; 0: no limit, the
+// workers then share the machine's cores with each other and Postgres).
 //
 // The same measurements run as go test benchmarks, one at a time:
 //

@@ -54,11 +54,11 @@ var (
 	Full = Sizes{Latencies: 1000, Appends: 5 * time.Second, Idle: 10 * time.Second, Executions: 1000, Rounds: 5,
 		Applied: 50000, Stateful: 5000, Scoped: 20000, BulkStarts: 10000,
 		Curve: []int{10, 1000, 10000}, CurveEvents: 2000, CurveWork: 1_000_000,
-		Processes: []int{1, 2, 3}, Scaling: ScalingSetup{Executions: 1000, Events: 20000, Rounds: 3, Partitions: 6, Conns: 20, WorkerCPU: 0.25}}
+		Processes: []int{1, 2, 3}, Scaling: ScalingSetup{Executions: 1000, Events: 100000, Rounds: 3, Partitions: 6, Conns: 20, WorkerCPU: 0.15}}
 	Quick = Sizes{Latencies: 20, Appends: 300 * time.Millisecond, Idle: time.Second, Executions: 50, Rounds: 1,
 		Applied: 1000, Stateful: 200, Scoped: 200, BulkStarts: 100,
 		Curve: []int{10, 50}, CurveEvents: 100, CurveWork: 1000,
-		Processes: []int{1, 2}, Scaling: ScalingSetup{Executions: 20, Events: 200, Rounds: 1, Partitions: 2, Conns: 8, WorkerCPU: 0.25}}
+		Processes: []int{1, 2}, Scaling: ScalingSetup{Executions: 20, Events: 200, Rounds: 1, Partitions: 2, Conns: 8, WorkerCPU: 0.15}}
 )
 
 // Report holds the figures of one run.

@@ -28,7 +28,8 @@ type ScalingPoint struct {
 	Processes int
 	// EventsApplied is the events applied per second: each sent to one of
 	// the running executions (round-robin), whose stateful condition counts
-	// it in its state.
+	// it in its state, all appended in one transaction and timed from its
+	// commit (timeBacklog).
 	EventsApplied float64
 	// TaskStarts is the task starts per second: each round, one event
 	// starts a task in every running execution, and the round ends when
@@ -41,7 +42,7 @@ type ScalingPoint struct {
 	Partitions []int
 	Ran        []int64
 	Counted    []int64
-	// CPULimit says how each worker process's CPU was limited: "0.25 of a
+	// CPULimit says how each worker process's CPU was limited: "0.15 of a
 	// core" (ScalingSetup.WorkerCPU), or "none" with the reason.
 	CPULimit string
 }
@@ -53,8 +54,8 @@ type ScalingSetup struct {
 	Rounds     int   // task start rounds
 	Partitions int   // partitions of the schema
 	Conns      int32 // connections of each worker's pool
-	// WorkerCPU limits each worker process to this many cores (0.25: a
-	// quarter of one), as a replica on a machine of its own would be,
+	// WorkerCPU limits each worker process to this many cores (0.15: a
+	// seventh of one), as a replica on a machine of its own would be,
 	// with a control group of its own (cpuLimit: Linux, as root); where
 	// that cannot be done the workers run unlimited and the point says
 	// why. 0 means no limit: the workers then share the machine's cores
@@ -98,8 +99,8 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 	}
 	// The events go to the executions, spread over every partition (each
 	// event is addressed to its execution, so only that execution's
-	// partition reads it).
-	_, per, err := timeEvents(ctx, pool, st, s.Events, waitTimeout, nil, func(i int) store.Event {
+	// partition reads it), as one backlog.
+	per, err := timeBacklog(ctx, pool, st, s.Events, func(i int) store.Event {
 		return store.Event{Namespace: "default", Key: countedKey, Value: "v", Workflow: scalingName, ExecutionID: ids[i%len(ids)]}
 	})
 	if err != nil {
@@ -114,6 +115,38 @@ func Scaling(ctx context.Context, pool *pgxpool.Pool, exe string, processes int,
 	}
 	p.Ran, p.Counted = ws.ran, ws.counted
 	return p, nil
+}
+
+// timeBacklog appends n events, the i-th built by event(i), in one
+// transaction, so that the workers find them all at once, and returns the
+// mean time per event from its commit until every partition of st has
+// consumed past the last (within waitTimeout): the rate at which the
+// workers apply what is waiting. timeEvents' rate is bounded by its one
+// appending connection instead (each batch of 100 waits for its own WAL
+// flush, and the workers keep up), which the number of workers cannot
+// change.
+func timeBacklog(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, n int, event func(i int) store.Event) (time.Duration, error) {
+	evs := make([]store.Event, n)
+	for i := range evs {
+		evs[i] = event(i)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op once committed
+	out, err := st.AppendEventsTx(ctx, tx, evs)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := waitConsumedWithin(ctx, pool, st, waitTimeout, nil, out[len(out)-1].Position); err != nil {
+		return 0, err
+	}
+	return time.Since(t0) / time.Duration(n), nil
 }
 
 // scalingStarts sends rounds events "go", each starting the task "work" in
