@@ -85,6 +85,12 @@ func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 		return p, err
 	}
 	p.Starting = time.Since(t0)
+	// The executions run once their rows say so, before the partitions
+	// have applied their starts: wait for that, or the first events timed
+	// would carry the starts' backlog.
+	if err := caughtUp(ctx, pool, st, waitTimeout+time.Duration(executions)*10*time.Millisecond); err != nil {
+		return p, err
+	}
 	p.UnexpectedEvents, p.Unexpected, err = timeEvents(ctx, pool, st, unexpected, waitTimeout, nil,
 		func(int) store.Event { return store.Event{Namespace: "default", Key: "noise", Value: "v"} })
 	if err != nil {
@@ -109,6 +115,17 @@ func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 		return p, err
 	}
 	return p, c.check(ids, func(int) int { return p.ExpectedEvents })
+}
+
+// caughtUp appends an event that no rule expects and waits, for at most
+// timeout, until every partition of st has consumed past it: until the
+// partitions have applied what was appended before it.
+func caughtUp(ctx context.Context, pool *pgxpool.Pool, st *postgres.Store, timeout time.Duration) error {
+	out, err := st.AppendEvents(ctx, []store.Event{{Namespace: "default", Key: "noise", Value: "caught-up"}})
+	if err != nil {
+		return err
+	}
+	return waitConsumedWithin(ctx, pool, st, timeout, nil, out[0].Position)
 }
 
 // appendBatch is the number of events timeEvents appends at a time.
