@@ -222,7 +222,7 @@ func benchCurve(b *testing.B, executions int) {
 // curveMetrics measures a point of the curve with n events of each kind
 // and returns the benchmark's metrics.
 func curveMetrics(pool *pgxpool.Pool, executions, n int) (map[string]float64, error) {
-	p, err := ExecutionCurve(context.Background(), pool, executions, n, n)
+	p, err := ExecutionCurve(context.Background(), pool, executions, n, n, 1)
 	return map[string]float64{
 		"expected-ms/event":   float64(p.Expected.Microseconds()) / 1000,
 		"expected-events/s":   perSecond(p.Expected),

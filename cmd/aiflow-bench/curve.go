@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +20,11 @@ type CurvePoint struct {
 	// Expected is the mean time per event, from the first append to the
 	// moment every partition has applied the last one, of events that the
 	// stateful condition of every execution expects (and counts in its
-	// state); ExpectedEvents is how many were sent.
+	// state): the median of the rounds (ExpectedRounds, each sending
+	// ExpectedEvents events to the same executions, after one unmeasured
+	// warm-up round).
 	Expected       time.Duration
+	ExpectedRounds []time.Duration
 	ExpectedEvents int
 	// Unexpected is the same for events that no rule of any execution
 	// expects; UnexpectedEvents is how many were sent.
@@ -50,23 +54,31 @@ func curveEvents(executions, most, work int) int {
 
 // ExecutionCurve measures one point of the execution-count curve: with
 // executions running executions of one workflow (the counting workflow of
-// StatefulEventsApplied), unexpected events that no rule expects, then
+// StatefulEventsApplied), once the partitions have applied their starts,
+// unexpected events that no rule expects, then rounds (at least 1) of
 // expected events that the stateful condition of every execution counts in
 // its state, each kind appended in batches of 100 and timed until the
-// partitions concerned have consumed past the last one. It fails unless
-// every execution counted every expected event. The executions are spread
+// partitions concerned have consumed past the last one; the point's
+// expected cost is the median round's. One more round before them is not
+// timed: the first expected event of a unit makes each execution's first
+// decision record and grows the buffers a unit of that size needs, which
+// later rounds, like a running system, reuse. It fails unless every execution
+// counted every expected event. The executions are spread
 // over the partitions (store.Placement), so the time is until every
 // partition has consumed past the last expected event.
-func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int) (CurvePoint, error) {
-	return executionCurve(ctx, pool, executions, expected, unexpected, nil)
+func ExecutionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected, rounds int) (CurvePoint, error) {
+	return executionCurve(ctx, pool, executions, expected, unexpected, rounds, nil)
 }
 
 // executionCurve is ExecutionCurve; window, if not nil, is called as the
-// expected events' window opens (after the executions started and the
-// unexpected events were applied), and what it returns as it closes (once
-// every partition consumed past the last expected event), so that a
-// benchmark can measure the window alone (CPU, allocations, a profile).
-func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected int, window func() func()) (CurvePoint, error) {
+// measured rounds of expected events open (after the executions started,
+// the unexpected events and the warm-up round were applied), and what it
+// returns as they close (once every partition consumed past the last
+// expected event of the last round),
+// so that a benchmark can measure the windows alone (CPU, allocations, a
+// profile).
+func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expected, unexpected, rounds int, window func() func()) (CurvePoint, error) {
+	rounds = max(rounds, 1)
 	p := CurvePoint{Executions: executions}
 	st, closeStore, err := openStore(ctx, pool, nil)
 	if err != nil {
@@ -103,18 +115,37 @@ func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 	// and each reads the counted key for those it holds.
 	// Each execution records its count once it reaches the number of
 	// expected events sent (see counts).
-	c.from.Store(int64(roundEvents(expected)))
+	c.from.Store(int64((rounds + 1) * roundEvents(expected)))
 	closeWindow := func() {}
-	if window != nil {
-		closeWindow = window()
+	for i := range rounds + 1 {
+		if i == 1 && window != nil {
+			closeWindow = window()
+		}
+		var d time.Duration
+		p.ExpectedEvents, d, err = timeEvents(ctx, pool, st, expected, budget, nil,
+			func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
+		if err != nil {
+			closeWindow()
+			return p, err
+		}
+		if i > 0 {
+			p.ExpectedRounds = append(p.ExpectedRounds, d)
+		}
 	}
-	p.ExpectedEvents, p.Expected, err = timeEvents(ctx, pool, st, expected, budget, nil,
-		func(int) store.Event { return store.Event{Namespace: "default", Key: countedKey, Value: "v"} })
 	closeWindow()
-	if err != nil {
-		return p, err
+	p.Expected = median(p.ExpectedRounds)
+	return p, c.check(ids, func(int) int { return (rounds + 1) * p.ExpectedEvents })
+}
+
+// median returns the median of ds (the lower of the two middle ones when
+// their number is even), without reordering ds.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
 	}
-	return p, c.check(ids, func(int) int { return p.ExpectedEvents })
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
 
 // caughtUp appends an event that no rule expects and waits, for at most

@@ -123,7 +123,7 @@ func benchCurveCPU(b *testing.B, executions int) {
 			}
 		}
 	}
-	p, err := executionCurve(ctx, pool, executions, b.N, b.N, window)
+	p, err := executionCurve(ctx, pool, executions, b.N, b.N, 1, window)
 	if err != nil {
 		b.Fatal(err)
 	}

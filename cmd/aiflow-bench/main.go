@@ -55,6 +55,7 @@ func main() {
 	url := flag.String("database-url", os.Getenv("AIFLOW_DATABASE_URL"), "Postgres URL (default $AIFLOW_DATABASE_URL)")
 	quick := flag.Bool("quick", false, "run every measurement briefly (smoke run)")
 	curve := flag.String("curve", joinInts(Full.Curve), "running executions of the points of the execution-count curve (add 100000 outside CI)")
+	curveRounds := flag.Int("curve-rounds", Full.CurveRounds, "rounds of expected events at each point of the execution-count curve; a point's cost is the median round's")
 	processes := flag.String("processes", joinInts(Full.Processes), "numbers of worker processes of the multi-process scaling measurement")
 	workerConns := flag.Int("worker-conns", int(Full.Scaling.Conns), "connections of each worker process's pool in the scaling measurement")
 	workerCPU := flag.Float64("worker-cpu", Full.Scaling.WorkerCPU, "cores each worker process of the scaling measurement may use (a control group of its own: Linux, as root); 0: no limit")
@@ -70,6 +71,10 @@ func main() {
 		case err != nil:
 		case f.Name == "curve":
 			sizes.Curve, err = parseInts("-curve", *curve)
+		case f.Name == "curve-rounds" && (*curveRounds < 1 || *curveRounds > 100):
+			err = fmt.Errorf("-curve-rounds %d: expected 1 to 100 rounds", *curveRounds)
+		case f.Name == "curve-rounds":
+			sizes.CurveRounds = *curveRounds
 		case f.Name == "processes":
 			sizes.Processes, err = parseInts("-processes", *processes)
 		case f.Name == "worker-conns" && (*workerConns < 1 || *workerConns > 1000):

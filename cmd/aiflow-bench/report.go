@@ -28,10 +28,12 @@ type Sizes struct {
 	// Curve lists the running executions of the points of the
 	// execution-count curve; each point sends CurveEvents events that no
 	// rule expects and curveEvents(n, CurveEvents, CurveWork) that every
-	// execution expects (about CurveWork decisions, at least 100 events).
+	// execution expects (about CurveWork decisions, at least 100 events),
+	// CurveRounds times, the point's cost being the median round's.
 	Curve       []int
 	CurveEvents int
 	CurveWork   int
+	CurveRounds int
 
 	// Processes lists the numbers of worker processes of the scaling
 	// measurement, each measured as Scaling sets.
@@ -53,11 +55,11 @@ var Measurements = []string{"latency", "appends", "applied", "starts", "bulk", "
 var (
 	Full = Sizes{Latencies: 1000, Appends: 5 * time.Second, Idle: 10 * time.Second, Executions: 1000, Rounds: 5,
 		Applied: 50000, Stateful: 5000, Scoped: 20000, BulkStarts: 10000,
-		Curve: []int{10, 1000, 10000}, CurveEvents: 2000, CurveWork: 1_000_000,
+		Curve: []int{10, 1000, 10000}, CurveEvents: 2000, CurveWork: 1_000_000, CurveRounds: 3,
 		Processes: []int{1, 2, 3}, Scaling: ScalingSetup{Executions: 1000, Events: 100000, Rounds: 3, Partitions: 6, Conns: 20, WorkerCPU: 0.15}}
 	Quick = Sizes{Latencies: 20, Appends: 300 * time.Millisecond, Idle: time.Second, Executions: 50, Rounds: 1,
 		Applied: 1000, Stateful: 200, Scoped: 200, BulkStarts: 100,
-		Curve: []int{10, 50}, CurveEvents: 100, CurveWork: 1000,
+		Curve: []int{10, 50}, CurveEvents: 100, CurveWork: 1000, CurveRounds: 2,
 		Processes: []int{1, 2}, Scaling: ScalingSetup{Executions: 20, Events: 200, Rounds: 1, Partitions: 2, Conns: 8, WorkerCPU: 0.15}}
 )
 
@@ -127,11 +129,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, sz Sizes, w io.Writer) (*Repor
 	kind = "curve"
 	for _, n := range sz.Curve {
 		step(fmt.Sprintf("the cost of an event with %d running executions", n), func() error {
-			p, e := ExecutionCurve(ctx, pool, n, curveEvents(n, sz.CurveEvents, sz.CurveWork), sz.CurveEvents)
+			p, e := ExecutionCurve(ctx, pool, n, curveEvents(n, sz.CurveEvents, sz.CurveWork), sz.CurveEvents, sz.CurveRounds)
 			r.Curve = append(r.Curve, p)
 			if e == nil {
-				fmt.Fprintf(w, "  started %d executions in %.1f s; %s per expected event, %s per unexpected one\n",
-					n, p.Starting.Seconds(), ms(p.Expected), ms(p.Unexpected))
+				fmt.Fprintf(w, "  started %d executions in %.1f s; %s per expected event (rounds: %s), %s per unexpected one\n",
+					n, p.Starting.Seconds(), ms(p.Expected), msList(p.ExpectedRounds), ms(p.Unexpected))
 			}
 			return e
 		})
@@ -182,6 +184,15 @@ func rate(x float64) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// msList formats ds in milliseconds, separated by " / ".
+func msList(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.2f", float64(d.Microseconds())/1000)
+	}
+	return strings.Join(s, " / ") + " ms"
+}
 
 // Print writes the report as a table: each figure, its target (those of
 // issue 16) and PASS or MISS.
@@ -241,7 +252,7 @@ func (r *Report) printLatency(t table) {
 // executions between the two largest counts.
 func (r *Report) printCurve(t table) {
 	for _, p := range r.Curve {
-		t.row(fmt.Sprintf("an event every execution expects, %d running executions (%d events)", p.Executions, p.ExpectedEvents),
+		t.row(fmt.Sprintf("an event every execution expects, %d running executions (median of %d rounds of %d events)", p.Executions, len(p.ExpectedRounds), p.ExpectedEvents),
 			fmt.Sprintf("%s/event, %s events/s a partition", ms(p.Expected), rate(perSecond(p.Expected))), "", false)
 	}
 	for _, p := range r.Curve {
