@@ -331,13 +331,8 @@ func (e *Engine) decideAll(x *Execution, ev *store.Event, o store.DecisionOutcom
 	if x.def == nil {
 		return
 	}
-	for _, ti := range x.def.keyTasks[ev.Key] {
-		t := x.def.Tasks[ti]
-		for ri := range t.Rules {
-			if slices.Contains(t.Rules[ri].Keys, ev.Key) {
-				e.decide(x, t.Name, ri+1, ev, o, reason, nil)
-			}
-		}
+	for _, kr := range x.def.keyRules[ev.Key] {
+		e.decide(x, x.def.Tasks[kr.task].Name, int(kr.rule)+1, ev, o, reason, nil)
 	}
 }
 

@@ -115,9 +115,9 @@ type Definition struct {
 	Tasks     []*Task
 
 	index    map[string]int
-	keyTasks map[string][]int // event key -> tasks with a rule expecting it, in order
-	initial  []int            // tasks with no START rule
-	userKeys []string         // expected keys that are not status keys
+	keyRules map[string][]keyRule // event key -> the rules expecting it, by task then rule
+	initial  []int                // tasks with no START rule
+	userKeys []string             // expected keys that are not status keys
 	// sortedNames lists the task names in sorted order (snapshot encoding).
 	sortedNames []string
 }
@@ -126,7 +126,7 @@ type Definition struct {
 // validates user input before it gets here; an error means a bug.
 func Compile(d *Definition) error {
 	d.index = make(map[string]int, len(d.Tasks))
-	d.keyTasks = make(map[string][]int)
+	d.keyRules = make(map[string][]keyRule)
 	d.initial = d.initial[:0]
 	seenUser := map[string]bool{}
 	for i, t := range d.Tasks {
@@ -138,11 +138,10 @@ func Compile(d *Definition) error {
 		}
 		d.index[t.Name] = i
 		t.hasStart, t.waitsExternal = false, false
-		taskKeys := map[string]bool{}
 		for ri := range t.Rules {
 			r := &t.Rules[ri]
 			r.external = false
-			for _, k := range r.Keys {
+			for ki, k := range r.Keys {
 				if !store.IsStatusKey(k) {
 					r.external = true
 					if !seenUser[k] {
@@ -150,9 +149,8 @@ func Compile(d *Definition) error {
 						d.userKeys = append(d.userKeys, k)
 					}
 				}
-				if !taskKeys[k] {
-					taskKeys[k] = true
-					d.keyTasks[k] = append(d.keyTasks[k], i)
+				if !slices.Contains(r.Keys[:ki], k) {
+					d.keyRules[k] = append(d.keyRules[k], keyRule{task: int32(i), rule: int32(ri)})
 				}
 			}
 			if r.Action == ActionStart {
@@ -170,6 +168,9 @@ func Compile(d *Definition) error {
 	slices.Sort(d.sortedNames)
 	return nil
 }
+
+// keyRule is a rule that expects a key: rule Rules[rule] of Tasks[task].
+type keyRule struct{ task, rule int32 }
 
 // Task returns the task named name.
 func (d *Definition) Task(name string) (*Task, bool) {

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/aiflow-go/aiflow/store"
@@ -22,7 +21,7 @@ func (e *Engine) applyUser(ev *store.Event) error {
 			(ev.Workflow != "" && x.Workflow != ev.Workflow) {
 			return nil
 		}
-		return e.evalRules(x, ev, x.def.keyTasks[ev.Key])
+		return e.evalRules(x, ev, x.def.keyRules[ev.Key])
 	}
 	list := e.routes[routeKey{ev.Namespace, ev.Key}]
 	if len(list) == 0 {
@@ -39,10 +38,10 @@ func (e *Engine) applyUser(ev *store.Event) error {
 	// namespace and workflow (bindDefinition), so the same definition means
 	// the same workflow, and comparing it reads nothing of the execution's
 	// own names.
-	// The tasks that expect the key are the definition's too: looked up
+	// The rules that expect the key are the definition's too: looked up
 	// once per definition, not per execution.
 	var prev *Definition
-	var tasks []int
+	var rules []keyRule
 	disabled := false
 	for _, x := range targets {
 		if !x.running {
@@ -50,7 +49,7 @@ func (e *Engine) applyUser(ev *store.Event) error {
 		}
 		if x.def != prev || prev == nil {
 			prev = x.def
-			tasks = prev.keyTasks[ev.Key]
+			rules = prev.keyRules[ev.Key]
 			w := e.workflows[wfKey{x.Namespace, x.Workflow}]
 			disabled = w != nil && w.Disabled
 		}
@@ -58,7 +57,7 @@ func (e *Engine) applyUser(ev *store.Event) error {
 			e.decideAll(x, ev, store.DecisionWorkflowDisabled, "the workflow was disabled")
 			continue
 		}
-		if err := e.evalRules(x, ev, tasks); err != nil {
+		if err := e.evalRules(x, ev, rules); err != nil {
 			return err
 		}
 	}
@@ -67,10 +66,11 @@ func (e *Engine) applyUser(ev *store.Event) error {
 
 func execTarget(id int64) string { return "execution:" + strconv.FormatInt(id, 10) }
 
-// evalRules evaluates the rules of x's tasks that expect ev's key (tasks,
-// x.def.keyTasks[ev.Key]), then settles x.
-func (e *Engine) evalRules(x *Execution, ev *store.Event, tasks []int) error {
-	if len(tasks) > 0 {
+// evalRules evaluates the rules of x that expect ev's key (rules,
+// x.def.keyRules[ev.Key]), then settles x. A task's rules are evaluated in
+// order until one is met.
+func (e *Engine) evalRules(x *Execution, ev *store.Event, rules []keyRule) error {
+	if len(rules) > 0 {
 		// The key (a string built per execution) is needed only when
 		// applications are skipped or a condition fails.
 		if len(e.skip) > 0 {
@@ -80,24 +80,23 @@ func (e *Engine) evalRules(x *Execution, ev *store.Event, tasks []int) error {
 				return nil
 			}
 		}
-		for _, ti := range tasks {
-			t := x.def.Tasks[ti]
-			for ri := range t.Rules {
-				r := &t.Rules[ri]
-				if !slices.Contains(r.Keys, ev.Key) {
-					continue
-				}
-				met, err := e.evalCond(r.Cond, ev, x)
-				if err != nil {
-					return &EvalError{Key: PoisonKey{ev.ID, execTarget(x.ID)}, Err: fmt.Errorf("workflow %q task %q rule %d: %w", x.Workflow, t.Name, ri+1, err)}
-				}
-				if met {
-					e.act(x, t, r.Action, ev, cause{rule: ri + 1, task: t.Name, ev: ev})
-					break
-				}
-				e.decide(x, t.Name, ri+1, ev, store.DecisionConditionFalse, r.Desc, nil)
+		for i := 0; i < len(rules); i++ {
+			kr := rules[i]
+			t := x.def.Tasks[kr.task]
+			r := &t.Rules[kr.rule]
+			met, err := e.evalCond(r.Cond, ev, x)
+			if err != nil {
+				return &EvalError{Key: PoisonKey{ev.ID, execTarget(x.ID)}, Err: fmt.Errorf("workflow %q task %q rule %d: %w", x.Workflow, t.Name, kr.rule+1, err)}
 			}
-			if !x.running {
+			if met {
+				e.act(x, t, r.Action, ev, cause{rule: int(kr.rule) + 1, task: t.Name, ev: ev})
+				for i+1 < len(rules) && rules[i+1].task == kr.task {
+					i++ // the task's later rules are not evaluated
+				}
+			} else {
+				e.decide(x, t.Name, int(kr.rule)+1, ev, store.DecisionConditionFalse, r.Desc, nil)
+			}
+			if (i+1 == len(rules) || rules[i+1].task != kr.task) && !x.running {
 				break
 			}
 		}

@@ -58,7 +58,7 @@ func (e *Engine) applyStatus(ev *store.Event) error {
 	if x.Status != store.WorkflowRunning || x.def == nil {
 		return nil
 	}
-	return e.evalRules(x, ev, x.def.keyTasks[ev.Key])
+	return e.evalRules(x, ev, x.def.keyRules[ev.Key])
 }
 
 // transition applies a status of te and reports whether te changed.
