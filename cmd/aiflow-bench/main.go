@@ -20,7 +20,9 @@
 //
 // -curve sets the running executions of the execution-count curve (10, 1,000
 // and 10,000 by default; -curve 10,1000,10000,100000 adds the point outside
-// CI), -processes the numbers of processes of the multi-process scaling (1, 2
+// CI; each point's cost is the median of -curve-rounds timed rounds, 3 by
+// default, after an untimed warm-up round), -processes the numbers of
+// processes of the multi-process scaling (1, 2
 // and 3: this program runs itself again as each worker process, told so by
 // the environment variable AIFLOW_BENCH_WORKER), and -only a subset of the
 // measurements (-only curve,scaling); -worker-conns sizes the pool of each
