@@ -133,19 +133,8 @@ func executionCurve(ctx context.Context, pool *pgxpool.Pool, executions, expecte
 		}
 	}
 	closeWindow()
-	p.Expected = median(p.ExpectedRounds)
+	p.Expected = sorted(slices.Clone(p.ExpectedRounds)).Quantile(0.5)
 	return p, c.check(ids, func(int) int { return (rounds + 1) * p.ExpectedEvents })
-}
-
-// median returns the median of ds (the lower of the two middle ones when
-// their number is even), without reordering ds.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[(len(s)-1)/2]
 }
 
 // caughtUp appends an event that no rule expects and waits, for at most
